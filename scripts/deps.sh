@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Checks that every build and test dependency is present. As root it installs
+# the missing Debian packages; otherwise it prints the exact apt-get line and
+# fails, so a build never dies later on a missing header.
+#
+# usage: scripts/deps.sh [--check]   (--check: report only, never install)
+set -u
+
+# "how to test it" -> Debian package
+declare -a missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_pc() {
+	command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1" 2>/dev/null ||
+		missing+=("$2")
+}
+need_file() { [ -e "$1" ] || missing+=("$2"); }
+need_py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1 || missing+=("$2"); }
+
+check_all() {
+	missing=()
+	need_cmd gcc gcc
+	need_cmd make make
+	need_cmd pkg-config pkg-config
+	need_pc liburing liburing-dev
+	need_pc libbpf libbpf-dev
+	need_pc check check
+	need_pc libdw libdw-dev
+	need_pc libelf libelf-dev
+	need_pc zlib zlib1g-dev
+	need_cmd clang clang
+	need_cmd llvm-strip llvm
+	need_cmd bpftool bpftool
+	need_file /usr/bin/python3 python3
+	need_py matplotlib python3-matplotlib
+}
+
+check_all
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# de-duplicate, keep order
+mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
+line="apt-get install -y ${pkgs[*]}"
+
+if [ "${1:-}" = "--check" ] || [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages: ${pkgs[*]}" >&2
+	echo "deps: install them with:  sudo $line" >&2
+	exit 1
+fi
+
+echo "deps: installing ${pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y "${pkgs[@]}" >&2; then
+	apt-get update >&2 && apt-get install -y "${pkgs[@]}" >&2 || {
+		echo "deps: '$line' failed; see the apt output above" >&2
+		exit 1
+	}
+fi
+check_all
+if [ ${#missing[@]} -ne 0 ]; then
+	echo "deps: still missing after install: ${missing[*]}" >&2
+	exit 1
+fi
