@@ -1,0 +1,69 @@
+/*
+ * fdtrack: watch one process's eventfd and io_uring fds with eBPF.
+ * (Contract fixed first so exstress can code against it; the implementation
+ * is in fdtrack.c, the kernel side in fdtrack.bpf.c.)
+ *
+ * All functions return 0 or a negative errno; on failure fdtrack_error()
+ * says in one line what is missing and what to do.
+ */
+#ifndef FDTRACK_H
+#define FDTRACK_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+enum fdtrack_kind { FDTRACK_EVENTFD = 0, FDTRACK_IO_URING = 1, FDTRACK_NKINDS };
+
+const char *fdtrack_kind_name(enum fdtrack_kind kind); /* "eventfd", "io_uring" */
+
+struct fdtrack_counts {
+	uint64_t opens[FDTRACK_NKINDS];
+	uint64_t closes[FDTRACK_NKINDS];      /* closes seen by syscalls + exec/exit */
+	uint64_t live[FDTRACK_NKINDS];        /* open now, after reconciliation */
+	uint64_t closed_outside_syscalls[FDTRACK_NKINDS]; /* e.g. IORING_OP_CLOSE */
+	uint64_t lost_events;                 /* ring buffer overflows, never hidden */
+};
+
+struct fdtrack_options {
+	unsigned ringbuf_bytes;   /* 0 = default */
+	int want_stacks;          /* record user stacks of opens (default on: 1) */
+};
+
+struct fdtrack;
+
+/* Load, set the kernel-side tgid filter, attach. Existing fds of the target
+ * are taken from an iterator snapshot at attach time and counted as live
+ * (not as opens). */
+int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
+		 struct fdtrack **out);
+/* Consume pending ring-buffer events; timeout_ms 0 = don't block. */
+int fdtrack_poll(struct fdtrack *t, int timeout_ms);
+/* Consume events, then take an exact snapshot of the target's fd table with
+ * the task_file iterator and reconcile: fds the event view has open but the
+ * kernel does not are moved to closed_outside_syscalls. */
+int fdtrack_reconcile(struct fdtrack *t);
+void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
+
+/* Live tracked fds grouped by opening stack (largest group first). */
+struct fdtrack_group {
+	enum fdtrack_kind kind;
+	unsigned count;
+	unsigned nframes;
+	char **frames; /* "function (file:line)" or "function+0xoff (module)" */
+};
+int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
+			size_t *ngroups);
+void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups);
+
+/* Human-readable leak report of the live groups. */
+void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
+			  size_t ngroups);
+
+/* Detach and free everything (BPF links, maps, symbol caches). */
+void fdtrack_close(struct fdtrack *t);
+
+/* The last error of this thread, one line, never NULL. */
+const char *fdtrack_error(void);
+
+#endif
