@@ -23,6 +23,13 @@ struct fdtrack_counts {
 	uint64_t live[FDTRACK_NKINDS];        /* open now, after reconciliation */
 	uint64_t closed_outside_syscalls[FDTRACK_NKINDS]; /* e.g. IORING_OP_CLOSE */
 	uint64_t lost_events;                 /* ring buffer overflows, never hidden */
+	/* Added after the first contract; always
+	 *   at_start + opens + opened_outside_syscalls
+	 *     == closes + closed_outside_syscalls + live  */
+	uint64_t at_start[FDTRACK_NKINDS];    /* open when fdtrack attached */
+	uint64_t opened_outside_syscalls[FDTRACK_NKINDS]; /* SCM_RIGHTS, ... */
+	uint64_t open_at_exit[FDTRACK_NKINDS]; /* open when the target exited */
+	uint64_t exited;                      /* 1 once the target process exited */
 };
 
 struct fdtrack_options {
@@ -45,7 +52,9 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms);
 int fdtrack_reconcile(struct fdtrack *t);
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
 
-/* Live tracked fds grouped by opening stack (largest group first). */
+/* Live tracked fds grouped by opening stack (largest group first); after the
+ * target exited, the fds it left open. Runs fdtrack_reconcile() first.
+ * Symbols are resolved here (lazily, cached), never while events arrive. */
 struct fdtrack_group {
 	enum fdtrack_kind kind;
 	unsigned count;
@@ -59,6 +68,10 @@ void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups);
 /* Human-readable leak report of the live groups. */
 void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 			  size_t ngroups);
+
+/* 1 once the whole target process has exited (its fds are then in
+ * open_at_exit, and fdtrack_live_groups() lists what was open at exit). */
+int fdtrack_exited(const struct fdtrack *t);
 
 /* Detach and free everything (BPF links, maps, symbol caches). */
 void fdtrack_close(struct fdtrack *t);

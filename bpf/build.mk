@@ -1,0 +1,77 @@
+# fdtrack: eBPF tracker of eventfd / io_uring fds.
+#   build/lib/libfdtrack.a       the library (link with $(FDTRACK_LIBS))
+#   build/bin/fdtrack            the CLI
+#   build/test/bpf/test_fdtrack  Check suite (+ build/test/bpf/leaker, its target)
+# Generated, never committed: vmlinux.h (from the running kernel's BTF), the
+# BPF object and its skeleton, all under $(BUILD)/obj/bpf.
+
+BPFTOOL     ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+CLANG       ?= clang
+LLVM_STRIP  ?= llvm-strip
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+FDT_GEN     := $(BUILD)/obj/bpf
+FDT_VMLINUX := $(FDT_GEN)/vmlinux.h
+FDT_BPF_OBJ := $(FDT_GEN)/fdtrack.bpf.o
+FDT_SKEL    := $(FDT_GEN)/fdtrack.skel.h
+FDT_CLI     := $(BUILD)/bin/fdtrack
+FDT_LEAKER  := $(BUILD)/test/bpf/leaker
+FDT_TEST    := $(BUILD)/test/bpf/test_fdtrack
+
+# For users of the library (exstress): compile with FDTRACK_CFLAGS, link
+# $(FDTRACK_LIB) $(FDTRACK_LIBS).
+FDTRACK_LIB    := $(BUILD)/lib/libfdtrack.a
+FDTRACK_CFLAGS  = -Ibpf
+FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
+
+FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(call pc_cflags,libbpf libdw)
+
+ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
+TEST_BINS   += $(FDT_TEST)
+
+$(FDT_VMLINUX): $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@test -r $(VMLINUX_BTF) || { echo "fdtrack: no kernel BTF at $(VMLINUX_BTF);" \
+	  "boot a kernel with CONFIG_DEBUG_INFO_BTF=y or set VMLINUX_BTF=<vmlinux with BTF>" >&2; exit 1; }
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+# The BPF object: clang for the bpf target, never $(CFLAGS) or sanitizers.
+$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c bpf/fdtrack_events.h $(FDT_VMLINUX)
+	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
+	  -I$(FDT_GEN) -Ibpf $(call pc_cflags,libbpf) -c $< -o $@
+	$(LLVM_STRIP) -g $@
+
+$(FDT_SKEL): $(FDT_BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< name fdtrack_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
+
+$(FDTRACK_LIB): $(BUILD)/obj/bpf/fdtrack.o
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(FDTRACK_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
+
+# The CLI's test target: plain flags, no sanitizer (LeakSanitizer would try to
+# ptrace it at exit, and fdtrack already ptraces it).
+$(FDT_LEAKER): bpf/tests/leaker.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+	  -fno-omit-frame-pointer -o $@ $<
+
+$(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(FDT_CFLAGS) $(call pc_cflags,check liburing) \
+	  -DFDT_CLI_PATH='"$(abspath $(FDT_CLI))"' \
+	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' -c -o $@ $<
+
+$(FDT_TEST): $(BUILD)/obj/bpf-tests/test_fdtrack.o $(FDTRACK_LIB) | $(FDT_CLI) $(FDT_LEAKER)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
+	  $(call pc_libs,check liburing)
+
+-include $(wildcard $(BUILD)/obj/bpf/*.d $(BUILD)/obj/bpf-tests/*.d)
