@@ -1,0 +1,455 @@
+/*
+ * fdtrack: trace a process's eventfd and io_uring fds, report what it leaves
+ * open, grouped by opening stack.
+ *
+ *   fdtrack -p PID            watch a running process
+ *   fdtrack [options] -- CMD  run CMD and watch it
+ *
+ * With -- CMD the child waits on a pipe until the BPF programs are attached,
+ * then execs. fdtrack also ptrace-seizes it with PTRACE_O_TRACEEXIT only: the
+ * exit stop comes at the start of do_exit, while the fd table and memory map
+ * are intact, so the leak report is taken (and symbolised) at the exact
+ * moment the command exits. Independently, the BPF sched_process_exit hook
+ * counts the fds open at exit (exact for -p PID too).
+ *
+ * Exit codes: 0 ok, 1 leak (with --fail-on-leak), 2 usage/environment error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdtrack.h"
+
+static const char usage[] =
+	"Usage: fdtrack [OPTIONS] -p PID\n"
+	"       fdtrack [OPTIONS] -- CMD [ARGS...]\n"
+	"Trace the eventfd and io_uring fds of one process with eBPF and report\n"
+	"those left open, grouped by the user stack that opened them.\n"
+	"\n"
+	"  -p, --pid PID        watch this running process\n"
+	"  -i, --interval SECS  print opens/closes/live per kind every SECS\n"
+	"  -d, --duration SECS  stop after SECS (with -- CMD, CMD is killed)\n"
+	"  -j, --json FILE      write the report as JSON to FILE ('-' = stdout)\n"
+	"      --fail-on-leak   exit 1 if a tracked fd is open when the target\n"
+	"                       exits or the duration ends\n"
+	"      --no-stacks      do not record opening stacks\n"
+	"      --ringbuf BYTES  ring buffer size (default 256 KiB)\n"
+	"  -h, --help           show this help\n"
+	"\n"
+	"Needs root (or CAP_BPF + CAP_PERFMON) and kernel BTF.\n"
+	"Exit status: 0 ok, 1 leak found (--fail-on-leak), 2 usage or "
+	"environment error.\n";
+
+static struct {
+	pid_t pid;
+	double interval, duration;
+	const char *json;
+	bool fail_on_leak;
+	struct fdtrack_options opts;
+	char **cmd;
+} env = { .opts = { .want_stacks = 1 } };
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "fdtrack: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see fdtrack --help)\n");
+	return 2;
+}
+
+static bool parse_secs(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return !errno && end != s && !*end && *out > 0 && *out < 1e9;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	enum { OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "fail-on-leak", no_argument, NULL, OPT_FAIL },
+		{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
+		{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	opterr = 0;
+	/* '+': stop at the first non-option, so CMD's own flags stay its own */
+	while ((c = getopt_long(argc, argv, "+p:i:d:j:h", longopts, NULL)) != -1) {
+		char *end;
+		long v;
+
+		switch (c) {
+		case 'p':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v <= 0 || v > 0x3fffffff)
+				return usage_error("invalid pid '%s'", optarg);
+			env.pid = v;
+			break;
+		case 'i':
+			if (!parse_secs(optarg, &env.interval))
+				return usage_error("invalid interval '%s'", optarg);
+			break;
+		case 'd':
+			if (!parse_secs(optarg, &env.duration))
+				return usage_error("invalid duration '%s'", optarg);
+			break;
+		case 'j':
+			env.json = optarg;
+			break;
+		case OPT_FAIL:
+			env.fail_on_leak = true;
+			break;
+		case OPT_NOSTACKS:
+			env.opts.want_stacks = 0;
+			break;
+		case OPT_RINGBUF:
+			errno = 0;
+			v = strtol(optarg, &end, 0);
+			if (errno || *end || v <= 0 || v > (1L << 30))
+				return usage_error("invalid ring buffer size '%s'",
+						   optarg);
+			env.opts.ringbuf_bytes = v;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			if (optopt && optopt < 256)
+				fprintf(stderr, "fdtrack: unknown or incomplete option "
+					"'-%c' (see fdtrack --help)\n", optopt);
+			else
+				fprintf(stderr, "fdtrack: unknown or incomplete option "
+					"'%s' (see fdtrack --help)\n",
+					argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		env.cmd = argv + optind;
+	if (!env.pid == !env.cmd)
+		return usage_error("%s", env.pid ? "give -p PID or -- CMD, not both"
+					      : "give -p PID or -- CMD");
+	return 0;
+}
+
+/* Fork CMD stopped on a pipe; returns its pid, *go_fd releases it. */
+static pid_t spawn(char **cmd, int *go_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			_exit(127); /* fdtrack gave up */
+		close(p[0]);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "fdtrack: cannot run '%s': %s\n", cmd[0],
+			strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	*go_fd = p[1];
+	return pid;
+}
+
+static void print_interval(struct fdtrack *t)
+{
+	struct fdtrack_counts c;
+	char ts[16];
+	time_t now_t = time(NULL);
+
+	if (!fdtrack_exited(t))
+		fdtrack_reconcile(t);
+	fdtrack_counts(t, &c);
+	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now_t));
+	printf("%s", ts);
+	for (int k = 0; k < FDTRACK_NKINDS; k++)
+		printf("  %s opens %llu closes %llu live %llu", fdtrack_kind_name(k),
+		       (unsigned long long)c.opens[k],
+		       (unsigned long long)c.closes[k],
+		       (unsigned long long)c.live[k]);
+	printf("  lost %llu\n", (unsigned long long)c.lost_events);
+	fflush(stdout);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_kinds(FILE *f, const char *key, const uint64_t *v)
+{
+	fprintf(f, "  \"%s\": {", key);
+	for (int k = 0; k < FDTRACK_NKINDS; k++)
+		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", fdtrack_kind_name(k),
+			(unsigned long long)v[k]);
+	fprintf(f, "},\n");
+}
+
+static int write_json(const char *path, const struct fdtrack_counts *c,
+		      const uint64_t *left_open, const struct fdtrack_group *g,
+		      size_t ng, pid_t pid, int cmd_status)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+
+	if (!f) {
+		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	fprintf(f, "{\n  \"pid\": %d,\n  \"target_exited\": %s,\n", (int)pid,
+		c->exited ? "true" : "false");
+	if (env.cmd) {
+		fprintf(f, "  \"command\": ");
+		json_str(f, env.cmd[0]);
+		fprintf(f, ",\n  \"command_status\": %d,\n", cmd_status);
+	}
+	json_kinds(f, "opens", c->opens);
+	json_kinds(f, "closes", c->closes);
+	json_kinds(f, "open_at_exit", left_open);
+	json_kinds(f, "closed_outside_syscalls", c->closed_outside_syscalls);
+	json_kinds(f, "opened_outside_syscalls", c->opened_outside_syscalls);
+	json_kinds(f, "at_start", c->at_start);
+	fprintf(f, "  \"lost_events\": %llu,\n  \"leaks\": [",
+		(unsigned long long)c->lost_events);
+	for (size_t i = 0; i < ng; i++) {
+		fprintf(f, "%s\n    { \"kind\": \"%s\", \"count\": %u, \"stack\": [",
+			i ? "," : "", fdtrack_kind_name(g[i].kind), g[i].count);
+		for (unsigned j = 0; j < g[i].nframes; j++) {
+			fprintf(f, "%s\n        ", j ? "," : "");
+			json_str(f, g[i].frames[j]);
+		}
+		fprintf(f, " ] }");
+	}
+	fprintf(f, "%s]\n}\n", ng ? "\n  " : "");
+	if (f != stdout && fclose(f)) {
+		fprintf(stderr, "fdtrack: writing %s failed\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+struct child {
+	pid_t pid;
+	bool traced, done;
+	int status;
+	/* report taken at the exit stop, while the process was whole */
+	struct fdtrack_group *groups;
+	size_t ngroups;
+	bool have_groups;
+};
+
+/* Handle ptrace stops and the end of the child we run. */
+static void reap(struct fdtrack *t, struct child *ch)
+{
+	int st;
+	pid_t r;
+
+	while (!ch->done && (r = waitpid(ch->pid, &st, WNOHANG | __WALL)) > 0) {
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			ch->done = true;
+			ch->status = WIFEXITED(st) ? WEXITSTATUS(st)
+						   : 128 + WTERMSIG(st);
+			break;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8))) {
+			if (!ch->have_groups &&
+			    fdtrack_live_groups(t, &ch->groups, &ch->ngroups) == 0)
+				ch->have_groups = true;
+			ptrace(PTRACE_CONT, ch->pid, 0, 0);
+		} else if (st >> 16 == PTRACE_EVENT_STOP) {
+			ptrace(PTRACE_LISTEN, ch->pid, 0, 0); /* group-stop */
+		} else {
+			/* signal-delivery-stop: deliver it unchanged */
+			ptrace(PTRACE_CONT, ch->pid, 0, WSTOPSIG(st));
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct child ch = { 0 };
+	struct fdtrack *t = NULL;
+	struct fdtrack_counts c;
+	struct fdtrack_group *groups = NULL;
+	size_t ngroups = 0;
+	uint64_t left_open[FDTRACK_NKINDS], total = 0;
+	double start, next_tick;
+	int go_fd = -1, err, rc = 0;
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	err = parse_args(argc, argv);
+	if (err)
+		return err;
+	if (env.cmd) {
+		/* a CMD that dies before attach must not kill us via SIGPIPE */
+		signal(SIGPIPE, SIG_IGN);
+		ch.pid = spawn(env.cmd, &go_fd);
+		if (ch.pid < 0) {
+			fprintf(stderr, "fdtrack: fork failed: %s\n", strerror(errno));
+			return 2;
+		}
+		env.pid = ch.pid;
+	}
+	err = fdtrack_open(env.pid, &env.opts, &t);
+	if (err) {
+		fprintf(stderr, "%s\n", fdtrack_error());
+		if (env.cmd) {
+			close(go_fd); /* the child exits without running CMD */
+			waitpid(ch.pid, NULL, 0);
+		}
+		return 2;
+	}
+	if (env.cmd) {
+		ch.traced = ptrace(PTRACE_SEIZE, ch.pid, 0,
+				   PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL) == 0;
+		if (!ch.traced)
+			fprintf(stderr, "fdtrack: warning: cannot ptrace the command "
+				"(%s): stacks may stay unresolved if it exits "
+				"quickly\n", strerror(errno));
+		if (write(go_fd, "g", 1) != 1) {
+			fprintf(stderr, "fdtrack: cannot start the command\n");
+			rc = 2;
+			goto out;
+		}
+		close(go_fd);
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	start = now();
+	next_tick = start + env.interval;
+	while (!stop) {
+		double tnow, wait = 0.1;
+
+		if (env.interval && next_tick - now() < wait)
+			wait = next_tick - now();
+		if (fdtrack_poll(t, wait > 0.001 ? (int)(wait * 1000) : 1)) {
+			fprintf(stderr, "%s\n", fdtrack_error());
+			rc = 2;
+			break;
+		}
+		if (env.cmd)
+			reap(t, &ch);
+		tnow = now();
+		if (env.interval && tnow >= next_tick) {
+			print_interval(t);
+			next_tick += env.interval;
+		}
+		if (env.cmd ? ch.done : (fdtrack_exited(t) || kill(env.pid, 0)))
+			break;
+		if (env.duration && tnow - start >= env.duration)
+			break;
+	}
+
+	/* The report: what was open when the target exited, or is open now. */
+	fdtrack_poll(t, 0);
+	fdtrack_counts(t, &c);
+	if (ch.have_groups && c.exited) {
+		groups = ch.groups;
+		ngroups = ch.ngroups;
+		ch.groups = NULL;
+	} else if (fdtrack_live_groups(t, &groups, &ngroups)) {
+		fprintf(stderr, "%s\n", fdtrack_error());
+		rc = 2;
+	}
+	fdtrack_counts(t, &c);
+	for (int k = 0; k < FDTRACK_NKINDS; k++) {
+		left_open[k] = c.exited ? c.open_at_exit[k] : c.live[k];
+		total += left_open[k];
+	}
+	if (env.interval)
+		print_interval(t);
+	printf("fdtrack: pid %d %s: ", (int)env.pid,
+	       c.exited ? "exited" : "still running");
+	for (int k = 0; k < FDTRACK_NKINDS; k++)
+		printf("%s%s opened %llu, closed %llu, left open %llu",
+		       k ? "; " : "", fdtrack_kind_name(k),
+		       (unsigned long long)c.opens[k],
+		       (unsigned long long)c.closes[k],
+		       (unsigned long long)left_open[k]);
+	printf("; lost events %llu\n", (unsigned long long)c.lost_events);
+	for (int k = 0; k < FDTRACK_NKINDS; k++)
+		if (c.closed_outside_syscalls[k])
+			printf("fdtrack: %llu %s fds closed outside syscalls "
+			       "(e.g. IORING_OP_CLOSE), not leaks\n",
+			       (unsigned long long)c.closed_outside_syscalls[k],
+			       fdtrack_kind_name(k));
+	if (ngroups)
+		printf("\n");
+	fdtrack_print_groups(stdout, groups, ngroups);
+	fflush(stdout);
+	if (env.json && write_json(env.json, &c, left_open, groups, ngroups,
+				   env.pid, ch.status))
+		rc = 2;
+	if (!rc && env.fail_on_leak && total)
+		rc = 1;
+out:
+	if (env.cmd && !ch.done) {
+		kill(ch.pid, SIGKILL);
+		waitpid(ch.pid, NULL, __WALL);
+	}
+	fdtrack_groups_free(groups, ngroups);
+	fdtrack_groups_free(ch.groups, ch.ngroups);
+	fdtrack_close(t);
+	return rc;
+}
