@@ -1,0 +1,74 @@
+# exstress: the executor-teardown stress harness.
+#   build/bin/exstress                   the tool
+#   build/test/harness/exstress-fault    the same with EXS_TEST_FAULT (tests only)
+#   build/test/harness/test_*            Check suites
+#   make gate                            the CI verdict (exit code)
+
+EXS_CORE      := sampler stats cli output
+EXS_TOOL      := $(EXS_CORE) probe scenarios main
+EXS_OBJ        = $(BUILD)/obj/harness
+EXS_BIN       := $(BUILD)/bin/exstress
+EXS_FAULT_BIN := $(BUILD)/test/harness/exstress-fault
+
+# fdtrack: use bpf/build.mk's names when it defines them. Without its
+# sources the probe is compiled out (and --probe require fails, loudly).
+ifneq ($(wildcard bpf/fdtrack.c),)
+EXS_FDTRACK_LIB  = $(or $(FDTRACK_LIB),$(BUILD)/lib/libfdtrack.a)
+EXS_FDTRACK_LIBS = $(or $(FDTRACK_LIBS),$(call pc_libs,libbpf libelf zlib libdw))
+EXS_CFLAGS       = -Iharness $(or $(FDTRACK_CFLAGS),-Ibpf) $(REX_CFLAGS)
+else
+EXS_FDTRACK_LIB  =
+EXS_FDTRACK_LIBS =
+EXS_CFLAGS       = -Iharness -Ibpf -DEXS_NO_FDTRACK $(REX_CFLAGS)
+endif
+
+EXS_TESTS := $(patsubst harness/tests/%.c,$(BUILD)/test/harness/%,$(wildcard harness/tests/test_*.c))
+
+ALL_TARGETS += $(EXS_BIN)
+TEST_BINS   += $(EXS_TESTS)
+
+$(EXS_OBJ)/%.o: harness/%.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(EXS_CFLAGS) -c -o $@ $<
+
+$(EXS_OBJ)/fault/main.o: harness/main.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(EXS_CFLAGS) -DEXS_TEST_FAULTS -c -o $@ $<
+
+$(EXS_BIN): $(EXS_TOOL:%=$(EXS_OBJ)/%.o) $(REX_LIB) $(EXS_FDTRACK_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
+
+$(EXS_FAULT_BIN): $(filter-out %/main.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o)) $(EXS_OBJ)/fault/main.o \
+		  $(REX_LIB) $(EXS_FDTRACK_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
+
+# Unit tests link only the pieces they test; test_exstress runs the tools.
+$(EXS_OBJ)/tests/%.o: harness/tests/%.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(EXS_CFLAGS) $(call pc_cflags,check) \
+		-DEXS_BIN='"$(abspath $(EXS_BIN))"' -DEXS_FAULT_BIN='"$(abspath $(EXS_FAULT_BIN))"' \
+		-c -o $@ $<
+
+$(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/%.o)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(call pc_libs,check) -lm
+
+# The end-to-end test needs both tools built.
+$(BUILD)/test/harness/test_exstress: $(EXS_BIN) $(EXS_FAULT_BIN)
+$(BUILD)/test/harness/test_exstress: $(EXS_OBJ)/tests/test_exstress.o $(EXS_CORE:%=$(EXS_OBJ)/%.o)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(REX_LIBS) $(call pc_libs,check) -lm
+
+# CI gate: fixed policy, every scenario, 5000 measured iterations each, fdtrack
+# required (a silent fall-back to /proc must not pass). Exit code = verdict.
+GATE_ITERATIONS ?= 5000
+.PHONY: gate
+gate: $(EXS_BIN)
+	@mkdir -p $(BUILD)/gate
+	$(EXS_BIN) --policy fixed --scenario all --iterations $(GATE_ITERATIONS) \
+		--probe require --quiet --csv $(BUILD)/gate/gate.csv \
+		--json $(BUILD)/gate/gate.json --junit $(BUILD)/gate/gate-junit.xml
+
+-include $(wildcard $(EXS_OBJ)/*.d $(EXS_OBJ)/fault/*.d $(EXS_OBJ)/tests/*.d)

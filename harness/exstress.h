@@ -1,0 +1,238 @@
+/*
+ * exstress: create and destroy rex executors thousands of times, sample the
+ * process's fds and memory after every iteration, and say with an exit code
+ * whether anything grew. See harness/README.md and design.md section 5.
+ *
+ * The pieces are separate so they can be tested alone: the /proc sampler,
+ * the statistics and verdict, option parsing, the CSV/JSON/JUnit writers,
+ * the scenarios (the only part that needs librex) and the fdtrack probe.
+ */
+#ifndef EXSTRESS_H
+#define EXSTRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes. */
+enum { EXS_EXIT_PASS = 0, EXS_EXIT_LEAK = 1, EXS_EXIT_USAGE = 2 };
+
+/* ---- samples ---------------------------------------------------------- */
+
+enum exs_fd_kind { EXS_FD_EVENTFD, EXS_FD_IO_URING, EXS_FD_OTHER, EXS_FD_NKINDS };
+const char *exs_fd_kind_name(enum exs_fd_kind kind); /* "eventfd", ... */
+/* Classify a /proc/self/fd link target. */
+enum exs_fd_kind exs_fd_classify(const char *target);
+
+enum exs_phase { EXS_PHASE_BASELINE, EXS_PHASE_WARMUP, EXS_PHASE_MEASURE };
+const char *exs_phase_name(enum exs_phase phase);
+
+/* fdtrack kinds, in fdtrack's order: 0 = eventfd, 1 = io_uring. */
+#define EXS_BPF_NKINDS 2
+struct exs_bpf_counts {
+	uint64_t opens[EXS_BPF_NKINDS];
+	uint64_t closes[EXS_BPF_NKINDS];
+	uint64_t live[EXS_BPF_NKINDS];
+	uint64_t closed_outside[EXS_BPF_NKINDS];
+	uint64_t lost;
+};
+
+struct exs_sample {
+	uint64_t iteration;      /* 0 = before the first iteration */
+	enum exs_phase phase;
+	double elapsed_ms;       /* since the scenario started */
+	int64_t fds[EXS_FD_NKINDS];
+	uint64_t vsz_bytes;
+	uint64_t rss_bytes;
+	int has_bpf;             /* bpf is valid */
+	struct exs_bpf_counts bpf;
+};
+
+/* ---- sampler (/proc/self) ---------------------------------------------- */
+
+/* Keeps /proc/self/fd and /proc/self/statm open so a sample costs one
+ * getdents64 pass, one readlinkat per fd and one pread. Its own two fds are
+ * not counted. */
+struct exs_sampler {
+	int dir_fd;
+	int statm_fd;
+	uint64_t page_size;
+};
+int exs_sampler_open(struct exs_sampler *s);          /* 0 or -errno */
+/* Fills fds, vsz_bytes, rss_bytes; leaves the other fields alone. */
+int exs_sampler_read(struct exs_sampler *s, struct exs_sample *out);
+void exs_sampler_close(struct exs_sampler *s);
+
+/* ---- statistics and verdict --------------------------------------------- */
+
+/* Least-squares slope of y over x; 0 when n < 2 or x is constant. */
+double exs_slope(const double *x, const double *y, size_t n);
+
+struct exs_limits {
+	double vsz_slope;      /* bytes per iteration */
+	double rss_slope;
+	double vsz_growth;     /* bytes, last sample minus reference */
+	double rss_growth;
+};
+void exs_limits_default(struct exs_limits *l);
+
+#define EXS_MAX_CHECKS 16
+struct exs_check {
+	char name[40];
+	int pass;
+	double value;
+	double limit;
+};
+
+struct exs_verdict {
+	int leak;                       /* some check failed */
+	uint64_t iterations;            /* measured samples after the reference */
+	uint64_t ref_iteration;
+	int64_t fd_growth[EXS_FD_NKINDS];   /* last minus reference */
+	int64_t fd_max_dev[EXS_FD_NKINDS];  /* largest |sample - reference| */
+	uint64_t fd_first[EXS_FD_NKINDS];   /* first iteration != reference; 0 none */
+	double fd_per_iter[EXS_FD_NKINDS];  /* growth / iterations */
+	double vsz_slope, rss_slope;        /* bytes per iteration */
+	double vsz_growth, rss_growth;      /* bytes */
+	int has_bpf;
+	int64_t bpf_unbalanced[EXS_BPF_NKINDS]; /* opens - closes - outside */
+	int64_t bpf_opens[EXS_BPF_NKINDS];      /* over the window */
+	int64_t bpf_closes[EXS_BPF_NKINDS];
+	int64_t bpf_outside[EXS_BPF_NKINDS];
+	int64_t bpf_live_growth[EXS_BPF_NKINDS];
+	uint64_t bpf_lost;
+	size_t nchecks;
+	struct exs_check checks[EXS_MAX_CHECKS];
+};
+
+/* s[0] is the reference (the sample right after warm-up), s[1..n-1] the
+ * measured ones. Returns 0, or -EINVAL when n == 0. */
+int exs_verdict_compute(const struct exs_sample *s, size_t n,
+			const struct exs_limits *lim, struct exs_verdict *v);
+/* One line naming what leaked, e.g. "eventfd +2.00/iter from iteration 51;
+ * VSZ slope 13.1 KiB/iter > 1.0 KiB". Empty string when nothing leaked. */
+void exs_verdict_summary(const struct exs_verdict *v, char *buf, size_t len);
+/* The multi-line report for a person (no fdtrack stacks). */
+void exs_verdict_print(FILE *out, const struct exs_verdict *v);
+
+/* ---- options ----------------------------------------------------------- */
+
+enum exs_scenario {
+	EXS_SC_IDLE,
+	EXS_SC_ISSUE448,
+	EXS_SC_TIMERS,
+	EXS_SC_IO,
+	EXS_SC_JOINS,
+	EXS_SC_FOREIGN_WAKERS,
+	EXS_SC_SPAWN_IN_DROP,
+	EXS_SC_MIXED,
+	EXS_SC_COUNT,
+	EXS_SC_ALL = EXS_SC_COUNT,
+};
+const char *exs_scenario_name(enum exs_scenario sc);
+int exs_scenario_parse(const char *name, enum exs_scenario *out); /* 0/-1 */
+
+enum exs_policy { EXS_POLICY_FIXED, EXS_POLICY_LEGACY_448 };
+const char *exs_policy_name(enum exs_policy p);
+
+enum exs_probe_mode { EXS_PROBE_AUTO, EXS_PROBE_REQUIRE, EXS_PROBE_OFF };
+
+struct exs_options {
+	enum exs_policy policy;
+	enum exs_scenario scenario;
+	uint64_t iterations;    /* measured iterations per scenario */
+	uint64_t warmup;
+	double duration_s;      /* > 0: run each scenario this long instead */
+	unsigned executors;
+	unsigned tasks;
+	enum exs_probe_mode probe;
+	const char *csv_path, *json_path, *junit_path;
+	uint64_t seed;
+	int quiet;
+	struct exs_limits limits;
+};
+
+void exs_options_default(struct exs_options *o);
+enum { EXS_ARGS_OK = 0, EXS_ARGS_HELP = 1, EXS_ARGS_ERROR = -1 };
+/* Fills o (defaults first). On EXS_ARGS_ERROR, err holds one line. */
+int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
+		   size_t errlen);
+void exs_usage(FILE *out);
+
+/* ---- writers ------------------------------------------------------------ */
+
+/* CSV: whole rows only, written with one write() each time the buffer
+ * fills and at close. */
+struct exs_csv {
+	int fd;
+	size_t used;
+	char buf[1 << 16];
+};
+extern const char exs_csv_header[];
+struct exs_csv *exs_csv_open(const char *path); /* NULL + errno */
+int exs_csv_row(struct exs_csv *c, const char *scenario, const char *policy,
+		const struct exs_sample *s);
+int exs_csv_close(struct exs_csv *c); /* flushes; 0 or -errno */
+/* Format one row (with the newline) into buf; returns its length, or -1 if
+ * it does not fit. */
+int exs_csv_format(char *buf, size_t len, const char *scenario,
+		   const char *policy, const struct exs_sample *s);
+
+struct exs_result {
+	enum exs_scenario scenario;
+	struct exs_verdict v;
+	double elapsed_s;
+	char note[256];          /* e.g. "stopped early: ..."; may be empty */
+};
+struct exs_run_info {
+	const char *scenario;    /* the requested one, e.g. "all" */
+	const char *policy;
+	const char *probe;       /* "bpf" or "proc-only" */
+	uint64_t seed;
+	unsigned executors, tasks;
+	uint64_t warmup;
+	double elapsed_s;
+	const struct exs_limits *limits;
+};
+int exs_json_write(FILE *out, const struct exs_run_info *info,
+		   const struct exs_result *r, size_t n);
+int exs_junit_write(FILE *out, const struct exs_run_info *info,
+		    const struct exs_result *r, size_t n);
+
+/* ---- scenarios (librex) ------------------------------------------------- */
+
+struct exs_runner;
+struct exs_runner_config {
+	enum exs_policy policy;
+	unsigned executors;
+	unsigned tasks;
+	uint64_t seed;
+};
+/* Resources that live for the whole run (a pipe, a FIFO, the waker
+ * thread). Returns 0 or -errno; *what says what failed. */
+int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
+		   const char **what);
+/* One iteration: create the executors on their threads, park tasks, tear
+ * down, join. Returns 0 or -errno; on error, msg holds one line. */
+int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
+			 uint64_t iteration, char *msg, size_t msglen);
+void exs_runner_free(struct exs_runner *r);
+
+/* ---- fdtrack probe ------------------------------------------------------- */
+
+struct exs_probe;
+/* mode AUTO: on failure *out = NULL, why says why, returns 0.
+ * REQUIRE: returns -1 with why set. OFF: *out = NULL, returns 0. */
+int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
+		   size_t whylen);
+int exs_probe_sample(struct exs_probe *p, struct exs_sample *s);
+/* Print live fds grouped by opening stack. */
+void exs_probe_print_live(struct exs_probe *p, FILE *out);
+void exs_probe_close(struct exs_probe *p);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+/* "1.5 KiB", "-3.0 MiB", "12 B" */
+void exs_fmt_bytes(double bytes, char *buf, size_t len);
+
+#endif /* EXSTRESS_H */

@@ -1,0 +1,362 @@
+/* Writers: CSV rows (format fixed for the plotting script), the JSON
+ * summary and JUnit XML. */
+#include "exstress.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char exs_csv_header[] =
+	"scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,fd_io_uring,"
+	"fd_other,vsz_bytes,rss_bytes,bpf_eventfd_opens,bpf_eventfd_closes,"
+	"bpf_eventfd_live,bpf_io_uring_opens,bpf_io_uring_closes,"
+	"bpf_io_uring_live,bpf_lost_events\n";
+
+int exs_csv_format(char *buf, size_t len, const char *scenario,
+		   const char *policy, const struct exs_sample *s)
+{
+	int n = snprintf(buf, len,
+			 "%s,%s,%" PRIu64 ",%s,%.3f,%" PRId64 ",%" PRId64 ",%" PRId64
+			 ",%" PRIu64 ",%" PRIu64,
+			 scenario, policy, s->iteration, exs_phase_name(s->phase),
+			 s->elapsed_ms, s->fds[EXS_FD_EVENTFD],
+			 s->fds[EXS_FD_IO_URING], s->fds[EXS_FD_OTHER],
+			 s->vsz_bytes, s->rss_bytes);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	int m;
+	if (s->has_bpf)
+		m = snprintf(buf + n, len - (size_t)n,
+			     ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+			     ",%" PRIu64 ",%" PRIu64 "\n",
+			     s->bpf.opens[0], s->bpf.closes[0], s->bpf.live[0],
+			     s->bpf.opens[1], s->bpf.closes[1], s->bpf.live[1],
+			     s->bpf.lost);
+	else
+		m = snprintf(buf + n, len - (size_t)n, ",,,,,,,\n");
+	if (m < 0 || (size_t)m >= len - (size_t)n)
+		return -1;
+	return n + m;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int csv_flush(struct exs_csv *c)
+{
+	int rc = write_all(c->fd, c->buf, c->used);
+	c->used = 0;
+	return rc;
+}
+
+struct exs_csv *exs_csv_open(const char *path)
+{
+	struct exs_csv *c = malloc(sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c->fd < 0) {
+		int e = errno;
+		free(c);
+		errno = e;
+		return NULL;
+	}
+	c->used = sizeof(exs_csv_header) - 1;
+	memcpy(c->buf, exs_csv_header, c->used);
+	return c;
+}
+
+int exs_csv_row(struct exs_csv *c, const char *scenario, const char *policy,
+		const struct exs_sample *s)
+{
+	char row[512];
+	int n = exs_csv_format(row, sizeof(row), scenario, policy, s);
+	if (n < 0)
+		return -EOVERFLOW;
+	/* Only whole rows ever reach the file. */
+	if (c->used + (size_t)n > sizeof(c->buf)) {
+		int rc = csv_flush(c);
+		if (rc)
+			return rc;
+	}
+	memcpy(c->buf + c->used, row, (size_t)n);
+	c->used += (size_t)n;
+	return 0;
+}
+
+int exs_csv_close(struct exs_csv *c)
+{
+	if (!c)
+		return 0;
+	int rc = csv_flush(c);
+	if (close(c->fd) < 0 && rc == 0)
+		rc = -errno;
+	free(c);
+	return rc;
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", out);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+/* JSON has no NaN or Infinity. */
+static void json_num(FILE *out, double v)
+{
+	if (!isfinite(v))
+		fputs("null", out);
+	else if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(out, "%.0f", v);
+	else
+		fprintf(out, "%.6g", v);
+}
+
+static void json_checks(FILE *out, const struct exs_verdict *v, const char *ind)
+{
+	fputs("[", out);
+	for (size_t i = 0; i < v->nchecks; i++) {
+		const struct exs_check *c = &v->checks[i];
+		fprintf(out, "%s\n%s  {\"name\": ", i ? "," : "", ind);
+		json_str(out, c->name);
+		fprintf(out, ", \"pass\": %s, \"value\": ", c->pass ? "true" : "false");
+		json_num(out, c->value);
+		fputs(", \"limit\": ", out);
+		json_num(out, c->limit);
+		fputs("}", out);
+	}
+	fprintf(out, "\n%s]", ind);
+}
+
+static void json_fd_map(FILE *out, const int64_t *vals)
+{
+	fprintf(out, "{\"eventfd\": %" PRId64 ", \"io_uring\": %" PRId64
+		", \"other\": %" PRId64 "}", vals[0], vals[1], vals[2]);
+}
+
+static void json_scenario(FILE *out, const struct exs_run_info *info,
+			  const struct exs_result *r)
+{
+	const struct exs_verdict *v = &r->v;
+	char summary[1024];
+	exs_verdict_summary(v, summary, sizeof(summary));
+	fputs("    {\n      \"scenario\": ", out);
+	json_str(out, exs_scenario_name(r->scenario));
+	fputs(",\n      \"policy\": ", out);
+	json_str(out, info->policy);
+	fprintf(out, ",\n      \"verdict\": \"%s\",\n      \"iterations\": %" PRIu64
+		",\n      \"reference_iteration\": %" PRIu64 ",\n      \"probe\": ",
+		v->leak ? "leak" : "pass", v->iterations, v->ref_iteration);
+	json_str(out, info->probe);
+	fputs(",\n      \"elapsed_s\": ", out);
+	json_num(out, r->elapsed_s);
+	fputs(",\n      \"fd_growth\": ", out);
+	json_fd_map(out, v->fd_growth);
+	fputs(",\n      \"fd_max_deviation\": ", out);
+	json_fd_map(out, v->fd_max_dev);
+	fputs(",\n      \"fd_growth_per_iter\": {", out);
+	for (int k = 0; k < EXS_FD_NKINDS; k++) {
+		fprintf(out, "%s\"%s\": ", k ? ", " : "", exs_fd_kind_name(k));
+		json_num(out, v->fd_per_iter[k]);
+	}
+	fputs("},\n      \"fd_first_leak_iteration\": {", out);
+	for (int k = 0; k < EXS_FD_NKINDS; k++) {
+		fprintf(out, "%s\"%s\": ", k ? ", " : "", exs_fd_kind_name(k));
+		if (v->fd_first[k])
+			fprintf(out, "%" PRIu64, v->fd_first[k]);
+		else
+			fputs("null", out);
+	}
+	fputs("},\n      \"vsz_slope_bytes_per_iter\": ", out);
+	json_num(out, v->vsz_slope);
+	fputs(",\n      \"rss_slope_bytes_per_iter\": ", out);
+	json_num(out, v->rss_slope);
+	fputs(",\n      \"vsz_growth_bytes\": ", out);
+	json_num(out, v->vsz_growth);
+	fputs(",\n      \"rss_growth_bytes\": ", out);
+	json_num(out, v->rss_growth);
+	fputs(",\n      \"bpf\": ", out);
+	if (v->has_bpf) {
+		fputs("{", out);
+		for (int k = 0; k < EXS_BPF_NKINDS; k++)
+			fprintf(out, "%s\"%s\": {\"opens\": %" PRId64 ", \"closes\": %" PRId64
+				", \"closed_outside_syscalls\": %" PRId64
+				", \"unbalanced\": %" PRId64 ", \"live_growth\": %" PRId64 "}",
+				k ? ", " : "", k ? "io_uring" : "eventfd", v->bpf_opens[k],
+				v->bpf_closes[k], v->bpf_outside[k], v->bpf_unbalanced[k],
+				v->bpf_live_growth[k]);
+		fprintf(out, ", \"lost_events\": %" PRIu64 "}", v->bpf_lost);
+	} else {
+		fputs("null", out);
+	}
+	fputs(",\n      \"checks\": ", out);
+	json_checks(out, v, "      ");
+	fputs(",\n      \"summary\": ", out);
+	json_str(out, summary);
+	fputs(",\n      \"note\": ", out);
+	json_str(out, r->note);
+	fputs("\n    }", out);
+}
+
+int exs_json_write(FILE *out, const struct exs_run_info *info,
+		   const struct exs_result *r, size_t n)
+{
+	int leak = 0;
+	uint64_t iters = 0;
+	int64_t growth[EXS_FD_NKINDS] = { 0 };
+	double vs = 0, rs = 0;
+	for (size_t i = 0; i < n; i++) {
+		leak |= r[i].v.leak;
+		iters += r[i].v.iterations;
+		for (int k = 0; k < EXS_FD_NKINDS; k++)
+			growth[k] += r[i].v.fd_growth[k];
+		if (i == 0 || r[i].v.vsz_slope > vs)
+			vs = r[i].v.vsz_slope;
+		if (i == 0 || r[i].v.rss_slope > rs)
+			rs = r[i].v.rss_slope;
+	}
+	fputs("{\n  \"tool\": \"exstress\",\n  \"scenario\": ", out);
+	json_str(out, info->scenario);
+	fputs(",\n  \"policy\": ", out);
+	json_str(out, info->policy);
+	fprintf(out, ",\n  \"verdict\": \"%s\",\n  \"iterations\": %" PRIu64
+		",\n  \"probe\": ", leak ? "leak" : "pass",
+		n == 1 ? r[0].v.iterations : iters);
+	json_str(out, info->probe);
+	fputs(",\n  \"elapsed_s\": ", out);
+	json_num(out, info->elapsed_s);
+	fprintf(out, ",\n  \"seed\": %" PRIu64 ",\n  \"executors\": %u,\n  \"tasks\": %u"
+		",\n  \"warmup\": %" PRIu64 ",\n  \"limits\": {\"vsz_slope\": ",
+		info->seed, info->executors, info->tasks, info->warmup);
+	json_num(out, info->limits->vsz_slope);
+	fputs(", \"rss_slope\": ", out);
+	json_num(out, info->limits->rss_slope);
+	fputs(", \"vsz_growth\": ", out);
+	json_num(out, info->limits->vsz_growth);
+	fputs(", \"rss_growth\": ", out);
+	json_num(out, info->limits->rss_growth);
+	fputs("},\n  \"fd_growth\": ", out);
+	json_fd_map(out, growth);
+	/* For several scenarios: the worst slope, one check per scenario. */
+	fputs(",\n  \"vsz_slope_bytes_per_iter\": ", out);
+	json_num(out, vs);
+	fputs(",\n  \"rss_slope_bytes_per_iter\": ", out);
+	json_num(out, rs);
+	fputs(",\n  \"checks\": ", out);
+	if (n == 1) {
+		json_checks(out, &r[0].v, "  ");
+	} else {
+		fputs("[", out);
+		for (size_t i = 0; i < n; i++) {
+			size_t failed = 0;
+			for (size_t c = 0; c < r[i].v.nchecks; c++)
+				failed += !r[i].v.checks[c].pass;
+			fprintf(out, "%s\n    {\"name\": ", i ? "," : "");
+			json_str(out, exs_scenario_name(r[i].scenario));
+			fprintf(out, ", \"pass\": %s, \"value\": %zu, \"limit\": 0}",
+				r[i].v.leak ? "false" : "true", failed);
+		}
+		fputs("\n  ]", out);
+	}
+	fputs(",\n  \"scenarios\": [\n", out);
+	for (size_t i = 0; i < n; i++) {
+		json_scenario(out, info, &r[i]);
+		fputs(i + 1 < n ? ",\n" : "\n", out);
+	}
+	fputs("  ]\n}\n", out);
+	return ferror(out) ? -EIO : 0;
+}
+
+/* ---- JUnit ---- */
+
+static void xml_str(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '&': fputs("&amp;", out); break;
+		case '"': fputs("&quot;", out); break;
+		case '\n': fputs("&#10;", out); break;
+		default:
+			if ((unsigned char)*s >= 0x20 || *s == '\t')
+				fputc(*s, out);
+		}
+	}
+}
+
+int exs_junit_write(FILE *out, const struct exs_run_info *info,
+		    const struct exs_result *r, size_t n)
+{
+	size_t failures = 0;
+	for (size_t i = 0; i < n; i++)
+		failures += r[i].v.leak != 0;
+	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
+	fprintf(out, "<testsuites name=\"exstress\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
+		n, failures, info->elapsed_s);
+	fprintf(out, "  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
+		info->policy, n, failures, info->elapsed_s);
+	for (size_t i = 0; i < n; i++) {
+		const struct exs_verdict *v = &r[i].v;
+		fprintf(out, "    <testcase classname=\"exstress.%s\" name=\"%s\" time=\"%.3f\">\n",
+			info->policy, exs_scenario_name(r[i].scenario), r[i].elapsed_s);
+		if (v->leak) {
+			char summary[1024];
+			exs_verdict_summary(v, summary, sizeof(summary));
+			char *text = NULL;
+			size_t tlen = 0;
+			FILE *m = open_memstream(&text, &tlen);
+			if (m) {
+				exs_verdict_print(m, v);
+				fclose(m);
+			}
+			fputs("      <failure type=\"leak\" message=\"", out);
+			xml_str(out, summary);
+			fputs("\">", out);
+			xml_str(out, text ? text : "");
+			fputs("</failure>\n", out);
+			free(text);
+		}
+		fprintf(out, "      <system-out>probe=%s iterations=%" PRIu64 " warmup=%" PRIu64,
+			info->probe, v->iterations, info->warmup);
+		for (size_t c = 0; c < v->nchecks; c++)
+			fprintf(out, " %s=%.6g(%s)", v->checks[c].name, v->checks[c].value,
+				v->checks[c].pass ? "ok" : "FAIL");
+		if (r[i].note[0]) {
+			fputs(" note=", out);
+			xml_str(out, r[i].note);
+		}
+		fputs("</system-out>\n    </testcase>\n", out);
+	}
+	fputs("  </testsuite>\n</testsuites>\n", out);
+	return ferror(out) ? -EIO : 0;
+}

@@ -1,0 +1,116 @@
+/* The fdtrack probe: exstress watches its own pid. Built without fdtrack
+ * (EXS_NO_FDTRACK) it always reports itself unavailable. */
+#include "exstress.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef EXS_NO_FDTRACK
+#include "fdtrack.h"
+
+struct exs_probe {
+	struct fdtrack *t;
+};
+
+int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
+		   size_t whylen)
+{
+	*out = NULL;
+	if (whylen)
+		why[0] = '\0';
+	if (mode == EXS_PROBE_OFF) {
+		snprintf(why, whylen, "disabled with --probe off");
+		return 0;
+	}
+	struct exs_probe *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(why, whylen, "out of memory");
+		return mode == EXS_PROBE_REQUIRE ? -1 : 0;
+	}
+	struct fdtrack_options opts = { .ringbuf_bytes = 0, .want_stacks = 1 };
+	int rc = fdtrack_open(getpid(), &opts, &p->t);
+	if (rc) {
+		snprintf(why, whylen, "%s", fdtrack_error());
+		free(p);
+		return mode == EXS_PROBE_REQUIRE ? -1 : 0;
+	}
+	*out = p;
+	return 0;
+}
+
+int exs_probe_sample(struct exs_probe *p, struct exs_sample *s)
+{
+	struct fdtrack_counts c;
+	int rc = fdtrack_reconcile(p->t);
+	if (rc)
+		return rc;
+	fdtrack_counts(p->t, &c);
+	for (int k = 0; k < EXS_BPF_NKINDS; k++) {
+		s->bpf.opens[k] = c.opens[k];
+		s->bpf.closes[k] = c.closes[k];
+		s->bpf.live[k] = c.live[k];
+		s->bpf.closed_outside[k] = c.closed_outside_syscalls[k];
+	}
+	s->bpf.lost = c.lost_events;
+	s->has_bpf = 1;
+	return 0;
+}
+
+void exs_probe_print_live(struct exs_probe *p, FILE *out)
+{
+	struct fdtrack_group *g = NULL;
+	size_t n = 0;
+	if (fdtrack_live_groups(p->t, &g, &n) != 0) {
+		fprintf(out, "  (fdtrack could not list live fds: %s)\n", fdtrack_error());
+		return;
+	}
+	if (n == 0)
+		fprintf(out, "  fdtrack: no live eventfd/io_uring fds\n");
+	else
+		fdtrack_print_groups(out, g, n);
+	fdtrack_groups_free(g, n);
+}
+
+void exs_probe_close(struct exs_probe *p)
+{
+	if (!p)
+		return;
+	fdtrack_close(p->t);
+	free(p);
+}
+
+#else /* EXS_NO_FDTRACK */
+
+struct exs_probe {
+	int unused;
+};
+
+int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
+		   size_t whylen)
+{
+	*out = NULL;
+	snprintf(why, whylen, mode == EXS_PROBE_OFF ? "disabled with --probe off"
+			      : "this exstress was built without fdtrack");
+	return mode == EXS_PROBE_REQUIRE ? -1 : 0;
+}
+
+int exs_probe_sample(struct exs_probe *p, struct exs_sample *s)
+{
+	(void)p;
+	(void)s;
+	return -ENOSYS;
+}
+
+void exs_probe_print_live(struct exs_probe *p, FILE *out)
+{
+	(void)p;
+	(void)out;
+}
+
+void exs_probe_close(struct exs_probe *p)
+{
+	(void)p;
+}
+#endif

@@ -1,0 +1,243 @@
+/* Statistics and the verdict: exact fd equality against the reference,
+ * fdtrack balance, least-squares memory slopes plus a total growth bound. */
+#include "exstress.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* Calibrated on this machine (see README "Calibration"): under `fixed`
+ * the slopes stay within a few hundred bytes per iteration over a few
+ * hundred iterations (a single 132 KiB heap step shows up as ~1.5*h/n);
+ * legacy-448 leaks several KiB per iteration. */
+#define EXS_DEFAULT_SLOPE   2048.0
+#define EXS_DEFAULT_GROWTH  (32.0 * 1024 * 1024)
+
+void exs_limits_default(struct exs_limits *l)
+{
+	l->vsz_slope = EXS_DEFAULT_SLOPE;
+	l->rss_slope = EXS_DEFAULT_SLOPE;
+	l->vsz_growth = EXS_DEFAULT_GROWTH;
+	l->rss_growth = EXS_DEFAULT_GROWTH;
+}
+
+double exs_slope(const double *x, const double *y, size_t n)
+{
+	if (n < 2)
+		return 0;
+	/* Centre first: sums of squares of iteration numbers lose precision
+	 * otherwise. */
+	double mx = 0, my = 0;
+	for (size_t i = 0; i < n; i++) {
+		mx += x[i];
+		my += y[i];
+	}
+	mx /= (double)n;
+	my /= (double)n;
+	double sxy = 0, sxx = 0;
+	for (size_t i = 0; i < n; i++) {
+		double dx = x[i] - mx;
+		sxy += dx * (y[i] - my);
+		sxx += dx * dx;
+	}
+	return sxx > 0 ? sxy / sxx : 0;
+}
+
+/* Slope of a sample field without copying the samples. */
+static double sample_slope(const struct exs_sample *s, size_t n, int rss)
+{
+	if (n < 2)
+		return 0;
+	double mx = 0, my = 0;
+	for (size_t i = 0; i < n; i++) {
+		mx += (double)s[i].iteration;
+		my += (double)(rss ? s[i].rss_bytes : s[i].vsz_bytes);
+	}
+	mx /= (double)n;
+	my /= (double)n;
+	double sxy = 0, sxx = 0;
+	for (size_t i = 0; i < n; i++) {
+		double dx = (double)s[i].iteration - mx;
+		double y = (double)(rss ? s[i].rss_bytes : s[i].vsz_bytes);
+		sxy += dx * (y - my);
+		sxx += dx * dx;
+	}
+	return sxx > 0 ? sxy / sxx : 0;
+}
+
+static void add_check(struct exs_verdict *v, const char *name, int pass,
+		      double value, double limit)
+{
+	if (v->nchecks >= EXS_MAX_CHECKS)
+		return;
+	struct exs_check *c = &v->checks[v->nchecks++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->pass = pass;
+	c->value = value;
+	c->limit = limit;
+	if (!pass)
+		v->leak = 1;
+}
+
+int exs_verdict_compute(const struct exs_sample *s, size_t n,
+			const struct exs_limits *lim, struct exs_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (n == 0)
+		return -EINVAL;
+	const struct exs_sample *ref = &s[0], *last = &s[n - 1];
+	v->iterations = n - 1;
+	v->ref_iteration = ref->iteration;
+	double iters = n > 1 ? (double)(n - 1) : 1;
+
+	/* fds are integers: any difference at any boundary is a leak (or a
+	 * double close), so compare every sample, not just the last. */
+	for (int k = 0; k < EXS_FD_NKINDS; k++) {
+		for (size_t i = 1; i < n; i++) {
+			int64_t d = s[i].fds[k] - ref->fds[k];
+			int64_t a = d < 0 ? -d : d;
+			if (a > v->fd_max_dev[k])
+				v->fd_max_dev[k] = a;
+			if (d != 0 && v->fd_first[k] == 0)
+				v->fd_first[k] = s[i].iteration;
+		}
+		v->fd_growth[k] = last->fds[k] - ref->fds[k];
+		v->fd_per_iter[k] = (double)v->fd_growth[k] / iters;
+		char name[40];
+		snprintf(name, sizeof(name), "fd_%s", exs_fd_kind_name(k));
+		add_check(v, name, v->fd_max_dev[k] == 0,
+			  (double)v->fd_max_dev[k], 0);
+	}
+
+	v->has_bpf = ref->has_bpf && last->has_bpf;
+	if (v->has_bpf) {
+		static const char *const bname[EXS_BPF_NKINDS] = {
+			"bpf_eventfd_balance", "bpf_io_uring_balance"
+		};
+		for (int k = 0; k < EXS_BPF_NKINDS; k++) {
+			v->bpf_opens[k] = (int64_t)(last->bpf.opens[k] - ref->bpf.opens[k]);
+			v->bpf_closes[k] = (int64_t)(last->bpf.closes[k] - ref->bpf.closes[k]);
+			v->bpf_outside[k] = (int64_t)(last->bpf.closed_outside[k] -
+						      ref->bpf.closed_outside[k]);
+			v->bpf_live_growth[k] = (int64_t)(last->bpf.live[k] - ref->bpf.live[k]);
+			v->bpf_unbalanced[k] = v->bpf_opens[k] - v->bpf_closes[k] -
+					       v->bpf_outside[k];
+			add_check(v, bname[k], v->bpf_unbalanced[k] == 0,
+				  (double)v->bpf_unbalanced[k], 0);
+		}
+		v->bpf_lost = last->bpf.lost - ref->bpf.lost;
+	}
+
+	v->vsz_slope = sample_slope(s, n, 0);
+	v->rss_slope = sample_slope(s, n, 1);
+	v->vsz_growth = (double)last->vsz_bytes - (double)ref->vsz_bytes;
+	v->rss_growth = (double)last->rss_bytes - (double)ref->rss_bytes;
+	add_check(v, "vsz_slope", v->vsz_slope <= lim->vsz_slope, v->vsz_slope,
+		  lim->vsz_slope);
+	add_check(v, "rss_slope", v->rss_slope <= lim->rss_slope, v->rss_slope,
+		  lim->rss_slope);
+	add_check(v, "vsz_growth", v->vsz_growth <= lim->vsz_growth,
+		  v->vsz_growth, lim->vsz_growth);
+	add_check(v, "rss_growth", v->rss_growth <= lim->rss_growth,
+		  v->rss_growth, lim->rss_growth);
+	return 0;
+}
+
+void exs_fmt_bytes(double bytes, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double a = fabs(bytes);
+	int u = 0;
+	while (a >= 1024 && u < 4) {
+		a /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f B", bytes);
+	else
+		snprintf(buf, len, "%.1f %s", bytes < 0 ? -a : a, unit[u]);
+}
+
+/* Append to buf; keeps it NUL-terminated when it is full. */
+static void cat(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	if (used + 1 >= len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+void exs_verdict_summary(const struct exs_verdict *v, char *buf, size_t len)
+{
+	char a[32], b[32];
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (int k = 0; k < EXS_FD_NKINDS; k++) {
+		if (v->fd_max_dev[k] == 0)
+			continue;
+		cat(buf, len, "%s%s %+" PRId64 " (%+.3f/iter) from iteration %" PRIu64,
+		    buf[0] ? "; " : "", exs_fd_kind_name(k), v->fd_growth[k],
+		    v->fd_per_iter[k], v->fd_first[k]);
+	}
+	for (size_t i = 0; i < v->nchecks; i++) {
+		const struct exs_check *c = &v->checks[i];
+		if (c->pass || strncmp(c->name, "fd_", 3) == 0)
+			continue;
+		if (strncmp(c->name, "bpf_", 4) == 0) {
+			cat(buf, len, "%s%s %+.0f (opens - closes)", buf[0] ? "; " : "",
+			    c->name, c->value);
+			continue;
+		}
+		int slope = strstr(c->name, "slope") != NULL;
+		exs_fmt_bytes(c->value, a, sizeof(a));
+		exs_fmt_bytes(c->limit, b, sizeof(b));
+		cat(buf, len, "%s%s %s%s > %s%s", buf[0] ? "; " : "", c->name, a,
+		    slope ? "/iter" : "", b, slope ? "/iter" : "");
+	}
+}
+
+void exs_verdict_print(FILE *out, const struct exs_verdict *v)
+{
+	char a[32], b[32];
+	for (int k = 0; k < EXS_FD_NKINDS; k++) {
+		if (v->fd_max_dev[k] == 0)
+			continue;
+		fprintf(out,
+			"  %-9s %+" PRId64 " over %" PRIu64 " iterations (%+.3f per iteration), "
+			"first differed at iteration %" PRIu64 " (reference: iteration %" PRIu64 ")\n",
+			exs_fd_kind_name(k), v->fd_growth[k], v->iterations,
+			v->fd_per_iter[k], v->fd_first[k], v->ref_iteration);
+	}
+	if (v->has_bpf) {
+		for (int k = 0; k < EXS_BPF_NKINDS; k++) {
+			if (v->bpf_unbalanced[k] == 0)
+				continue;
+			fprintf(out,
+				"  fdtrack   %s: %" PRId64 " opens, %" PRId64 " closes, %" PRId64
+				" closed outside syscalls: %+" PRId64 " never closed\n",
+				k == 0 ? "eventfd" : "io_uring", v->bpf_opens[k],
+				v->bpf_closes[k], v->bpf_outside[k], v->bpf_unbalanced[k]);
+		}
+		if (v->bpf_lost)
+			fprintf(out, "  fdtrack   lost %" PRIu64 " events (counts are incomplete)\n",
+				v->bpf_lost);
+	}
+	for (size_t i = 0; i < v->nchecks; i++) {
+		const struct exs_check *c = &v->checks[i];
+		if (c->pass || strncmp(c->name, "fd_", 3) == 0 ||
+		    strncmp(c->name, "bpf_", 4) == 0)
+			continue;
+		int slope = strstr(c->name, "slope") != NULL;
+		exs_fmt_bytes(c->value, a, sizeof(a));
+		exs_fmt_bytes(c->limit, b, sizeof(b));
+		fprintf(out, "  %-9s %s%s (limit %s%s)\n", c->name, a,
+			slope ? " per iteration" : " total", b,
+			slope ? " per iteration" : "");
+	}
+}

@@ -1,0 +1,158 @@
+/* The /proc sampler against real fds: open known ones, count them exactly. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "exstress.h"
+
+static int ring_fd(void)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	return (int)syscall(__NR_io_uring_setup, 4, &p);
+}
+
+START_TEST(classify)
+{
+	ck_assert_int_eq(exs_fd_classify("anon_inode:[eventfd]"), EXS_FD_EVENTFD);
+	ck_assert_int_eq(exs_fd_classify("anon_inode:[io_uring]"), EXS_FD_IO_URING);
+	ck_assert_int_eq(exs_fd_classify("anon_inode:[eventpoll]"), EXS_FD_OTHER);
+	ck_assert_int_eq(exs_fd_classify("pipe:[1234]"), EXS_FD_OTHER);
+	ck_assert_int_eq(exs_fd_classify("/dev/null"), EXS_FD_OTHER);
+	/* not fooled by a file named like an anon inode */
+	ck_assert_int_eq(exs_fd_classify("/tmp/anon_inode:[eventfd]"), EXS_FD_OTHER);
+	ck_assert_str_eq(exs_fd_kind_name(EXS_FD_EVENTFD), "eventfd");
+	ck_assert_str_eq(exs_fd_kind_name(EXS_FD_IO_URING), "io_uring");
+	ck_assert_str_eq(exs_fd_kind_name(EXS_FD_OTHER), "other");
+}
+END_TEST
+
+START_TEST(counts_known_fds_exactly)
+{
+	struct exs_sampler s;
+	struct exs_sample a, b, c;
+	ck_assert_int_eq(exs_sampler_open(&s), 0);
+	ck_assert_int_eq(exs_sampler_read(&s, &a), 0);
+
+	int efd[3], rfd[2], p1[2], p2[2];
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_ge(efd[i] = eventfd(0, EFD_CLOEXEC), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_ge(rfd[i] = ring_fd(), 0);
+	ck_assert_int_eq(pipe(p1), 0);
+	ck_assert_int_eq(pipe(p2), 0);
+	int dupe = dup(efd[0]); /* a dup of an eventfd is an eventfd fd too */
+	ck_assert_int_ge(dupe, 0);
+
+	ck_assert_int_eq(exs_sampler_read(&s, &b), 0);
+	ck_assert_int_eq(b.fds[EXS_FD_EVENTFD] - a.fds[EXS_FD_EVENTFD], 4);
+	ck_assert_int_eq(b.fds[EXS_FD_IO_URING] - a.fds[EXS_FD_IO_URING], 2);
+	ck_assert_int_eq(b.fds[EXS_FD_OTHER] - a.fds[EXS_FD_OTHER], 4);
+
+	for (int i = 0; i < 3; i++)
+		close(efd[i]);
+	close(dupe);
+	close(rfd[0]);
+	close(rfd[1]);
+	close(p1[0]);
+	close(p1[1]);
+	close(p2[0]);
+	close(p2[1]);
+	ck_assert_int_eq(exs_sampler_read(&s, &c), 0);
+	for (int k = 0; k < EXS_FD_NKINDS; k++)
+		ck_assert_int_eq(c.fds[k], a.fds[k]);
+	exs_sampler_close(&s);
+}
+END_TEST
+
+/* The sampler's own two fds are left out; everything else is counted. */
+START_TEST(total_matches_readdir)
+{
+	struct exs_sampler s;
+	struct exs_sample a;
+	ck_assert_int_eq(exs_sampler_open(&s), 0);
+	ck_assert_int_eq(exs_sampler_read(&s, &a), 0);
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd == dirfd(d) || fd == s.dir_fd || fd == s.statm_fd)
+			continue;
+		n++;
+	}
+	closedir(d);
+	ck_assert_int_eq(a.fds[0] + a.fds[1] + a.fds[2], n);
+	exs_sampler_close(&s);
+}
+END_TEST
+
+START_TEST(many_fds)
+{
+	/* More fds than one getdents64 buffer holds (~40 bytes each). */
+	struct exs_sampler s;
+	struct exs_sample a, b;
+	enum { N = 600 };
+	static int fds[N];
+	ck_assert_int_eq(exs_sampler_open(&s), 0);
+	ck_assert_int_eq(exs_sampler_read(&s, &a), 0);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_ge(fds[i] = eventfd(0, EFD_CLOEXEC), 0);
+	ck_assert_int_eq(exs_sampler_read(&s, &b), 0);
+	ck_assert_int_eq(b.fds[EXS_FD_EVENTFD] - a.fds[EXS_FD_EVENTFD], N);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	exs_sampler_close(&s);
+}
+END_TEST
+
+START_TEST(memory_from_statm)
+{
+	struct exs_sampler s;
+	struct exs_sample a, b, c;
+	ck_assert_int_eq(exs_sampler_open(&s), 0);
+	ck_assert_int_eq(exs_sampler_read(&s, &a), 0);
+	ck_assert_uint_gt(a.vsz_bytes, 0);
+	ck_assert_uint_gt(a.rss_bytes, 0);
+	ck_assert_uint_ge(a.vsz_bytes, a.rss_bytes);
+
+	size_t len = 64u << 20;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	ck_assert_int_eq(exs_sampler_read(&s, &b), 0);
+	ck_assert_uint_ge(b.vsz_bytes - a.vsz_bytes, len);
+	ck_assert_uint_lt(b.vsz_bytes - a.vsz_bytes, len + (4u << 20));
+	memset(p, 1, 16u << 20); /* touch 16 MiB: RSS follows */
+	ck_assert_int_eq(exs_sampler_read(&s, &c), 0);
+	ck_assert_uint_ge(c.rss_bytes - b.rss_bytes, 15u << 20);
+	munmap(p, len);
+	exs_sampler_close(&s);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("harness-sampler");
+	TCase *tc = tcase_create("sampler");
+	tcase_add_test(tc, classify);
+	tcase_add_test(tc, counts_known_fds_exactly);
+	tcase_add_test(tc, total_matches_readdir);
+	tcase_add_test(tc, many_fds);
+	tcase_add_test(tc, memory_from_statm);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
