@@ -21,6 +21,9 @@
 
 /* x86_64 syscall numbers */
 #define NR_close 3
+#define NR_pipe 22
+#define NR_socketpair 53
+#define NR_pipe2 293
 #define NR_dup 32
 #define NR_dup2 33
 #define NR_execve 59
@@ -143,10 +146,25 @@ static __always_inline void emit_simple(__u32 type)
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* A syscall left a new fd number: maybe a tracked file, maybe replacing one. */
+/* Is the map entry still the file in the table? A freed struct file is
+ * often reused at once, so compare the file type (f_op) as well. */
+static __always_inline bool same_file(const struct fdt_fdinfo *v,
+				      struct file *f)
+{
+	return f && v->file == (__u64)f &&
+	       v->fop == (__u64)BPF_CORE_READ(f, f_op);
+}
+
+enum {
+	NEW_FD,   /* the syscall made fd: the number was free before */
+	REPLACE,  /* dup2/dup3: whatever was at fd was closed */
+	RECHECK,  /* fd is some syscall's result: still the file we know? */
+};
+
+/* A syscall produced fd: track it if it is ours, and settle what the map had
+ * at that number. */
 static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
-				   struct task_struct *task, __u32 fd,
-				   bool replaces_by_syscall)
+				   struct task_struct *task, __u32 fd, int how)
 {
 	struct file *f = fd_file(task, fd);
 	struct fdt_fdinfo *old, v = {};
@@ -154,12 +172,12 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 	int kind;
 
 	old = bpf_map_lookup_elem(&fds, &fd);
+	if (how == RECHECK && (!old || same_file(old, f)))
+		return;
 	if (old) {
-		if (old->file == (__u64)f)
-			return; /* dup2(fd, fd), or a snapshot got here first */
-		/* dup2/dup3 closed the old file; otherwise the number was free,
-		 * so the old file went away without a syscall we saw. */
-		count(replaces_by_syscall ? closes : outside_closed, old->kind);
+		/* Otherwise the number was free, so the old file went away
+		 * without a syscall we saw (e.g. IORING_OP_CLOSE). */
+		count(how == REPLACE ? closes : outside_closed, old->kind);
 		bpf_map_delete_elem(&fds, &fd);
 	}
 	kind = file_kind(f);
@@ -167,8 +185,15 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 		return;
 
 	v.file = (__u64)f;
+	v.fop = (__u64)BPF_CORE_READ(f, f_op);
 	v.kind = kind;
 	v.gen = snap_gen;
+	if (how == RECHECK) {
+		/* arrived by a syscall we do not model (pidfd_getfd, ...) */
+		if (!bpf_map_update_elem(&fds, &fd, &v, BPF_ANY))
+			count(outside_opened, kind);
+		return;
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (e) {
 		v.ts = bpf_ktime_get_ns();
@@ -227,7 +252,8 @@ static long sweep_cb(struct bpf_map *map, __u32 *key, struct fdt_fdinfo *v,
 	if (fd < c->max_fds)
 		bpf_probe_read_kernel(&f, sizeof(f),
 				      (void *)(c->fdarr + fd * sizeof(f)));
-	if ((__u64)f == v->file) {
+	if (f && (__u64)f == v->file &&
+	    v->fop == (__u64)BPF_CORE_READ(f, f_op)) {
 		if (c->why == WHY_EXIT) {
 			/* Keep it: user space reports what was open at exit. */
 			v->at_exit = 1;
@@ -250,6 +276,28 @@ static __always_inline void sweep(struct task_struct *task, __u32 first,
 	bpf_for_each_map_elem(&fds, sweep_cb, &c, 0);
 }
 
+/* A syscall handed out fd numbers the map still has: if the table now holds
+ * another file there, ours was closed behind our back (IORING_OP_CLOSE) and
+ * the number reused. Catching it here keeps a later close() of the new file
+ * from being counted as a close of ours. */
+static __always_inline void recheck(void *ctx, struct pt_regs *regs,
+				    struct task_struct *task, __u32 fd)
+{
+	if (bpf_map_lookup_elem(&fds, &fd))
+		new_fd(ctx, regs, task, fd, RECHECK);
+}
+
+static __always_inline void recheck_pair(void *ctx, struct pt_regs *regs,
+					 struct task_struct *task, __u64 uptr)
+{
+	int p[2];
+
+	if (bpf_probe_read_user(p, sizeof(p), (void *)uptr))
+		return;
+	recheck(ctx, regs, task, p[0]);
+	recheck(ctx, regs, task, p[1]);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fdt_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -269,15 +317,18 @@ int BPF_PROG(fdt_sys_exit, struct pt_regs *regs, long ret)
 	case NR_eventfd2:
 	case NR_io_uring_setup:
 	case NR_dup:
-		new_fd(ctx, regs, task, ret, false);
+		new_fd(ctx, regs, task, ret, NEW_FD);
 		break;
 	case NR_fcntl:
 		if (regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC)
-			new_fd(ctx, regs, task, ret, false);
+			new_fd(ctx, regs, task, ret, NEW_FD);
+		else
+			recheck(ctx, regs, task, ret);
 		break;
 	case NR_dup2:
 	case NR_dup3:
-		new_fd(ctx, regs, task, ret, true);
+		if (regs->di != ret) /* dup2(fd, fd) changes nothing */
+			new_fd(ctx, regs, task, ret, REPLACE);
 		break;
 	case NR_close:
 		fd = regs->di;
@@ -298,6 +349,18 @@ int BPF_PROG(fdt_sys_exit, struct pt_regs *regs, long ret)
 		__sync_fetch_and_add(&exec_gen, 1);
 		sweep(task, 0, ~0U, WHY_CLOSE);
 		emit_simple(FDT_EV_EXEC);
+		break;
+	case NR_pipe:
+	case NR_pipe2:
+		recheck_pair(ctx, regs, task, regs->di);
+		break;
+	case NR_socketpair:
+		recheck_pair(ctx, regs, task, regs->r10);
+		break;
+	default:
+		/* open, socket, accept, bpf, ...: any result may be an fd */
+		if (ret < (1 << 20))
+			recheck(ctx, regs, task, ret);
 		break;
 	}
 	return 0;
@@ -359,7 +422,7 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 	if (kind < 0)
 		return 0;
 	old = bpf_map_lookup_elem(&fds, &fd);
-	if (old && old->file == (__u64)file) {
+	if (old && same_file(old, file)) {
 		if (old->gen != snap_gen)
 			snap_seen++; /* a thread sharing the table may repeat it */
 		old->gen = snap_gen;
@@ -368,6 +431,7 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 	if (old)
 		count(outside_closed, old->kind);
 	v.file = (__u64)file;
+	v.fop = (__u64)BPF_CORE_READ(file, f_op);
 	v.kind = kind;
 	v.gen = snap_gen;
 	if (bpf_map_update_elem(&fds, &fd, &v, BPF_ANY)) {

@@ -18,7 +18,8 @@ enum fdt_event_type {
 /* Value of the kernel's fd -> file map. The map, not the ring buffer, is the
  * lossless view; (file, ts) tie an entry to its OPEN record. */
 struct fdt_fdinfo {
-	__u64 file;    /* struct file * of the fd, to spot reuse */
+	__u64 file;    /* struct file * of the fd, to spot reuse ... */
+	__u64 fop;     /* ... with its f_op: freed files get reused */
 	__u64 ts;      /* ktime of the OPEN record, 0 if none was sent */
 	__u32 kind;
 	__u32 gen;     /* last snapshot generation that saw it */

@@ -1,0 +1,974 @@
+/*
+ * fdtrack tests. Each one drives a close/open path and checks fdtrack's live
+ * count against /proc/PID/fd, and that the syscall path itself (not the
+ * reconciliation safety net) accounted for it.
+ *
+ * Without BPF (not root, no BTF, old kernel) the tests skip with the reason;
+ * with FDTRACK_REQUIRE_BPF=1 (CI) a skip is a failure.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdtrack.h"
+
+#define EFD FDTRACK_EVENTFD
+#define URING FDTRACK_IO_URING
+
+/* ---- helpers ------------------------------------------------------- */
+
+static int require_bpf(void)
+{
+	const char *s = getenv("FDTRACK_REQUIRE_BPF");
+
+	return s && *s && strcmp(s, "0");
+}
+
+/* Open fdtrack on pid, or skip the test (fail under FDTRACK_REQUIRE_BPF). */
+static struct fdtrack *open_or_skip(pid_t pid, const struct fdtrack_options *o)
+{
+	struct fdtrack *t = NULL;
+	int err = fdtrack_open(pid, o, &t);
+
+	if (err) {
+		ck_assert_msg(!require_bpf(), "FDTRACK_REQUIRE_BPF=1 but: %s",
+			      fdtrack_error());
+		printf("SKIP: %s\n", fdtrack_error());
+		return NULL;
+	}
+	return t;
+}
+
+#define OPEN_OR_SKIP(t, pid, o)            \
+	do {                               \
+		t = open_or_skip(pid, o);  \
+		if (!t)                    \
+			return;            \
+	} while (0)
+
+/* Tracked fds of pid by kind, as the kernel shows them in /proc. */
+static void proc_counts(pid_t pid, unsigned out[FDTRACK_NKINDS])
+{
+	char dir[64], path[320], link[128];
+	struct dirent *de;
+	DIR *d;
+
+	out[EFD] = out[URING] = 0;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strcmp(link, "anon_inode:[eventfd]"))
+			out[EFD]++;
+		else if (!strcmp(link, "anon_inode:[io_uring]"))
+			out[URING]++;
+	}
+	closedir(d);
+}
+
+/* fdtrack agrees with /proc: straight from the syscall view (before any
+ * snapshot), and again after reconciling. */
+static void agree_at(struct fdtrack *t, pid_t pid, int line)
+{
+	struct fdtrack_counts c;
+	unsigned p[FDTRACK_NKINDS];
+
+	proc_counts(pid, p);
+	fdtrack_counts(t, &c);
+	for (int k = 0; k < FDTRACK_NKINDS; k++)
+		ck_assert_msg(c.live[k] == p[k],
+			      "line %d: %s live %llu (syscall view) but /proc has %u",
+			      line, fdtrack_kind_name(k),
+			      (unsigned long long)c.live[k], p[k]);
+	ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	fdtrack_counts(t, &c);
+	for (int k = 0; k < FDTRACK_NKINDS; k++)
+		ck_assert_msg(c.live[k] == p[k],
+			      "line %d: %s live %llu (reconciled) but /proc has %u",
+			      line, fdtrack_kind_name(k),
+			      (unsigned long long)c.live[k], p[k]);
+}
+#define agree(t, pid) agree_at(t, pid, __LINE__)
+
+static struct fdtrack_counts counts(struct fdtrack *t)
+{
+	struct fdtrack_counts c;
+
+	fdtrack_counts(t, &c);
+	return c;
+}
+
+/* Nothing was fixed up by the snapshot: syscalls accounted for everything. */
+static void no_outside(struct fdtrack *t)
+{
+	struct fdtrack_counts c = counts(t);
+
+	for (int k = 0; k < FDTRACK_NKINDS; k++) {
+		ck_assert_msg(c.closed_outside_syscalls[k] == 0,
+			      "%s: %llu closes missed by the syscall view",
+			      fdtrack_kind_name(k),
+			      (unsigned long long)c.closed_outside_syscalls[k]);
+		ck_assert_msg(c.opened_outside_syscalls[k] == 0,
+			      "%s: %llu opens missed by the syscall view",
+			      fdtrack_kind_name(k),
+			      (unsigned long long)c.opened_outside_syscalls[k]);
+	}
+}
+
+static int new_ring(struct io_uring *ring)
+{
+	ck_assert_int_eq(io_uring_queue_init(8, ring, 0), 0);
+	return ring->ring_fd;
+}
+
+static int efd(void)
+{
+	int fd = eventfd(0, 0);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* ---- opens and closes by syscall ------------------------------------ */
+
+START_TEST(test_create_close)
+{
+	struct fdtrack *t;
+	struct io_uring ring;
+	pid_t me = getpid();
+	int a, b;
+
+	OPEN_OR_SKIP(t, me, NULL);
+	agree(t, me);
+	a = efd();                                  /* eventfd2 */
+	b = syscall(SYS_eventfd, 0);                /* legacy eventfd */
+	ck_assert_int_ge(b, 0);
+	new_ring(&ring);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opens[EFD], 2);
+	ck_assert_int_eq(counts(t).opens[URING], 1);
+	close(a);
+	close(b);
+	io_uring_queue_exit(&ring);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closes[EFD], 2);
+	ck_assert_int_eq(counts(t).closes[URING], 1);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+START_TEST(test_dup_family)
+{
+	struct fdtrack *t;
+	struct io_uring ring;
+	pid_t me = getpid();
+	int a, r, d[6], p[2];
+
+	OPEN_OR_SKIP(t, me, NULL);
+	a = efd();
+	r = new_ring(&ring);
+	ck_assert_int_eq(pipe(p), 0);
+	d[0] = dup(a);
+	d[1] = dup2(r, 300);
+	d[2] = dup3(a, 301, O_CLOEXEC);
+	d[3] = fcntl(a, F_DUPFD, 302);
+	d[4] = fcntl(r, F_DUPFD_CLOEXEC, 310);
+	d[5] = dup(p[0]);                           /* not tracked */
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_ge(d[i], 0);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opens[EFD], 1 + 3);
+	ck_assert_int_eq(counts(t).opens[URING], 1 + 2);
+	for (int i = 0; i < 6; i++)
+		close(d[i]);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closes[EFD], 3);
+	ck_assert_int_eq(counts(t).closes[URING], 2);
+	close(a);
+	close(p[0]);
+	close(p[1]);
+	io_uring_queue_exit(&ring);
+	agree(t, me);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+/* dup2/dup3 onto a tracked fd closes what was there. */
+START_TEST(test_dup2_onto_tracked)
+{
+	struct fdtrack *t;
+	pid_t me = getpid();
+	int a, b, p[2];
+
+	OPEN_OR_SKIP(t, me, NULL);
+	a = efd();
+	b = efd();
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dup2(p[0], b), b);         /* eventfd b is closed */
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closes[EFD], 1);
+	ck_assert_int_eq(dup3(a, b, 0), b);         /* b is an eventfd again */
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opens[EFD], 3);
+	ck_assert_int_eq(dup2(a, a), a);            /* no-op */
+	ck_assert_int_eq(dup2(a, b), b);            /* closes b, opens b */
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opens[EFD], 4);
+	ck_assert_int_eq(counts(t).closes[EFD], 2);
+	close(a);
+	close(b);
+	close(p[0]);
+	close(p[1]);
+	agree(t, me);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+START_TEST(test_close_range)
+{
+	struct fdtrack *t;
+	pid_t me = getpid();
+
+	OPEN_OR_SKIP(t, me, NULL);
+	for (int i = 0; i < 6; i++) {
+		int fd = efd();
+
+		ck_assert_int_eq(dup2(fd, 500 + i), 500 + i);
+		close(fd);
+	}
+	agree(t, me);
+	ck_assert_int_eq(syscall(SYS_close_range, 500, 501, 0), 0);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closes[EFD], 6 + 2);
+	/* CLOEXEC marks, it does not close */
+	ck_assert_int_eq(syscall(SYS_close_range, 502, 503,
+				 CLOSE_RANGE_CLOEXEC), 0);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closes[EFD], 6 + 2);
+	ck_assert_int_eq(syscall(SYS_close_range, 502, 505, 0), 0);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closes[EFD], 6 + 6);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+/* ---- exec, exit, children, threads --------------------------------- */
+
+/* A child that waits for "go" on a pipe before doing fn, like the CLI. */
+struct kid { pid_t pid; int go; };
+
+static struct kid fork_waiting(void (*fn)(void *), void *arg)
+{
+	int p[2];
+	struct kid k;
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	k.pid = fork();
+	ck_assert_int_ge(k.pid, 0);
+	if (k.pid == 0) {
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			_exit(99);
+		close(p[0]);
+		fn(arg);
+		_exit(0);
+	}
+	close(p[0]);
+	k.go = p[1];
+	return k;
+}
+
+static void go(struct kid *k)
+{
+	ck_assert_int_eq(write(k->go, "g", 1), 1);
+	close(k->go);
+}
+
+struct exec_arg { int in, out; };
+
+static void exec_child(void *arg)
+{
+	struct exec_arg *a = arg;
+	int keep;
+
+	eventfd(0, EFD_CLOEXEC);
+	eventfd(0, EFD_CLOEXEC);
+	keep = eventfd(0, 0);
+	/* set close-on-exec through close_range */
+	dup2(keep, 600);
+	syscall(SYS_close_range, 600, 600, CLOSE_RANGE_CLOEXEC);
+	dup2(a->in, 0);
+	dup2(a->out, 1);
+	execl(FDT_LEAKER_PATH, "leaker", "1", "0", "--wait", (char *)NULL);
+	_exit(98);
+}
+
+START_TEST(test_exec_cloexec)
+{
+	struct exec_arg a;
+	struct fdtrack *t;
+	struct kid k;
+	int in[2], out[2], st;
+	char buf[16];
+
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	a.in = in[0];
+	a.out = out[1];
+	k = fork_waiting(exec_child, &a);
+	close(in[0]);
+	close(out[1]);
+	t = open_or_skip(k.pid, NULL);
+	if (!t) {
+		kill(k.pid, SIGKILL);
+		waitpid(k.pid, NULL, 0);
+		return;
+	}
+	go(&k);
+	ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0); /* "ready" */
+	/* left: `keep`, plus the one the leaker opened */
+	agree(t, k.pid);
+	ck_assert_int_eq(counts(t).opens[EFD], 4 + 1);
+	ck_assert_int_eq(counts(t).closes[EFD], 3);
+	ck_assert_int_eq(counts(t).live[EFD], 2);
+	no_outside(t);
+	close(in[1]);                               /* let it exit */
+	ck_assert_int_eq(waitpid(k.pid, &st, 0), k.pid);
+	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
+	ck_assert_int_eq(counts(t).exited, 1);
+	ck_assert_int_eq(counts(t).open_at_exit[EFD], 2);
+	ck_assert_int_eq(counts(t).live[EFD], 0);
+	close(out[0]);
+	fdtrack_close(t);
+}
+END_TEST
+
+static void exit_child(void *arg)
+{
+	struct io_uring ring;
+
+	(void)arg;
+	eventfd(0, 0);
+	eventfd(0, 0);
+	close(eventfd(0, 0));
+	io_uring_queue_init(4, &ring, 0);
+	_exit(0); /* leaves 2 eventfds and the ring open */
+}
+
+START_TEST(test_process_exit)
+{
+	struct fdtrack_group *g;
+	struct fdtrack *t;
+	size_t n;
+	unsigned sum[FDTRACK_NKINDS] = { 0 };
+	struct kid k = fork_waiting(exit_child, NULL);
+
+	t = open_or_skip(k.pid, NULL);
+	if (!t) {
+		kill(k.pid, SIGKILL);
+		waitpid(k.pid, NULL, 0);
+		return;
+	}
+	go(&k);
+	ck_assert_int_eq(waitpid(k.pid, NULL, 0), k.pid);
+	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
+	ck_assert_int_eq(counts(t).exited, 1);
+	ck_assert_int_eq(counts(t).open_at_exit[EFD], 2);
+	ck_assert_int_eq(counts(t).open_at_exit[URING], 1);
+	ck_assert_int_eq(counts(t).closes[EFD], 1 + 2);
+	ck_assert_int_eq(counts(t).live[EFD], 0);
+	ck_assert_int_eq(counts(t).live[URING], 0);
+	/* the groups are what was open at exit */
+	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		sum[g[i].kind] += g[i].count;
+	ck_assert_int_eq(sum[EFD], 2);
+	ck_assert_int_eq(sum[URING], 1);
+	fdtrack_groups_free(g, n);
+	fdtrack_close(t);
+}
+END_TEST
+
+START_TEST(test_forked_child_not_counted)
+{
+	struct fdtrack *t;
+	pid_t me = getpid(), pid;
+	int a, st;
+
+	OPEN_OR_SKIP(t, me, NULL);
+	a = efd();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int b = eventfd(0, 0);
+
+		dup(b);
+		eventfd(0, 0);
+		close(a);
+		close(b);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opens[EFD], 1);
+	ck_assert_int_eq(counts(t).closes[EFD], 0);
+	ck_assert_int_eq(counts(t).exited, 0);
+	close(a);
+	agree(t, me);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+static void *thread_opens(void *arg)
+{
+	struct io_uring *ring = arg;
+
+	close(eventfd(0, 0));
+	eventfd(0, 0);
+	io_uring_queue_init(4, ring, 0);
+	return NULL;
+}
+
+START_TEST(test_other_threads_counted)
+{
+	struct io_uring rings[4];
+	pthread_t th[4];
+	struct fdtrack *t;
+	pid_t me = getpid();
+
+	OPEN_OR_SKIP(t, me, NULL);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_opens,
+						&rings[i]), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opens[EFD], 8);
+	ck_assert_int_eq(counts(t).closes[EFD], 4);
+	ck_assert_int_eq(counts(t).opens[URING], 4);
+	for (int i = 0; i < 4; i++)
+		io_uring_queue_exit(&rings[i]);
+	agree(t, me);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+/* ---- closes outside syscalls ---------------------------------------- */
+
+/* Close fd with IORING_OP_CLOSE; the result (rings refuse to close rings). */
+static int try_uring_close(struct io_uring *ring, int fd)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int res;
+
+	io_uring_prep_close(sqe, fd);
+	ck_assert_int_eq(io_uring_submit_and_wait(ring, 1), 1);
+	ck_assert_int_eq(io_uring_wait_cqe(ring, &cqe), 0);
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+static void uring_close(struct io_uring *ring, int fd)
+{
+	ck_assert_int_eq(try_uring_close(ring, fd), 0);
+}
+
+START_TEST(test_ioring_op_close)
+{
+	struct fdtrack *t;
+	struct io_uring ring;
+	pid_t me = getpid();
+	unsigned p[FDTRACK_NKINDS];
+	int a, b, c;
+
+	OPEN_OR_SKIP(t, me, NULL);
+	new_ring(&ring);
+	a = efd();
+	b = efd();
+	uring_close(&ring, a);
+	/* invisible to the syscall view ... */
+	ck_assert_int_eq(counts(t).live[EFD], 2);
+	/* ... until the snapshot: closed outside syscalls, not a leak */
+	ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	proc_counts(me, p);
+	ck_assert_int_eq(p[EFD], 1);
+	ck_assert_int_eq(counts(t).live[EFD], 1);
+	ck_assert_int_eq(counts(t).closed_outside_syscalls[EFD], 1);
+	ck_assert_int_eq(counts(t).closes[EFD], 0);
+	/* reuse of a number freed behind our back is noticed at once */
+	c = efd();                 /* takes a's free number */
+	uring_close(&ring, b);
+	ck_assert_int_eq(counts(t).live[EFD], 2);
+	ck_assert_int_eq(efd(), b);
+	ck_assert_int_eq(counts(t).closed_outside_syscalls[EFD], 2);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closed_outside_syscalls[EFD], 2);
+	close(b);
+	close(c);
+	io_uring_queue_exit(&ring);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).opened_outside_syscalls[EFD], 0);
+	fdtrack_close(t);
+}
+END_TEST
+
+/* Every path above, interleaved at random, checked after every step. */
+START_TEST(test_mixed)
+{
+	struct fdtrack *t;
+	struct io_uring ring;
+	pid_t me = getpid();
+	int fds[32], nfds = 0, ring_closes = 0, p[2];
+	unsigned seed = 12345;
+
+	OPEN_OR_SKIP(t, me, NULL);
+	new_ring(&ring);
+	ck_assert_int_eq(pipe(p), 0);
+	for (int step = 0; step < 400; step++) {
+		int op = rand_r(&seed) % 9, i = nfds ? rand_r(&seed) % nfds : 0;
+		int fd = -1, closed = 0;
+		struct io_uring r2;
+
+		if (nfds >= 28)
+			op = 5;
+		switch (op) {
+		case 0: fd = eventfd(0, EFD_NONBLOCK); break;
+		case 1: fd = new_ring(&r2); break;
+		case 2: if (nfds) fd = dup(fds[i]); break;
+		case 3: if (nfds) fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 100); break;
+		case 4: if (nfds) fd = dup3(fds[i], 700 + step % 20, 0); break;
+		case 5: if (nfds) { close(fds[i]); closed = 1; } break;
+		case 6:
+			if (!nfds)
+				break;
+			closed = 1;
+			if (try_uring_close(&ring, fds[i]) == 0)
+				ring_closes++;
+			else
+				close(fds[i]); /* a ring fd */
+			break;
+		case 7: if (nfds) { syscall(SYS_close_range, fds[i], fds[i], 0);
+				    closed = 1; } break;
+		case 8: if (nfds) { dup2(p[0], fds[i]); closed = 1; } break;
+		}
+		if (closed) {
+			/* a dup3 target may appear twice in fds[]: drop all */
+			int gone = fds[i];
+
+			for (int j = 0; j < nfds;)
+				if (fds[j] == gone)
+					fds[j] = fds[--nfds];
+				else
+					j++;
+			if (op == 8)
+				close(gone);
+		}
+		if (fd >= 0) {
+			int j;
+
+			for (j = 0; j < nfds && fds[j] != fd; j++)
+				;
+			if (j == nfds)
+				fds[nfds++] = fd;
+		}
+		if (op != 6) {
+			agree(t, me);
+		} else {
+			ck_assert_int_eq(fdtrack_reconcile(t), 0);
+			agree(t, me);
+		}
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(p[0]);
+	close(p[1]);
+	io_uring_queue_exit(&ring);
+	agree(t, me);
+	ck_assert_int_eq(counts(t).closed_outside_syscalls[EFD] +
+			 counts(t).closed_outside_syscalls[URING], ring_closes);
+	ck_assert_int_eq(counts(t).opened_outside_syscalls[EFD] +
+			 counts(t).opened_outside_syscalls[URING], 0);
+	fdtrack_close(t);
+}
+END_TEST
+
+/* ---- stacks, overflow, cost ---------------------------------------- */
+
+static volatile int sink;
+
+__attribute__((noinline)) static int open_from_known_function(void)
+{
+	int fd = eventfd(0, 0);
+
+	sink = fd; /* no tail call: keep this frame on the stack */
+	return fd;
+}
+
+static int find_frame(const struct fdtrack_group *g, size_t n, const char *fn,
+		      const char *file)
+{
+	for (size_t i = 0; i < n; i++)
+		for (unsigned j = 0; j < g[i].nframes; j++)
+			if (strstr(g[i].frames[j], fn) &&
+			    (!file || strstr(g[i].frames[j], file)))
+				return 1;
+	return 0;
+}
+
+START_TEST(test_stack_names_function)
+{
+	struct fdtrack_group *g;
+	struct fdtrack *t;
+	size_t n;
+	int fd;
+
+	OPEN_OR_SKIP(t, getpid(), NULL);
+	fd = open_from_known_function();
+	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
+	if (!find_frame(g, n, "open_from_known_function", "test_fdtrack.c:"))
+		fdtrack_print_groups(stderr, g, n);
+	ck_assert_msg(find_frame(g, n, "open_from_known_function",
+				 "test_fdtrack.c:"),
+		      "no frame 'open_from_known_function (test_fdtrack.c:N)'");
+	fdtrack_groups_free(g, n);
+	close(fd);
+	fdtrack_close(t);
+}
+END_TEST
+
+START_TEST(test_ringbuf_overflow)
+{
+	struct fdtrack_options o = { .ringbuf_bytes = 4096, .want_stacks = 1 };
+	struct fdtrack_group *g;
+	struct fdtrack *t;
+	pid_t me = getpid();
+	unsigned p[FDTRACK_NKINDS], sum = 0, nostack = 0;
+	int fds[200];
+	size_t n;
+
+	OPEN_OR_SKIP(t, me, &o);
+	for (int i = 0; i < 200; i++)
+		fds[i] = efd(); /* no polling: the ring overflows */
+	ck_assert_uint_gt(counts(t).lost_events, 0);
+	agree(t, me);
+	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		sum += g[i].count;
+		if (!g[i].nframes)
+			nostack += g[i].count;
+	}
+	proc_counts(me, p);
+	ck_assert_uint_eq(sum, p[EFD] + p[URING]);
+	ck_assert_uint_gt(nostack, 0);               /* the lost ones */
+	ck_assert_uint_lt(nostack, 200);             /* the rest have stacks */
+	fdtrack_groups_free(g, n);
+	for (int i = 0; i < 200; i++)
+		close(fds[i]);
+	agree(t, me);
+	no_outside(t);
+	fdtrack_close(t);
+}
+END_TEST
+
+START_TEST(test_reconcile_cost)
+{
+	struct fdtrack *t;
+	struct io_uring ring[5];
+	struct timespec a, b;
+	pid_t me = getpid();
+	int fds[15];
+	double us;
+
+	OPEN_OR_SKIP(t, me, NULL);
+	for (int i = 0; i < 15; i++)
+		fds[i] = efd();
+	for (int i = 0; i < 5; i++)
+		new_ring(&ring[i]);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	us = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / 200;
+	printf("fdtrack_reconcile with 20 tracked fds: %.1f us\n", us);
+	ck_assert_msg(us < 1000, "reconcile takes %.1f us", us);
+	for (int i = 0; i < 15; i++)
+		close(fds[i]);
+	for (int i = 0; i < 5; i++)
+		io_uring_queue_exit(&ring[i]);
+	agree(t, me);
+	fdtrack_close(t);
+}
+END_TEST
+
+/* ---- the CLI ------------------------------------------------------- */
+
+/* Run the CLI with args; exit status, stdout+stderr into out (if given). */
+static int run_cli(char *const argv[], const char *out, uid_t as)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(out ? out : "/dev/null",
+			      O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (as && (setgid(as) || setuid(as)))
+			_exit(97);
+		execv(FDT_CLI_PATH, argv);
+		_exit(98);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* The number at "key": { ... "kind": N in the report. */
+static long json_kind(const char *json, const char *key, const char *kind)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": {", key);
+	p = strstr(json, pat);
+	ck_assert_msg(p != NULL, "no %s in JSON:\n%s", key, json);
+	snprintf(pat, sizeof(pat), "\"%s\": ", kind);
+	p = strstr(p, pat);
+	ck_assert_msg(p != NULL, "no %s.%s in JSON", key, kind);
+	return strtol(p + strlen(pat), NULL, 10);
+}
+
+static int bpf_usable(void)
+{
+	struct fdtrack *t = open_or_skip(getpid(), NULL);
+
+	fdtrack_close(t);
+	return t != NULL;
+}
+
+START_TEST(test_cli_leaker)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	int fd = mkstemp(json);
+	char *leak[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
+			 FDT_LEAKER_PATH, "4", "3", NULL };
+	char *clean[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
+			  FDT_LEAKER_PATH, "0", "5", NULL };
+	const char *j;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(run_cli(leak, NULL, 0), 1);
+	j = slurp(json);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 4);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 7);
+	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), 7);
+	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "no leaking "
+		      "function in the report:\n%s", j);
+	ck_assert_msg(strstr(j, "\"lost_events\": 0"), "lost events:\n%s", j);
+	ck_assert_int_eq(run_cli(clean, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 5);
+out:
+	unlink(json);
+}
+END_TEST
+
+START_TEST(test_cli_pid_duration)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	int fd = mkstemp(json), in[2], out[2];
+	char pidarg[16], buf[16];
+	char *argv[] = { "fdtrack", "-p", pidarg, "-d", "0.3", "-i", "0.1",
+			 "--json", json, "--fail-on-leak", NULL };
+	const char *j;
+	pid_t pid;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		execl(FDT_LEAKER_PATH, "leaker", "2", "0", "--wait", (char *)NULL);
+		_exit(98);
+	}
+	close(in[0]);
+	close(out[1]);
+	ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 1); /* 2 open at the end */
+	j = slurp(json);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
+	ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
+	ck_assert_msg(strstr(j, "\"target_exited\": false"), "%s", j);
+	close(in[1]);
+	close(out[0]);
+	waitpid(pid, NULL, 0);
+out:
+	unlink(json);
+}
+END_TEST
+
+START_TEST(test_cli_usage)
+{
+	char *bad[] = { "fdtrack", "--bogus", NULL };
+	char *both[] = { "fdtrack", "-p", "1", "--", "true", NULL };
+	char *none[] = { "fdtrack", NULL };
+	char *badi[] = { "fdtrack", "-i", "x", "-p", "1", NULL };
+	char *help[] = { "fdtrack", "--help", NULL };
+
+	ck_assert_int_eq(run_cli(bad, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(both, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(none, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(badi, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(help, NULL, 0), 0);
+}
+END_TEST
+
+/* ---- environment errors -------------------------------------------- */
+
+START_TEST(test_no_btf)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX";
+	char *argv[] = { "fdtrack", "-p", "1", NULL };
+	struct fdtrack *t = NULL;
+	int fd = mkstemp(log);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	setenv("FDTRACK_BTF", "/nonexistent/vmlinux", 1);
+	ck_assert_int_eq(fdtrack_open(getpid(), NULL, &t), -ENOENT);
+	ck_assert_ptr_null(t);
+	ck_assert_msg(strstr(fdtrack_error(), "BTF"), "%s", fdtrack_error());
+	ck_assert_int_eq(run_cli(argv, log, 0), 2);
+	ck_assert_msg(strstr(slurp(log), "no kernel BTF"), "%s", slurp(log));
+	unsetenv("FDTRACK_BTF");
+	unlink(log);
+}
+END_TEST
+
+START_TEST(test_not_root)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX";
+	char *argv[] = { "fdtrack", "-p", "1", NULL };
+	int fd = mkstemp(log), st;
+	pid_t pid;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	chmod(log, 0666);
+	if (geteuid() != 0) {
+		printf("SKIP: not root, cannot drop privileges to test\n");
+		unlink(log);
+		return;
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct fdtrack *t;
+		int err;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(97);
+		err = fdtrack_open(getpid(), NULL, &t);
+		if (err != -EPERM && err != -EACCES)
+			_exit(10);
+		if (!strstr(fdtrack_error(), "root") ||
+		    !strstr(fdtrack_error(), "CAP_BPF"))
+			_exit(11);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "unprivileged fdtrack_open: status %d", st);
+	ck_assert_int_eq(run_cli(argv, log, 65534), 2);
+	ck_assert_msg(strstr(slurp(log), "CAP_BPF"), "%s", slurp(log));
+	unlink(log);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fdtrack");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_create_close);
+	tcase_add_test(tc, test_dup_family);
+	tcase_add_test(tc, test_dup2_onto_tracked);
+	tcase_add_test(tc, test_close_range);
+	tcase_add_test(tc, test_exec_cloexec);
+	tcase_add_test(tc, test_process_exit);
+	tcase_add_test(tc, test_forked_child_not_counted);
+	tcase_add_test(tc, test_other_threads_counted);
+	tcase_add_test(tc, test_ioring_op_close);
+	tcase_add_test(tc, test_mixed);
+	tcase_add_test(tc, test_stack_names_function);
+	tcase_add_test(tc, test_ringbuf_overflow);
+	tcase_add_test(tc, test_reconcile_cost);
+	tcase_add_test(tc, test_cli_leaker);
+	tcase_add_test(tc, test_cli_pid_duration);
+	tcase_add_test(tc, test_cli_usage);
+	tcase_add_test(tc, test_no_btf);
+	tcase_add_test(tc, test_not_root);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
