@@ -325,11 +325,14 @@ static void maps_refresh(struct fdtrack *t, uint32_t gen)
 	m->nx = nx;
 }
 
+/* A new stack in a mapping we have not seen (first stack, dlopen): reread
+ * the maps now, while the process is alive. Only the first two frames are
+ * trusted; deeper ones may be garbage from code without frame pointers. */
 static void maps_note_stack(struct fdtrack *t, const struct stack *s)
 {
 	struct maps *m = maps_find(t, s->exec_gen);
 
-	for (uint32_t i = 0; i < s->nframes; i++) {
+	for (uint32_t i = 0; i < s->nframes && i < 2; i++) {
 		if (!maps_covers(m, s->frames[i])) {
 			maps_refresh(t, s->exec_gen);
 			return;
