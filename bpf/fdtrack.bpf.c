@@ -77,6 +77,25 @@ static __always_inline void count(__u64 *arr, __u32 kind)
 	__sync_fetch_and_add(&arr[kind & 1], 1);
 }
 
+/* Threads of the target (and the snapshot) race on map entries: count only
+ * the delete or insert that took effect, so the counters match the map. */
+static __always_inline void drop(__u32 fd, __u64 *counter, __u32 kind)
+{
+	if (!bpf_map_delete_elem(&fds, &fd))
+		count(counter, kind);
+}
+
+static __always_inline void add(__u32 fd, struct fdt_fdinfo *v, __u64 *counter)
+{
+	if (!bpf_map_update_elem(&fds, &fd, v, BPF_NOEXIST)) {
+		count(counter, v->kind);
+		return;
+	}
+	/* Someone added it meanwhile and counted it; keep our details. */
+	if (bpf_map_update_elem(&fds, &fd, v, BPF_EXIST))
+		__sync_fetch_and_add(&map_full, 1);
+}
+
 /* The struct file at fd in a task's table, or NULL. */
 static __always_inline struct file *fd_file(struct task_struct *task, __u32 fd)
 {
@@ -176,9 +195,11 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 		return;
 	if (old) {
 		/* Otherwise the number was free, so the old file went away
-		 * without a syscall we saw (e.g. IORING_OP_CLOSE). */
-		count(how == REPLACE ? closes : outside_closed, old->kind);
-		bpf_map_delete_elem(&fds, &fd);
+		 * without a syscall we saw (e.g. IORING_OP_CLOSE).
+		 * Known race: another thread's close(fd) that has not yet
+		 * reached its sys_exit looks the same; the snapshot repairs
+		 * what that leaves wrong (see fdtrack.h). */
+		drop(fd, how == REPLACE ? closes : outside_closed, old->kind);
 	}
 	kind = file_kind(f);
 	if (kind < 0)
@@ -190,8 +211,7 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 	v.gen = snap_gen;
 	if (how == RECHECK) {
 		/* arrived by a syscall we do not model (pidfd_getfd, ...) */
-		if (!bpf_map_update_elem(&fds, &fd, &v, BPF_ANY))
-			count(outside_opened, kind);
+		add(fd, &v, outside_opened);
 		return;
 	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -215,9 +235,7 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 	} else {
 		__sync_fetch_and_add(&lost_events, 1);
 	}
-	if (bpf_map_update_elem(&fds, &fd, &v, BPF_ANY))
-		__sync_fetch_and_add(&map_full, 1);
-	count(opens, kind);
+	add(fd, &v, opens);
 	if (e)
 		bpf_ringbuf_submit(e, 0);
 }
@@ -262,8 +280,8 @@ static long sweep_cb(struct bpf_map *map, __u32 *key, struct fdt_fdinfo *v,
 		}
 		return 0;
 	}
-	count(c->why == WHY_CLOSE ? closes : outside_closed, v->kind);
-	bpf_map_delete_elem(map, key);
+	if (!bpf_map_delete_elem(map, key))
+		count(c->why == WHY_CLOSE ? closes : outside_closed, v->kind);
 	return 0;
 }
 
@@ -333,10 +351,8 @@ int BPF_PROG(fdt_sys_exit, struct pt_regs *regs, long ret)
 	case NR_close:
 		fd = regs->di;
 		v = bpf_map_lookup_elem(&fds, &fd);
-		if (v) {
-			count(closes, v->kind);
-			bpf_map_delete_elem(&fds, &fd);
-		}
+		if (v)
+			drop(fd, closes, v->kind);
 		break;
 	case NR_close_range:
 		/* With CLOSE_RANGE_CLOEXEC nothing closes now; exec will. */
@@ -384,10 +400,8 @@ int BPF_PROG(fdt_exit, struct task_struct *p)
 static long snap_sweep_cb(struct bpf_map *map, __u32 *key,
 			  struct fdt_fdinfo *v, void *c)
 {
-	if (v->gen != snap_gen && !v->at_exit) {
+	if (v->gen != snap_gen && !v->at_exit && !bpf_map_delete_elem(map, key))
 		count(outside_closed, v->kind);
-		bpf_map_delete_elem(map, key);
-	}
 	return 0;
 }
 
@@ -429,16 +443,12 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 		return 0;
 	}
 	if (old)
-		count(outside_closed, old->kind);
+		drop(fd, outside_closed, old->kind);
 	v.file = (__u64)file;
 	v.fop = (__u64)BPF_CORE_READ(file, f_op);
 	v.kind = kind;
 	v.gen = snap_gen;
-	if (bpf_map_update_elem(&fds, &fd, &v, BPF_ANY)) {
-		__sync_fetch_and_add(&map_full, 1);
-		return 0;
-	}
-	count(snap_baseline ? at_start : outside_opened, kind);
+	add(fd, &v, snap_baseline ? at_start : outside_opened);
 	snap_seen++;
 	return 0;
 }
