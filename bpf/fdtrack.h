@@ -5,6 +5,19 @@
  *
  * All functions return 0 or a negative errno; on failure fdtrack_error()
  * says in one line what is missing and what to do.
+ *
+ * Counts come from kernel counters updated in each syscall's exit, so they
+ * never depend on the ring buffer (a lost event only costs that fd its
+ * stack). Closes that bypass syscalls (IORING_OP_CLOSE) are noticed when the
+ * number is reused by a syscall or at the next fdtrack_reconcile(). Threads
+ * of the target racing for one fd number (a close's number reused before the
+ * close reaches sys_exit) can put live off until the next reconcile, and then
+ * show up as closed_outside_syscalls + opened_outside_syscalls instead of
+ * closes + opens. So check balance as live == at_start + opens +
+ * opened_outside_syscalls - closes - closed_outside_syscalls, after a
+ * reconcile, rather than opens == closes.
+ *
+ * One struct fdtrack must be used by one thread at a time. x86_64 only.
  */
 #ifndef FDTRACK_H
 #define FDTRACK_H
