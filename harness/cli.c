@@ -43,11 +43,12 @@ const char *exs_policy_name(enum exs_policy p)
 
 void exs_usage(FILE *out)
 {
-	char s[32], g[32];
+	char s[32], g[32], f[32];
 	struct exs_limits l;
 	exs_limits_default(&l);
 	exs_fmt_bytes(l.vsz_slope, s, sizeof(s));
 	exs_fmt_bytes(l.vsz_growth, g, sizeof(g));
+	exs_fmt_bytes(l.slope_floor, f, sizeof(f));
 	fprintf(out,
 "usage: exstress [options]\n"
 "Create and destroy rex executors over and over; after every iteration count\n"
@@ -69,6 +70,7 @@ void exs_usage(FILE *out)
 "  --json FILE         summary; --junit FILE: JUnit XML, a test case per scenario\n"
 "  --vsz-slope-limit B, --rss-slope-limit B   bytes/iteration     (default %s)\n"
 "  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
+"  --slope-floor B     a slope fails only once memory grew by more (default %s)\n"
 "  --quiet             no progress line and no pass summaries\n"
 "  --help\n"
 "\n"
@@ -76,7 +78,7 @@ void exs_usage(FILE *out)
 "kind equals it exactly after every iteration; fdtrack opens = closes (+ closes\n"
 "done outside syscalls); VSZ and RSS least-squares slopes and total growth stay\n"
 "under the limits. Exit 0 pass, 1 leak, 2 usage or environment error.\n",
-		s, g);
+		s, g, f);
 }
 
 static void fail(char *err, size_t len, const char *fmt, ...)
@@ -195,7 +197,7 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			"--tasks", "--warmup", "--probe", "--csv", "--json",
 			"--junit", "--seed", "--duration", "--vsz-slope-limit",
 			"--rss-slope-limit", "--vsz-growth-limit",
-			"--rss-growth-limit", NULL
+			"--rss-growth-limit", "--slope-floor", NULL
 		};
 		int found = 0;
 		for (int k = 0; known[k]; k++)
@@ -206,7 +208,9 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		}
 		if (eq) {
 			val = eq + 1;
-		} else if (i + 1 < argc) {
+		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+			/* "--warmup --json x" is a missing value, not '--json';
+			 * a value that starts with -- can be given as --opt=--x */
 			val = argv[++i];
 		} else {
 			fail(err, errlen, "%s needs a value (see --help)", opt);
@@ -275,6 +279,8 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 				o->limits.rss_slope = d;
 			else if (strcmp(opt, "--vsz-growth-limit") == 0)
 				o->limits.vsz_growth = d;
+			else if (strcmp(opt, "--slope-floor") == 0)
+				o->limits.slope_floor = d;
 			else
 				o->limits.rss_growth = d;
 		}

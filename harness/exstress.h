@@ -34,6 +34,10 @@ struct exs_bpf_counts {
 	uint64_t closes[EXS_BPF_NKINDS];
 	uint64_t live[EXS_BPF_NKINDS];
 	uint64_t closed_outside[EXS_BPF_NKINDS];
+	/* fdtrack: an fd the snapshot found open that no event announced,
+	 * e.g. when a close's event arrives after another thread's open got
+	 * the same number; it keeps opens + this = closes + outside + live. */
+	uint64_t opened_outside[EXS_BPF_NKINDS];
 	uint64_t lost;
 };
 
@@ -73,6 +77,10 @@ struct exs_limits {
 	double rss_slope;
 	double vsz_growth;     /* bytes, last sample minus reference */
 	double rss_growth;
+	/* A slope fails only once memory grew (last - reference) by more
+	 * than this: in short runs a one-off page-in of a few pages is a
+	 * steep slope that is no trend. */
+	double slope_floor;
 };
 void exs_limits_default(struct exs_limits *l);
 
@@ -95,10 +103,12 @@ struct exs_verdict {
 	double vsz_slope, rss_slope;        /* bytes per iteration */
 	double vsz_growth, rss_growth;      /* bytes */
 	int has_bpf;
-	int64_t bpf_unbalanced[EXS_BPF_NKINDS]; /* opens - closes - outside */
-	int64_t bpf_opens[EXS_BPF_NKINDS];      /* over the window */
+	/* opens + opened outside - closes - closed outside, over the window */
+	int64_t bpf_unbalanced[EXS_BPF_NKINDS];
+	int64_t bpf_opens[EXS_BPF_NKINDS];
 	int64_t bpf_closes[EXS_BPF_NKINDS];
 	int64_t bpf_outside[EXS_BPF_NKINDS];
+	int64_t bpf_opened_outside[EXS_BPF_NKINDS];
 	int64_t bpf_live_growth[EXS_BPF_NKINDS];
 	uint64_t bpf_lost;
 	size_t nchecks;
@@ -182,7 +192,7 @@ struct exs_result {
 	enum exs_scenario scenario;
 	struct exs_verdict v;
 	double elapsed_s;
-	char note[256];          /* e.g. "stopped early: ..."; may be empty */
+	char note[640];          /* e.g. "stopped early: ..."; may be empty */
 };
 struct exs_run_info {
 	const char *scenario;    /* the requested one, e.g. "all" */

@@ -107,7 +107,8 @@ bad:
 	return -1;
 }
 
-static void exs_test_fault_inject(uint64_t iteration)
+/* noinline: it must show as a frame of its own in fdtrack's stacks */
+__attribute__((noinline)) static void exs_test_fault_inject(uint64_t iteration)
 {
 	if (fault_every[EXS_FD_EVENTFD] && iteration % fault_every[EXS_FD_EVENTFD] == 0)
 		(void)eventfd(0, EFD_CLOEXEC);
@@ -183,6 +184,24 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 			s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
 }
 
+/* Not memset(0): the compiler may turn malloc+memset into calloc, which
+ * leaves fresh pages untouched. */
+static void touch_samples(struct exs_sample *s, size_t n)
+{
+	memset(s, 0xa5, n * sizeof(*s));
+}
+
+static int grow_samples(struct exs_sample **s, size_t *cap, size_t want)
+{
+	struct exs_sample *ns = realloc(*s, want * sizeof(**s));
+	if (!ns)
+		return -1;
+	touch_samples(ns + *cap, want - *cap);
+	*s = ns;
+	*cap = want;
+	return 0;
+}
+
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
  * printing why. */
 static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
@@ -201,6 +220,9 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		fprintf(stderr, "exstress: out of memory for %zu samples\n", cap);
 		return EXS_EXIT_USAGE;
 	}
+	/* Touch the whole array now: filling it page by page would show up
+	 * as ~sizeof(*s) bytes of RSS growth per iteration. */
+	touch_samples(s, cap);
 	double t0 = now_s(), last_draw = t0, measure_t0 = 0;
 	uint64_t last_i = 0;
 	size_t n = 0;
@@ -241,13 +263,12 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		exs_test_fault_inject(i);
 #endif
 		if (n == cap) {
-			struct exs_sample *ns = realloc(s, 2 * cap * sizeof(*s));
-			if (!ns) {
+			/* --duration only (the size was estimated at the end
+			 * of warm-up): a step in VSZ/RSS, once. */
+			if (grow_samples(&s, &cap, 2 * cap)) {
 				snprintf(msg, sizeof(msg), "out of memory for samples");
 				goto env_error;
 			}
-			s = ns;
-			cap *= 2;
 		}
 		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
 		if (take_sample(c, &s[n], i, ph, t0, msg, sizeof(msg)))
@@ -257,8 +278,22 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 			goto env_error;
 		}
 		n++;
-		if (i == o->warmup)
+		if (i == o->warmup) {
 			measure_t0 = now_s();
+			/* --duration: size the array for the measured part from
+			 * the warm-up's rate, before the reference sample
+			 * counts. */
+			if (o->duration_s > 0 && measure_t0 > t0) {
+				double want = (double)i / (measure_t0 - t0) * o->duration_s * 1.5 +
+					      (double)n + 64;
+				if (want > 5e7)
+					want = 5e7;
+				if ((size_t)want > cap && grow_samples(&s, &cap, (size_t)want)) {
+					snprintf(msg, sizeof(msg), "out of memory for samples");
+					goto env_error;
+				}
+			}
+		}
 		if (c->progress) {
 			double t = now_s();
 			if (t - last_draw >= 0.25) {
@@ -278,6 +313,12 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	if (!res->note[0])
 		exs_verdict_compute(&s[o->warmup], n - o->warmup, &o->limits, &res->v);
 	res->elapsed_s = now_s() - t0;
+	for (int k = 0; k < EXS_BPF_NKINDS; k++)
+		if (res->v.bpf_unbalanced[k] < 0)
+			snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
+				 "%sfdtrack counted %" PRId64 " more %s closes than opens (its accounting, not a leak)",
+				 res->note[0] ? "; " : "", -res->v.bpf_unbalanced[k],
+				 k ? "io_uring" : "eventfd");
 	if (res->v.bpf_lost)
 		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
 			 "%sfdtrack lost %" PRIu64 " events", res->note[0] ? "; " : "",

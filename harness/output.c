@@ -208,12 +208,13 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	if (v->has_bpf) {
 		fputs("{", out);
 		for (int k = 0; k < EXS_BPF_NKINDS; k++)
-			fprintf(out, "%s\"%s\": {\"opens\": %" PRId64 ", \"closes\": %" PRId64
+			fprintf(out, "%s\"%s\": {\"opens\": %" PRId64
+				", \"opened_outside_syscalls\": %" PRId64 ", \"closes\": %" PRId64
 				", \"closed_outside_syscalls\": %" PRId64
 				", \"unbalanced\": %" PRId64 ", \"live_growth\": %" PRId64 "}",
 				k ? ", " : "", k ? "io_uring" : "eventfd", v->bpf_opens[k],
-				v->bpf_closes[k], v->bpf_outside[k], v->bpf_unbalanced[k],
-				v->bpf_live_growth[k]);
+				v->bpf_opened_outside[k], v->bpf_closes[k], v->bpf_outside[k],
+				v->bpf_unbalanced[k], v->bpf_live_growth[k]);
 		fprintf(out, ", \"lost_events\": %" PRIu64 "}", v->bpf_lost);
 	} else {
 		fputs("null", out);
@@ -264,6 +265,8 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	json_num(out, info->limits->vsz_growth);
 	fputs(", \"rss_growth\": ", out);
 	json_num(out, info->limits->rss_growth);
+	fputs(", \"slope_floor\": ", out);
+	json_num(out, info->limits->slope_floor);
 	fputs("},\n  \"fd_growth\": ", out);
 	json_fd_map(out, growth);
 	/* For several scenarios: the worst slope, one check per scenario. */

@@ -52,6 +52,7 @@ int exs_probe_sample(struct exs_probe *p, struct exs_sample *s)
 		s->bpf.closes[k] = c.closes[k];
 		s->bpf.live[k] = c.live[k];
 		s->bpf.closed_outside[k] = c.closed_outside_syscalls[k];
+		s->bpf.opened_outside[k] = c.opened_outside_syscalls[k];
 	}
 	s->bpf.lost = c.lost_events;
 	s->has_bpf = 1;

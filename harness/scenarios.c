@@ -108,8 +108,12 @@ struct exs_runner {
 static void *waker_thread(void *arg)
 {
 	struct exs_runner *r = arg;
-	rex_waker **held = NULL, **batch = NULL;
-	size_t nheld = 0, heldcap = 0;
+	size_t heldcap = 64, nheld = 0;
+	/* Allocated now: this thread's malloc arena exists before the
+	 * baseline sample. */
+	rex_waker **held = malloc(heldcap * sizeof(*held)), **batch = NULL;
+	if (!held)
+		heldcap = 0;
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
@@ -882,6 +886,57 @@ static int pair_setup(struct exs_pair *pr)
 	return 0;
 }
 
+/* Threads that overlap for the first time make glibc create malloc arenas
+ * (64 MiB of VSZ each). Executor threads overlap by chance, so that first
+ * time could fall after the warm-up and look like a leak. Make them now:
+ * n executors on their threads, all alive at once, as in an iteration. */
+struct prewarm {
+	pthread_barrier_t *b;
+	int arrived;
+};
+
+static enum rex_poll prewarm_poll(void *p, struct rex_context *cx)
+{
+	struct prewarm *pw = p;
+	(void)cx;
+	pw->arrived = 1;
+	pthread_barrier_wait(pw->b);
+	return REX_READY;
+}
+
+/* Also runs, unpolled, when the executor could not be created (EMFILE):
+ * then arrive here so the others are not left waiting. */
+static void prewarm_drop(void *p)
+{
+	struct prewarm *pw = p;
+	if (!pw->arrived)
+		pthread_barrier_wait(pw->b);
+}
+
+static const struct rex_task_vtable prewarm_vt = { "exs-prewarm", prewarm_poll, prewarm_drop };
+
+static void prewarm_arenas(const struct rex_config *cfg, unsigned n)
+{
+	pthread_barrier_t b;
+	rex_thread *t[64];
+	struct prewarm p = { &b, 0 };
+	if (n > 64)
+		n = 64;
+	if (pthread_barrier_init(&b, NULL, n + 1) != 0)
+		return;
+	unsigned started = 0;
+	for (; started < n; started++)
+		if (rex_thread_spawn(cfg, &prewarm_vt, &p, sizeof(p), &t[started]) != 0)
+			break;
+	/* Best effort: if a thread is missing, stand in for it so nobody
+	 * waits forever. */
+	for (unsigned i = started; i <= n; i++)
+		pthread_barrier_wait(&b);
+	for (unsigned i = 0; i < started; i++)
+		rex_thread_join(t[i], NULL);
+	pthread_barrier_destroy(&b);
+}
+
 void exs_runner_free(struct exs_runner *r)
 {
 	if (!r)
@@ -999,6 +1054,7 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 		goto fail;
 	}
 	r->wt_started = 1;
+	prewarm_arenas(&r->rcfg, k + 2);
 	*out = r;
 	return 0;
 fail:

@@ -12,8 +12,9 @@
  * the slopes stay within a few hundred bytes per iteration over a few
  * hundred iterations (a single 132 KiB heap step shows up as ~1.5*h/n);
  * legacy-448 leaks several KiB per iteration. */
-#define EXS_DEFAULT_SLOPE   2048.0
-#define EXS_DEFAULT_GROWTH  (32.0 * 1024 * 1024)
+#define EXS_DEFAULT_SLOPE   1024.0
+#define EXS_DEFAULT_GROWTH  (8.0 * 1024 * 1024)
+#define EXS_DEFAULT_FLOOR   (256.0 * 1024)
 
 void exs_limits_default(struct exs_limits *l)
 {
@@ -21,6 +22,7 @@ void exs_limits_default(struct exs_limits *l)
 	l->rss_slope = EXS_DEFAULT_SLOPE;
 	l->vsz_growth = EXS_DEFAULT_GROWTH;
 	l->rss_growth = EXS_DEFAULT_GROWTH;
+	l->slope_floor = EXS_DEFAULT_FLOOR;
 }
 
 double exs_slope(const double *x, const double *y, size_t n)
@@ -121,10 +123,16 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 			v->bpf_closes[k] = (int64_t)(last->bpf.closes[k] - ref->bpf.closes[k]);
 			v->bpf_outside[k] = (int64_t)(last->bpf.closed_outside[k] -
 						      ref->bpf.closed_outside[k]);
+			v->bpf_opened_outside[k] = (int64_t)(last->bpf.opened_outside[k] -
+							     ref->bpf.opened_outside[k]);
 			v->bpf_live_growth[k] = (int64_t)(last->bpf.live[k] - ref->bpf.live[k]);
-			v->bpf_unbalanced[k] = v->bpf_opens[k] - v->bpf_closes[k] -
-					       v->bpf_outside[k];
-			add_check(v, bname[k], v->bpf_unbalanced[k] == 0,
+			v->bpf_unbalanced[k] = v->bpf_opens[k] + v->bpf_opened_outside[k] -
+					       v->bpf_closes[k] - v->bpf_outside[k];
+			/* More closes than opens cannot be a leak: it is
+			 * fdtrack mis-ordering a close on one thread with an
+			 * open of the same number on another (reported, not
+			 * failed; a real double close shows in /proc). */
+			add_check(v, bname[k], v->bpf_unbalanced[k] <= 0,
 				  (double)v->bpf_unbalanced[k], 0);
 		}
 		v->bpf_lost = last->bpf.lost - ref->bpf.lost;
@@ -134,10 +142,12 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 	v->rss_slope = sample_slope(s, n, 1);
 	v->vsz_growth = (double)last->vsz_bytes - (double)ref->vsz_bytes;
 	v->rss_growth = (double)last->rss_bytes - (double)ref->rss_bytes;
-	add_check(v, "vsz_slope", v->vsz_slope <= lim->vsz_slope, v->vsz_slope,
-		  lim->vsz_slope);
-	add_check(v, "rss_slope", v->rss_slope <= lim->rss_slope, v->rss_slope,
-		  lim->rss_slope);
+	add_check(v, "vsz_slope",
+		  v->vsz_slope <= lim->vsz_slope || v->vsz_growth <= lim->slope_floor,
+		  v->vsz_slope, lim->vsz_slope);
+	add_check(v, "rss_slope",
+		  v->rss_slope <= lim->rss_slope || v->rss_growth <= lim->slope_floor,
+		  v->rss_slope, lim->rss_slope);
 	add_check(v, "vsz_growth", v->vsz_growth <= lim->vsz_growth,
 		  v->vsz_growth, lim->vsz_growth);
 	add_check(v, "rss_growth", v->rss_growth <= lim->rss_growth,
@@ -219,11 +229,17 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 			if (v->bpf_unbalanced[k] == 0)
 				continue;
 			fprintf(out,
-				"  fdtrack   %s: %" PRId64 " opens, %" PRId64 " closes, %" PRId64
-				" closed outside syscalls: %+" PRId64 " never closed\n",
+				"  fdtrack   %s: %" PRId64 " opens (+%" PRId64 " found by snapshot), %" PRId64
+				" closes (+%" PRId64 " outside syscalls): %+" PRId64 " never closed\n",
 				k == 0 ? "eventfd" : "io_uring", v->bpf_opens[k],
-				v->bpf_closes[k], v->bpf_outside[k], v->bpf_unbalanced[k]);
+				v->bpf_opened_outside[k], v->bpf_closes[k], v->bpf_outside[k],
+				v->bpf_unbalanced[k]);
 		}
+		for (int k = 0; k < EXS_BPF_NKINDS; k++)
+			if (v->bpf_unbalanced[k] < 0)
+				fprintf(out, "  fdtrack   %s: %" PRId64 " more closes than opens "
+					"(fdtrack accounting drift, not a leak)\n",
+					k == 0 ? "eventfd" : "io_uring", -v->bpf_unbalanced[k]);
 		if (v->bpf_lost)
 			fprintf(out, "  fdtrack   lost %" PRIu64 " events (counts are incomplete)\n",
 				v->bpf_lost);

@@ -41,7 +41,7 @@ START_TEST(values)
 			 "--warmup", "0", "--probe", "require", "--csv", "a.csv",
 			 "--json=b.json", "--junit", "c.xml", "--seed",
 			 "18446744073709551615", "--quiet", "--duration", "2.5",
-			 "--vsz-slope-limit", "100", NULL };
+			 "--vsz-slope-limit", "100", "--slope-floor=5", NULL };
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
 	ck_assert_int_eq(exs_parse_args(argc, argv, &o, err, sizeof(err)), EXS_ARGS_OK);
 	ck_assert_int_eq(o.policy, EXS_POLICY_LEGACY_448);
@@ -58,6 +58,7 @@ START_TEST(values)
 	ck_assert_int_eq(o.quiet, 1);
 	ck_assert_double_eq(o.duration_s, 2.5);
 	ck_assert_double_eq(o.limits.vsz_slope, 100);
+	ck_assert_double_eq(o.limits.slope_floor, 5);
 }
 END_TEST
 

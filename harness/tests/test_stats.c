@@ -193,6 +193,28 @@ START_TEST(one_heap_step_is_not_a_trend)
 }
 END_TEST
 
+START_TEST(steep_but_small_is_not_a_trend)
+{
+	/* 20 iterations, 64 KiB paged in at the 10th: a slope of several
+	 * KiB per iteration, but only 64 KiB in total (under the floor). */
+	struct exs_limits l;
+	struct exs_verdict v;
+	exs_limits_default(&l);
+	struct exs_sample *s = flat(21, 5);
+	for (size_t i = 10; i < 21; i++)
+		s[i].rss_bytes += 64 * 1024;
+	exs_verdict_compute(s, 21, &l, &v);
+	ck_assert_double_gt(v.rss_slope, l.rss_slope);
+	ck_assert_int_eq(check(&v, "rss_slope")->pass, 1);
+	ck_assert_int_eq(v.leak, 0);
+	/* the same slope sustained past the floor fails */
+	l.slope_floor = 32 * 1024;
+	exs_verdict_compute(s, 21, &l, &v);
+	ck_assert_int_eq(check(&v, "rss_slope")->pass, 0);
+	free(s);
+}
+END_TEST
+
 START_TEST(total_growth_bound)
 {
 	/* A big jump near the end: small slope-wise over 5000 samples, but
@@ -238,6 +260,21 @@ START_TEST(bpf_balance)
 	ck_assert_int_eq(v.leak, 1);
 	ck_assert_int_eq(check(&v, "bpf_eventfd_balance")->pass, 0);
 	ck_assert_int_eq(v.bpf_unbalanced[0], 1);
+	/* more closes than opens: fdtrack's drift, not a leak */
+	for (size_t i = 8; i < 11; i++)
+		s[i].bpf.opens[0] -= 3;
+	exs_verdict_compute(s, 11, &l, &v);
+	ck_assert_int_eq(v.bpf_unbalanced[0], -2);
+	ck_assert_int_eq(check(&v, "bpf_eventfd_balance")->pass, 1);
+	ck_assert_int_eq(v.leak, 0);
+	/* an fd found open by the snapshot that no event announced */
+	for (size_t i = 8; i < 11; i++) {
+		s[i].bpf.opens[0] += 2;
+		s[i].bpf.opened_outside[0] = 1;
+	}
+	exs_verdict_compute(s, 11, &l, &v);
+	ck_assert_int_eq(v.bpf_unbalanced[0], 1);
+	ck_assert_int_eq(check(&v, "bpf_eventfd_balance")->pass, 0);
 	/* without the probe there is no bpf check at all */
 	s[0].has_bpf = 0;
 	exs_verdict_compute(s, 11, &l, &v);
@@ -272,6 +309,7 @@ int main(void)
 	tcase_add_test(tc, transient_difference_is_a_leak);
 	tcase_add_test(tc, memory_slope_over_limit);
 	tcase_add_test(tc, one_heap_step_is_not_a_trend);
+	tcase_add_test(tc, steep_but_small_is_not_a_trend);
 	tcase_add_test(tc, total_growth_bound);
 	tcase_add_test(tc, bpf_balance);
 	tcase_add_test(tc, fmt_bytes);

@@ -1,0 +1,433 @@
+/*
+ * End to end: run the real exstress (and its fault-injecting test build)
+ * and read its exit code, JSON, CSV and report. The gate must be able to
+ * fail: legacy-448 and injected leaks are caught with the right kind and
+ * first iteration; fixed passes.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef EXS_BIN
+#error "EXS_BIN: path of build/bin/exstress"
+#endif
+
+struct run {
+	int rc;
+	char *json;   /* NULL when no JSON was written */
+	char *err;    /* stderr */
+	char *out;    /* stdout */
+	char csv[64];
+};
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(m);
+	fclose(f);
+	return buf;
+}
+
+/* fdtrack required when CI says BPF must work; else take what there is. */
+static const char *probe_mode(void)
+{
+	const char *r = getenv("FDTRACK_REQUIRE_BPF");
+	return r && strcmp(r, "1") == 0 ? "require" : "auto";
+}
+
+/* Run bin with args (NULL-terminated); fault = EXS_TEST_FAULT or NULL;
+ * nofile > 0 sets RLIMIT_NOFILE; leaks = the run leaks on purpose (no
+ * LeakSanitizer then). Adds --json and --quiet. */
+static struct run run(const char *bin, const char *fault, long nofile, int leaks,
+		      const char *const *args)
+{
+	struct run r = { 0 };
+	char jpath[] = "/tmp/exs-e2e-json-XXXXXX", epath[] = "/tmp/exs-e2e-err-XXXXXX",
+	     opath[] = "/tmp/exs-e2e-out-XXXXXX";
+	int jfd = mkstemp(jpath), efd = mkstemp(epath), ofd = mkstemp(opath);
+	ck_assert(jfd >= 0 && efd >= 0 && ofd >= 0);
+	close(jfd);
+	unlink(jpath); /* exists afterwards only if exstress wrote it */
+
+	const char *argv[64];
+	int n = 0;
+	argv[n++] = bin;
+	for (int i = 0; args[i]; i++)
+		argv[n++] = args[i];
+	argv[n++] = "--json";
+	argv[n++] = jpath;
+	argv[n] = NULL;
+
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(efd, 2);
+		dup2(ofd, 1);
+		/* nothing else of ours: fd counts and limits are exact */
+		syscall(SYS_close_range, 3, ~0U, 0);
+		if (fault)
+			setenv("EXS_TEST_FAULT", fault, 1);
+		else
+			unsetenv("EXS_TEST_FAULT");
+		/* ASan builds: leaking on purpose is the point of some runs;
+		 * a quarantine would look like memory growth. */
+		setenv("ASAN_OPTIONS", leaks ? "detect_leaks=0:quarantine_size_mb=0"
+					     : "quarantine_size_mb=0", 1);
+		if (nofile > 0) {
+			struct rlimit rl = { (rlim_t)nofile, (rlim_t)nofile };
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.json = slurp(jpath);
+	r.err = slurp(epath);
+	r.out = slurp(opath);
+	unlink(jpath);
+	unlink(epath);
+	unlink(opath);
+	close(efd);
+	close(ofd);
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->json);
+	free(r->err);
+	free(r->out);
+}
+
+/* The number right after `key` (e.g. "\"eventfd\": ") at or after the
+ * first occurrence of `section`. */
+static double num_after(const char *text, const char *section, const char *key)
+{
+	const char *p = strstr(text, section);
+	ck_assert_msg(p, "no %s in:\n%s", section, text);
+	p = strstr(p, key);
+	ck_assert_msg(p, "no %s after %s", key, section);
+	p += strlen(key);
+	if (strncmp(p, "null", 4) == 0)
+		return -1;
+	char *end;
+	double v = strtod(p, &end);
+	ck_assert_msg(end != p, "no number after %s", key);
+	return v;
+}
+
+/* A check's pass flag from the JSON checks array. */
+static int check_passed(const char *json, const char *name)
+{
+	char pat[96];
+	snprintf(pat, sizeof(pat), "{\"name\": \"%s\", \"pass\": ", name);
+	const char *p = strstr(json, pat);
+	ck_assert_msg(p, "no check %s in:\n%s", name, json);
+	return strncmp(p + strlen(pat), "true", 4) == 0;
+}
+
+static const char *const parking[] = {
+	"issue448", "timers", "io", "joins", "foreign-wakers", "spawn-in-drop", "mixed",
+};
+
+START_TEST(legacy_leaks)
+{
+	const char *args[] = { "--policy", "legacy-448", "--scenario", parking[_i],
+			       "--iterations", "250", "--warmup", "30", "--quiet",
+			       "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 1, args);
+	ck_assert_msg(r.rc == 1, "%s: exit %d, stderr:\n%s", parking[_i], r.rc, r.err);
+	ck_assert_ptr_nonnull(r.json);
+	ck_assert_ptr_nonnull(strstr(r.json, "\"verdict\": \"leak\""));
+	double per_iter = num_after(r.json, "\"fd_growth_per_iter\"", "\"eventfd\": ");
+	ck_assert_msg(per_iter > 0, "%s: eventfd growth %g per iteration", parking[_i], per_iter);
+	ck_assert_int_eq(check_passed(r.json, "fd_eventfd"), 0);
+	/* memory grows with the parked tasks nobody destroys */
+	ck_assert_msg(!check_passed(r.json, "vsz_slope") || !check_passed(r.json, "rss_slope"),
+		      "%s: memory slopes within the limits under legacy-448:\n%s", parking[_i], r.json);
+	/* the report names the kind and the first iteration */
+	ck_assert_ptr_nonnull(strstr(r.err, "eventfd"));
+	ck_assert_ptr_nonnull(strstr(r.err, "first differed at iteration 31"));
+	if (strstr(r.json, "\"probe\": \"bpf\"")) {
+		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_balance"), 0);
+		/* fdtrack's stacks point at the notifier's eventfd */
+		ck_assert_msg(strstr(r.err, "rex_notifier_new") || strstr(r.err, "rex_executor_new"),
+			      "no opening stack in:\n%s", r.err);
+	}
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(fixed_passes)
+{
+	const char *args[] = { "--policy", "fixed", "--scenario", parking[_i],
+			       "--iterations", "250", "--warmup", "30", "--quiet",
+			       "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 0, args);
+	ck_assert_msg(r.rc == 0, "%s: exit %d, stderr:\n%s\njson:\n%s", parking[_i], r.rc, r.err,
+		      r.json ? r.json : "(none)");
+	ck_assert_ptr_nonnull(strstr(r.json, "\"verdict\": \"pass\""));
+	ck_assert_ptr_nonnull(strstr(r.json, "\"fd_growth\": {\"eventfd\": 0, \"io_uring\": 0, \"other\": 0}"));
+	ck_assert_int_eq((int)num_after(r.json, "\"scenarios\"", "\"iterations\": "), 250);
+	run_free(&r);
+}
+END_TEST
+
+/* Nothing parked, nothing leaks, even under legacy-448: the harness does
+ * not cry wolf. */
+START_TEST(idle_legacy_passes)
+{
+	const char *args[] = { "--policy", "legacy-448", "--scenario", "idle",
+			       "--iterations", "250", "--warmup", "30", "--quiet",
+			       "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 1, args);
+	ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%s", r.rc, r.err);
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(fault_eventfd)
+{
+	const char *args[] = { "--scenario", "timers", "--iterations", "300",
+			       "--warmup", "50", "--quiet", "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_FAULT_BIN, "eventfd:100", 0, 1, args);
+	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%s", r.rc, r.err);
+	/* leaks at 100, 200, 300: measured 51..350 */
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_first_leak_iteration\"", "\"eventfd\": "), 100);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_growth\"", "\"eventfd\": "), 3);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_growth\"", "\"io_uring\": "), 0);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_growth\"", "\"other\": "), 0);
+	ck_assert_int_eq(check_passed(r.json, "fd_eventfd"), 0);
+	ck_assert_int_eq(check_passed(r.json, "fd_io_uring"), 1);
+	ck_assert_int_eq(check_passed(r.json, "fd_other"), 1);
+	ck_assert_int_eq(check_passed(r.json, "rss_slope"), 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "first differed at iteration 100"));
+	if (strstr(r.json, "\"probe\": \"bpf\"")) {
+		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_balance"), 0);
+		ck_assert_int_eq((int)num_after(r.json, "\"bpf\"", "\"unbalanced\": "), 3);
+		ck_assert_msg(strstr(r.err, "exs_test_fault_inject"),
+			      "the opening stack does not name the leaking function:\n%s", r.err);
+	}
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(fault_io_uring_and_other)
+{
+	const char *args[] = { "--scenario", "idle", "--iterations", "200",
+			       "--warmup", "20", "--quiet", "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_FAULT_BIN, "io_uring:50,other:70", 0, 1, args);
+	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_first_leak_iteration\"", "\"io_uring\": "), 50);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_growth\"", "\"io_uring\": "), 4);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_first_leak_iteration\"", "\"other\": "), 70);
+	ck_assert_int_eq((int)num_after(r.json, "\"fd_growth\"", "\"other\": "), 3);
+	ck_assert_int_eq(check_passed(r.json, "fd_eventfd"), 1);
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(fault_memory)
+{
+	const char *args[] = { "--scenario", "idle", "--iterations", "300",
+			       "--warmup", "50", "--quiet", "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_FAULT_BIN, "mem:4096", 0, 1, args);
+	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_int_eq(check_passed(r.json, "fd_eventfd"), 1);
+	ck_assert_int_eq(check_passed(r.json, "fd_other"), 1);
+	ck_assert_int_eq(check_passed(r.json, "rss_slope"), 0);
+	double slope = num_after(r.json, "\"scenarios\"", "\"rss_slope_bytes_per_iter\": ");
+	ck_assert_msg(slope > 3500 && slope < 5000, "RSS slope %g for 4 KiB/iteration", slope);
+	ck_assert_ptr_nonnull(strstr(r.err, "rss_slope"));
+	run_free(&r);
+}
+END_TEST
+
+/* The same fault binary without a fault passes: the faults are what fail. */
+START_TEST(fault_build_clean)
+{
+	const char *args[] = { "--scenario", "idle", "--iterations", "200",
+			       "--warmup", "20", "--quiet", "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_FAULT_BIN, NULL, 0, 0, args);
+	ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%s", r.rc, r.err);
+	run_free(&r);
+}
+END_TEST
+
+static const struct {
+	const char *a1, *a2, *want;
+} usage_bad[] = {
+	{ "--iterations", "abc", "--iterations: 'abc' is not a number" },
+	{ "--iterations", "-3", "must not be negative" },
+	{ "--iterations", "123456789012345678901234567890", "too large" },
+	{ "--scenario", "nope", "unknown scenario 'nope'" },
+	{ "--executors", "x", "--executors: 'x' is not a number" },
+	{ "--warmup", NULL, "--warmup needs a value" },
+	{ "--policy", "old", "unknown policy 'old'" },
+};
+
+START_TEST(usage_errors)
+{
+	const char *args[] = { usage_bad[_i].a1, usage_bad[_i].a2, NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 0, args);
+	ck_assert_int_eq(r.rc, 2);
+	ck_assert_msg(strstr(r.err, usage_bad[_i].want), "stderr: %s", r.err);
+	/* one line */
+	ck_assert_ptr_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1);
+	ck_assert_ptr_null(r.json);
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(help)
+{
+	const char *args[] = { "--help", NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 0, args);
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "usage: exstress"));
+	ck_assert_ptr_nonnull(strstr(r.out, "legacy-448"));
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(emfile_is_an_environment_error)
+{
+	/* Enough fds for exstress itself, not for two executors. */
+	const char *args[] = { "--scenario", "idle", "--iterations", "10", "--probe", "off",
+			       "--quiet", NULL };
+	struct run r = run(EXS_BIN, NULL, 8, 0, args);
+	ck_assert_msg(r.rc == 2, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_msg(strstr(r.err, "executor creation failed: Too many open files (RLIMIT_NOFILE=8); raise ulimit -n"),
+		      "stderr: %s", r.err);
+	run_free(&r);
+}
+END_TEST
+
+static int fields(const char *line)
+{
+	int n = 1;
+	for (; *line && *line != '\n'; line++)
+		n += *line == ',';
+	return n;
+}
+
+START_TEST(csv_and_junit_files)
+{
+	char csv[] = "/tmp/exs-e2e-csv-XXXXXX", xml[] = "/tmp/exs-e2e-xml-XXXXXX";
+	close(mkstemp(csv));
+	close(mkstemp(xml));
+	const char *args[] = { "--scenario", "all", "--iterations", "20", "--warmup", "5",
+			       "--probe", "off", "--quiet", "--csv", csv, "--junit", xml, NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 0, args);
+	ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_ptr_nonnull(strstr(r.json, "\"scenario\": \"all\""));
+	ck_assert_ptr_nonnull(strstr(r.json, "\"probe\": \"proc-only\""));
+	ck_assert_ptr_nonnull(strstr(r.json, "\"scenario\": \"spawn-in-drop\""));
+
+	FILE *f = fopen(csv, "r");
+	ck_assert_ptr_nonnull(f);
+	char line[512];
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_str_eq(line,
+			 "scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,fd_io_uring,"
+			 "fd_other,vsz_bytes,rss_bytes,bpf_eventfd_opens,bpf_eventfd_closes,"
+			 "bpf_eventfd_live,bpf_io_uring_opens,bpf_io_uring_closes,"
+			 "bpf_io_uring_live,bpf_lost_events\n");
+	int rows = 0, base = 0, warm = 0, meas = 0;
+	while (fgets(line, sizeof(line), f)) {
+		ck_assert_int_eq(fields(line), 17);
+		ck_assert_ptr_nonnull(strstr(line, ",fixed,"));
+		ck_assert_ptr_nonnull(strstr(line, ",,,,,,,\n")); /* probe off */
+		base += strstr(line, ",baseline,") != NULL;
+		warm += strstr(line, ",warmup,") != NULL;
+		meas += strstr(line, ",measure,") != NULL;
+		rows++;
+	}
+	fclose(f);
+	ck_assert_int_eq(rows, 8 * 26);
+	ck_assert_int_eq(base, 8);
+	ck_assert_int_eq(warm, 8 * 5);
+	ck_assert_int_eq(meas, 8 * 20);
+
+	char *x = slurp(xml);
+	ck_assert_ptr_nonnull(strstr(x, "tests=\"8\" failures=\"0\""));
+	ck_assert_ptr_nonnull(strstr(x, "name=\"foreign-wakers\""));
+	ck_assert_ptr_null(strstr(x, "<failure"));
+	free(x);
+	unlink(csv);
+	unlink(xml);
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(junit_failure_names_the_leak)
+{
+	char xml[] = "/tmp/exs-e2e-xml-XXXXXX";
+	close(mkstemp(xml));
+	const char *args[] = { "--policy", "legacy-448", "--scenario", "issue448",
+			       "--iterations", "50", "--warmup", "10", "--probe", "off",
+			       "--quiet", "--junit", xml, NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 1, args);
+	ck_assert_int_eq(r.rc, 1);
+	char *x = slurp(xml);
+	ck_assert_ptr_nonnull(strstr(x, "tests=\"1\" failures=\"1\""));
+	ck_assert_ptr_nonnull(strstr(x, "<failure type=\"leak\" message=\"eventfd +100 (+2.000/iter) from iteration 11"));
+	free(x);
+	unlink(xml);
+	run_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("harness-exstress");
+	TCase *tc = tcase_create("policies");
+	int n = (int)(sizeof(parking) / sizeof(parking[0]));
+	tcase_add_loop_test(tc, legacy_leaks, 0, n);
+	tcase_add_loop_test(tc, fixed_passes, 0, n);
+	tcase_add_test(tc, idle_legacy_passes);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("faults");
+	tcase_add_test(tc, fault_eventfd);
+	tcase_add_test(tc, fault_io_uring_and_other);
+	tcase_add_test(tc, fault_memory);
+	tcase_add_test(tc, fault_build_clean);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cli");
+	tcase_add_loop_test(tc, usage_errors, 0, (int)(sizeof(usage_bad) / sizeof(usage_bad[0])));
+	tcase_add_test(tc, help);
+	tcase_add_test(tc, emfile_is_an_environment_error);
+	tcase_add_test(tc, csv_and_junit_files);
+	tcase_add_test(tc, junit_failure_names_the_leak);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
