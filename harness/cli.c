@@ -77,8 +77,10 @@ void exs_usage(FILE *out)
 "Verdict, per scenario, against the sample taken right after warm-up: every fd\n"
 "kind equals it exactly after every iteration; fdtrack opens = closes (+ closes\n"
 "done outside syscalls); VSZ and RSS least-squares slopes and total growth stay\n"
-"under the limits. Exit 0 pass, 1 leak, 2 usage or environment error.\n",
-		s, g, f);
+"under the limits. Exit 0 pass, 1 leak, 2 usage or environment error.\n"
+"%s",
+		s, g, f,
+		EXS_SANITIZED ? "This is a sanitizer build: memory limits are off unless given.\n" : "");
 }
 
 static void fail(char *err, size_t len, const char *fmt, ...)
@@ -273,6 +275,7 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			o->junit_path = val;
 		} else {
 			rc = parse_double(opt, val, 0, 1e15, &d, err, errlen);
+			o->limits_set = 1;
 			if (strcmp(opt, "--vsz-slope-limit") == 0)
 				o->limits.vsz_slope = d;
 			else if (strcmp(opt, "--rss-slope-limit") == 0)

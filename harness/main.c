@@ -401,6 +401,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "exstress: %s\n", err);
 		return EXS_EXIT_USAGE;
 	}
+	if (EXS_SANITIZED && !o.limits_set)
+		exs_limits_unsanitized(&o.limits);
 #ifdef EXS_TEST_FAULTS
 	if (faults_parse())
 		return EXS_EXIT_USAGE;

@@ -25,6 +25,12 @@ void exs_limits_default(struct exs_limits *l)
 	l->slope_floor = EXS_DEFAULT_FLOOR;
 }
 
+void exs_limits_unsanitized(struct exs_limits *l)
+{
+	l->vsz_slope = l->rss_slope = HUGE_VAL;
+	l->vsz_growth = l->rss_growth = HUGE_VAL;
+}
+
 double exs_slope(const double *x, const double *y, size_t n)
 {
 	if (n < 2)
@@ -158,6 +164,10 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 void exs_fmt_bytes(double bytes, char *buf, size_t len)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	if (!isfinite(bytes)) {
+		snprintf(buf, len, "off");
+		return;
+	}
 	double a = fabs(bytes);
 	int u = 0;
 	while (a >= 1024 && u < 4) {
