@@ -18,6 +18,14 @@
 
 #include "exstress.h" /* EXS_SANITIZED */
 
+/* TSan's interceptors have no frame pointers: fdtrack's user stacks stop
+ * there, so opening stacks are not checked under TSan. */
+#ifdef __SANITIZE_THREAD__
+#define STACKS 0
+#else
+#define STACKS 1
+#endif
+
 #ifndef EXS_BIN
 #error "EXS_BIN: path of build/bin/exstress"
 #endif
@@ -173,7 +181,7 @@ START_TEST(legacy_leaks)
 	if (strstr(r.json, "\"probe\": \"bpf\"")) {
 		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_balance"), 0);
 		/* fdtrack's stacks point at the notifier's eventfd */
-		ck_assert_msg(strstr(r.err, "rex_notifier_new") || strstr(r.err, "rex_executor_new"),
+		ck_assert_msg(!STACKS || strstr(r.err, "rex_notifier_new") || strstr(r.err, "rex_executor_new"),
 			      "no opening stack in:\n%s", r.err);
 	}
 	run_free(&r);
@@ -227,7 +235,7 @@ START_TEST(fault_eventfd)
 	if (strstr(r.json, "\"probe\": \"bpf\"")) {
 		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_balance"), 0);
 		ck_assert_int_eq((int)num_after(r.json, "\"bpf\"", "\"unbalanced\": "), 3);
-		ck_assert_msg(strstr(r.err, "exs_test_fault_inject"),
+		ck_assert_msg(!STACKS || strstr(r.err, "exs_test_fault_inject"),
 			      "the opening stack does not name the leaking function:\n%s", r.err);
 	}
 	run_free(&r);
