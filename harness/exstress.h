@@ -203,6 +203,7 @@ struct exs_result {
 	enum exs_scenario scenario;
 	struct exs_verdict v;
 	double elapsed_s;
+	double parked_per_iter;  /* tasks still live when executors were freed */
 	char note[640];          /* e.g. "stopped early: ..."; may be empty */
 };
 struct exs_run_info {
@@ -237,6 +238,9 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
  * down, join. Returns 0 or -errno; on error, msg holds one line. */
 int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 			 uint64_t iteration, char *msg, size_t msglen);
+/* Tasks left live (parked) in the executors when their roots finished,
+ * summed since the last call; proves a scenario parks what it says. */
+uint64_t exs_runner_take_parked(struct exs_runner *r);
 void exs_runner_free(struct exs_runner *r);
 
 /* ---- fdtrack probe ------------------------------------------------------- */

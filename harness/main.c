@@ -224,6 +224,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	 * as ~sizeof(*s) bytes of RSS growth per iteration. */
 	touch_samples(s, cap);
 	double t0 = now_s(), last_draw = t0, measure_t0 = 0;
+	(void)exs_runner_take_parked(c->runner);
 	uint64_t last_i = 0;
 	size_t n = 0;
 	if (take_sample(c, &s[n], 0, EXS_PHASE_BASELINE, t0, msg, sizeof(msg)))
@@ -313,6 +314,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	if (!res->note[0])
 		exs_verdict_compute(&s[o->warmup], n - o->warmup, &o->limits, &res->v);
 	res->elapsed_s = now_s() - t0;
+	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(n - 1);
 	for (int k = 0; k < EXS_BPF_NKINDS; k++)
 		if (res->v.bpf_unbalanced[k] < 0)
 			snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),

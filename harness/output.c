@@ -179,6 +179,8 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_str(out, info->probe);
 	fputs(",\n      \"elapsed_s\": ", out);
 	json_num(out, r->elapsed_s);
+	fputs(",\n      \"parked_per_iteration\": ", out);
+	json_num(out, r->parked_per_iter);
 	fputs(",\n      \"fd_growth\": ", out);
 	json_fd_map(out, v->fd_growth);
 	fputs(",\n      \"fd_max_deviation\": ", out);

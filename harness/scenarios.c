@@ -69,6 +69,7 @@ struct exs_exec {
 	unsigned plan[K_NKINDS];
 	unsigned expected, settled;
 	rex_waker *root_waker;
+	uint64_t parked_at_exit;
 	int err;
 	char what[96];
 	/* issue448 */
@@ -89,6 +90,7 @@ struct exs_runner {
 	struct exs_pair *pairs;
 	unsigned npairs;
 	rex_thread **threads;
+	uint64_t parked;
 	/* the foreign-waker thread */
 	pthread_t wt;
 	int wt_started;
@@ -802,6 +804,9 @@ finish:
 		rex_sleep_drop(&rt->timeout);
 		rt->timer = 0;
 	}
+	struct rex_executor_stats st;
+	rex_executor_stats(cx->executor, &st);
+	x->parked_at_exit = st.tasks_live ? st.tasks_live - 1 : 0; /* not the root */
 	rex_waker_drop(x->root_waker);
 	x->root_waker = NULL;
 	cx->output = x->err;
@@ -935,6 +940,13 @@ static void prewarm_arenas(const struct rex_config *cfg, unsigned n)
 	for (unsigned i = 0; i < started; i++)
 		rex_thread_join(t[i], NULL);
 	pthread_barrier_destroy(&b);
+}
+
+uint64_t exs_runner_take_parked(struct exs_runner *r)
+{
+	uint64_t n = r->parked;
+	r->parked = 0;
+	return n;
 }
 
 void exs_runner_free(struct exs_runner *r)
@@ -1086,6 +1098,7 @@ static void plan_iteration(struct exs_runner *r, enum exs_scenario sc,
 		x->expected = x->settled = 0;
 		x->root_waker = NULL;
 		x->err = 0;
+		x->parked_at_exit = 0;
 		x->what[0] = '\0';
 		x->consumed = 0;
 		x->consumer_done = x->sender_blocked = x->sender_done = 0;
@@ -1204,6 +1217,7 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 	waker_flush(r);
 	for (unsigned i = 0; i < k; i++) {
 		struct exs_exec *x = &r->x[i];
+		r->parked += x->parked_at_exit;
 		for (unsigned s = 0; s < x->nslots; s++) {
 			rex_waker_drop(x->slots[s]);
 			x->slots[s] = NULL;
