@@ -36,7 +36,7 @@ $(REX_FI_LIB): $(REX_FI_OBJS)
 
 $(BUILD)/obj/runtime-tests/%.o: runtime/tests/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(REX_CFLAGS) -Iruntime/src $(call pc_cflags,check) -c -o $@ $<
+	$(CC) $(CFLAGS) -DREX_FAULT_INJECTION $(REX_CFLAGS) -Iruntime/src $(call pc_cflags,check) -c -o $@ $<
 
 $(BUILD)/test/runtime/%: $(BUILD)/obj/runtime-tests/%.o $(REX_TEST_UTIL) $(REX_FI_LIB)
 	@mkdir -p $(@D)

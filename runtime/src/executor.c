@@ -1,0 +1,359 @@
+/*
+ * The executor: creation, the run loop (run queue, foreign wakes, io_uring
+ * completions, timers, sleep), and teardown under both drop policies.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "internal.h"
+
+#define DEFAULT_RING_ENTRIES 256
+#define RUN_BUDGET 256 /* tasks polled between looks at io_uring */
+
+_Thread_local rex_executor *rex_tls_ex;
+_Thread_local uint64_t rex_tls_ex_id;
+
+static _Atomic uint64_t next_executor_id = 1;
+
+void rex_config_init(struct rex_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->policy = REX_DROP_FIXED;
+	cfg->ring_entries = DEFAULT_RING_ENTRIES;
+	cfg->cpu = -1;
+}
+
+const char *rex_policy_name(enum rex_drop_policy policy)
+{
+	return policy == REX_DROP_LEGACY_448 ? "legacy-448" : "fixed";
+}
+
+int rex_policy_parse(const char *name, enum rex_drop_policy *out)
+{
+	if (name && strcmp(name, "fixed") == 0)
+		*out = REX_DROP_FIXED;
+	else if (name && strcmp(name, "legacy-448") == 0)
+		*out = REX_DROP_LEGACY_448;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+rex_executor *rex_current(void)
+{
+	return rex_tls_ex;
+}
+
+static int pin_current_thread(int cpu)
+{
+	cpu_set_t set;
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) ? -EINVAL : 0;
+}
+
+int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
+{
+	struct rex_config defaults;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!cfg) {
+		rex_config_init(&defaults);
+		cfg = &defaults;
+	}
+	if (cfg->policy != REX_DROP_FIXED && cfg->policy != REX_DROP_LEGACY_448)
+		return -EINVAL;
+	if (cfg->cpu >= 0 && (err = pin_current_thread(cfg->cpu)))
+		return err;
+
+	rex_executor *ex = REX_FAULT() ? NULL : calloc(1, sizeof(*ex));
+	if (!ex)
+		return -ENOMEM;
+	ex->cfg = *cfg;
+	if (!ex->cfg.ring_entries)
+		ex->cfg.ring_entries = DEFAULT_RING_ENTRIES;
+	ex->id = atomic_fetch_add(&next_executor_id, 1);
+	ex->inflight.next = ex->inflight.prev = &ex->inflight;
+
+	err = rex_notifier_new(&ex->notifier);
+	if (err)
+		goto fail_ex;
+
+	/* The request that reads our eventfd lives as long as the executor. */
+	ex->notify_req = REX_FAULT() ? NULL
+				     : calloc(1, sizeof(*ex->notify_req) + sizeof(uint64_t));
+	if (!ex->notify_req) {
+		err = -ENOMEM;
+		goto fail_notifier;
+	}
+	ex->notify_req->kind = REX_IO_NOTIFY;
+	ex->notify_req->ex = ex;
+
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CLAMP;
+	err = REX_FAULT() ? -EMFILE
+			  : io_uring_queue_init_params(ex->cfg.ring_entries,
+						       &ex->ring, &p);
+	if (err < 0)
+		goto fail_req;
+
+	ex->stats.eventfd = ex->notifier->efd;
+	ex->stats.ring_fd = ex->ring.ring_fd;
+	*out = ex;
+	return 0;
+
+fail_req:
+	free(ex->notify_req);
+fail_notifier:
+	rex_notifier_unref(ex->notifier);
+fail_ex:
+	free(ex);
+	return err;
+}
+
+void rex_executor_stats(const rex_executor *ex, struct rex_executor_stats *st)
+{
+	*st = ex->stats;
+	st->eventfd = ex->notifier->efd;
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+static void drain_foreign(rex_executor *ex)
+{
+	rex_task *t;
+	while ((t = rex_notifier_pop(ex->notifier))) {
+		ex->stats.foreign_wakes++;
+		rex_run_queue_push(ex, t); /* keeps SCHEDULED and its ref */
+	}
+}
+
+static void run_ready(rex_executor *ex)
+{
+	for (int i = 0; i < RUN_BUDGET; i++) {
+		rex_task *t = rex_run_queue_pop(ex);
+		if (!t)
+			return;
+		rex_task_run(ex, t);
+	}
+}
+
+/* Wait for a completion, a foreign wake or the next timer. */
+static void sleep_once(rex_executor *ex)
+{
+	struct rex_notifier *n = ex->notifier;
+	uint64_t next = rex_timers_next(ex);
+	struct __kernel_timespec ts, *tsp = NULL;
+
+	if (next != UINT64_MAX) {
+		uint64_t now = rex_now_ns();
+		if (next <= now)
+			return;
+		uint64_t d = next - now;
+		ts.tv_sec = (long long)(d / 1000000000u);
+		ts.tv_nsec = (long long)(d % 1000000000u);
+		tsp = &ts;
+	}
+	rex_io_arm_notify(ex);
+	atomic_store_explicit(&n->should_notify, 1, memory_order_seq_cst);
+	if (!rex_notifier_empty(n)) {
+		atomic_store_explicit(&n->should_notify, 0, memory_order_relaxed);
+		return;
+	}
+	struct io_uring_cqe *cqe;
+	ex->stats.sleeps++;
+	io_uring_submit_and_wait_timeout(&ex->ring, &cqe, 1, tsp, NULL);
+	atomic_store_explicit(&n->should_notify, 0, memory_order_relaxed);
+}
+
+static void loop_until(rex_executor *ex, rex_task *root)
+{
+	while (!rex_task_is_finished(root)) {
+		drain_foreign(ex);
+		run_ready(ex);
+		if (rex_task_is_finished(root))
+			break;
+		rex_io_submit(ex);
+		rex_io_reap(ex);
+		if (ex->timers.len)
+			rex_timers_fire(ex, rex_now_ns());
+		if (!ex->run_head && rex_notifier_empty(ex->notifier)) {
+			sleep_once(ex);
+			rex_io_reap(ex);
+			if (ex->timers.len)
+				rex_timers_fire(ex, rex_now_ns());
+		}
+	}
+	rex_io_submit(ex);
+}
+
+int rex_executor_run(rex_executor *ex, const struct rex_task_vtable *vt,
+		     const void *state, size_t size, int64_t *output)
+{
+	rex_task *root;
+	int err;
+
+	if (!ex)
+		return -EINVAL;
+	if (ex->running || (rex_tls_ex && rex_tls_ex != ex))
+		return -EBUSY;
+	err = rex_spawn(ex, vt, state, size, &root);
+	if (err)
+		return err;
+
+	ex->running = true;
+	rex_tls_ex = ex;
+	rex_tls_ex_id = ex->id;
+	loop_until(ex, root);
+	rex_tls_ex = NULL;
+	rex_tls_ex_id = 0;
+	ex->running = false;
+
+	if (output) {
+		uint64_t s = atomic_load(&root->state);
+		*output = (s & TASK_COMPLETED) ? root->output : -ECANCELED;
+	}
+	rex_task_release(root);
+	return 0;
+}
+
+/* ---- teardown ---------------------------------------------------------------------------- */
+
+static void drain_run_queue(rex_executor *ex)
+{
+	rex_task *t;
+	while ((t = rex_run_queue_pop(ex))) {
+		atomic_fetch_and_explicit(&t->state, ~(uint64_t)TASK_SCHEDULED,
+					  memory_order_acq_rel);
+		rex_task_release(t);
+	}
+}
+
+/* design.md section 3, steps 1-6. */
+static void teardown_fixed(rex_executor *ex)
+{
+	ex->closing = true;                  /* 1: spawns cancel at once */
+	rex_notifier_close(ex->notifier);    /* 2: fence, close the eventfd */
+	drain_foreign(ex);
+	rex_task *t;                         /* 3: destroy every task */
+	while ((t = ex->reg_head))
+		rex_task_close(t);
+	drain_run_queue(ex);                 /* 4: queue refs, timers */
+	rex_timers_drain(ex);
+	rex_io_teardown(ex);                 /* 5: cancel, reap, ring exit */
+}
+
+/* glommio before the fix: only what is runnable is dropped. Parked tasks
+ * keep their references (to the notifier, so to its eventfd) forever. */
+static void teardown_legacy_448(rex_executor *ex)
+{
+	rex_task *t;
+	while ((t = rex_run_queue_pop(ex))) {
+		rex_task_close(t);
+		atomic_fetch_and_explicit(&t->state, ~(uint64_t)TASK_SCHEDULED,
+					  memory_order_acq_rel);
+		rex_task_release(t);
+	}
+	rex_io_teardown(ex);
+}
+
+void rex_executor_free(rex_executor *ex)
+{
+	if (!ex)
+		return;
+	rex_executor *prev_ex = rex_tls_ex;
+	uint64_t prev_id = rex_tls_ex_id;
+	rex_tls_ex = ex; /* destructors run as if on the executor */
+	rex_tls_ex_id = ex->id;
+
+	if (ex->cfg.policy == REX_DROP_LEGACY_448)
+		teardown_legacy_448(ex);
+	else
+		teardown_fixed(ex);
+
+	rex_tls_ex = prev_ex;
+	rex_tls_ex_id = prev_id;
+	rex_timers_free(ex);
+	free(ex->notify_req);
+	rex_notifier_unref(ex->notifier);    /* 6 */
+	free(ex);
+}
+
+/* ---- an executor on its own thread -------------------------------------------------------- */
+
+struct rex_thread {
+	pthread_t thread;
+	struct rex_config cfg;
+	const struct rex_task_vtable *vt;
+	size_t size;
+	int err;
+	int64_t output;
+	alignas(max_align_t) unsigned char state[];
+};
+
+static void *thread_main(void *arg)
+{
+	struct rex_thread *t = arg;
+	rex_executor *ex;
+	t->err = rex_executor_new(&t->cfg, &ex);
+	if (t->err) {
+		if (t->vt->drop) /* the root state is ours: destroy it */
+			t->vt->drop(t->state);
+		return NULL;
+	}
+	t->err = rex_executor_run(ex, t->vt, t->state, t->size, &t->output);
+	/* -ECANCELED: spawn already ran drop(); other errors left it to us */
+	if (t->err && t->err != -ECANCELED && t->vt->drop)
+		t->vt->drop(t->state);
+	rex_executor_free(ex);
+	return NULL;
+}
+
+int rex_thread_spawn(const struct rex_config *cfg,
+		     const struct rex_task_vtable *vt, const void *state,
+		     size_t size, rex_thread **out)
+{
+	if (!out || !vt || (size && !state))
+		return -EINVAL;
+	*out = NULL;
+	struct rex_thread *t = calloc(1, sizeof(*t) + size);
+	if (!t)
+		return -ENOMEM;
+	if (cfg)
+		t->cfg = *cfg;
+	else
+		rex_config_init(&t->cfg);
+	t->vt = vt;
+	t->size = size;
+	if (size)
+		memcpy(t->state, state, size);
+	int err = pthread_create(&t->thread, NULL, thread_main, t);
+	if (err) {
+		free(t);
+		return -err;
+	}
+	*out = t;
+	return 0;
+}
+
+int rex_thread_join(rex_thread *t, int64_t *output)
+{
+	if (!t)
+		return -EINVAL;
+	pthread_join(t->thread, NULL);
+	int err = t->err;
+	if (output)
+		*output = t->output;
+	free(t);
+	return err;
+}

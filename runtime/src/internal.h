@@ -1,0 +1,162 @@
+/* Internal structures of librex, shared by its source files only. */
+#ifndef REX_INTERNAL_H
+#define REX_INTERNAL_H
+
+#include <liburing.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fault.h"
+#include "rex.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- task state word ------------------------------------------------------
+ * Low bits are flags, the rest a reference count. One word so that "is it
+ * still alive, and may I queue it?" is a single compare-and-swap from any
+ * thread. References are held by: the registry (until the task finishes),
+ * a queue entry (while SCHEDULED, and during the poll that pops it), each
+ * waker, and the join handle.
+ */
+#define TASK_SCHEDULED (1u << 0) /* in the run queue or the notifier queue */
+#define TASK_RUNNING   (1u << 1) /* poll() is on the stack */
+#define TASK_COMPLETED (1u << 2) /* poll() returned READY; output is valid */
+#define TASK_CLOSED    (1u << 3) /* cancelled or torn down */
+#define TASK_REF_SHIFT 8
+#define TASK_REF_ONE   ((uint64_t)1 << TASK_REF_SHIFT)
+#define TASK_FINISHED  (TASK_COMPLETED | TASK_CLOSED)
+
+struct rex_mpsc_node {
+	_Atomic(struct rex_mpsc_node *) next;
+};
+
+struct rex_notifier;
+
+struct rex_task {
+	_Atomic uint64_t state;
+	const struct rex_task_vtable *vt;
+	rex_executor *ex;              /* never dereferenced once CLOSED */
+	uint64_t ex_id;                /* compared with the thread's, never reused */
+	struct rex_notifier *notifier; /* counted: outlives the executor */
+	struct rex_task *run_next;     /* run queue link, owner thread */
+	struct rex_mpsc_node foreign;  /* notifier queue link, any thread */
+	struct rex_task *reg_prev, *reg_next; /* registry, owner thread */
+	rex_waker *join_waker;         /* the task awaiting this one */
+	int64_t output;
+	alignas(max_align_t) unsigned char data[];
+};
+
+/* ---- sleep notifier ----------------------------------------------------
+ * The eventfd, the should-notify flag, the queue of wakes from other
+ * threads, and the close fence (bit 0 closed, +2 per foreign waker inside).
+ * Reference counted: the executor and every task header hold one, so a
+ * late waker always finds valid memory; the fence makes sure it never
+ * touches the eventfd after close (its number may be reused by then).
+ */
+struct rex_notifier {
+	_Atomic uint64_t refs;
+	_Atomic uint64_t fence;
+	_Atomic int should_notify;
+	int efd;
+	_Atomic(struct rex_mpsc_node *) head; /* producers push here */
+	struct rex_mpsc_node *tail;           /* consumer pops here */
+	struct rex_mpsc_node stub;
+};
+
+int rex_notifier_new(struct rex_notifier **out);
+void rex_notifier_ref(struct rex_notifier *n);
+void rex_notifier_unref(struct rex_notifier *n);
+/* Foreign wake of t (SCHEDULED not yet set). */
+void rex_notifier_wake(struct rex_notifier *n, rex_task *t);
+/* Owner side. */
+rex_task *rex_notifier_pop(struct rex_notifier *n);
+bool rex_notifier_empty(struct rex_notifier *n);
+void rex_notifier_close(struct rex_notifier *n);
+
+/* ---- io requests ---------------------------------------------------------- */
+enum rex_io_kind {
+	REX_IO_NONE = 0,
+	REX_IO_READ,
+	REX_IO_WRITE,
+	REX_IO_OPENAT,
+	REX_IO_CLOSE,
+	REX_IO_NOTIFY, /* the executor's own read of its eventfd */
+};
+
+/* cancel SQEs carry this user_data; their completions are ignored */
+#define REX_UD_IGNORE ((uint64_t)1)
+
+struct rex_io_request {
+	struct rex_io_request *prev, *next; /* executor's in-flight list */
+	rex_executor *ex;
+	struct rex_io *owner;  /* NULL once the future is gone (orphan) */
+	rex_waker *waker;
+	int kind;
+	int res;
+	bool done;
+	bool cancel_sent;
+	size_t len;
+	alignas(max_align_t) unsigned char buf[]; /* read/write data, path */
+};
+
+/* ---- executor ---------------------------------------------------------------- */
+struct rex_timer_heap {
+	struct rex_sleep **items;
+	size_t len, cap;
+};
+
+struct rex_executor {
+	uint64_t id;
+	struct rex_config cfg;
+	struct io_uring ring;
+	struct rex_notifier *notifier;
+	bool running;
+	bool closing;
+
+	struct rex_task *run_head, *run_tail; /* FIFO of SCHEDULED tasks */
+	struct rex_task *reg_head;            /* every unfinished task */
+
+	struct rex_timer_heap timers;
+
+	struct rex_io_request inflight; /* list sentinel */
+	size_t inflight_count;
+	struct rex_io_request *notify_req;
+	bool notify_armed;
+
+	struct rex_executor_stats stats;
+};
+
+/* The executor this thread runs (or tears down), and its id. */
+extern _Thread_local rex_executor *rex_tls_ex;
+extern _Thread_local uint64_t rex_tls_ex_id;
+
+static inline bool rex_on_owner(const rex_task *t)
+{
+	return rex_tls_ex_id != 0 && rex_tls_ex_id == t->ex_id;
+}
+
+/* task.c */
+void rex_task_release(rex_task *t);
+void rex_task_run(rex_executor *ex, rex_task *t);
+void rex_task_close(rex_task *t);   /* set CLOSED, drop state (owner) */
+void rex_run_queue_push(rex_executor *ex, rex_task *t);
+rex_task *rex_run_queue_pop(rex_executor *ex);
+
+/* timer.c */
+void rex_timers_fire(rex_executor *ex, uint64_t now);
+uint64_t rex_timers_next(const rex_executor *ex); /* UINT64_MAX if none */
+void rex_timers_drain(rex_executor *ex);
+void rex_timers_free(rex_executor *ex);
+
+/* io.c */
+struct io_uring_sqe *rex_io_get_sqe(rex_executor *ex);
+int rex_io_reap(rex_executor *ex);
+int rex_io_submit(rex_executor *ex);
+void rex_io_arm_notify(rex_executor *ex);
+void rex_io_teardown(rex_executor *ex);
+
+#endif

@@ -1,0 +1,77 @@
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REX_FAULT_IMPL /* count librex only, not the tests */
+#include "fault.h"
+
+struct fd_counts fd_counts_now(void)
+{
+	struct fd_counts c = { 0, 0, 0 };
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	int self = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd == self)
+			continue;
+		char link[64];
+		ssize_t n = readlinkat(self, e->d_name, link, sizeof(link) - 1);
+		if (n < 0)
+			continue; /* closed meanwhile */
+		link[n] = 0;
+		if (strcmp(link, "anon_inode:[eventfd]") == 0)
+			c.eventfd++;
+		else if (strcmp(link, "anon_inode:[io_uring]") == 0)
+			c.io_uring++;
+		else
+			c.other++;
+	}
+	closedir(d);
+	return c;
+}
+
+long live_allocs(void)
+{
+	return rex_fault_live_allocs();
+}
+
+int run_once(enum rex_drop_policy policy, const struct rex_task_vtable *vt,
+	     const void *state, size_t size)
+{
+	struct rex_config cfg;
+	rex_config_init(&cfg);
+	cfg.policy = policy;
+	rex_executor *ex;
+	int err = rex_executor_new(&cfg, &ex);
+	if (err)
+		return err;
+	err = rex_executor_run(ex, vt, state, size, NULL);
+	rex_executor_free(ex);
+	return err;
+}
+
+static enum rex_poll noop_poll(void *state, struct rex_context *cx)
+{
+	(void)state;
+	(void)cx;
+	return REX_READY;
+}
+const struct rex_task_vtable noop_task = { "noop", noop_poll, NULL };
+
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
