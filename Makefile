@@ -52,6 +52,7 @@ TEST_BINS   :=
 include runtime/build.mk
 -include bpf/build.mk
 -include harness/build.mk
+-include harness/bench/build.mk
 -include scripts/build.mk
 
 .PHONY: all check check-asan check-tsan clean
