@@ -18,6 +18,7 @@ _Thread_local rex_executor *rex_tls_ex;
 _Thread_local uint64_t rex_tls_ex_id;
 
 static _Atomic uint64_t next_executor_id = 1;
+_Atomic uint64_t rex_ring_generation;
 
 void rex_config_init(struct rex_config *cfg)
 {
@@ -106,6 +107,7 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 						       &ex->ring, &p);
 	if (err < 0)
 		goto fail_req;
+	atomic_load_explicit(&rex_ring_generation, memory_order_acquire);
 
 	ex->stats.eventfd = ex->notifier->efd;
 	ex->stats.ring_fd = ex->ring.ring_fd;

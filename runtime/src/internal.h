@@ -139,6 +139,12 @@ static inline bool rex_on_owner(const rex_task *t)
 	return rex_tls_ex_id != 0 && rex_tls_ex_id == t->ex_id;
 }
 
+/* Ring memory is mapped and unmapped by raw syscalls, so a sanitizer does
+ * not see a new ring reuse a freed ring's addresses. Every ring exit
+ * publishes to, and every ring init reads, this counter: a real
+ * happens-before edge from all earlier teardowns to the new ring. */
+extern _Atomic uint64_t rex_ring_generation;
+
 /* task.c */
 void rex_task_release(rex_task *t);
 void rex_task_run(rex_executor *ex, rex_task *t);

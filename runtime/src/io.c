@@ -138,6 +138,7 @@ void rex_io_teardown(rex_executor *ex)
 	 * the kernel's use of it, so it is deliberately not freed. */
 	ex->inflight.next = ex->inflight.prev = &ex->inflight;
 	io_uring_queue_exit(&ex->ring);
+	atomic_fetch_add_explicit(&rex_ring_generation, 1, memory_order_acq_rel);
 }
 
 /* ---- futures ------------------------------------------------------------------ */
