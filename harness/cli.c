@@ -67,6 +67,8 @@ void exs_usage(FILE *out)
 "  --probe MODE        auto | require | off: fdtrack (eBPF); auto falls back to\n"
 "                      /proc only and says why                     (default auto)\n"
 "  --csv FILE          one row per sample (see README for columns)\n"
+"  --sample-every N    CSV rows for every Nth iteration only (plus baseline,\n"
+"                      reference and last); the verdict uses every sample\n"
 "  --json FILE         summary; --junit FILE: JUnit XML, a test case per scenario\n"
 "  --vsz-slope-limit B, --rss-slope-limit B   bytes/iteration     (default %s)\n"
 "  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
@@ -162,6 +164,7 @@ void exs_options_default(struct exs_options *o)
 	o->tasks = 4;
 	o->probe = EXS_PROBE_AUTO;
 	o->seed = 1;
+	o->sample_every = 1;
 	exs_limits_default(&o->limits);
 }
 
@@ -199,7 +202,7 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			"--tasks", "--warmup", "--probe", "--csv", "--json",
 			"--junit", "--seed", "--duration", "--vsz-slope-limit",
 			"--rss-slope-limit", "--vsz-growth-limit",
-			"--rss-growth-limit", "--slope-floor", NULL
+			"--rss-growth-limit", "--slope-floor", "--sample-every", NULL
 		};
 		int found = 0;
 		for (int k = 0; known[k]; k++)
@@ -267,6 +270,8 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			rc = parse_u64(opt, val, 0, UINT64_MAX, &o->seed, err, errlen);
 		} else if (strcmp(opt, "--duration") == 0) {
 			rc = parse_double(opt, val, 1, 1e7, &o->duration_s, err, errlen);
+		} else if (strcmp(opt, "--sample-every") == 0) {
+			rc = parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every, err, errlen);
 		} else if (strcmp(opt, "--csv") == 0) {
 			o->csv_path = val;
 		} else if (strcmp(opt, "--json") == 0) {

@@ -153,6 +153,8 @@ struct exs_options {
 	uint64_t iterations;    /* measured iterations per scenario */
 	uint64_t warmup;
 	double duration_s;      /* > 0: run each scenario this long instead */
+	uint64_t sample_every;  /* CSV rows: every Nth iteration (+ baseline,
+				 * reference and last); the verdict uses all */
 	unsigned executors;
 	unsigned tasks;
 	enum exs_probe_mode probe;

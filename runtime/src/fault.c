@@ -26,6 +26,18 @@ int rex_fault_hit(void)
 	return fail_at != 0 && hits == fail_at;
 }
 
+static _Atomic unsigned long orphan_fds;
+
+void rex_fault_note_orphan_fd(void)
+{
+	atomic_fetch_add(&orphan_fds, 1);
+}
+
+unsigned long rex_fault_orphan_fds(void)
+{
+	return atomic_load(&orphan_fds);
+}
+
 static _Atomic long live_allocs;
 
 long rex_fault_live_allocs(void)

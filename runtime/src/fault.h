@@ -17,6 +17,12 @@ void rex_fault_fail_nth(unsigned n);
 unsigned rex_fault_hits(void);
 #define REX_FAULT() rex_fault_hit()
 
+/* How often teardown closed an fd returned by an abandoned openat: lets a
+ * test prove it exercised that path rather than passing vacuously. */
+void rex_fault_note_orphan_fd(void);
+unsigned long rex_fault_orphan_fds(void);
+#define REX_NOTE_ORPHAN_FD() rex_fault_note_orphan_fd()
+
 /* The test build also counts librex's live heap blocks, exactly (mallinfo
  * cannot: it counts blocks cached in tcache as in use). */
 long rex_fault_live_allocs(void);
@@ -34,6 +40,7 @@ void rex_counted_free(void *p);
 #endif
 #else
 #define REX_FAULT() 0
+#define REX_NOTE_ORPHAN_FD() ((void)0)
 #endif
 
 #endif

@@ -69,8 +69,10 @@ static void complete(rex_executor *ex, struct rex_io_request *r, int res)
 	}
 	if (!r->owner) {
 		/* Nobody wants the result: don't leak what it created. */
-		if (r->kind == REX_IO_OPENAT && res >= 0)
+		if (r->kind == REX_IO_OPENAT && res >= 0) {
 			close(res);
+			REX_NOTE_ORPHAN_FD();
+		}
 		rex_waker_drop(r->waker);
 		free(r);
 		return;
@@ -137,8 +139,9 @@ void rex_io_teardown(rex_executor *ex)
 	/* An op that ignores cancellation for 5 s: its memory must outlive
 	 * the kernel's use of it, so it is deliberately not freed. */
 	ex->inflight.next = ex->inflight.prev = &ex->inflight;
-	io_uring_queue_exit(&ex->ring);
+	/* before the unmap: a new ring may reuse these addresses right after */
 	atomic_fetch_add_explicit(&rex_ring_generation, 1, memory_order_acq_rel);
+	io_uring_queue_exit(&ex->ring);
 }
 
 /* ---- futures ------------------------------------------------------------------ */
