@@ -3,6 +3,7 @@
 #   build/test/harness/exstress-fault    the same with EXS_TEST_FAULT (tests only)
 #   build/test/harness/test_*            Check suites
 #   make gate                            the CI verdict (exit code)
+#   make soak                            10 minutes of `mixed`, results/soak/ (not CI)
 
 EXS_CORE      := sampler stats cli output
 EXS_TOOL      := $(EXS_CORE) probe scenarios main
@@ -76,3 +77,16 @@ gate: $(EXS_BIN)
 		--json $(BUILD)/gate/gate.json --junit $(BUILD)/gate/gate-junit.xml
 
 -include $(wildcard $(EXS_OBJ)/*.d $(EXS_OBJ)/fault/*.d $(EXS_OBJ)/tests/*.d)
+
+# Soak (not in CI): 10 minutes of `mixed` under `fixed`, probe auto; memory
+# and fd counts must stay flat over the whole run (the verdict uses every
+# sample; the CSV keeps every SOAK_SAMPLE_EVERY-th row so it stays ~1 MB).
+# Writes results/soak/soak.{csv,json}; results/soak/README.md has the numbers.
+SOAK_DURATION     ?= 600
+SOAK_SAMPLE_EVERY ?= 200
+SOAK_DIR          ?= results/soak
+.PHONY: soak
+soak: $(EXS_BIN)
+	@mkdir -p $(SOAK_DIR)
+	$(EXS_BIN) --policy fixed --scenario mixed --duration $(SOAK_DURATION) --probe auto \
+		--sample-every $(SOAK_SAMPLE_EVERY) --csv $(SOAK_DIR)/soak.csv --json $(SOAK_DIR)/soak.json

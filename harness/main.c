@@ -146,6 +146,7 @@ struct ctx {
 	struct exs_runner *runner;
 	struct exs_csv *csv;
 	int progress;           /* draw the progress line */
+	size_t max_samples;     /* bound on the sample array (a quarter of RAM) */
 };
 
 static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
@@ -236,6 +237,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		measure_t0 = t0;
 
 	uint64_t total = o->duration_s > 0 ? 0 : o->warmup + o->iterations;
+	uint64_t csv_last = 0; /* iteration of the last CSV row written */
 	for (uint64_t i = 1;; i++) {
 		if (total ? i > total
 			  : (i > o->warmup && measure_t0 > 0 &&
@@ -263,10 +265,31 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 #ifdef EXS_TEST_FAULTS
 		exs_test_fault_inject(i);
 #endif
+		/* --duration: size the array for the measured part from the
+		 * warm-up's rate before the reference sample is taken, so the
+		 * step in VSZ/RSS is not part of the measurement. */
+		if (i == o->warmup && o->duration_s > 0) {
+			double t = now_s();
+			double want = (double)i / (t > t0 ? t - t0 : 1e-3) * o->duration_s * 1.5 +
+				      (double)n + 64;
+			if (want > (double)c->max_samples)
+				want = (double)c->max_samples;
+			if ((size_t)want > cap && grow_samples(&s, &cap, (size_t)want)) {
+				snprintf(msg, sizeof(msg), "out of memory for samples");
+				goto env_error;
+			}
+		}
 		if (n == cap) {
-			/* --duration only (the size was estimated at the end
-			 * of warm-up): a step in VSZ/RSS, once. */
-			if (grow_samples(&s, &cap, 2 * cap)) {
+			/* --duration only (the estimate was short): a step in
+			 * VSZ/RSS, once; or the sample memory bound is hit. */
+			size_t want = 2 * cap < c->max_samples ? 2 * cap : c->max_samples;
+			if (want <= cap) {
+				snprintf(res->note, sizeof(res->note),
+					 "stopped at iteration %" PRIu64 ": sample memory bound (%zu samples) reached",
+					 i, cap);
+				break;
+			}
+			if (grow_samples(&s, &cap, want)) {
 				snprintf(msg, sizeof(msg), "out of memory for samples");
 				goto env_error;
 			}
@@ -274,27 +297,16 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
 		if (take_sample(c, &s[n], i, ph, t0, msg, sizeof(msg)))
 			goto env_error;
-		if (c->csv && exs_csv_row(c->csv, scn, pol, &s[n]) != 0) {
-			snprintf(msg, sizeof(msg), "writing %s: %s", o->csv_path, strerror(errno));
-			goto env_error;
+		if (c->csv && (i % o->sample_every == 0 || i == o->warmup || i == total)) {
+			if (exs_csv_row(c->csv, scn, pol, &s[n]) != 0) {
+				snprintf(msg, sizeof(msg), "writing %s: %s", o->csv_path, strerror(errno));
+				goto env_error;
+			}
+			csv_last = i;
 		}
 		n++;
-		if (i == o->warmup) {
+		if (i == o->warmup)
 			measure_t0 = now_s();
-			/* --duration: size the array for the measured part from
-			 * the warm-up's rate, before the reference sample
-			 * counts. */
-			if (o->duration_s > 0 && measure_t0 > t0) {
-				double want = (double)i / (measure_t0 - t0) * o->duration_s * 1.5 +
-					      (double)n + 64;
-				if (want > 5e7)
-					want = 5e7;
-				if ((size_t)want > cap && grow_samples(&s, &cap, (size_t)want)) {
-					snprintf(msg, sizeof(msg), "out of memory for samples");
-					goto env_error;
-				}
-			}
-		}
 		if (c->progress) {
 			double t = now_s();
 			if (t - last_draw >= 0.25) {
@@ -307,6 +319,12 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	}
 	if (c->progress)
 		fputs("\r\033[K", stderr);
+	/* The last sample always has its CSV row. */
+	if (c->csv && n > 1 && s[n - 1].iteration != csv_last &&
+	    exs_csv_row(c->csv, scn, pol, &s[n - 1]) != 0) {
+		snprintf(msg, sizeof(msg), "writing %s: %s", o->csv_path, strerror(errno));
+		goto env_error;
+	}
 	if (n <= o->warmup) {
 		snprintf(msg, sizeof(msg), "no iteration after the warm-up");
 		goto env_error;
@@ -419,6 +437,21 @@ int main(int argc, char **argv)
 
 	struct ctx c = { .o = &o, .sampler = { -1, -1, 0 } };
 	int status = EXS_EXIT_USAGE;
+
+	/* Every sample is kept for the verdict: bound them by a quarter of
+	 * RAM rather than let a huge --iterations page the machine to death. */
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	double ram = pages > 0 && psz > 0 ? (double)pages * (double)psz : 1e9;
+	c.max_samples = (size_t)(ram / 4 / sizeof(struct exs_sample));
+	if (o.duration_s <= 0 && (double)o.warmup + (double)o.iterations + 1 > (double)c.max_samples) {
+		char need[32];
+		exs_fmt_bytes(((double)o.warmup + (double)o.iterations + 1) * sizeof(struct exs_sample),
+			      need, sizeof(need));
+		fprintf(stderr, "exstress: --iterations %" PRIu64 " --warmup %" PRIu64
+			": %s of samples is more than a quarter of RAM (at most %zu iterations)\n",
+			o.iterations, o.warmup, need, c.max_samples - 1);
+		return EXS_EXIT_USAGE;
+	}
 	struct exs_result *results = NULL;
 	size_t nres = 0;
 
