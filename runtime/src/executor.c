@@ -140,13 +140,17 @@ static void drain_foreign(rex_executor *ex)
 	}
 }
 
-static void run_ready(rex_executor *ex)
+/* Poll up to a budget of runnable tasks; stop as soon as the root is done
+ * so that "run until the root completes" means exactly that. */
+static void run_ready(rex_executor *ex, rex_task *root)
 {
 	for (int i = 0; i < RUN_BUDGET; i++) {
 		rex_task *t = rex_run_queue_pop(ex);
 		if (!t)
 			return;
 		rex_task_run(ex, t);
+		if (t == root && rex_task_is_finished(root))
+			return;
 	}
 }
 
@@ -182,7 +186,7 @@ static void loop_until(rex_executor *ex, rex_task *root)
 {
 	while (!rex_task_is_finished(root)) {
 		drain_foreign(ex);
-		run_ready(ex);
+		run_ready(ex, root);
 		if (rex_task_is_finished(root))
 			break;
 		rex_io_submit(ex);
