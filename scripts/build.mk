@@ -1,0 +1,32 @@
+# scripts: the main job, plots, and their tests.
+#   make run [ITERATIONS=N]   issue 448 (legacy-448) and the fix side by side:
+#                             results/run-YYYYMMDD-HHMMSS/ (CSV, JSON, PNG, summary)
+#   make plots                redraw the PNGs of the newest results/run-*/ folder
+#   make reproduce            legacy-448 under ulimit -n 256 until EMFILE, then fixed
+
+ITERATIONS ?= 2000
+SCRIPTS_EXSTRESS := $(or $(EXS_BIN),$(BUILD)/bin/exstress)
+PYTHON3 := /usr/bin/python3
+
+.PHONY: run plots reproduce
+run: $(DEPS_STAMP) $(SCRIPTS_EXSTRESS)
+	@scripts/run_main.sh --iterations $(ITERATIONS) --exstress $(SCRIPTS_EXSTRESS)
+
+plots: $(DEPS_STAMP)
+	@dir=$$(ls -d results/run-* 2>/dev/null | sort | tail -n 1); \
+	if [ -z "$$dir" ]; then echo "plots: no results/run-*/ folder yet: run 'make run' first" >&2; exit 2; fi; \
+	echo "plots: $$dir"; \
+	$(PYTHON3) scripts/plot_curves.py -o "$$dir" "$$dir"/*.csv
+
+reproduce: $(DEPS_STAMP) $(SCRIPTS_EXSTRESS)
+	@scripts/reproduce_448.sh --exstress $(SCRIPTS_EXSTRESS)
+
+# Tests: each shell test runs through a small wrapper in $(BUILD)/test/scripts/
+# that names the exstress of this build (so check-asan uses the ASan one).
+SCRIPTS_TESTS := $(patsubst scripts/tests/%.sh,$(BUILD)/test/scripts/%,$(wildcard scripts/tests/test_*.sh))
+TEST_BINS += $(SCRIPTS_TESTS)
+
+$(BUILD)/test/scripts/%: scripts/tests/%.sh $(SCRIPTS_EXSTRESS) $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@printf '#!/bin/sh\nEXSTRESS=%s exec %s "$$@"\n' '$(abspath $(SCRIPTS_EXSTRESS))' '$(abspath $<)' >$@
+	@chmod +x $@

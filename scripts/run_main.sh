@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The main job (`make run`): issue 448 and its fix side by side.
+# Runs `exstress --scenario issue448` under the legacy-448 drop policy and
+# under the fixed one, keeps both runs (CSV, JSON, log) in a new folder,
+# draws the plots and prints the summary table.
+#
+# usage: scripts/run_main.sh [--iterations N] [--outdir DIR] [--exstress PATH]
+#                            [--probe auto|require|off]
+#   --iterations N  measured iterations per policy (default 2000)
+#   --outdir DIR    where to write (default results/run-YYYYMMDD-HHMMSS); an
+#                   existing non-empty DIR is refused, never overwritten
+#   --exstress P    the exstress binary (default build/bin/exstress)
+#   --probe MODE    passed to exstress (default auto: eBPF if possible, else /proc)
+#
+# Exit 0 when legacy-448's leak was detected (exstress exit 1) and fixed
+# passed (exit 0); 1 when either verdict is wrong; 2 on a usage or
+# environment error (exstress exit 2, missing tools, unwritable folder).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+root=$PWD
+
+iterations=2000
+outdir=
+exstress=build/bin/exstress
+probe=auto
+python=/usr/bin/python3
+scenario=issue448
+
+die() { echo "run: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--iterations) iterations=${2:?}; shift 2 ;;
+	--outdir) outdir=${2:?}; shift 2 ;;
+	--exstress) exstress=${2:?}; shift 2 ;;
+	--probe) probe=${2:?}; shift 2 ;;
+	-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown option '$1' (see --help)" ;;
+	esac
+done
+case $iterations in '' | *[!0-9]*) die "--iterations wants a positive number, not '$iterations'" ;; esac
+[ "$iterations" -gt 0 ] || die "--iterations must be > 0"
+[ -x "$exstress" ] || die "$exstress not found or not executable: build it with 'make'"
+[ -x "$python" ] || die "$python not found: install python3 (make deps)"
+"$python" -c 'import matplotlib' 2>/dev/null ||
+	die "$python has no matplotlib: install python3-matplotlib (make deps)"
+
+# A new folder every time; an earlier run is never overwritten.
+if [ -z "$outdir" ]; then
+	base=results/run-$(date +%Y%m%d-%H%M%S)
+	outdir=$base n=2
+	until mkdir -p results && mkdir "$outdir" 2>/dev/null; do
+		[ -d results ] || die "cannot create results/"
+		outdir=$base-$n n=$((n + 1))
+		[ $n -lt 100 ] || die "cannot create a new folder next to $base"
+	done
+else
+	if [ -d "$outdir" ] && [ -n "$(ls -A "$outdir")" ]; then
+		die "$outdir exists and is not empty; not overwriting it (choose another --outdir)"
+	fi
+	mkdir -p "$outdir" || die "cannot create $outdir"
+fi
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+{
+	echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kernel:  $(uname -srm)"
+	echo "cpus:    $(nproc) x ${cpu:-unknown}"
+	echo "user:    uid $(id -u)"
+	echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "command: scripts/run_main.sh --iterations $iterations --probe $probe --exstress $exstress"
+} >"$outdir/machine.txt"
+
+echo "run: issue 448, legacy-448 vs fixed, $iterations iterations each -> $outdir/"
+sed 's/^/     /' "$outdir/machine.txt" | head -n 3
+
+declare -A rc secs
+for policy in legacy-448 fixed; do
+	stem=$outdir/$scenario-$policy
+	case $policy in
+	legacy-448) echo "run: $policy (the glommio bug; slower: every leaked eventfd lengthens /proc/self/fd) ..." ;;
+	*) echo "run: $policy ..." ;;
+	esac
+	t0=$(date +%s.%N)
+	"$exstress" --scenario "$scenario" --policy "$policy" --iterations "$iterations" \
+		--probe "$probe" --csv "$stem.csv" --json "$stem.json" 2>"$stem.log" </dev/null
+	rc[$policy]=$?
+	secs[$policy]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	echo "     exit ${rc[$policy]} after ${secs[$policy]} s; exstress said:"
+	# the verdict, the fd/memory lines and fdtrack's opening stack (if any)
+	head -n 16 "$stem.log" | sed 's/^/     | /'
+	[ "$(wc -l <"$stem.log")" -gt 16 ] && echo "     | ... (full report: $stem.log)"
+done
+
+echo "run: plotting"
+"$python" scripts/plot_curves.py -o "$outdir" "$outdir/$scenario-legacy-448.csv" \
+	"$outdir/$scenario-fixed.csv" | sed 's/^/     /'
+plot_rc=${PIPESTATUS[0]}
+
+echo
+echo "Summary ($scenario, $iterations measured iterations per policy, $outdir/):"
+"$python" scripts/summarize.py --markdown "$outdir/summary.md" \
+	"legacy-448:${rc[legacy-448]}:$outdir/$scenario-legacy-448.json:$outdir/$scenario-legacy-448.log" \
+	"fixed:${rc[fixed]}:$outdir/$scenario-fixed.json:$outdir/$scenario-fixed.log" |
+	tee "$outdir/summary.txt"
+echo "Plots: $outdir/fd_curves.png, $outdir/memory_curves.png"
+echo
+
+status=0
+for policy in legacy-448 fixed; do
+	case $policy:${rc[$policy]} in
+	legacy-448:1 | fixed:0) ;;
+	*:2)
+		echo "run: FAILED: exstress --policy $policy could not run (exit 2: usage or environment error); see $outdir/$scenario-$policy.log" >&2
+		status=2 ;;
+	legacy-448:0)
+		echo "run: FAILED: the legacy-448 leak was NOT detected (exstress exit 0); the harness no longer catches issue 448" >&2
+		[ $status -eq 0 ] && status=1 ;;
+	fixed:1)
+		echo "run: FAILED: the fixed policy LEAKED (exstress exit 1); see $outdir/$scenario-fixed.log" >&2
+		[ $status -eq 0 ] && status=1 ;;
+	*)
+		echo "run: FAILED: exstress --policy $policy exited ${rc[$policy]}; see $outdir/$scenario-$policy.log" >&2
+		status=2 ;;
+	esac
+done
+if [ "$plot_rc" -ne 0 ]; then
+	echo "run: FAILED: plot_curves.py exited $plot_rc" >&2
+	[ $status -eq 0 ] && status=2
+fi
+if [ $status -eq 0 ]; then
+	echo "run: OK: legacy-448 leaks (detected, exit 1) and fixed does not (exit 0)"
+fi
+exit $status
