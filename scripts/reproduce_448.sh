@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Reproduce glommio issue 448 the way it was reported: create and drop
+# executors (with tasks parked) under a small fd limit until creating one
+# fails with "Too many open files", and print that iteration. Then run the
+# fixed drop policy for the same number of iterations under the same limit to
+# show that it never gets there.
+#
+# usage: scripts/reproduce_448.sh [--ulimit N] [--exstress PATH] [--probe MODE]
+#   --ulimit N     RLIMIT_NOFILE (soft and hard) for both runs (default 256)
+#   --exstress P   the exstress binary (default build/bin/exstress)
+#   --probe MODE   exstress --probe (default off: fdtrack's own fds would
+#                  count against the small limit)
+#   --keep DIR     keep both runs' CSV and stderr in DIR (default: a temp dir)
+#
+# Exit 0 when legacy-448 ran out of fds and fixed did not; 1 otherwise;
+# 2 on a usage or environment error.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+limit=256
+exstress=build/bin/exstress
+probe=off
+keep=
+die() { echo "reproduce: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--ulimit) limit=${2:?}; shift 2 ;;
+	--exstress) exstress=${2:?}; shift 2 ;;
+	--probe) probe=${2:?}; shift 2 ;;
+	--keep) keep=${2:?}; shift 2 ;;
+	-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown option '$1' (see --help)" ;;
+	esac
+done
+case $limit in '' | *[!0-9]*) die "--ulimit wants a number, not '$limit'" ;; esac
+[ "$limit" -ge 32 ] || die "--ulimit $limit is too small to start exstress at all (use >= 32)"
+[ -x "$exstress" ] || die "$exstress not found: build it with 'make'"
+
+if [ -n "$keep" ]; then
+	mkdir -p "$keep" || die "cannot create $keep"
+	dir=$keep
+else
+	dir=$(mktemp -d) || die "mktemp failed"
+	trap 'rm -rf "$dir"' EXIT
+fi
+
+# exstress raises its soft fd limit to the hard one, so lower both.
+run_limited() { (ulimit -n "$limit" 2>/dev/null || { echo "cannot set ulimit -n $limit" >&2; exit 2; }; exec "$@"); }
+
+# last value of a CSV column
+csv_last() { awk -F, -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+	c { v = $c } END { print v }' "$1"; }
+
+echo "reproduce: legacy-448 (glommio's drop), issue448 scenario, ulimit -n $limit, until executor creation fails"
+run_limited "$exstress" --scenario issue448 --policy legacy-448 --iterations 1000000 \
+	--probe "$probe" --quiet --csv "$dir/legacy-448.csv" 2>"$dir/legacy-448.log" </dev/null
+lrc=$?
+# "... stopped at iteration N: executor creation failed: Too many open files"
+# (a leak found after warm-up, exit 1) or "..., iteration N: executor creation
+# failed: ..." (the limit was hit during warm-up, exit 2)
+stop_line=$(grep -m 1 -o 'iteration [0-9]*: executor creation failed: Too many open files' "$dir/legacy-448.log")
+fail_at=$(sed -n 's/^iteration \([0-9]*\):.*/\1/p' <<<"$stop_line")
+if [ -z "$fail_at" ]; then
+	echo "reproduce: legacy-448 did not run out of fds (exstress exit $lrc); its output:" >&2
+	sed 's/^/  | /' "$dir/legacy-448.log" >&2
+	exit 1
+fi
+last_ok=$(csv_last "$dir/legacy-448.csv" iteration)
+efd=$(csv_last "$dir/legacy-448.csv" fd_eventfd)
+echo "  iteration $fail_at: executor creation failed: Too many open files"
+echo "  (after iteration ${last_ok:-?} the process held ${efd:-?} leaked eventfds;" \
+	"2 per iteration, never closed)"
+echo "  exstress: $(head -n 1 "$dir/legacy-448.log" | sed 's/^exstress: //')"
+
+# fixed, the same number of iterations in total (warm-up included)
+warmup=$((fail_at / 2 < 50 ? fail_at / 2 : 50))
+measured=$((fail_at - warmup))
+echo "reproduce: fixed, the same $fail_at iterations, same ulimit -n $limit"
+run_limited "$exstress" --scenario issue448 --policy fixed --warmup "$warmup" \
+	--iterations "$measured" --probe "$probe" --csv "$dir/fixed.csv" \
+	2>"$dir/fixed.log" </dev/null
+frc=$?
+fefd=$(csv_last "$dir/fixed.csv" fd_eventfd)
+flast=$(csv_last "$dir/fixed.csv" iteration)
+if [ $frc -eq 0 ] && ! grep -q 'Too many open files' "$dir/fixed.log"; then
+	echo "  all $flast iterations ran; eventfds open at the end: $fefd (exstress exit 0, pass)"
+	echo "reproduce: OK: legacy-448 ran out of fds at iteration $fail_at; fixed did not"
+	exit 0
+fi
+echo "  fixed FAILED (exstress exit $frc) after iteration ${flast:-?}; its output:" >&2
+sed 's/^/  | /' "$dir/fixed.log" >&2
+exit 1
