@@ -74,12 +74,15 @@ void exs_usage(FILE *out)
 "  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
 "  --slope-floor B     a slope fails only once memory grew by more (default %s)\n"
 "  --quiet             no progress line and no pass summaries\n"
+"  --verbose           also print the fd census at start and at exit\n"
 "  --help\n"
 "\n"
 "Verdict, per scenario, against the sample taken right after warm-up: every fd\n"
 "kind equals it exactly after every iteration; fdtrack opens = closes (+ closes\n"
 "done outside syscalls); VSZ and RSS least-squares slopes and total growth stay\n"
-"under the limits. Exit 0 pass, 1 leak, 2 usage or environment error.\n"
+"under the limits. Exit 0 pass, 1 leak, 2 usage or environment error;\n"
+"SIGINT/SIGTERM stop the run, write the outputs over the samples taken\n"
+"(\"interrupted\": true) and exit 130/143.\n"
 "%s",
 		s, g, f,
 		EXS_SANITIZED ? "This is a sanitizer build: memory limits are off unless given.\n" : "");
@@ -180,6 +183,10 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			return EXS_ARGS_HELP;
 		if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
 			o->quiet = 1;
+			continue;
+		}
+		if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+			o->verbose = 1;
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0) {

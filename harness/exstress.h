@@ -161,6 +161,7 @@ struct exs_options {
 	const char *csv_path, *json_path, *junit_path;
 	uint64_t seed;
 	int quiet;
+	int verbose;            /* fd census at start and exit, on stderr */
 	struct exs_limits limits;
 	int limits_set;         /* a --*-limit or --slope-floor was given */
 };
@@ -184,10 +185,24 @@ void exs_usage(FILE *out);
 
 /* ---- writers ------------------------------------------------------------ */
 
+/* An output file is written under a temporary name in its directory
+ * (PATH.tmp-XXXXXX) and renamed to PATH only when complete, so a partial
+ * file never sits under the final name. Opening checks the directory is
+ * there and writable, so a bad path fails before anything runs. */
+struct exs_outfile {
+	const char *path;
+	char *tmp;   /* NULL once committed or aborted */
+	int fd;
+};
+int exs_outfile_open(struct exs_outfile *f, const char *path); /* 0 or -errno */
+/* Closes fd (unless already closed: fd < 0) and renames; 0 or -errno. */
+int exs_outfile_commit(struct exs_outfile *f);
+void exs_outfile_abort(struct exs_outfile *f); /* close + unlink the temp file */
+
 /* CSV: whole rows only, written with one write() each time the buffer
  * fills and at close. */
 struct exs_csv {
-	int fd;
+	struct exs_outfile out;
 	size_t used;
 	char buf[1 << 16];
 };
@@ -195,7 +210,9 @@ extern const char exs_csv_header[];
 struct exs_csv *exs_csv_open(const char *path); /* NULL + errno */
 int exs_csv_row(struct exs_csv *c, const char *scenario, const char *policy,
 		const struct exs_sample *s);
-int exs_csv_close(struct exs_csv *c); /* flushes; 0 or -errno */
+/* Flushes and renames the file to its name; 0 or -errno. */
+int exs_csv_close(struct exs_csv *c);
+void exs_csv_abort(struct exs_csv *c); /* removes the temporary file */
 /* Format one row (with the newline) into buf; returns its length, or -1 if
  * it does not fit. */
 int exs_csv_format(char *buf, size_t len, const char *scenario,
@@ -207,6 +224,8 @@ struct exs_result {
 	double elapsed_s;
 	double parked_per_iter;  /* tasks still live when executors were freed */
 	char note[640];          /* e.g. "stopped early: ..."; may be empty */
+	int interrupted;         /* stopped by a signal */
+	int no_verdict;          /* stopped before any measured iteration */
 };
 struct exs_run_info {
 	const char *scenario;    /* the requested one, e.g. "all" */
@@ -217,6 +236,7 @@ struct exs_run_info {
 	uint64_t warmup;
 	double elapsed_s;
 	const struct exs_limits *limits;
+	int interrupted;         /* signal number that stopped the run, or 0 */
 };
 int exs_json_write(FILE *out, const struct exs_run_info *info,
 		   const struct exs_result *r, size_t n);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,41 @@ static void *watchdog(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* ---- SIGINT/SIGTERM: stop cleanly ------------------------------------------------ */
+
+/* Both are blocked in every thread (the runtime's threads inherit the mask
+ * from main, so no syscall of theirs sees EINTR); this thread takes them
+ * with sigwait and sets stop_signal, which the run loop checks between
+ * iterations. The run then writes its outputs over the samples taken and
+ * exits 128 + signal. A second signal, or a run that has not finished
+ * GRACE_S after the first, ends the process at once. */
+#define GRACE_S 5
+static atomic_int stop_signal;
+
+static void *signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig = 0;
+	if (sigwait(set, &sig) != 0)
+		return NULL;
+	atomic_store(&stop_signal, sig);
+	struct timespec grace = { GRACE_S, 0 };
+	int again = sigtimedwait(set, NULL, &grace);
+	char buf[160];
+	int n = snprintf(buf, sizeof(buf),
+			 again > 0 ? "\nexstress: second signal, exiting now\n"
+				   : "\nexstress: still not stopped %d s after the signal, exiting now\n",
+			 GRACE_S);
+	if (n > 0 && write(2, buf, (size_t)n) < 0)
+		_exit(128 + sig);
+	_exit(128 + sig);
+}
+
+static int stopping(void)
+{
+	return atomic_load_explicit(&stop_signal, memory_order_relaxed) != 0;
 }
 
 /* ---- test-only faults ---------------------------------------------------------- */
@@ -239,6 +275,10 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	uint64_t total = o->duration_s > 0 ? 0 : o->warmup + o->iterations;
 	uint64_t csv_last = 0; /* iteration of the last CSV row written */
 	for (uint64_t i = 1;; i++) {
+		if (stopping()) {
+			res->interrupted = 1;
+			break;
+		}
 		if (total ? i > total
 			  : (i > o->warmup && measure_t0 > 0 &&
 			     now_s() - measure_t0 >= o->duration_s))
@@ -325,11 +365,24 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		snprintf(msg, sizeof(msg), "writing %s: %s", o->csv_path, strerror(errno));
 		goto env_error;
 	}
+	if (res->interrupted)
+		snprintf(res->note, sizeof(res->note), "interrupted by %s after %" PRIu64 " iterations",
+			 atomic_load(&stop_signal) == SIGTERM ? "SIGTERM" : "SIGINT",
+			 s[n - 1].iteration);
+	if (n <= o->warmup + 1 && res->interrupted) {
+		/* Nothing measured yet: no verdict. */
+		res->no_verdict = 1;
+		res->elapsed_s = now_s() - t0;
+		fprintf(stderr, "exstress: %s [%s]: %s, during the warm-up: no verdict\n", scn, pol,
+			res->note);
+		status = EXS_EXIT_PASS;
+		goto out;
+	}
 	if (n <= o->warmup) {
 		snprintf(msg, sizeof(msg), "no iteration after the warm-up");
 		goto env_error;
 	}
-	if (!res->note[0])
+	if (!res->v.nchecks)
 		exs_verdict_compute(&s[o->warmup], n - o->warmup, &o->limits, &res->v);
 	res->elapsed_s = now_s() - t0;
 	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(n - 1);
@@ -391,27 +444,67 @@ out:
 	return status;
 }
 
-static int write_file(const char *path, int (*fn)(FILE *, const struct exs_run_info *,
-						  const struct exs_result *, size_t),
+/* Writes a JSON/JUnit file opened (as a temporary) before the run, and
+ * renames it to its name. */
+static int write_file(struct exs_outfile *f,
+		      int (*fn)(FILE *, const struct exs_run_info *, const struct exs_result *, size_t),
 		      const struct exs_run_info *info, const struct exs_result *r, size_t n)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		fprintf(stderr, "exstress: cannot write %s: %s\n", path, strerror(errno));
+	FILE *out = fdopen(f->fd, "w");
+	if (!out) {
+		fprintf(stderr, "exstress: cannot write %s: %s\n", f->path, strerror(errno));
+		exs_outfile_abort(f);
 		return -1;
 	}
-	int rc = fn(f, info, r, n);
-	if (fclose(f) != 0 || rc) {
-		fprintf(stderr, "exstress: writing %s failed\n", path);
+	int rc = fn(out, info, r, n);
+	f->fd = -1; /* fclose closes it */
+	if (fclose(out) != 0 || rc) {
+		fprintf(stderr, "exstress: writing %s failed\n", f->path);
+		exs_outfile_abort(f);
+		return -1;
+	}
+	if ((rc = exs_outfile_commit(f))) {
+		fprintf(stderr, "exstress: cannot rename the finished %s into place: %s\n", f->path,
+			strerror(-rc));
 		return -1;
 	}
 	return 0;
+}
+
+/* fds by kind right now, from /proc/self/fd (the census's own are not counted). */
+static int fd_census(int64_t fds[EXS_FD_NKINDS])
+{
+	struct exs_sampler sm;
+	struct exs_sample smp;
+	int rc = exs_sampler_open(&sm);
+	if (rc)
+		return rc;
+	rc = exs_sampler_read(&sm, &smp);
+	exs_sampler_close(&sm);
+	if (!rc)
+		memcpy(fds, smp.fds, sizeof(smp.fds));
+	return rc;
+}
+
+static int same_file(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+static int open_output(struct exs_outfile *f, const char *opt, const char *path)
+{
+	int rc = exs_outfile_open(f, path);
+	if (rc)
+		fprintf(stderr, "exstress: %s %s: cannot write there: %s\n", opt, path, strerror(-rc));
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	struct exs_options o;
 	char err[512];
+	int64_t fds_start[EXS_FD_NKINDS] = { 0 };
+	int census = fd_census(fds_start) == 0;
 	int rc = exs_parse_args(argc, argv, &o, err, sizeof(err));
 	if (rc == EXS_ARGS_HELP) {
 		exs_usage(stdout);
@@ -421,12 +514,34 @@ int main(int argc, char **argv)
 		fprintf(stderr, "exstress: %s\n", err);
 		return EXS_EXIT_USAGE;
 	}
+	if (same_file(o.csv_path, o.json_path) || same_file(o.csv_path, o.junit_path) ||
+	    same_file(o.json_path, o.junit_path)) {
+		fprintf(stderr, "exstress: --csv, --json and --junit must name different files\n");
+		return EXS_EXIT_USAGE;
+	}
 	if (EXS_SANITIZED && !o.limits_set)
 		exs_limits_unsanitized(&o.limits);
 #ifdef EXS_TEST_FAULTS
 	if (faults_parse())
 		return EXS_EXIT_USAGE;
 #endif
+	if (o.verbose && census)
+		fprintf(stderr, "exstress: fds at start: eventfd %" PRId64 " io_uring %" PRId64
+			" other %" PRId64 "\n", fds_start[0], fds_start[1], fds_start[2]);
+
+	/* SIGINT/SIGTERM: blocked here, before any thread exists, so every
+	 * thread inherits the mask and only signal_thread takes them. */
+	static sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	pthread_t sigthr;
+	if (pthread_create(&sigthr, NULL, signal_thread, &sigs) == 0)
+		pthread_detach(sigthr);
+	else
+		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL); /* then they just kill us */
+
 	/* Leaking policies run out of the soft fd limit long before they
 	 * show anything else; the hard limit is ours to use. */
 	struct rlimit rl;
@@ -437,6 +552,9 @@ int main(int argc, char **argv)
 
 	struct ctx c = { .o = &o, .sampler = { -1, -1, 0 } };
 	int status = EXS_EXIT_USAGE;
+	struct exs_result *results = NULL;
+	size_t nres = 0;
+	struct exs_outfile json = { .fd = -1 }, junit = { .fd = -1 };
 
 	/* Every sample is kept for the verdict: bound them by a quarter of
 	 * RAM rather than let a huge --iterations page the machine to death. */
@@ -452,13 +570,27 @@ int main(int argc, char **argv)
 			o.iterations, o.warmup, need, c.max_samples - 1);
 		return EXS_EXIT_USAGE;
 	}
-	struct exs_result *results = NULL;
-	size_t nres = 0;
+	if (o.executors < 2 && (o.scenario == EXS_SC_ISSUE448 || o.scenario == EXS_SC_ALL)) {
+		fprintf(stderr, "exstress: --executors %u: issue448 needs at least 2 (a sender and a receiver)\n",
+			o.executors);
+		return EXS_EXIT_USAGE;
+	}
+
+	/* Output files first: a path that cannot be written fails before
+	 * anything runs. They are temporaries until the run is over. */
+	if (o.csv_path && !(c.csv = exs_csv_open(o.csv_path))) {
+		fprintf(stderr, "exstress: --csv %s: cannot write there: %s\n", o.csv_path, strerror(errno));
+		goto out;
+	}
+	if (o.json_path && open_output(&json, "--json", o.json_path))
+		goto out;
+	if (o.junit_path && open_output(&junit, "--junit", o.junit_path))
+		goto out;
 
 	char why[512];
 	if (exs_probe_open(o.probe, &c.probe, why, sizeof(why)) != 0) {
 		fprintf(stderr, "exstress: fdtrack is required (--probe require) but cannot start: %s\n", why);
-		return EXS_EXIT_USAGE;
+		goto out;
 	}
 	if (!c.probe && o.probe == EXS_PROBE_AUTO)
 		fprintf(stderr, "exstress: fdtrack unavailable, sampling /proc only: %s\n", why);
@@ -475,10 +607,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "exstress: %s: %s\n", what, strerror(-rc));
 		goto out;
 	}
-	if (o.csv_path && !(c.csv = exs_csv_open(o.csv_path))) {
-		fprintf(stderr, "exstress: cannot write %s: %s\n", o.csv_path, strerror(errno));
-		goto out;
-	}
 	c.progress = !o.quiet && isatty(2);
 
 	pthread_t wd;
@@ -487,11 +615,6 @@ int main(int argc, char **argv)
 
 	enum exs_scenario first = o.scenario == EXS_SC_ALL ? 0 : o.scenario;
 	enum exs_scenario last = o.scenario == EXS_SC_ALL ? EXS_SC_COUNT - 1 : o.scenario;
-	if (o.executors < 2 && (o.scenario == EXS_SC_ISSUE448 || o.scenario == EXS_SC_ALL)) {
-		fprintf(stderr, "exstress: --executors %u: issue448 needs at least 2 (a sender and a receiver)\n",
-			o.executors);
-		goto out;
-	}
 	results = calloc((size_t)(last - first + 1), sizeof(*results));
 	if (!results) {
 		fprintf(stderr, "exstress: out of memory\n");
@@ -499,7 +622,7 @@ int main(int argc, char **argv)
 	}
 	double t0 = now_s();
 	status = EXS_EXIT_PASS;
-	for (int sc = (int)first; sc <= (int)last; sc++) {
+	for (int sc = (int)first; sc <= (int)last && !stopping(); sc++) {
 		int st = run_scenario(&c, (enum exs_scenario)sc, &results[nres]);
 		if (st == EXS_EXIT_USAGE) {
 			status = EXS_EXIT_USAGE;
@@ -509,6 +632,7 @@ int main(int argc, char **argv)
 		if (st == EXS_EXIT_LEAK)
 			status = EXS_EXIT_LEAK;
 	}
+	int sig = atomic_load(&stop_signal);
 
 	struct exs_run_info info = {
 		.scenario = exs_scenario_name(o.scenario),
@@ -520,23 +644,47 @@ int main(int argc, char **argv)
 		.warmup = o.warmup,
 		.elapsed_s = now_s() - t0,
 		.limits = &o.limits,
+		.interrupted = sig,
 	};
-	if (o.json_path && write_file(o.json_path, exs_json_write, &info, results, nres))
+	if (sig && nres == 0) {
+		/* stopped before the first scenario began: nothing to report */
+		results[0].scenario = first;
+		results[0].no_verdict = results[0].interrupted = 1;
+		nres = 1;
+	}
+	if (sig)
+		status = 128 + sig;
+	if (o.json_path && write_file(&json, exs_json_write, &info, results, nres))
 		status = EXS_EXIT_USAGE;
-	if (o.junit_path && write_file(o.junit_path, exs_junit_write, &info, results, nres))
+	if (o.junit_path && write_file(&junit, exs_junit_write, &info, results, nres))
 		status = EXS_EXIT_USAGE;
 	if (nres > 1 && !o.quiet)
 		fprintf(stderr, "exstress: %s: %zu scenarios in %.1f s\n",
-			status == EXS_EXIT_PASS ? "pass" : status == EXS_EXIT_LEAK ? "LEAK" : "error",
+			sig ? "interrupted" : status == EXS_EXIT_PASS ? "pass" : status == EXS_EXIT_LEAK ? "LEAK" : "error",
 			nres, info.elapsed_s);
 out:
-	if (c.csv && exs_csv_close(c.csv) != 0) {
-		fprintf(stderr, "exstress: writing %s failed\n", o.csv_path);
+	/* The CSV keeps the rows of a run that ended (also by a signal);
+	 * after an environment error it is removed, as are unwritten
+	 * JSON/JUnit temporaries. */
+	if (status == EXS_EXIT_USAGE) {
+		exs_csv_abort(c.csv);
+	} else if (c.csv && (rc = exs_csv_close(c.csv)) != 0) {
+		fprintf(stderr, "exstress: writing %s failed: %s\n", o.csv_path, strerror(-rc));
 		status = EXS_EXIT_USAGE;
 	}
+	exs_outfile_abort(&json);
+	exs_outfile_abort(&junit);
 	exs_runner_free(c.runner);
 	exs_sampler_close(&c.sampler);
 	exs_probe_close(c.probe);
 	free(results);
+	int64_t fds_end[EXS_FD_NKINDS];
+	if (census && fd_census(fds_end) == 0) {
+		int left = memcmp(fds_start, fds_end, sizeof(fds_end)) != 0;
+		if (o.verbose || left)
+			fprintf(stderr, "exstress: fds at exit: eventfd %" PRId64 " io_uring %" PRId64
+				" other %" PRId64 "%s\n", fds_end[0], fds_end[1], fds_end[2],
+				left ? " (not as at start: the harness left fds open)" : " (as at start)");
+	}
 	return status;
 }

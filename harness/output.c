@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char exs_csv_header[] =
@@ -58,9 +60,72 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* ---- output files: written under a temporary name, renamed when done ---- */
+
+int exs_outfile_open(struct exs_outfile *f, const char *path)
+{
+	f->path = path;
+	f->tmp = NULL;
+	f->fd = -1;
+	size_t len = strlen(path);
+	struct stat st;
+	if (len == 0)
+		return -ENOENT;
+	if (path[len - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+		return -EISDIR;
+	static const char suffix[] = ".tmp-XXXXXX";
+	char *tmp = malloc(len + sizeof(suffix));
+	if (!tmp)
+		return -ENOMEM;
+	memcpy(tmp, path, len);
+	memcpy(tmp + len, suffix, sizeof(suffix));
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		int e = -errno;
+		free(tmp);
+		return e;
+	}
+	/* mkstemp makes it 0600; give it what open(..., 0644) would. */
+	mode_t um = umask(0);
+	umask(um);
+	(void)fchmod(fd, 0644 & ~um);
+	f->tmp = tmp;
+	f->fd = fd;
+	return 0;
+}
+
+int exs_outfile_commit(struct exs_outfile *f)
+{
+	int rc = 0;
+	if (!f->tmp)
+		return -EBADF;
+	if (f->fd >= 0 && close(f->fd) < 0)
+		rc = -errno;
+	f->fd = -1;
+	if (rc == 0 && rename(f->tmp, f->path) < 0)
+		rc = -errno;
+	if (rc)
+		unlink(f->tmp);
+	free(f->tmp);
+	f->tmp = NULL;
+	return rc;
+}
+
+void exs_outfile_abort(struct exs_outfile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp) {
+		unlink(f->tmp);
+		free(f->tmp);
+		f->tmp = NULL;
+	}
+}
+
 static int csv_flush(struct exs_csv *c)
 {
-	int rc = write_all(c->fd, c->buf, c->used);
+	int rc = write_all(c->out.fd, c->buf, c->used);
 	c->used = 0;
 	return rc;
 }
@@ -70,11 +135,10 @@ struct exs_csv *exs_csv_open(const char *path)
 	struct exs_csv *c = malloc(sizeof(*c));
 	if (!c)
 		return NULL;
-	c->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (c->fd < 0) {
-		int e = errno;
+	int rc = exs_outfile_open(&c->out, path);
+	if (rc) {
 		free(c);
-		errno = e;
+		errno = -rc;
 		return NULL;
 	}
 	c->used = sizeof(exs_csv_header) - 1;
@@ -105,10 +169,20 @@ int exs_csv_close(struct exs_csv *c)
 	if (!c)
 		return 0;
 	int rc = csv_flush(c);
-	if (close(c->fd) < 0 && rc == 0)
-		rc = -errno;
+	if (rc)
+		exs_outfile_abort(&c->out);
+	else
+		rc = exs_outfile_commit(&c->out);
 	free(c);
 	return rc;
+}
+
+void exs_csv_abort(struct exs_csv *c)
+{
+	if (!c)
+		return;
+	exs_outfile_abort(&c->out);
+	free(c);
 }
 
 /* ---- JSON ---- */
@@ -173,9 +247,11 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_str(out, exs_scenario_name(r->scenario));
 	fputs(",\n      \"policy\": ", out);
 	json_str(out, info->policy);
-	fprintf(out, ",\n      \"verdict\": \"%s\",\n      \"iterations\": %" PRIu64
+	fprintf(out, ",\n      \"verdict\": \"%s\",\n      \"interrupted\": %s"
+		",\n      \"iterations\": %" PRIu64
 		",\n      \"reference_iteration\": %" PRIu64 ",\n      \"probe\": ",
-		v->leak ? "leak" : "pass", v->iterations, v->ref_iteration);
+		r->no_verdict ? "none" : v->leak ? "leak" : "pass",
+		r->interrupted ? "true" : "false", v->iterations, v->ref_iteration);
 	json_str(out, info->probe);
 	fputs(",\n      \"elapsed_s\": ", out);
 	json_num(out, r->elapsed_s);
@@ -233,12 +309,13 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 int exs_json_write(FILE *out, const struct exs_run_info *info,
 		   const struct exs_result *r, size_t n)
 {
-	int leak = 0;
+	int leak = 0, measured = 0;
 	uint64_t iters = 0;
 	int64_t growth[EXS_FD_NKINDS] = { 0 };
 	double vs = 0, rs = 0;
 	for (size_t i = 0; i < n; i++) {
 		leak |= r[i].v.leak;
+		measured |= !r[i].no_verdict;
 		iters += r[i].v.iterations;
 		for (int k = 0; k < EXS_FD_NKINDS; k++)
 			growth[k] += r[i].v.fd_growth[k];
@@ -251,8 +328,13 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	json_str(out, info->scenario);
 	fputs(",\n  \"policy\": ", out);
 	json_str(out, info->policy);
-	fprintf(out, ",\n  \"verdict\": \"%s\",\n  \"iterations\": %" PRIu64
-		",\n  \"probe\": ", leak ? "leak" : "pass",
+	/* "none": interrupted before any measured iteration */
+	fprintf(out, ",\n  \"verdict\": \"%s\",\n  \"interrupted\": %s",
+		leak ? "leak" : measured ? "pass" : "none", info->interrupted ? "true" : "false");
+	if (info->interrupted)
+		fprintf(out, ",\n  \"signal\": \"%s\"",
+			info->interrupted == SIGINT ? "SIGINT" : info->interrupted == SIGTERM ? "SIGTERM" : "other");
+	fprintf(out, ",\n  \"iterations\": %" PRIu64 ",\n  \"probe\": ",
 		n == 1 ? r[0].v.iterations : iters);
 	json_str(out, info->probe);
 	fputs(",\n  \"elapsed_s\": ", out);
@@ -330,6 +412,8 @@ int exs_junit_write(FILE *out, const struct exs_run_info *info,
 		n, failures, info->elapsed_s);
 	fprintf(out, "  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
 		info->policy, n, failures, info->elapsed_s);
+	fprintf(out, "    <properties><property name=\"interrupted\" value=\"%s\"/></properties>\n",
+		info->interrupted ? "true" : "false");
 	for (size_t i = 0; i < n; i++) {
 		const struct exs_verdict *v = &r[i].v;
 		fprintf(out, "    <testcase classname=\"exstress.%s\" name=\"%s\" time=\"%.3f\">\n",
