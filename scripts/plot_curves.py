@@ -232,6 +232,12 @@ def main(argv):
         return 2
     for path in draw(runs, args.outdir):
         print(f"wrote {path}")
+    for run in runs:
+        w = fit_window(run["rows"])
+        f = {c: slope(*series(w, c)) for c in ("fd_eventfd", "fd_io_uring", "vsz_bytes", "rss_bytes")}
+        print(f"slope {run['policy']}, {run['scenario']}: eventfd {f['fd_eventfd']:+.3f} "
+              f"io_uring {f['fd_io_uring']:+.3f} fds/iteration, VSZ {f['vsz_bytes'] / 1024:+.3f} "
+              f"RSS {f['rss_bytes'] / 1024:+.3f} KiB/iteration")
     return 0
 
 
