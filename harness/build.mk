@@ -76,6 +76,39 @@ gate: $(EXS_BIN)
 		--probe require --quiet --csv $(BUILD)/gate/gate.csv \
 		--json $(BUILD)/gate/gate.json --junit $(BUILD)/gate/gate-junit.xml
 
+# libFuzzer targets (clang; libFuzzer's runtime is Debian's libclang-rt-14-dev
+# for clang 14): the option parser and the /proc parsers. `make check` runs
+# each briefly (EXS_FUZZ_RUNS inputs, a few seconds); `make fuzz` longer.
+FUZZ_CC        ?= clang
+EXS_FUZZ_DIR    = $(BUILD)/fuzz/harness
+EXS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iharness
+EXS_FUZZ_SRC   := harness/cli.c harness/stats.c harness/sampler.c
+EXS_FUZZ_BINS   = $(EXS_FUZZ_DIR)/fuzz_args $(EXS_FUZZ_DIR)/fuzz_proc
+EXS_FUZZ_SMOKE  = $(BUILD)/test/harness/fuzz-smoke
+EXS_FUZZ_RUNS  ?= 20000
+FUZZ_TIME      ?= 120
+
+TEST_BINS += $(EXS_FUZZ_SMOKE)
+
+$(EXS_FUZZ_DIR)/fuzz_%: harness/fuzz/fuzz_%.c $(EXS_FUZZ_SRC) harness/exstress.h $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(EXS_FUZZ_FLAGS) -o $@ $< $(EXS_FUZZ_SRC) -lm
+
+# run-tests.sh runs test binaries without arguments: a generated wrapper.
+$(EXS_FUZZ_SMOKE): $(EXS_FUZZ_BINS) harness/fuzz/smoke.sh harness/build.mk
+	@mkdir -p $(@D)
+	printf '#!/bin/sh\nexec %s %s %s %s -runs=%s\n' $(abspath harness/fuzz/smoke.sh) \
+		$(abspath $(EXS_FUZZ_DIR)) $(abspath harness/fuzz/corpus) \
+		$(abspath $(BUILD)/fuzz/artifacts) $(EXS_FUZZ_RUNS) > $@
+	chmod +x $@
+
+# Longer: FUZZ_TIME seconds per target; the corpus grows in build/fuzz/corpus.
+.PHONY: fuzz
+fuzz: $(EXS_FUZZ_BINS)
+	harness/fuzz/smoke.sh $(EXS_FUZZ_DIR) harness/fuzz/corpus $(BUILD)/fuzz/artifacts \
+		-max_total_time=$(FUZZ_TIME) $(BUILD)/fuzz/corpus
+
 -include $(wildcard $(EXS_OBJ)/*.d $(EXS_OBJ)/fault/*.d $(EXS_OBJ)/tests/*.d)
 
 # Soak (not in CI): 10 minutes of `mixed` under `fixed`, probe auto; memory

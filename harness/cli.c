@@ -94,6 +94,10 @@ static void fail(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
+	/* One line, whatever the argument held (found by fuzz_args). */
+	for (char *p = err; len && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 }
 
 /* Unsigned decimal in [min, max]; rejects sign, junk and overflow. */
@@ -129,9 +133,10 @@ static int parse_u64(const char *opt, const char *val, uint64_t min,
 	return 0;
 }
 
-/* Non-negative; with positive set, zero is refused too. */
+/* A decimal (or strtod) number in [min, max]; with positive set, zero is
+ * refused too. Rejects sign, junk, NaN, infinities and under/overflow. */
 static int parse_double(const char *opt, const char *val, int positive,
-			double max, double *out, char *err, size_t len)
+			double min, double max, double *out, char *err, size_t len)
 {
 	if (*val == '-') {
 		fail(err, len, "%s: '%s' must not be negative", opt, val);
@@ -140,16 +145,21 @@ static int parse_double(const char *opt, const char *val, int positive,
 	errno = 0;
 	char *end;
 	double v = strtod(val, &end);
-	if (end == val || *end != '\0' || isnan(v)) {
+	/* plain decimals only: no hex, "inf", "nan" or blanks */
+	if (end == val || *end != '\0' || isnan(v) || val[strspn(val, "0123456789.eE+-")] != '\0') {
 		fail(err, len, "%s: '%s' is not a number", opt, val);
 		return -1;
 	}
-	if (errno == ERANGE || v > max) {
+	if ((errno == ERANGE && v > 1) || v > max) {
 		fail(err, len, "%s: '%s' is too large (at most %g)", opt, val, max);
 		return -1;
 	}
 	if (positive && v <= 0) {
 		fail(err, len, "%s: '%s' must be greater than 0", opt, val);
+		return -1;
+	}
+	if ((errno == ERANGE && v != 0) || v < min) {
+		fail(err, len, "%s: '%s' is too small (at least %g)", opt, val, min);
 		return -1;
 	}
 	*out = v;
@@ -276,7 +286,7 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		} else if (strcmp(opt, "--seed") == 0) {
 			rc = parse_u64(opt, val, 0, UINT64_MAX, &o->seed, err, errlen);
 		} else if (strcmp(opt, "--duration") == 0) {
-			rc = parse_double(opt, val, 1, 1e7, &o->duration_s, err, errlen);
+			rc = parse_double(opt, val, 1, 0.01, 1e7, &o->duration_s, err, errlen);
 		} else if (strcmp(opt, "--sample-every") == 0) {
 			rc = parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every, err, errlen);
 		} else if (strcmp(opt, "--csv") == 0) {
@@ -286,7 +296,7 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		} else if (strcmp(opt, "--junit") == 0) {
 			o->junit_path = val;
 		} else {
-			rc = parse_double(opt, val, 0, 1e15, &d, err, errlen);
+			rc = parse_double(opt, val, 0, 0, 1e15, &d, err, errlen);
 			o->limits_set = 1;
 			if (strcmp(opt, "--vsz-slope-limit") == 0)
 				o->limits.vsz_slope = d;

@@ -23,6 +23,14 @@ enum exs_fd_kind { EXS_FD_EVENTFD, EXS_FD_IO_URING, EXS_FD_OTHER, EXS_FD_NKINDS 
 const char *exs_fd_kind_name(enum exs_fd_kind kind); /* "eventfd", ... */
 /* Classify a /proc/self/fd link target. */
 enum exs_fd_kind exs_fd_classify(const char *target);
+/* A /proc/self/fd entry name: the fd number, or -1 for anything that is
+ * not a plain decimal int ("." and "..", junk, overflow). */
+int exs_fd_name_parse(const char *name);
+/* /proc/self/statm text (len bytes, need not be NUL-terminated): the first
+ * two fields (size, resident, in pages) times page_size. 0, or -EPROTO on
+ * anything malformed or overflowing. */
+int exs_statm_parse(const char *buf, size_t len, uint64_t page_size,
+		    uint64_t *vsz, uint64_t *rss);
 
 enum exs_phase { EXS_PHASE_BASELINE, EXS_PHASE_WARMUP, EXS_PHASE_MEASURE };
 const char *exs_phase_name(enum exs_phase phase);

@@ -38,6 +38,54 @@ enum exs_fd_kind exs_fd_classify(const char *target)
 	return EXS_FD_OTHER;
 }
 
+int exs_fd_name_parse(const char *name)
+{
+	int fd = 0;
+	if (!*name)
+		return -1;
+	for (; *name; name++) {
+		if (*name < '0' || *name > '9' || fd > (INT32_MAX - 9) / 10)
+			return -1;
+		fd = fd * 10 + (*name - '0');
+	}
+	return fd;
+}
+
+/* One unsigned decimal field followed by a blank or the end. */
+static int statm_field(const char **p, const char *end, uint64_t *out)
+{
+	const char *q = *p;
+	uint64_t v = 0;
+	while (q < end && *q == ' ')
+		q++;
+	if (q == end || *q < '0' || *q > '9')
+		return -1;
+	for (; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*q - '0');
+	}
+	if (q < end && *q != ' ' && *q != '\n')
+		return -1;
+	*p = q;
+	*out = v;
+	return 0;
+}
+
+int exs_statm_parse(const char *buf, size_t len, uint64_t page_size,
+		    uint64_t *vsz, uint64_t *rss)
+{
+	const char *p = buf, *end = buf + len;
+	uint64_t size, resident;
+	if (statm_field(&p, end, &size) || statm_field(&p, end, &resident))
+		return -EPROTO;
+	if (page_size && (size > UINT64_MAX / page_size || resident > UINT64_MAX / page_size))
+		return -EPROTO;
+	*vsz = size * page_size;
+	*rss = resident * page_size;
+	return 0;
+}
+
 int exs_sampler_open(struct exs_sampler *s)
 {
 	s->dir_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -94,9 +142,9 @@ static int count_fds(struct exs_sampler *s, int64_t fds[EXS_FD_NKINDS])
 				(struct linux_dirent64 *)((char *)dbuf + off);
 			off += d->d_reclen;
 			const char *name = d->d_name;
-			if (name[0] < '0' || name[0] > '9')
+			int fd = exs_fd_name_parse(name);
+			if (fd < 0)
 				continue; /* "." and ".." */
-			int fd = atoi(name);
 			if (fd == s->dir_fd || fd == s->statm_fd)
 				continue;
 			ssize_t len = readlinkat(s->dir_fd, name, link,
@@ -118,16 +166,10 @@ static int count_fds(struct exs_sampler *s, int64_t fds[EXS_FD_NKINDS])
 static int read_statm(struct exs_sampler *s, uint64_t *vsz, uint64_t *rss)
 {
 	char buf[256];
-	ssize_t n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
+	ssize_t n = pread(s->statm_fd, buf, sizeof(buf), 0);
 	if (n < 0)
 		return -errno;
-	buf[n] = '\0';
-	unsigned long long size, resident;
-	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
-		return -EPROTO;
-	*vsz = size * s->page_size;
-	*rss = resident * s->page_size;
-	return 0;
+	return exs_statm_parse(buf, (size_t)n, s->page_size, vsz, rss);
 }
 
 int exs_sampler_read(struct exs_sampler *s, struct exs_sample *out)
