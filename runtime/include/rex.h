@@ -141,7 +141,12 @@ void rex_executor_stats(const rex_executor *ex, struct rex_executor_stats *st);
 /* Run an executor on a new thread (glommio's LocalExecutorBuilder::spawn):
  * the thread creates the executor, runs the root task, frees the executor.
  * rex_thread_join waits, then returns the thread's creation/run error (0 on
- * success) and stores the root's output. */
+ * success) and stores the root's output.
+ *
+ * Once rex_thread_spawn returned 0 the root state is the thread's: its
+ * drop() runs exactly once, also when executor creation fails there (then
+ * unpolled), so resources in it (channel ends...) are always released. If
+ * rex_thread_spawn fails, the state is still the caller's. */
 typedef struct rex_thread rex_thread;
 int rex_thread_spawn(const struct rex_config *cfg,
 		     const struct rex_task_vtable *vt, const void *state,

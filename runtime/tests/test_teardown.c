@@ -291,6 +291,7 @@ END_TEST
 
 START_TEST(parked_legacy)
 {
+	expect_leaks();
 	check_parked((enum park_kind)_i, REX_DROP_LEGACY_448);
 }
 END_TEST

@@ -85,6 +85,7 @@ END_TEST
 
 START_TEST(late_wake_legacy)
 {
+	expect_leaks();
 	woken_after_executor_gone(REX_DROP_LEGACY_448);
 }
 END_TEST
