@@ -179,7 +179,8 @@ def draw(runs, outdir):
         if ax.get_ylim()[1] < 4:
             ax.set_ylim(-0.5, 4)
     a1.xaxis.set_tick_params(labelbottom=True)
-    fig.suptitle("exstress: fds after each iteration (from /proc/self/fd)")
+    fig.suptitle("exstress: fds after each iteration (from /proc/self/fd); "
+                 "slope = least-squares fit after warm-up")
     fig.tight_layout()
     path = os.path.join(outdir, "fd_curves.png")
     fig.savefig(path, dpi=DPI)
@@ -195,7 +196,8 @@ def draw(runs, outdir):
     for ax in (a1, a2):
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     a1.xaxis.set_tick_params(labelbottom=True)
-    fig.suptitle("exstress: memory after each iteration (from /proc/self/statm)")
+    fig.suptitle("exstress: memory after each iteration (from /proc/self/statm); "
+                 "slope = least-squares fit after warm-up")
     fig.tight_layout()
     path = os.path.join(outdir, "memory_curves.png")
     fig.savefig(path, dpi=DPI)
@@ -225,6 +227,9 @@ def main(argv):
     except CsvError as e:
         print(f"plot_curves.py: {e}", file=sys.stderr)
         return 2
+    # legacy-448 first (solid), fixed over it (dashed), then the rest in order
+    rank = {"legacy-448": 0, "fixed": 1}
+    runs.sort(key=lambda r: rank.get(r["policy"], 2))
     try:
         os.makedirs(args.outdir, exist_ok=True)
     except OSError as e:
