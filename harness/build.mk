@@ -50,6 +50,7 @@ $(EXS_OBJ)/tests/%.o: harness/tests/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) $(call pc_cflags,check) \
 		-DEXS_BIN='"$(abspath $(EXS_BIN))"' -DEXS_FAULT_BIN='"$(abspath $(EXS_FAULT_BIN))"' \
+		-DEXS_FDTRACK_CLI='"$(abspath $(BUILD)/bin/fdtrack)"' \
 		-c -o $@ $<
 
 $(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/%.o)
@@ -86,7 +87,7 @@ EXS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 EXS_FUZZ_SRC   := harness/cli.c harness/stats.c harness/sampler.c
 EXS_FUZZ_BINS   = $(EXS_FUZZ_DIR)/fuzz_args $(EXS_FUZZ_DIR)/fuzz_proc
 EXS_FUZZ_SMOKE  = $(BUILD)/test/harness/fuzz-smoke
-EXS_FUZZ_RUNS  ?= 20000
+EXS_FUZZ_RUNS  ?= 200000
 FUZZ_TIME      ?= 120
 
 TEST_BINS += $(EXS_FUZZ_SMOKE)

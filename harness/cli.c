@@ -158,7 +158,7 @@ static int parse_double(const char *opt, const char *val, int positive,
 		fail(err, len, "%s: '%s' must be greater than 0", opt, val);
 		return -1;
 	}
-	if ((errno == ERANGE && v != 0) || v < min) {
+	if (errno == ERANGE || v < min) { /* underflow: ERANGE with v <= 1 */
 		fail(err, len, "%s: '%s' is too small (at least %g)", opt, val, min);
 		return -1;
 	}
