@@ -1,0 +1,70 @@
+# bench: librex / fdtrack speed, each figure beside its floor in one run.
+#   build/bin/bench                   the benchmark program (harness/bench/bench.c)
+#   build/test/bench/test_bench_smoke make check: bench --smoke, JSON checked
+#   make bench                        full run: Markdown table on stdout,
+#                                     results/bench.json
+# The no-op tp_btf/sys_exit object (the floor of fdtrack_syscall_overhead) is
+# generated like bpf/build.mk's: clang -target bpf, bpftool gen skeleton.
+
+BENCH_BPFTOOL    ?= $(or $(BPFTOOL),$(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+BENCH_CLANG      ?= $(or $(CLANG),clang)
+BENCH_LLVM_STRIP ?= $(or $(LLVM_STRIP),llvm-strip)
+
+BENCH_GEN   := $(BUILD)/obj/bench
+BENCH_BIN   := $(BUILD)/bin/bench
+BENCH_SMOKE := $(BUILD)/test/bench/test_bench_smoke
+BENCH_JSON  ?= results/bench.json
+BENCH_EXS   := $(BUILD)/bin/exstress
+
+ifneq ($(wildcard bpf/fdtrack.c),)
+BENCH_FDT_LIB  = $(or $(FDTRACK_LIB),$(BUILD)/lib/libfdtrack.a)
+BENCH_FDT_LIBS = $(or $(FDTRACK_LIBS),$(call pc_libs,libbpf libdw libelf zlib))
+BENCH_FDT_CFL  = $(or $(FDTRACK_CFLAGS),-Ibpf)
+else
+BENCH_FDT_LIB  =
+BENCH_FDT_LIBS = $(call pc_libs,libbpf libelf zlib)
+BENCH_FDT_CFL  = -DBENCH_NO_FDTRACK
+endif
+
+BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
+	       -DBENCH_EXSTRESS='"$(abspath $(BENCH_EXS))"'
+
+ALL_TARGETS += $(BENCH_BIN)
+TEST_BINS   += $(BENCH_SMOKE)
+
+$(BENCH_GEN)/noop.bpf.o: harness/bench/noop.bpf.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(BENCH_CLANG) -target bpf -g -O2 -Wall -Werror -c $< -o $@
+	$(BENCH_LLVM_STRIP) -g $@
+
+$(BENCH_GEN)/noop.skel.h: $(BENCH_GEN)/noop.bpf.o
+	$(BENCH_BPFTOOL) gen skeleton $< name bench_noop_bpf > $@.tmp && mv $@.tmp $@
+
+$(BENCH_GEN)/bench.o: harness/bench/bench.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
+
+$(BENCH_BIN): $(BENCH_GEN)/bench.o $(REX_LIB) $(BENCH_FDT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
+
+# The smoke test: the script with this build's paths filled in.
+$(BENCH_SMOKE): harness/bench/smoke_test.sh harness/bench/check_json.py $(BENCH_BIN) $(BENCH_EXS)
+	@mkdir -p $(@D)
+	sed -e 's|@BENCH_BIN@|$(abspath $(BENCH_BIN))|' \
+	    -e 's|@CHECK_JSON@|$(abspath harness/bench/check_json.py)|' \
+	    -e 's|@EXSTRESS@|$(abspath $(BENCH_EXS))|' $< > $@.tmp
+	chmod +x $@.tmp && mv $@.tmp $@
+
+# make bench: optimised build (the default -O2; refuses sanitizer builds,
+# whose numbers mean nothing), the full run, results/bench.json.
+.PHONY: bench bench-smoke
+bench: $(BENCH_BIN) $(BENCH_EXS)
+	@if [ -n "$(SAN)" ]; then echo "bench: not with SAN=$(SAN)" >&2; exit 2; fi
+	@mkdir -p $(dir $(BENCH_JSON))
+	$(BENCH_BIN) --exstress $(BENCH_EXS) --json $(BENCH_JSON) $(BENCH_ARGS)
+
+bench-smoke: $(BENCH_SMOKE)
+	$(BENCH_SMOKE)
+
+-include $(wildcard $(BENCH_GEN)/*.d)
