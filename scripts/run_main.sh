@@ -64,6 +64,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
 	echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "kernel:  $(uname -srm)"
+	echo "os:      $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}")"
 	echo "cpus:    $(nproc) x ${cpu:-unknown}"
 	echo "user:    uid $(id -u)"
 	echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -71,7 +72,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 } >"$outdir/machine.txt"
 
 echo "run: issue 448, legacy-448 vs fixed, $iterations iterations each -> $outdir/"
-sed 's/^/     /' "$outdir/machine.txt" | head -n 3
+sed 's/^/     /' "$outdir/machine.txt" | head -n 4
 
 declare -A rc secs
 for policy in legacy-448 fixed; do
