@@ -92,8 +92,10 @@ def main(argv):
     for r in runs:
         if r.get("error"):
             print(f"  {r['policy']}: no JSON summary ({r['error']}); see its log")
-        if r["why_no_bpf"]:
-            print(f"  {r['policy']}: {r['why_no_bpf']}")
+    reasons = {r["why_no_bpf"]: [x["policy"] for x in runs if x["why_no_bpf"] == r["why_no_bpf"]]
+               for r in runs if r["why_no_bpf"]}
+    for why, who in reasons.items():
+        print(f"  ({', '.join(who)}) {why}")
 
     if args.markdown:
         with open(args.markdown, "w") as f:
