@@ -27,6 +27,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(o.csv_path);
 	ck_assert_int_eq(o.quiet, 0);
 	ck_assert_double_eq(o.duration_s, 0);
+	ck_assert_uint_eq(o.sample_every, 1);
+	ck_assert_int_eq(o.verbose, 0);
 	struct exs_limits l;
 	exs_limits_default(&l);
 	ck_assert_double_eq(o.limits.vsz_slope, l.vsz_slope);
@@ -41,7 +43,8 @@ START_TEST(values)
 			 "--warmup", "0", "--probe", "require", "--csv", "a.csv",
 			 "--json=b.json", "--junit", "c.xml", "--seed",
 			 "18446744073709551615", "--quiet", "--duration", "2.5",
-			 "--vsz-slope-limit", "100", "--slope-floor=5", NULL };
+			 "--vsz-slope-limit", "100", "--slope-floor=5", "--sample-every", "250",
+			 "--verbose", NULL };
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
 	ck_assert_int_eq(exs_parse_args(argc, argv, &o, err, sizeof(err)), EXS_ARGS_OK);
 	ck_assert_int_eq(o.policy, EXS_POLICY_LEGACY_448);
@@ -59,6 +62,8 @@ START_TEST(values)
 	ck_assert_double_eq(o.duration_s, 2.5);
 	ck_assert_double_eq(o.limits.vsz_slope, 100);
 	ck_assert_double_eq(o.limits.slope_floor, 5);
+	ck_assert_uint_eq(o.sample_every, 250);
+	ck_assert_int_eq(o.verbose, 1);
 }
 END_TEST
 
@@ -131,6 +136,7 @@ START_TEST(usage_text)
 	const char *must[] = { "--policy", "--scenario", "--iterations", "--executors",
 			       "--tasks", "--warmup", "--probe", "--csv", "--json",
 			       "--junit", "--seed", "--quiet", "--help", "--duration",
+			       "--sample-every", "--verbose", "SIGINT/SIGTERM", "130/143",
 			       "issue448", "foreign-wakers", "spawn-in-drop", "legacy-448",
 			       "Exit 0 pass, 1 leak, 2 usage" };
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
