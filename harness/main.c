@@ -604,7 +604,13 @@ int main(int argc, char **argv)
 		.policy = o.policy, .executors = o.executors, .tasks = o.tasks, .seed = o.seed,
 	};
 	if ((rc = exs_runner_new(&rcfg, &c.runner, &what))) {
-		fprintf(stderr, "exstress: %s: %s\n", what, strerror(-rc));
+		if (rc == -EMFILE || rc == -ENFILE) {
+			getrlimit(RLIMIT_NOFILE, &rl);
+			fprintf(stderr, "exstress: %s: %s (RLIMIT_NOFILE=%llu); raise ulimit -n\n", what,
+				strerror(-rc), (unsigned long long)rl.rlim_cur);
+		} else {
+			fprintf(stderr, "exstress: %s: %s\n", what, strerror(-rc));
+		}
 		goto out;
 	}
 	c.progress = !o.quiet && isatty(2);

@@ -920,15 +920,19 @@ static void prewarm_drop(void *p)
 
 static const struct rex_task_vtable prewarm_vt = { "exs-prewarm", prewarm_poll, prewarm_drop };
 
-static void prewarm_arenas(const struct rex_config *cfg, unsigned n)
+/* Returns 0, or the first executor creation error (e.g. -EMFILE: n
+ * executors cannot exist at once under this fd limit, so neither can an
+ * iteration's: an environment error, found before the baseline). */
+static int prewarm_arenas(const struct rex_config *cfg, unsigned n)
 {
+	int err = 0;
 	pthread_barrier_t b;
 	rex_thread *t[64];
 	struct prewarm p = { &b, 0 };
 	if (n > 64)
 		n = 64;
 	if (pthread_barrier_init(&b, NULL, n + 1) != 0)
-		return;
+		return 0;
 	unsigned started = 0;
 	for (; started < n; started++)
 		if (rex_thread_spawn(cfg, &prewarm_vt, &p, sizeof(p), &t[started]) != 0)
@@ -937,9 +941,13 @@ static void prewarm_arenas(const struct rex_config *cfg, unsigned n)
 	 * waits forever. */
 	for (unsigned i = started; i <= n; i++)
 		pthread_barrier_wait(&b);
-	for (unsigned i = 0; i < started; i++)
-		rex_thread_join(t[i], NULL);
+	for (unsigned i = 0; i < started; i++) {
+		int rc = rex_thread_join(t[i], NULL);
+		if (rc && !err)
+			err = rc;
+	}
 	pthread_barrier_destroy(&b);
+	return err;
 }
 
 uint64_t exs_runner_take_parked(struct exs_runner *r)
@@ -1066,7 +1074,10 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 		goto fail;
 	}
 	r->wt_started = 1;
-	prewarm_arenas(&r->rcfg, k + 2);
+	if ((rc = prewarm_arenas(&r->rcfg, k + 2)) == -EMFILE || rc == -ENFILE) {
+		*what = "executor creation failed";
+		goto fail;
+	}
 	*out = r;
 	return 0;
 fail:

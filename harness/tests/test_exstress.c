@@ -113,6 +113,8 @@ static struct run run(const char *bin, const char *fault, long nofile, int leaks
 		 * a quarantine would look like memory growth. */
 		setenv("ASAN_OPTIONS", leaks ? "detect_leaks=0:quarantine_size_mb=0"
 					     : "quarantine_size_mb=0", 1);
+		/* TSan sleeps 1 s at exit by default; timings are checked */
+		setenv("TSAN_OPTIONS", "atexit_sleep_ms=0", 1);
 		if (nofile > 0) {
 			struct rlimit rl = { (rlim_t)nofile, (rlim_t)nofile };
 			setrlimit(RLIMIT_NOFILE, &rl);
@@ -537,6 +539,7 @@ START_TEST(interrupt_stops_cleanly)
 		dup2(efd, 2);
 		syscall(SYS_close_range, 3, ~0U, 0);
 		setenv("ASAN_OPTIONS", "quarantine_size_mb=0", 1);
+		setenv("TSAN_OPTIONS", "atexit_sleep_ms=0", 1);
 		execl(EXS_BIN, EXS_BIN, "--scenario", "mixed", "--duration", "60", "--quiet",
 		      "--probe", probe_mode(), "--csv", csv, "--json", json, "--junit", xml,
 		      (char *)NULL);
