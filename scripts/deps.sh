@@ -14,6 +14,7 @@ need_pc() {
 		missing+=("$2")
 }
 need_file() { [ -e "$1" ] || missing+=("$2"); }
+need_glob() { compgen -G "$1" >/dev/null || missing+=("$2"); }
 need_py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1 || missing+=("$2"); }
 
 check_all() {
@@ -30,6 +31,8 @@ check_all() {
 	need_cmd clang clang
 	need_cmd llvm-strip llvm
 	need_cmd bpftool bpftool
+	# libFuzzer for the harness's fuzz targets (clang -fsanitize=fuzzer)
+	need_glob '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' libclang-rt-14-dev
 	need_file /usr/bin/python3 python3
 	need_py matplotlib python3-matplotlib
 }
