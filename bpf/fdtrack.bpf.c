@@ -12,6 +12,79 @@
  * hold the syscall number (orig_ax) and arguments, and the return value says
  * whether it succeeded. A second syscall tracepoint would slow down every
  * syscall on the machine again.
+ *
+ * ---- Why the counts stay exact when threads race on fd numbers ----
+ *
+ * A syscall changes the fd table at one moment (its "effect") and reaches
+ * sys_exit later; in between, other threads' syscalls can take effect and
+ * exit. Per fd number the effects are totally ordered (files->file_lock), so
+ * the number holds a sequence of occupancies O1, O2, ..., each installed by
+ * one effect and removed by a later one. Assumption C (causality): a thread
+ * can only close an fd it learned from the syscall that installed it, so an
+ * occupancy's removal takes effect after its installer's sys_exit. (Blind
+ * closes, e.g. close_range over numbers another thread is being given right
+ * now, break C; then live stays exact after a reconcile, the split between
+ * the counters may not. Threads are assumed to share one fd table, as
+ * pthreads do.) Under C the only reordering left is that a
+ * removal's sys_exit ("remover exit") can come late: after the number was
+ * reused and even after the reuse's own exit. So at any exit, the map entry
+ * M of a number is the occupancy its last processed installer put there,
+ * and the table slot T shows the present occupancy. Rules (all under the
+ * entry's spin lock; (file, f_op) is the identity, same(M,T)):
+ *
+ *  - installer exit (eventfd, dup, F_DUPFD, io_uring_setup; the number was
+ *    free at its effect, and under C T is its own file): a live M is an
+ *    earlier occupancy that is already gone, whose remover exit has not been
+ *    processed (else M would not be live) or that went without a syscall
+ *    (IORING_OP_CLOSE). Count it closed now, as outside_closed with a
+ *    pending claim (pclaim) on the number, then count the open and set M=T.
+ *    Exception: M is T itself, put there by a snapshot or recheck that ran
+ *    between our effect and exit (UNCLAIMED): move that count to opens.
+ *  - remover exit (close, close_range): if a close of this number was
+ *    noticed by someone else (pclaim) after this thread's previous syscall
+ *    exit, i.e. during this syscall, it is this syscall's: claim it, moving
+ *    it from outside_closed to closes (a close noticed earlier cannot be
+ *    this syscall's: that keeps an IORING_OP_CLOSE noticed earlier from
+ *    being claimed by a later close of an untracked file). If M is gone as
+ *    well, M's own remover is still on its way: count M as noticed
+ *    (outside_closed + pclaim) for it to claim. Without a claim: if M is
+ *    live and not the present file, M is gone and not yet counted: count
+ *    the close. Else the victim was not tracked -- or, if M is live and the
+ *    present file is the same struct file again (a dup of it, or a new
+ *    eventfd that got the freed struct file back: "ABA"), M may be our
+ *    victim after all: mark M CLOSE_SEEN, so that whoever later finds M
+ *    gone counts it as a close, not outside_closed.
+ *  - dup2/dup3 onto a number: both at one effect: a live M other than the
+ *    new file is the victim (under C its installer exit came before, and
+ *    any install since would have found it gone), count the close; with no
+ *    live M claim as above; then the open.
+ *  - a snapshot (iterator walk) or a recheck (any syscall returning a number
+ *    with an entry) that finds M gone counts it like an installer exit does
+ *    (outside_closed + pclaim); a tracked file it finds that M lacks is added
+ *    as UNCLAIMED (at_start / outside_opened) for its installer to claim.
+ *
+ * Each handler reads T, then takes the lock only if M did not change since
+ * (seq), so it acts as if it ran at the instant of its read; times of
+ * noticing are taken after that read, so they follow the effect noticed.
+ *
+ * Every count goes with a change of M's live state, made under the lock
+ * (claims only move a count between outside_* and opens/closes), so
+ * at_start + opens + outside_opened - closes - outside_closed == live
+ * entries at all times, and after the walk of a snapshot the live entries
+ * are exactly the tracked files of the table. Each occupancy is opened once
+ * (by its installer exit, or claimed from the snapshot that saw it first)
+ * and closed once (by the first of: its remover exit seeing it gone, a later
+ * installer/recheck/snapshot seeing it gone); a close counted by someone
+ * else than its remover leaves a pclaim that the remover's exit, still to
+ * come, turns into a close (the pclaim time follows the remover's effect,
+ * which follows its previous exit; a remover that takes another's pclaim
+ * hands its own victim back as a pclaim, so claims never strand). Without
+ * closes outside syscalls every pclaim is thus claimed once all exits are
+ * processed: outside_* stay 0 and at_start + opens == closes + live
+ * exactly, with or without snapshots in between. A pclaim from IORING_OP_CLOSE could be claimed by
+ * an unrelated close of an untracked file at that number during the same
+ * syscall window (then one close moves from outside_closed to closes; live
+ * is still exact).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -38,6 +111,7 @@
 #define F_DUPFD 0
 #define F_DUPFD_CLOEXEC 1030
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
+#define EBADF 9
 
 const volatile __u32 targ_tgid = 0;
 const volatile bool want_stacks = true;
@@ -72,28 +146,22 @@ struct {
 	__uint(max_entries, 256 * 1024); /* resized by user space before load */
 } events SEC(".maps");
 
+/* Per thread of the target: ktime of its last syscall exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} last_exit SEC(".maps");
+
 static __always_inline void count(__u64 *arr, __u32 kind)
 {
 	__sync_fetch_and_add(&arr[kind & 1], 1);
 }
 
-/* Threads of the target (and the snapshot) race on map entries: count only
- * the delete or insert that took effect, so the counters match the map. */
-static __always_inline void drop(__u32 fd, __u64 *counter, __u32 kind)
+static __always_inline void uncount(__u64 *arr, __u32 kind)
 {
-	if (!bpf_map_delete_elem(&fds, &fd))
-		count(counter, kind);
-}
-
-static __always_inline void add(__u32 fd, struct fdt_fdinfo *v, __u64 *counter)
-{
-	if (!bpf_map_update_elem(&fds, &fd, v, BPF_NOEXIST)) {
-		count(counter, v->kind);
-		return;
-	}
-	/* Someone added it meanwhile and counted it; keep our details. */
-	if (bpf_map_update_elem(&fds, &fd, v, BPF_EXIST))
-		__sync_fetch_and_add(&map_full, 1);
+	__sync_fetch_and_add(&arr[kind & 1], -1);
 }
 
 /* The struct file at fd in a task's table, or NULL. */
@@ -165,89 +233,273 @@ static __always_inline void emit_simple(__u32 type)
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Is the map entry still the file in the table? A freed struct file is
- * often reused at once, so compare the file type (f_op) as well. */
-static __always_inline bool same_file(const struct fdt_fdinfo *v,
-				      struct file *f)
-{
-	return f && v->file == (__u64)f &&
-	       v->fop == (__u64)BPF_CORE_READ(f, f_op);
-}
-
-enum {
-	NEW_FD,   /* the syscall made fd: the number was free before */
-	REPLACE,  /* dup2/dup3: whatever was at fd was closed */
-	RECHECK,  /* fd is some syscall's result: still the file we know? */
+/* The present occupant of a number, read before taking the entry's lock
+ * (no helper calls under a spin lock). */
+struct cur {
+	__u64 file, fop;
+	int kind;
 };
 
-/* A syscall produced fd: track it if it is ours, and settle what the map had
- * at that number. */
-static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
-				   struct task_struct *task, __u32 fd, int how)
+static __always_inline void cur_of(struct cur *c, struct file *f)
 {
-	struct file *f = fd_file(task, fd);
-	struct fdt_fdinfo *old, v = {};
-	struct fdt_event *e;
-	int kind;
+	c->file = (__u64)f;
+	c->fop = f ? (__u64)BPF_CORE_READ(f, f_op) : 0;
+	c->kind = file_kind(f);
+}
 
-	old = bpf_map_lookup_elem(&fds, &fd);
-	if (how == RECHECK && (!old || same_file(old, f)))
-		return;
-	if (old) {
-		/* Otherwise the number was free, so the old file went away
-		 * without a syscall we saw (e.g. IORING_OP_CLOSE).
-		 * Known race: another thread's close(fd) that has not yet
-		 * reached its sys_exit looks the same; the snapshot repairs
-		 * what that leaves wrong (see fdtrack.h). */
-		drop(fd, how == REPLACE ? closes : outside_closed, old->kind);
-	}
-	kind = file_kind(f);
-	if (kind < 0)
-		return;
+static __always_inline void cur_read(struct cur *c, struct task_struct *task,
+				     __u32 fd)
+{
+	cur_of(c, fd_file(task, fd));
+}
 
-	v.file = (__u64)f;
-	v.fop = (__u64)BPF_CORE_READ(f, f_op);
-	v.kind = kind;
-	v.gen = snap_gen;
-	if (how == RECHECK) {
-		/* arrived by a syscall we do not model (pidfd_getfd, ...) */
-		add(fd, &v, outside_opened);
-		return;
-	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (e) {
-		v.ts = bpf_ktime_get_ns();
-		e->type = FDT_EV_OPEN;
-		e->kind = kind;
-		e->fd = fd;
-		e->tid = (__u32)bpf_get_current_pid_tgid();
-		e->ts = v.ts;
-		e->file = v.file;
-		e->exec_gen = exec_gen;
-		e->nframes = 0;
-		e->retaddr = 0;
-		if (want_stacks) {
-			long n = bpf_get_stack(ctx, e->frames, sizeof(e->frames),
-					       BPF_F_USER_STACK);
-			e->nframes = n > 0 ? n / sizeof(__u64) : 0;
-			e->retaddr = wrapper_retaddr(regs);
-		}
+/* Is the entry the file the table holds now? A freed struct file is often
+ * reused at once, so compare the file type (f_op) as well. */
+static __always_inline bool same(const struct fdt_fdinfo *v,
+				 const struct cur *c)
+{
+	return v->live && c->file && v->file == c->file && v->fop == c->fop;
+}
+
+/* The entry of a number; created (empty) if `create`. */
+static __always_inline struct fdt_fdinfo *slot(__u32 fd, bool create)
+{
+	struct fdt_fdinfo *v = bpf_map_lookup_elem(&fds, &fd), z = {};
+
+	if (v || !create)
+		return v;
+	bpf_map_update_elem(&fds, &fd, &z, BPF_NOEXIST); /* or a racer did */
+	v = bpf_map_lookup_elem(&fds, &fd);
+	if (!v)
+		__sync_fetch_and_add(&map_full, 1);
+	return v;
+}
+
+/* Read the present occupant of fd and take the entry's lock, such that the
+ * entry did not change in between: then the handler acts as if it ran at
+ * the moment of the read. (Otherwise another CPU's handler could change M
+ * after we read an older T: e.g. a close's exit that read "empty" deleting
+ * the next open's entry.) Give up after a few tries; the unlock bumps seq. */
+#define LOCK_FRESH(v, READ)                                       \
+	do {                                                             \
+		for (int _i = 0; _i < 4; _i++) {                         \
+			__u32 _seq = *(volatile __u32 *)&(v)->seq;       \
+			READ;                                            \
+			bpf_spin_lock(&(v)->lock);                       \
+			if ((v)->seq == _seq)                            \
+				goto _locked;                            \
+			bpf_spin_unlock(&(v)->lock);                     \
+		}                                                        \
+		READ;                                                    \
+		bpf_spin_lock(&(v)->lock);                               \
+	_locked:                                                         \
+		;                                                        \
+	} while (0)
+
+static __always_inline void unlock(struct fdt_fdinfo *v)
+{
+	v->seq++;
+	bpf_spin_unlock(&v->lock);
+}
+
+/* Under the lock: M's file is gone and no remover exit counted it. */
+static __always_inline void gone_unclaimed(struct fdt_fdinfo *v, __u64 now)
+{
+	__u32 k = v->kind & 1;
+
+	v->live = 0;
+	if (v->flags & FDT_F_CLOSE_SEEN) {
+		count(closes, k);
 	} else {
-		__sync_fetch_and_add(&lost_events, 1);
+		count(outside_closed, k);
+		v->pclaim[k]++;
+		if (now > v->pclaim_ts)
+			v->pclaim_ts = now;
 	}
-	add(fd, &v, opens);
+	v->flags = 0;
+}
+
+/* Under the lock: a close noticed by someone else, during this syscall,
+ * was this syscall's: move it to closes. */
+static __always_inline bool claim_close(struct fdt_fdinfo *v, __u64 prev)
+{
+	__u32 k;
+
+	if (v->pclaim_ts <= prev)
+		return false;
+	if (v->pclaim[0])
+		k = 0;
+	else if (v->pclaim[1])
+		k = 1;
+	else
+		return false;
+	v->pclaim[k]--;
+	uncount(outside_closed, k);
+	count(closes, k);
+	return true;
+}
+
+/* Under the lock: M becomes the present file c, counted in *counter. */
+static __always_inline void put(struct fdt_fdinfo *v, const struct cur *c,
+				__u64 *counter, __u32 flags, __u64 ts)
+{
+	v->live = 1;
+	v->file = c->file;
+	v->fop = c->fop;
+	v->kind = c->kind;
+	v->gen = snap_gen;
+	v->ts = ts;
+	v->at_exit = 0;
+	v->flags = flags;
+	count(counter, c->kind);
+}
+
+/* Under the lock: the open of c finds M = c put there by a snapshot or a
+ * recheck between its effect and its exit: the open is that one. */
+static __always_inline void claim_open(struct fdt_fdinfo *v, __u64 ts)
+{
+	uncount(v->flags & FDT_F_BASE ? at_start : outside_opened, v->kind);
+	count(opens, v->kind);
+	v->flags = 0;
+	v->ts = ts;
+}
+
+enum { NEW_FD, REPLACE };
+
+/* A syscall installed fd (NEW_FD: the number was free; REPLACE: dup2/dup3
+ * onto it, closing what was there). */
+static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
+				   struct task_struct *task, __u32 fd, int how,
+				   __u64 now, __u64 prev)
+{
+	struct fdt_event *e = NULL;
+	struct fdt_fdinfo *v;
+	struct cur c;
+	bool opened = false;
+	__u64 det = now;
+
+	cur_read(&c, task, fd);
+	v = slot(fd, c.kind >= 0);
+	if (!v)
+		return;
+	if (c.kind >= 0) {
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			e->type = FDT_EV_OPEN;
+			e->kind = c.kind;
+			e->fd = fd;
+			e->tid = (__u32)bpf_get_current_pid_tgid();
+			e->ts = now;
+			e->file = c.file;
+			e->exec_gen = exec_gen;
+			e->nframes = 0;
+			e->retaddr = 0;
+			if (want_stacks) {
+				long n = bpf_get_stack(ctx, e->frames,
+						       sizeof(e->frames),
+						       BPF_F_USER_STACK);
+				e->nframes = n > 0 ? n / sizeof(__u64) : 0;
+				e->retaddr = wrapper_retaddr(regs);
+			}
+		} else {
+			__sync_fetch_and_add(&lost_events, 1);
+		}
+	}
+	LOCK_FRESH(v, (cur_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	if (same(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
+	    (how == NEW_FD || v->gen == snap_gen)) {
+		claim_open(v, e ? now : 0);
+		opened = true;
+	} else if (v->live) {
+		if (how == REPLACE) {
+			v->live = 0;    /* our victim */
+			v->flags = 0;
+			count(closes, v->kind);
+		} else {
+			gone_unclaimed(v, det);
+		}
+	} else if (how == REPLACE) {
+		claim_close(v, prev);
+	}
+	if (!opened && c.kind >= 0) {
+		put(v, &c, opens, 0, e ? now : 0);
+		opened = true;
+	}
+	unlock(v);
 	if (e)
 		bpf_ringbuf_submit(e, 0);
+}
+
+/* close(fd) removed whatever fd held at its effect. If a close at fd was
+ * noticed during this syscall, it is ours: claim it (and if M is gone too,
+ * M's own close is still on its way: leave that one to be claimed). */
+static __always_inline void closed_fd(struct task_struct *task, __u32 fd,
+				      __u64 prev)
+{
+	struct fdt_fdinfo *v = slot(fd, false);
+	struct cur c;
+	__u64 det;
+
+	if (!v)
+		return;
+	LOCK_FRESH(v, (cur_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	if (claim_close(v, prev)) {
+		if (v->live && !same(v, &c))
+			gone_unclaimed(v, det);
+	} else if (v->live && !same(v, &c)) {
+		v->live = 0;
+		v->flags = 0;
+		count(closes, v->kind);
+	} else if (v->live) {
+		v->flags |= FDT_F_CLOSE_SEEN;
+	}
+	unlock(v);
+}
+
+/* A syscall returned fd (or a number that may be one): if M is gone, count
+ * it; a tracked file M lacks came by a syscall we do not model (pidfd_getfd,
+ * ...) or its open has not reached its exit yet (it will claim it). */
+static __always_inline void recheck(struct task_struct *task, __u32 fd)
+{
+	struct fdt_fdinfo *v = slot(fd, false);
+	struct cur c;
+	__u64 det;
+
+	if (!v)
+		return;
+	/* det: after the read, so after the effect of any close it sees */
+	LOCK_FRESH(v, (cur_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	if (v->live && !same(v, &c))
+		gone_unclaimed(v, det);
+	if (!v->live && c.kind >= 0)
+		put(v, &c, outside_opened, FDT_F_UNCLAIMED, 0);
+	unlock(v);
+}
+
+static __always_inline void recheck_pair(struct task_struct *task, __u64 uptr)
+{
+	int p[2];
+
+	if (bpf_probe_read_user(p, sizeof(p), (void *)uptr))
+		return;
+	recheck(task, p[0]);
+	recheck(task, p[1]);
 }
 
 struct sweep_ctx {
 	__u64 fdarr;     /* the task's fdt->fd array */
 	__u32 max_fds;
 	__u32 first, last;
-	__u32 why;       /* what a vanished fd counts as */
+	__u32 why;
+	__u64 now, prev;
 };
 
-enum { WHY_CLOSE, WHY_EXIT, WHY_SNAPSHOT };
+enum {
+	WHY_CLOSE_RANGE, /* close_range: a remover of every number in range */
+	WHY_EXEC,        /* exec closed the close-on-exec ones */
+	WHY_EXIT,        /* the process exits: mark what is open */
+	WHY_SNAPSHOT,    /* end of a snapshot: what the walk did not see */
+};
 
 static __always_inline void sweep_ctx_init(struct sweep_ctx *c,
 					   struct task_struct *task)
@@ -258,127 +510,151 @@ static __always_inline void sweep_ctx_init(struct sweep_ctx *c,
 	c->max_fds = fdt ? BPF_CORE_READ(fdt, max_fds) : 0;
 }
 
-/* For exec, close_range and exit: is each fd in range still the same file? */
+static __always_inline void sweep_read(struct sweep_ctx *c, __u32 fd,
+				       struct cur *cur)
+{
+	struct file *f = NULL;
+
+	if (fd < c->max_fds)
+		bpf_probe_read_kernel(&f, sizeof(f),
+				      (void *)(c->fdarr + fd * sizeof(f)));
+	cur->file = (__u64)f;
+	cur->fop = f ? (__u64)BPF_CORE_READ(f, f_op) : 0;
+}
+
 static long sweep_cb(struct bpf_map *map, __u32 *key, struct fdt_fdinfo *v,
 		     struct sweep_ctx *c)
 {
 	__u32 fd = *key;
-	struct file *f = NULL;
+	__u64 det = c->now;
+	struct cur cur;
 
-	if (fd < c->first || fd > c->last || v->at_exit)
+	if (fd < c->first || fd > c->last)
 		return 0;
-	if (fd < c->max_fds)
-		bpf_probe_read_kernel(&f, sizeof(f),
-				      (void *)(c->fdarr + fd * sizeof(f)));
-	if (f && (__u64)f == v->file &&
-	    v->fop == (__u64)BPF_CORE_READ(f, f_op)) {
+	if (c->why != WHY_CLOSE_RANGE && !v->live)
+		return 0;
+	cur.file = 0; /* snapshot: the walk did not find it, gone */
+	cur.fop = 0;
+	if (c->why == WHY_SNAPSHOT)
+		bpf_spin_lock(&v->lock);
+	else
+		LOCK_FRESH(v, (sweep_read(c, fd, &cur),
+			       det = bpf_ktime_get_ns()));
+	if (c->why == WHY_CLOSE_RANGE && claim_close(v, c->prev)) {
+		/* as in closed_fd() */
+		if (v->live && !v->at_exit && !same(v, &cur))
+			gone_unclaimed(v, det);
+	} else if (!v->live || v->at_exit) {
+		/* nothing tracked here now */
+	} else if (same(v, &cur)) {
 		if (c->why == WHY_EXIT) {
 			/* Keep it: user space reports what was open at exit. */
 			v->at_exit = 1;
 			count(open_at_exit, v->kind);
 			count(closes, v->kind);
 		}
-		return 0;
+	} else if (c->why == WHY_SNAPSHOT) {
+		if (v->gen != snap_gen)
+			gone_unclaimed(v, c->now);
+	} else {
+		/* close_range, exec: the remover itself; exit: all threads
+		 * are gone, so nobody else can still claim it */
+		v->live = 0;
+		v->flags = 0;
+		count(c->why == WHY_EXIT ? outside_closed : closes, v->kind);
 	}
-	if (!bpf_map_delete_elem(map, key))
-		count(c->why == WHY_CLOSE ? closes : outside_closed, v->kind);
+	unlock(v);
 	return 0;
 }
 
 static __always_inline void sweep(struct task_struct *task, __u32 first,
-				  __u32 last, __u32 why)
+				  __u32 last, __u32 why, __u64 now, __u64 prev)
 {
-	struct sweep_ctx c = { .first = first, .last = last, .why = why };
+	struct sweep_ctx c = { .first = first, .last = last, .why = why,
+			       .now = now, .prev = prev };
 
-	sweep_ctx_init(&c, task);
+	if (why != WHY_SNAPSHOT)
+		sweep_ctx_init(&c, task);
 	bpf_for_each_map_elem(&fds, sweep_cb, &c, 0);
 }
 
-/* A syscall handed out fd numbers the map still has: if the table now holds
- * another file there, ours was closed behind our back (IORING_OP_CLOSE) and
- * the number reused. Catching it here keeps a later close() of the new file
- * from being counted as a close of ours. */
-static __always_inline void recheck(void *ctx, struct pt_regs *regs,
-				    struct task_struct *task, __u32 fd)
+static __always_inline void on_sys_exit(void *ctx, struct pt_regs *regs,
+					long ret, struct task_struct *task,
+					__u64 now, __u64 prev)
 {
-	if (bpf_map_lookup_elem(&fds, &fd))
-		new_fd(ctx, regs, task, fd, RECHECK);
-}
+	long nr = regs->orig_ax;
 
-static __always_inline void recheck_pair(void *ctx, struct pt_regs *regs,
-					 struct task_struct *task, __u64 uptr)
-{
-	int p[2];
-
-	if (bpf_probe_read_user(p, sizeof(p), (void *)uptr))
+	/* close removes the fd even when it then fails (EINTR, EIO) */
+	if (nr == NR_close && ret != -EBADF) {
+		closed_fd(task, regs->di, prev);
 		return;
-	recheck(ctx, regs, task, p[0]);
-	recheck(ctx, regs, task, p[1]);
+	}
+	if (ret < 0)
+		return;
+	switch (nr) {
+	case NR_eventfd:
+	case NR_eventfd2:
+	case NR_io_uring_setup:
+	case NR_dup:
+		new_fd(ctx, regs, task, ret, NEW_FD, now, prev);
+		break;
+	case NR_fcntl:
+		if (regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC)
+			new_fd(ctx, regs, task, ret, NEW_FD, now, prev);
+		else
+			recheck(task, ret);
+		break;
+	case NR_dup2:
+	case NR_dup3:
+		if (regs->di != ret) /* dup2(fd, fd) changes nothing */
+			new_fd(ctx, regs, task, ret, REPLACE, now, prev);
+		break;
+	case NR_close_range:
+		/* With CLOSE_RANGE_CLOEXEC nothing closes now; exec will. */
+		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
+			sweep(task, regs->di, regs->si, WHY_CLOSE_RANGE, now,
+			      prev);
+		break;
+	case NR_execve:
+	case NR_execveat:
+		/* Close-on-exec fds are gone from the (possibly new) table. */
+		__sync_fetch_and_add(&exec_gen, 1);
+		sweep(task, 0, ~0U, WHY_EXEC, now, prev);
+		emit_simple(FDT_EV_EXEC);
+		break;
+	case NR_pipe:
+	case NR_pipe2:
+		recheck_pair(task, regs->di);
+		break;
+	case NR_socketpair:
+		recheck_pair(task, regs->r10);
+		break;
+	default:
+		/* open, socket, accept, bpf, ...: any result may be an fd */
+		if (ret < (1 << 20))
+			recheck(task, ret);
+		break;
+	}
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fdt_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task;
-	struct fdt_fdinfo *v;
-	__u32 fd;
-	long nr;
+	__u64 prev = 0, *last;
 
-	if ((__u32)(bpf_get_current_pid_tgid() >> 32) != targ_tgid || ret < 0)
-		return 0;
-	if (exited)
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) != targ_tgid || exited)
 		return 0;
 	task = bpf_get_current_task_btf();
-	nr = regs->orig_ax;
-	switch (nr) {
-	case NR_eventfd:
-	case NR_eventfd2:
-	case NR_io_uring_setup:
-	case NR_dup:
-		new_fd(ctx, regs, task, ret, NEW_FD);
-		break;
-	case NR_fcntl:
-		if (regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC)
-			new_fd(ctx, regs, task, ret, NEW_FD);
-		else
-			recheck(ctx, regs, task, ret);
-		break;
-	case NR_dup2:
-	case NR_dup3:
-		if (regs->di != ret) /* dup2(fd, fd) changes nothing */
-			new_fd(ctx, regs, task, ret, REPLACE);
-		break;
-	case NR_close:
-		fd = regs->di;
-		v = bpf_map_lookup_elem(&fds, &fd);
-		if (v)
-			drop(fd, closes, v->kind);
-		break;
-	case NR_close_range:
-		/* With CLOSE_RANGE_CLOEXEC nothing closes now; exec will. */
-		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
-			sweep(task, regs->di, regs->si, WHY_CLOSE);
-		break;
-	case NR_execve:
-	case NR_execveat:
-		/* Close-on-exec fds are gone from the (possibly new) table. */
-		__sync_fetch_and_add(&exec_gen, 1);
-		sweep(task, 0, ~0U, WHY_CLOSE);
-		emit_simple(FDT_EV_EXEC);
-		break;
-	case NR_pipe:
-	case NR_pipe2:
-		recheck_pair(ctx, regs, task, regs->di);
-		break;
-	case NR_socketpair:
-		recheck_pair(ctx, regs, task, regs->r10);
-		break;
-	default:
-		/* open, socket, accept, bpf, ...: any result may be an fd */
-		if (ret < (1 << 20))
-			recheck(ctx, regs, task, ret);
-		break;
-	}
+	last = bpf_task_storage_get(&last_exit, task, 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (last)
+		prev = *last;
+	on_sys_exit(ctx, regs, ret, task, bpf_ktime_get_ns(), prev);
+	/* Before the thread's next syscall, after all this one noticed: a
+	 * close noticed later than this can only be a later syscall's. */
+	if (last)
+		*last = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -392,30 +668,25 @@ int BPF_PROG(fdt_exit, struct task_struct *p)
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0; /* another thread still runs */
 	exited = 1;
-	sweep(p, 0, ~0U, WHY_EXIT);
+	sweep(p, 0, ~0U, WHY_EXIT, bpf_ktime_get_ns(), 0);
 	emit_simple(FDT_EV_EXIT);
 	return 0;
 }
 
-static long snap_sweep_cb(struct bpf_map *map, __u32 *key,
-			  struct fdt_fdinfo *v, void *c)
-{
-	if (v->gen != snap_gen && !v->at_exit && !bpf_map_delete_elem(map, key))
-		count(outside_closed, v->kind);
-	return 0;
-}
-
 /* Exact snapshot of the target's fd table. Tracked files the map lacks are
- * added; at the end (file == NULL) map entries the walk did not see were
- * closed without a syscall, e.g. by IORING_OP_CLOSE. */
+ * added (UNCLAIMED: an open still on its way to sys_exit takes them over);
+ * at the end (file == NULL) live entries the walk did not see are gone
+ * (closed by IORING_OP_CLOSE, or by a close still on its way to sys_exit,
+ * which then claims it). */
 SEC("iter/task_file")
 int fdt_snapshot(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct fdt_fdinfo *old, v = {};
+	struct fdt_fdinfo *v;
 	__u32 fd = ctx->fd;
-	int kind;
+	struct cur c;
+	__u64 now;
 
 	if (!file) {
 		/* The sweep walks every hash bucket (~200 us for 16k); skip it
@@ -426,30 +697,36 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 			live += at_start[k] + opens[k] + outside_opened[k] -
 				closes[k] - outside_closed[k];
 		if (snap_saw_target && !exited && live != snap_seen)
-			bpf_for_each_map_elem(&fds, snap_sweep_cb, NULL, 0);
+			sweep(NULL, 0, ~0U, WHY_SNAPSHOT, bpf_ktime_get_ns(), 0);
 		return 0;
 	}
 	if (!task || task->tgid != targ_tgid)
 		return 0;
 	snap_saw_target = 1;
-	kind = file_kind(file);
-	if (kind < 0)
+	cur_of(&c, file);
+	if (c.kind < 0)
 		return 0;
-	old = bpf_map_lookup_elem(&fds, &fd);
-	if (old && same_file(old, file)) {
-		if (old->gen != snap_gen)
-			snap_seen++; /* a thread sharing the table may repeat it */
-		old->gen = snap_gen;
+	v = slot(fd, true);
+	if (!v)
+		return 0;
+	/* the walk's file may be stale by now: act on the table as it is */
+	LOCK_FRESH(v, (cur_read(&c, task, fd), now = bpf_ktime_get_ns()));
+	if (c.kind < 0) {
+		unlock(v); /* gone meanwhile: the sweep at the end decides */
 		return 0;
 	}
-	if (old)
-		drop(fd, outside_closed, old->kind);
-	v.file = (__u64)file;
-	v.fop = (__u64)BPF_CORE_READ(file, f_op);
-	v.kind = kind;
-	v.gen = snap_gen;
-	add(fd, &v, snap_baseline ? at_start : outside_opened);
-	snap_seen++;
+	if (same(v, &c)) {
+		if (v->gen != snap_gen)
+			__sync_fetch_and_add(&snap_seen, 1); /* threads repeat it */
+		v->gen = snap_gen;
+	} else {
+		if (v->live)
+			gone_unclaimed(v, now);
+		put(v, &c, snap_baseline ? at_start : outside_opened,
+		    FDT_F_UNCLAIMED | (snap_baseline ? FDT_F_BASE : 0), 0);
+		__sync_fetch_and_add(&snap_seen, 1);
+	}
+	unlock(v);
 	return 0;
 }
 

@@ -618,8 +618,8 @@ int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 		size_t i;
 
 		prev = &key;
-		if (bpf_map_lookup_elem(mapfd, &key, &v) || v.kind >= FDT_NKINDS ||
-		    (exited && !v.at_exit))
+		if (bpf_map_lookup_elem(mapfd, &key, &v) || !v.live ||
+		    v.kind >= FDT_NKINDS || (exited && !v.at_exit))
 			continue;
 		if (key < t->fdcap && v.ts && t->fdt[key].ts == v.ts &&
 		    t->fdt[key].file == v.file)

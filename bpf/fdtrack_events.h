@@ -16,15 +16,33 @@ enum fdt_event_type {
 };
 
 /* Value of the kernel's fd -> file map. The map, not the ring buffer, is the
- * lossless view; (file, ts) tie an entry to its OPEN record. */
+ * lossless view; (file, ts) tie an entry to its OPEN record. An fd number
+ * keeps its entry once it held a tracked file (live says whether it holds
+ * one now), so every change to one number happens under its lock. */
+enum {
+	FDT_F_UNCLAIMED = 1,  /* added by a snapshot or recheck, not by its open */
+	FDT_F_BASE = 2,       /* ... and counted in at_start (else outside_opened) */
+	FDT_F_CLOSE_SEEN = 4, /* a close of this number returned while it looked
+				 current: if it turns out gone, that close did it */
+};
+
 struct fdt_fdinfo {
+	struct bpf_spin_lock lock;
+	__u32 live;    /* 1: the number holds this tracked file now */
 	__u64 file;    /* struct file * of the fd, to spot reuse ... */
 	__u64 fop;     /* ... with its f_op: freed files get reused */
 	__u64 ts;      /* ktime of the OPEN record, 0 if none was sent */
 	__u32 kind;
 	__u32 gen;     /* last snapshot generation that saw it */
 	__u32 at_exit; /* still open when the target exited */
+	__u32 flags;   /* FDT_F_* */
+	/* Closes of earlier files at this number that were noticed by someone
+	 * else than the closing syscall (counted as outside_closed until that
+	 * syscall's exit claims them), and when the last one was noticed. */
+	__u32 pclaim[FDT_NKINDS];
+	__u32 seq;     /* bumped on every change: was the table read fresh? */
 	__u32 pad;
+	__u64 pclaim_ts;
 };
 
 struct fdt_event {

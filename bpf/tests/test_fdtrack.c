@@ -445,46 +445,135 @@ START_TEST(test_forked_child_not_counted)
 }
 END_TEST
 
-static void *thread_opens(void *arg)
-{
-	struct io_uring *ring = arg;
+/* Threads racing on the same fd numbers: a close's number is reused by
+ * another thread's open before the close reaches sys_exit, and the other
+ * way round. Every path that frees or takes a number: close, dup, dup3 onto
+ * a private number, close_range, fcntl F_DUPFD. */
+#define RACE_THREADS 4
+#define RACE_ITERS 1500
 
-	/* threads racing on the same fd numbers: a close's number can be
-	 * reused by another thread before the close reaches sys_exit */
-	for (int i = 0; i < 250; i++)
-		close(eventfd(0, 0));
-	eventfd(0, 0);
-	io_uring_queue_init(4, ring, 0);
+static int race_done; /* threads finished (the test runs in a fork) */
+
+struct race_arg {
+	struct io_uring ring;
+	int id, kept;
+};
+
+static void *thread_opens(void *p)
+{
+	struct race_arg *arg = p;
+	int priv = 900 + arg->id;
+
+	for (int i = 0; i < RACE_ITERS; i++) {
+		int a = eventfd(0, 0), b;
+
+		switch (i % 4) {
+		case 0:
+			close(a);
+			break;
+		case 1:
+			b = dup(a);
+			close(a);
+			close(b);
+			break;
+		case 2:
+			dup3(a, priv, O_CLOEXEC);
+			close(a);
+			syscall(SYS_close_range, priv, priv, 0);
+			break;
+		case 3:
+			b = fcntl(a, F_DUPFD, 0);
+			close(b);
+			close(a);
+			break;
+		}
+	}
+	arg->kept = eventfd(0, 0);
+	io_uring_queue_init(4, &arg->ring, 0);
+	__atomic_fetch_add(&race_done, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* The syscall view alone is exact: opens == closes + live with nothing
+ * under *_outside_syscalls, and every live fd has its opening stack. */
+static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
+			 unsigned want_uring)
+{
+	struct fdtrack_counts c = counts(t);
+	unsigned p[FDTRACK_NKINDS];
+
+	proc_counts(pid, p);
+	for (int k = 0; k < FDTRACK_NKINDS; k++) {
+		ck_assert_msg(c.closed_outside_syscalls[k] == 0 &&
+			      c.opened_outside_syscalls[k] == 0,
+			      "%s: closed/opened outside syscalls %llu/%llu",
+			      fdtrack_kind_name(k),
+			      (unsigned long long)c.closed_outside_syscalls[k],
+			      (unsigned long long)c.opened_outside_syscalls[k]);
+		ck_assert_msg(c.opens[k] == c.closes[k] + c.live[k] &&
+			      c.live[k] == p[k],
+			      "%s: opens %llu closes %llu live %llu /proc %u",
+			      fdtrack_kind_name(k), (unsigned long long)c.opens[k],
+			      (unsigned long long)c.closes[k],
+			      (unsigned long long)c.live[k], p[k]);
+	}
+	ck_assert_int_eq(p[EFD], want_efd);
+	ck_assert_int_eq(p[URING], want_uring);
 }
 
 START_TEST(test_other_threads_counted)
 {
-	struct io_uring rings[4];
-	pthread_t th[4];
+	/* big enough that the poller (sharing 2 CPUs with 4 threads) keeps up */
+	struct fdtrack_options o = { .ringbuf_bytes = 8 << 20, .want_stacks = 1 };
+	struct race_arg args[RACE_THREADS];
+	pthread_t th[RACE_THREADS];
+	struct fdtrack_group *g;
 	struct fdtrack *t;
 	pid_t me = getpid();
+	unsigned efds_per_iter[4] = { 1, 2, 2, 2 }, want = 0, sum = 0;
+	size_t n;
 
-	OPEN_OR_SKIP(t, me, NULL);
-	for (int i = 0; i < 4; i++)
+	OPEN_OR_SKIP(t, me, &o);
+	for (int i = 0; i < RACE_ITERS; i++)
+		want += efds_per_iter[i % 4];
+	for (int i = 0; i < RACE_THREADS; i++) {
+		args[i].id = i;
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_opens,
-						&rings[i]), 0);
-	for (int i = 0; i < 4; i++)
+						&args[i]), 0);
+	}
+	/* keep the ring buffer drained, and snapshot while the threads run
+	 * (a snapshot also races with closes and opens on their way to
+	 * sys_exit) */
+	while (__atomic_load_n(&race_done, __ATOMIC_ACQUIRE) < RACE_THREADS) {
+		ck_assert_int_eq(fdtrack_poll(t, 5), 0);
+		ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	}
+	for (int i = 0; i < RACE_THREADS; i++)
 		pthread_join(th[i], NULL);
-	/* Threads racing for one fd number can fool the syscall view (a
-	 * close's number reused before that close reaches sys_exit); the
-	 * snapshot makes it exact again. Every open is counted either way. */
+	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
+	ck_assert_int_eq(counts(t).lost_events, 0);
+	/* before any snapshot: the syscall view alone */
+	assert_exact(t, me, RACE_THREADS, RACE_THREADS);
+	ck_assert_int_eq(counts(t).opens[EFD], RACE_THREADS * (want + 1));
+	ck_assert_int_eq(counts(t).opens[URING], RACE_THREADS);
 	ck_assert_int_eq(fdtrack_reconcile(t), 0);
-	agree(t, me);
-	ck_assert_int_eq(counts(t).opens[EFD], 4 * 251);
-	ck_assert_int_eq(counts(t).opens[URING], 4);
-	ck_assert_int_eq(counts(t).closes[EFD] +
-			 counts(t).closed_outside_syscalls[EFD] -
-			 counts(t).opened_outside_syscalls[EFD], 4 * 250);
-	ck_assert_int_eq(counts(t).opens[URING], 4);
-	for (int i = 0; i < 4; i++)
-		io_uring_queue_exit(&rings[i]);
-	agree(t, me);
+	assert_exact(t, me, RACE_THREADS, RACE_THREADS);
+	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		sum += g[i].count;
+#ifndef __SANITIZE_THREAD__ /* TSan's interceptors stop the stack walk */
+		ck_assert_msg(g[i].nframes > 0, "%u %s fds without a stack",
+			      g[i].count, fdtrack_kind_name(g[i].kind));
+#endif
+	}
+	ck_assert_int_eq(sum, 2 * RACE_THREADS);
+	fdtrack_groups_free(g, n);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		close(args[i].kept);
+		io_uring_queue_exit(&args[i].ring);
+	}
+	assert_exact(t, me, 0, 0);
+	ck_assert_int_eq(counts(t).closes[EFD], RACE_THREADS * (want + 1));
 	fdtrack_close(t);
 }
 END_TEST
