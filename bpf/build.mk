@@ -61,7 +61,7 @@ $(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(FDTRACK_LIB)
 $(FDT_LEAKER): bpf/tests/leaker.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
-	  -fno-omit-frame-pointer -o $@ $<
+	  -fno-omit-frame-pointer -pthread -o $@ $<
 
 $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -12,17 +12,34 @@
  * moment the command exits. Independently, the BPF sched_process_exit hook
  * counts the fds open at exit (exact for -p PID too).
  *
- * Exit codes: 0 ok, 1 leak (with --fail-on-leak), 2 usage/environment error.
+ * Run through sudo, CMD runs as the invoking user (SUDO_UID/SUDO_GID, no
+ * supplementary groups) unless --run-as-root.
+ *
+ * SIGINT/SIGTERM/SIGHUP: with -- CMD the signal is forwarded to CMD, which
+ * gets half a second to exit (then SIGKILL); the report (and --json) is
+ * written with "interrupted": true, and fdtrack exits 128+signal.
+ *
+ * The JSON report is written to a temporary file next to FILE and renamed,
+ * so FILE is never partial; FILE's directory is checked before attaching.
+ *
+ * Exit codes: 0 ok, 1 leak (with --fail-on-leak), 2 usage/environment error,
+ * 128+N interrupted by signal N.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,28 +59,36 @@ static const char usage[] =
 	"      --fail-on-leak   exit 1 if a tracked fd is open when the target\n"
 	"                       exits or the duration ends\n"
 	"      --no-stacks      do not record opening stacks\n"
-	"      --ringbuf BYTES  ring buffer size (default 256 KiB)\n"
+	"      --ringbuf BYTES  ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
+	"      --run-as-root    under sudo, run CMD as root too (default: as the\n"
+	"                       invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
 	"  -h, --help           show this help\n"
+	"\n"
+	"Only the target process is traced (filtered in the kernel).\n"
+	"SIGINT/SIGTERM/SIGHUP stop fdtrack: with -- CMD the signal is first\n"
+	"forwarded to CMD, which has 0.5 s to exit before it is killed; the\n"
+	"report is then written with \"interrupted\": true.\n"
 	"\n"
 	"Needs root (or CAP_BPF + CAP_PERFMON) and kernel BTF.\n"
 	"Exit status: 0 ok, 1 leak found (--fail-on-leak), 2 usage or "
-	"environment error.\n";
+	"environment error,\n128+N interrupted by signal N (130 SIGINT, "
+	"143 SIGTERM).\n";
 
 static struct {
 	pid_t pid;
 	double interval, duration;
 	const char *json;
-	bool fail_on_leak;
+	bool fail_on_leak, run_as_root;
 	struct fdtrack_options opts;
 	char **cmd;
 } env = { .opts = { .want_stacks = 1 } };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (!got_signal)
+		got_signal = sig;
 }
 
 static double now(void)
@@ -88,12 +113,14 @@ static bool parse_secs(const char *s, double *out)
 
 	errno = 0;
 	*out = strtod(s, &end);
-	return !errno && end != s && !*end && *out > 0 && *out < 1e9;
+	/* no nan/inf, no hex floats; at least a millisecond */
+	return !errno && end != s && !*end && isfinite(*out) &&
+	       !strpbrk(s, "xX") && *out >= 0.001 && *out <= 1e8;
 }
 
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF };
+	enum { OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF, OPT_ROOT };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -102,6 +129,7 @@ static int parse_args(int argc, char **argv)
 		{ "fail-on-leak", no_argument, NULL, OPT_FAIL },
 		{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
 		{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
+		{ "run-as-root", no_argument, NULL, OPT_ROOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -117,7 +145,8 @@ static int parse_args(int argc, char **argv)
 		case 'p':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
-			if (errno || *end || v <= 0 || v > 0x3fffffff)
+			if (errno || end == optarg || *end || v <= 0 ||
+			    v > 0x3fffffff)
 				return usage_error("invalid pid '%s'", optarg);
 			env.pid = v;
 			break;
@@ -130,7 +159,12 @@ static int parse_args(int argc, char **argv)
 				return usage_error("invalid duration '%s'", optarg);
 			break;
 		case 'j':
+			if (!*optarg)
+				return usage_error("empty JSON file name%s", "");
 			env.json = optarg;
+			break;
+		case OPT_ROOT:
+			env.run_as_root = true;
 			break;
 		case OPT_FAIL:
 			env.fail_on_leak = true;
@@ -141,7 +175,8 @@ static int parse_args(int argc, char **argv)
 		case OPT_RINGBUF:
 			errno = 0;
 			v = strtol(optarg, &end, 0);
-			if (errno || *end || v <= 0 || v > (1L << 30))
+			if (errno || end == optarg || *end || v < 4096 ||
+			    v > (1L << 30))
 				return usage_error("invalid ring buffer size '%s'",
 						   optarg);
 			env.opts.ringbuf_bytes = v;
@@ -168,8 +203,52 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
+/* Who CMD runs as: under sudo, the invoking user (unless --run-as-root). */
+static struct { bool drop; uid_t uid; gid_t gid; } runas;
+
+static int parse_id(const char *name, unsigned *out)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long v;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v >= (unsigned long)-1 ||
+	    v > 0xfffffffeUL) {
+		fprintf(stderr, "fdtrack: %s='%s' is not a user/group id; unset "
+			"it or pass --run-as-root\n", name, s);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+static int setup_runas(void)
+{
+	unsigned uid, gid;
+	int u, g;
+
+	if (env.run_as_root || geteuid() != 0)
+		return 0;
+	u = parse_id("SUDO_UID", &uid);
+	g = parse_id("SUDO_GID", &gid);
+	if (u < 0 || g < 0)
+		return -1;
+	if (!u)
+		return 0; /* not under sudo */
+	runas.drop = true;
+	runas.uid = uid;
+	runas.gid = g ? gid : uid;
+	return 0;
+}
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
 /* Fork CMD stopped on a pipe; returns its pid, *go_fd releases it. */
-static pid_t spawn(char **cmd, int *go_fd)
+static pid_t spawn(char **cmd, int *go_fd, const sigset_t *mask)
 {
 	int p[2];
 	pid_t pid;
@@ -184,7 +263,18 @@ static pid_t spawn(char **cmd, int *go_fd)
 		return -1;
 	}
 	if (pid == 0) {
+		for (size_t i = 0; i < sizeof(stop_signals) / sizeof(int); i++)
+			signal(stop_signals[i], SIG_DFL);
+		sigprocmask(SIG_SETMASK, mask, NULL);
+		signal(SIGPIPE, SIG_DFL);
 		close(p[1]);
+		if (runas.drop && (setgroups(0, NULL) || setgid(runas.gid) ||
+				   setuid(runas.uid))) {
+			fprintf(stderr, "fdtrack: cannot switch to uid %u gid %u "
+				"for '%s': %s\n", (unsigned)runas.uid,
+				(unsigned)runas.gid, cmd[0], strerror(errno));
+			_exit(126);
+		}
 		if (read(p[0], &c, 1) != 1)
 			_exit(127); /* fdtrack gave up */
 		close(p[0]);
@@ -196,6 +286,49 @@ static pid_t spawn(char **cmd, int *go_fd)
 	close(p[0]);
 	*go_fd = p[1];
 	return pid;
+}
+
+/* fdtrack's own resident memory, in KiB. */
+static long rss_kb(void)
+{
+	long pages = 0, size;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &pages) != 2)
+			pages = 0;
+		fclose(f);
+	}
+	return pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Before attaching: can the JSON report be written there? */
+static int json_check(const char *path)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "fdtrack: cannot write %s: it is a directory\n",
+			path);
+		return -1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		fprintf(stderr, "fdtrack: cannot write %s: name too long\n", path);
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
 }
 
 static void print_interval(struct fdtrack *t)
@@ -243,19 +376,42 @@ static void json_kinds(FILE *f, const char *key, const uint64_t *v)
 	fprintf(f, "},\n");
 }
 
+struct run_info {
+	int interrupted;       /* the signal, or 0 */
+	long rss_start, rss_traced, rss_end, rss_max; /* KiB */
+};
+
 static int write_json(const char *path, const struct fdtrack_counts *c,
 		      const uint64_t *left_open, const struct fdtrack_group *g,
-		      size_t ng, pid_t pid, int cmd_status)
+		      size_t ng, pid_t pid, int cmd_status,
+		      const struct run_info *ri)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+	char tmp[PATH_MAX];
+	mode_t um;
+	FILE *f = stdout;
+	int fd;
 
-	if (!f) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		return -1;
+	if (strcmp(path, "-")) {
+		snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+		fd = mkstemp(tmp);
+		if (fd < 0 || !(f = fdopen(fd, "w"))) {
+			fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+				strerror(errno));
+			if (fd >= 0) {
+				close(fd);
+				unlink(tmp);
+			}
+			return -1;
+		}
+		um = umask(0);
+		umask(um);
+		fchmod(fd, 0666 & ~um);
 	}
 	fprintf(f, "{\n  \"pid\": %d,\n  \"target_exited\": %s,\n", (int)pid,
 		c->exited ? "true" : "false");
+	fprintf(f, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
+	if (ri->interrupted)
+		fprintf(f, "  \"signal\": %d,\n", ri->interrupted);
 	if (env.cmd) {
 		fprintf(f, "  \"command\": ");
 		json_str(f, env.cmd[0]);
@@ -267,6 +423,11 @@ static int write_json(const char *path, const struct fdtrack_counts *c,
 	json_kinds(f, "closed_outside_syscalls", c->closed_outside_syscalls);
 	json_kinds(f, "opened_outside_syscalls", c->opened_outside_syscalls);
 	json_kinds(f, "at_start", c->at_start);
+	/* fdtrack's own memory: after attaching, when tracing ended, after
+	 * the report (symbolisation loads debug info) */
+	fprintf(f, "  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
+		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
+		ri->rss_traced, ri->rss_end, ri->rss_max);
 	fprintf(f, "  \"lost_events\": %llu,\n  \"leaks\": [",
 		(unsigned long long)c->lost_events);
 	for (size_t i = 0; i < ng; i++) {
@@ -279,8 +440,20 @@ static int write_json(const char *path, const struct fdtrack_counts *c,
 		fprintf(f, " ] }");
 	}
 	fprintf(f, "%s]\n}\n", ng ? "\n  " : "");
-	if (f != stdout && fclose(f)) {
-		fprintf(stderr, "fdtrack: writing %s failed\n", path);
+	if (f == stdout)
+		return fflush(f) ? -1 : 0;
+	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
+		fprintf(stderr, "fdtrack: writing %s failed: %s\n", path,
+			strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, path)) {
+		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+			strerror(errno));
+		unlink(tmp);
 		return -1;
 	}
 	return 0;
@@ -335,15 +508,31 @@ int main(int argc, char **argv)
 	uint64_t left_open[FDTRACK_NKINDS], total = 0;
 	double start, next_tick;
 	int go_fd = -1, err, rc = 0;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART */
+	struct run_info ri = { 0 };
+	struct rusage ru;
+	sigset_t stopset, oldmask;
+	double grace_end = 0;
 
 	err = parse_args(argc, argv);
 	if (err)
 		return err;
+	if (env.json && json_check(env.json))
+		return 2;
+	if (env.cmd && setup_runas())
+		return 2;
+	/* Handlers now, signals held until attached: a signal during the
+	 * attach then stops us right after it, with a report. */
+	sigemptyset(&stopset);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(int); i++) {
+		sigaction(stop_signals[i], &sa, NULL);
+		sigaddset(&stopset, stop_signals[i]);
+	}
+	sigprocmask(SIG_BLOCK, &stopset, &oldmask);
 	if (env.cmd) {
 		/* a CMD that dies before attach must not kill us via SIGPIPE */
 		signal(SIGPIPE, SIG_IGN);
-		ch.pid = spawn(env.cmd, &go_fd);
+		ch.pid = spawn(env.cmd, &go_fd, &oldmask);
 		if (ch.pid < 0) {
 			fprintf(stderr, "fdtrack: fork failed: %s\n", strerror(errno));
 			return 2;
@@ -359,6 +548,7 @@ int main(int argc, char **argv)
 		}
 		return 2;
 	}
+	ri.rss_start = rss_kb();
 	if (env.cmd) {
 		ch.traced = ptrace(PTRACE_SEIZE, ch.pid, 0,
 				   PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL) == 0;
@@ -373,14 +563,23 @@ int main(int argc, char **argv)
 		}
 		close(go_fd);
 	}
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 
 	start = now();
 	next_tick = start + env.interval;
-	while (!stop) {
+	for (;;) {
 		double tnow, wait = 0.1;
 
+		if (got_signal && !ri.interrupted) {
+			ri.interrupted = got_signal;
+			if (env.cmd && !ch.done) {
+				/* pass it on; CMD gets a moment to exit */
+				kill(ch.pid, ri.interrupted);
+				grace_end = now() + 0.5;
+			}
+		}
+		if (ri.interrupted && (!env.cmd || ch.done || now() >= grace_end))
+			break;
 		if (env.interval && next_tick - now() < wait)
 			wait = next_tick - now();
 		if (fdtrack_poll(t, wait > 0.001 ? (int)(wait * 1000) : 1)) {
@@ -391,9 +590,11 @@ int main(int argc, char **argv)
 		if (env.cmd)
 			reap(t, &ch);
 		tnow = now();
-		if (env.interval && tnow >= next_tick) {
+		if (env.interval && tnow >= next_tick && !got_signal) {
 			print_interval(t);
 			next_tick += env.interval;
+			if (next_tick < tnow)
+				next_tick = tnow + env.interval;
 		}
 		if (env.cmd ? ch.done : (fdtrack_exited(t) || kill(env.pid, 0)))
 			break;
@@ -401,6 +602,7 @@ int main(int argc, char **argv)
 			break;
 	}
 
+	ri.rss_traced = rss_kb();
 	/* The report: what was open when the target exited, or is open now. */
 	fdtrack_poll(t, 0);
 	fdtrack_counts(t, &c);
@@ -438,11 +640,19 @@ int main(int argc, char **argv)
 		printf("\n");
 	fdtrack_print_groups(stdout, groups, ngroups);
 	fflush(stdout);
+	if (ri.interrupted)
+		printf("fdtrack: interrupted by signal %d\n", ri.interrupted);
+	fflush(stdout);
+	ri.rss_end = rss_kb();
+	if (!getrusage(RUSAGE_SELF, &ru))
+		ri.rss_max = ru.ru_maxrss;
 	if (env.json && write_json(env.json, &c, left_open, groups, ngroups,
-				   env.pid, ch.status))
+				   env.pid, ch.status, &ri))
 		rc = 2;
 	if (!rc && env.fail_on_leak && total)
 		rc = 1;
+	if (!rc || rc == 1)
+		rc = ri.interrupted ? 128 + ri.interrupted : rc;
 out:
 	if (env.cmd && !ch.done) {
 		kill(ch.pid, SIGKILL);

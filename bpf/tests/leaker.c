@@ -2,15 +2,26 @@
  * Target program for fdtrack's CLI tests.
  *
  *   leaker LEAK [BALANCED] [--wait]
+ *   leaker --flood SECS [THREADS]
+ *   leaker --ids
  *
  * Opens and closes BALANCED eventfds, then opens LEAK eventfds (from
  * leak_eventfds(), a name the tests look for in the report) and exits without
  * closing them. With --wait it prints "ready" and waits for stdin to close
  * first, so a test can look at it while it runs.
+ *
+ * --flood: open and close eventfds as fast as it can for SECS seconds (in
+ * THREADS threads, default 1), print "flood N" (the number of eventfds
+ * opened and closed), then leak one eventfd and exit.
+ * --ids: print "uid U gid G groups N" (its real ids and number of
+ * supplementary groups) and exit.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 __attribute__((noinline)) static int leak_eventfds(int n)
@@ -22,11 +33,65 @@ __attribute__((noinline)) static int leak_eventfds(int n)
 	return opened;
 }
 
+static double flood_secs;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *flood(void *arg)
+{
+	unsigned long n = 0;
+	double end = now() + flood_secs;
+
+	(void)arg;
+	while (now() < end) {
+		for (int i = 0; i < 256; i++) {
+			int fd = eventfd(0, 0);
+
+			if (fd >= 0) {
+				close(fd);
+				n++;
+			}
+		}
+	}
+	return (void *)n;
+}
+
 int main(int argc, char **argv)
 {
 	int leak, balanced;
 	char c;
 
+	if (argc > 1 && !strcmp(argv[1], "--ids")) {
+		printf("uid %d gid %d groups %d\n", (int)getuid(), (int)getgid(),
+		       getgroups(0, NULL));
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--flood")) {
+		int nth = argc > 3 ? atoi(argv[3]) : 1;
+		pthread_t th[16];
+		unsigned long total = 0;
+
+		flood_secs = atof(argv[2]);
+		if (nth < 1 || nth > 16)
+			return 2;
+		for (int i = 0; i < nth; i++)
+			if (pthread_create(&th[i], NULL, flood, NULL))
+				return 1;
+		for (int i = 0; i < nth; i++) {
+			void *r;
+
+			pthread_join(th[i], &r);
+			total += (unsigned long)r;
+		}
+		printf("flood %lu\n", total);
+		return leak_eventfds(1) == 1 ? 0 : 1;
+	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: leaker LEAK [BALANCED] [--wait]\n");
 		return 2;

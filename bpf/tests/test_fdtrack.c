@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/close_range.h>
 #include <liburing.h>
 #include <pthread.h>
@@ -18,10 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "fdtrack.h"
 
@@ -980,6 +984,501 @@ START_TEST(test_cli_usage)
 }
 END_TEST
 
+/* ---- CLI hardening ------------------------------------------------- */
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Start the CLI (stdout+stderr to out, stdin from in_fd or /dev/null). */
+static pid_t start_cli(char *const argv[], const char *out, int in_fd)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (in_fd >= 0)
+			dup2(in_fd, 0);
+		execv(FDT_CLI_PATH, argv);
+		_exit(98);
+	}
+	return pid;
+}
+
+/* Exit status of pid (128+N if killed by signal N); fails after timeout. */
+static int wait_exit(pid_t pid, double timeout)
+{
+	double end = mono() + timeout;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (mono() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			ck_abort_msg("pid %d still running after %.1f s", (int)pid,
+				     timeout);
+		}
+		usleep(5000);
+	}
+	ck_assert_msg(!WIFSIGNALED(st), "killed by signal %d", WTERMSIG(st));
+	return WEXITSTATUS(st);
+}
+
+static void wait_text(const char *file, const char *text, double timeout)
+{
+	double end = mono() + timeout;
+
+	while (!strstr(slurp(file), text)) {
+		ck_assert_msg(mono() < end, "no '%s' in %s:\n%s", text, file,
+			      slurp(file));
+		usleep(5000);
+	}
+}
+
+/* Loaded fdtrack programs whose kernel-side filter is tgid (their .rodata
+ * map holds targ_tgid first), so concurrent fdtrack users do not count. */
+static int fdtrack_progs_for(pid_t tgid)
+{
+	__u32 id = 0;
+	int n = 0;
+
+	while (!bpf_prog_get_next_id(id, &id)) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info), maps[8], nmaps;
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
+		    strncmp(info.name, "fdt_", 4)) {
+			close(fd);
+			continue;
+		}
+		nmaps = info.nr_map_ids < 8 ? info.nr_map_ids : 8;
+		memset(&info, 0, sizeof(info));
+		info.nr_map_ids = nmaps;
+		info.map_ids = (__u64)(unsigned long)maps;
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			nmaps = 0;
+		close(fd);
+		for (__u32 i = 0; i < nmaps; i++) {
+			struct bpf_map_info mi = { 0 };
+			__u32 mlen = sizeof(mi), key = 0;
+			char val[4096];
+			int mfd = bpf_map_get_fd_by_id(maps[i]);
+
+			if (mfd < 0)
+				continue;
+			if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) &&
+			    strstr(mi.name, ".rodata") && mi.value_size <= sizeof(val) &&
+			    !bpf_map_lookup_elem(mfd, &key, val) &&
+			    *(__u32 *)val == (__u32)tgid)
+				n++;
+			close(mfd);
+		}
+	}
+	return n;
+}
+
+/* BPF programs are freed asynchronously after their last fd closes. */
+static void no_progs_left(pid_t tgid)
+{
+	double end = mono() + 2;
+
+	while (fdtrack_progs_for(tgid)) {
+		ck_assert_msg(mono() < end, "fdtrack programs for pid %d still "
+			      "loaded", (int)tgid);
+		usleep(10000);
+	}
+}
+
+static int bpffs_n;
+static int bpffs_count(const char *p, const struct stat *sb, int flag,
+		       struct FTW *ftw)
+{
+	(void)p; (void)sb; (void)flag; (void)ftw;
+	bpffs_n++;
+	return 0;
+}
+
+static int bpffs_entries(void)
+{
+	bpffs_n = 0;
+	nftw("/sys/fs/bpf", bpffs_count, 16, FTW_PHYS);
+	return bpffs_n;
+}
+
+/* A leaker (2 open eventfds) waiting on a pipe; *in closes to let it go. */
+static pid_t waiting_leaker(int *in)
+{
+	int i[2], o[2];
+	char buf[16];
+	pid_t pid;
+
+	/* close-on-exec: the CLI started later must not hold them */
+	ck_assert_int_eq(pipe2(i, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(o, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(i[0], 0);
+		dup2(o[1], 1);
+		close(i[1]);
+		close(o[0]);
+		execl(FDT_LEAKER_PATH, "leaker", "2", "0", "--wait", (char *)NULL);
+		_exit(98);
+	}
+	close(i[0]);
+	close(o[1]);
+	ck_assert_int_gt(read(o[0], buf, sizeof(buf)), 0); /* "ready" */
+	close(o[0]);
+	*in = i[1];
+	return pid;
+}
+
+/* SIGINT/SIGTERM: stop within a second, complete JSON with "interrupted",
+ * 128+signal, programs detached, nothing pinned; -- CMD gets the signal. */
+START_TEST(test_cli_signals)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	int sigs[2] = { SIGINT, SIGTERM }, pins = bpffs_entries();
+	int jfd = mkstemp(json), lfd = mkstemp(log);
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		int in[2], leaker_in;
+		char pidarg[16];
+		char *cmd[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
+				"2", "0", "--wait", NULL };
+		char *byp[] = { "fdtrack", "--json", json, "-i", "0.05", "-p",
+				pidarg, NULL };
+		const char *j;
+		double t0;
+		pid_t cli, target;
+
+		/* -- CMD: the leaker prints "ready" once attached and running */
+		unlink(json);
+		ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+		cli = start_cli(cmd, log, in[0]);
+		close(in[0]);
+		wait_text(log, "ready", 5);
+		target = 0;
+		ck_assert_int_eq(kill(cli, sigs[i]), 0);
+		t0 = mono();
+		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
+		ck_assert_msg(mono() - t0 < 1.0, "took %.2f s", mono() - t0);
+		close(in[1]);
+		j = slurp(json);
+		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
+			      strstr(j, "\"leaks\": [") && strstr(j, "\n}\n"),
+			      "%s", j);
+		/* the leaker got the signal and exited with its 2 fds open */
+		ck_assert_msg(strstr(j, sigs[i] == SIGINT ? "\"command_status\": 130"
+					: "\"command_status\": 143"), "%s", j);
+		ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
+		sscanf(strstr(j, "\"pid\": ") + 7, "%d", &target);
+		no_progs_left(target);
+
+		/* -p PID: the target keeps running */
+		unlink(json);
+		target = waiting_leaker(&leaker_in);
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+		cli = start_cli(byp, log, -1);
+		wait_text(log, "opens", 5); /* first interval line: attached */
+		ck_assert_int_eq(kill(cli, sigs[i]), 0);
+		t0 = mono();
+		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
+		ck_assert_msg(mono() - t0 < 1.0, "took %.2f s", mono() - t0);
+		j = slurp(json);
+		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
+			      strstr(j, "\"target_exited\": false"), "%s", j);
+		ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
+		no_progs_left(target);
+		ck_assert_int_eq(kill(target, 0), 0); /* not touched */
+		close(leaker_in);
+		waitpid(target, NULL, 0);
+	}
+	ck_assert_int_eq(bpffs_entries(), pins);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* The number after "key": in a JSON text. */
+static long json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(json, pat);
+	ck_assert_msg(p != NULL, "no %s in JSON:\n%s", key, json);
+	return strtol(p + strlen(pat), NULL, 10);
+}
+
+/* A target opening and closing eventfds as fast as it can: counts stay
+ * exact (lost events only cost stacks) and fdtrack's memory stays flat. */
+START_TEST(test_cli_flood)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	char *argv[] = { "fdtrack", "--json", json, "-i", "0.5", "--", FDT_LEAKER_PATH,
+			 "--flood", "2.5", NULL };
+	char *small[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH, "1",
+			  NULL };
+	int fd = mkstemp(json);
+	long opens, lost, rss0, rss1, base;
+	const char *j;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	/* baseline: the same report (symbolising loads debug info) for a
+	 * target with a single eventfd */
+	ck_assert_int_eq(run_cli(small, NULL, 0), 0);
+	base = json_num(slurp(json), "traced");
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	j = slurp(json);
+	opens = json_kind(j, "opens", "eventfd");
+	lost = json_num(j, "lost_events");
+	rss0 = json_num(j, "start");
+	rss1 = json_num(j, "traced");
+	printf("flood: %ld eventfds in 2.5 s (%.0f/s), %ld lost events, "
+	       "fdtrack RSS %ld -> %ld KiB (1-fd run: %ld KiB)\n", opens,
+	       opens / 2.5, lost, rss0, rss1, base);
+	ck_assert_int_gt(opens, 20000);
+	/* closes include the one left open at exit */
+	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), opens);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 1);
+	ck_assert_int_eq(json_kind(j, "closed_outside_syscalls", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "opened_outside_syscalls", "eventfd"), 0);
+	/* the leaked one has its stack even if others lost theirs */
+	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "%s", j);
+	ck_assert_msg(rss1 - base < 4 * 1024, "fdtrack used %ld KiB after the "
+		      "flood, %ld KiB after one fd", rss1, base);
+out:
+	unlink(json);
+}
+END_TEST
+
+/* Every bad value of every option: one line on stderr, exit 2, no crash,
+ * nothing attached, no JSON file, CMD not run. */
+START_TEST(test_cli_hostile_input)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX", mark[] = "/tmp/fdtrack-test-XXXXXX";
+	char dead[16], json_new[64];
+	pid_t gone = fork();
+	int fd = mkstemp(log), mfd = mkstemp(mark);
+	char *const cases[][12] = {
+		{ "fdtrack", "-p", NULL },
+		{ "fdtrack", "-p", "", NULL },
+		{ "fdtrack", "-p", "-1", NULL },
+		{ "fdtrack", "-p", "0", NULL },
+		{ "fdtrack", "-p", "abc", NULL },
+		{ "fdtrack", "-p", "12abc", NULL },
+		{ "fdtrack", "-p", "99999999999999999999999", NULL },
+		{ "fdtrack", "-p", "2147483648", NULL },
+		{ "fdtrack", "-p", "-9223372036854775809", NULL },
+		{ "fdtrack", "--pid", NULL },
+		{ "fdtrack", "-p", dead, NULL },
+		{ "fdtrack", "-i", NULL },
+		{ "fdtrack", "-i", "-1", "-p", "1", NULL },
+		{ "fdtrack", "-i", "0", "-p", "1", NULL },
+		{ "fdtrack", "-i", "abc", "-p", "1", NULL },
+		{ "fdtrack", "-i", "nan", "-p", "1", NULL },
+		{ "fdtrack", "-i", "inf", "-p", "1", NULL },
+		{ "fdtrack", "-i", "1e400", "-p", "1", NULL },
+		{ "fdtrack", "-i", "1e-9", "-p", "1", NULL },
+		{ "fdtrack", "-i", "0x10", "-p", "1", NULL },
+		{ "fdtrack", "-d", NULL },
+		{ "fdtrack", "-d", "-5", "-p", "1", NULL },
+		{ "fdtrack", "-d", "", "-p", "1", NULL },
+		{ "fdtrack", "-d", "1s", "-p", "1", NULL },
+		{ "fdtrack", "-d", "1e999", "-p", "1", NULL },
+		{ "fdtrack", "--duration=", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", NULL },
+		{ "fdtrack", "--ringbuf", "-1", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "0", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "abc", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "100", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "4294967296", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "99999999999999999999999", "-p", "1", NULL },
+		{ "fdtrack", "--json", NULL },
+		{ "fdtrack", "--json", "", "-p", "1", NULL },
+		{ "fdtrack", "--fail-on-leak=yes", "-p", "1", NULL },
+		{ "fdtrack", "-x", NULL },
+		{ "fdtrack", "--", NULL },
+		{ "fdtrack", "-p", "1", "--", "true", NULL },
+		{ "fdtrack", "--json", "/nonexistent-dir/x.json", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", "/proc/fdtrack.json", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", "/tmp", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", json_new, "-p", dead, NULL },
+	};
+
+	ck_assert_int_ge(gone, 0);
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0); /* a pid that does not exist (for now) */
+	snprintf(dead, sizeof(dead), "%d", (int)gone);
+	snprintf(json_new, sizeof(json_new), "%s.json", log);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(mfd, 0);
+	close(fd);
+	close(mfd);
+	unlink(mark);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *out;
+		int nl = 0;
+
+		ck_assert_msg(run_cli(cases[i], log, 0) == 2,
+			      "case %zu (%s %s %s): exit status not 2:\n%s", i,
+			      cases[i][1], cases[i][2] ? cases[i][2] : "",
+			      cases[i][2] && cases[i][3] ? cases[i][3] : "",
+			      slurp(log));
+		out = slurp(log);
+		for (const char *p = out; *p; p++)
+			nl += *p == '\n';
+		ck_assert_msg(nl == 1 && !strncmp(out, "fdtrack: ", 9),
+			      "case %zu (%s): not one 'fdtrack: ' line:\n%s", i,
+			      cases[i][1], out);
+	}
+	ck_assert_msg(access(mark, F_OK) != 0, "CMD ran despite a bad --json");
+	ck_assert_msg(access(json_new, F_OK) != 0, "partial JSON left behind");
+	ck_assert_msg(strstr(slurp(log), "no process"), "%s", slurp(log));
+	unlink(log);
+}
+END_TEST
+
+/* -p PID whose process exits while watched: report what was seen, exit by
+ * the leak rule. */
+START_TEST(test_cli_pid_exits)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *argv[] = { "fdtrack", "-p", pidarg, "-i", "0.05", "--json", json,
+			 "--fail-on-leak", NULL };
+	int jfd = mkstemp(json), lfd = mkstemp(log), in;
+	const char *j;
+	pid_t target, cli;
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	target = waiting_leaker(&in);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+	cli = start_cli(argv, log, -1);
+	wait_text(log, "opens", 5);
+	close(in);                          /* the target exits ... */
+	ck_assert_int_eq(waitpid(target, NULL, 0), target);
+	ck_assert_int_eq(wait_exit(cli, 3), 1); /* ... leaving 2 open */
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"target_exited\": true") &&
+		      strstr(j, "\"interrupted\": false"), "%s", j);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
+	no_progs_left(target);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* The kernel-side filter: another process's eventfds never show up. */
+START_TEST(test_cli_only_target)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *argv[] = { "fdtrack", "-p", pidarg, "-i", "0.05", "-d", "0.6",
+			 "--json", json, NULL };
+	int jfd = mkstemp(json), lfd = mkstemp(log), in, fds[20];
+	const char *j;
+	pid_t target, cli;
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	target = waiting_leaker(&in);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+	cli = start_cli(argv, log, -1);
+	wait_text(log, "opens", 5);
+	for (int i = 0; i < 20; i++)            /* this process: a bystander */
+		fds[i] = efd();
+	for (int i = 0; i < 10; i++)
+		close(fds[i]);
+	ck_assert_int_eq(wait_exit(cli, 3), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "opened_outside_syscalls", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
+	for (int i = 10; i < 20; i++)
+		close(fds[i]);
+	close(in);
+	waitpid(target, NULL, 0);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* Under sudo, CMD runs as the invoking user without extra groups. */
+START_TEST(test_cli_sudo_user)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX";
+	char *as_user[] = { "fdtrack", "--", FDT_LEAKER_PATH, "--ids", NULL };
+	char *as_root[] = { "fdtrack", "--run-as-root", "--", FDT_LEAKER_PATH,
+			    "--ids", NULL };
+	char *bad[] = { "fdtrack", "--", FDT_LEAKER_PATH, "--ids", NULL };
+	int fd = mkstemp(log);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (geteuid() != 0 || !bpf_usable()) {
+		printf("SKIP: needs root and BPF\n");
+		goto out;
+	}
+	setenv("SUDO_UID", "65534", 1);
+	setenv("SUDO_GID", "65534", 1);
+	ck_assert_int_eq(run_cli(as_user, log, 0), 0);
+	ck_assert_msg(strstr(slurp(log), "uid 65534 gid 65534 groups 0\n"),
+		      "%s", slurp(log));
+	ck_assert_int_eq(run_cli(as_root, log, 0), 0);
+	ck_assert_msg(strstr(slurp(log), "uid 0 gid 0 "), "%s", slurp(log));
+	setenv("SUDO_UID", "-1", 1);
+	ck_assert_int_eq(run_cli(bad, log, 0), 2);
+	ck_assert_msg(strstr(slurp(log), "SUDO_UID"), "%s", slurp(log));
+	unsetenv("SUDO_UID");
+	unsetenv("SUDO_GID");
+out:
+	unlink(log);
+}
+END_TEST
+
 /* ---- environment errors -------------------------------------------- */
 
 START_TEST(test_no_btf)
@@ -1038,6 +1537,28 @@ START_TEST(test_not_root)
 		      "unprivileged fdtrack_open: status %d", st);
 	ck_assert_int_eq(run_cli(argv, log, 65534), 2);
 	ck_assert_msg(strstr(slurp(log), "CAP_BPF"), "%s", slurp(log));
+	/* the way a user would: setpriv to nobody, no groups */
+	if (access("/usr/bin/setpriv", X_OK) == 0) {
+		char *sp[] = { "setpriv", "--reuid=65534", "--regid=65534",
+			       "--clear-groups", FDT_CLI_PATH, "--", "true", NULL };
+
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			int o = open(log, O_WRONLY | O_TRUNC);
+
+			dup2(o, 1);
+			dup2(o, 2);
+			execv("/usr/bin/setpriv", sp);
+			_exit(98);
+		}
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+			      "setpriv fdtrack: status %d: %s", st, slurp(log));
+		ck_assert_msg(strstr(slurp(log), "CAP_BPF") &&
+			      strstr(slurp(log), "CAP_PERFMON") &&
+			      strstr(slurp(log), "root"), "%s", slurp(log));
+	}
 	unlink(log);
 }
 END_TEST
@@ -1066,6 +1587,12 @@ int main(void)
 	tcase_add_test(tc, test_cli_leaker);
 	tcase_add_test(tc, test_cli_pid_duration);
 	tcase_add_test(tc, test_cli_usage);
+	tcase_add_test(tc, test_cli_signals);
+	tcase_add_test(tc, test_cli_flood);
+	tcase_add_test(tc, test_cli_hostile_input);
+	tcase_add_test(tc, test_cli_pid_exits);
+	tcase_add_test(tc, test_cli_only_target);
+	tcase_add_test(tc, test_cli_sudo_user);
 	tcase_add_test(tc, test_no_btf);
 	tcase_add_test(tc, test_not_root);
 	suite_add_tcase(s, tc);
