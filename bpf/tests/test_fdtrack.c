@@ -1446,6 +1446,47 @@ out:
 }
 END_TEST
 
+/* Every way out releases the BPF objects: nothing pinned, no program of
+ * ours still loaded (signals: test_cli_signals). */
+START_TEST(test_cli_no_leftovers)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *ok[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH, "0", "3",
+		       NULL };
+	char *leak[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
+			 FDT_LEAKER_PATH, "1", NULL };
+	char *fail[] = { "fdtrack", "--json", json, "--", "/nonexistent/cmd",
+			 NULL };
+	char *bypid[] = { "fdtrack", "-p", pidarg, "-d", "0.2", NULL };
+	char *const *runs[] = { ok, leak, fail };
+	int want[] = { 0, 1, 0 }, pins = bpffs_entries(), fd = mkstemp(json), in;
+	pid_t target;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	for (int i = 0; i < 3; i++) {
+		int rc = run_cli(runs[i], NULL, 0);
+
+		ck_assert_msg(rc == want[i], "run %d: exit %d", i, rc);
+		target = json_num(slurp(json), "pid");
+		no_progs_left(target);
+		ck_assert_int_eq(bpffs_entries(), pins);
+	}
+	target = waiting_leaker(&in);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+	ck_assert_int_eq(run_cli(bypid, NULL, 0), 0);
+	no_progs_left(target);
+	ck_assert_int_eq(bpffs_entries(), pins);
+	close(in);
+	waitpid(target, NULL, 0);
+out:
+	unlink(json);
+}
+END_TEST
+
 /* Under sudo, CMD runs as the invoking user without extra groups. */
 START_TEST(test_cli_sudo_user)
 {
@@ -1592,6 +1633,7 @@ int main(void)
 	tcase_add_test(tc, test_cli_hostile_input);
 	tcase_add_test(tc, test_cli_pid_exits);
 	tcase_add_test(tc, test_cli_only_target);
+	tcase_add_test(tc, test_cli_no_leftovers);
 	tcase_add_test(tc, test_cli_sudo_user);
 	tcase_add_test(tc, test_no_btf);
 	tcase_add_test(tc, test_not_root);
