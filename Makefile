@@ -4,6 +4,7 @@
 #   make run      the main job: reproduce issue 448 and show the fix (README)
 #   make check    all tests (installs missing Debian packages first, as root)
 #   make check-asan / check-tsan   the same tests under sanitizers
+#   make check-valgrind            runtime tests under memcheck --track-fds
 #   make deps     install or name the missing packages
 #   make clean
 #
@@ -56,7 +57,7 @@ include runtime/build.mk
 -include harness/bench/build.mk
 -include scripts/build.mk
 
-.PHONY: all check check-asan check-tsan clean
+.PHONY: all check check-asan check-tsan check-valgrind clean
 all: $(ALL_TARGETS)
 
 check: $(DEPS_STAMP) $(TEST_BINS)
@@ -67,6 +68,11 @@ check-asan:
 
 check-tsan:
 	@$(MAKE) --no-print-directory check BUILD=build/tsan SAN=tsan OPT=-O1
+
+# memcheck + --track-fds on the runtime's tests (valgrind is too slow for
+# the whole suite, and cannot load BPF programs' maps' memory anyway)
+check-valgrind: $(DEPS_STAMP) $(REX_TESTS)
+	@scripts/check-valgrind.sh $(REX_TESTS)
 
 clean:
 	rm -rf build
