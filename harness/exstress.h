@@ -42,11 +42,13 @@ struct exs_bpf_counts {
 	uint64_t closes[EXS_BPF_NKINDS];
 	uint64_t live[EXS_BPF_NKINDS];
 	uint64_t closed_outside[EXS_BPF_NKINDS];
-	/* fdtrack: an fd the snapshot found open that no event announced,
-	 * e.g. when a close's event arrives after another thread's open got
-	 * the same number; it keeps opens + this = closes + outside + live. */
+	/* fdtrack: fds opened/closed by nothing it models as a syscall
+	 * (SCM_RIGHTS, IORING_OP_CLOSE) or by one still in flight; exstress
+	 * does neither, so both are 0 at every boundary (fdtrack.h). */
 	uint64_t opened_outside[EXS_BPF_NKINDS];
 	uint64_t lost;
+	int reconciled;  /* fdtrack_reconcile() ran at this boundary: live
+			  * is then exact against /proc */
 };
 
 struct exs_sample {
@@ -113,6 +115,13 @@ struct exs_verdict {
 	int has_bpf;
 	/* opens + opened outside - closes - closed outside, over the window */
 	int64_t bpf_unbalanced[EXS_BPF_NKINDS];
+	/* largest |fdtrack live - /proc count| over the reconciled samples */
+	int64_t bpf_live_max_dev[EXS_BPF_NKINDS];
+	uint64_t bpf_live_first[EXS_BPF_NKINDS];  /* first such iteration; 0 none */
+	/* largest closed_outside + opened_outside (absolute) at any sample:
+	 * 0 unless fdtrack mis-files something */
+	int64_t bpf_outside_max[EXS_BPF_NKINDS];
+	uint64_t bpf_reconciled;                  /* samples that reconciled */
 	int64_t bpf_opens[EXS_BPF_NKINDS];
 	int64_t bpf_closes[EXS_BPF_NKINDS];
 	int64_t bpf_outside[EXS_BPF_NKINDS];
@@ -280,7 +289,11 @@ struct exs_probe;
  * REQUIRE: returns -1 with why set. OFF: *out = NULL, returns 0. */
 int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 		   size_t whylen);
-int exs_probe_sample(struct exs_probe *p, struct exs_sample *s);
+/* Reads fdtrack's counters into s->bpf (s->fds must already hold the /proc
+ * counts of the same boundary). Runs fdtrack_reconcile() (the task_file
+ * snapshot) when reconcile is set or when fdtrack's live counts differ from
+ * s->fds; s->bpf.reconciled says whether it did. 0 or -errno. */
+int exs_probe_sample(struct exs_probe *p, struct exs_sample *s, int reconcile);
 /* Print live fds grouped by opening stack. */
 void exs_probe_print_live(struct exs_probe *p, FILE *out);
 void exs_probe_close(struct exs_probe *p);

@@ -20,6 +20,10 @@
 #endif
 
 #define WATCHDOG_S 120 /* an iteration that takes this long is a hang */
+/* fdtrack's task_file snapshot runs at the baseline, the reference, the
+ * last sample, every this many iterations, and whenever fdtrack's live
+ * counts differ from /proc's (exs_probe_sample). */
+#define RECONCILE_EVERY 256
 
 static double now_s(void)
 {
@@ -186,7 +190,7 @@ struct ctx {
 };
 
 static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
-		       enum exs_phase phase, double t0, char *msg, size_t len)
+		       enum exs_phase phase, int reconcile, double t0, char *msg, size_t len)
 {
 	memset(s, 0, sizeof(*s));
 	s->iteration = iteration;
@@ -196,7 +200,7 @@ static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
 		snprintf(msg, len, "reading /proc/self: %s", strerror(-rc));
 		return rc;
 	}
-	if (c->probe && (rc = exs_probe_sample(c->probe, s))) {
+	if (c->probe && (rc = exs_probe_sample(c->probe, s, reconcile))) {
 		snprintf(msg, len, "reading fdtrack: %s", strerror(-rc));
 		return rc;
 	}
@@ -264,7 +268,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	(void)exs_runner_take_parked(c->runner);
 	uint64_t last_i = 0;
 	size_t n = 0;
-	if (take_sample(c, &s[n], 0, EXS_PHASE_BASELINE, t0, msg, sizeof(msg)))
+	if (take_sample(c, &s[n], 0, EXS_PHASE_BASELINE, 1, t0, msg, sizeof(msg)))
 		goto env_error;
 	if (c->csv)
 		exs_csv_row(c->csv, scn, pol, &s[n]);
@@ -335,7 +339,8 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 			}
 		}
 		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
-		if (take_sample(c, &s[n], i, ph, t0, msg, sizeof(msg)))
+		int reconcile = i % RECONCILE_EVERY == 0 || i == o->warmup || i == total;
+		if (take_sample(c, &s[n], i, ph, reconcile, t0, msg, sizeof(msg)))
 			goto env_error;
 		if (c->csv && (i % o->sample_every == 0 || i == o->warmup || i == total)) {
 			if (exs_csv_row(c->csv, scn, pol, &s[n]) != 0) {
@@ -359,6 +364,16 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	}
 	if (c->progress)
 		fputs("\r\033[K", stderr);
+	/* The last sample is always reconciled (--duration, a signal or the
+	 * sample bound ended the loop early): still the same boundary, as no
+	 * iteration ran since its /proc counts were read. */
+	if (c->probe && !res->v.nchecks && !s[n - 1].bpf.reconciled) {
+		int rc = exs_probe_sample(c->probe, &s[n - 1], 1);
+		if (rc) {
+			snprintf(msg, sizeof(msg), "reading fdtrack: %s", strerror(-rc));
+			goto env_error;
+		}
+	}
 	/* The last sample always has its CSV row. */
 	if (c->csv && n > 1 && s[n - 1].iteration != csv_last &&
 	    exs_csv_row(c->csv, scn, pol, &s[n - 1]) != 0) {
@@ -386,12 +401,6 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		exs_verdict_compute(&s[o->warmup], n - o->warmup, &o->limits, &res->v);
 	res->elapsed_s = now_s() - t0;
 	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(n - 1);
-	for (int k = 0; k < EXS_BPF_NKINDS; k++)
-		if (res->v.bpf_unbalanced[k] < 0)
-			snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
-				 "%sfdtrack counted %" PRId64 " more %s closes than opens (its accounting, not a leak)",
-				 res->note[0] ? "; " : "", -res->v.bpf_unbalanced[k],
-				 k ? "io_uring" : "eventfd");
 	if (res->v.bpf_lost)
 		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
 			 "%sfdtrack lost %" PRIu64 " events", res->note[0] ? "; " : "",

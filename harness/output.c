@@ -289,11 +289,15 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 			fprintf(out, "%s\"%s\": {\"opens\": %" PRId64
 				", \"opened_outside_syscalls\": %" PRId64 ", \"closes\": %" PRId64
 				", \"closed_outside_syscalls\": %" PRId64
-				", \"unbalanced\": %" PRId64 ", \"live_growth\": %" PRId64 "}",
+				", \"unbalanced\": %" PRId64 ", \"live_growth\": %" PRId64
+				", \"live_vs_proc_max_dev\": %" PRId64
+				", \"outside_syscalls_max\": %" PRId64 "}",
 				k ? ", " : "", k ? "io_uring" : "eventfd", v->bpf_opens[k],
 				v->bpf_opened_outside[k], v->bpf_closes[k], v->bpf_outside[k],
-				v->bpf_unbalanced[k], v->bpf_live_growth[k]);
-		fprintf(out, ", \"lost_events\": %" PRIu64 "}", v->bpf_lost);
+				v->bpf_unbalanced[k], v->bpf_live_growth[k], v->bpf_live_max_dev[k],
+				v->bpf_outside_max[k]);
+		fprintf(out, ", \"lost_events\": %" PRIu64 ", \"reconciled_samples\": %" PRIu64 "}",
+			v->bpf_lost, v->bpf_reconciled);
 	} else {
 		fputs("null", out);
 	}

@@ -40,22 +40,42 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 	return 0;
 }
 
-int exs_probe_sample(struct exs_probe *p, struct exs_sample *s)
+static void copy_counts(const struct fdtrack_counts *c, struct exs_sample *s)
+{
+	for (int k = 0; k < EXS_BPF_NKINDS; k++) {
+		s->bpf.opens[k] = c->opens[k];
+		s->bpf.closes[k] = c->closes[k];
+		s->bpf.live[k] = c->live[k];
+		s->bpf.closed_outside[k] = c->closed_outside_syscalls[k];
+		s->bpf.opened_outside[k] = c->opened_outside_syscalls[k];
+	}
+	s->bpf.lost = c->lost_events;
+	s->has_bpf = 1;
+}
+
+/* At a boundary fdtrack's counters are exact from the events alone
+ * (fdtrack.h), so the task_file snapshot (the expensive part) runs only
+ * when asked to, or when the event view's live counts disagree with the
+ * /proc counts just sampled into s->fds. */
+int exs_probe_sample(struct exs_probe *p, struct exs_sample *s, int reconcile)
 {
 	struct fdtrack_counts c;
-	int rc = fdtrack_reconcile(p->t);
+	int rc = fdtrack_poll(p->t, 0);
 	if (rc)
 		return rc;
 	fdtrack_counts(p->t, &c);
-	for (int k = 0; k < EXS_BPF_NKINDS; k++) {
-		s->bpf.opens[k] = c.opens[k];
-		s->bpf.closes[k] = c.closes[k];
-		s->bpf.live[k] = c.live[k];
-		s->bpf.closed_outside[k] = c.closed_outside_syscalls[k];
-		s->bpf.opened_outside[k] = c.opened_outside_syscalls[k];
+	if (!reconcile)
+		for (int k = 0; k < EXS_BPF_NKINDS; k++)
+			if ((int64_t)c.live[k] != s->fds[k])
+				reconcile = 1;
+	s->bpf.reconciled = 0;
+	if (reconcile) {
+		if ((rc = fdtrack_reconcile(p->t)))
+			return rc;
+		fdtrack_counts(p->t, &c);
+		s->bpf.reconciled = 1;
 	}
-	s->bpf.lost = c.lost_events;
-	s->has_bpf = 1;
+	copy_counts(&c, s);
 	return 0;
 }
 
@@ -97,10 +117,11 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 	return mode == EXS_PROBE_REQUIRE ? -1 : 0;
 }
 
-int exs_probe_sample(struct exs_probe *p, struct exs_sample *s)
+int exs_probe_sample(struct exs_probe *p, struct exs_sample *s, int reconcile)
 {
 	(void)p;
 	(void)s;
+	(void)reconcile;
 	return -ENOSYS;
 }
 
