@@ -201,6 +201,10 @@ START_TEST(legacy_leaks)
 	ck_assert_ptr_nonnull(strstr(r.err, "first differed at iteration 31"));
 	if (strstr(r.json, "\"probe\": \"bpf\"")) {
 		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_balance"), 0);
+		/* fdtrack stays exact while fds leak: it agrees with /proc */
+		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_live"), 1);
+		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_outside"), 1);
+		ck_assert_int_eq(check_passed(r.json, "bpf_io_uring_balance"), 1);
 		/* fdtrack's stacks point at the notifier's eventfd */
 		ck_assert_msg(!STACKS || strstr(r.err, "rex_notifier_new") || strstr(r.err, "rex_executor_new"),
 			      "no opening stack in:\n%s", r.err);
@@ -223,6 +227,15 @@ START_TEST(fixed_passes)
 	double parked = num_after(r.json, "\"scenarios\"", "\"parked_per_iteration\": ");
 	ck_assert_msg(parked >= parked_min[_i], "%s: %g tasks parked per iteration, want >= %g",
 		      parking[_i], parked, parked_min[_i]);
+	if (strstr(r.json, "\"probe\": \"bpf\"")) {
+		/* exact fdtrack counts: every bpf check passed, and the
+		 * snapshot ran at the reference, iteration 256 and the last */
+		ck_assert_ptr_null(strstr(r.json, "\"pass\": false"));
+		ck_assert_int_eq(check_passed(r.json, "bpf_eventfd_live"), 1);
+		ck_assert_int_eq(check_passed(r.json, "bpf_io_uring_outside"), 1);
+		ck_assert_msg(num_after(r.json, "\"bpf\"", "\"reconciled_samples\": ") >= 3,
+			      "%s: reconciled samples:\n%s", parking[_i], r.json);
+	}
 	run_free(&r);
 }
 END_TEST
