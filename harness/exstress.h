@@ -132,8 +132,31 @@ struct exs_verdict {
 	struct exs_check checks[EXS_MAX_CHECKS];
 };
 
-/* s[0] is the reference (the sample right after warm-up), s[1..n-1] the
- * measured ones. Returns 0, or -EINVAL when n == 0. */
+/* The verdict is a fold over the samples, so a run keeps none of them:
+ * exstress's own memory stays flat however long it runs (an array of every
+ * sample grew during long runs and showed up as the very growth we measure).
+ * begin() with the reference (the sample right after warm-up), add() each
+ * measured sample in order, end() to get the checks. */
+struct exs_verdict_acc {
+	struct exs_sample ref, last;
+	uint64_t n;                            /* samples, the reference included */
+	int64_t fd_max_dev[EXS_FD_NKINDS];
+	uint64_t fd_first[EXS_FD_NKINDS];
+	uint64_t bpf_reconciled;
+	int64_t bpf_outside_max[EXS_BPF_NKINDS];
+	int64_t bpf_live_max_dev[EXS_BPF_NKINDS];
+	uint64_t bpf_live_first[EXS_BPF_NKINDS];
+	/* least squares of VSZ and RSS against the iteration, updated online
+	 * (Welford): means and centred sums of products */
+	double mean_x, mean_vsz, mean_rss, sxx, sx_vsz, sx_rss;
+};
+void exs_verdict_begin(struct exs_verdict_acc *a, const struct exs_sample *ref);
+void exs_verdict_add(struct exs_verdict_acc *a, const struct exs_sample *s);
+void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *lim,
+		     struct exs_verdict *v);
+
+/* The same over an array: s[0] is the reference, s[1..n-1] the measured
+ * ones. Returns 0, or -EINVAL when n == 0. */
 int exs_verdict_compute(const struct exs_sample *s, size_t n,
 			const struct exs_limits *lim, struct exs_verdict *v);
 /* One line naming what leaked, e.g. "eventfd +2.00/iter from iteration 51;

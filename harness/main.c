@@ -186,7 +186,6 @@ struct ctx {
 	struct exs_runner *runner;
 	struct exs_csv *csv;
 	int progress;           /* draw the progress line */
-	size_t max_samples;     /* bound on the sample array (a quarter of RAM) */
 };
 
 static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
@@ -225,56 +224,39 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 			s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
 }
 
-/* Not memset(0): the compiler may turn malloc+memset into calloc, which
- * leaves fresh pages untouched. */
-static void touch_samples(struct exs_sample *s, size_t n)
-{
-	memset(s, 0xa5, n * sizeof(*s));
-}
-
-static int grow_samples(struct exs_sample **s, size_t *cap, size_t want)
-{
-	struct exs_sample *ns = realloc(*s, want * sizeof(**s));
-	if (!ns)
-		return -1;
-	touch_samples(ns + *cap, want - *cap);
-	*s = ns;
-	*cap = want;
-	return 0;
-}
-
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
  * printing why. */
 static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
 {
 	struct exs_options *o = c->o;
 	const char *scn = exs_scenario_name(sc), *pol = exs_policy_name(o->policy);
-	size_t cap = o->duration_s > 0 ? 4096 : (size_t)(o->warmup + o->iterations + 1);
-	struct exs_sample *s = malloc(cap * sizeof(*s));
+	/* No sample is kept: the verdict is folded in as they come (stats.c).
+	 * `last` is the newest measured sample, added to the fold only when
+	 * the next one arrives, so that the final one can still be
+	 * reconciled first. */
+	struct exs_sample cur, last;
+	struct exs_verdict_acc acc;
+	int have_last = 0;
 	char msg[512];
 	int status = EXS_EXIT_USAGE;
 
 	memset(res, 0, sizeof(*res));
 	res->scenario = sc;
 	wd_scenario = scn;
-	if (!s) {
-		fprintf(stderr, "exstress: out of memory for %zu samples\n", cap);
-		return EXS_EXIT_USAGE;
-	}
-	/* Touch the whole array now: filling it page by page would show up
-	 * as ~sizeof(*s) bytes of RSS growth per iteration. */
-	touch_samples(s, cap);
 	double t0 = now_s(), last_draw = t0, measure_t0 = 0;
 	(void)exs_runner_take_parked(c->runner);
 	uint64_t last_i = 0;
-	size_t n = 0;
-	if (take_sample(c, &s[n], 0, EXS_PHASE_BASELINE, 1, t0, msg, sizeof(msg)))
+	size_t n = 0; /* samples taken, the baseline included */
+	if (take_sample(c, &cur, 0, EXS_PHASE_BASELINE, 1, t0, msg, sizeof(msg)))
 		goto env_error;
 	if (c->csv)
-		exs_csv_row(c->csv, scn, pol, &s[n]);
+		exs_csv_row(c->csv, scn, pol, &cur);
 	n++;
-	if (o->warmup == 0)
+	last = cur;
+	if (o->warmup == 0) {
 		measure_t0 = t0;
+		exs_verdict_begin(&acc, &cur);
+	}
 
 	uint64_t total = o->duration_s > 0 ? 0 : o->warmup + o->iterations;
 	uint64_t csv_last = 0; /* iteration of the last CSV row written */
@@ -293,7 +275,10 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 			/* Out of fds because fds leaked: that is the verdict,
 			 * not an environment problem. */
 			if ((rc == -EMFILE || rc == -ENFILE) && n > o->warmup + 1) {
-				exs_verdict_compute(&s[o->warmup], n - o->warmup, &o->limits, &res->v);
+				if (have_last)
+					exs_verdict_add(&acc, &last);
+				have_last = 0;
+				exs_verdict_end(&acc, &o->limits, &res->v);
 				if (res->v.leak) {
 					snprintf(res->note, sizeof(res->note),
 						 "stopped at iteration %" PRIu64 ": %s", i, msg);
@@ -309,54 +294,32 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 #ifdef EXS_TEST_FAULTS
 		exs_test_fault_inject(i);
 #endif
-		/* --duration: size the array for the measured part from the
-		 * warm-up's rate before the reference sample is taken, so the
-		 * step in VSZ/RSS is not part of the measurement. */
-		if (i == o->warmup && o->duration_s > 0) {
-			double t = now_s();
-			double want = (double)i / (t > t0 ? t - t0 : 1e-3) * o->duration_s * 1.5 +
-				      (double)n + 64;
-			if (want > (double)c->max_samples)
-				want = (double)c->max_samples;
-			if ((size_t)want > cap && grow_samples(&s, &cap, (size_t)want)) {
-				snprintf(msg, sizeof(msg), "out of memory for samples");
-				goto env_error;
-			}
-		}
-		if (n == cap) {
-			/* --duration only (the estimate was short): a step in
-			 * VSZ/RSS, once; or the sample memory bound is hit. */
-			size_t want = 2 * cap < c->max_samples ? 2 * cap : c->max_samples;
-			if (want <= cap) {
-				snprintf(res->note, sizeof(res->note),
-					 "stopped at iteration %" PRIu64 ": sample memory bound (%zu samples) reached",
-					 i, cap);
-				break;
-			}
-			if (grow_samples(&s, &cap, want)) {
-				snprintf(msg, sizeof(msg), "out of memory for samples");
-				goto env_error;
-			}
-		}
 		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
 		int reconcile = i % RECONCILE_EVERY == 0 || i == o->warmup || i == total;
-		if (take_sample(c, &s[n], i, ph, reconcile, t0, msg, sizeof(msg)))
+		if (take_sample(c, &cur, i, ph, reconcile, t0, msg, sizeof(msg)))
 			goto env_error;
 		if (c->csv && (i % o->sample_every == 0 || i == o->warmup || i == total)) {
-			if (exs_csv_row(c->csv, scn, pol, &s[n]) != 0) {
+			if (exs_csv_row(c->csv, scn, pol, &cur) != 0) {
 				snprintf(msg, sizeof(msg), "writing %s: %s", o->csv_path, strerror(errno));
 				goto env_error;
 			}
 			csv_last = i;
 		}
 		n++;
-		if (i == o->warmup)
+		if (i == o->warmup) {
 			measure_t0 = now_s();
+			exs_verdict_begin(&acc, &cur);
+		} else if (i > o->warmup) {
+			if (have_last)
+				exs_verdict_add(&acc, &last);
+			have_last = 1;
+		}
+		last = cur;
 		if (c->progress) {
 			double t = now_s();
 			if (t - last_draw >= 0.25) {
 				progress_line(c, sc, i, total, (double)(i - last_i) / (t - last_draw),
-					      &s[n - 1]);
+					      &cur);
 				last_draw = t;
 				last_i = i;
 			}
@@ -367,23 +330,23 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	/* The last sample is always reconciled (--duration, a signal or the
 	 * sample bound ended the loop early): still the same boundary, as no
 	 * iteration ran since its /proc counts were read. */
-	if (c->probe && !res->v.nchecks && !s[n - 1].bpf.reconciled) {
-		int rc = exs_probe_sample(c->probe, &s[n - 1], 1);
+	if (c->probe && !res->v.nchecks && !last.bpf.reconciled) {
+		int rc = exs_probe_sample(c->probe, &last, 1);
 		if (rc) {
 			snprintf(msg, sizeof(msg), "reading fdtrack: %s", strerror(-rc));
 			goto env_error;
 		}
 	}
 	/* The last sample always has its CSV row. */
-	if (c->csv && n > 1 && s[n - 1].iteration != csv_last &&
-	    exs_csv_row(c->csv, scn, pol, &s[n - 1]) != 0) {
+	if (c->csv && n > 1 && last.iteration != csv_last &&
+	    exs_csv_row(c->csv, scn, pol, &last) != 0) {
 		snprintf(msg, sizeof(msg), "writing %s: %s", o->csv_path, strerror(errno));
 		goto env_error;
 	}
 	if (res->interrupted)
 		snprintf(res->note, sizeof(res->note), "interrupted by %s after %" PRIu64 " iterations",
 			 atomic_load(&stop_signal) == SIGTERM ? "SIGTERM" : "SIGINT",
-			 s[n - 1].iteration);
+			 last.iteration);
 	if (n <= o->warmup + 1 && res->interrupted) {
 		/* Nothing measured yet: no verdict. */
 		res->no_verdict = 1;
@@ -397,8 +360,11 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		snprintf(msg, sizeof(msg), "no iteration after the warm-up");
 		goto env_error;
 	}
-	if (!res->v.nchecks)
-		exs_verdict_compute(&s[o->warmup], n - o->warmup, &o->limits, &res->v);
+	if (!res->v.nchecks) {
+		if (have_last)
+			exs_verdict_add(&acc, &last);
+		exs_verdict_end(&acc, &o->limits, &res->v);
+	}
 	res->elapsed_s = now_s() - t0;
 	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(n - 1);
 	if (res->v.bpf_lost)
@@ -431,12 +397,11 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 			char vs[32], rs[32];
 			exs_fmt_bytes(v->vsz_slope, vs, sizeof(vs));
 			exs_fmt_bytes(v->rss_slope, rs, sizeof(rs));
-			const struct exs_sample *last = &s[n - 1];
 			fprintf(stderr,
 				"exstress: %s [%s]: pass, %" PRIu64 " iterations (%.0f it/s); fds "
 				"eventfd %" PRId64 " io_uring %" PRId64 " other %" PRId64
 				" (= reference at every iteration); VSZ slope %s/iter, RSS slope %s/iter%s%s\n",
-				scn, pol, v->iterations, rate, last->fds[0], last->fds[1], last->fds[2],
+				scn, pol, v->iterations, rate, last.fds[0], last.fds[1], last.fds[2],
 				vs, rs, res->note[0] ? "; " : "", res->note);
 		}
 		status = EXS_EXIT_PASS;
@@ -449,7 +414,6 @@ env_error:
 	fprintf(stderr, "exstress: %s [%s]: %s\n", scn, pol, msg);
 	status = EXS_EXIT_USAGE;
 out:
-	free(s);
 	return status;
 }
 
@@ -565,20 +529,6 @@ int main(int argc, char **argv)
 	size_t nres = 0;
 	struct exs_outfile json = { .fd = -1 }, junit = { .fd = -1 };
 
-	/* Every sample is kept for the verdict: bound them by a quarter of
-	 * RAM rather than let a huge --iterations page the machine to death. */
-	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-	double ram = pages > 0 && psz > 0 ? (double)pages * (double)psz : 1e9;
-	c.max_samples = (size_t)(ram / 4 / sizeof(struct exs_sample));
-	if (o.duration_s <= 0 && (double)o.warmup + (double)o.iterations + 1 > (double)c.max_samples) {
-		char need[32];
-		exs_fmt_bytes(((double)o.warmup + (double)o.iterations + 1) * sizeof(struct exs_sample),
-			      need, sizeof(need));
-		fprintf(stderr, "exstress: --iterations %" PRIu64 " --warmup %" PRIu64
-			": %s of samples is more than a quarter of RAM (at most %zu iterations)\n",
-			o.iterations, o.warmup, need, c.max_samples - 1);
-		return EXS_EXIT_USAGE;
-	}
 	if (o.executors < 2 && (o.scenario == EXS_SC_ISSUE448 || o.scenario == EXS_SC_ALL)) {
 		fprintf(stderr, "exstress: --executors %u: issue448 needs at least 2 (a sender and a receiver)\n",
 			o.executors);

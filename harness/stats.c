@@ -53,28 +53,6 @@ double exs_slope(const double *x, const double *y, size_t n)
 	return sxx > 0 ? sxy / sxx : 0;
 }
 
-/* Slope of a sample field without copying the samples. */
-static double sample_slope(const struct exs_sample *s, size_t n, int rss)
-{
-	if (n < 2)
-		return 0;
-	double mx = 0, my = 0;
-	for (size_t i = 0; i < n; i++) {
-		mx += (double)s[i].iteration;
-		my += (double)(rss ? s[i].rss_bytes : s[i].vsz_bytes);
-	}
-	mx /= (double)n;
-	my /= (double)n;
-	double sxy = 0, sxx = 0;
-	for (size_t i = 0; i < n; i++) {
-		double dx = (double)s[i].iteration - mx;
-		double y = (double)(rss ? s[i].rss_bytes : s[i].vsz_bytes);
-		sxy += dx * (y - my);
-		sxx += dx * dx;
-	}
-	return sxx > 0 ? sxy / sxx : 0;
-}
-
 static void add_check(struct exs_verdict *v, const char *name, int pass,
 		      double value, double limit)
 {
@@ -89,28 +67,81 @@ static void add_check(struct exs_verdict *v, const char *name, int pass,
 		v->leak = 1;
 }
 
-int exs_verdict_compute(const struct exs_sample *s, size_t n,
-			const struct exs_limits *lim, struct exs_verdict *v)
+/* Per-sample part: bpf counters of every sample (the reference included). */
+static void acc_bpf(struct exs_verdict_acc *a, const struct exs_sample *s)
+{
+	if (!s->has_bpf)
+		return;
+	a->bpf_reconciled += s->bpf.reconciled;
+	for (int k = 0; k < EXS_BPF_NKINDS; k++) {
+		int64_t out = (int64_t)(s->bpf.closed_outside[k] + s->bpf.opened_outside[k]);
+		if (out > a->bpf_outside_max[k])
+			a->bpf_outside_max[k] = out;
+		if (!s->bpf.reconciled)
+			continue;
+		int64_t d = (int64_t)s->bpf.live[k] - s->fds[k];
+		int64_t ad = d < 0 ? -d : d;
+		if (ad > a->bpf_live_max_dev[k])
+			a->bpf_live_max_dev[k] = ad;
+		if (d != 0 && a->bpf_live_first[k] == 0)
+			a->bpf_live_first[k] = s->iteration ? s->iteration : 1;
+	}
+}
+
+/* Welford's online covariance: stable however many samples there are. */
+static void acc_slope(struct exs_verdict_acc *a, const struct exs_sample *s)
+{
+	double n = (double)a->n;
+	double x = (double)s->iteration;
+	double dx = x - a->mean_x;
+	a->mean_x += dx / n;
+	a->mean_vsz += ((double)s->vsz_bytes - a->mean_vsz) / n;
+	a->mean_rss += ((double)s->rss_bytes - a->mean_rss) / n;
+	a->sxx += dx * (x - a->mean_x);
+	a->sx_vsz += dx * ((double)s->vsz_bytes - a->mean_vsz);
+	a->sx_rss += dx * ((double)s->rss_bytes - a->mean_rss);
+}
+
+void exs_verdict_begin(struct exs_verdict_acc *a, const struct exs_sample *ref)
+{
+	memset(a, 0, sizeof(*a));
+	a->ref = *ref;
+	a->last = *ref;
+	a->n = 1;
+	acc_bpf(a, ref);
+	acc_slope(a, ref);
+}
+
+void exs_verdict_add(struct exs_verdict_acc *a, const struct exs_sample *s)
+{
+	/* fds are integers: any difference at any boundary is a leak (or a
+	 * double close), so every sample is compared, not just the last. */
+	for (int k = 0; k < EXS_FD_NKINDS; k++) {
+		int64_t d = s->fds[k] - a->ref.fds[k];
+		int64_t ad = d < 0 ? -d : d;
+		if (ad > a->fd_max_dev[k])
+			a->fd_max_dev[k] = ad;
+		if (d != 0 && a->fd_first[k] == 0)
+			a->fd_first[k] = s->iteration;
+	}
+	a->n++;
+	a->last = *s;
+	acc_bpf(a, s);
+	acc_slope(a, s);
+}
+
+void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *lim,
+		     struct exs_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
-	if (n == 0)
-		return -EINVAL;
-	const struct exs_sample *ref = &s[0], *last = &s[n - 1];
-	v->iterations = n - 1;
+	const struct exs_sample *ref = &a->ref, *last = &a->last;
+	v->iterations = a->n - 1;
 	v->ref_iteration = ref->iteration;
-	double iters = n > 1 ? (double)(n - 1) : 1;
+	double iters = a->n > 1 ? (double)(a->n - 1) : 1;
 
-	/* fds are integers: any difference at any boundary is a leak (or a
-	 * double close), so compare every sample, not just the last. */
 	for (int k = 0; k < EXS_FD_NKINDS; k++) {
-		for (size_t i = 1; i < n; i++) {
-			int64_t d = s[i].fds[k] - ref->fds[k];
-			int64_t a = d < 0 ? -d : d;
-			if (a > v->fd_max_dev[k])
-				v->fd_max_dev[k] = a;
-			if (d != 0 && v->fd_first[k] == 0)
-				v->fd_first[k] = s[i].iteration;
-		}
+		v->fd_max_dev[k] = a->fd_max_dev[k];
+		v->fd_first[k] = a->fd_first[k];
 		v->fd_growth[k] = last->fds[k] - ref->fds[k];
 		v->fd_per_iter[k] = (double)v->fd_growth[k] / iters;
 		char name[40];
@@ -135,8 +166,7 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 		static const char *const oname[EXS_BPF_NKINDS] = {
 			"bpf_eventfd_outside", "bpf_io_uring_outside"
 		};
-		for (size_t i = 0; i < n; i++)
-			v->bpf_reconciled += s[i].has_bpf && s[i].bpf.reconciled;
+		v->bpf_reconciled = a->bpf_reconciled;
 		for (int k = 0; k < EXS_BPF_NKINDS; k++) {
 			v->bpf_opens[k] = (int64_t)(last->bpf.opens[k] - ref->bpf.opens[k]);
 			v->bpf_closes[k] = (int64_t)(last->bpf.closes[k] - ref->bpf.closes[k]);
@@ -149,22 +179,9 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 					       v->bpf_closes[k] - v->bpf_outside[k];
 			add_check(v, bname[k], v->bpf_unbalanced[k] == 0,
 				  (double)v->bpf_unbalanced[k], 0);
-			for (size_t i = 0; i < n; i++) {
-				if (!s[i].has_bpf)
-					continue;
-				int64_t out = (int64_t)(s[i].bpf.closed_outside[k] +
-							s[i].bpf.opened_outside[k]);
-				if (out > v->bpf_outside_max[k])
-					v->bpf_outside_max[k] = out;
-				if (!s[i].bpf.reconciled)
-					continue;
-				int64_t d = (int64_t)s[i].bpf.live[k] - s[i].fds[k];
-				int64_t a = d < 0 ? -d : d;
-				if (a > v->bpf_live_max_dev[k])
-					v->bpf_live_max_dev[k] = a;
-				if (d != 0 && v->bpf_live_first[k] == 0)
-					v->bpf_live_first[k] = s[i].iteration ? s[i].iteration : 1;
-			}
+			v->bpf_live_max_dev[k] = a->bpf_live_max_dev[k];
+			v->bpf_live_first[k] = a->bpf_live_first[k];
+			v->bpf_outside_max[k] = a->bpf_outside_max[k];
 			add_check(v, lname[k], v->bpf_live_max_dev[k] == 0,
 				  (double)v->bpf_live_max_dev[k], 0);
 			add_check(v, oname[k], v->bpf_outside_max[k] == 0,
@@ -173,8 +190,8 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 		v->bpf_lost = last->bpf.lost - ref->bpf.lost;
 	}
 
-	v->vsz_slope = sample_slope(s, n, 0);
-	v->rss_slope = sample_slope(s, n, 1);
+	v->vsz_slope = a->n > 1 && a->sxx > 0 ? a->sx_vsz / a->sxx : 0;
+	v->rss_slope = a->n > 1 && a->sxx > 0 ? a->sx_rss / a->sxx : 0;
 	v->vsz_growth = (double)last->vsz_bytes - (double)ref->vsz_bytes;
 	v->rss_growth = (double)last->rss_bytes - (double)ref->rss_bytes;
 	add_check(v, "vsz_slope",
@@ -187,6 +204,19 @@ int exs_verdict_compute(const struct exs_sample *s, size_t n,
 		  v->vsz_growth, lim->vsz_growth);
 	add_check(v, "rss_growth", v->rss_growth <= lim->rss_growth,
 		  v->rss_growth, lim->rss_growth);
+}
+
+int exs_verdict_compute(const struct exs_sample *s, size_t n,
+			const struct exs_limits *lim, struct exs_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (n == 0)
+		return -EINVAL;
+	struct exs_verdict_acc a;
+	exs_verdict_begin(&a, &s[0]);
+	for (size_t i = 1; i < n; i++)
+		exs_verdict_add(&a, &s[i]);
+	exs_verdict_end(&a, lim, v);
 	return 0;
 }
 
