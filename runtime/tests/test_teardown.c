@@ -160,21 +160,28 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 static const struct rex_task_vtable root_vt = { "root", root_poll, NULL };
 
 /* The shared channel's sending side: an executor on another thread that
- * holds tx open for a while, then closes it. */
+ * holds tx open until the test releases it (checking every 10 ms: no fixed
+ * delay, which a slow run such as valgrind's would outlast), then closes
+ * it. */
+static _Atomic int g_release_peer;
 struct peer { rex_shared_tx *tx; struct rex_sleep sleep; int started; };
 static enum rex_poll peer_poll(void *p, struct rex_context *cx)
 {
 	struct peer *pr = p;
 	if (!pr->started) {
 		ck_assert_int_eq(rex_shared_tx_connect(pr->tx), 0);
-		rex_sleep_init(&pr->sleep, 200 * 1000000ull);
+		rex_sleep_init(&pr->sleep, 10 * 1000000ull);
 		pr->started = 1;
 	}
-	if (rex_sleep_poll(&pr->sleep, cx) == REX_PENDING)
-		return REX_PENDING;
-	rex_shared_tx_close(pr->tx);
-	pr->tx = NULL;
-	return REX_READY;
+	while (rex_sleep_poll(&pr->sleep, cx) == REX_READY) {
+		if (atomic_load(&g_release_peer)) {
+			rex_shared_tx_close(pr->tx);
+			pr->tx = NULL;
+			return REX_READY;
+		}
+		rex_sleep_init(&pr->sleep, 10 * 1000000ull);
+	}
+	return REX_PENDING;
 }
 static void peer_drop(void *p)
 {
@@ -209,6 +216,7 @@ static void check_parked(enum park_kind kind, enum rex_drop_policy policy)
 {
 	g_drops = g_child_drops = g_parked = g_child_parked = 0;
 	g_release_waker = 0;
+	g_release_peer = 0;
 	atomic_store(&g_held_waker, NULL);
 	struct fd_counts base = fd_counts_now();
 	long allocs0 = live_allocs();
@@ -255,6 +263,7 @@ static void check_parked(enum park_kind kind, enum rex_drop_policy policy)
 
 	/* let the outside world finish: peers, held wakers, channel ends */
 	if (peer) {
+		g_release_peer = 1;
 		int64_t out;
 		ck_assert_int_eq(rex_thread_join(peer, &out), 0);
 	}
