@@ -15,7 +15,6 @@
 #define RUN_BUDGET 256 /* tasks polled between looks at io_uring */
 
 _Thread_local rex_executor *rex_tls_ex;
-_Thread_local uint64_t rex_tls_ex_id;
 
 static _Atomic uint64_t next_executor_id = 1;
 _Atomic uint64_t rex_ring_generation;
@@ -109,8 +108,6 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 		goto fail_req;
 	atomic_load_explicit(&rex_ring_generation, memory_order_acquire);
 
-	ex->stats.eventfd = ex->notifier->efd;
-	ex->stats.ring_fd = ex->ring.ring_fd;
 	*out = ex;
 	return 0;
 
@@ -127,6 +124,7 @@ void rex_executor_stats(const rex_executor *ex, struct rex_executor_stats *st)
 {
 	*st = ex->stats;
 	st->eventfd = ex->notifier->efd;
+	st->ring_fd = ex->ring.ring_fd;
 }
 
 /* ---- the loop ------------------------------------------------------------------------ */
@@ -219,10 +217,8 @@ int rex_executor_run(rex_executor *ex, const struct rex_task_vtable *vt,
 
 	ex->running = true;
 	rex_tls_ex = ex;
-	rex_tls_ex_id = ex->id;
 	loop_until(ex, root);
 	rex_tls_ex = NULL;
-	rex_tls_ex_id = 0;
 	ex->running = false;
 
 	if (output) {
@@ -238,11 +234,8 @@ int rex_executor_run(rex_executor *ex, const struct rex_task_vtable *vt,
 static void drain_run_queue(rex_executor *ex)
 {
 	rex_task *t;
-	while ((t = rex_run_queue_pop(ex))) {
-		atomic_fetch_and_explicit(&t->state, ~(uint64_t)TASK_SCHEDULED,
-					  memory_order_acq_rel);
-		rex_task_release(t);
-	}
+	while ((t = rex_run_queue_pop(ex)))
+		rex_task_unqueue(t);
 }
 
 /* design.md section 3, steps 1-6. */
@@ -266,9 +259,7 @@ static void teardown_legacy_448(rex_executor *ex)
 	rex_task *t;
 	while ((t = rex_run_queue_pop(ex))) {
 		rex_task_close(t);
-		atomic_fetch_and_explicit(&t->state, ~(uint64_t)TASK_SCHEDULED,
-					  memory_order_acq_rel);
-		rex_task_release(t);
+		rex_task_unqueue(t);
 	}
 	rex_io_teardown(ex);
 }
@@ -278,9 +269,7 @@ void rex_executor_free(rex_executor *ex)
 	if (!ex)
 		return;
 	rex_executor *prev_ex = rex_tls_ex;
-	uint64_t prev_id = rex_tls_ex_id;
 	rex_tls_ex = ex; /* destructors run as if on the executor */
-	rex_tls_ex_id = ex->id;
 
 	if (ex->cfg.policy == REX_DROP_LEGACY_448)
 		teardown_legacy_448(ex);
@@ -288,7 +277,6 @@ void rex_executor_free(rex_executor *ex)
 		teardown_fixed(ex);
 
 	rex_tls_ex = prev_ex;
-	rex_tls_ex_id = prev_id;
 	rex_timers_free(ex);
 	free(ex->notify_req);
 	rex_notifier_unref(ex->notifier);    /* 6 */

@@ -130,13 +130,14 @@ struct rex_executor {
 	struct rex_executor_stats stats;
 };
 
-/* The executor this thread runs (or tears down), and its id. */
+/* The executor this thread runs (or tears down); alive while set. Tasks
+ * are matched by id, never by address: a zombie's executor may be gone and
+ * its address reused by a new one. */
 extern _Thread_local rex_executor *rex_tls_ex;
-extern _Thread_local uint64_t rex_tls_ex_id;
 
 static inline bool rex_on_owner(const rex_task *t)
 {
-	return rex_tls_ex_id != 0 && rex_tls_ex_id == t->ex_id;
+	return rex_tls_ex && rex_tls_ex->id == t->ex_id;
 }
 
 /* Ring memory is mapped and unmapped by raw syscalls, so a sanitizer does
@@ -147,6 +148,9 @@ extern _Atomic uint64_t rex_ring_generation;
 
 /* task.c */
 void rex_task_release(rex_task *t);
+/* Give up a run-queue entry without polling it: clear SCHEDULED, drop the
+ * entry's reference. */
+void rex_task_unqueue(rex_task *t);
 void rex_task_run(rex_executor *ex, rex_task *t);
 void rex_task_close(rex_task *t);   /* set CLOSED, drop state (owner) */
 void rex_run_queue_push(rex_executor *ex, rex_task *t);

@@ -73,6 +73,13 @@ void rex_task_release(rex_task *t)
 		task_free(t);
 }
 
+void rex_task_unqueue(rex_task *t)
+{
+	atomic_fetch_and_explicit(&t->state, ~(uint64_t)TASK_SCHEDULED,
+				  memory_order_acq_rel);
+	rex_task_release(t);
+}
+
 /* ---- finishing ------------------------------------------------------------------------ */
 
 /* The task has just become COMPLETED or CLOSED on its owner thread: run its
@@ -153,9 +160,7 @@ void rex_task_run(rex_executor *ex, rex_task *t)
 	uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
 	for (;;) {
 		if (s & TASK_FINISHED) {
-			atomic_fetch_and_explicit(&t->state, ~(uint64_t)TASK_SCHEDULED,
-						  memory_order_acq_rel);
-			rex_task_release(t);
+			rex_task_unqueue(t);
 			return;
 		}
 		uint64_t next = (s & ~(uint64_t)TASK_SCHEDULED) | TASK_RUNNING;
