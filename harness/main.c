@@ -589,6 +589,15 @@ int main(int argc, char **argv)
 	status = EXS_EXIT_PASS;
 	for (int sc = (int)first; sc <= (int)last && !stopping(); sc++) {
 		int st = run_scenario(&c, (enum exs_scenario)sc, &results[nres]);
+		if (st == EXS_EXIT_USAGE && status == EXS_EXIT_LEAK) {
+			/* An earlier scenario leaked (in this process: its fds
+			 * are still open), which is what stopped this one: the
+			 * verdict stands, the rest is not run. */
+			fprintf(stderr, "exstress: %s and later scenarios not run: "
+				"the leak above left this process unable to go on\n",
+				exs_scenario_name((enum exs_scenario)sc));
+			break;
+		}
 		if (st == EXS_EXIT_USAGE) {
 			status = EXS_EXIT_USAGE;
 			goto out;

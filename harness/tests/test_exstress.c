@@ -420,6 +420,22 @@ static int fields(const char *line)
 	return n;
 }
 
+/* --scenario all: the fds leaked by earlier scenarios stay open in this
+ * process, so a later one cannot even start. That is still the leak's
+ * verdict (exit 1), not an environment error (exit 2). */
+START_TEST(later_scenario_starved_by_a_leak_is_a_leak)
+{
+	const char *args[] = { "--policy", "legacy-448", "--scenario", "all",
+			       "--iterations", "20", "--warmup", "50", "--probe", "off",
+			       "--quiet", NULL };
+	struct run r = run(EXS_BIN, NULL, 256, 1, args);
+	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, "not run"));
+	ck_assert_ptr_nonnull(strstr(r.json, "\"verdict\": \"leak\""));
+	run_free(&r);
+}
+END_TEST
+
 START_TEST(csv_and_junit_files)
 {
 	char csv[] = "/tmp/exs-e2e-csv-XXXXXX", xml[] = "/tmp/exs-e2e-xml-XXXXXX";
@@ -894,6 +910,7 @@ int main(void)
 	tcase_add_test(tc, help);
 	tcase_add_test(tc, emfile_is_an_environment_error);
 	tcase_add_test(tc, emfile_after_a_leak_is_a_leak);
+	tcase_add_test(tc, later_scenario_starved_by_a_leak_is_a_leak);
 	tcase_add_test(tc, csv_and_junit_files);
 	tcase_add_test(tc, junit_failure_names_the_leak);
 	tcase_set_timeout(tc, 120);
