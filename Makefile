@@ -51,6 +51,7 @@ deps:
 ALL_TARGETS :=
 TEST_BINS   :=
 
+include common/build.mk
 include runtime/build.mk
 -include bpf/build.mk
 -include harness/build.mk

@@ -21,10 +21,10 @@ FDT_TEST    := $(BUILD)/test/bpf/test_fdtrack
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
 # $(FDTRACK_LIB) $(FDTRACK_LIBS).
 FDTRACK_LIB    := $(BUILD)/lib/libfdtrack.a
-FDTRACK_CFLAGS  = -Ibpf
+FDTRACK_CFLAGS  = -Ibpf $(COMMON_CFLAGS)
 FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
 
-FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(call pc_cflags,libbpf libdw)
+FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
 TEST_BINS   += $(FDT_TEST)
@@ -52,7 +52,7 @@ $(FDTRACK_LIB): $(BUILD)/obj/bpf/fdtrack.o
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(FDTRACK_LIB)
+$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
 
@@ -69,7 +69,7 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_CLI_PATH='"$(abspath $(FDT_CLI))"' \
 	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' -c -o $@ $<
 
-$(FDT_TEST): $(BUILD)/obj/bpf-tests/test_fdtrack.o $(FDTRACK_LIB) | $(FDT_CLI) $(FDT_LEAKER)
+$(FDT_TEST): $(BUILD)/obj/bpf-tests/test_fdtrack.o $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_LEAKER)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)

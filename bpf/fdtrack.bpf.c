@@ -13,78 +13,15 @@
  * whether it succeeded. A second syscall tracepoint would slow down every
  * syscall on the machine again.
  *
- * ---- Why the counts stay exact when threads race on fd numbers ----
- *
- * A syscall changes the fd table at one moment (its "effect") and reaches
- * sys_exit later; in between, other threads' syscalls can take effect and
- * exit. Per fd number the effects are totally ordered (files->file_lock), so
- * the number holds a sequence of occupancies O1, O2, ..., each installed by
- * one effect and removed by a later one. Assumption C (causality): a thread
- * can only close an fd it learned from the syscall that installed it, so an
- * occupancy's removal takes effect after its installer's sys_exit. (Blind
- * closes, e.g. close_range over numbers another thread is being given right
- * now, break C; then live stays exact after a reconcile, the split between
- * the counters may not. Threads are assumed to share one fd table, as
- * pthreads do.) Under C the only reordering left is that a
- * removal's sys_exit ("remover exit") can come late: after the number was
- * reused and even after the reuse's own exit. So at any exit, the map entry
- * M of a number is the occupancy its last processed installer put there,
- * and the table slot T shows the present occupancy. Rules (all under the
- * entry's spin lock; (file, f_op) is the identity, same(M,T)):
- *
- *  - installer exit (eventfd, dup, F_DUPFD, io_uring_setup; the number was
- *    free at its effect, and under C T is its own file): a live M is an
- *    earlier occupancy that is already gone, whose remover exit has not been
- *    processed (else M would not be live) or that went without a syscall
- *    (IORING_OP_CLOSE). Count it closed now, as outside_closed with a
- *    pending claim (pclaim) on the number, then count the open and set M=T.
- *    Exception: M is T itself, put there by a snapshot or recheck that ran
- *    between our effect and exit (UNCLAIMED): move that count to opens.
- *  - remover exit (close, close_range): if a close of this number was
- *    noticed by someone else (pclaim) after this thread's previous syscall
- *    exit, i.e. during this syscall, it is this syscall's: claim it, moving
- *    it from outside_closed to closes (a close noticed earlier cannot be
- *    this syscall's: that keeps an IORING_OP_CLOSE noticed earlier from
- *    being claimed by a later close of an untracked file). If M is gone as
- *    well, M's own remover is still on its way: count M as noticed
- *    (outside_closed + pclaim) for it to claim. Without a claim: if M is
- *    live and not the present file, M is gone and not yet counted: count
- *    the close. Else the victim was not tracked -- or, if M is live and the
- *    present file is the same struct file again (a dup of it, or a new
- *    eventfd that got the freed struct file back: "ABA"), M may be our
- *    victim after all: mark M CLOSE_SEEN, so that whoever later finds M
- *    gone counts it as a close, not outside_closed.
- *  - dup2/dup3 onto a number: both at one effect: a live M other than the
- *    new file is the victim (under C its installer exit came before, and
- *    any install since would have found it gone), count the close; with no
- *    live M claim as above; then the open.
- *  - a snapshot (iterator walk) or a recheck (any syscall returning a number
- *    with an entry) that finds M gone counts it like an installer exit does
- *    (outside_closed + pclaim); a tracked file it finds that M lacks is added
- *    as UNCLAIMED (at_start / outside_opened) for its installer to claim.
- *
- * Each handler reads T, then takes the lock only if M did not change since
- * (seq), so it acts as if it ran at the instant of its read; times of
- * noticing are taken after that read, so they follow the effect noticed.
- *
- * Every count goes with a change of M's live state, made under the lock
- * (claims only move a count between outside_* and opens/closes), so
- * at_start + opens + outside_opened - closes - outside_closed == live
- * entries at all times, and after the walk of a snapshot the live entries
- * are exactly the tracked files of the table. Each occupancy is opened once
- * (by its installer exit, or claimed from the snapshot that saw it first)
- * and closed once (by the first of: its remover exit seeing it gone, a later
- * installer/recheck/snapshot seeing it gone); a close counted by someone
- * else than its remover leaves a pclaim that the remover's exit, still to
- * come, turns into a close (the pclaim time follows the remover's effect,
- * which follows its previous exit; a remover that takes another's pclaim
- * hands its own victim back as a pclaim, so claims never strand). Without
- * closes outside syscalls every pclaim is thus claimed once all exits are
- * processed: outside_* stay 0 and at_start + opens == closes + live
- * exactly, with or without snapshots in between. A pclaim from IORING_OP_CLOSE could be claimed by
- * an unrelated close of an untracked file at that number during the same
- * syscall window (then one close moves from outside_closed to closes; live
- * is still exact).
+ * Exact when threads race on fd numbers (docs/design.md §4.3 has the
+ * proof): each handler reads the table slot of its number, then takes that
+ * number's entry lock only if the entry did not change since (seq), so it
+ * acts as of its read. An installer that finds a live entry counts the old
+ * file closed "outside" with a pending claim (pclaim) that the late close's
+ * own exit then claims; a snapshot or recheck that finds a file the map
+ * lacks adds it UNCLAIMED for its installer to take over. Every count goes
+ * with a change of an entry's live state under its lock, so
+ * at_start + opens + outside_opened - closes - outside_closed == live.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

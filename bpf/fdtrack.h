@@ -10,29 +10,14 @@
  * never depend on the ring buffer (a lost event only costs that fd its
  * stack; lost_events says how many).
  *
- * Guarantees (proof in fdtrack.bpf.c):
+ * Guarantees (docs/design.md §4.2, proof in §4.3):
  *   - always: at_start + opens + opened_outside_syscalls
  *               == closes + closed_outside_syscalls + live;
  *   - after fdtrack_reconcile(): live == the target's tracked fds in
- *     /proc/PID/fd (exact as of the snapshot; fds closed by IORING_OP_CLOSE
- *     are then in closed_outside_syscalls, not live);
- *   - threads racing on one fd number (a close's number reused by another
- *     thread's open before the close reached sys_exit, in any order of
- *     close/open/dup/dup2/dup3/F_DUPFD/close_range) are counted exactly:
- *     once every syscall of the target has returned, and if nothing was
- *     closed outside syscalls (IORING_OP_CLOSE) or opened by a syscall
- *     fdtrack does not model (SCM_RIGHTS, pidfd_getfd),
- *       closed_outside_syscalls == opened_outside_syscalls == 0 and
- *       at_start + opens == closes + live,
- *     with or without reconciles in between, and every live fd opened by a
- *     syscall has its stack unless lost_events > 0. A close or open in
- *     flight while counts are read shows up, transiently, under
- *     *_outside_syscalls and moves to closes/opens when it returns.
- *   - not covered: a thread closing a number it did not get from the syscall
- *     that made it (blind close_range over numbers another thread is being
- *     given right now); threads with unshared fd tables. Then the totals
- *     stay balanced and live exact after a reconcile, but a close may be
- *     filed under closed_outside_syscalls.
+ *     /proc/PID/fd (IORING_OP_CLOSE'd fds are then closed outside syscalls);
+ *   - with threads racing on fd numbers, once every syscall of the target
+ *     returned and nothing happened outside the syscalls fdtrack models:
+ *     both *_outside_syscalls are 0 and at_start + opens == closes + live.
  *
  * One struct fdtrack must be used by one thread at a time. x86_64 only.
  */

@@ -44,7 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdtrack.h"
+#include "json.h"
 
 static const char usage[] =
 	"Usage: fdtrack [OPTIONS] -p PID\n"
@@ -89,14 +91,6 @@ static void on_signal(int sig)
 {
 	if (!got_signal)
 		got_signal = sig;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -351,22 +345,6 @@ static void print_interval(struct fdtrack *t)
 	fflush(stdout);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = *s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void json_kinds(FILE *f, const char *key, const uint64_t *v)
 {
 	fprintf(f, "  \"%s\": {", key);
@@ -565,7 +543,7 @@ int main(int argc, char **argv)
 	}
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 
-	start = now();
+	start = mono_s();
 	next_tick = start + env.interval;
 	for (;;) {
 		double tnow, wait = 0.1;
@@ -575,13 +553,13 @@ int main(int argc, char **argv)
 			if (env.cmd && !ch.done) {
 				/* pass it on; CMD gets a moment to exit */
 				kill(ch.pid, ri.interrupted);
-				grace_end = now() + 0.5;
+				grace_end = mono_s() + 0.5;
 			}
 		}
-		if (ri.interrupted && (!env.cmd || ch.done || now() >= grace_end))
+		if (ri.interrupted && (!env.cmd || ch.done || mono_s() >= grace_end))
 			break;
-		if (env.interval && next_tick - now() < wait)
-			wait = next_tick - now();
+		if (env.interval && next_tick - mono_s() < wait)
+			wait = next_tick - mono_s();
 		if (fdtrack_poll(t, wait > 0.001 ? (int)(wait * 1000) : 1)) {
 			fprintf(stderr, "%s\n", fdtrack_error());
 			rc = 2;
@@ -589,7 +567,7 @@ int main(int argc, char **argv)
 		}
 		if (env.cmd)
 			reap(t, &ch);
-		tnow = now();
+		tnow = mono_s();
 		if (env.interval && tnow >= next_tick && !got_signal) {
 			print_interval(t);
 			next_tick += env.interval;

@@ -36,12 +36,12 @@ $(EXS_OBJ)/fault/main.o: harness/main.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) -DEXS_TEST_FAULTS -c -o $@ $<
 
-$(EXS_BIN): $(EXS_TOOL:%=$(EXS_OBJ)/%.o) $(REX_LIB) $(EXS_FDTRACK_LIB)
+$(EXS_BIN): $(EXS_TOOL:%=$(EXS_OBJ)/%.o) $(REX_LIB) $(EXS_FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
 
 $(EXS_FAULT_BIN): $(filter-out %/main.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o)) $(EXS_OBJ)/fault/main.o \
-		  $(REX_LIB) $(EXS_FDTRACK_LIB)
+		  $(REX_LIB) $(EXS_FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
 
@@ -53,15 +53,17 @@ $(EXS_OBJ)/tests/%.o: harness/tests/%.c $(DEPS_STAMP)
 		-DEXS_FDTRACK_CLI='"$(abspath $(BUILD)/bin/fdtrack)"' \
 		-c -o $@ $<
 
-$(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/%.o)
+$(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/%.o) \
+		$(COMMON_CHECK_OBJ) $(REX_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(call pc_libs,check) -lm
 
 # The end-to-end test needs both tools built.
 $(BUILD)/test/harness/test_exstress: $(EXS_BIN) $(EXS_FAULT_BIN)
-$(BUILD)/test/harness/test_exstress: $(EXS_OBJ)/tests/test_exstress.o $(EXS_CORE:%=$(EXS_OBJ)/%.o)
+$(BUILD)/test/harness/test_exstress: $(EXS_OBJ)/tests/test_exstress.o $(EXS_CORE:%=$(EXS_OBJ)/%.o) \
+		$(COMMON_CHECK_OBJ) $(REX_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(REX_LIBS) $(call pc_libs,check) -lm
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(REX_LIBS) $(call pc_libs,check) -lm
 
 # CI gate: fixed policy, every scenario, 5000 measured iterations each, fdtrack
 # required (a silent fall-back to /proc must not pass). exstress's exit code
@@ -83,8 +85,10 @@ gate: $(EXS_BIN)
 FUZZ_CC        ?= clang
 EXS_FUZZ_DIR    = $(BUILD)/fuzz/harness
 EXS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
-                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iharness
-EXS_FUZZ_SRC   := harness/cli.c harness/stats.c harness/sampler.c
+                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iharness \
+                  -Iruntime/include -Icommon
+EXS_FUZZ_SRC   := harness/cli.c harness/stats.c harness/sampler.c runtime/src/policy.c \
+                  common/fdkind.c
 EXS_FUZZ_BINS   = $(EXS_FUZZ_DIR)/fuzz_args $(EXS_FUZZ_DIR)/fuzz_proc
 EXS_FUZZ_SMOKE  = $(BUILD)/test/harness/fuzz-smoke
 EXS_FUZZ_RUNS  ?= 200000

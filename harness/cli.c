@@ -36,11 +36,6 @@ int exs_scenario_parse(const char *name, enum exs_scenario *out)
 	return -1;
 }
 
-const char *exs_policy_name(enum exs_policy p)
-{
-	return p == EXS_POLICY_LEGACY_448 ? "legacy-448" : "fixed";
-}
-
 void exs_usage(FILE *out)
 {
 	char s[32], g[32], f[32];
@@ -169,7 +164,7 @@ static int parse_double(const char *opt, const char *val, int positive,
 void exs_options_default(struct exs_options *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->policy = EXS_POLICY_FIXED;
+	o->policy = REX_DROP_FIXED;
 	o->scenario = EXS_SC_ISSUE448;
 	o->iterations = 1000;
 	o->warmup = 50;
@@ -247,12 +242,12 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		double d;
 		int rc = 0;
 		if (strcmp(opt, "--policy") == 0) {
-			if (strcmp(val, "fixed") == 0)
-				o->policy = EXS_POLICY_FIXED;
-			else if (strcmp(val, "legacy-448") == 0)
-				o->policy = EXS_POLICY_LEGACY_448;
-			else {
-				fail(err, errlen, "--policy: unknown policy '%s' (fixed or legacy-448)", val);
+			if (rex_policy_parse(val, &o->policy) != 0) {
+				char names[128] = "";
+				for (int p = 0; p < REX_DROP_POLICY_COUNT; p++)
+					snprintf(names + strlen(names), sizeof(names) - strlen(names),
+						 "%s%s", p ? ", " : "", rex_policy_name(p));
+				fail(err, errlen, "--policy: unknown policy '%s' (%s)", val, names);
 				rc = -1;
 			}
 		} else if (strcmp(opt, "--scenario") == 0) {

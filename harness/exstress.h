@@ -1,7 +1,7 @@
 /*
  * exstress: create and destroy rex executors thousands of times, sample the
  * process's fds and memory after every iteration, and say with an exit code
- * whether anything grew. See harness/README.md and design.md section 5.
+ * whether anything grew. See harness/README.md and docs/design.md §5.
  *
  * The pieces are separate so they can be tested alone: the /proc sampler,
  * the statistics and verdict, option parsing, the CSV/JSON/JUnit writers,
@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "rex.h" /* enum rex_drop_policy, rex_policy_name/parse */
 
 /* Exit codes. */
 enum { EXS_EXIT_PASS = 0, EXS_EXIT_LEAK = 1, EXS_EXIT_USAGE = 2 };
@@ -182,13 +184,11 @@ enum exs_scenario {
 const char *exs_scenario_name(enum exs_scenario sc);
 int exs_scenario_parse(const char *name, enum exs_scenario *out); /* 0/-1 */
 
-enum exs_policy { EXS_POLICY_FIXED, EXS_POLICY_LEGACY_448 };
-const char *exs_policy_name(enum exs_policy p);
 
 enum exs_probe_mode { EXS_PROBE_AUTO, EXS_PROBE_REQUIRE, EXS_PROBE_OFF };
 
 struct exs_options {
-	enum exs_policy policy;
+	enum rex_drop_policy policy;
 	enum exs_scenario scenario;
 	uint64_t iterations;    /* measured iterations per scenario */
 	uint64_t warmup;
@@ -287,7 +287,7 @@ int exs_junit_write(FILE *out, const struct exs_run_info *info,
 
 struct exs_runner;
 struct exs_runner_config {
-	enum exs_policy policy;
+	enum rex_drop_policy policy;
 	unsigned executors;
 	unsigned tasks;
 	uint64_t seed;

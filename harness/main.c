@@ -1,4 +1,5 @@
 /* exstress: the run loop, the progress line, reports and exit codes. */
+#include "clock.h"
 #include "exstress.h"
 
 #include <errno.h>
@@ -24,13 +25,6 @@
  * last sample, every this many iterations, and whenever fdtrack's live
  * counts differ from /proc's (exs_probe_sample). */
 #define RECONCILE_EVERY 256
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- watchdog: a hung iteration must not hang CI ---------------------------- */
 
@@ -203,7 +197,7 @@ static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
 		snprintf(msg, len, "reading fdtrack: %s", strerror(-rc));
 		return rc;
 	}
-	s->elapsed_ms = (now_s() - t0) * 1000.0;
+	s->elapsed_ms = (mono_s() - t0) * 1000.0;
 	return 0;
 }
 
@@ -215,12 +209,12 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 	if (total)
 		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "/%" PRIu64 "  %.0f it/s  eventfd %" PRId64
 			"  io_uring %" PRId64 "  VSZ %s\033[K",
-			exs_scenario_name(sc), exs_policy_name(c->o->policy), i, total,
+			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, total,
 			rate, s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
 	else
 		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "  %.0f it/s  eventfd %" PRId64
 			"  io_uring %" PRId64 "  VSZ %s\033[K",
-			exs_scenario_name(sc), exs_policy_name(c->o->policy), i, rate,
+			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, rate,
 			s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
 }
 
@@ -229,7 +223,7 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
 {
 	struct exs_options *o = c->o;
-	const char *scn = exs_scenario_name(sc), *pol = exs_policy_name(o->policy);
+	const char *scn = exs_scenario_name(sc), *pol = rex_policy_name(o->policy);
 	/* No sample is kept: the verdict is folded in as they come (stats.c).
 	 * `last` is the newest measured sample, added to the fold only when
 	 * the next one arrives, so that the final one can still be
@@ -243,7 +237,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	memset(res, 0, sizeof(*res));
 	res->scenario = sc;
 	wd_scenario = scn;
-	double t0 = now_s(), last_draw = t0, measure_t0 = 0;
+	double t0 = mono_s(), last_draw = t0, measure_t0 = 0;
 	(void)exs_runner_take_parked(c->runner);
 	uint64_t last_i = 0;
 	size_t n = 0; /* samples taken, the baseline included */
@@ -267,7 +261,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		}
 		if (total ? i > total
 			  : (i > o->warmup && measure_t0 > 0 &&
-			     now_s() - measure_t0 >= o->duration_s))
+			     mono_s() - measure_t0 >= o->duration_s))
 			break;
 		int rc = exs_runner_iteration(c->runner, sc, i, msg, sizeof(msg));
 		atomic_fetch_add(&wd_progress, 1);
@@ -307,7 +301,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		}
 		n++;
 		if (i == o->warmup) {
-			measure_t0 = now_s();
+			measure_t0 = mono_s();
 			exs_verdict_begin(&acc, &cur);
 		} else if (i > o->warmup) {
 			if (have_last)
@@ -316,7 +310,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 		}
 		last = cur;
 		if (c->progress) {
-			double t = now_s();
+			double t = mono_s();
 			if (t - last_draw >= 0.25) {
 				progress_line(c, sc, i, total, (double)(i - last_i) / (t - last_draw),
 					      &cur);
@@ -350,7 +344,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 	if (n <= o->warmup + 1 && res->interrupted) {
 		/* Nothing measured yet: no verdict. */
 		res->no_verdict = 1;
-		res->elapsed_s = now_s() - t0;
+		res->elapsed_s = mono_s() - t0;
 		fprintf(stderr, "exstress: %s [%s]: %s, during the warm-up: no verdict\n", scn, pol,
 			res->note);
 		status = EXS_EXIT_PASS;
@@ -365,7 +359,7 @@ static int run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *
 			exs_verdict_add(&acc, &last);
 		exs_verdict_end(&acc, &o->limits, &res->v);
 	}
-	res->elapsed_s = now_s() - t0;
+	res->elapsed_s = mono_s() - t0;
 	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(n - 1);
 	if (res->v.bpf_lost)
 		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
@@ -585,7 +579,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "exstress: out of memory\n");
 		goto out;
 	}
-	double t0 = now_s();
+	double t0 = mono_s();
 	status = EXS_EXIT_PASS;
 	for (int sc = (int)first; sc <= (int)last && !stopping(); sc++) {
 		int st = run_scenario(&c, (enum exs_scenario)sc, &results[nres]);
@@ -610,13 +604,13 @@ int main(int argc, char **argv)
 
 	struct exs_run_info info = {
 		.scenario = exs_scenario_name(o.scenario),
-		.policy = exs_policy_name(o.policy),
+		.policy = rex_policy_name(o.policy),
 		.probe = c.probe ? "bpf" : "proc-only",
 		.seed = o.seed,
 		.executors = o.executors,
 		.tasks = o.tasks,
 		.warmup = o.warmup,
-		.elapsed_s = now_s() - t0,
+		.elapsed_s = mono_s() - t0,
 		.limits = &o.limits,
 		.interrupted = sig,
 	};

@@ -1,6 +1,7 @@
 /* Writers: CSV rows (format fixed for the plotting script), the JSON
  * summary and JUnit XML. */
 #include "exstress.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -186,34 +187,6 @@ void exs_csv_abort(struct exs_csv *c)
 }
 
 /* ---- JSON ---- */
-
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", out);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
-}
-
-/* JSON has no NaN or Infinity. */
-static void json_num(FILE *out, double v)
-{
-	if (!isfinite(v))
-		fputs("null", out);
-	else if (v == floor(v) && fabs(v) < 1e15)
-		fprintf(out, "%.0f", v);
-	else
-		fprintf(out, "%.6g", v);
-}
 
 static void json_checks(FILE *out, const struct exs_verdict *v, const char *ind)
 {

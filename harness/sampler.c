@@ -1,6 +1,7 @@
 /* The /proc sampler: fds by kind and VSZ/RSS, cheap enough to run after
  * every iteration (one getdents64 pass, a readlinkat per fd, one pread). */
 #include "exstress.h"
+#include "fdkind.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,11 +32,11 @@ const char *exs_phase_name(enum exs_phase phase)
 
 enum exs_fd_kind exs_fd_classify(const char *target)
 {
-	if (strcmp(target, "anon_inode:[eventfd]") == 0)
-		return EXS_FD_EVENTFD;
-	if (strcmp(target, "anon_inode:[io_uring]") == 0)
-		return EXS_FD_IO_URING;
-	return EXS_FD_OTHER;
+	switch (fdkind_classify(target, 0, -1)) {
+	case FDKIND_EVENTFD: return EXS_FD_EVENTFD;
+	case FDKIND_IO_URING: return EXS_FD_IO_URING;
+	default: return EXS_FD_OTHER;
+	}
 }
 
 int exs_fd_name_parse(const char *name)

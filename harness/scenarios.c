@@ -1008,8 +1008,7 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 	pthread_cond_init(&r->cv, NULL);
 	pthread_cond_init(&r->done_cv, NULL);
 	rex_config_init(&r->rcfg);
-	r->rcfg.policy = cfg->policy == EXS_POLICY_LEGACY_448 ? REX_DROP_LEGACY_448
-							      : REX_DROP_FIXED;
+	r->rcfg.policy = cfg->policy;
 	/* Small rings: creation cost is what an iteration is made of. */
 	r->rcfg.ring_entries = 64;
 

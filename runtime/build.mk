@@ -8,7 +8,7 @@ REX_OBJS    := $(REX_SRCS:runtime/src/%.c=$(BUILD)/obj/runtime/%.o)
 REX_FI_OBJS := $(REX_SRCS:runtime/src/%.c=$(BUILD)/obj/runtime-fi/%.o)
 REX_LIB     := $(BUILD)/lib/librex.a
 REX_FI_LIB  := $(BUILD)/test/librex-fi.a
-REX_CFLAGS   = -Iruntime/include $(call pc_cflags,liburing)
+REX_CFLAGS   = -Iruntime/include $(COMMON_CFLAGS) $(call pc_cflags,liburing)
 REX_LIBS     = $(call pc_libs,liburing)
 
 REX_TEST_SRCS := $(wildcard runtime/tests/test_*.c)
@@ -38,7 +38,7 @@ $(BUILD)/obj/runtime-tests/%.o: runtime/tests/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DREX_FAULT_INJECTION $(REX_CFLAGS) -Iruntime/src $(call pc_cflags,check) -c -o $@ $<
 
-$(BUILD)/test/runtime/%: $(BUILD)/obj/runtime-tests/%.o $(REX_TEST_UTIL) $(REX_FI_LIB)
+$(BUILD)/test/runtime/%: $(BUILD)/obj/runtime-tests/%.o $(REX_TEST_UTIL) $(COMMON_CHECK_OBJ) $(REX_FI_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(call pc_libs,check)
 

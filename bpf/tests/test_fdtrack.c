@@ -7,6 +7,9 @@
  * with FDTRACK_REQUIRE_BPF=1 (CI) a skip is a failure.
  */
 #include <check.h>
+#include "check_runner.h"
+#include "clock.h"
+#include "fdkind.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -83,10 +86,11 @@ static void proc_counts(pid_t pid, unsigned out[FDTRACK_NKINDS])
 		if (n <= 0)
 			continue;
 		link[n] = 0;
-		if (!strcmp(link, "anon_inode:[eventfd]"))
-			out[EFD]++;
-		else if (!strcmp(link, "anon_inode:[io_uring]"))
-			out[URING]++;
+		switch (fdkind_classify(link, 0, -1)) {
+		case FDKIND_EVENTFD: out[EFD]++; break;
+		case FDKIND_IO_URING: out[URING]++; break;
+		default: break;
+		}
 	}
 	closedir(d);
 }
@@ -811,7 +815,7 @@ START_TEST(test_reconcile_cost)
 {
 	struct fdtrack *t;
 	struct io_uring ring[5];
-	struct timespec a, b;
+	uint64_t t0;
 	pid_t me = getpid();
 	int fds[15];
 	double us;
@@ -821,11 +825,10 @@ START_TEST(test_reconcile_cost)
 		fds[i] = efd();
 	for (int i = 0; i < 5; i++)
 		new_ring(&ring[i]);
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = mono_ns();
 	for (int i = 0; i < 200; i++)
 		ck_assert_int_eq(fdtrack_reconcile(t), 0);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	us = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / 200;
+	us = (double)(mono_ns() - t0) / 1e3 / 200;
 	printf("fdtrack_reconcile with 20 tracked fds: %.1f us\n", us);
 	ck_assert_msg(us < 1000, "reconcile takes %.1f us", us);
 	for (int i = 0; i < 15; i++)
@@ -987,14 +990,6 @@ END_TEST
 
 /* ---- CLI hardening ------------------------------------------------- */
 
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Start the CLI (stdout+stderr to out, stdin from in_fd or /dev/null). */
 static pid_t start_cli(char *const argv[], const char *out, int in_fd)
 {
@@ -1017,7 +1012,7 @@ static pid_t start_cli(char *const argv[], const char *out, int in_fd)
 /* Exit status of pid (128+N if killed by signal N); fails after timeout. */
 static int wait_exit(pid_t pid, double timeout)
 {
-	double end = mono() + timeout;
+	double end = mono_s() + timeout;
 	int st;
 
 	for (;;) {
@@ -1025,7 +1020,7 @@ static int wait_exit(pid_t pid, double timeout)
 
 		if (r == pid)
 			break;
-		if (mono() > end) {
+		if (mono_s() > end) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			ck_abort_msg("pid %d still running after %.1f s", (int)pid,
@@ -1039,10 +1034,10 @@ static int wait_exit(pid_t pid, double timeout)
 
 static void wait_text(const char *file, const char *text, double timeout)
 {
-	double end = mono() + timeout;
+	double end = mono_s() + timeout;
 
 	while (!strstr(slurp(file), text)) {
-		ck_assert_msg(mono() < end, "no '%s' in %s:\n%s", text, file,
+		ck_assert_msg(mono_s() < end, "no '%s' in %s:\n%s", text, file,
 			      slurp(file));
 		usleep(5000);
 	}
@@ -1097,10 +1092,10 @@ static int fdtrack_progs_for(pid_t tgid)
 /* BPF programs are freed asynchronously after their last fd closes. */
 static void no_progs_left(pid_t tgid)
 {
-	double end = mono() + 2;
+	double end = mono_s() + 2;
 
 	while (fdtrack_progs_for(tgid)) {
-		ck_assert_msg(mono() < end, "fdtrack programs for pid %d still "
+		ck_assert_msg(mono_s() < end, "fdtrack programs for pid %d still "
 			      "loaded", (int)tgid);
 		usleep(10000);
 	}
@@ -1183,9 +1178,9 @@ START_TEST(test_cli_signals)
 		wait_text(log, "ready", 5);
 		target = 0;
 		ck_assert_int_eq(kill(cli, sigs[i]), 0);
-		t0 = mono();
+		t0 = mono_s();
 		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
-		ck_assert_msg(mono() - t0 < 1.0, "took %.2f s", mono() - t0);
+		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s", mono_s() - t0);
 		close(in[1]);
 		j = slurp(json);
 		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
@@ -1205,9 +1200,9 @@ START_TEST(test_cli_signals)
 		cli = start_cli(byp, log, -1);
 		wait_text(log, "opens", 5); /* first interval line: attached */
 		ck_assert_int_eq(kill(cli, sigs[i]), 0);
-		t0 = mono();
+		t0 = mono_s();
 		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
-		ck_assert_msg(mono() - t0 < 1.0, "took %.2f s", mono() - t0);
+		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s", mono_s() - t0);
 		j = slurp(json);
 		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
 			      strstr(j, "\"target_exited\": false"), "%s", j);
@@ -1621,8 +1616,6 @@ int main(void)
 {
 	Suite *s = suite_create("fdtrack");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_create_close);
@@ -1651,9 +1644,5 @@ int main(void)
 	tcase_add_test(tc, test_no_btf);
 	tcase_add_test(tc, test_not_root);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(s);
 }

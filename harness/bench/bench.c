@@ -35,6 +35,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
+#include "json.h"
 #include "rex.h"
 #ifndef BENCH_NO_FDTRACK
 #include "fdtrack.h"
@@ -53,22 +55,9 @@ extern char **environ;
 static bool smoke;
 static const char *only;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* CPU time of the calling thread: what a single-threaded figure costs,
- * without the time other processes on this (shared, noisy) machine
- * preempted it. Used where the measured code never blocks. */
-static uint64_t cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+/* Figures whose code never blocks are timed in thread CPU time
+ * (thread_cpu_ns): what they cost, without the time other processes on this
+ * shared machine preempted them. The others in wall time (mono_ns). */
 
 static void progress(const char *fmt, ...)
 {
@@ -214,14 +203,6 @@ static enum rex_poll empty_poll(void *st, struct rex_context *cx)
 }
 static const struct rex_task_vtable empty_vt = { "bench-empty", empty_poll, NULL };
 
-static int pin_thread(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 static int ncpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -267,21 +248,21 @@ static int raw_cycle_once(void)
 static double rep_rex_cycle(void *arg)
 {
 	struct cycle_arg *a = arg;
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = thread_cpu_ns();
 	for (unsigned long long i = 0; i < a->n; i++)
 		if (rex_cycle_once())
 			return -1;
-	return (double)(cpu_ns() - t0) / (double)a->n;
+	return (double)(thread_cpu_ns() - t0) / (double)a->n;
 }
 
 static double rep_raw_cycle(void *arg)
 {
 	struct cycle_arg *a = arg;
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = thread_cpu_ns();
 	for (unsigned long long i = 0; i < a->n; i++)
 		if (raw_cycle_once())
 			return -1;
-	return (double)(cpu_ns() - t0) / (double)a->n;
+	return (double)(thread_cpu_ns() - t0) / (double)a->n;
 }
 
 static double rep_rex_cycle_thread(void *arg)
@@ -290,7 +271,7 @@ static double rep_rex_cycle_thread(void *arg)
 	struct rex_config cfg;
 	rex_config_init(&cfg);
 	cfg.ring_entries = RING_ENTRIES;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	for (unsigned long long i = 0; i < a->n; i++) {
 		rex_thread *t;
 		if (rex_thread_spawn(&cfg, &empty_vt, NULL, 0, &t))
@@ -298,7 +279,7 @@ static double rep_rex_cycle_thread(void *arg)
 		if (rex_thread_join(t, NULL))
 			return -1;
 	}
-	return (double)(now_ns() - t0) / (double)a->n;
+	return (double)(mono_ns() - t0) / (double)a->n;
 }
 
 static void *raw_cycle_thread(void *arg)
@@ -310,7 +291,7 @@ static void *raw_cycle_thread(void *arg)
 static double rep_raw_cycle_thread(void *arg)
 {
 	struct cycle_arg *a = arg;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	for (unsigned long long i = 0; i < a->n; i++) {
 		pthread_t th;
 		void *ret;
@@ -320,7 +301,7 @@ static double rep_raw_cycle_thread(void *arg)
 		if (ret)
 			return -1;
 	}
-	return (double)(now_ns() - t0) / (double)a->n;
+	return (double)(mono_ns() - t0) / (double)a->n;
 }
 
 /* ---- spawn_complete ------------------------------------------------------------- */
@@ -383,9 +364,9 @@ static double rep_spawn_complete(void *arg)
 	int64_t out;
 	if (rex_executor_new(NULL, &ex))
 		return -1;
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = thread_cpu_ns();
 	int err = rex_executor_run(ex, &spawner_vt, &s, sizeof(s), &out);
-	uint64_t t1 = cpu_ns();
+	uint64_t t1 = thread_cpu_ns();
 	rex_executor_free(ex);
 	if (err || out != (int64_t)a->n)
 		return -1;
@@ -420,9 +401,9 @@ static double rep_local_wake(void *arg)
 	rex_executor *ex;
 	if (rex_executor_new(NULL, &ex))
 		return -1;
-	uint64_t t0 = cpu_ns();
+	uint64_t t0 = thread_cpu_ns();
 	int err = rex_executor_run(ex, &self_wake_vt, &w, sizeof(w), NULL);
-	uint64_t t1 = cpu_ns();
+	uint64_t t1 = thread_cpu_ns();
 	rex_executor_free(ex);
 	if (err)
 		return -1;
@@ -469,7 +450,7 @@ static enum rex_poll pp_poll(void *st, struct rex_context *cx)
 	for (;;) {
 		if (p->phase == 1) {
 			if (p->initiator && p->i == p->warm)
-				p->t0 = now_ns();
+				p->t0 = mono_ns();
 			if (rex_shared_send_poll(&p->send, cx, &res) == REX_PENDING)
 				return REX_PENDING;
 			if (res)
@@ -491,7 +472,7 @@ static enum rex_poll pp_poll(void *st, struct rex_context *cx)
 		}
 	}
 done:
-	cx->output = p->initiator ? (int64_t)(now_ns() - p->t0) : 0;
+	cx->output = p->initiator ? (int64_t)(mono_ns() - p->t0) : 0;
 	return REX_READY;
 fail:
 	cx->output = -1;
@@ -562,11 +543,11 @@ static void *raw_pp_thread(void *arg)
 {
 	struct raw_pp *p = arg;
 	uint64_t v, t0 = 0;
-	pin_thread(p->cpu);
+	cpu_pin_self(p->cpu);
 	for (unsigned long long i = 0; i < p->n + p->warm; i++) {
 		if (p->initiator) {
 			if (i == p->warm)
-				t0 = now_ns();
+				t0 = mono_ns();
 			if (eventfd_write(p->efd_ab, 1) || eventfd_read(p->efd_ba, &v))
 				goto fail;
 		} else {
@@ -575,7 +556,7 @@ static void *raw_pp_thread(void *arg)
 		}
 	}
 	if (p->initiator)
-		p->elapsed = now_ns() - t0;
+		p->elapsed = mono_ns() - t0;
 	return NULL;
 fail:
 	p->err = errno ? errno : EIO;
@@ -633,7 +614,7 @@ static double rep_exstress(void *arg)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	pid_t pid;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	int err = posix_spawn(&pid, a->bin, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (err) {
@@ -643,7 +624,7 @@ static double rep_exstress(void *arg)
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	uint64_t t1 = now_ns();
+	uint64_t t1 = mono_ns();
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		snprintf(a->err, a->errlen, "exstress --probe %s exited with status %d",
 			 a->probe, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -674,16 +655,13 @@ static double syscall_loop(const struct sys_arg *a)
 		return -1;
 	}
 	if (pid == 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(a->cpu, &set);
-		sched_setaffinity(0, sizeof(set), &set);
+		cpu_pin_self(a->cpu);
 		for (int i = 0; i < 20000; i++) /* warm up, migrate */
 			syscall(SYS_getppid);
-		uint64_t t0 = cpu_ns();
+		uint64_t t0 = thread_cpu_ns();
 		for (unsigned long long i = 0; i < a->n; i++)
 			syscall(SYS_getppid);
-		double ns = (double)(cpu_ns() - t0) / (double)a->n;
+		double ns = (double)(thread_cpu_ns() - t0) / (double)a->n;
 		ssize_t w = write(pfd[1], &ns, sizeof(ns));
 		_exit(w == sizeof(ns) ? 0 : 1);
 	}
@@ -826,40 +804,6 @@ static double loadavg(void)
 	return getloadavg(l, 1) == 1 ? l[0] : NAN;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static void json_num(FILE *f, double v)
-{
-	if (isnan(v) || isinf(v))
-		fputs("null", f);
-	else
-		fprintf(f, "%.6g", v);
-}
-
-static void json_array(FILE *f, const double *v, int n)
-{
-	fputc('[', f);
-	for (int i = 0; i < n; i++) {
-		if (i)
-			fputs(", ", f);
-		json_num(f, v[i]);
-	}
-	fputc(']', f);
-}
-
 static void read_line(const char *cmd, char *buf, size_t len)
 {
 	buf[0] = 0;
@@ -966,7 +910,7 @@ static int write_json(const char *path, struct result *rs, int n, double wall_s)
 			fprintf(f, ", \"max\": ");
 			json_num(f, r->emax);
 			fprintf(f, ", \"values\": ");
-			json_array(f, r->extra, r->nextra);
+			json_num_array(f, r->extra, r->nextra);
 			fprintf(f, "}");
 		}
 		fprintf(f, ",\n     \"goal\": ");
@@ -974,10 +918,10 @@ static int write_json(const char *path, struct result *rs, int n, double wall_s)
 		fprintf(f, ", \"goal_met\": %s, \"reps\": %d, \"count_per_rep\": %llu",
 			r->met ? "true" : "false", r->nrep, r->count);
 		fprintf(f, ",\n     \"values\": ");
-		json_array(f, r->fig, r->nrep);
+		json_num_array(f, r->fig, r->nrep);
 		fprintf(f, ", \"baseline_values\": ");
 		if (r->baseline_what)
-			json_array(f, r->base, r->nrep);
+			json_num_array(f, r->base, r->nrep);
 		else
 			fputs("null", f);
 		if (r->error[0]) {
@@ -1126,7 +1070,7 @@ int main(int argc, char **argv)
 	int last = ncpus() - 1;
 	struct result rs[8];
 	int nr = 0;
-	uint64_t start = now_ns();
+	uint64_t start = mono_ns();
 
 	if (selected("executor_cycle")) {
 		struct result *r = &rs[nr++];
@@ -1138,7 +1082,7 @@ int main(int argc, char **argv)
 		struct cycle_arg a = { .n = smoke ? 20 : 400 };
 		r->count = a.n;
 		progress("%-26s", r->name);
-		pin_thread(last);
+		cpu_pin_self(last);
 		rep_rex_cycle(&(struct cycle_arg){ smoke ? 2 : 200 }); /* warm-up */
 		rep_raw_cycle(&(struct cycle_arg){ smoke ? 2 : 200 });
 		interleave(r, reps_for(15, user_reps), rep_rex_cycle, &a, rep_raw_cycle, &a);
@@ -1154,7 +1098,7 @@ int main(int argc, char **argv)
 		struct cycle_arg a = { .n = smoke ? 20 : 250 };
 		r->count = a.n;
 		progress("%-26s", r->name);
-		pin_thread(last);
+		cpu_pin_self(last);
 		rep_rex_cycle_thread(&(struct cycle_arg){ smoke ? 2 : 100 });
 		rep_raw_cycle_thread(&(struct cycle_arg){ smoke ? 2 : 100 });
 		interleave(r, reps_for(15, user_reps), rep_rex_cycle_thread, &a,
@@ -1170,7 +1114,7 @@ int main(int argc, char **argv)
 		struct rate_arg a = { .n = smoke ? 20000 : 1000000 };
 		r->count = a.n;
 		progress("%-26s", r->name);
-		pin_thread(last);
+		cpu_pin_self(last);
 		rep_spawn_complete(&(struct rate_arg){ smoke ? 1000 : 100000 });
 		interleave(r, reps_for(7, user_reps), rep_spawn_complete, &a, NULL, NULL);
 		progress("\n");
@@ -1184,7 +1128,7 @@ int main(int argc, char **argv)
 		struct rate_arg a = { .n = smoke ? 100000 : 5000000 };
 		r->count = a.n;
 		progress("%-26s", r->name);
-		pin_thread(last);
+		cpu_pin_self(last);
 		rep_local_wake(&(struct rate_arg){ smoke ? 1000 : 500000 });
 		interleave(r, reps_for(7, user_reps), rep_local_wake, &a, NULL, NULL);
 		progress("\n");
@@ -1246,7 +1190,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	double wall = (double)(now_ns() - start) / 1e9;
+	double wall = (double)(mono_ns() - start) / 1e9;
 	int errors = 0;
 	for (int i = 0; i < nr; i++) {
 		finish(&rs[i]);

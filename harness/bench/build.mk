@@ -44,7 +44,7 @@ $(BENCH_GEN)/bench.o: harness/bench/bench.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAM
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
 
-$(BENCH_BIN): $(BENCH_GEN)/bench.o $(REX_LIB) $(BENCH_FDT_LIB)
+$(BENCH_BIN): $(BENCH_GEN)/bench.o $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
 

@@ -1,5 +1,6 @@
 /* Option parsing: values, defaults, and one clear line per bad value. */
 #include <check.h>
+#include "check_runner.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ START_TEST(defaults)
 {
 	struct exs_options o;
 	ck_assert_int_eq(parse(&o, NULL, NULL, NULL), EXS_ARGS_OK);
-	ck_assert_int_eq(o.policy, EXS_POLICY_FIXED);
+	ck_assert_int_eq(o.policy, REX_DROP_FIXED);
 	ck_assert_int_eq(o.scenario, EXS_SC_ISSUE448);
 	ck_assert_uint_eq(o.executors, 2);
 	ck_assert_uint_eq(o.iterations, 1000);
@@ -47,7 +48,7 @@ START_TEST(values)
 			 "--verbose", NULL };
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
 	ck_assert_int_eq(exs_parse_args(argc, argv, &o, err, sizeof(err)), EXS_ARGS_OK);
-	ck_assert_int_eq(o.policy, EXS_POLICY_LEGACY_448);
+	ck_assert_int_eq(o.policy, REX_DROP_LEGACY_448);
 	ck_assert_int_eq(o.scenario, EXS_SC_ALL);
 	ck_assert_uint_eq(o.iterations, 5000);
 	ck_assert_uint_eq(o.executors, 4);
@@ -156,9 +157,5 @@ int main(void)
 	tcase_add_loop_test(tc, bad_values, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, usage_text);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(s);
 }

@@ -5,6 +5,7 @@
  * first iteration; fixed passes.
  */
 #include <check.h>
+#include "check_runner.h"
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
@@ -930,9 +931,5 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(s);
 }

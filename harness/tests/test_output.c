@@ -1,5 +1,6 @@
 /* CSV, JSON and JUnit writers. */
 #include <check.h>
+#include "check_runner.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -230,9 +231,5 @@ int main(void)
 	tcase_add_test(tc, junit);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(s);
 }

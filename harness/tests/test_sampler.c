@@ -1,5 +1,6 @@
 /* The /proc sampler against real fds: open known ones, count them exactly. */
 #include <check.h>
+#include "check_runner.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -150,9 +151,5 @@ int main(void)
 	tcase_add_test(tc, many_fds);
 	tcase_add_test(tc, memory_from_statm);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(s);
 }

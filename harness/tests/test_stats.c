@@ -1,5 +1,6 @@
 /* Statistics and verdicts on known series. */
 #include <check.h>
+#include "check_runner.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -353,9 +354,5 @@ int main(void)
 	tcase_add_test(tc, bpf_balance);
 	tcase_add_test(tc, fmt_bytes);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run_suite(s);
 }

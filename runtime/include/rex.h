@@ -1,6 +1,6 @@
 /*
  * rex: a small thread-per-core executor on io_uring whose teardown leaks
- * nothing. Modelled on glommio's LocalExecutor; see design.md section 3.
+ * nothing. Modelled on glommio's LocalExecutor; see docs/design.md §3.
  *
  * Model: a task is a stackless future, a state struct plus a vtable. The
  * executor calls poll() until it returns REX_READY; drop() is the task's
@@ -37,6 +37,7 @@ enum rex_drop_policy {
 	 * keep the sleep notifier, so its eventfd is never closed. For
 	 * reproducing the bug, never for production. */
 	REX_DROP_LEGACY_448 = 1,
+	REX_DROP_POLICY_COUNT
 };
 
 struct rex_config {
@@ -48,7 +49,9 @@ struct rex_config {
 /* Defaults: fixed policy, 256 entries, no pinning. */
 void rex_config_init(struct rex_config *cfg);
 
-/* "fixed" / "legacy-448" <-> enum. Parse returns 0 or -EINVAL. */
+/* "fixed" / "legacy-448" <-> enum. The name is NULL for a value that is
+ * no policy (so 0..REX_DROP_POLICY_COUNT-1 lists them all). Parse returns
+ * 0 or -EINVAL. */
 const char *rex_policy_name(enum rex_drop_policy policy);
 int rex_policy_parse(const char *name, enum rex_drop_policy *out);
 

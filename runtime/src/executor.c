@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "clock.h"
 #include "internal.h"
 
 #define DEFAULT_RING_ENTRIES 256
@@ -27,35 +28,9 @@ void rex_config_init(struct rex_config *cfg)
 	cfg->cpu = -1;
 }
 
-const char *rex_policy_name(enum rex_drop_policy policy)
-{
-	return policy == REX_DROP_LEGACY_448 ? "legacy-448" : "fixed";
-}
-
-int rex_policy_parse(const char *name, enum rex_drop_policy *out)
-{
-	if (name && strcmp(name, "fixed") == 0)
-		*out = REX_DROP_FIXED;
-	else if (name && strcmp(name, "legacy-448") == 0)
-		*out = REX_DROP_LEGACY_448;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 rex_executor *rex_current(void)
 {
 	return rex_tls_ex;
-}
-
-static int pin_current_thread(int cpu)
-{
-	cpu_set_t set;
-	if (cpu >= CPU_SETSIZE)
-		return -EINVAL;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) ? -EINVAL : 0;
 }
 
 int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
@@ -70,9 +45,9 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 		rex_config_init(&defaults);
 		cfg = &defaults;
 	}
-	if (cfg->policy != REX_DROP_FIXED && cfg->policy != REX_DROP_LEGACY_448)
+	if (!rex_policy_name(cfg->policy))
 		return -EINVAL;
-	if (cfg->cpu >= 0 && (err = pin_current_thread(cfg->cpu)))
+	if (cfg->cpu >= 0 && (err = cpu_pin_self(cfg->cpu) ? -EINVAL : 0))
 		return err;
 
 	rex_executor *ex = REX_FAULT() ? NULL : calloc(1, sizeof(*ex));
@@ -238,7 +213,7 @@ static void drain_run_queue(rex_executor *ex)
 		rex_task_unqueue(t);
 }
 
-/* design.md section 3, steps 1-6. */
+/* docs/design.md §3.4, steps 1-6. */
 static void teardown_fixed(rex_executor *ex)
 {
 	ex->closing = true;                  /* 1: spawns cancel at once */

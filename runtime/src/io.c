@@ -126,7 +126,7 @@ void rex_io_arm_notify(rex_executor *ex)
 	ex->notify_armed = true;
 }
 
-/* design.md step 5: cancel everything in flight, reap every completion,
+/* docs/design.md §3.4 step 5: cancel everything in flight, reap every completion,
  * then exit the ring. Buffers stay valid until their completion. */
 void rex_io_teardown(rex_executor *ex)
 {

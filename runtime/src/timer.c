@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "internal.h"
 
 uint64_t rex_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return mono_ns();
 }
 
 static void heap_set(struct rex_timer_heap *h, size_t i, struct rex_sleep *s)

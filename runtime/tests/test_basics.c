@@ -370,6 +370,7 @@ START_TEST(policy_names)
 	ck_assert_int_eq(p, REX_DROP_LEGACY_448);
 	ck_assert_int_eq(rex_policy_parse("legacy", &p), -EINVAL);
 	ck_assert_str_eq(rex_policy_name(REX_DROP_LEGACY_448), "legacy-448");
+	ck_assert_ptr_null(rex_policy_name(REX_DROP_POLICY_COUNT));
 }
 END_TEST
 
@@ -391,5 +392,5 @@ int main(void)
 	tcase_set_timeout(cross, 30);
 	tcase_add_test(cross, foreign_wake_interrupts_sleep);
 	suite_add_tcase(s, cross);
-	return run_suite(s);
+	return check_run_suite(s);
 }

@@ -134,5 +134,5 @@ int main(void)
 	tcase_add_test(tc, every_acquisition_fails_cleanly);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return check_run_suite(s);
 }

@@ -173,5 +173,5 @@ int main(void)
 	tcase_add_test(tc, million_messages_in_order);
 	tcase_add_test(tc, receiver_close_wakes_blocked_sender);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return check_run_suite(s);
 }

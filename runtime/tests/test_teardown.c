@@ -447,5 +447,5 @@ int main(void)
 	tcase_set_timeout(legacy, 60);
 	tcase_add_loop_test(legacy, parked_legacy, 0, PARK_KINDS);
 	suite_add_tcase(s, legacy);
-	return run_suite(s);
+	return check_run_suite(s);
 }

@@ -198,5 +198,5 @@ int main(void)
 	tcase_set_tags(legacy, "leaks-on-purpose");
 	tcase_add_test(legacy, late_wake_legacy);
 	suite_add_tcase(s, legacy);
-	return run_suite(s);
+	return check_run_suite(s);
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdkind.h"
+
 #define REX_FAULT_IMPL /* count librex only, not the tests */
 #include "fault.h"
 
@@ -28,12 +30,11 @@ struct fd_counts fd_counts_now(void)
 		if (n < 0)
 			continue; /* closed meanwhile */
 		link[n] = 0;
-		if (strcmp(link, "anon_inode:[eventfd]") == 0)
-			c.eventfd++;
-		else if (strcmp(link, "anon_inode:[io_uring]") == 0)
-			c.io_uring++;
-		else
-			c.other++;
+		switch (fdkind_classify(link, 0, -1)) {
+		case FDKIND_EVENTFD: c.eventfd++; break;
+		case FDKIND_IO_URING: c.io_uring++; break;
+		default: c.other++; break;
+		}
 	}
 	closedir(d);
 	return c;
@@ -80,12 +81,3 @@ static enum rex_poll noop_poll(void *state, struct rex_context *cx)
 	return REX_READY;
 }
 const struct rex_task_vtable noop_task = { "noop", noop_poll, NULL };
-
-int run_suite(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "check_runner.h"
 #include "rex.h"
 
 /* Open fds of this process by kind, read from /proc/self/fd. */
@@ -39,8 +40,5 @@ int run_once(enum rex_drop_policy policy, const struct rex_task_vtable *vt,
 
 /* A task that completes at once. */
 extern const struct rex_task_vtable noop_task;
-
-/* Build a suite runner main(): SRunner over the given suite. */
-int run_suite(Suite *s);
 
 #endif
