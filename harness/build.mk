@@ -6,7 +6,7 @@
 #   make soak                            10 minutes of `mixed`, results/soak/ (not CI)
 
 EXS_CORE      := sampler stats cli output
-EXS_TOOL      := $(EXS_CORE) probe scenarios main
+EXS_TOOL      := $(EXS_CORE) probe runner tasks issue448 run main test_faults
 EXS_OBJ        = $(BUILD)/obj/harness
 EXS_BIN       := $(BUILD)/bin/exstress
 EXS_FAULT_BIN := $(BUILD)/test/harness/exstress-fault
@@ -32,7 +32,7 @@ $(EXS_OBJ)/%.o: harness/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) -c -o $@ $<
 
-$(EXS_OBJ)/fault/main.o: harness/main.c $(DEPS_STAMP)
+$(EXS_OBJ)/fault/test_faults.o: harness/test_faults.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) -DEXS_TEST_FAULTS -c -o $@ $<
 
@@ -40,7 +40,7 @@ $(EXS_BIN): $(EXS_TOOL:%=$(EXS_OBJ)/%.o) $(REX_LIB) $(EXS_FDTRACK_LIB) $(COMMON_
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
 
-$(EXS_FAULT_BIN): $(filter-out %/main.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o)) $(EXS_OBJ)/fault/main.o \
+$(EXS_FAULT_BIN): $(filter-out %/test_faults.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o)) $(EXS_OBJ)/fault/test_faults.o \
 		  $(REX_LIB) $(EXS_FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm

@@ -2,6 +2,7 @@
 #include "exstress.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -176,136 +177,194 @@ void exs_options_default(struct exs_options *o)
 	exs_limits_default(&o->limits);
 }
 
+/* Long options; the value of each table entry is its ID (short options
+ * use their letter). */
+enum {
+	OPT_POLICY = 256, OPT_SCENARIO, OPT_ITERATIONS, OPT_EXECUTORS, OPT_TASKS,
+	OPT_WARMUP, OPT_PROBE, OPT_CSV, OPT_JSON, OPT_JUNIT, OPT_SEED, OPT_DURATION,
+	OPT_VSZ_SLOPE, OPT_RSS_SLOPE, OPT_VSZ_GROWTH, OPT_RSS_GROWTH, OPT_SLOPE_FLOOR,
+	OPT_SAMPLE_EVERY,
+};
+
+static const struct option long_options[] = {
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "scenario", required_argument, NULL, OPT_SCENARIO },
+	{ "iterations", required_argument, NULL, OPT_ITERATIONS },
+	{ "executors", required_argument, NULL, OPT_EXECUTORS },
+	{ "tasks", required_argument, NULL, OPT_TASKS },
+	{ "warmup", required_argument, NULL, OPT_WARMUP },
+	{ "probe", required_argument, NULL, OPT_PROBE },
+	{ "csv", required_argument, NULL, OPT_CSV },
+	{ "json", required_argument, NULL, OPT_JSON },
+	{ "junit", required_argument, NULL, OPT_JUNIT },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "vsz-slope-limit", required_argument, NULL, OPT_VSZ_SLOPE },
+	{ "rss-slope-limit", required_argument, NULL, OPT_RSS_SLOPE },
+	{ "vsz-growth-limit", required_argument, NULL, OPT_VSZ_GROWTH },
+	{ "rss-growth-limit", required_argument, NULL, OPT_RSS_GROWTH },
+	{ "slope-floor", required_argument, NULL, OPT_SLOPE_FLOOR },
+	{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *option_name(int id)
+{
+	for (const struct option *lo = long_options; lo->name; lo++)
+		if (lo->val == id)
+			return lo->name;
+	return "?";
+}
+
+static int parse_policy(const char *val, struct exs_options *o, char *err, size_t len)
+{
+	char names[128] = "";
+
+	if (rex_policy_parse(val, &o->policy) == 0)
+		return 0;
+	for (int p = 0; p < REX_DROP_POLICY_COUNT; p++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 p ? ", " : "", rex_policy_name(p));
+	fail(err, len, "--policy: unknown policy '%s' (%s)", val, names);
+	return -1;
+}
+
+static int parse_probe(const char *val, struct exs_options *o, char *err, size_t len)
+{
+	static const char *const modes[] = {
+		[EXS_PROBE_AUTO] = "auto", [EXS_PROBE_REQUIRE] = "require", [EXS_PROBE_OFF] = "off",
+	};
+	for (int m = 0; m < 3; m++) {
+		if (strcmp(val, modes[m]) == 0) {
+			o->probe = (enum exs_probe_mode)m;
+			return 0;
+		}
+	}
+	fail(err, len, "--probe: unknown mode '%s' (auto, require or off)", val);
+	return -1;
+}
+
+/* One option's value into o. */
+static int set_option(int id, const char *opt, const char *val, struct exs_options *o,
+		      char *err, size_t len)
+{
+	uint64_t u;
+	int rc;
+
+	switch (id) {
+	case OPT_POLICY:
+		return parse_policy(val, o, err, len);
+	case OPT_SCENARIO:
+		if (exs_scenario_parse(val, &o->scenario) == 0)
+			return 0;
+		fail(err, len, "--scenario: unknown scenario '%s' (all, idle, issue448, timers, io, "
+		     "joins, foreign-wakers, spawn-in-drop, mixed)", val);
+		return -1;
+	case OPT_PROBE:
+		return parse_probe(val, o, err, len);
+	case OPT_ITERATIONS:
+		o->iterations_set = 1;
+		return parse_u64(opt, val, 1, 1000000000ULL, &o->iterations, err, len);
+	case OPT_WARMUP:
+		return parse_u64(opt, val, 0, 1000000000ULL, &o->warmup, err, len);
+	case OPT_EXECUTORS:
+		rc = parse_u64(opt, val, 1, 64, &u, err, len);
+		o->executors = (unsigned)u;
+		return rc;
+	case OPT_TASKS:
+		rc = parse_u64(opt, val, 0, 4096, &u, err, len);
+		o->tasks = (unsigned)u;
+		return rc;
+	case OPT_SEED:
+		return parse_u64(opt, val, 0, UINT64_MAX, &o->seed, err, len);
+	case OPT_DURATION:
+		return parse_double(opt, val, 1, 0.01, 1e7, &o->duration_s, err, len);
+	case OPT_SAMPLE_EVERY:
+		return parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every, err, len);
+	case OPT_CSV:
+		o->csv_path = val;
+		return 0;
+	case OPT_JSON:
+		o->json_path = val;
+		return 0;
+	case OPT_JUNIT:
+		o->junit_path = val;
+		return 0;
+	}
+	/* the memory limits */
+	double *limit = id == OPT_VSZ_SLOPE    ? &o->limits.vsz_slope
+		      : id == OPT_RSS_SLOPE    ? &o->limits.rss_slope
+		      : id == OPT_VSZ_GROWTH   ? &o->limits.vsz_growth
+		      : id == OPT_RSS_GROWTH   ? &o->limits.rss_growth
+					       : &o->limits.slope_floor;
+	o->limits_set = 1;
+	return parse_double(opt, val, 0, 0, 1e15, limit, err, len);
+}
+
 int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		   size_t errlen)
 {
+	int id, help = 0;
+
 	exs_options_default(o);
 	if (errlen)
 		err[0] = '\0';
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-			return EXS_ARGS_HELP;
-		if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+	optind = 0; /* glibc: a full reset, so the parser can run again */
+	opterr = 0; /* errors are ours, in err */
+	while ((id = getopt_long(argc, argv, "+:qvh", long_options, NULL)) != -1) {
+		char opt[64];
+		const char *arg = argv[optind - 1];
+
+		switch (id) {
+		case 'q':
 			o->quiet = 1;
 			continue;
-		}
-		if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+		case 'v':
 			o->verbose = 1;
 			continue;
-		}
-		if (strncmp(arg, "--", 2) != 0) {
-			fail(err, errlen, "unexpected argument '%s' (see --help)", arg);
+		case 'h':
+			help = 1;
+			continue;
+		case ':':
+			fail(err, errlen, "%s needs a value (see --help)", arg);
+			return EXS_ARGS_ERROR;
+		case '?':
+			if (strncmp(arg, "--", 2) != 0)
+				fail(err, errlen, "unknown option '-%c' (see --help)", optopt);
+			else if (optopt)
+				fail(err, errlen, "%.*s takes no value (see --help)",
+				     (int)strcspn(arg, "="), arg);
+			else
+				fail(err, errlen, "unknown option '%.*s' (see --help)",
+				     (int)strcspn(arg, "="), arg);
 			return EXS_ARGS_ERROR;
 		}
-		/* --opt=value or --opt value */
-		char opt[64];
-		const char *val = NULL;
-		const char *eq = strchr(arg, '=');
-		size_t olen = eq ? (size_t)(eq - arg) : strlen(arg);
-		if (olen >= sizeof(opt)) {
-			fail(err, errlen, "unknown option '%s' (see --help)", arg);
-			return EXS_ARGS_ERROR;
-		}
-		memcpy(opt, arg, olen);
-		opt[olen] = '\0';
-		static const char *const known[] = {
-			"--policy", "--scenario", "--iterations", "--executors",
-			"--tasks", "--warmup", "--probe", "--csv", "--json",
-			"--junit", "--seed", "--duration", "--vsz-slope-limit",
-			"--rss-slope-limit", "--vsz-growth-limit",
-			"--rss-growth-limit", "--slope-floor", "--sample-every", NULL
-		};
-		int found = 0;
-		for (int k = 0; known[k]; k++)
-			found |= strcmp(opt, known[k]) == 0;
-		if (!found) {
-			fail(err, errlen, "unknown option '%s' (see --help)", opt);
-			return EXS_ARGS_ERROR;
-		}
-		if (eq) {
-			val = eq + 1;
-		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-			/* "--warmup --json x" is a missing value, not '--json';
-			 * a value that starts with -- can be given as --opt=--x */
-			val = argv[++i];
-		} else {
+		snprintf(opt, sizeof(opt), "--%s", option_name(id));
+		/* "--warmup --json x" is a missing value, not '--json'; a value
+		 * that starts with -- can be given as --opt=--x */
+		if (optarg == arg && strncmp(optarg, "--", 2) == 0) {
 			fail(err, errlen, "%s needs a value (see --help)", opt);
 			return EXS_ARGS_ERROR;
 		}
-		if (*val == '\0') {
+		if (*optarg == '\0') {
 			fail(err, errlen, "%s: empty value", opt);
 			return EXS_ARGS_ERROR;
 		}
-
-		uint64_t u;
-		double d;
-		int rc = 0;
-		if (strcmp(opt, "--policy") == 0) {
-			if (rex_policy_parse(val, &o->policy) != 0) {
-				char names[128] = "";
-				for (int p = 0; p < REX_DROP_POLICY_COUNT; p++)
-					snprintf(names + strlen(names), sizeof(names) - strlen(names),
-						 "%s%s", p ? ", " : "", rex_policy_name(p));
-				fail(err, errlen, "--policy: unknown policy '%s' (%s)", val, names);
-				rc = -1;
-			}
-		} else if (strcmp(opt, "--scenario") == 0) {
-			if (exs_scenario_parse(val, &o->scenario) != 0) {
-				fail(err, errlen,
-				     "--scenario: unknown scenario '%s' (all, idle, issue448, timers, io, joins, foreign-wakers, spawn-in-drop, mixed)",
-				     val);
-				rc = -1;
-			}
-		} else if (strcmp(opt, "--probe") == 0) {
-			if (strcmp(val, "auto") == 0)
-				o->probe = EXS_PROBE_AUTO;
-			else if (strcmp(val, "require") == 0)
-				o->probe = EXS_PROBE_REQUIRE;
-			else if (strcmp(val, "off") == 0)
-				o->probe = EXS_PROBE_OFF;
-			else {
-				fail(err, errlen, "--probe: unknown mode '%s' (auto, require or off)", val);
-				rc = -1;
-			}
-		} else if (strcmp(opt, "--iterations") == 0) {
-			rc = parse_u64(opt, val, 1, 1000000000ULL, &o->iterations, err, errlen);
-		} else if (strcmp(opt, "--warmup") == 0) {
-			rc = parse_u64(opt, val, 0, 1000000000ULL, &o->warmup, err, errlen);
-		} else if (strcmp(opt, "--executors") == 0) {
-			rc = parse_u64(opt, val, 1, 64, &u, err, errlen);
-			o->executors = (unsigned)u;
-		} else if (strcmp(opt, "--tasks") == 0) {
-			rc = parse_u64(opt, val, 0, 4096, &u, err, errlen);
-			o->tasks = (unsigned)u;
-		} else if (strcmp(opt, "--seed") == 0) {
-			rc = parse_u64(opt, val, 0, UINT64_MAX, &o->seed, err, errlen);
-		} else if (strcmp(opt, "--duration") == 0) {
-			rc = parse_double(opt, val, 1, 0.01, 1e7, &o->duration_s, err, errlen);
-		} else if (strcmp(opt, "--sample-every") == 0) {
-			rc = parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every, err, errlen);
-		} else if (strcmp(opt, "--csv") == 0) {
-			o->csv_path = val;
-		} else if (strcmp(opt, "--json") == 0) {
-			o->json_path = val;
-		} else if (strcmp(opt, "--junit") == 0) {
-			o->junit_path = val;
-		} else {
-			rc = parse_double(opt, val, 0, 0, 1e15, &d, err, errlen);
-			o->limits_set = 1;
-			if (strcmp(opt, "--vsz-slope-limit") == 0)
-				o->limits.vsz_slope = d;
-			else if (strcmp(opt, "--rss-slope-limit") == 0)
-				o->limits.rss_slope = d;
-			else if (strcmp(opt, "--vsz-growth-limit") == 0)
-				o->limits.vsz_growth = d;
-			else if (strcmp(opt, "--slope-floor") == 0)
-				o->limits.slope_floor = d;
-			else
-				o->limits.rss_growth = d;
-		}
-		if (rc)
+		if (set_option(id, opt, optarg, o, err, errlen))
 			return EXS_ARGS_ERROR;
+	}
+	if (help)
+		return EXS_ARGS_HELP;
+	if (optind < argc) {
+		fail(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return EXS_ARGS_ERROR;
+	}
+	if (o->iterations_set && o->duration_s > 0) {
+		fail(err, errlen, "--iterations and --duration exclude each other: give one");
+		return EXS_ARGS_ERROR;
 	}
 	return EXS_ARGS_OK;
 }

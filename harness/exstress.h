@@ -43,11 +43,11 @@ struct exs_bpf_counts {
 	uint64_t opens[EXS_BPF_NKINDS];
 	uint64_t closes[EXS_BPF_NKINDS];
 	uint64_t live[EXS_BPF_NKINDS];
-	uint64_t closed_outside[EXS_BPF_NKINDS];
+	uint64_t closed_outside_syscalls[EXS_BPF_NKINDS];
 	/* fdtrack: fds opened/closed by nothing it models as a syscall
 	 * (SCM_RIGHTS, IORING_OP_CLOSE) or by one still in flight; exstress
 	 * does neither, so both are 0 at every boundary (fdtrack.h). */
-	uint64_t opened_outside[EXS_BPF_NKINDS];
+	uint64_t opened_outside_syscalls[EXS_BPF_NKINDS];
 	uint64_t lost;
 	int reconciled;  /* fdtrack_reconcile() ran at this boundary: live
 			  * is then exact against /proc */
@@ -120,14 +120,14 @@ struct exs_verdict {
 	/* largest |fdtrack live - /proc count| over the reconciled samples */
 	int64_t bpf_live_max_dev[EXS_BPF_NKINDS];
 	uint64_t bpf_live_first[EXS_BPF_NKINDS];  /* first such iteration; 0 none */
-	/* largest closed_outside + opened_outside (absolute) at any sample:
+	/* largest closed + opened outside syscalls (absolute) at any sample:
 	 * 0 unless fdtrack mis-files something */
-	int64_t bpf_outside_max[EXS_BPF_NKINDS];
+	int64_t bpf_outside_syscalls_max[EXS_BPF_NKINDS];
 	uint64_t bpf_reconciled;                  /* samples that reconciled */
 	int64_t bpf_opens[EXS_BPF_NKINDS];
 	int64_t bpf_closes[EXS_BPF_NKINDS];
-	int64_t bpf_outside[EXS_BPF_NKINDS];
-	int64_t bpf_opened_outside[EXS_BPF_NKINDS];
+	int64_t bpf_closed_outside_syscalls[EXS_BPF_NKINDS];
+	int64_t bpf_opened_outside_syscalls[EXS_BPF_NKINDS];
 	int64_t bpf_live_growth[EXS_BPF_NKINDS];
 	uint64_t bpf_lost;
 	size_t nchecks;
@@ -145,7 +145,7 @@ struct exs_verdict_acc {
 	int64_t fd_max_dev[EXS_FD_NKINDS];
 	uint64_t fd_first[EXS_FD_NKINDS];
 	uint64_t bpf_reconciled;
-	int64_t bpf_outside_max[EXS_BPF_NKINDS];
+	int64_t bpf_outside_syscalls_max[EXS_BPF_NKINDS];
 	int64_t bpf_live_max_dev[EXS_BPF_NKINDS];
 	uint64_t bpf_live_first[EXS_BPF_NKINDS];
 	/* least squares of VSZ and RSS against the iteration, updated online
@@ -191,6 +191,7 @@ struct exs_options {
 	enum rex_drop_policy policy;
 	enum exs_scenario scenario;
 	uint64_t iterations;    /* measured iterations per scenario */
+	int iterations_set;     /* given on the command line */
 	uint64_t warmup;
 	double duration_s;      /* > 0: run each scenario this long instead */
 	uint64_t sample_every;  /* CSV rows: every Nth iteration (+ baseline,
@@ -320,6 +321,13 @@ int exs_probe_sample(struct exs_probe *p, struct exs_sample *s, int reconcile);
 /* Print live fds grouped by opening stack. */
 void exs_probe_print_live(struct exs_probe *p, FILE *out);
 void exs_probe_close(struct exs_probe *p);
+
+/* ---- test-only faults (test_faults.c) ----------------------------------- */
+
+/* Read EXS_TEST_FAULT: 0, or -1 after printing why it is malformed. */
+int exs_test_fault_init(void);
+/* After iteration i: leak what EXS_TEST_FAULT asks for. */
+void exs_test_fault_inject(uint64_t iteration);
 
 /* ---- small helpers ------------------------------------------------------- */
 

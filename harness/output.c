@@ -266,9 +266,9 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 				", \"live_vs_proc_max_dev\": %" PRId64
 				", \"outside_syscalls_max\": %" PRId64 "}",
 				k ? ", " : "", k ? "io_uring" : "eventfd", v->bpf_opens[k],
-				v->bpf_opened_outside[k], v->bpf_closes[k], v->bpf_outside[k],
+				v->bpf_opened_outside_syscalls[k], v->bpf_closes[k], v->bpf_closed_outside_syscalls[k],
 				v->bpf_unbalanced[k], v->bpf_live_growth[k], v->bpf_live_max_dev[k],
-				v->bpf_outside_max[k]);
+				v->bpf_outside_syscalls_max[k]);
 		fprintf(out, ", \"lost_events\": %" PRIu64 ", \"reconciled_samples\": %" PRIu64 "}",
 			v->bpf_lost, v->bpf_reconciled);
 	} else {

@@ -46,8 +46,8 @@ static void copy_counts(const struct fdtrack_counts *c, struct exs_sample *s)
 		s->bpf.opens[k] = c->opens[k];
 		s->bpf.closes[k] = c->closes[k];
 		s->bpf.live[k] = c->live[k];
-		s->bpf.closed_outside[k] = c->closed_outside_syscalls[k];
-		s->bpf.opened_outside[k] = c->opened_outside_syscalls[k];
+		s->bpf.closed_outside_syscalls[k] = c->closed_outside_syscalls[k];
+		s->bpf.opened_outside_syscalls[k] = c->opened_outside_syscalls[k];
 	}
 	s->bpf.lost = c->lost_events;
 	s->has_bpf = 1;

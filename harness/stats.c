@@ -74,9 +74,9 @@ static void acc_bpf(struct exs_verdict_acc *a, const struct exs_sample *s)
 		return;
 	a->bpf_reconciled += s->bpf.reconciled;
 	for (int k = 0; k < EXS_BPF_NKINDS; k++) {
-		int64_t out = (int64_t)(s->bpf.closed_outside[k] + s->bpf.opened_outside[k]);
-		if (out > a->bpf_outside_max[k])
-			a->bpf_outside_max[k] = out;
+		int64_t out = (int64_t)(s->bpf.closed_outside_syscalls[k] + s->bpf.opened_outside_syscalls[k]);
+		if (out > a->bpf_outside_syscalls_max[k])
+			a->bpf_outside_syscalls_max[k] = out;
 		if (!s->bpf.reconciled)
 			continue;
 		int64_t d = (int64_t)s->bpf.live[k] - s->fds[k];
@@ -170,22 +170,22 @@ void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *l
 		for (int k = 0; k < EXS_BPF_NKINDS; k++) {
 			v->bpf_opens[k] = (int64_t)(last->bpf.opens[k] - ref->bpf.opens[k]);
 			v->bpf_closes[k] = (int64_t)(last->bpf.closes[k] - ref->bpf.closes[k]);
-			v->bpf_outside[k] = (int64_t)(last->bpf.closed_outside[k] -
-						      ref->bpf.closed_outside[k]);
-			v->bpf_opened_outside[k] = (int64_t)(last->bpf.opened_outside[k] -
-							     ref->bpf.opened_outside[k]);
+			v->bpf_closed_outside_syscalls[k] = (int64_t)(last->bpf.closed_outside_syscalls[k] -
+						      ref->bpf.closed_outside_syscalls[k]);
+			v->bpf_opened_outside_syscalls[k] = (int64_t)(last->bpf.opened_outside_syscalls[k] -
+							     ref->bpf.opened_outside_syscalls[k]);
 			v->bpf_live_growth[k] = (int64_t)(last->bpf.live[k] - ref->bpf.live[k]);
-			v->bpf_unbalanced[k] = v->bpf_opens[k] + v->bpf_opened_outside[k] -
-					       v->bpf_closes[k] - v->bpf_outside[k];
+			v->bpf_unbalanced[k] = v->bpf_opens[k] + v->bpf_opened_outside_syscalls[k] -
+					       v->bpf_closes[k] - v->bpf_closed_outside_syscalls[k];
 			add_check(v, bname[k], v->bpf_unbalanced[k] == 0,
 				  (double)v->bpf_unbalanced[k], 0);
 			v->bpf_live_max_dev[k] = a->bpf_live_max_dev[k];
 			v->bpf_live_first[k] = a->bpf_live_first[k];
-			v->bpf_outside_max[k] = a->bpf_outside_max[k];
+			v->bpf_outside_syscalls_max[k] = a->bpf_outside_syscalls_max[k];
 			add_check(v, lname[k], v->bpf_live_max_dev[k] == 0,
 				  (double)v->bpf_live_max_dev[k], 0);
-			add_check(v, oname[k], v->bpf_outside_max[k] == 0,
-				  (double)v->bpf_outside_max[k], 0);
+			add_check(v, oname[k], v->bpf_outside_syscalls_max[k] == 0,
+				  (double)v->bpf_outside_syscalls_max[k], 0);
 		}
 		v->bpf_lost = last->bpf.lost - ref->bpf.lost;
 	}
@@ -303,7 +303,7 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 				"  fdtrack   %s: %" PRId64 " opens (+%" PRId64 " outside syscalls), %" PRId64
 				" closes (+%" PRId64 " outside syscalls): %+" PRId64 " %s\n",
 				k == 0 ? "eventfd" : "io_uring", v->bpf_opens[k],
-				v->bpf_opened_outside[k], v->bpf_closes[k], v->bpf_outside[k],
+				v->bpf_opened_outside_syscalls[k], v->bpf_closes[k], v->bpf_closed_outside_syscalls[k],
 				v->bpf_unbalanced[k],
 				v->bpf_unbalanced[k] > 0 ? "never closed" : "closed but never opened");
 		}
@@ -314,10 +314,10 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 					" after a reconcile, first at iteration %" PRIu64
 					" (fdtrack bug)\n", kn, v->bpf_live_max_dev[k],
 					v->bpf_live_first[k]);
-			if (v->bpf_outside_max[k])
+			if (v->bpf_outside_syscalls_max[k])
 				fprintf(out, "  fdtrack   %s: up to %" PRId64 " fds opened/closed outside "
 					"syscalls at a boundary, where there must be none (fdtrack bug)\n",
-					kn, v->bpf_outside_max[k]);
+					kn, v->bpf_outside_syscalls_max[k]);
 		}
 		if (v->bpf_lost)
 			fprintf(out, "  fdtrack   lost %" PRIu64 " events (counts are incomplete)\n",

@@ -43,7 +43,7 @@ START_TEST(values)
 			 "--iterations", "5000", "--executors", "4", "--tasks=7",
 			 "--warmup", "0", "--probe", "require", "--csv", "a.csv",
 			 "--json=b.json", "--junit", "c.xml", "--seed",
-			 "18446744073709551615", "--quiet", "--duration", "2.5",
+			 "18446744073709551615", "--quiet",
 			 "--vsz-slope-limit", "100", "--slope-floor=5", "--sample-every", "250",
 			 "--verbose", NULL };
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
@@ -60,11 +60,22 @@ START_TEST(values)
 	ck_assert_str_eq(o.junit_path, "c.xml");
 	ck_assert_uint_eq(o.seed, UINT64_MAX);
 	ck_assert_int_eq(o.quiet, 1);
-	ck_assert_double_eq(o.duration_s, 2.5);
 	ck_assert_double_eq(o.limits.vsz_slope, 100);
 	ck_assert_double_eq(o.limits.slope_floor, 5);
 	ck_assert_uint_eq(o.sample_every, 250);
 	ck_assert_int_eq(o.verbose, 1);
+}
+END_TEST
+
+/* --duration replaces the iteration count; both at once is a usage error
+ * (one must not silently win over the other). */
+START_TEST(duration_or_iterations)
+{
+	struct exs_options o;
+	ck_assert_int_eq(parse(&o, "--duration", "2.5", NULL), EXS_ARGS_OK);
+	ck_assert_double_eq(o.duration_s, 2.5);
+	ck_assert_int_eq(parse(&o, "--iterations=10", "--duration", "1"), EXS_ARGS_ERROR);
+	ck_assert_msg(strstr(err, "--iterations and --duration exclude each other"), "got '%s'", err);
 }
 END_TEST
 
@@ -113,6 +124,9 @@ static const struct {
 	{ "--probe", "maybe", "--probe: unknown mode 'maybe'" },
 	{ "--frobnicate", "1", "unknown option '--frobnicate'" },
 	{ "stray", NULL, "unexpected argument 'stray'" },
+	{ "--csv", "--json", "--csv needs a value" },
+	{ "-x", NULL, "unknown option '-x'" },
+	{ "--quiet=1", NULL, "--quiet takes no value" },
 	{ "--vsz-slope-limit", "x", "--vsz-slope-limit: 'x' is not a number" },
 };
 
@@ -152,6 +166,7 @@ int main(void)
 	TCase *tc = tcase_create("cli");
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, values);
+	tcase_add_test(tc, duration_or_iterations);
 	tcase_add_test(tc, scenarios_by_name);
 	tcase_add_test(tc, help);
 	tcase_add_loop_test(tc, bad_values, 0, (int)(sizeof(bad) / sizeof(bad[0])));

@@ -277,27 +277,27 @@ START_TEST(bpf_balance)
 	/* a close filed outside syscalls balances but is an fdtrack bug */
 	for (size_t i = 6; i < 11; i++) {
 		s[i].bpf.closes[1]--;
-		s[i].bpf.closed_outside[1] = 1;
+		s[i].bpf.closed_outside_syscalls[1] = 1;
 	}
 	exs_verdict_compute(s, 11, &l, &v);
 	ck_assert_int_eq(v.bpf_unbalanced[1], 0);
 	ck_assert_int_eq(check(&v, "bpf_io_uring_balance")->pass, 1);
 	ck_assert_int_eq(check(&v, "bpf_io_uring_outside")->pass, 0);
-	ck_assert_int_eq(v.bpf_outside_max[1], 1);
+	ck_assert_int_eq(v.bpf_outside_syscalls_max[1], 1);
 	ck_assert_int_eq(v.leak, 1);
 	for (size_t i = 6; i < 11; i++) {
 		s[i].bpf.closes[1]++;
-		s[i].bpf.closed_outside[1] = 0;
+		s[i].bpf.closed_outside_syscalls[1] = 0;
 	}
 	/* an fd found open by the snapshot that no event announced */
 	for (size_t i = 8; i < 11; i++)
-		s[i].bpf.opened_outside[0] = 1;
+		s[i].bpf.opened_outside_syscalls[0] = 1;
 	exs_verdict_compute(s, 11, &l, &v);
 	ck_assert_int_eq(v.bpf_unbalanced[0], 1);
 	ck_assert_int_eq(check(&v, "bpf_eventfd_balance")->pass, 0);
 	ck_assert_int_eq(check(&v, "bpf_eventfd_outside")->pass, 0);
 	for (size_t i = 8; i < 11; i++)
-		s[i].bpf.opened_outside[0] = 0;
+		s[i].bpf.opened_outside_syscalls[0] = 0;
 	/* live vs /proc: compared only where fdtrack reconciled */
 	s[4].bpf.live[0] = (uint64_t)s[4].fds[0] + 1;
 	exs_verdict_compute(s, 11, &l, &v);

@@ -1,0 +1,289 @@
+/*
+ * One scenario's run: the baseline sample, the iterations with a sample
+ * after each (folded into the verdict as they come), the last sample
+ * reconciled, and the report on stderr.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "run.h"
+
+/* fdtrack's task_file snapshot runs at the baseline, the reference, the
+ * last sample, every this many iterations, and whenever fdtrack's live
+ * counts differ from /proc's (exs_probe_sample). */
+#define RECONCILE_EVERY 256
+
+static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
+		       enum exs_phase phase, int reconcile, double t0, char *msg, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->iteration = iteration;
+	s->phase = phase;
+	int rc = exs_sampler_read(&c->sampler, s);
+	if (rc) {
+		snprintf(msg, len, "reading /proc/self: %s", strerror(-rc));
+		return rc;
+	}
+	if (c->probe && (rc = exs_probe_sample(c->probe, s, reconcile))) {
+		snprintf(msg, len, "reading fdtrack: %s", strerror(-rc));
+		return rc;
+	}
+	s->elapsed_ms = (mono_s() - t0) * 1000.0;
+	return 0;
+}
+
+static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
+			  uint64_t total, double rate, const struct exs_sample *s)
+{
+	char vsz[32];
+	exs_fmt_bytes((double)s->vsz_bytes, vsz, sizeof(vsz));
+	if (total)
+		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "/%" PRIu64 "  %.0f it/s  eventfd %" PRId64
+			"  io_uring %" PRId64 "  VSZ %s\033[K",
+			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, total,
+			rate, s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
+	else
+		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "  %.0f it/s  eventfd %" PRId64
+			"  io_uring %" PRId64 "  VSZ %s\033[K",
+			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, rate,
+			s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
+}
+
+/* The state of one scenario's run. No sample is kept: the verdict is
+ * folded in as they come (stats.c). `last` is the newest measured sample,
+ * added to the fold only when the next one arrives, so that the final one
+ * can still be reconciled first. */
+struct scenario_run {
+	enum exs_scenario sc;
+	const char *name, *policy;
+	struct exs_sample cur, last;
+	struct exs_verdict_acc acc;
+	int have_last;
+	size_t n;               /* samples taken, the baseline included */
+	uint64_t total;         /* iterations to run; 0 = until the duration */
+	uint64_t csv_last;      /* iteration of the last CSV row written */
+	double t0, measure_t0;
+	uint64_t failed_iteration; /* the iteration that could not run, or 0 */
+	char msg[512];
+};
+
+static int write_csv_row(struct ctx *c, struct scenario_run *run, const struct exs_sample *s)
+{
+	if (exs_csv_row(c->csv, run->name, run->policy, s) == 0) {
+		run->csv_last = s->iteration;
+		return 0;
+	}
+	snprintf(run->msg, sizeof(run->msg), "writing %s: %s", c->o->csv_path, strerror(errno));
+	return -1;
+}
+
+static int loop_done(const struct exs_options *o, const struct scenario_run *run, uint64_t i)
+{
+	if (run->total)
+		return i > run->total;
+	return i > o->warmup && run->measure_t0 > 0 && mono_s() - run->measure_t0 >= o->duration_s;
+}
+
+/* Folds the samples added so far into res->v. */
+static void end_verdict(struct ctx *c, struct scenario_run *run, struct exs_result *res)
+{
+	if (run->have_last)
+		exs_verdict_add(&run->acc, &run->last);
+	run->have_last = 0;
+	exs_verdict_end(&run->acc, &c->o->limits, &res->v);
+}
+
+/* Iterations until the count, the duration or a signal. Returns 0, 1 when
+ * the runtime could not go on because fds leaked (res->v holds that leak
+ * verdict), or -1 on an environment error (run->msg says what). */
+static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *res)
+{
+	struct exs_options *o = c->o;
+	double last_draw = run->t0;
+	uint64_t last_i = 0;
+
+	for (uint64_t i = 1;; i++) {
+		if (exs_stopping()) {
+			res->interrupted = 1;
+			return 0;
+		}
+		if (loop_done(o, run, i))
+			return 0;
+		int rc = exs_runner_iteration(c->runner, run->sc, i, run->msg, sizeof(run->msg));
+		exs_watchdog_progress(run->name);
+		if (rc) {
+			/* Out of fds because fds leaked: that is the verdict,
+			 * not an environment problem. */
+			if ((rc == -EMFILE || rc == -ENFILE) && run->n > o->warmup + 1) {
+				end_verdict(c, run, res);
+				if (res->v.leak) {
+					snprintf(res->note, sizeof(res->note),
+						 "stopped at iteration %" PRIu64 ": %s", i, run->msg);
+					return 1;
+				}
+			}
+			run->failed_iteration = i;
+			return -1;
+		}
+		exs_test_fault_inject(i);
+		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
+		int reconcile = i % RECONCILE_EVERY == 0 || i == o->warmup || i == run->total;
+		if (take_sample(c, &run->cur, i, ph, reconcile, run->t0, run->msg, sizeof(run->msg)))
+			return -1;
+		if (c->csv && (i % o->sample_every == 0 || i == o->warmup || i == run->total) &&
+		    write_csv_row(c, run, &run->cur))
+			return -1;
+		run->n++;
+		if (i == o->warmup) {
+			run->measure_t0 = mono_s();
+			exs_verdict_begin(&run->acc, &run->cur);
+		} else if (i > o->warmup) {
+			if (run->have_last)
+				exs_verdict_add(&run->acc, &run->last);
+			run->have_last = 1;
+		}
+		run->last = run->cur;
+		if (c->progress && mono_s() - last_draw >= 0.25) {
+			double t = mono_s();
+			progress_line(c, run->sc, i, run->total, (double)(i - last_i) / (t - last_draw),
+				      &run->cur);
+			last_draw = t;
+			last_i = i;
+		}
+	}
+}
+
+/* The last sample is always reconciled (--duration, a signal or the sample
+ * bound ended the loop early: still the same boundary, as no iteration ran
+ * since its /proc counts were read) and always has its CSV row. */
+static int finish_samples(struct ctx *c, struct scenario_run *run, struct exs_result *res)
+{
+	if (c->probe && !res->v.nchecks && !run->last.bpf.reconciled) {
+		int rc = exs_probe_sample(c->probe, &run->last, 1);
+		if (rc) {
+			snprintf(run->msg, sizeof(run->msg), "reading fdtrack: %s", strerror(-rc));
+			return -1;
+		}
+	}
+	if (c->csv && run->n > 1 && run->last.iteration != run->csv_last)
+		return write_csv_row(c, run, &run->last);
+	return 0;
+}
+
+static void report_leak(struct ctx *c, const struct scenario_run *run, const struct exs_result *res,
+			double rate)
+{
+	const struct exs_verdict *v = &res->v;
+	char summary[1024];
+
+	exs_verdict_summary(v, summary, sizeof(summary));
+	fprintf(stderr,
+		"exstress: %s [%s]: LEAK over %" PRIu64 " iterations after %" PRIu64
+		" warm-up (%.0f it/s)%s%s\n",
+		run->name, run->policy, v->iterations, c->o->warmup, rate, res->note[0] ? "; " : "",
+		res->note);
+	exs_verdict_print(stderr, v);
+	int fd_leak = 0;
+	for (int k = 0; k < EXS_FD_NKINDS - 1; k++)
+		fd_leak |= v->fd_max_dev[k] != 0;
+	if (c->probe && fd_leak) {
+		fprintf(stderr, "  where the live eventfd/io_uring fds were opened (fdtrack):\n");
+		exs_probe_print_live(c->probe, stderr);
+	} else if (fd_leak) {
+		fprintf(stderr, "  (no opening stacks: fdtrack is off; run with --probe require as root)\n");
+	}
+}
+
+static void report_pass(const struct scenario_run *run, const struct exs_result *res, double rate)
+{
+	const struct exs_verdict *v = &res->v;
+	char vs[32], rs[32];
+
+	exs_fmt_bytes(v->vsz_slope, vs, sizeof(vs));
+	exs_fmt_bytes(v->rss_slope, rs, sizeof(rs));
+	fprintf(stderr,
+		"exstress: %s [%s]: pass, %" PRIu64 " iterations (%.0f it/s); fds "
+		"eventfd %" PRId64 " io_uring %" PRId64 " other %" PRId64
+		" (= reference at every iteration); VSZ slope %s/iter, RSS slope %s/iter%s%s\n",
+		run->name, run->policy, v->iterations, rate, run->last.fds[0], run->last.fds[1],
+		run->last.fds[2], vs, rs, res->note[0] ? "; " : "", res->note);
+}
+
+int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
+{
+	struct exs_options *o = c->o;
+	struct scenario_run run = {
+		.sc = sc,
+		.name = exs_scenario_name(sc),
+		.policy = rex_policy_name(o->policy),
+		.total = o->duration_s > 0 ? 0 : o->warmup + o->iterations,
+		.t0 = mono_s(),
+	};
+
+	memset(res, 0, sizeof(*res));
+	res->scenario = sc;
+	(void)exs_runner_take_parked(c->runner);
+	if (take_sample(c, &run.cur, 0, EXS_PHASE_BASELINE, 1, run.t0, run.msg, sizeof(run.msg)) ||
+	    (c->csv && write_csv_row(c, &run, &run.cur)))
+		goto env_error;
+	run.n = 1;
+	run.last = run.cur;
+	if (o->warmup == 0) {
+		run.measure_t0 = run.t0;
+		exs_verdict_begin(&run.acc, &run.cur);
+	}
+
+	int rc = measure(c, &run, res);
+	if (c->progress)
+		fputs("\r\033[K", stderr);
+	if (rc < 0)
+		goto env_error;
+	if (finish_samples(c, &run, res))
+		goto env_error;
+	if (res->interrupted)
+		snprintf(res->note, sizeof(res->note), "interrupted by %s after %" PRIu64 " iterations",
+			 exs_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT",
+			 run.last.iteration);
+	if (run.n <= o->warmup + 1 && res->interrupted) {
+		/* Nothing measured yet: no verdict. */
+		res->no_verdict = 1;
+		res->elapsed_s = mono_s() - run.t0;
+		fprintf(stderr, "exstress: %s [%s]: %s, during the warm-up: no verdict\n", run.name,
+			run.policy, res->note);
+		return EXS_EXIT_PASS;
+	}
+	if (run.n <= o->warmup) {
+		snprintf(run.msg, sizeof(run.msg), "no iteration after the warm-up");
+		goto env_error;
+	}
+	if (!res->v.nchecks)
+		end_verdict(c, &run, res);
+	res->elapsed_s = mono_s() - run.t0;
+	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(run.n - 1);
+	if (res->v.bpf_lost)
+		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
+			 "%sfdtrack lost %" PRIu64 " events", res->note[0] ? "; " : "",
+			 res->v.bpf_lost);
+
+	double rate = (double)(run.n - 1) / (res->elapsed_s > 0 ? res->elapsed_s : 1);
+	if (res->v.leak) {
+		report_leak(c, &run, res, rate);
+		return EXS_EXIT_LEAK;
+	}
+	if (!o->quiet)
+		report_pass(&run, res, rate);
+	return EXS_EXIT_PASS;
+
+env_error:
+	if (run.failed_iteration)
+		fprintf(stderr, "exstress: %s [%s], iteration %" PRIu64 ": %s\n", run.name,
+			run.policy, run.failed_iteration, run.msg);
+	else
+		fprintf(stderr, "exstress: %s [%s]: %s\n", run.name, run.policy, run.msg);
+	return EXS_EXIT_USAGE;
+}
+
