@@ -69,19 +69,26 @@ void exs_usage(FILE *out)
 "  --vsz-slope-limit B, --rss-slope-limit B   bytes/iteration     (default %s)\n"
 "  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
 "  --slope-floor B     a slope fails only once memory grew by more (default %s)\n"
+"  --heap on|off       count the process's heap exactly (malloc & co.): any\n"
+"                      growth is a leak                            (default on)\n"
+"  --heap-stacks W     window | all | off: which measured iterations record the\n"
+"                      stack of every allocation, for the leak report: the first\n"
+"                      and last 32 (window), all (slower), none    (default window)\n"
 "  --quiet             no progress line and no pass summaries\n"
 "  --verbose           also print the fd census at start and at exit\n"
 "  --help\n"
 "\n"
 "Verdict, per scenario, against the sample taken right after warm-up: every fd\n"
-"kind equals it exactly after every iteration; fdtrack opens = closes (+ closes\n"
-"done outside syscalls); VSZ and RSS least-squares slopes and total growth stay\n"
-"under the limits. Exit 0 pass, 1 leak, 2 usage or environment error;\n"
+"kind and the heap (live bytes and allocations) equal it exactly after every\n"
+"iteration; fdtrack opens = closes (+ closes done outside syscalls); VSZ and RSS\n"
+"least-squares slopes and total growth stay under the limits.\n"
+"Exit 0 pass, 1 leak, 2 usage or environment error;\n"
 "SIGINT/SIGTERM stop the run, write the outputs over the samples taken\n"
 "(\"interrupted\": true) and exit 130/143.\n"
 "%s",
 		s, g, f,
-		EXS_SANITIZED ? "This is a sanitizer build: memory limits are off unless given.\n" : "");
+		EXS_SANITIZED ? "This is a sanitizer build: memory limits are off unless given, and\n"
+				"the heap is not counted (the sanitizer owns malloc).\n" : "");
 }
 
 static void fail(char *err, size_t len, const char *fmt, ...)
@@ -174,6 +181,8 @@ void exs_options_default(struct exs_options *o)
 	o->probe = EXS_PROBE_AUTO;
 	o->seed = 1;
 	o->sample_every = 1;
+	o->heap = 1;
+	o->heap_stacks = EXS_HEAP_STACKS_WINDOW;
 	exs_limits_default(&o->limits);
 }
 
@@ -183,7 +192,7 @@ enum {
 	OPT_POLICY = 256, OPT_SCENARIO, OPT_ITERATIONS, OPT_EXECUTORS, OPT_TASKS,
 	OPT_WARMUP, OPT_PROBE, OPT_CSV, OPT_JSON, OPT_JUNIT, OPT_SEED, OPT_DURATION,
 	OPT_VSZ_SLOPE, OPT_RSS_SLOPE, OPT_VSZ_GROWTH, OPT_RSS_GROWTH, OPT_SLOPE_FLOOR,
-	OPT_SAMPLE_EVERY,
+	OPT_SAMPLE_EVERY, OPT_HEAP, OPT_HEAP_STACKS,
 };
 
 static const struct option long_options[] = {
@@ -205,6 +214,8 @@ static const struct option long_options[] = {
 	{ "rss-growth-limit", required_argument, NULL, OPT_RSS_GROWTH },
 	{ "slope-floor", required_argument, NULL, OPT_SLOPE_FLOOR },
 	{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
+	{ "heap", required_argument, NULL, OPT_HEAP },
+	{ "heap-stacks", required_argument, NULL, OPT_HEAP_STACKS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -247,6 +258,22 @@ static int parse_probe(const char *val, struct exs_options *o, char *err, size_t
 	return -1;
 }
 
+/* val among names[0..n-1]: its index, or -1 with err saying what is allowed. */
+static int parse_word(const char *opt, const char *val, const char *const *names, int n,
+		      char *err, size_t len)
+{
+	char list[96] = "";
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(val, names[i]) == 0)
+			return i;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+	}
+	fail(err, len, "%s: unknown value '%s' (%s)", opt, val, list);
+	return -1;
+}
+
 /* One option's value into o. */
 static int set_option(int id, const char *opt, const char *val, struct exs_options *o,
 		      char *err, size_t len)
@@ -284,6 +311,21 @@ static int set_option(int id, const char *opt, const char *val, struct exs_optio
 		return parse_double(opt, val, 1, 0.01, 1e7, &o->duration_s, err, len);
 	case OPT_SAMPLE_EVERY:
 		return parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every, err, len);
+	case OPT_HEAP: {
+		static const char *const onoff[] = { "off", "on" };
+		int v = parse_word(opt, val, onoff, 2, err, len);
+		o->heap = v;
+		return v < 0 ? -1 : 0;
+	}
+	case OPT_HEAP_STACKS: {
+		static const char *const modes[] = {
+			[EXS_HEAP_STACKS_WINDOW] = "window", [EXS_HEAP_STACKS_ALL] = "all",
+			[EXS_HEAP_STACKS_OFF] = "off",
+		};
+		int v = parse_word(opt, val, modes, 3, err, len);
+		o->heap_stacks = (enum exs_heap_stacks)v;
+		return v < 0 ? -1 : 0;
+	}
 	case OPT_CSV:
 		o->csv_path = val;
 		return 0;

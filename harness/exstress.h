@@ -60,6 +60,9 @@ struct exs_sample {
 	int64_t fds[EXS_FD_NKINDS];
 	uint64_t vsz_bytes;
 	uint64_t rss_bytes;
+	int has_heap;            /* heap_* are valid (heap.c) */
+	int64_t heap_bytes;      /* usable bytes of live allocations */
+	int64_t heap_allocs;     /* live allocations */
 	int has_bpf;             /* bpf is valid */
 	struct exs_bpf_counts bpf;
 };
@@ -96,7 +99,7 @@ struct exs_limits {
 };
 void exs_limits_default(struct exs_limits *l);
 
-#define EXS_MAX_CHECKS 16
+#define EXS_MAX_CHECKS 64
 struct exs_check {
 	char name[40];
 	int pass;
@@ -114,6 +117,12 @@ struct exs_verdict {
 	double fd_per_iter[EXS_FD_NKINDS];  /* growth / iterations */
 	double vsz_slope, rss_slope;        /* bytes per iteration */
 	double vsz_growth, rss_growth;      /* bytes */
+	/* the heap (exact: every deviation from the reference fails) */
+	int has_heap;
+	int64_t heap_growth_bytes, heap_growth_allocs;   /* last minus reference */
+	double heap_bytes_per_iter, heap_allocs_per_iter;
+	int64_t heap_max_dev_bytes, heap_max_dev_allocs; /* largest |sample - ref| */
+	uint64_t heap_first;                             /* first iteration != ref */
 	int has_bpf;
 	/* opens + opened outside - closes - closed outside, over the window */
 	int64_t bpf_unbalanced[EXS_BPF_NKINDS];
@@ -142,6 +151,8 @@ struct exs_verdict {
 struct exs_verdict_acc {
 	struct exs_sample ref, last;
 	uint64_t n;                            /* samples, the reference included */
+	int64_t heap_max_dev_bytes, heap_max_dev_allocs;
+	uint64_t heap_first;
 	int64_t fd_max_dev[EXS_FD_NKINDS];
 	uint64_t fd_first[EXS_FD_NKINDS];
 	uint64_t bpf_reconciled;
@@ -187,6 +198,11 @@ int exs_scenario_parse(const char *name, enum exs_scenario *out); /* 0/-1 */
 
 enum exs_probe_mode { EXS_PROBE_AUTO, EXS_PROBE_REQUIRE, EXS_PROBE_OFF };
 
+/* Which measured iterations record the call stack of every allocation:
+ * the first and the last EXS_HEAP_WINDOW (cheap), every one (slow), none. */
+enum exs_heap_stacks { EXS_HEAP_STACKS_WINDOW, EXS_HEAP_STACKS_ALL, EXS_HEAP_STACKS_OFF };
+#define EXS_HEAP_WINDOW 32
+
 struct exs_options {
 	enum rex_drop_policy policy;
 	enum exs_scenario scenario;
@@ -203,6 +219,8 @@ struct exs_options {
 	uint64_t seed;
 	int quiet;
 	int verbose;            /* fd census at start and exit, on stderr */
+	int heap;               /* exact heap accounting and its checks */
+	enum exs_heap_stacks heap_stacks;
 	struct exs_limits limits;
 	int limits_set;         /* a --*-limit or --slope-floor was given */
 };
@@ -272,6 +290,7 @@ struct exs_run_info {
 	const char *scenario;    /* the requested one, e.g. "all" */
 	const char *policy;
 	const char *probe;       /* "bpf" or "proc-only" */
+	const char *heap;        /* "exact", "off", or why it is not available */
 	uint64_t seed;
 	unsigned executors, tasks;
 	uint64_t warmup;
@@ -318,9 +337,41 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
  * snapshot) when reconcile is set or when fdtrack's live counts differ from
  * s->fds; s->bpf.reconciled says whether it did. 0 or -errno. */
 int exs_probe_sample(struct exs_probe *p, struct exs_sample *s, int reconcile);
+/* "function (file:line)" of a code address of this process, for the heap
+ * report; 0, or -1 for an address in no executable mapping (the end of a
+ * stack). Needs no probe. */
+int exs_symbolize(const void *addr, char *buf, size_t len);
 /* Print live fds grouped by opening stack. */
 void exs_probe_print_live(struct exs_probe *p, FILE *out);
 void exs_probe_close(struct exs_probe *p);
+
+/* ---- heap accounting (heap.c) --------------------------------------------- */
+
+/* exstress defines malloc & co. itself (passing them on to glibc), so it
+ * knows the live heap of the whole process exactly. Not in sanitizer
+ * builds: their runtimes own malloc. */
+struct exs_heap_counts {
+	int64_t bytes;      /* usable bytes of live allocations */
+	int64_t allocs;     /* live allocations */
+	uint64_t untracked; /* exs_heap_sites: allocations the table missed */
+};
+/* on = 0: count nothing (the bench's baseline). track_sites: allow
+ * exs_heap_track. 0, or -ENOTSUP when this build cannot count. */
+int exs_heap_init(int on, int track_sites);
+void exs_heap_read(struct exs_heap_counts *c);
+/* Record the call stack of each allocation from now (on) or stop. */
+void exs_heap_track(int on);
+
+#define EXS_HEAP_FRAMES 12
+struct exs_heap_site {
+	uint64_t bytes, count;  /* tracked allocations still live */
+	unsigned nframes;
+	void *frames[EXS_HEAP_FRAMES]; /* [0]: the caller of malloc & co. */
+};
+/* Tracked allocations still live, grouped by call stack, most bytes
+ * first; *left: their totals. Stops tracking. */
+int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_counts *left);
+void exs_heap_sites_free(struct exs_heap_site *sites, size_t n);
 
 /* ---- test-only faults (test_faults.c) ----------------------------------- */
 

@@ -214,6 +214,14 @@ static int start(struct ctx *c)
 	}
 	if (!c->probe && o->probe == EXS_PROBE_AUTO)
 		fprintf(stderr, "exstress: fdtrack unavailable, sampling /proc only: %s\n", why);
+	/* Before the baseline: the first stack walk loads libgcc's unwinder. */
+	rc = exs_heap_init(o->heap, o->heap_stacks != EXS_HEAP_STACKS_OFF);
+	c->heap = o->heap && rc == 0;
+	if (o->heap && rc) {
+		c->heap_why = EXS_SANITIZED ? "not available: the sanitizer owns malloc"
+					    : "not available: malloc is not exstress's";
+		fprintf(stderr, "exstress: heap %s\n", c->heap_why);
+	}
 	if ((rc = exs_sampler_open(&c->sampler))) {
 		fprintf(stderr, "exstress: cannot open /proc/self: %s\n", strerror(-rc));
 		return -1;
@@ -307,6 +315,7 @@ static int write_outputs(struct ctx *c, struct outputs *out, struct exs_result *
 		.scenario = exs_scenario_name(o->scenario),
 		.policy = rex_policy_name(o->policy),
 		.probe = c->probe ? "bpf" : "proc-only",
+		.heap = c->heap ? "exact" : !o->heap ? "off" : c->heap_why,
 		.seed = o->seed,
 		.executors = o->executors,
 		.tasks = o->tasks,

@@ -17,7 +17,7 @@ const char exs_csv_header[] =
 	"scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,fd_io_uring,"
 	"fd_other,vsz_bytes,rss_bytes,bpf_eventfd_opens,bpf_eventfd_closes,"
 	"bpf_eventfd_live,bpf_io_uring_opens,bpf_io_uring_closes,"
-	"bpf_io_uring_live,bpf_lost_events\n";
+	"bpf_io_uring_live,bpf_lost_events,heap_bytes,heap_allocs\n";
 
 int exs_csv_format(char *buf, size_t len, const char *scenario,
 		   const char *policy, const struct exs_sample *s)
@@ -35,12 +35,20 @@ int exs_csv_format(char *buf, size_t len, const char *scenario,
 	if (s->has_bpf)
 		m = snprintf(buf + n, len - (size_t)n,
 			     ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			     ",%" PRIu64 ",%" PRIu64 "\n",
+			     ",%" PRIu64 ",%" PRIu64,
 			     s->bpf.opens[0], s->bpf.closes[0], s->bpf.live[0],
 			     s->bpf.opens[1], s->bpf.closes[1], s->bpf.live[1],
 			     s->bpf.lost);
 	else
-		m = snprintf(buf + n, len - (size_t)n, ",,,,,,,\n");
+		m = snprintf(buf + n, len - (size_t)n, ",,,,,,,");
+	if (m < 0 || (size_t)m >= len - (size_t)n)
+		return -1;
+	n += m;
+	if (s->has_heap)
+		m = snprintf(buf + n, len - (size_t)n, ",%" PRId64 ",%" PRId64 "\n", s->heap_bytes,
+			     s->heap_allocs);
+	else
+		m = snprintf(buf + n, len - (size_t)n, ",,\n");
 	if (m < 0 || (size_t)m >= len - (size_t)n)
 		return -1;
 	return n + m;
@@ -255,6 +263,25 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_num(out, v->vsz_growth);
 	fputs(",\n      \"rss_growth_bytes\": ", out);
 	json_num(out, v->rss_growth);
+	fputs(",\n      \"heap\": ", out);
+	if (v->has_heap) {
+		fprintf(out, "{\"growth_bytes\": %" PRId64 ", \"growth_allocs\": %" PRId64
+			", \"max_deviation_bytes\": %" PRId64 ", \"max_deviation_allocs\": %" PRId64
+			", \"first_leak_iteration\": ",
+			v->heap_growth_bytes, v->heap_growth_allocs, v->heap_max_dev_bytes,
+			v->heap_max_dev_allocs);
+		if (v->heap_first)
+			fprintf(out, "%" PRIu64, v->heap_first);
+		else
+			fputs("null", out);
+		fputs("}", out);
+	} else {
+		fputs("null", out);
+	}
+	fputs(",\n      \"heap_growth_bytes_per_iter\": ", out);
+	json_num(out, v->has_heap ? v->heap_bytes_per_iter : NAN);
+	fputs(",\n      \"heap_growth_allocs_per_iter\": ", out);
+	json_num(out, v->has_heap ? v->heap_allocs_per_iter : NAN);
 	fputs(",\n      \"bpf\": ", out);
 	if (v->has_bpf) {
 		fputs("{", out);
@@ -289,8 +316,12 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	int leak = 0, measured = 0;
 	uint64_t iters = 0;
 	int64_t growth[EXS_FD_NKINDS] = { 0 };
-	double vs = 0, rs = 0;
+	double vs = 0, rs = 0, hb = NAN, ha = NAN;
 	for (size_t i = 0; i < n; i++) {
+		if (r[i].v.has_heap && !(fabs(r[i].v.heap_bytes_per_iter) <= fabs(hb))) {
+			hb = r[i].v.heap_bytes_per_iter;
+			ha = r[i].v.heap_allocs_per_iter;
+		}
 		leak |= r[i].v.leak;
 		measured |= !r[i].no_verdict;
 		iters += r[i].v.iterations;
@@ -314,6 +345,8 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	fprintf(out, ",\n  \"iterations\": %" PRIu64 ",\n  \"probe\": ",
 		n == 1 ? r[0].v.iterations : iters);
 	json_str(out, info->probe);
+	fputs(",\n  \"heap\": ", out);
+	json_str(out, info->heap);
 	fputs(",\n  \"elapsed_s\": ", out);
 	json_num(out, info->elapsed_s);
 	fprintf(out, ",\n  \"seed\": %" PRIu64 ",\n  \"executors\": %u,\n  \"tasks\": %u"
@@ -335,6 +368,10 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	json_num(out, vs);
 	fputs(",\n  \"rss_slope_bytes_per_iter\": ", out);
 	json_num(out, rs);
+	fputs(",\n  \"heap_growth_bytes_per_iter\": ", out);
+	json_num(out, hb);
+	fputs(",\n  \"heap_growth_allocs_per_iter\": ", out);
+	json_num(out, ha);
 	fputs(",\n  \"checks\": ", out);
 	if (n == 1) {
 		json_checks(out, &r[0].v, "  ");
@@ -412,8 +449,11 @@ int exs_junit_write(FILE *out, const struct exs_run_info *info,
 			fputs("</failure>\n", out);
 			free(text);
 		}
-		fprintf(out, "      <system-out>probe=%s iterations=%" PRIu64 " warmup=%" PRIu64,
-			info->probe, v->iterations, info->warmup);
+		fprintf(out, "      <system-out>probe=%s heap=%s iterations=%" PRIu64 " warmup=%" PRIu64,
+			info->probe, info->heap, v->iterations, info->warmup);
+		if (v->has_heap)
+			fprintf(out, " heap_growth_bytes_per_iter=%.6g heap_growth_allocs_per_iter=%.6g",
+				v->heap_bytes_per_iter, v->heap_allocs_per_iter);
 		for (size_t c = 0; c < v->nchecks; c++)
 			fprintf(out, " %s=%.6g(%s)", v->checks[c].name, v->checks[c].value,
 				v->checks[c].pass ? "ok" : "FAIL");

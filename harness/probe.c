@@ -9,6 +9,7 @@
 
 #ifndef EXS_NO_FDTRACK
 #include "fdtrack.h"
+#include <elfutils/libdwfl.h>
 
 struct exs_probe {
 	struct fdtrack *t;
@@ -102,7 +103,55 @@ void exs_probe_close(struct exs_probe *p)
 	free(p);
 }
 
+/* Temporary: libdw directly, until fdtrack's library exports its
+ * symboliser for any address of a live process. */
+static Dwfl *self_dwfl;
+
+static const Dwfl_Callbacks self_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+int exs_symbolize(const void *addr, char *buf, size_t len)
+{
+	if (!self_dwfl) {
+		self_dwfl = dwfl_begin(&self_callbacks);
+		if (!self_dwfl)
+			return -1;
+		dwfl_report_begin(self_dwfl);
+		dwfl_linux_proc_report(self_dwfl, getpid());
+		dwfl_report_end(self_dwfl, NULL, NULL);
+	}
+	Dwarf_Addr pc = (Dwarf_Addr)(uintptr_t)addr - 1; /* the call, not the return */
+	Dwfl_Module *mod = dwfl_addrmodule(self_dwfl, pc);
+	if (!mod)
+		return -1;
+	const char *fn = dwfl_module_addrname(mod, pc);
+	Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
+	int lineno = 0;
+	const char *src = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+	const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (src && strrchr(src, '/'))
+		src = strrchr(src, '/') + 1;
+	if (modname && strrchr(modname, '/'))
+		modname = strrchr(modname, '/') + 1;
+	if (fn && src && lineno > 0)
+		snprintf(buf, len, "%s (%s:%d)", fn, src, lineno);
+	else if (fn)
+		snprintf(buf, len, "%s (%s)", fn, modname ? modname : "?");
+	else
+		snprintf(buf, len, "%p (%s)", addr, modname ? modname : "?");
+	return 0;
+}
+
 #else /* EXS_NO_FDTRACK */
+
+int exs_symbolize(const void *addr, char *buf, size_t len)
+{
+	snprintf(buf, len, "%p", addr);
+	return 0;
+}
+
 
 struct exs_probe {
 	int unused;

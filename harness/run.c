@@ -23,6 +23,13 @@ static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
 	memset(s, 0, sizeof(*s));
 	s->iteration = iteration;
 	s->phase = phase;
+	if (c->heap) {
+		struct exs_heap_counts h;
+		exs_heap_read(&h);
+		s->has_heap = 1;
+		s->heap_bytes = h.bytes;
+		s->heap_allocs = h.allocs;
+	}
 	int rc = exs_sampler_read(&c->sampler, s);
 	if (rc) {
 		snprintf(msg, len, "reading /proc/self: %s", strerror(-rc));
@@ -88,6 +95,17 @@ static int loop_done(const struct exs_options *o, const struct scenario_run *run
 	return i > o->warmup && run->measure_t0 > 0 && mono_s() - run->measure_t0 >= o->duration_s;
 }
 
+/* Does iteration i record the stacks of its allocations (--heap-stacks)? */
+static int heap_tracked(const struct exs_options *o, const struct scenario_run *run, uint64_t i)
+{
+	if (i <= o->warmup || o->heap_stacks == EXS_HEAP_STACKS_OFF)
+		return 0;
+	if (o->heap_stacks == EXS_HEAP_STACKS_ALL)
+		return 1;
+	return i <= o->warmup + EXS_HEAP_WINDOW ||
+	       (run->total && i + EXS_HEAP_WINDOW > run->total);
+}
+
 /* Folds the samples added so far into res->v. */
 static void end_verdict(struct ctx *c, struct scenario_run *run, struct exs_result *res)
 {
@@ -113,7 +131,14 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 		}
 		if (loop_done(o, run, i))
 			return 0;
+		int track = heap_tracked(o, run, i);
+		if (track)
+			exs_heap_track(1);
 		int rc = exs_runner_iteration(c->runner, run->sc, i, run->msg, sizeof(run->msg));
+		if (!rc)
+			exs_test_fault_inject(i);
+		if (track)
+			exs_heap_track(0);
 		exs_watchdog_progress(run->name);
 		if (rc) {
 			/* Out of fds because fds leaked: that is the verdict,
@@ -129,7 +154,6 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 			run->failed_iteration = i;
 			return -1;
 		}
-		exs_test_fault_inject(i);
 		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
 		int reconcile = i % RECONCILE_EVERY == 0 || i == o->warmup || i == run->total;
 		if (take_sample(c, &run->cur, i, ph, reconcile, run->t0, run->msg, sizeof(run->msg)))
@@ -174,6 +198,103 @@ static int finish_samples(struct ctx *c, struct scenario_run *run, struct exs_re
 	return 0;
 }
 
+/* One call stack of the heap report, named: up to main() or the thread's
+ * start routine, as valgrind shows them. */
+struct named_site {
+	uint64_t bytes, count;
+	char text[1536];
+};
+
+static void name_site(const struct exs_heap_site *site, struct named_site *out)
+{
+	size_t used = 0;
+
+	out->bytes = site->bytes;
+	out->count = site->count;
+	out->text[0] = '\0';
+	for (unsigned f = 0; f < site->nframes; f++) {
+		char line[512];
+		if (exs_symbolize(site->frames[f], line, sizeof(line)) != 0 ||
+		    strncmp(line, "start_thread ", 13) == 0 || strncmp(line, "__libc_start", 12) == 0)
+			break;
+		int n = snprintf(out->text + used, sizeof(out->text) - used, "     %s %s\n",
+				 f ? "by" : "at", line);
+		if (n < 0 || (size_t)n >= sizeof(out->text) - used)
+			break;
+		used += (size_t)n;
+		if (strncmp(line, "main ", 5) == 0)
+			break;
+	}
+}
+
+/* Most allocations first (the leaked objects), then most bytes. */
+static int named_site_cmp(const void *a, const void *b)
+{
+	const struct named_site *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+/* Where the heap growth was allocated: the tracked allocations still
+ * live, by call stack (heap.c); stacks that read the same are merged. */
+static void report_heap_sites(const struct exs_options *o)
+{
+	struct exs_heap_site *sites;
+	struct exs_heap_counts left;
+	size_t n, m = 0;
+	char bytes[32];
+
+	if (o->heap_stacks == EXS_HEAP_STACKS_OFF) {
+		fprintf(stderr, "  (no allocation stacks: --heap-stacks off)\n");
+		return;
+	}
+	if (exs_heap_sites(&sites, &n, &left) != 0)
+		return;
+	struct named_site *named = calloc(n ? n : 1, sizeof(*named));
+	if (!named) {
+		exs_heap_sites_free(sites, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct named_site ns;
+		size_t j;
+		name_site(&sites[i], &ns);
+		for (j = 0; j < m && strcmp(named[j].text, ns.text) != 0; j++)
+			;
+		if (j == m)
+			named[m++] = ns;
+		else {
+			named[j].bytes += ns.bytes;
+			named[j].count += ns.count;
+		}
+	}
+	exs_heap_sites_free(sites, n);
+	qsort(named, m, sizeof(*named), named_site_cmp);
+	exs_fmt_bytes((double)left.bytes, bytes, sizeof(bytes));
+	if (o->heap_stacks == EXS_HEAP_STACKS_ALL)
+		fprintf(stderr, "  allocations made during the measured iterations");
+	else
+		fprintf(stderr, "  allocations made during the first and last %d measured iterations",
+			EXS_HEAP_WINDOW);
+	fprintf(stderr, " and still live (%" PRId64 ", %s), by call stack:\n", left.allocs, bytes);
+	if (m == 0)
+		fprintf(stderr, "    none: the growth came from iterations whose allocations were "
+			"not tracked (--heap-stacks all tracks every one)\n");
+	for (size_t i = 0; i < m && i < 5; i++) {
+		exs_fmt_bytes((double)named[i].bytes, bytes, sizeof(bytes));
+		fprintf(stderr, "  %" PRIu64 " allocation%s, %s, allocated at:\n%s", named[i].count,
+			named[i].count == 1 ? "" : "s", bytes, named[i].text);
+	}
+	if (m > 5)
+		fprintf(stderr, "  (and %zu more call stacks)\n", m - 5);
+	if (left.untracked)
+		fprintf(stderr, "  (%" PRIu64 " allocations were not tracked: the table was full)\n",
+			left.untracked);
+	free(named);
+}
+
 static void report_leak(struct ctx *c, const struct scenario_run *run, const struct exs_result *res,
 			double rate)
 {
@@ -196,6 +317,8 @@ static void report_leak(struct ctx *c, const struct scenario_run *run, const str
 	} else if (fd_leak) {
 		fprintf(stderr, "  (no opening stacks: fdtrack is off; run with --probe require as root)\n");
 	}
+	if (v->has_heap && (v->heap_max_dev_bytes || v->heap_max_dev_allocs))
+		report_heap_sites(c->o);
 }
 
 static void report_pass(const struct scenario_run *run, const struct exs_result *res, double rate)

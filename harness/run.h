@@ -11,6 +11,8 @@ struct ctx {
 	struct exs_runner *runner;
 	struct exs_csv *csv;
 	int progress;           /* draw the progress line */
+	int heap;               /* heap.c counts: sample it */
+	const char *heap_why;   /* why not, when --heap on */
 };
 
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Calibrated on this machine (see README "Calibration"): under `fixed`
@@ -124,6 +125,16 @@ void exs_verdict_add(struct exs_verdict_acc *a, const struct exs_sample *s)
 		if (d != 0 && a->fd_first[k] == 0)
 			a->fd_first[k] = s->iteration;
 	}
+	if (s->has_heap && a->ref.has_heap) {
+		int64_t db = llabs(s->heap_bytes - a->ref.heap_bytes);
+		int64_t da = llabs(s->heap_allocs - a->ref.heap_allocs);
+		if (db > a->heap_max_dev_bytes)
+			a->heap_max_dev_bytes = db;
+		if (da > a->heap_max_dev_allocs)
+			a->heap_max_dev_allocs = da;
+		if ((db || da) && a->heap_first == 0)
+			a->heap_first = s->iteration;
+	}
 	a->n++;
 	a->last = *s;
 	acc_bpf(a, s);
@@ -148,6 +159,24 @@ void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *l
 		snprintf(name, sizeof(name), "fd_%s", exs_fd_kind_name(k));
 		add_check(v, name, v->fd_max_dev[k] == 0,
 			  (double)v->fd_max_dev[k], 0);
+	}
+
+	/* The heap is counted exactly (heap.c) and every thread is quiet at a
+	 * boundary: like fds, any difference from the reference is growth
+	 * (or a free of something the reference had, which fails as well). */
+	v->has_heap = ref->has_heap && last->has_heap;
+	if (v->has_heap) {
+		v->heap_growth_bytes = last->heap_bytes - ref->heap_bytes;
+		v->heap_growth_allocs = last->heap_allocs - ref->heap_allocs;
+		v->heap_bytes_per_iter = (double)v->heap_growth_bytes / iters;
+		v->heap_allocs_per_iter = (double)v->heap_growth_allocs / iters;
+		v->heap_max_dev_bytes = a->heap_max_dev_bytes;
+		v->heap_max_dev_allocs = a->heap_max_dev_allocs;
+		v->heap_first = a->heap_first;
+		add_check(v, "heap_bytes", v->heap_max_dev_bytes == 0,
+			  (double)v->heap_max_dev_bytes, 0);
+		add_check(v, "heap_allocs", v->heap_max_dev_allocs == 0,
+			  (double)v->heap_max_dev_allocs, 0);
 	}
 
 	/* fdtrack (fdtrack.h): at a boundary no syscall of ours is in flight
@@ -264,9 +293,14 @@ void exs_verdict_summary(const struct exs_verdict *v, char *buf, size_t len)
 		    buf[0] ? "; " : "", exs_fd_kind_name(k), v->fd_growth[k],
 		    v->fd_per_iter[k], v->fd_first[k]);
 	}
+	if (v->has_heap && (v->heap_max_dev_bytes || v->heap_max_dev_allocs)) {
+		exs_fmt_bytes(v->heap_bytes_per_iter, a, sizeof(a));
+		cat(buf, len, "%sheap %s/iter (%+.3f allocations/iter) from iteration %" PRIu64,
+		    buf[0] ? "; " : "", a, v->heap_allocs_per_iter, v->heap_first);
+	}
 	for (size_t i = 0; i < v->nchecks; i++) {
 		const struct exs_check *c = &v->checks[i];
-		if (c->pass || strncmp(c->name, "fd_", 3) == 0)
+		if (c->pass || strncmp(c->name, "fd_", 3) == 0 || strncmp(c->name, "heap_", 5) == 0)
 			continue;
 		if (strncmp(c->name, "bpf_", 4) == 0) {
 			const char *what = strstr(c->name, "_balance") ? "%s%s %+.0f (opens - closes)"
@@ -294,6 +328,15 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 			"first differed at iteration %" PRIu64 " (reference: iteration %" PRIu64 ")\n",
 			exs_fd_kind_name(k), v->fd_growth[k], v->iterations,
 			v->fd_per_iter[k], v->fd_first[k], v->ref_iteration);
+	}
+	if (v->has_heap && (v->heap_max_dev_bytes || v->heap_max_dev_allocs)) {
+		exs_fmt_bytes((double)v->heap_growth_bytes, a, sizeof(a));
+		fprintf(out,
+			"  %-9s %s in %+" PRId64 " allocations over %" PRIu64 " iterations (%+.1f bytes, "
+			"%+.3f allocations per iteration), first differed at iteration %" PRIu64
+			" (reference: iteration %" PRIu64 ")\n",
+			"heap", a, v->heap_growth_allocs, v->iterations, v->heap_bytes_per_iter,
+			v->heap_allocs_per_iter, v->heap_first, v->ref_iteration);
 	}
 	if (v->has_bpf) {
 		for (int k = 0; k < EXS_BPF_NKINDS; k++) {
@@ -326,7 +369,7 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 	for (size_t i = 0; i < v->nchecks; i++) {
 		const struct exs_check *c = &v->checks[i];
 		if (c->pass || strncmp(c->name, "fd_", 3) == 0 ||
-		    strncmp(c->name, "bpf_", 4) == 0)
+		    strncmp(c->name, "bpf_", 4) == 0 || strncmp(c->name, "heap_", 5) == 0)
 			continue;
 		int slope = strstr(c->name, "slope") != NULL;
 		exs_fmt_bytes(c->value, a, sizeof(a));

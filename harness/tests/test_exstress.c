@@ -337,6 +337,72 @@ START_TEST(fault_memory)
 }
 END_TEST
 
+/* One forgotten 16-byte allocation per iteration is a leak, named by the
+ * heap check with its first iteration and its rate, and the report shows
+ * where it was allocated. (Sanitizer builds own malloc: there the heap
+ * check says it is not available, never pass or leak.) */
+START_TEST(fault_small_memory)
+{
+	const char *args[] = { "--scenario", "issue448", "--iterations", "2000", "--quiet",
+			       "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_FAULT_BIN, "mem:16", 0, 1, args);
+	if (EXS_SANITIZED) {
+		ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%s", r.rc, r.err);
+		ck_assert_ptr_nonnull(strstr(r.json, "\"heap\": \"not available"));
+		ck_assert_ptr_null(strstr(r.json, "\"name\": \"heap_bytes\""));
+		run_free(&r);
+		return;
+	}
+	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_int_eq(check_passed(r.json, "heap_allocs"), 0);
+	ck_assert_int_eq(check_passed(r.json, "heap_bytes"), 0);
+	ck_assert_int_eq(check_passed(r.json, "fd_eventfd"), 1);
+	ck_assert_int_eq((int)num_after(r.json, "\"heap\": {", "\"first_leak_iteration\": "), 51);
+	ck_assert_double_eq(num_after(r.json, "\"scenarios\"", "\"heap_growth_allocs_per_iter\": "), 1);
+	double bytes = num_after(r.json, "\"scenarios\"", "\"heap_growth_bytes_per_iter\": ");
+	ck_assert_msg(bytes >= 24 && bytes < 64, "%g bytes per iteration for 16", bytes);
+	ck_assert_ptr_nonnull(strstr(r.err, "+1.000 allocations per iteration"));
+	ck_assert_ptr_nonnull(strstr(r.err, "first differed at iteration 51"));
+	ck_assert_msg(strstr(r.err, "at exs_test_fault_inject"), "no allocation site in:\n%s", r.err);
+	run_free(&r);
+}
+END_TEST
+
+/* The heap under legacy-448: the parked tasks nobody destroys, and the top
+ * allocation site is the task's own allocation in rex_spawn. */
+START_TEST(legacy_heap_names_rex_spawn)
+{
+	const char *args[] = { "--policy", "legacy-448", "--scenario", "issue448",
+			       "--iterations", "200", "--quiet", "--probe", "off", NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 1, args);
+	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%s", r.rc, r.err);
+	if (EXS_SANITIZED) {
+		run_free(&r);
+		return;
+	}
+	ck_assert_int_eq(check_passed(r.json, "heap_allocs"), 0);
+	const char *top = strstr(r.err, "by call stack:\n");
+	ck_assert_msg(top, "no allocation sites in:\n%s", r.err);
+	const char *first_at = strstr(top, "     at ");
+	ck_assert_msg(first_at && strncmp(first_at, "     at rex_spawn ", 18) == 0,
+		      "the top site is not rex_spawn:\n%s", top);
+	run_free(&r);
+}
+END_TEST
+
+/* --heap off: no heap checks and the JSON says so. */
+START_TEST(heap_off)
+{
+	const char *args[] = { "--scenario", "idle", "--iterations", "100", "--quiet",
+			       "--heap", "off", "--probe", "off", NULL };
+	struct run r = run(EXS_FAULT_BIN, "mem:16", 0, 1, args);
+	ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%s", r.rc, r.err);
+	ck_assert_ptr_nonnull(strstr(r.json, "\"heap\": \"off\""));
+	ck_assert_ptr_null(strstr(r.json, "\"name\": \"heap_bytes\""));
+	run_free(&r);
+}
+END_TEST
+
 /* The same fault binary without a fault passes: the faults are what fail. */
 START_TEST(fault_build_clean)
 {
@@ -458,10 +524,10 @@ START_TEST(csv_and_junit_files)
 			 "scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,fd_io_uring,"
 			 "fd_other,vsz_bytes,rss_bytes,bpf_eventfd_opens,bpf_eventfd_closes,"
 			 "bpf_eventfd_live,bpf_io_uring_opens,bpf_io_uring_closes,"
-			 "bpf_io_uring_live,bpf_lost_events\n");
+			 "bpf_io_uring_live,bpf_lost_events,heap_bytes,heap_allocs\n");
 	int rows = 0, base = 0, warm = 0, meas = 0;
 	while (fgets(line, sizeof(line), f)) {
-		ck_assert_int_eq(fields(line), 17);
+		ck_assert_int_eq(fields(line), fields(exs_csv_header));
 		ck_assert_ptr_nonnull(strstr(line, ",fixed,"));
 		ck_assert_ptr_nonnull(strstr(line, ",,,,,,,\n")); /* probe off */
 		base += strstr(line, ",baseline,") != NULL;
@@ -550,7 +616,7 @@ static int fields(const char *line);
  * (or empty bpf columns) for the rest. */
 static void assert_csv_row(const char *line)
 {
-	ck_assert_int_eq(fields(line), 17);
+	ck_assert_int_eq(fields(line), fields(exs_csv_header));
 	char *copy = strdup(line), *save = NULL;
 	int i = 0;
 	for (char *f = strtok_r(copy, ",\n", &save); f; f = strtok_r(NULL, ",\n", &save), i++) {
@@ -903,6 +969,9 @@ int main(void)
 	tcase_add_test(tc, fault_io_uring_and_other);
 	tcase_add_test(tc, fault_memory);
 	tcase_add_test(tc, fault_build_clean);
+	tcase_add_test(tc, fault_small_memory);
+	tcase_add_test(tc, legacy_heap_names_rex_spawn);
+	tcase_add_test(tc, heap_off);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 

@@ -11,7 +11,7 @@ static const char *const columns[] = {
 	"scenario", "policy", "iteration", "phase", "elapsed_ms", "fd_eventfd",
 	"fd_io_uring", "fd_other", "vsz_bytes", "rss_bytes", "bpf_eventfd_opens",
 	"bpf_eventfd_closes", "bpf_eventfd_live", "bpf_io_uring_opens",
-	"bpf_io_uring_closes", "bpf_io_uring_live", "bpf_lost_events",
+	"bpf_io_uring_closes", "bpf_io_uring_live", "bpf_lost_events", "heap_bytes", "heap_allocs",
 };
 
 static int count_fields(const char *line)
@@ -41,8 +41,8 @@ START_TEST(csv_rows)
 	char row[512];
 	int n = exs_csv_format(row, sizeof(row), "issue448", "fixed", &s);
 	ck_assert_int_gt(n, 0);
-	ck_assert_str_eq(row, "issue448,fixed,7,warmup,12.500,2,1,9,4096,1024,,,,,,,\n");
-	ck_assert_int_eq(count_fields(row), 17);
+	ck_assert_str_eq(row, "issue448,fixed,7,warmup,12.500,2,1,9,4096,1024,,,,,,,,,\n");
+	ck_assert_int_eq(count_fields(row), count_fields(exs_csv_header));
 	s.has_bpf = 1;
 	s.phase = EXS_PHASE_MEASURE;
 	s.bpf.opens[0] = 10;
@@ -53,7 +53,12 @@ START_TEST(csv_rows)
 	s.bpf.live[1] = 1;
 	s.bpf.lost = 3;
 	exs_csv_format(row, sizeof(row), "io", "legacy-448", &s);
-	ck_assert_str_eq(row, "io,legacy-448,7,measure,12.500,2,1,9,4096,1024,10,8,2,5,4,1,3\n");
+	ck_assert_str_eq(row, "io,legacy-448,7,measure,12.500,2,1,9,4096,1024,10,8,2,5,4,1,3,,\n");
+	s.has_heap = 1;
+	s.heap_bytes = 123456;
+	s.heap_allocs = 789;
+	exs_csv_format(row, sizeof(row), "io", "legacy-448", &s);
+	ck_assert_str_eq(row, "io,legacy-448,7,measure,12.500,2,1,9,4096,1024,10,8,2,5,4,1,3,123456,789\n");
 	ck_assert_int_eq(exs_csv_format(row, 10, "io", "fixed", &s), -1);
 }
 END_TEST
@@ -80,7 +85,7 @@ START_TEST(csv_file_whole_rows)
 	while (fgets(line, sizeof(line), f)) {
 		size_t len = strlen(line);
 		ck_assert_msg(len && line[len - 1] == '\n', "half line %d", n);
-		ck_assert_int_eq(count_fields(line), 17);
+		ck_assert_int_eq(count_fields(line), count_fields(exs_csv_header));
 		if (n == 1)
 			ck_assert_ptr_nonnull(strstr(line, ",baseline,"));
 		n++;
