@@ -48,6 +48,15 @@ def fds(v):
     return "-" if v is None else f"{v:+.3f}"
 
 
+def heap(doc):
+    """Heap growth per iteration: exact bytes (and allocations), or why not."""
+    b = doc.get("heap_growth_bytes_per_iter")
+    a = doc.get("heap_growth_allocs_per_iter")
+    if b is None:
+        return {"off": "off"}.get(doc.get("heap"), "n/a")
+    return f"{b:+.1f} ({a:+.2f} allocs)"
+
+
 def row(run):
     d = run["doc"] or {}
     sc = (d.get("scenarios") or [{}])[0]
@@ -61,6 +70,7 @@ def row(run):
         "io_uring/iter": fds(per.get("io_uring")),
         "VSZ KiB/iter": kib(d.get("vsz_slope_bytes_per_iter")),
         "RSS KiB/iter": kib(d.get("rss_slope_bytes_per_iter")),
+        "heap B/iter": heap(d),
         "probe": d.get("probe", "-"),
         "verdict": (d.get("verdict") or EXIT_MEANING.get(run["exit"], "?")).upper()
                    + f" (exit {run['exit']})",
@@ -88,7 +98,8 @@ def main(argv):
     for r in rows:
         print(line([r[c] for c in cols]))
     print("(eventfd/io_uring: fd growth per measured iteration; VSZ/RSS: least-squares "
-          "slope; probe bpf = fdtrack eBPF + /proc, proc-only = /proc alone)")
+          "slope; heap: exact growth of the live heap per iteration;\n probe bpf = fdtrack "
+          "eBPF + /proc, proc-only = /proc alone)")
     for r in runs:
         if r.get("error"):
             print(f"  {r['policy']}: no JSON summary ({r['error']}); see its log")

@@ -326,6 +326,61 @@ START_TEST(bpf_balance)
 }
 END_TEST
 
+/* The heap is exact: one 24-byte allocation per iteration fails both heap
+ * checks with its first iteration and rate; a transient dip fails too (a
+ * free of something the reference held); without heap samples there are
+ * no heap checks at all. */
+START_TEST(heap_exact)
+{
+	struct exs_limits lim;
+	struct exs_verdict v;
+	struct exs_sample *s = flat(101, 50);
+
+	exs_limits_default(&lim);
+	for (int i = 0; i < 101; i++) {
+		s[i].has_heap = 1;
+		s[i].heap_bytes = 1 << 20;
+		s[i].heap_allocs = 1000;
+	}
+	ck_assert_int_eq(exs_verdict_compute(s, 101, &lim, &v), 0);
+	ck_assert_int_eq(v.leak, 0);
+	ck_assert_int_eq(check(&v, "heap_bytes")->pass, 1);
+	for (int i = 11; i < 101; i++) {
+		s[i].heap_bytes += 24 * (i - 10);
+		s[i].heap_allocs += i - 10;
+	}
+	ck_assert_int_eq(exs_verdict_compute(s, 101, &lim, &v), 0);
+	ck_assert_int_eq(v.leak, 1);
+	ck_assert_int_eq(check(&v, "heap_bytes")->pass, 0);
+	ck_assert_int_eq(check(&v, "heap_allocs")->pass, 0);
+	ck_assert_uint_eq(v.heap_first, 61);
+	ck_assert_int_eq(v.heap_growth_allocs, 90);
+	ck_assert_double_eq_tol(v.heap_allocs_per_iter, 0.9, 1e-12);
+	ck_assert_double_eq_tol(v.heap_bytes_per_iter, 21.6, 1e-9);
+	/* well under the memory limits: only the heap check sees it */
+	ck_assert_int_eq(check(&v, "rss_slope")->pass, 1);
+
+	for (int i = 11; i < 101; i++) {
+		s[i].heap_bytes = 1 << 20;
+		s[i].heap_allocs = 1000;
+	}
+	s[40].heap_allocs = 999;
+	ck_assert_int_eq(exs_verdict_compute(s, 101, &lim, &v), 0);
+	ck_assert_int_eq(check(&v, "heap_allocs")->pass, 0);
+	ck_assert_int_eq(check(&v, "heap_bytes")->pass, 1);
+	ck_assert_uint_eq(v.heap_first, 90);
+
+	for (int i = 0; i < 101; i++)
+		s[i].has_heap = 0;
+	ck_assert_int_eq(exs_verdict_compute(s, 101, &lim, &v), 0);
+	ck_assert_int_eq(v.leak, 0);
+	for (size_t i = 0; i < v.nchecks; i++)
+		ck_assert_msg(strncmp(v.checks[i].name, "heap_", 5) != 0, "%s without heap samples",
+			      v.checks[i].name);
+	free(s);
+}
+END_TEST
+
 START_TEST(fmt_bytes)
 {
 	char b[32];
@@ -352,6 +407,7 @@ int main(void)
 	tcase_add_test(tc, steep_but_small_is_not_a_trend);
 	tcase_add_test(tc, total_growth_bound);
 	tcase_add_test(tc, bpf_balance);
+	tcase_add_test(tc, heap_exact);
 	tcase_add_test(tc, fmt_bytes);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
