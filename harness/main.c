@@ -258,6 +258,7 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 
 	*nres = 0;
 	for (int sc = (int)first; sc <= (int)last && !exs_stopping(); sc++) {
+		c->scenarios_left = (unsigned)(last - sc + 1);
 		int st = exs_run_scenario(c, (enum exs_scenario)sc, &results[*nres]);
 		if (st == EXS_EXIT_USAGE && status == EXS_EXIT_LEAK) {
 			/* An earlier scenario leaked (in this process: its fds

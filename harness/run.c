@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "clock.h"
 #include "run.h"
@@ -75,6 +76,8 @@ struct scenario_run {
 	uint64_t csv_last;      /* iteration of the last CSV row written */
 	double t0, measure_t0;
 	uint64_t failed_iteration; /* the iteration that could not run, or 0 */
+	struct exs_sample baseline;
+	int64_t fd_budget;         /* fds it may leak before it stops */
 	char msg[512];
 };
 
@@ -93,6 +96,48 @@ static int loop_done(const struct exs_options *o, const struct scenario_run *run
 	if (run->total)
 		return i > run->total;
 	return i > o->warmup && run->measure_t0 > 0 && mono_s() - run->measure_t0 >= o->duration_s;
+}
+
+static int64_t fds_total(const struct exs_sample *s)
+{
+	int64_t n = 0;
+	for (int k = 0; k < EXS_FD_NKINDS; k++)
+		n += s->fds[k];
+	return n;
+}
+
+/* fds leak for good in this process (the runtime under test never closes
+ * them), so a scenario that leaks must not take the fds the ones after it
+ * need: once its leak is established (an fd count off the reference) and
+ * its fds grew by its share of the limit, it stops, with its verdict. */
+static int over_fd_budget(const struct scenario_run *run)
+{
+	int leaking = 0;
+	for (int k = 0; k < EXS_FD_NKINDS; k++)
+		leaking |= run->cur.fds[k] != run->acc.ref.fds[k];
+	return leaking && fds_total(&run->cur) - fds_total(&run->baseline) >= run->fd_budget;
+}
+
+/* With --scenario all, a leaking scenario stops once it leaked this many
+ * fds: the leak is beyond doubt by then, and each sample reads every open
+ * fd, so thousands of leaked fds would make the later scenarios crawl. */
+#define ALL_LEAK_CAP 512
+
+/* This scenario's share of the fds left: what the limit leaves after the
+ * fds open now and a reserve for one iteration's own, split between it and
+ * the scenarios still to run (and at most ALL_LEAK_CAP with `all`). */
+static int64_t fd_budget(const struct ctx *c, const struct exs_sample *baseline)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return INT64_MAX;
+	int64_t reserve = 8 * (int64_t)c->o->executors + 32;
+	int64_t left = (int64_t)rl.rlim_cur - fds_total(baseline) - reserve;
+	unsigned share = c->scenarios_left ? c->scenarios_left : 1;
+	int64_t budget = left > 0 ? left / share : 0;
+	if (c->o->scenario == EXS_SC_ALL && budget > ALL_LEAK_CAP)
+		budget = ALL_LEAK_CAP;
+	return budget;
 }
 
 /* Does iteration i record the stacks of its allocations (--heap-stacks)? */
@@ -171,6 +216,22 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 			run->have_last = 1;
 		}
 		run->last = run->cur;
+		if (i > o->warmup && over_fd_budget(run)) {
+			struct rlimit rl;
+			char why[128];
+			getrlimit(RLIMIT_NOFILE, &rl);
+			if (run->fd_budget == ALL_LEAK_CAP)
+				snprintf(why, sizeof(why), "the most one scenario of --scenario all "
+					 "may leak");
+			else
+				snprintf(why, sizeof(why), "its share of RLIMIT_NOFILE=%llu",
+					 (unsigned long long)rl.rlim_cur);
+			snprintf(res->note, sizeof(res->note),
+				 "stopped at iteration %" PRIu64 ": the leak is established, %" PRId64
+				 " fds leaked (%s)", i,
+				 fds_total(&run->cur) - fds_total(&run->baseline), why);
+			return 0;
+		}
 		if (c->progress && mono_s() - last_draw >= 0.25) {
 			double t = mono_s();
 			progress_line(c, run->sc, i, run->total, (double)(i - last_i) / (t - last_draw),
@@ -355,6 +416,8 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 		goto env_error;
 	run.n = 1;
 	run.last = run.cur;
+	run.baseline = run.cur;
+	run.fd_budget = fd_budget(c, &run.cur);
 	if (o->warmup == 0) {
 		run.measure_t0 = run.t0;
 		exs_verdict_begin(&run.acc, &run.cur);

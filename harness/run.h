@@ -13,6 +13,7 @@ struct ctx {
 	int progress;           /* draw the progress line */
 	int heap;               /* heap.c counts: sample it */
 	const char *heap_why;   /* why not, when --heap on */
+	unsigned scenarios_left; /* this one and those after it */
 };
 
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
