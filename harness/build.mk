@@ -72,12 +72,23 @@ $(BUILD)/test/harness/test_exstress: $(EXS_OBJ)/tests/test_exstress.o $(EXS_CORE
 # `make gate GATE_POLICY=legacy-448` shows it failing.
 GATE_ITERATIONS ?= 5000
 GATE_POLICY     ?= fixed
+# It prints one line per scenario and ends with a line saying which verdict
+# the exit status carries.
 .PHONY: gate
-gate: $(EXS_BIN)
+gate: all
 	@mkdir -p $(BUILD)/gate
-	$(EXS_BIN) --policy $(GATE_POLICY) --scenario all --iterations $(GATE_ITERATIONS) \
-		--probe require --quiet --csv $(BUILD)/gate/gate.csv \
-		--json $(BUILD)/gate/gate.json --junit $(BUILD)/gate/gate-junit.xml
+	@echo "gate: exstress --policy $(GATE_POLICY) --scenario all --iterations $(GATE_ITERATIONS) --probe require"
+	@$(EXS_BIN) --policy $(GATE_POLICY) --scenario all --iterations $(GATE_ITERATIONS) \
+		--probe require --csv $(BUILD)/gate/gate.csv \
+		--json $(BUILD)/gate/gate.json --junit $(BUILD)/gate/gate-junit.xml 2>&1; rc=$$?; \
+	case $$rc in \
+	0) echo "gate: PASS (exit 0): no fd, heap or memory growth in any scenario under $(GATE_POLICY);" \
+		"details in $(BUILD)/gate/" ;; \
+	1) echo "gate: LEAK (exit 1): growth found under $(GATE_POLICY), see the report above and" \
+		"$(BUILD)/gate/gate.json (make says Error 1)" ;; \
+	*) echo "gate: ERROR (exit $$rc): usage or environment problem, not a verdict: see the" \
+		"message above (make says Error $$rc)" ;; \
+	esac; exit $$rc
 
 # libFuzzer targets (clang; libFuzzer's runtime is Debian's libclang-rt-14-dev
 # for clang 14): the option parser and the /proc parsers. `make check` runs

@@ -285,6 +285,7 @@ struct exs_result {
 	char note[640];          /* e.g. "stopped early: ..."; may be empty */
 	int interrupted;         /* stopped by a signal */
 	int no_verdict;          /* stopped before any measured iteration */
+	int not_run;             /* never started: note says why */
 };
 struct exs_run_info {
 	const char *scenario;    /* the requested one, e.g. "all" */
@@ -361,6 +362,8 @@ int exs_heap_init(int on, int track_sites);
 void exs_heap_read(struct exs_heap_counts *c);
 /* Record the call stack of each allocation from now (on) or stop. */
 void exs_heap_track(int on);
+/* Forget every tracked allocation (a new scenario starts). */
+void exs_heap_track_reset(void);
 
 #define EXS_HEAP_FRAMES 12
 struct exs_heap_site {

@@ -45,6 +45,10 @@ void exs_heap_track(int on)
 	(void)on;
 }
 
+void exs_heap_track_reset(void)
+{
+}
+
 int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_counts *left)
 {
 	*sites = NULL;
@@ -356,6 +360,19 @@ void exs_heap_track(int on)
 {
 	if (table)
 		atomic_store(&tracking, on);
+}
+
+void exs_heap_track_reset(void)
+{
+	if (!table)
+		return;
+	lock_table();
+	for (size_t i = 0; i < SITE_TABLE; i++)
+		table[i].ptr = NULL;
+	atomic_store(&tracked_live, 0);
+	used_slots = 0;
+	untracked = 0;
+	unlock_table();
 }
 
 static int site_cmp(const void *a, const void *b)

@@ -256,8 +256,15 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 	enum exs_scenario last = o->scenario == EXS_SC_ALL ? EXS_SC_COUNT - 1 : o->scenario;
 	int status = EXS_EXIT_PASS;
 
+	const char *not_run = NULL;
+	int sc;
+
 	*nres = 0;
-	for (int sc = (int)first; sc <= (int)last && !exs_stopping(); sc++) {
+	for (sc = (int)first; sc <= (int)last; sc++) {
+		if (exs_stopping()) {
+			not_run = "not run: the run was interrupted";
+			break;
+		}
 		c->scenarios_left = (unsigned)(last - sc + 1);
 		int st = exs_run_scenario(c, (enum exs_scenario)sc, &results[*nres]);
 		if (st == EXS_EXIT_USAGE && status == EXS_EXIT_LEAK) {
@@ -267,6 +274,7 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 			fprintf(stderr, "exstress: %s and later scenarios not run: "
 				"the leak above left this process unable to go on\n",
 				exs_scenario_name((enum exs_scenario)sc));
+			not_run = "not run: the fds leaked by an earlier scenario left none for it";
 			break;
 		}
 		if (st == EXS_EXIT_USAGE)
@@ -274,6 +282,15 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 		(*nres)++;
 		if (st == EXS_EXIT_LEAK)
 			status = EXS_EXIT_LEAK;
+		c->leaked_before = status == EXS_EXIT_LEAK;
+	}
+	/* Every scenario asked for has its result, also those not run. */
+	for (; not_run && sc <= (int)last && *nres > 0; sc++) {
+		struct exs_result *r = &results[(*nres)++];
+		memset(r, 0, sizeof(*r));
+		r->scenario = (enum exs_scenario)sc;
+		r->not_run = r->no_verdict = 1;
+		snprintf(r->note, sizeof(r->note), "%s", not_run);
 	}
 	return status;
 }
@@ -410,9 +427,13 @@ int main(int argc, char **argv)
 	free(results);
 	if (census && fd_census(fds_end) == 0) {
 		int left = memcmp(fds_start, fds_end, sizeof(fds_end)) != 0;
-		if (o.verbose || left)
+		/* The runtime's leaked fds stay open to the end: that is the
+		 * leak reported above, not the harness's doing. */
+		if (o.verbose || (left && status != EXS_EXIT_LEAK))
 			print_census("exit", fds_end,
-				     left ? " (not as at start: the harness left fds open)" : " (as at start)");
+				     !left ? " (as at start)"
+				     : status == EXS_EXIT_LEAK ? " (the leaked fds reported above)"
+							       : " (not as at start: the harness left fds open)");
 	}
 	return status;
 }

@@ -231,7 +231,7 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	fprintf(out, ",\n      \"verdict\": \"%s\",\n      \"interrupted\": %s"
 		",\n      \"iterations\": %" PRIu64
 		",\n      \"reference_iteration\": %" PRIu64 ",\n      \"probe\": ",
-		r->no_verdict ? "none" : v->leak ? "leak" : "pass",
+		r->not_run ? "not run" : r->no_verdict ? "none" : v->leak ? "leak" : "pass",
 		r->interrupted ? "true" : "false", v->iterations, v->ref_iteration);
 	json_str(out, info->probe);
 	fputs(",\n      \"elapsed_s\": ", out);
@@ -418,20 +418,29 @@ static void xml_str(FILE *out, const char *s)
 int exs_junit_write(FILE *out, const struct exs_run_info *info,
 		    const struct exs_result *r, size_t n)
 {
-	size_t failures = 0;
-	for (size_t i = 0; i < n; i++)
+	size_t failures = 0, skipped = 0;
+	for (size_t i = 0; i < n; i++) {
 		failures += r[i].v.leak != 0;
+		skipped += r[i].not_run != 0;
+	}
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
 	fprintf(out, "<testsuites name=\"exstress\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
 		n, failures, info->elapsed_s);
-	fprintf(out, "  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
-		info->policy, n, failures, info->elapsed_s);
+	fprintf(out, "  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+		"skipped=\"%zu\" time=\"%.3f\">\n",
+		info->policy, n, failures, skipped, info->elapsed_s);
 	fprintf(out, "    <properties><property name=\"interrupted\" value=\"%s\"/></properties>\n",
 		info->interrupted ? "true" : "false");
 	for (size_t i = 0; i < n; i++) {
 		const struct exs_verdict *v = &r[i].v;
 		fprintf(out, "    <testcase classname=\"exstress.%s\" name=\"%s\" time=\"%.3f\">\n",
 			info->policy, exs_scenario_name(r[i].scenario), r[i].elapsed_s);
+		if (r[i].not_run) {
+			fputs("      <skipped message=\"", out);
+			xml_str(out, r[i].note);
+			fputs("\"/>\n    </testcase>\n", out);
+			continue;
+		}
 		if (v->leak) {
 			char summary[1024];
 			exs_verdict_summary(v, summary, sizeof(summary));

@@ -76,6 +76,7 @@ struct scenario_run {
 	uint64_t csv_last;      /* iteration of the last CSV row written */
 	double t0, measure_t0;
 	uint64_t failed_iteration; /* the iteration that could not run, or 0 */
+	int failed_errno;
 	struct exs_sample baseline;
 	int64_t fd_budget;         /* fds it may leak before it stops */
 	char msg[512];
@@ -197,6 +198,7 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 				}
 			}
 			run->failed_iteration = i;
+			run->failed_errno = rc == -EMFILE || rc == -ENFILE ? EMFILE : -rc;
 			return -1;
 		}
 		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
@@ -373,6 +375,18 @@ static void report_leak(struct ctx *c, const struct scenario_run *run, const str
 	for (int k = 0; k < EXS_FD_NKINDS - 1; k++)
 		fd_leak |= v->fd_max_dev[k] != 0;
 	if (c->probe && fd_leak) {
+		/* fdtrack lists every live fd: say which part the verdict
+		 * counted, so the numbers below add up */
+		const struct exs_sample *ref = &run->acc.ref, *last = &run->last;
+		for (int k = 0; k < EXS_FD_NKINDS - 1; k++) {
+			if (!v->fd_max_dev[k])
+				continue;
+			fprintf(stderr, "  %s: %" PRId64 " open now = %" PRId64 " at the start of the "
+				"scenario + %" PRId64 " during the warm-up + %" PRId64 " during the "
+				"measured iterations\n", exs_fd_kind_name(k), last->fds[k],
+				run->baseline.fds[k], ref->fds[k] - run->baseline.fds[k],
+				last->fds[k] - ref->fds[k]);
+		}
 		fprintf(stderr, "  where the live eventfd/io_uring fds were opened (fdtrack):\n");
 		exs_probe_print_live(c->probe, stderr);
 	} else if (fd_leak) {
@@ -392,9 +406,10 @@ static void report_pass(const struct scenario_run *run, const struct exs_result 
 	fprintf(stderr,
 		"exstress: %s [%s]: pass, %" PRIu64 " iterations (%.0f it/s); fds "
 		"eventfd %" PRId64 " io_uring %" PRId64 " other %" PRId64
-		" (= reference at every iteration); VSZ slope %s/iter, RSS slope %s/iter%s%s\n",
+		" (= reference at every iteration); %sVSZ slope %s/iter, RSS slope %s/iter%s%s\n",
 		run->name, run->policy, v->iterations, rate, run->last.fds[0], run->last.fds[1],
-		run->last.fds[2], vs, rs, res->note[0] ? "; " : "", res->note);
+		run->last.fds[2], v->has_heap ? "heap = reference at every iteration; " : "",
+		vs, rs, res->note[0] ? "; " : "", res->note);
 }
 
 int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
@@ -411,6 +426,7 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 	memset(res, 0, sizeof(*res));
 	res->scenario = sc;
 	(void)exs_runner_take_parked(c->runner);
+	exs_heap_track_reset();
 	if (take_sample(c, &run.cur, 0, EXS_PHASE_BASELINE, 1, run.t0, run.msg, sizeof(run.msg)) ||
 	    (c->csv && write_csv_row(c, &run, &run.cur)))
 		goto env_error;
@@ -465,6 +481,10 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 	return EXS_EXIT_PASS;
 
 env_error:
+	if (run.failed_iteration && run.failed_errno == EMFILE)
+		snprintf(run.msg + strlen(run.msg), sizeof(run.msg) - strlen(run.msg), "; %s",
+			 c->leaked_before ? "the fds leaked by the scenarios before it took them"
+					  : "raise ulimit -n");
 	if (run.failed_iteration)
 		fprintf(stderr, "exstress: %s [%s], iteration %" PRIu64 ": %s\n", run.name,
 			run.policy, run.failed_iteration, run.msg);

@@ -14,6 +14,7 @@ struct ctx {
 	int heap;               /* heap.c counts: sample it */
 	const char *heap_why;   /* why not, when --heap on */
 	unsigned scenarios_left; /* this one and those after it */
+	int leaked_before;       /* an earlier scenario of this run leaked */
 };
 
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after

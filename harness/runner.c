@@ -482,8 +482,9 @@ static void describe_err(int err, char *msg, size_t len, const char *what)
 	if (err == -EMFILE || err == -ENFILE) {
 		struct rlimit rl;
 		getrlimit(RLIMIT_NOFILE, &rl);
-		snprintf(msg, len,
-			 "%s: %s (RLIMIT_NOFILE=%llu); raise ulimit -n", what,
+		/* what to do about it is the caller's to say: it knows
+		 * whether fds leaked before */
+		snprintf(msg, len, "%s: %s (RLIMIT_NOFILE=%llu)", what,
 			 strerror(-err), (unsigned long long)rl.rlim_cur);
 	} else {
 		snprintf(msg, len, "%s: %s", what, strerror(-err));

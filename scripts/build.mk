@@ -9,7 +9,9 @@ SCRIPTS_EXSTRESS := $(or $(EXS_BIN),$(BUILD)/bin/exstress)
 PYTHON3 := /usr/bin/python3
 
 .PHONY: run plots reproduce
-run: $(DEPS_STAMP) $(SCRIPTS_EXSTRESS)
+# run, reproduce (and gate) build everything first, so that the README's
+# fdtrack examples work right after them.
+run: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS)
 	@scripts/run_main.sh --iterations $(ITERATIONS) --exstress $(SCRIPTS_EXSTRESS)
 
 plots: $(DEPS_STAMP)
@@ -18,7 +20,7 @@ plots: $(DEPS_STAMP)
 	echo "plots: $$dir"; \
 	$(PYTHON3) scripts/plot_curves.py -o "$$dir" "$$dir"/*.csv
 
-reproduce: $(DEPS_STAMP) $(SCRIPTS_EXSTRESS)
+reproduce: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS)
 	@scripts/reproduce_448.sh --exstress $(SCRIPTS_EXSTRESS)
 
 # Tests: each shell test runs through a small wrapper in $(BUILD)/test/scripts/

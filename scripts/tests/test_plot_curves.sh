@@ -71,7 +71,7 @@ cut -d, -f1-9,11- "$tmp/legacy.csv" >"$tmp/nocol.csv" # drop rss_bytes
 expect_error "missing column" "$tmp/nocol.csv" "nocol\.csv:1: missing column\(s\) rss_bytes"
 head -n 7 "$tmp/legacy.csv" >"$tmp/short.csv"
 echo "issue448,legacy-448,7,measure,1.0,2,0" >>"$tmp/short.csv"
-expect_error "short row on line 8" "$tmp/short.csv" "short\.csv:8: 7 fields, expected 17"
+expect_error "short row on line 8" "$tmp/short.csv" "short\.csv:8: 7 fields, expected 19"
 [ -z "$(ls -A "$tmp/err" 2>/dev/null)" ] && ok "no PNG written after an error" || bad "PNGs written despite an error"
 
 echo "test_plot_curves: $fails failed"
