@@ -108,9 +108,11 @@ static int64_t fds_total(const struct exs_sample *s)
 }
 
 /* fds leak for good in this process (the runtime under test never closes
- * them), so a scenario that leaks must not take the fds the ones after it
- * need: once its leak is established (an fd count off the reference) and
- * its fds grew by its share of the limit, it stops, with its verdict. */
+ * them), so with --scenario all a scenario that leaks must not take the
+ * fds the ones after it need: once its leak is established (an fd count
+ * off the reference) and its fds grew by its share, it stops, with its
+ * verdict. A single scenario runs on until the fds run out, the way issue
+ * 448 was reported (that is a leak verdict too). */
 static int over_fd_budget(const struct scenario_run *run)
 {
 	int leaking = 0;
@@ -124,21 +126,22 @@ static int over_fd_budget(const struct scenario_run *run)
  * fd, so thousands of leaked fds would make the later scenarios crawl. */
 #define ALL_LEAK_CAP 512
 
-/* This scenario's share of the fds left: what the limit leaves after the
- * fds open now and a reserve for one iteration's own, split between it and
- * the scenarios still to run (and at most ALL_LEAK_CAP with `all`). */
+/* With --scenario all: this scenario's share of the fds left (what the
+ * limit leaves after the fds open now and a reserve for one iteration's
+ * own, split between it and the scenarios still to run), at most
+ * ALL_LEAK_CAP. Otherwise no bound. */
 static int64_t fd_budget(const struct ctx *c, const struct exs_sample *baseline)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+	if (c->o->scenario != EXS_SC_ALL)
 		return INT64_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return ALL_LEAK_CAP;
 	int64_t reserve = 8 * (int64_t)c->o->executors + 32;
 	int64_t left = (int64_t)rl.rlim_cur - fds_total(baseline) - reserve;
 	unsigned share = c->scenarios_left ? c->scenarios_left : 1;
 	int64_t budget = left > 0 ? left / share : 0;
-	if (c->o->scenario == EXS_SC_ALL && budget > ALL_LEAK_CAP)
-		budget = ALL_LEAK_CAP;
-	return budget;
+	return budget < ALL_LEAK_CAP ? budget : ALL_LEAK_CAP;
 }
 
 /* Does iteration i record the stacks of its allocations (--heap-stacks)? */
