@@ -18,6 +18,8 @@ static const char *const sc_names[EXS_SC_COUNT + 1] = {
 	[EXS_SC_FOREIGN_WAKERS] = "foreign-wakers",
 	[EXS_SC_SPAWN_IN_DROP] = "spawn-in-drop",
 	[EXS_SC_MIXED] = "mixed",
+	[EXS_SC_LONG_LIVED] = "long-lived",
+	[EXS_SC_THREAD_LOCAL] = "thread-local",
 	[EXS_SC_ALL] = "all",
 };
 
@@ -53,6 +55,8 @@ void exs_usage(FILE *out)
 "\n"
 "  --scenario NAME     all | idle | issue448 | timers | io | joins |\n"
 "                      foreign-wakers | spawn-in-drop | mixed   (default issue448)\n"
+"                      | long-lived | thread-local: issue448's work on executors\n"
+"                      kept across iterations (the seed's workarounds; not in all)\n"
 "  --policy P          fixed | legacy-448 (the glommio #448 bug)  (default fixed)\n"
 "  --iterations N      measured iterations per scenario            (default 1000)\n"
 "  --duration SECONDS  run each scenario this long instead of N iterations\n"
@@ -288,7 +292,7 @@ static int set_option(int id, const char *opt, const char *val, struct exs_optio
 		if (exs_scenario_parse(val, &o->scenario) == 0)
 			return 0;
 		fail(err, len, "--scenario: unknown scenario '%s' (all, idle, issue448, timers, io, "
-		     "joins, foreign-wakers, spawn-in-drop, mixed)", val);
+		     "joins, foreign-wakers, spawn-in-drop, mixed, long-lived, thread-local)", val);
 		return -1;
 	case OPT_PROBE:
 		return parse_probe(val, o, err, len);

@@ -189,6 +189,13 @@ enum exs_scenario {
 	EXS_SC_FOREIGN_WAKERS,
 	EXS_SC_SPAWN_IN_DROP,
 	EXS_SC_MIXED,
+	/* 0 .. EXS_SC_IN_ALL - 1 make up `all`: the ones that drop executors */
+	EXS_SC_IN_ALL,
+	/* The seed's workarounds: issue448's work on executors that are not
+	 * dropped per iteration (one created up front per thread and reused;
+	 * one created by each thread on first use and kept) */
+	EXS_SC_LONG_LIVED = EXS_SC_IN_ALL,
+	EXS_SC_THREAD_LOCAL,
 	EXS_SC_COUNT,
 	EXS_SC_ALL = EXS_SC_COUNT,
 };

@@ -167,11 +167,36 @@ static const struct rex_task_vtable cross_receiver_vt = { "exs-448-cross-receive
 static int spawn_owned(struct exs_exec *x, const struct rex_task_vtable *vt,
 		       const void *st, size_t size, void **ends[], int nends)
 {
-	int rc = rex_spawn(x->ex, vt, st, size, NULL);
+	rex_task *handle = NULL;
+	int keep = x->job_mode && x->njob_tasks < x->job_cap;
+	int rc = rex_spawn(x->ex, vt, st, size, keep ? &handle : NULL);
 	if (rc == 0 || rc == -ECANCELED)
 		for (int i = 0; i < nends; i++)
 			*ends[i] = NULL;
+	if (rc == 0 && keep)
+		x->job_tasks[x->njob_tasks++] = handle;
 	return rc;
+}
+
+/* Job mode: cancel and release every task this side parked (their drops
+ * close their channel ends), then wait until the other side did the same,
+ * so no wake from it is still on its way. Returns REX_READY when done. */
+enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *cancelled)
+{
+	if (!*cancelled) {
+		for (unsigned i = 0; i < x->njob_tasks; i++) {
+			(void)rex_task_cancel(x->job_tasks[i]);
+			rex_task_detach(x->job_tasks[i]);
+		}
+		x->njob_tasks = 0;
+		*cancelled = 1;
+		atomic_fetch_add(&x->pair->jobs_cancelled, 1);
+	}
+	if (atomic_load(&x->pair->jobs_cancelled) < 2) {
+		rex_waker_wake_by_ref(rex_context_waker(cx)); /* look again soon */
+		return REX_PENDING;
+	}
+	return REX_READY;
 }
 
 int start_pair(struct exs_exec *x)
@@ -245,6 +270,7 @@ int pair_setup(struct exs_pair *pr)
 {
 	int rc;
 	atomic_store(&pr->recv_done, 0);
+	atomic_store(&pr->jobs_cancelled, 0);
 	if ((rc = rex_shared_chan_new(sizeof(uint64_t), CHAN_CAP, &pr->data_tx, &pr->data_rx)))
 		return rc;
 	for (unsigned j = 0; j < pr->m; j++) {

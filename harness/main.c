@@ -132,7 +132,9 @@ static int check_options(const struct exs_options *o)
 		fprintf(stderr, "exstress: --csv, --json and --junit must name different files\n");
 		return -1;
 	}
-	if (o->executors < 2 && (o->scenario == EXS_SC_ISSUE448 || o->scenario == EXS_SC_ALL)) {
+	if (o->executors < 2 && (o->scenario == EXS_SC_ISSUE448 || o->scenario == EXS_SC_ALL ||
+				 o->scenario == EXS_SC_LONG_LIVED ||
+				 o->scenario == EXS_SC_THREAD_LOCAL)) {
 		fprintf(stderr, "exstress: --executors %u: issue448 needs at least 2 (a sender and a "
 			"receiver)\n", o->executors);
 		return -1;
@@ -253,7 +255,7 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 {
 	const struct exs_options *o = c->o;
 	enum exs_scenario first = o->scenario == EXS_SC_ALL ? 0 : o->scenario;
-	enum exs_scenario last = o->scenario == EXS_SC_ALL ? EXS_SC_COUNT - 1 : o->scenario;
+	enum exs_scenario last = o->scenario == EXS_SC_ALL ? EXS_SC_IN_ALL - 1 : o->scenario;
 	int status = EXS_EXIT_PASS;
 
 	const char *not_run = NULL;
@@ -411,7 +413,7 @@ int main(int argc, char **argv)
 
 	struct ctx c = { .o = &o, .sampler = { -1, -1, 0 } };
 	struct outputs out = { .json = { .fd = -1 }, .junit = { .fd = -1 } };
-	size_t count = o.scenario == EXS_SC_ALL ? EXS_SC_COUNT : 1, nres = 0;
+	size_t count = o.scenario == EXS_SC_ALL ? EXS_SC_IN_ALL : 1, nres = 0;
 	struct exs_result *results = calloc(count, sizeof(*results));
 	int status = EXS_EXIT_USAGE;
 

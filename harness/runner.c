@@ -119,6 +119,8 @@ struct root {
 	int timer;
 	struct rex_sleep timeout;
 	struct rex_yield y;
+	int cancelled;   /* job mode: this side's tasks cancelled */
+	int drain;       /* job mode: yields left to drain late wakes */
 };
 
 static int root_ready(struct exs_exec *x)
@@ -131,6 +133,14 @@ static int root_ready(struct exs_exec *x)
 	if (x->role == ROLE_RECEIVER)
 		return x->consumer_done;
 	return 1;
+}
+
+/* Tasks left parked in the executor when the root is done. */
+static void record_parked(struct exs_exec *x, struct rex_context *cx)
+{
+	struct rex_executor_stats st;
+	rex_executor_stats(cx->executor, &st);
+	x->parked_at_exit = st.tasks_live ? st.tasks_live - 1 : 0; /* not the root */
 }
 
 static enum rex_poll root_poll(void *p, struct rex_context *cx)
@@ -180,6 +190,30 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 	case 2:
 		if (rex_yield_poll(&rt->y, cx) == REX_PENDING)
 			return REX_PENDING;
+		if (!x->job_mode)
+			break;
+		rt->stage = 3;
+		record_parked(x, cx);
+		/* fall through */
+	case 3:
+		/* The executor stays: the job cancels what it parked and
+		 * waits for its peer to do the same. Wakes the peer sent its
+		 * tasks meanwhile sit in this executor's notifier queue: the
+		 * job ends only after being woken through that queue itself
+		 * (by the waker thread), behind them, twice, so the executor
+		 * has taken them in and released them. */
+		if (x->pair && pair_end_job(x, cx, &rt->cancelled) == REX_PENDING)
+			return REX_PENDING;
+		if (rt->drain < 2) {
+			rex_waker *w = rex_waker_clone(rex_context_waker(cx));
+			if (waker_post(x->r, w) != 0) {
+				rex_waker_drop(w);
+				set_err(x, -ENOMEM, "handing a waker to the waker thread");
+				goto finish;
+			}
+			rt->drain++;
+			return REX_PENDING;
+		}
 		break;
 	}
 finish:
@@ -187,9 +221,8 @@ finish:
 		rex_sleep_drop(&rt->timeout);
 		rt->timer = 0;
 	}
-	struct rex_executor_stats st;
-	rex_executor_stats(cx->executor, &st);
-	x->parked_at_exit = st.tasks_live ? st.tasks_live - 1 : 0; /* not the root */
+	if (!x->job_mode)
+		record_parked(x, cx);
 	rex_waker_drop(x->root_waker);
 	x->root_waker = NULL;
 	cx->output = x->err;
@@ -211,6 +244,13 @@ static void root_drop(void *p)
 }
 
 static const struct rex_task_vtable root_vt = { "exs-root", root_poll, root_drop };
+
+static void root_init(void *p, struct exs_exec *x)
+{
+	struct root *rt = p;
+	memset(rt, 0, sizeof(*rt));
+	rt->x = x;
+}
 
 /* ---- runner ---------------------------------------------------------------------------- */
 
@@ -303,8 +343,11 @@ void exs_runner_free(struct exs_runner *r)
 		unlink(r->fifo);
 	if (r->dir[0])
 		rmdir(r->dir);
-	for (unsigned i = 0; r->x && i < r->cfg.executors; i++)
+	workers_stop(r);
+	for (unsigned i = 0; r->x && i < r->cfg.executors; i++) {
 		free(r->x[i].slots);
+		free(r->x[i].job_tasks);
+	}
 	for (unsigned i = 0; r->pairs && i < r->npairs; i++) {
 		struct exs_pair *pr = &r->pairs[i];
 		free(pr->to_recv_tx);
@@ -372,6 +415,12 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 		r->x[i].r = r;
 		r->x[i].index = i;
 		r->x[i].nslots = cfg->tasks;
+		r->x[i].job_cap = cfg->tasks + 1; /* the sender or consumer, M cross receivers */
+		if (!(r->x[i].job_tasks = calloc(r->x[i].job_cap, sizeof(rex_task *)))) {
+			rc = -ENOMEM;
+			*what = "allocating executor contexts";
+			goto fail;
+		}
 		if (cfg->tasks && !(r->x[i].slots = calloc(cfg->tasks, sizeof(rex_waker *)))) {
 			rc = -ENOMEM;
 			*what = "allocating executor contexts";
@@ -421,7 +470,7 @@ static void plan_iteration(struct exs_runner *r, enum exs_scenario sc,
 {
 	unsigned k = r->cfg.executors, m = r->cfg.tasks;
 	uint64_t rng = r->cfg.seed ^ (iteration * 0xd1b54a32d192ed03ull);
-	int pairs = sc == EXS_SC_ISSUE448 ||
+	int pairs = sc == EXS_SC_ISSUE448 || sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL ||
 		    (sc == EXS_SC_MIXED && (splitmix64(&rng) & 1));
 
 	for (unsigned i = 0; i < k; i++) {
@@ -437,6 +486,8 @@ static void plan_iteration(struct exs_runner *r, enum exs_scenario sc,
 		x->consumer_done = x->sender_blocked = x->sender_done = 0;
 		x->role = ROLE_NONE;
 		x->pair = NULL;
+		x->job_mode = sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL;
+		x->njob_tasks = 0;
 		if (pairs && i / 2 < r->npairs) {
 			x->pair = &r->pairs[i / 2];
 			x->role = i % 2 ? ROLE_RECEIVER : ROLE_SENDER;
@@ -499,7 +550,8 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 	char what[160] = "";
 
 	plan_iteration(r, sc, iteration);
-	if (sc == EXS_SC_ISSUE448 && r->npairs == 0) {
+	if ((sc == EXS_SC_ISSUE448 || sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL) &&
+	    r->npairs == 0) {
 		snprintf(msg, msglen, "issue448 needs at least 2 executors (--executors)");
 		return -EINVAL;
 	}
@@ -517,6 +569,15 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 		}
 	}
 
+	int jobs = sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL;
+	if (jobs) {
+		const char *failed = "";
+		err = workers_run_jobs(r, sc == EXS_SC_THREAD_LOCAL, &root_vt, sizeof(struct root),
+				       root_init, &failed);
+		if (err)
+			snprintf(what, sizeof(what), "%s", failed);
+		goto joined;
+	}
 	unsigned started = 0;
 	for (; started < k; started++) {
 		struct root rt = { .x = &r->x[started] };
@@ -546,8 +607,9 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 			snprintf(what, sizeof(what), "executor %u: %s", i, r->x[i].what);
 		}
 	}
-	/* The executors are gone: now the other thread wakes and drops the
-	 * wakers it holds. */
+joined:
+	/* The executors are gone (or, for jobs, idle): now the other thread
+	 * wakes and drops the wakers it holds. */
 	waker_flush(r);
 	for (unsigned i = 0; i < k; i++) {
 		struct exs_exec *x = &r->x[i];

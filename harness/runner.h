@@ -52,6 +52,7 @@ struct exs_pair {
 	rex_shared_tx **to_send_tx;
 	rex_shared_rx **to_send_rx;
 	atomic_int recv_done;               /* receiver consumed CONSUME */
+	atomic_int jobs_cancelled;          /* sides whose job cancelled its tasks */
 	_Atomic(rex_waker *) sender_root_waker;  /* sender root, woken cross-thread */
 };
 
@@ -73,6 +74,11 @@ struct exs_exec {
 	/* spawn-in-drop: waker donors' slots */
 	rex_waker **slots;
 	unsigned nslots;
+	/* workaround scenarios: the executor outlives the job, so the job
+	 * cancels what it parked (join handles kept here) before it ends */
+	int job_mode;
+	rex_task **job_tasks;
+	unsigned njob_tasks, job_cap;
 };
 
 struct exs_runner {
@@ -95,6 +101,9 @@ struct exs_runner {
 	size_t qn, qcap;
 	int flush_req, flush_done, stop;
 	int wt_oom;
+	/* workaround scenarios: a thread per executor, kept for the run */
+	struct worker *workers;
+	int workers_thread_local;
 };
 
 struct parked_task {
@@ -133,8 +142,17 @@ int start_pair(struct exs_exec *x);
 int pair_setup(struct exs_pair *pr);
 void pair_release(struct exs_pair *pr);
 void pair_close_side(struct exs_exec *x);
+enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *cancelled);
 
 /* runner.c */
 int waker_post(struct exs_runner *r, rex_waker *w);
+
+/* workers.c: the workaround scenarios' threads and executors. Runs one
+ * job (the root task) on each of the runner's K executors; 0 or -errno
+ * with *what set. */
+int workers_run_jobs(struct exs_runner *r, int thread_local,
+		     const struct rex_task_vtable *root_vt, size_t root_size,
+		     void (*root_init)(void *root, struct exs_exec *x), const char **what);
+void workers_stop(struct exs_runner *r);
 
 #endif
