@@ -16,6 +16,18 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 start=$(date +%s%N)
+
+# Usage errors: exit 2, one line on stderr, nothing run.
+for args in "--reps x" "--reps 0" "--reps 99999" "--reps" "--only nosuchfigure" "--bogus"; do
+	# shellcheck disable=SC2086 # split on purpose
+	"$BENCH" $args >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ $rc -eq 2 ] || fail "bench $args exited with $rc, not 2"
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] || { cat "$tmp/err"; fail "bench $args: not one line on stderr"; }
+	[ -s "$tmp/out" ] && fail "bench $args wrote to stdout"
+done
+echo "ok: bad options are usage errors (exit 2, one line)"
+
 "$BENCH" --smoke --exstress "$EXSTRESS" --json "$tmp/bench.json" >"$tmp/out.md" 2>"$tmp/err"
 rc=$?
 cat "$tmp/out.md"
