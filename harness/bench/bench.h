@@ -43,24 +43,20 @@ int bench_parse_args(int argc, char **argv, struct bench_options *o, char *err,
 
 /* ---- results ------------------------------------------------------------ */
 
-enum bench_goal_kind {
-	GOAL_RATIO_MAX,  /* ratio <= goal_value (and median <= goal_cap if set) */
-	GOAL_MEDIAN_MIN, /* median >= goal_value */
-};
-
 /* One line of the table: a figure beside its floor (JSON: "baseline"),
- * measured in the same run, repetitions interleaved. */
+ * measured in the same run, repetitions interleaved; ratio = median /
+ * floor median. */
 struct bench_result {
 	char name[64];
 	char what[256];
-	char floor_what[320]; /* empty: no floor */
-	const char *unit;
+	char floor_what[320]; /* every figure has a floor */
+	const char *unit;      /* a cost: lower is better */
 	const char *clock;     /* "thread-cpu" or "wall" */
 	const char *scenario;  /* exstress_iteration: the exstress scenario */
-	enum bench_goal_kind goal_kind;
-	double goal_value;
-	double goal_cap;       /* GOAL_RATIO_MAX: median must also be <= */
-	const char *goal_text;
+	/* The goal is always a ratio to the floor measured in the same run
+	 * (an absolute figure says more about the machine than the code):
+	 * ratio <= goal_max_ratio. 0 = no goal, reported only. */
+	double goal_max_ratio;
 	unsigned long long count; /* operations per repetition */
 	int nrep;
 	double fig[BENCH_MAX_REPS];
@@ -121,6 +117,31 @@ bool bench_selected(const struct bench_options *o, const char *name);
 
 /* A root task that returns at once. */
 extern const struct rex_task_vtable bench_empty_task;
+
+/* ---- the floor executor (floor_executor.c) -------------------------------- */
+
+/* The least an executor of heap-allocated, cross-thread-wakeable tasks
+ * does per spawn and per wake: the floor of spawn_complete and local_wake.
+ * One thread runs it; floor_wake_by_ref works from any thread while the
+ * executor exists. */
+struct floor_executor;
+struct floor_task;
+struct floor_context {
+	struct floor_executor *ex;
+	struct floor_task *task; /* the task being polled (its waker) */
+};
+struct floor_task_vtable {
+	enum rex_poll (*poll)(void *state, struct floor_context *cx);
+	void (*drop)(void *state); /* may be NULL */
+};
+int floor_executor_new(struct floor_executor **out); /* 0 or -1 */
+void floor_executor_free(struct floor_executor *ex);
+/* state (size bytes) is copied next to the header; 0 or -1 (no memory). */
+int floor_spawn(struct floor_executor *ex, const struct floor_task_vtable *vt,
+		const void *state, size_t size);
+void floor_wake_by_ref(struct floor_task *t);
+/* Poll tasks until none is runnable. */
+void floor_run(struct floor_executor *ex);
 
 /* ---- figures -------------------------------------------------------------- */
 

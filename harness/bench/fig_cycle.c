@@ -120,9 +120,7 @@ static void run_executor_cycle(struct bench_run *run)
 		 "rex_executor_free, calling thread");
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "eventfd + io_uring_queue_init(%d) + close + io_uring_queue_exit", RING_ENTRIES);
-	r->goal_kind = GOAL_RATIO_MAX;
-	r->goal_value = 1.2;
-	r->goal_text = "ratio <= 1.2";
+	r->goal_max_ratio = 1.2;
 	struct cycle_arg a = { .n = smoke ? 20 : 400 };
 	struct cycle_arg warm = { .n = smoke ? 2 : 200 };
 	r->count = a.n;
@@ -144,9 +142,7 @@ static void run_executor_cycle_thread(struct bench_run *run)
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "pthread_create + (eventfd + io_uring_queue_init(%d) + close + "
 		 "io_uring_queue_exit) + pthread_join", RING_ENTRIES);
-	r->goal_kind = GOAL_RATIO_MAX;
-	r->goal_value = 1.2;
-	r->goal_text = "ratio <= 1.2";
+	r->goal_max_ratio = 1.2;
 	struct cycle_arg a = { .n = smoke ? 20 : 250 };
 	struct cycle_arg warm = { .n = smoke ? 2 : 100 };
 	r->count = a.n;

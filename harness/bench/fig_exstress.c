@@ -69,10 +69,7 @@ static void run_exstress_issue448(struct bench_run *run)
 	snprintf(r->what, sizeof(r->what), "build/bin/exstress --scenario issue448 "
 		 "--iterations %llu --probe require --quiet (wall)", on.iterations);
 	snprintf(r->floor_what, sizeof(r->floor_what), "the same with --probe off");
-	r->goal_kind = GOAL_RATIO_MAX;
-	r->goal_value = 1.05;
-	r->goal_cap = 20;
-	r->goal_text = "ratio <= 1.05 and < 20 s";
+	r->goal_max_ratio = 1.05;
 	r->count = on.iterations;
 	bench_interleave(r, bench_reps(o, 3), rep_exstress, &on, rep_exstress, &off);
 }

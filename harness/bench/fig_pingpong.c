@@ -204,9 +204,7 @@ static void run_foreign_pingpong(struct bench_run *run)
 		 "a round trip over two shared channels");
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "two threads (same pinning) ping-ponging blocking eventfd write/read");
-	r->goal_kind = GOAL_RATIO_MAX;
-	r->goal_value = 1.5;
-	r->goal_text = "ratio <= 1.5";
+	r->goal_max_ratio = 1.5;
 	struct pp_arg a = { .n = smoke ? 500 : 10000, .warm = smoke ? 50 : 500,
 			    .cpu_a = 0, .cpu_b = bench_ncpus() > 1 ? 1 : 0 };
 	r->count = a.n;

@@ -161,9 +161,7 @@ static void run_fdtrack_syscall_overhead(struct bench_run *run)
 	snprintf(r->floor_what, sizeof(r->floor_what), "the same loop while one no-op "
 		 "tp_btf/sys_exit program is attached");
 	r->extra_name = "nothing_loaded";
-	r->goal_kind = GOAL_RATIO_MAX;
-	r->goal_value = 1.10;
-	r->goal_text = "ratio <= 1.10 vs no-op floor";
+	r->goal_max_ratio = 1.10;
 	r->count = run->opt->smoke ? 20000 : 1000000;
 	struct sys_arg a = { .n = r->count, .cpu = bench_ncpus() - 1, .err = r->error,
 			     .errlen = sizeof(r->error) };
