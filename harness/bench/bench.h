@@ -167,6 +167,7 @@ struct bench_figure {
 	X(local_wake)                                                          \
 	X(foreign_pingpong)                                                    \
 	X(exstress_issue448)                                                   \
+	X(exstress_iteration)                                                  \
 	X(fdtrack_syscall_overhead)
 
 #define BENCH_DECLARE_FIGURE(name) extern const struct bench_figure bench_fig_##name;

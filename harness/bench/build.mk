@@ -30,7 +30,11 @@ BENCH_FDT_LIBS = $(call pc_libs,libbpf libelf zlib)
 BENCH_FDT_CFL  = -DBENCH_NO_FDTRACK
 endif
 
-BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
+# exstress_iteration runs exstress's runner, sampler and verdict fold in
+# process: every exstress object but its main().
+BENCH_EXS_OBJS = $(filter-out %/main.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o))
+
+BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -Iharness -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
 	       -DBENCH_EXSTRESS='"$(abspath $(BENCH_EXS))"'
 
 ALL_TARGETS += $(BENCH_BIN)
@@ -50,7 +54,7 @@ $(BENCH_GEN)/%.o: harness/bench/%.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
 
-$(BENCH_BIN): $(BENCH_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB)
+$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_EXS_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
 

@@ -22,6 +22,7 @@ REQUIRED_WITH_GOAL = [
     "local_wake",
     "foreign_pingpong",
     "exstress_issue448",
+    "exstress_iteration/issue448",
     "fdtrack_syscall_overhead",
 ]
 
@@ -104,6 +105,10 @@ def check(doc):
             errs.append("%s: median %r is not a positive number" % (name, r.get("median")))
         errs += check_floor(name, r)
         errs += check_goal(name, r, name in REQUIRED_WITH_GOAL)
+    for name, r in byname.items():
+        if name.startswith("exstress_iteration/") and \
+                r.get("scenario") != name.split("/", 1)[1]:
+            errs.append("%s: scenario %r does not match its name" % (name, r.get("scenario")))
     r = byname.get("fdtrack_syscall_overhead")
     if r is not None:
         n = r.get("nothing_loaded")

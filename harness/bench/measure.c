@@ -219,6 +219,10 @@ static void json_result(FILE *f, const struct bench_result *r)
 	json_str(f, r->unit);
 	fprintf(f, ", \"clock\": ");
 	json_str(f, r->clock);
+	if (r->scenario) {
+		fprintf(f, ", \"scenario\": ");
+		json_str(f, r->scenario);
+	}
 	fprintf(f, ", \"what\": ");
 	json_str(f, r->what);
 	fprintf(f, ",\n     \"median\": ");

@@ -40,7 +40,8 @@ grep -q '^| figure |' "$tmp/out.md" || fail "no Markdown table on stdout"
 echo "ok: JSON well-formed, every figure beside its same-run floor, every goal a ratio"
 
 # The checker must not pass vacuously: doctor the JSON one way at a time
-# (doctor.py NAME FIELD VALUE; VALUE is JSON) and require a rejection.
+# (doctor.py NAME FIELD VALUE; VALUE is JSON, or "flip" to negate a boolean)
+# and require a rejection.
 cat >"$tmp/doctor.py" <<'PYEOF'
 import json, sys
 src, dst, name, field, value = sys.argv[1:6]
@@ -49,7 +50,7 @@ hit = [r for r in doc["results"] if r["name"] == name]
 if not hit:
     sys.exit("no result named " + name)
 for r in hit:
-    r[field] = json.loads(value)
+    r[field] = (not r[field]) if value == "flip" else json.loads(value)
     if field == "baseline_median":  # a dropped floor: everything about it goes
         r["ratio"] = r["baseline_values"] = r["baseline"] = None
 json.dump(doc, open(dst, "w"))
@@ -69,7 +70,8 @@ rejects spawn_complete goal '">= 10M tasks/s"' "an absolute goal"
 sed 's/^/  /' "$tmp/why"
 rejects exstress_issue448 goal '"ratio <= 1.05 and < 20 s"' "an absolute cap in its goal"
 rejects local_wake goal null "no goal"
-rejects executor_cycle goal_met false "a goal_met that contradicts its ratio"
+rejects exstress_iteration/issue448 goal null "no goal"
+rejects executor_cycle goal_met flip "a goal_met that contradicts its ratio"
 echo "ok: checker rejects a dropped floor, an absolute goal, a missing goal"
 end=$(date +%s%N)
 echo "smoke test: $(( (end - start) / 1000000 )) ms"
