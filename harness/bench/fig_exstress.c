@@ -33,7 +33,7 @@
 /* exstress's ring size (scenarios.c: "small rings: creation cost is what an
  * iteration is made of"). */
 #define EXS_RING_ENTRIES 64
-#define EXS_MAX_EXECUTORS_FLOOR 64
+#define FLOOR_MAX_THREADS 64
 
 extern char **environ;
 
@@ -106,7 +106,7 @@ const struct bench_figure bench_fig_exstress_issue448 = {
 struct iteration_arg {
 	struct exs_runner *runner;
 	struct exs_sampler *sampler;
-	struct exs_verdict_acc *acc;
+	struct exs_verdict_acc *acc; /* NULL during the warm-up */
 	enum exs_scenario sc;
 	unsigned executors;
 	unsigned long long n;
@@ -135,7 +135,8 @@ static int exstress_iteration(struct iteration_arg *a)
 		snprintf(a->err, a->errlen, "reading /proc/self: %s", strerror(-rc));
 		return -1;
 	}
-	exs_verdict_add(a->acc, &s);
+	if (a->acc)
+		exs_verdict_add(a->acc, &s);
 	return 0;
 }
 
@@ -168,23 +169,22 @@ static void *floor_executor_thread(void *arg)
 static double rep_floor_iterations(void *arg)
 {
 	struct iteration_arg *a = arg;
-	pthread_t th[EXS_MAX_EXECUTORS_FLOOR];
+	pthread_t th[FLOOR_MAX_THREADS];
 	uint64_t t0 = mono_ns();
 	for (unsigned long long i = 0; i < a->n; i++) {
 		unsigned started = 0;
-		int failed = 0;
-		for (; started < a->executors; started++)
-			if (pthread_create(&th[started], NULL, floor_executor_thread, NULL))
-				break;
-		failed = started < a->executors;
+		while (started < a->executors &&
+		       !pthread_create(&th[started], NULL, floor_executor_thread, NULL))
+			started++;
+		bool ok = started == a->executors;
 		for (unsigned k = 0; k < started; k++) {
 			void *ret;
 			pthread_join(th[k], &ret);
-			failed |= ret != NULL;
+			ok &= ret == NULL;
 		}
 		struct exs_sample s;
 		memset(&s, 0, sizeof(s));
-		if (failed || exs_sampler_read(a->sampler, &s)) {
+		if (!ok || exs_sampler_read(a->sampler, &s)) {
 			snprintf(a->err, a->errlen, "floor iteration failed");
 			return -1;
 		}
@@ -224,15 +224,22 @@ static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 	a->err = r->error;
 	a->errlen = sizeof(r->error);
 
-	struct exs_verdict_acc acc;
-	struct exs_sample ref;
-	a->acc = &acc;
+	/* exstress's order: warm-up iterations, then the reference sample,
+	 * then every measured iteration folded into the verdict. */
 	struct iteration_arg warm = *a;
 	warm.n = warmup;
-	memset(&ref, 0, sizeof(ref));
-	if (rep_floor_iterations(&warm) < 0 || exs_sampler_read(a->sampler, &ref) ||
-	    (exs_verdict_begin(&acc, &ref), rep_exstress_iterations(&warm) < 0))
+	warm.acc = NULL;
+	if (rep_floor_iterations(&warm) < 0 || rep_exstress_iterations(&warm) < 0)
 		return;
+	struct exs_verdict_acc acc;
+	struct exs_sample ref;
+	memset(&ref, 0, sizeof(ref));
+	if (exs_sampler_read(a->sampler, &ref)) {
+		snprintf(r->error, sizeof(r->error), "reading /proc/self failed");
+		return;
+	}
+	exs_verdict_begin(&acc, &ref);
+	a->acc = &acc;
 	if (bench_interleave(r, bench_reps(o, 5), rep_exstress_iterations, a,
 			     rep_floor_iterations, a))
 		return;
@@ -260,8 +267,8 @@ static void run_exstress_iteration(struct bench_run *run)
 	char err[256] = "";
 	int rc;
 
-	if (eo.executors > EXS_MAX_EXECUTORS_FLOOR)
-		snprintf(err, sizeof(err), "more than %d executors", EXS_MAX_EXECUTORS_FLOOR);
+	if (eo.executors > FLOOR_MAX_THREADS)
+		snprintf(err, sizeof(err), "more than %d executors", FLOOR_MAX_THREADS);
 	else if ((rc = exs_sampler_open(&sampler)))
 		snprintf(err, sizeof(err), "opening /proc/self: %s", strerror(-rc));
 	else if ((rc = exs_runner_new(&cfg, &runner, &what)))
