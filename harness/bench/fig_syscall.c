@@ -162,7 +162,7 @@ static void run_fdtrack_syscall_overhead(struct bench_run *run)
 		 "tp_btf/sys_exit program is attached");
 	r->extra_name = "nothing_loaded";
 	r->goal_max_ratio = 1.10;
-	r->count = run->opt->smoke ? 20000 : 1000000;
+	r->count = run->opt->smoke ? 20000 : 500000;
 	struct sys_arg a = { .n = r->count, .cpu = bench_ncpus() - 1, .err = r->error,
 			     .errlen = sizeof(r->error) };
 

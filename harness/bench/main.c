@@ -225,8 +225,9 @@ int main(int argc, char **argv)
 			continue;
 		set_affinity(fig->pinned);
 		bench_progress("%-26s", fig->name);
+		uint64_t t0 = mono_ns();
 		fig->run(&run);
-		bench_progress("\n");
+		bench_progress(" %.1f s\n", (double)(mono_ns() - t0) / 1e9);
 	}
 
 	double wall = (double)(mono_ns() - start) / 1e9;
