@@ -205,7 +205,7 @@ static void run_foreign_pingpong(struct bench_run *run)
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "two threads (same pinning) ping-ponging blocking eventfd write/read");
 	r->goal_max_ratio = 1.5;
-	struct pp_arg a = { .n = smoke ? 500 : 10000, .warm = smoke ? 50 : 500,
+	struct pp_arg a = { .n = smoke ? 500 : 5000, .warm = smoke ? 50 : 500,
 			    .cpu_a = 0, .cpu_b = bench_ncpus() > 1 ? 1 : 0 };
 	r->count = a.n;
 	bench_interleave(r, bench_reps(run->opt, 7), rep_rex_pingpong, &a, rep_raw_pingpong, &a);
