@@ -100,11 +100,11 @@ typedef double (*bench_rep_fn)(void *arg);
 int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig, void *fig_arg,
 		     bench_rep_fn floor, void *floor_arg);
 
-/* Statistics, ratio and goal of every result; then the Markdown table on
- * stdout, and the JSON file when asked. 0, or -1 when the JSON could not be
- * written. */
+/* Statistics, ratio and goal of every result. */
 void bench_finish(struct bench_run *run);
+/* The table, notes and missed goals on stdout. */
 void bench_print_markdown(const struct bench_run *run, double wall_s);
+/* The JSON file (written as PATH.tmp, then renamed); 0 or -1. */
 int bench_write_json(const struct bench_run *run, const char *path, double wall_s);
 
 /* ---- small helpers ------------------------------------------------------ */
