@@ -1,5 +1,8 @@
 # bench: librex / fdtrack speed, each figure beside its floor in one run.
-#   build/bin/bench                   the benchmark program (harness/bench/bench.c)
+#   build/bin/bench                   the benchmark program: main.c (CLI, the
+#                                     figure table), measure.c (repetitions,
+#                                     interleaving, stats, JSON, Markdown),
+#                                     fig_*.c (one file per figure family)
 #   build/test/bench/test_bench_smoke make check: bench --smoke, JSON checked
 #   make bench                        full run: Markdown table on stdout,
 #                                     results/bench.json
@@ -15,6 +18,7 @@ BENCH_BIN   := $(BUILD)/bin/bench
 BENCH_SMOKE := $(BUILD)/test/bench/test_bench_smoke
 BENCH_JSON  ?= results/bench.json
 BENCH_EXS   := $(BUILD)/bin/exstress
+BENCH_OBJS   = $(patsubst harness/bench/%.c,$(BENCH_GEN)/%.o,$(filter-out %.bpf.c,$(wildcard harness/bench/*.c)))
 
 ifneq ($(wildcard bpf/fdtrack.c),)
 BENCH_FDT_LIB  = $(or $(FDTRACK_LIB),$(BUILD)/lib/libfdtrack.a)
@@ -26,7 +30,11 @@ BENCH_FDT_LIBS = $(call pc_libs,libbpf libelf zlib)
 BENCH_FDT_CFL  = -DBENCH_NO_FDTRACK
 endif
 
-BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
+# exstress_iteration runs exstress's runner, sampler and verdict fold in
+# process: every exstress object but its main().
+BENCH_EXS_OBJS = $(filter-out %/main.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o))
+
+BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -Iharness -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
 	       -DBENCH_EXSTRESS='"$(abspath $(BENCH_EXS))"'
 
 ALL_TARGETS += $(BENCH_BIN)
@@ -40,11 +48,13 @@ $(BENCH_GEN)/noop.bpf.o: harness/bench/noop.bpf.c $(DEPS_STAMP)
 $(BENCH_GEN)/noop.skel.h: $(BENCH_GEN)/noop.bpf.o
 	$(BENCH_BPFTOOL) gen skeleton $< name bench_noop_bpf > $@.tmp && mv $@.tmp $@
 
-$(BENCH_GEN)/bench.o: harness/bench/bench.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAMP)
+# Every object waits for the skeleton header (fig_syscall.c includes it;
+# the .d files know only after a first build).
+$(BENCH_GEN)/%.o: harness/bench/%.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
 
-$(BENCH_BIN): $(BENCH_GEN)/bench.o $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB)
+$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_EXS_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
 
