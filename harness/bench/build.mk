@@ -31,8 +31,9 @@ BENCH_FDT_CFL  = -DBENCH_NO_FDTRACK
 endif
 
 # exstress_iteration runs exstress's runner, sampler and verdict fold in
-# process: every exstress object but its main().
-BENCH_EXS_OBJS = $(filter-out %/main.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o))
+# process: every exstress object but its main() and one scenario's run, and
+# not heap.o (it would replace malloc in the bench too).
+BENCH_EXS_OBJS = $(filter-out %/main.o %/run.o %/heap.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o))
 
 BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -Iharness -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
 	       -DBENCH_EXSTRESS='"$(abspath $(BENCH_EXS))"'

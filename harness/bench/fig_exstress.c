@@ -6,7 +6,7 @@
  *
  * exstress_iteration/SCENARIO: wall ns per iteration of each scenario of
  * exstress's `all` (probe off), run in this process with exstress's own
- * runner, sampler and verdict fold (harness/scenarios.c, sampler.c,
+ * runner, sampler and verdict fold (harness/runner.c, sampler.c,
  * stats.c), beside a floor of the same shape: one thread per executor,
  * each creating and destroying the kernel objects an executor is made of
  * (an eventfd and an io_uring of exstress's ring size), joined, then the
@@ -30,7 +30,7 @@
 #include "clock.h"
 #include "exstress.h"
 
-/* exstress's ring size (scenarios.c: "small rings: creation cost is what an
+/* exstress's ring size (runner.c: "small rings: creation cost is what an
  * iteration is made of"). */
 #define EXS_RING_ENTRIES 64
 #define FLOOR_MAX_THREADS 64
@@ -197,7 +197,7 @@ static double rep_floor_iterations(void *arg)
 
 static const char *scenario_variant(unsigned i)
 {
-	return i < EXS_SC_COUNT ? exs_scenario_name((enum exs_scenario)i) : NULL;
+	return i < EXS_SC_IN_ALL ? exs_scenario_name((enum exs_scenario)i) : NULL;
 }
 
 /* Warm-up as exstress does it, then the interleaved repetitions; under
@@ -278,7 +278,7 @@ static void run_exstress_iteration(struct bench_run *run)
 		snprintf(err, sizeof(err), "exstress runner: %s: %s", what, strerror(-rc));
 
 	uint64_t iteration = 0;
-	for (unsigned i = 0; i < EXS_SC_COUNT; i++) {
+	for (unsigned i = 0; i < EXS_SC_IN_ALL; i++) {
 		char name[96];
 		snprintf(name, sizeof(name), "exstress_iteration/%s", scenario_variant(i));
 		if (!bench_selected(o, name))
