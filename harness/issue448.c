@@ -178,9 +178,43 @@ static int spawn_owned(struct exs_exec *x, const struct rex_task_vtable *vt,
 	return rc;
 }
 
+/* The two roots of a pair meet twice. Once all of a side is parked, its
+ * root waits for the other's, so that neither executor is dropped (closing
+ * its channel ends, which wakes the other side's parked tasks) before the
+ * other side is all parked too: each executor goes with every task of the
+ * scenario parked. In job mode, after cancelling, so that no wake from the
+ * peer is still on its way. A root that ends early arrives all the same, so
+ * its peer is never left waiting. The waiting root is parked, woken by the
+ * last to arrive: no spinning on a 2-CPU machine. */
+enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_context *cx,
+			int *arrived)
+{
+	int me = x->role == ROLE_RECEIVER, peer = !me;
+
+	if (!x->pair)
+		return REX_READY;
+	if (!*arrived) {
+		*arrived = 1;
+		if (atomic_fetch_add(&m->arrived, 1) + 1 >= 2) {
+			rex_waker *w = atomic_exchange(&m->waiting[peer], NULL);
+			if (w)
+				rex_waker_wake(w);
+		}
+	}
+	if (!cx || atomic_load(&m->arrived) >= 2)
+		return REX_READY;
+	/* Park, then look again: the peer may have arrived in between and
+	 * found no waker to wake (then take ours back). */
+	rex_waker_drop(atomic_exchange(&m->waiting[me], rex_waker_clone(rex_context_waker(cx))));
+	if (atomic_load(&m->arrived) >= 2) {
+		rex_waker_drop(atomic_exchange(&m->waiting[me], NULL));
+		return REX_READY;
+	}
+	return REX_PENDING;
+}
+
 /* Job mode: cancel and release every task this side parked (their drops
- * close their channel ends), then wait until the other side did the same,
- * so no wake from it is still on its way. Returns REX_READY when done. */
+ * close their channel ends), then meet the peer, done the same. */
 enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *cancelled)
 {
 	if (!*cancelled) {
@@ -189,14 +223,8 @@ enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *canc
 			rex_task_detach(x->job_tasks[i]);
 		}
 		x->njob_tasks = 0;
-		*cancelled = 1;
-		atomic_fetch_add(&x->pair->jobs_cancelled, 1);
 	}
-	if (atomic_load(&x->pair->jobs_cancelled) < 2) {
-		rex_waker_wake_by_ref(rex_context_waker(cx)); /* look again soon */
-		return REX_PENDING;
-	}
-	return REX_READY;
+	return pair_meet(x, &x->pair->cancelled, cx, cancelled);
 }
 
 int start_pair(struct exs_exec *x)
@@ -247,6 +275,13 @@ int start_pair(struct exs_exec *x)
 	return 0;
 }
 
+static void meeting_reset(struct meeting *m)
+{
+	atomic_store(&m->arrived, 0);
+	for (int i = 0; i < 2; i++)
+		rex_waker_drop(atomic_exchange(&m->waiting[i], NULL));
+}
+
 void pair_release(struct exs_pair *pr)
 {
 	rex_shared_tx_close(pr->data_tx);
@@ -264,13 +299,16 @@ void pair_release(struct exs_pair *pr)
 		pr->to_send_rx[j] = NULL;
 	}
 	rex_waker_drop(atomic_exchange(&pr->sender_root_waker, NULL));
+	meeting_reset(&pr->parked);
+	meeting_reset(&pr->cancelled);
 }
 
 int pair_setup(struct exs_pair *pr)
 {
 	int rc;
 	atomic_store(&pr->recv_done, 0);
-	atomic_store(&pr->jobs_cancelled, 0);
+	meeting_reset(&pr->parked);
+	meeting_reset(&pr->cancelled);
 	if ((rc = rex_shared_chan_new(sizeof(uint64_t), CHAN_CAP, &pr->data_tx, &pr->data_rx)))
 		return rc;
 	for (unsigned j = 0; j < pr->m; j++) {

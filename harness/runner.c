@@ -94,15 +94,23 @@ int waker_post(struct exs_runner *r, rex_waker *w)
 		r->qcap = nc;
 	}
 	r->q[r->qn++] = w;
+	r->posted = 1;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
 
-/* Main thread, after the executors are joined. */
+/* Main thread, after the executors are joined. The thread holds wakers
+ * only from posts: without one since the last flush there is nothing to
+ * do (and the hand-off would cost two context switches an iteration). */
 static void waker_flush(struct exs_runner *r)
 {
 	pthread_mutex_lock(&r->mu);
+	if (!r->posted) {
+		pthread_mutex_unlock(&r->mu);
+		return;
+	}
+	r->posted = 0;
 	r->flush_req = 1;
 	r->flush_done = 0;
 	pthread_cond_signal(&r->cv);
@@ -120,6 +128,7 @@ struct root {
 	struct rex_sleep timeout;
 	struct rex_yield y;
 	int cancelled;   /* job mode: this side's tasks cancelled */
+	int arrived;     /* pair_meet: this side is all parked */
 	int drain;       /* job mode: yields left to drain late wakes */
 };
 
@@ -181,21 +190,33 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 			return REX_PENDING;
 		}
 		rt->stage = 2;
+		/* fall through */
+	case 2:
+		if (x->pair && pair_meet(x, &x->pair->parked, cx, &rt->arrived) == REX_PENDING) {
+			if (rex_sleep_poll(&rt->timeout, cx) == REX_READY) {
+				set_err(x, -ETIMEDOUT, "root task timed out waiting for its peer");
+				goto finish;
+			}
+			return REX_PENDING;
+		}
+		rt->stage = 3;
 		/* Opens submitted right before the executor goes: their
 		 * completions are still unreaped at teardown. */
 		if (start_late_opens(x))
 			goto finish;
+		/* All parked (the peer too): count them now, before the
+		 * peer's teardown may wake some of ours. */
+		record_parked(x, cx);
 		rt->y.yielded = 0;
 		/* fall through */
-	case 2:
+	case 3:
 		if (rex_yield_poll(&rt->y, cx) == REX_PENDING)
 			return REX_PENDING;
 		if (!x->job_mode)
 			break;
-		rt->stage = 3;
-		record_parked(x, cx);
+		rt->stage = 4;
 		/* fall through */
-	case 3:
+	case 4:
 		/* The executor stays: the job cancels what it parked and
 		 * waits for its peer to do the same. Wakes the peer sent its
 		 * tasks meanwhile sit in this executor's notifier queue: the
@@ -217,12 +238,14 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 		break;
 	}
 finish:
+	if (x->pair) /* never leave the peer waiting */
+		pair_meet(x, &x->pair->parked, NULL, &rt->arrived);
 	if (rt->timer) {
 		rex_sleep_drop(&rt->timeout);
 		rt->timer = 0;
 	}
-	if (!x->job_mode)
-		record_parked(x, cx);
+	if (rt->stage < 3)
+		record_parked(x, cx); /* ended early */
 	rex_waker_drop(x->root_waker);
 	x->root_waker = NULL;
 	cx->output = x->err;
@@ -240,6 +263,8 @@ static void root_drop(void *p)
 		rex_sleep_drop(&rt->timeout);
 	rex_waker_drop(x->root_waker);
 	x->root_waker = NULL;
+	if (x->pair)
+		pair_meet(x, &x->pair->parked, NULL, &rt->arrived);
 	pair_close_side(x);
 }
 

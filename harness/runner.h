@@ -21,8 +21,9 @@
 
 #define FAR_NS (3600ull * 1000000000ull)   /* "never" for a parked timer */
 #define ROOT_TIMEOUT_NS (5ull * 1000000000ull)
-#define CONSUME 16      /* issue448: messages the receiver takes, then stops */
 #define CHAN_CAP 8      /* issue448: so the sender ends blocked on a full one */
+#define CONSUME CHAN_CAP /* issue448: messages the receiver takes, then stops
+			  * (the sender then fills the channel and blocks) */
 #define SPAWN_IN_DROP_DEPTH 3     /* spawn-in-drop: destructors spawn this deep */
 
 enum task_kind {
@@ -40,6 +41,12 @@ enum task_kind {
 
 enum role { ROLE_NONE, ROLE_SENDER, ROLE_RECEIVER };
 
+/* Where the two roots of a pair wait for each other (issue448.c). */
+struct meeting {
+	atomic_int arrived;
+	_Atomic(rex_waker *) waiting[2];   /* by role: the root parked here */
+};
+
 struct exs_pair {
 	unsigned m;
 	/* Each end is owned by the pair until a root moves it into a task
@@ -52,7 +59,8 @@ struct exs_pair {
 	rex_shared_tx **to_send_tx;
 	rex_shared_rx **to_send_rx;
 	atomic_int recv_done;               /* receiver consumed CONSUME */
-	atomic_int jobs_cancelled;          /* sides whose job cancelled its tasks */
+	struct meeting parked;              /* both roots saw their side all parked */
+	struct meeting cancelled;           /* job mode: both jobs cancelled theirs */
 	_Atomic(rex_waker *) sender_root_waker;  /* sender root, woken cross-thread */
 };
 
@@ -100,6 +108,7 @@ struct exs_runner {
 	rex_waker **q;
 	size_t qn, qcap;
 	int flush_req, flush_done, stop;
+	int posted;     /* a waker was posted since the last flush */
 	int wt_oom;
 	/* workaround scenarios: a thread per executor, kept for the run */
 	struct worker *workers;
@@ -143,6 +152,10 @@ int pair_setup(struct exs_pair *pr);
 void pair_release(struct exs_pair *pr);
 void pair_close_side(struct exs_exec *x);
 enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *cancelled);
+/* Arrive at m (once: *arrived) and wait for the peer root there; READY
+ * once both arrived. cx NULL: arrive only (a root that ends early). */
+enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_context *cx,
+			int *arrived);
 
 /* runner.c */
 int waker_post(struct exs_runner *r, rex_waker *w);
