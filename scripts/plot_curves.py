@@ -2,12 +2,18 @@
 """Draw exstress CSV runs as PNG curves.
 
 Writes two pictures into OUTDIR:
-  fd_curves.png      eventfd and io_uring fds held after each iteration
-  memory_curves.png  VSZ and RSS (MiB) after each iteration
-One line per run (a run = one (scenario, policy) in one CSV file). The legend
+  fd_curves.png      fds held after each iteration, a panel per fd kind that
+                     moves in some run (eventfd always); the kinds flat in
+                     every run are named in the title instead
+  memory_curves.png  VSZ, RSS and (when the CSV has it) the exact live heap
+                     after each iteration
+One line per run (a run = one (scenario, policy) in one CSV file), labelled
+with what the policy is (legacy-448 = the bug, fixed = the fix). The legend
 gives the least-squares slope over the measured iterations (phase "measure",
-the window exstress judges): fds/iteration and KiB/iteration. Warm-up
-iterations are shaded.
+the window exstress judges). Warm-up iterations are shaded. The limits the
+verdict used are drawn: fds and heap must stay at the reference sample's
+value (dashed), VSZ and RSS under the slope limit from it (dotted; the limit
+comes from the run's JSON beside the CSV, else exstress's default).
 
 Exit status: 0 written, 2 usage error or a missing/malformed CSV (the message
 names the file and line).
@@ -21,18 +27,22 @@ import sys
 FIGSIZE = (10.0, 7.5)  # inches
 DPI = 100
 
-COLUMNS = ("scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,fd_io_uring,"
-           "fd_other,vsz_bytes,rss_bytes,bpf_eventfd_opens,bpf_eventfd_closes,"
-           "bpf_eventfd_live,bpf_io_uring_opens,bpf_io_uring_closes,"
-           "bpf_io_uring_live,bpf_lost_events").split(",")
-NUMERIC = ("iteration", "elapsed_ms", "fd_eventfd", "fd_io_uring", "fd_other",
-           "vsz_bytes", "rss_bytes")
-OPTIONAL_NUMERIC = tuple(c for c in COLUMNS if c.startswith("bpf_"))
+# Every exstress CSV has these; fd_* and bpf_* columns are read as they come
+# (per kind; older CSVs have fd_eventfd, fd_io_uring, fd_other), heap_* when
+# present (exstress with exact heap accounting).
+COLUMNS = ("scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,vsz_bytes,"
+           "rss_bytes").split(",")
+NUMERIC = ("iteration", "elapsed_ms", "vsz_bytes", "rss_bytes")
+OPTIONAL_PREFIXES = ("bpf_", "heap_")
 PHASES = ("baseline", "warmup", "measure")
 
 # legacy-448 in red, fixed in green; anything else from the default cycle.
 LINESTYLES = ("-", "--", "-.", ":")
-POLICY_COLORS = {"legacy-448": "#d62728", "fixed": "#2ca02c"}
+POLICY_COLORS = {"legacy-448": "#d62728", "fixed": "#2ca02c", "close-eventfd": "#ff7f0e",
+                 "weak-notifier": "#9467bd"}
+POLICY_ROLE = {"legacy-448": "the bug", "fixed": "the fix", "close-eventfd": "option B",
+               "weak-notifier": "option C"}
+DEFAULT_SLOPE_LIMIT = 1024.0  # bytes/iteration, exstress's default
 
 
 class CsvError(Exception):
@@ -58,7 +68,9 @@ def read_runs(path):
         if missing:
             raise CsvError(f"{path}:1: missing column(s) {', '.join(missing)} "
                            f"(expected the exstress CSV header: {','.join(COLUMNS)})")
-        idx = {c: header.index(c) for c in COLUMNS}
+        fd_cols = [c for c in header if c.startswith("fd_")]
+        opt_cols = [c for c in header if c.startswith(OPTIONAL_PREFIXES)]
+        idx = {c: header.index(c) for c in header}
         try:
             for row in reader:
                 line = reader.line_num
@@ -67,9 +79,9 @@ def read_runs(path):
                 if len(row) != len(header):
                     raise CsvError(f"{path}:{line}: {len(row)} fields, expected {len(header)}")
                 rec = {}
-                for c in NUMERIC:
+                for c in NUMERIC + tuple(fd_cols):
                     rec[c] = _number(path, line, c, row[idx[c]])
-                for c in OPTIONAL_NUMERIC:
+                for c in opt_cols:
                     v = row[idx[c]]
                     rec[c] = None if v == "" else _number(path, line, c, v)
                 phase = row[idx["phase"]]
@@ -79,13 +91,30 @@ def read_runs(path):
                 rec["phase"] = phase
                 key = (row[idx["scenario"]], row[idx["policy"]])
                 run = runs.setdefault(key, {"scenario": key[0], "policy": key[1],
-                                            "file": path, "rows": []})
+                                            "file": path, "rows": [], "fd_cols": fd_cols})
                 run["rows"].append(rec)
         except csv.Error as e:
             raise CsvError(f"{path}:{reader.line_num}: {e}")
     if not runs:
         raise CsvError(f"{path}: no samples after the header")
+    limit = slope_limits(path)
+    for run in runs.values():
+        run["slope_limit"] = limit
     return list(runs.values())
+
+
+def slope_limits(csv_path):
+    """(vsz, rss) slope limits in bytes/iteration: from the run's JSON (same
+    name, .json) when there is one, else exstress's default."""
+    import json
+    base = csv_path[:-4] if csv_path.endswith(".csv") else csv_path
+    try:
+        with open(base + ".json") as f:
+            lim = json.load(f).get("limits") or {}
+        return (float(lim.get("vsz_slope", DEFAULT_SLOPE_LIMIT)),
+                float(lim.get("rss_slope", DEFAULT_SLOPE_LIMIT)))
+    except (OSError, ValueError, TypeError):
+        return (DEFAULT_SLOPE_LIMIT, DEFAULT_SLOPE_LIMIT)
 
 
 def _number(path, line, col, text):
@@ -122,7 +151,8 @@ def series(rows, col, scale=1.0):
 
 
 def run_label(run, multi_file):
-    label = f"{run['policy']}, {run['scenario']}"
+    role = POLICY_ROLE.get(run["policy"])
+    label = f"{run['policy']}{f' ({role})' if role else ''}, {run['scenario']}"
     if multi_file:
         label += f" ({os.path.basename(run['file'])})"
     return label
@@ -132,6 +162,35 @@ def warmup_end(runs):
     ends = [max((r["iteration"] for r in run["rows"] if r["phase"] != "measure"), default=0)
             for run in runs]
     return max(ends) if ends else 0
+
+
+def reference_row(run):
+    """The sample the verdict compares with: the last one before "measure"."""
+    ref = None
+    for r in run["rows"]:
+        if r["phase"] != "measure":
+            ref = r
+    return ref or run["rows"][0]
+
+
+def kind_name(col):
+    return col[3:].replace("socket_", "socket:") if col.startswith("fd_") else col
+
+
+def moving_kinds(runs):
+    """fd columns that change in some run (eventfd always), and those flat in
+    every run, with their value."""
+    cols = []
+    for run in runs:
+        cols += [c for c in run["fd_cols"] if c not in cols]
+    moving, flat = [], []
+    for c in cols:
+        vals = [(run, [r[c] for r in run["rows"] if c in r]) for run in runs]
+        if c == "fd_eventfd" or any(v and max(v) != min(v) for _, v in vals):
+            moving.append(c)
+        else:
+            flat.append((c, sorted({v[0] for _, v in vals if v})))
+    return moving, flat
 
 
 def draw(runs, outdir):
@@ -150,37 +209,67 @@ def draw(runs, outdir):
             or cycle[i % len(cycle)]
     wend = warmup_end(runs)
 
-    def panel(ax, col, scale, unit_slope, slope_scale, ylabel, title):
+    def panel(ax, col, scale, unit_slope, slope_scale, ylabel, title, limit=None):
+        """limit: "equal" (fds, heap: the reference value) or an index into
+        run["slope_limit"] (VSZ 0, RSS 1: a slope from the reference)."""
         for run in runs:
-            xs, ys = series(run["rows"], col, scale)
-            fx, fy = series(fit_window(run["rows"]), col, 1.0)
+            rows = [r for r in run["rows"] if r.get(col) is not None]
+            if not rows:
+                continue
+            xs, ys = series(rows, col, scale)
+            fx, fy = series(fit_window(rows), col, 1.0)
             s = slope(fx, fy) / slope_scale
+            color = colors[id(run)]
             # later runs dashed, so a run lying on top of another stays visible
-            ax.plot(xs, ys, color=colors[id(run)], linewidth=1.8,
+            ax.plot(xs, ys, color=color, linewidth=1.8,
                     linestyle=LINESTYLES[runs.index(run) % len(LINESTYLES)],
                     label=f"{run_label(run, multi_file)}: slope {s:+.3f} {unit_slope}")
+            ref = reference_row(run)
+            if ref.get(col) is None:
+                continue
+            x0, y0, x1 = ref["iteration"], ref[col] / scale, xs[-1]
+            if limit == "equal":
+                ax.plot([x0, x1], [y0, y0], color=color, linewidth=0.9, linestyle=(0, (4, 3)),
+                        alpha=0.8)
+            elif limit is not None:
+                per_iter = run["slope_limit"][limit] / scale
+                ax.plot([x0, x1], [y0, y0 + per_iter * (x1 - x0)], color=color, linewidth=0.9,
+                        linestyle=":", alpha=0.9)
         if wend > 0:
             ax.axvspan(0, wend, color="0.92", zorder=0, label="warm-up (not judged)")
+        if limit == "equal":
+            ax.plot([], [], color="0.3", linewidth=0.9, linestyle=(0, (4, 3)),
+                    label="limit: the reference value, exactly")
+        elif limit is not None:
+            ax.plot([], [], color="0.3", linewidth=0.9, linestyle=":",
+                    label="limit: slope from the reference")
         ax.set_xlabel("iteration (executors created and dropped)")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.set_xlim(left=0)
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
+        # "best": matplotlib keeps the legend off the lines where it can
+        ax.legend(loc="best", fontsize=8, framealpha=0.85)
 
     written = []
 
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=FIGSIZE, dpi=DPI, sharex=True)
-    panel(a1, "fd_eventfd", 1.0, "fds/iteration", 1.0, "open eventfd fds",
-          "eventfd fds held after each iteration")
-    panel(a2, "fd_io_uring", 1.0, "fds/iteration", 1.0, "open io_uring fds",
-          "io_uring ring fds held after each iteration")
-    for ax in (a1, a2):
+    moving, flat = moving_kinds(runs)
+    moving = moving[:3]
+    fig, axes = plt.subplots(len(moving), 1, figsize=FIGSIZE, dpi=DPI, sharex=True,
+                             squeeze=False)
+    for ax, col in zip(axes[:, 0], moving):
+        kind = kind_name(col)
+        panel(ax, col, 1.0, "fds/iteration", 1.0, f"open {kind} fds",
+              f"{kind} fds held after each iteration", limit="equal")
         if ax.get_ylim()[1] < 4:
             ax.set_ylim(-0.5, 4)
-    a1.xaxis.set_tick_params(labelbottom=True)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    note = ""
+    if flat:
+        note = "\nflat in every run: " + ", ".join(
+            f"{kind_name(c)} {'/'.join(f'{v:g}' for v in vals)}" for c, vals in flat)
     fig.suptitle("exstress: fds after each iteration (from /proc/self/fd); "
-                 "slope = least-squares fit after warm-up")
+                 "slope = least-squares fit after warm-up" + note, fontsize=10)
     fig.tight_layout()
     path = os.path.join(outdir, "fd_curves.png")
     fig.savefig(path, dpi=DPI)
@@ -188,16 +277,20 @@ def draw(runs, outdir):
     written.append(path)
 
     mib = 1024.0 * 1024.0
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=FIGSIZE, dpi=DPI, sharex=True)
-    panel(a1, "vsz_bytes", mib, "KiB/iteration", 1024.0, "VSZ (MiB)",
-          "virtual memory size (VSZ) after each iteration")
-    panel(a2, "rss_bytes", mib, "KiB/iteration", 1024.0, "RSS (MiB)",
-          "resident set size (RSS) after each iteration")
-    for ax in (a1, a2):
+    heap = any(r.get("heap_bytes") is not None for run in runs for r in run["rows"])
+    fig, axes = plt.subplots(3 if heap else 2, 1, figsize=FIGSIZE, dpi=DPI, sharex=True)
+    panel(axes[0], "vsz_bytes", mib, "KiB/iteration", 1024.0, "VSZ (MiB)",
+          "virtual memory size (VSZ) after each iteration", limit=0)
+    panel(axes[1], "rss_bytes", mib, "KiB/iteration", 1024.0, "RSS (MiB)",
+          "resident set size (RSS) after each iteration", limit=1)
+    if heap:
+        panel(axes[2], "heap_bytes", mib, "bytes/iteration", 1.0, "live heap (MiB)",
+              "live heap after each iteration (exact: malloc & co. counted)", limit="equal")
+    for ax in axes:
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")
-    a1.xaxis.set_tick_params(labelbottom=True)
-    fig.suptitle("exstress: memory after each iteration (from /proc/self/statm); "
-                 "slope = least-squares fit after warm-up")
+        ax.xaxis.set_tick_params(labelbottom=True)
+    fig.suptitle("exstress: memory after each iteration (/proc/self/statm; heap: exstress's "
+                 "own count); slope = least-squares fit after warm-up", fontsize=10)
     fig.tight_layout()
     path = os.path.join(outdir, "memory_curves.png")
     fig.savefig(path, dpi=DPI)
@@ -228,8 +321,8 @@ def main(argv):
         print(f"plot_curves.py: {e}", file=sys.stderr)
         return 2
     # legacy-448 first (solid), fixed over it (dashed), then the rest in order
-    rank = {"legacy-448": 0, "fixed": 1}
-    runs.sort(key=lambda r: rank.get(r["policy"], 2))
+    rank = {"legacy-448": 0, "close-eventfd": 1, "weak-notifier": 2, "fixed": 3}
+    runs.sort(key=lambda r: rank.get(r["policy"], 4))
     try:
         os.makedirs(args.outdir, exist_ok=True)
     except OSError as e:
@@ -239,7 +332,8 @@ def main(argv):
         print(f"wrote {path}")
     for run in runs:
         w = fit_window(run["rows"])
-        f = {c: slope(*series(w, c)) for c in ("fd_eventfd", "fd_io_uring", "vsz_bytes", "rss_bytes")}
+        f = {c: slope(*series(w, c)) if c in w[0] else 0.0
+             for c in ("fd_eventfd", "fd_io_uring", "vsz_bytes", "rss_bytes")}
         print(f"slope {run['policy']}, {run['scenario']}: eventfd {f['fd_eventfd']:+.3f} "
               f"io_uring {f['fd_io_uring']:+.3f} fds/iteration, VSZ {f['vsz_bytes'] / 1024:+.3f} "
               f"RSS {f['rss_bytes'] / 1024:+.3f} KiB/iteration")
