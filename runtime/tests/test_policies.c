@@ -13,7 +13,6 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <stdlib.h>
-#include <semaphore.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -418,10 +417,11 @@ END_TEST
  * Each round the owner thread creates an executor that parks a task and
  * sleeps on a short timer while another thread wakes that task without
  * pause (so wakes find the owner asleep and write its eventfd); the timer
- * ends the run and the owner frees the executor while the wakes go on. As
- * soon as the waking thread sees the drop done it opens a canary eventfd
- * (usually at the freed number), wakes on, and checks that the canary
- * received nothing. Semaphores hand the rounds over. */
+ * ends the run and the owner frees the executor while the wakes go on,
+ * then at once opens a canary eventfd (usually at the freed number: a
+ * waker caught unguarded between reading the number and writing would hit
+ * it). The waking thread goes on for a few wakes after it sees the canary,
+ * then checks that it received nothing. Semaphores hand the rounds over. */
 
 #define RACE_ROUNDS 10000
 #define WAKES_AFTER_CANARY 8
@@ -432,8 +432,8 @@ static struct {
 	rex_waker *waker;     /* published before waker_ready */
 	int efd;              /* the round's eventfd, published with it */
 	_Atomic int freed;    /* the last round whose executor is freed */
+	int canary, reused;   /* published with freed */
 	long wakes;           /* waking thread's; read after the join */
-	int reused;           /* rounds whose canary got the freed number */
 	int bad_round;        /* first round whose canary received bytes */
 	_Atomic int drops;
 } race;
@@ -498,6 +498,10 @@ static void *race_owner(void *arg)
 		struct race_root r = { .sleep_ns = (uint64_t)(n % 4) * 20000 };
 		rex_executor_run(ex, &race_root_vt, &r, sizeof(r), NULL);
 		rex_executor_free(ex); /* while the other thread wakes */
+		race.canary = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (race.canary < 0)
+			abort();
+		race.reused += race.canary == race.efd;
 		race.freed = n;
 	}
 	return NULL;
@@ -509,23 +513,17 @@ static void *race_hammer(void *arg)
 	for (int n = 1; n <= RACE_ROUNDS; n++) {
 		sem_wait(&race.waker_ready);
 		rex_waker *w = race.waker;
-		int canary = -1, after = 0;
+		int after = 0;
 		while (after < WAKES_AFTER_CANARY) {
 			rex_waker_wake_by_ref(w);
 			race.wakes++;
-			if (canary >= 0) {
+			if (after || atomic_load(&race.freed) == n)
 				after++;
-			} else if (atomic_load(&race.freed) == n) {
-				canary = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-				if (canary < 0)
-					abort();
-				race.reused += canary == race.efd;
-			}
 		}
 		eventfd_t v;
-		if (eventfd_read(canary, &v) == 0 && !race.bad_round)
+		if (eventfd_read(race.canary, &v) == 0 && !race.bad_round)
 			race.bad_round = n;
-		close(canary);
+		close(race.canary);
 		rex_waker_drop(w);
 		sem_post(&race.round_done);
 	}
