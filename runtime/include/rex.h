@@ -47,8 +47,8 @@ enum rex_drop_policy {
 	 * production: tasks hold weak references to the notifier; a foreign
 	 * wake upgrades (and does nothing once the executor is gone). Parked
 	 * tasks are left as under legacy-448 (never destroyed; their memory
-	 * and the notifier's stay); the eventfd closes at teardown, or right
-	 * after the last wake in flight then. */
+	 * and the notifier's stay); the eventfd closes at teardown (or, if a
+	 * wake is in flight then, right after it). */
 	REX_DROP_WEAK_NOTIFIER = 3,
 	REX_DROP_POLICY_COUNT
 };
@@ -62,9 +62,9 @@ struct rex_config {
 /* Defaults: fixed policy, 256 entries, no pinning. */
 void rex_config_init(struct rex_config *cfg);
 
-/* "fixed" / "legacy-448" / "close-eventfd" / "weak-notifier" <-> enum. The name is NULL for a value that is
- * no policy (so 0..REX_DROP_POLICY_COUNT-1 lists them all). Parse returns
- * 0 or -EINVAL. */
+/* "fixed" / "legacy-448" / "close-eventfd" / "weak-notifier" <-> enum. The
+ * name is NULL for a value that is no policy (so 0..REX_DROP_POLICY_COUNT-1
+ * lists them all). Parse returns 0 or -EINVAL. */
 const char *rex_policy_name(enum rex_drop_policy policy);
 int rex_policy_parse(const char *name, enum rex_drop_policy *out);
 
