@@ -37,6 +37,19 @@ enum rex_drop_policy {
 	 * keep the sleep notifier, so its eventfd is never closed. For
 	 * reproducing the bug, never for production. */
 	REX_DROP_LEGACY_448 = 1,
+	/* The investigation's option B, for comparison, never for
+	 * production: parked tasks are left as under legacy-448 (never
+	 * destroyed, their memory and the notifier's stay), but the eventfd
+	 * closes at teardown; foreign wakes that may write it take a mutex
+	 * around the optional fd (Rust's Mutex<Option<File>>). */
+	REX_DROP_CLOSE_EVENTFD = 2,
+	/* The investigation's option C, for comparison, never for
+	 * production: tasks hold weak references to the notifier; a foreign
+	 * wake upgrades (and does nothing once the executor is gone). Parked
+	 * tasks are left as under legacy-448 (never destroyed; their memory
+	 * and the notifier's stay); the eventfd closes at teardown (or, if a
+	 * wake is in flight then, right after it). */
+	REX_DROP_WEAK_NOTIFIER = 3,
 	REX_DROP_POLICY_COUNT
 };
 
@@ -49,9 +62,9 @@ struct rex_config {
 /* Defaults: fixed policy, 256 entries, no pinning. */
 void rex_config_init(struct rex_config *cfg);
 
-/* "fixed" / "legacy-448" <-> enum. The name is NULL for a value that is
- * no policy (so 0..REX_DROP_POLICY_COUNT-1 lists them all). Parse returns
- * 0 or -EINVAL. */
+/* "fixed" / "legacy-448" / "close-eventfd" / "weak-notifier" <-> enum. The
+ * name is NULL for a value that is no policy (so 0..REX_DROP_POLICY_COUNT-1
+ * lists them all). Parse returns 0 or -EINVAL. */
 const char *rex_policy_name(enum rex_drop_policy policy);
 int rex_policy_parse(const char *name, enum rex_drop_policy *out);
 
@@ -140,6 +153,27 @@ struct rex_executor_stats {
 	int ring_fd;
 };
 void rex_executor_stats(const rex_executor *ex, struct rex_executor_stats *st);
+
+/* What teardowns destroyed and what they left behind, summed over every
+ * executor freed in this process (any thread, rex_thread's too) since it
+ * started; read it before and after a run and subtract. Counted per
+ * teardown among the tasks not yet finished when it began (the root of a
+ * finished rex_executor_run is not among them) plus any a destructor
+ * spawned meanwhile:
+ *   tasks_destroyed  their destructors ran (always all of them under fixed)
+ *   tasks_left       never destroyed (parked under legacy-448,
+ *                    close-eventfd, weak-notifier): they stay allocated
+ *   bytes_left       what librex allocated for those: each task's header
+ *                    and state (malloc sizes, not what the states point
+ *                    to), plus the sleep notifier they keep
+ * So destructors run = 100 * destroyed / (destroyed + left) percent. */
+struct rex_teardown_totals {
+	uint64_t executors_freed;
+	uint64_t tasks_destroyed;
+	uint64_t tasks_left;
+	uint64_t bytes_left;
+};
+void rex_teardown_totals(struct rex_teardown_totals *out);
 
 /* Run an executor on a new thread (glommio's LocalExecutorBuilder::spawn):
  * the thread creates the executor, runs the root task, frees the executor.

@@ -1,6 +1,7 @@
 /*
  * The executor: creation, the run loop (run queue, foreign wakes, io_uring
- * completions, timers, sleep), and teardown under both drop policies.
+ * completions, timers, sleep), and teardown under each drop policy (one
+ * function per policy, side by side, near the end).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,7 +60,7 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 	ex->id = atomic_fetch_add(&next_executor_id, 1);
 	ex->inflight.next = ex->inflight.prev = &ex->inflight;
 
-	err = rex_notifier_new(&ex->notifier);
+	err = rex_notifier_new(ex->cfg.policy, &ex->notifier);
 	if (err)
 		goto fail_ex;
 
@@ -89,7 +90,7 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 fail_req:
 	free(ex->notify_req);
 fail_notifier:
-	rex_notifier_unref(ex->notifier);
+	rex_notifier_unref(ex->notifier); /* nobody else holds it yet */
 fail_ex:
 	free(ex);
 	return err;
@@ -204,7 +205,7 @@ int rex_executor_run(rex_executor *ex, const struct rex_task_vtable *vt,
 	return 0;
 }
 
-/* ---- teardown ---------------------------------------------------------------------------- */
+/* ---- teardown: one function per drop policy (docs/design.md §3.4-§3.7) ------------- */
 
 static void drain_run_queue(rex_executor *ex)
 {
@@ -213,7 +214,7 @@ static void drain_run_queue(rex_executor *ex)
 		rex_task_unqueue(t);
 }
 
-/* docs/design.md §3.4, steps 1-6. */
+/* fixed (the seed's option A), §3.4 steps 1-5: every task is destroyed. */
 static void teardown_fixed(rex_executor *ex)
 {
 	ex->closing = true;                  /* 1: spawns cancel at once */
@@ -225,11 +226,13 @@ static void teardown_fixed(rex_executor *ex)
 	drain_run_queue(ex);                 /* 4: queue refs, timers */
 	rex_timers_drain(ex);
 	rex_io_teardown(ex);                 /* 5: cancel, reap, ring exit */
+	rex_notifier_unref(ex->notifier);    /* the executor's reference */
 }
 
 /* glommio before the fix: only what is runnable is dropped. Parked tasks
- * keep their references (to the notifier, so to its eventfd) forever. */
-static void teardown_legacy_448(rex_executor *ex)
+ * keep their references (to the notifier, so to its eventfd) forever.
+ * legacy-448, close-eventfd and weak-notifier all start here. */
+static void drop_runnable_only(rex_executor *ex)
 {
 	rex_task *t;
 	while ((t = rex_run_queue_pop(ex))) {
@@ -239,22 +242,90 @@ static void teardown_legacy_448(rex_executor *ex)
 	rex_io_teardown(ex);
 }
 
+/* legacy-448, §3.5: the eventfd closes with the last task reference,
+ * which a parked task never gives up. */
+static void teardown_legacy_448(rex_executor *ex)
+{
+	drop_runnable_only(ex);
+	rex_notifier_unref(ex->notifier);    /* the executor's reference */
+}
+
+/* close-eventfd (option B), §3.6: parked tasks are left as under
+ * legacy-448, but the eventfd closes now, under the mutex every foreign
+ * waker that may write takes. The notifier itself stays while they do. */
+static void teardown_close_eventfd(rex_executor *ex)
+{
+	drop_runnable_only(ex);
+	rex_notifier_close_eventfd(ex->notifier);
+	rex_notifier_unref(ex->notifier);    /* the executor's reference */
+}
+
+/* weak-notifier (option C), §3.7: parked tasks are left as under
+ * legacy-448 and hold only weak references; dropping the executor's
+ * strong one closes the eventfd (or the last upgraded waker still inside a
+ * wake does, right after its write), and from then on wakes do nothing. */
+static void teardown_weak_notifier(rex_executor *ex)
+{
+	drop_runnable_only(ex);
+	rex_notifier_release_strong(ex->notifier); /* the executor's reference */
+}
+
+static void (*const teardown_by_policy[REX_DROP_POLICY_COUNT])(rex_executor *) = {
+	[REX_DROP_FIXED] = teardown_fixed,
+	[REX_DROP_LEGACY_448] = teardown_legacy_448,
+	[REX_DROP_CLOSE_EVENTFD] = teardown_close_eventfd,
+	[REX_DROP_WEAK_NOTIFIER] = teardown_weak_notifier,
+};
+
+/* rex_teardown_totals(): summed over every executor freed in the process. */
+static struct {
+	_Atomic uint64_t executors_freed, tasks_destroyed, tasks_left, bytes_left;
+} totals;
+
+/* After teardown, the registry holds exactly the tasks it left behind;
+ * every other task registered when it began (or registered during it, by
+ * a destructor) was destroyed. */
+static void count_teardown(const rex_executor *ex, uint64_t live_before,
+			   uint64_t spawned_before)
+{
+	uint64_t left = 0, bytes = 0;
+	for (const rex_task *t = ex->reg_head; t; t = t->reg_next) {
+		left++;
+		bytes += sizeof(*t) + t->state_size;
+	}
+	if (left) /* they keep the notifier too, whatever the policy */
+		bytes += sizeof(struct rex_notifier);
+	uint64_t registered = live_before + (ex->stats.tasks_spawned - spawned_before);
+	atomic_fetch_add_explicit(&totals.executors_freed, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&totals.tasks_destroyed, registered - left,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&totals.tasks_left, left, memory_order_relaxed);
+	atomic_fetch_add_explicit(&totals.bytes_left, bytes, memory_order_relaxed);
+}
+
+void rex_teardown_totals(struct rex_teardown_totals *out)
+{
+	out->executors_freed = atomic_load(&totals.executors_freed);
+	out->tasks_destroyed = atomic_load(&totals.tasks_destroyed);
+	out->tasks_left = atomic_load(&totals.tasks_left);
+	out->bytes_left = atomic_load(&totals.bytes_left);
+}
+
 void rex_executor_free(rex_executor *ex)
 {
 	if (!ex)
 		return;
 	rex_executor *prev_ex = rex_tls_ex;
 	rex_tls_ex = ex; /* destructors run as if on the executor */
+	uint64_t live_before = ex->stats.tasks_live;
+	uint64_t spawned_before = ex->stats.tasks_spawned;
 
-	if (ex->cfg.policy == REX_DROP_LEGACY_448)
-		teardown_legacy_448(ex);
-	else
-		teardown_fixed(ex);
+	teardown_by_policy[ex->cfg.policy](ex);
 
 	rex_tls_ex = prev_ex;
-	rex_timers_free(ex);
+	count_teardown(ex, live_before, spawned_before);
+	rex_timers_free(ex);                 /* 6: free the executor */
 	free(ex->notify_req);
-	rex_notifier_unref(ex->notifier);    /* 6 */
 	free(ex);
 }
 

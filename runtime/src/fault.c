@@ -38,6 +38,20 @@ unsigned long rex_fault_orphan_fds(void)
 	return atomic_load(&orphan_fds);
 }
 
+static void (*_Atomic wake_write_hook)(void);
+
+void rex_fault_set_wake_write_hook(void (*hook)(void))
+{
+	atomic_store(&wake_write_hook, hook);
+}
+
+void rex_fault_wake_write_hook(void)
+{
+	void (*hook)(void) = atomic_load(&wake_write_hook);
+	if (hook)
+		hook();
+}
+
 static _Atomic long live_allocs;
 
 long rex_fault_live_allocs(void)

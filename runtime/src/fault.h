@@ -23,6 +23,13 @@ void rex_fault_note_orphan_fd(void);
 unsigned long rex_fault_orphan_fds(void);
 #define REX_NOTE_ORPHAN_FD() rex_fault_note_orphan_fd()
 
+/* Called by a foreign waker inside its guard, with the eventfd's number in
+ * hand, just before it writes: lets a test hold a waker exactly there while
+ * the executor is freed. NULL (the default) does nothing. */
+void rex_fault_set_wake_write_hook(void (*hook)(void));
+void rex_fault_wake_write_hook(void);
+#define REX_WAKE_WRITE_HOOK() rex_fault_wake_write_hook()
+
 /* The test build also counts librex's live heap blocks, exactly (mallinfo
  * cannot: it counts blocks cached in tcache as in use). */
 long rex_fault_live_allocs(void);
@@ -41,6 +48,7 @@ void rex_counted_free(void *p);
 #else
 #define REX_FAULT() 0
 #define REX_NOTE_ORPHAN_FD() ((void)0)
+#define REX_WAKE_WRITE_HOOK() ((void)0)
 #endif
 
 #endif

@@ -3,6 +3,7 @@
 #define REX_INTERNAL_H
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -47,35 +48,50 @@ struct rex_task {
 	struct rex_task *reg_prev, *reg_next; /* registry, owner thread */
 	rex_waker *join_waker;         /* the task awaiting this one */
 	int64_t output;
+	size_t state_size;             /* data[]'s bytes, for teardown totals */
 	alignas(max_align_t) unsigned char data[];
 };
 
 /* ---- sleep notifier ----------------------------------------------------
  * The eventfd, the should-notify flag, the queue of wakes from other
- * threads, and the close fence (bit 0 closed, +2 per foreign waker inside).
- * Reference counted: the executor and every task header hold one, so a
- * late waker always finds valid memory; the fence makes sure it never
- * touches the eventfd after close (its number may be reused by then).
+ * threads, and what keeps a foreign waker off a closed eventfd. That guard
+ * depends on the drop policy (docs/design.md §3.3, §3.6, §3.7):
+ *  - fixed, legacy-448: the close fence (bit 0 closed, +2 per foreign waker
+ *    inside); legacy-448 never closes it;
+ *  - close-eventfd (option B): efd_lock, a mutex around the optional fd
+ *    (Rust's Mutex<Option<File>>);
+ *  - weak-notifier (option C): the strong count; a waker upgrades its
+ *    task's weak reference for the wake, and the eventfd closes when the
+ *    strong count reaches 0.
+ * `refs` keeps the memory: the executor's reference and every task
+ * header's (under weak-notifier it is the weak count: task headers plus one
+ * shared by all strong references, as in Rust's Arc).
  */
 struct rex_notifier {
 	_Atomic uint64_t refs;
 	_Atomic uint64_t fence;
 	_Atomic int should_notify;
+	enum rex_drop_policy policy; /* picks the guard of a foreign wake */
 	int efd;
 	_Atomic(struct rex_mpsc_node *) head; /* producers push here */
 	struct rex_mpsc_node *tail;           /* consumer pops here */
 	struct rex_mpsc_node stub;
+	pthread_mutex_t efd_lock;  /* close-eventfd: guards efd */
+	_Atomic uint64_t strong;   /* weak-notifier: executor + upgraded wakers */
 };
 
-int rex_notifier_new(struct rex_notifier **out);
+int rex_notifier_new(enum rex_drop_policy policy, struct rex_notifier **out);
 void rex_notifier_ref(struct rex_notifier *n);
 void rex_notifier_unref(struct rex_notifier *n);
-/* Foreign wake of t (SCHEDULED not yet set). */
+/* Foreign wake of t (SCHEDULED not yet set), guarded per policy. */
 void rex_notifier_wake(struct rex_notifier *n, rex_task *t);
 /* Owner side. */
 rex_task *rex_notifier_pop(struct rex_notifier *n);
 bool rex_notifier_empty(struct rex_notifier *n);
-void rex_notifier_close(struct rex_notifier *n);
+/* Closing the eventfd, one per guard: */
+void rex_notifier_close(struct rex_notifier *n);         /* fixed: the fence */
+void rex_notifier_close_eventfd(struct rex_notifier *n); /* B: the mutex */
+void rex_notifier_release_strong(struct rex_notifier *n); /* C: strong count */
 
 /* ---- io requests ---------------------------------------------------------- */
 enum rex_io_kind {

@@ -140,10 +140,11 @@ int rex_spawn(rex_executor *ex, const struct rex_task_vtable *vt,
 	t->ex = ex;
 	t->ex_id = ex->id;
 	t->notifier = ex->notifier;
-	rex_notifier_ref(ex->notifier);
+	rex_notifier_ref(ex->notifier); /* a weak one under weak-notifier */
 	atomic_init(&t->foreign.next, NULL);
 	t->join_waker = NULL;
 	t->output = 0;
+	t->state_size = size;
 	registry_insert(ex, t);
 	rex_run_queue_push(ex, t);
 	ex->stats.tasks_spawned++;

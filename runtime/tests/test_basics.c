@@ -343,13 +343,17 @@ static void *remote_waker_thread(void *arg)
 	return NULL;
 }
 
+/* under every policy: each guards the eventfd write its own way */
 START_TEST(foreign_wake_interrupts_sleep)
 {
 	atomic_store(&g_remote_waker, NULL);
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, remote_waker_thread, NULL), 0);
 	rex_executor *ex;
-	ck_assert_int_eq(rex_executor_new(NULL, &ex), 0);
+	struct rex_config cfg;
+	rex_config_init(&cfg);
+	cfg.policy = (enum rex_drop_policy)_i;
+	ck_assert_int_eq(rex_executor_new(&cfg, &ex), 0);
 	struct remote_wait w = { 0 };
 	ck_assert_int_eq(rex_executor_run(ex, &remote_wait_vt, &w, sizeof(w), NULL), 0);
 	struct rex_executor_stats st;
@@ -368,9 +372,21 @@ START_TEST(policy_names)
 	ck_assert_int_eq(p, REX_DROP_FIXED);
 	ck_assert_int_eq(rex_policy_parse("legacy-448", &p), 0);
 	ck_assert_int_eq(p, REX_DROP_LEGACY_448);
+	ck_assert_int_eq(rex_policy_parse("close-eventfd", &p), 0);
+	ck_assert_int_eq(p, REX_DROP_CLOSE_EVENTFD);
+	ck_assert_int_eq(rex_policy_parse("weak-notifier", &p), 0);
+	ck_assert_int_eq(p, REX_DROP_WEAK_NOTIFIER);
 	ck_assert_int_eq(rex_policy_parse("legacy", &p), -EINVAL);
 	ck_assert_str_eq(rex_policy_name(REX_DROP_LEGACY_448), "legacy-448");
+	ck_assert_str_eq(rex_policy_name(REX_DROP_CLOSE_EVENTFD), "close-eventfd");
+	ck_assert_str_eq(rex_policy_name(REX_DROP_WEAK_NOTIFIER), "weak-notifier");
 	ck_assert_ptr_null(rex_policy_name(REX_DROP_POLICY_COUNT));
+	/* every name parses back to its policy, and an executor takes it */
+	for (int i = 0; i < REX_DROP_POLICY_COUNT; i++) {
+		ck_assert_int_eq(rex_policy_parse(rex_policy_name(i), &p), 0);
+		ck_assert_int_eq(p, i);
+		ck_assert_int_eq(run_once(p, &noop_task, NULL, 0), 0);
+	}
 }
 END_TEST
 
@@ -390,7 +406,7 @@ int main(void)
 	TCase *cross = tcase_create("cross-thread-sleep");
 	tcase_set_tags(cross, "blocks-in-io-uring-enter");
 	tcase_set_timeout(cross, 30);
-	tcase_add_test(cross, foreign_wake_interrupts_sleep);
+	tcase_add_loop_test(cross, foreign_wake_interrupts_sleep, 0, REX_DROP_POLICY_COUNT);
 	suite_add_tcase(s, cross);
 	return check_run_suite(s);
 }

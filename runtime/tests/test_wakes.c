@@ -160,7 +160,7 @@ static void *close_notifier(void *arg)
 START_TEST(close_waits_for_wakers_inside_the_fence)
 {
 	struct rex_notifier *n;
-	ck_assert_int_eq(rex_notifier_new(&n), 0);
+	ck_assert_int_eq(rex_notifier_new(REX_DROP_FIXED, &n), 0);
 	int efd = n->efd;
 	atomic_fetch_add(&n->fence, 2); /* a waker is inside */
 	pthread_t th;
