@@ -289,6 +289,9 @@ struct exs_result {
 	struct exs_verdict v;
 	double elapsed_s;
 	double parked_per_iter;  /* tasks still live when executors were freed */
+	/* what the teardowns of the measured iterations did (librex's
+	 * rex_teardown_totals): tasks destroyed, tasks left, bytes left */
+	uint64_t tasks_destroyed, tasks_left, bytes_left;
 	char note[640];          /* e.g. "stopped early: ..."; may be empty */
 	int interrupted;         /* stopped by a signal */
 	int no_verdict;          /* stopped before any measured iteration */

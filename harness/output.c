@@ -238,6 +238,16 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_num(out, r->elapsed_s);
 	fputs(",\n      \"parked_per_iteration\": ", out);
 	json_num(out, r->parked_per_iter);
+	/* the measured iterations' teardowns: how many parked tasks had their
+	 * destructors run, and what the others left behind */
+	uint64_t torn = r->tasks_destroyed + r->tasks_left;
+	fprintf(out, ",\n      \"teardown\": {\"tasks_destroyed\": %" PRIu64
+		", \"tasks_left\": %" PRIu64 ", \"bytes_left\": %" PRIu64
+		", \"destructors_run_pct\": ", r->tasks_destroyed, r->tasks_left, r->bytes_left);
+	json_num(out, torn ? 100.0 * (double)r->tasks_destroyed / (double)torn : NAN);
+	fputs(", \"bytes_left_per_iter\": ", out);
+	json_num(out, v->iterations ? (double)r->bytes_left / (double)v->iterations : NAN);
+	fputs("}", out);
 	fputs(",\n      \"fd_growth\": ", out);
 	json_fd_map(out, v->fd_growth);
 	fputs(",\n      \"fd_max_deviation\": ", out);

@@ -76,6 +76,7 @@ struct scenario_run {
 	uint64_t csv_last;      /* iteration of the last CSV row written */
 	double t0, measure_t0;
 	uint64_t failed_iteration; /* the iteration that could not run, or 0 */
+	struct rex_teardown_totals teardown_ref; /* at the reference sample */
 	int failed_errno;
 	struct exs_sample baseline;
 	int64_t fd_budget;         /* fds it may leak before it stops */
@@ -214,6 +215,7 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 		run->n++;
 		if (i == o->warmup) {
 			run->measure_t0 = mono_s();
+			rex_teardown_totals(&run->teardown_ref);
 			exs_verdict_begin(&run->acc, &run->cur);
 		} else if (i > o->warmup) {
 			if (run->have_last)
@@ -439,6 +441,7 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 	run.fd_budget = fd_budget(c, &run.cur);
 	if (o->warmup == 0) {
 		run.measure_t0 = run.t0;
+		rex_teardown_totals(&run.teardown_ref);
 		exs_verdict_begin(&run.acc, &run.cur);
 	}
 
@@ -469,6 +472,11 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 		end_verdict(c, &run, res);
 	res->elapsed_s = mono_s() - run.t0;
 	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(run.n - 1);
+	struct rex_teardown_totals td;
+	rex_teardown_totals(&td);
+	res->tasks_destroyed = td.tasks_destroyed - run.teardown_ref.tasks_destroyed;
+	res->tasks_left = td.tasks_left - run.teardown_ref.tasks_left;
+	res->bytes_left = td.bytes_left - run.teardown_ref.bytes_left;
 	if (res->v.bpf_lost)
 		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
 			 "%sfdtrack lost %" PRIu64 " events", res->note[0] ? "; " : "",
