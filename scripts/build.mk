@@ -8,7 +8,7 @@ ITERATIONS ?= 2000
 SCRIPTS_EXSTRESS := $(or $(EXS_BIN),$(BUILD)/bin/exstress)
 PYTHON3 := /usr/bin/python3
 
-.PHONY: run plots reproduce
+.PHONY: run plots reproduce compare
 # run, reproduce (and gate) build everything first, so that the README's
 # fdtrack examples work right after them.
 run: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS)
@@ -22,6 +22,13 @@ plots: $(DEPS_STAMP)
 
 reproduce: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS)
 	@scripts/reproduce_448.sh --exstress $(SCRIPTS_EXSTRESS)
+
+# The seed's options measured side by side: results/compare-YYYYMMDD-HHMMSS/
+# (COMPARE_ITERATIONS exstress iterations per run; bench's policy figures).
+COMPARE_ITERATIONS ?= 1000
+compare: $(DEPS_STAMP) all
+	@$(PYTHON3) scripts/compare.py --iterations $(COMPARE_ITERATIONS) \
+		--exstress $(SCRIPTS_EXSTRESS) --bench $(BUILD)/bin/bench
 
 # Tests: each shell test runs through a small wrapper in $(BUILD)/test/scripts/
 # that names the exstress of this build (so check-asan uses the ASan one).

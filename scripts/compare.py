@@ -77,7 +77,7 @@ def exstress_row(name, policy, scenario, rc, doc):
 
 def run_bench(bench, outdir, smoke):
     path = os.path.join(outdir, "bench.json")
-    cmd = [bench, "--only", "policy_wakes", "--json", path] + (["--smoke"] if smoke else [])
+    cmd = [bench, "--only", "policy", "--json", path] + (["--smoke"] if smoke else [])
     with open(os.path.join(outdir, "bench.log"), "w") as log:
         rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
     if rc != 0:
@@ -88,9 +88,9 @@ def run_bench(bench, outdir, smoke):
     out = {}
     for policy in POLICIES:
         def fig(kind):
-            r = figs.get(f"{kind}/{policy}")
+            r = figs.get(f"policy/{policy}:{kind}")
             if r is None or r.get("error"):
-                raise Failure(f"bench.json has no {kind}/{policy} figure")
+                raise Failure(f"bench.json has no policy/{policy}:{kind} figure")
             return r
         fw, lw, ec = fig("foreign_wake"), fig("local_wake"), fig("executor_cycle")
         out[policy] = {
@@ -254,7 +254,7 @@ def main(argv):
             rc, doc = run_exstress(args.exstress, outdir, name, "legacy-448", scenario,
                                    args.iterations, args.probe)
             rows.append(exstress_row(name, "legacy-448", scenario, rc, doc))
-        print("compare: bench policy_wakes", file=sys.stderr)
+        print("compare: bench policy", file=sys.stderr)
         wakes = run_bench(args.bench, outdir, args.smoke)
         for r in rows:
             if r["scenario"] in SCENARIOS:

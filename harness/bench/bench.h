@@ -23,7 +23,7 @@
 #endif
 
 #define BENCH_MAX_REPS 64
-#define BENCH_MAX_RESULTS 32
+#define BENCH_MAX_RESULTS 64
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -143,6 +143,26 @@ void floor_wake_by_ref(struct floor_task *t);
 /* Poll tasks until none is runnable. */
 void floor_run(struct floor_executor *ex);
 
+/* ---- librex's measurements, also per drop policy (fig_policies.c) ---------- */
+
+/* Each takes the drop policy of the executors it makes (0: fixed). */
+struct bench_cycle_arg {        /* executor new + run empty root + free */
+	unsigned long long n;
+	enum rex_drop_policy policy;
+};
+struct bench_rate_arg {         /* spawn_complete, local_wake */
+	unsigned long long n;
+	enum rex_drop_policy policy;
+};
+struct bench_pingpong_arg {     /* a round trip between executors on 2 threads */
+	unsigned long long n, warm;
+	int cpu_a, cpu_b;
+	enum rex_drop_policy policy;
+};
+double bench_rep_rex_cycle(void *arg);     /* thread CPU ns per cycle */
+double bench_rep_rex_wake(void *arg);      /* thread CPU ns per local wake */
+double bench_rep_rex_pingpong(void *arg);  /* wall ns per round trip */
+
 /* ---- figures -------------------------------------------------------------- */
 
 struct bench_figure {
@@ -166,6 +186,7 @@ struct bench_figure {
 	X(spawn_complete)                                                      \
 	X(local_wake)                                                          \
 	X(foreign_pingpong)                                                    \
+	X(policy)                                                              \
 	X(exstress_issue448)                                                   \
 	X(exstress_iteration)                                                  \
 	X(fdtrack_syscall_overhead)

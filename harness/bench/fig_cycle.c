@@ -15,16 +15,13 @@
 
 #define RING_ENTRIES 256 /* = rex's default, used by both sides */
 
-struct cycle_arg {
-	unsigned long long n;
-};
-
-static int rex_cycle_once(void)
+static int rex_cycle_once(enum rex_drop_policy policy)
 {
 	struct rex_config cfg;
 	rex_executor *ex;
 	rex_config_init(&cfg);
 	cfg.ring_entries = RING_ENTRIES;
+	cfg.policy = policy;
 	int err = rex_executor_new(&cfg, &ex);
 	if (err)
 		return err;
@@ -49,19 +46,19 @@ static int raw_cycle_once(void)
 	return 0;
 }
 
-static double rep_rex_cycle(void *arg)
+double bench_rep_rex_cycle(void *arg)
 {
-	struct cycle_arg *a = arg;
+	struct bench_cycle_arg *a = arg;
 	uint64_t t0 = thread_cpu_ns();
 	for (unsigned long long i = 0; i < a->n; i++)
-		if (rex_cycle_once())
+		if (rex_cycle_once(a->policy))
 			return -1;
 	return (double)(thread_cpu_ns() - t0) / (double)a->n;
 }
 
 static double rep_raw_cycle(void *arg)
 {
-	struct cycle_arg *a = arg;
+	struct bench_cycle_arg *a = arg;
 	uint64_t t0 = thread_cpu_ns();
 	for (unsigned long long i = 0; i < a->n; i++)
 		if (raw_cycle_once())
@@ -71,7 +68,7 @@ static double rep_raw_cycle(void *arg)
 
 static double rep_rex_cycle_thread(void *arg)
 {
-	struct cycle_arg *a = arg;
+	struct bench_cycle_arg *a = arg;
 	struct rex_config cfg;
 	rex_config_init(&cfg);
 	cfg.ring_entries = RING_ENTRIES;
@@ -94,7 +91,7 @@ static void *raw_cycle_thread(void *arg)
 
 static double rep_raw_cycle_thread(void *arg)
 {
-	struct cycle_arg *a = arg;
+	struct bench_cycle_arg *a = arg;
 	uint64_t t0 = mono_ns();
 	for (unsigned long long i = 0; i < a->n; i++) {
 		pthread_t th;
@@ -121,12 +118,12 @@ static void run_executor_cycle(struct bench_run *run)
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "eventfd + io_uring_queue_init(%d) + close + io_uring_queue_exit", RING_ENTRIES);
 	r->goal_max_ratio = 1.2;
-	struct cycle_arg a = { .n = smoke ? 20 : 400 };
-	struct cycle_arg warm = { .n = smoke ? 2 : 200 };
+	struct bench_cycle_arg a = { .n = smoke ? 20 : 400 };
+	struct bench_cycle_arg warm = { .n = smoke ? 2 : 200 };
 	r->count = a.n;
-	rep_rex_cycle(&warm);
+	bench_rep_rex_cycle(&warm);
 	rep_raw_cycle(&warm);
-	bench_interleave(r, bench_reps(run->opt, 15), rep_rex_cycle, &a, rep_raw_cycle, &a);
+	bench_interleave(r, bench_reps(run->opt, 15), bench_rep_rex_cycle, &a, rep_raw_cycle, &a);
 }
 
 static void run_executor_cycle_thread(struct bench_run *run)
@@ -143,8 +140,8 @@ static void run_executor_cycle_thread(struct bench_run *run)
 		 "pthread_create + (eventfd + io_uring_queue_init(%d) + close + "
 		 "io_uring_queue_exit) + pthread_join", RING_ENTRIES);
 	r->goal_max_ratio = 1.2;
-	struct cycle_arg a = { .n = smoke ? 20 : 250 };
-	struct cycle_arg warm = { .n = smoke ? 2 : 100 };
+	struct bench_cycle_arg a = { .n = smoke ? 20 : 250 };
+	struct bench_cycle_arg warm = { .n = smoke ? 2 : 100 };
 	r->count = a.n;
 	rep_rex_cycle_thread(&warm);
 	rep_raw_cycle_thread(&warm);

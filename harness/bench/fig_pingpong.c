@@ -12,11 +12,6 @@
 #include "bench.h"
 #include "clock.h"
 
-struct pp_arg {
-	unsigned long long n, warm;
-	int cpu_a, cpu_b;
-};
-
 /* One side of the ping-pong: the initiator sends then receives, the other
  * receives then sends. The initiator's output is the time of the n timed
  * round trips (after `warm` untimed ones), in ns. */
@@ -91,9 +86,9 @@ static void pp_drop(void *st)
 }
 static const struct rex_task_vtable pp_vt = { "bench-pingpong", pp_poll, pp_drop };
 
-static double rep_rex_pingpong(void *arg)
+double bench_rep_rex_pingpong(void *arg)
 {
-	struct pp_arg *a = arg;
+	struct bench_pingpong_arg *a = arg;
 	rex_shared_tx *tx_ab, *tx_ba;
 	rex_shared_rx *rx_ab, *rx_ba;
 	if (rex_shared_chan_new(sizeof(uint64_t), 1, &tx_ab, &rx_ab))
@@ -111,6 +106,7 @@ static double rep_rex_pingpong(void *arg)
 	rex_config_init(&cb);
 	ca.cpu = a->cpu_a;
 	cb.cpu = a->cpu_b;
+	ca.policy = cb.policy = a->policy;
 	rex_thread *ta, *tb;
 	if (rex_thread_spawn(&cb, &pp_vt, &sb, sizeof(sb), &tb)) {
 		pp_drop(&sa);
@@ -165,7 +161,7 @@ fail:
 
 static double rep_raw_pingpong(void *arg)
 {
-	struct pp_arg *a = arg;
+	struct bench_pingpong_arg *a = arg;
 	double ret = -1;
 	int ab = eventfd(0, EFD_CLOEXEC), ba = eventfd(0, EFD_CLOEXEC);
 	if (ab < 0 || ba < 0)
@@ -205,10 +201,10 @@ static void run_foreign_pingpong(struct bench_run *run)
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "two threads (same pinning) ping-ponging blocking eventfd write/read");
 	r->goal_max_ratio = 1.5;
-	struct pp_arg a = { .n = smoke ? 500 : 5000, .warm = smoke ? 50 : 500,
+	struct bench_pingpong_arg a = { .n = smoke ? 500 : 5000, .warm = smoke ? 50 : 500,
 			    .cpu_a = 0, .cpu_b = bench_ncpus() > 1 ? 1 : 0 };
 	r->count = a.n;
-	bench_interleave(r, bench_reps(run->opt, 7), rep_rex_pingpong, &a, rep_raw_pingpong, &a);
+	bench_interleave(r, bench_reps(run->opt, 7), bench_rep_rex_pingpong, &a, rep_raw_pingpong, &a);
 }
 
 const struct bench_figure bench_fig_foreign_pingpong = {

@@ -13,10 +13,6 @@
 
 #define SPAWN_BATCH 1024
 
-struct rate_arg {
-	unsigned long long n;
-};
-
 /* What the trivial tasks and the spawner share. */
 struct spawn_counts {
 	unsigned long long completed, dropped;
@@ -75,7 +71,7 @@ static const struct rex_task_vtable rex_spawner_vt = { "bench-spawner", rex_spaw
 
 static double rep_rex_spawn(void *arg)
 {
-	struct rate_arg *a = arg;
+	struct bench_rate_arg *a = arg;
 	struct spawn_counts counts = { 0, 0 };
 	struct spawner s = { .total = a->n, .counts = &counts };
 	struct spawner *sp = &s;
@@ -127,7 +123,7 @@ static const struct floor_task_vtable floor_spawner_vt = { floor_spawner_poll, N
 
 static double rep_floor_spawn(void *arg)
 {
-	struct rate_arg *a = arg;
+	struct bench_rate_arg *a = arg;
 	struct spawn_counts counts = { 0, 0 };
 	struct spawner s = { .total = a->n, .counts = &counts };
 	struct spawner *sp = &s;
@@ -186,13 +182,16 @@ static enum rex_poll floor_self_wake_poll(void *st, struct floor_context *cx)
 static const struct floor_task_vtable floor_self_wake_vt = { floor_self_wake_poll,
 							     self_waker_drop };
 
-static double rep_rex_wake(void *arg)
+double bench_rep_rex_wake(void *arg)
 {
-	struct rate_arg *a = arg;
+	struct bench_rate_arg *a = arg;
 	unsigned long long dropped = 0;
 	struct self_waker w = { .left = a->n, .dropped = &dropped };
+	struct rex_config cfg;
 	rex_executor *ex;
-	if (rex_executor_new(NULL, &ex))
+	rex_config_init(&cfg);
+	cfg.policy = a->policy;
+	if (rex_executor_new(&cfg, &ex))
 		return -1;
 	uint64_t t0 = thread_cpu_ns();
 	int err = rex_executor_run(ex, &rex_self_wake_vt, &w, sizeof(w), NULL);
@@ -205,7 +204,7 @@ static double rep_rex_wake(void *arg)
 
 static double rep_floor_wake(void *arg)
 {
-	struct rate_arg *a = arg;
+	struct bench_rate_arg *a = arg;
 	unsigned long long dropped = 0;
 	struct self_waker w = { .left = a->n, .dropped = &dropped };
 	struct floor_executor *ex;
@@ -238,8 +237,8 @@ static void run_spawn_complete(struct bench_run *run)
 		 "(bench floor_executor.c: malloc + free, 2 atomic RMWs, FIFO push + pop, "
 		 "indirect poll + drop)");
 	r->goal_max_ratio = 2.0;
-	struct rate_arg a = { .n = smoke ? 20000 : 1000000 };
-	struct rate_arg warm = { .n = smoke ? 1000 : 100000 };
+	struct bench_rate_arg a = { .n = smoke ? 20000 : 1000000 };
+	struct bench_rate_arg warm = { .n = smoke ? 1000 : 100000 };
 	r->count = a.n;
 	rep_rex_spawn(&warm);
 	rep_floor_spawn(&warm);
@@ -260,12 +259,12 @@ static void run_local_wake(struct bench_run *run)
 		 "(bench floor_executor.c: CAS to NOTIFIED, FIFO push + pop, 2 atomic RMWs "
 		 "around an indirect poll)");
 	r->goal_max_ratio = 2.0;
-	struct rate_arg a = { .n = smoke ? 100000 : 5000000 };
-	struct rate_arg warm = { .n = smoke ? 1000 : 500000 };
+	struct bench_rate_arg a = { .n = smoke ? 100000 : 5000000 };
+	struct bench_rate_arg warm = { .n = smoke ? 1000 : 500000 };
 	r->count = a.n;
-	rep_rex_wake(&warm);
+	bench_rep_rex_wake(&warm);
 	rep_floor_wake(&warm);
-	bench_interleave(r, bench_reps(run->opt, 7), rep_rex_wake, &a, rep_floor_wake, &a);
+	bench_interleave(r, bench_reps(run->opt, 7), bench_rep_rex_wake, &a, rep_floor_wake, &a);
 }
 
 const struct bench_figure bench_fig_spawn_complete = {
