@@ -1,7 +1,9 @@
 # fdtrack: eBPF tracker of eventfd / io_uring fds.
 #   build/lib/libfdtrack.a       the library (link with $(FDTRACK_LIBS))
 #   build/bin/fdtrack            the CLI
-#   build/test/bpf/test_fdtrack  Check suite (+ build/test/bpf/leaker, its target)
+#   build/test/bpf/test_fdtrack      Check suite of the library
+#   build/test/bpf/test_fdtrack_cli  Check suite of the CLI (+ build/test/bpf/leaker,
+#                                    its target)
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
 
@@ -17,6 +19,8 @@ FDT_SKEL    := $(FDT_GEN)/fdtrack.skel.h
 FDT_CLI     := $(BUILD)/bin/fdtrack
 FDT_LEAKER  := $(BUILD)/test/bpf/leaker
 FDT_TEST    := $(BUILD)/test/bpf/test_fdtrack
+FDT_CLI_TEST := $(BUILD)/test/bpf/test_fdtrack_cli
+FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
 # $(FDTRACK_LIB) $(FDTRACK_LIBS).
@@ -27,7 +31,7 @@ FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
 FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
-TEST_BINS   += $(FDT_TEST)
+TEST_BINS   += $(FDT_TEST) $(FDT_CLI_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -36,9 +40,9 @@ $(FDT_VMLINUX): $(DEPS_STAMP)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
 # The BPF object: clang for the bpf target, never $(CFLAGS) or sanitizers.
-$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c bpf/fdtrack_events.h $(FDT_VMLINUX)
+$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
 	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
-	  -I$(FDT_GEN) -Ibpf $(call pc_cflags,libbpf) -c $< -o $@
+	  -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf) -c $< -o $@
 	$(LLVM_STRIP) -g $@
 
 $(FDT_SKEL): $(FDT_BPF_OBJ)
@@ -48,11 +52,11 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(BUILD)/obj/bpf/fdtrack.o
+$(FDTRACK_LIB): $(BUILD)/obj/bpf/fdtrack.o $(BUILD)/obj/bpf/symbolize.o
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(FDTRACK_LIB) $(COMMON_LIB)
+$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUILD)/obj/bpf/cli_report.o $(FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
 
@@ -69,7 +73,7 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_CLI_PATH='"$(abspath $(FDT_CLI))"' \
 	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' -c -o $@ $<
 
-$(FDT_TEST): $(BUILD)/obj/bpf-tests/test_fdtrack.o $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_LEAKER)
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_LEAKER)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)

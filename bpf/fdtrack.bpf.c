@@ -21,13 +21,21 @@
  * own exit then claims; a snapshot or recheck that finds a file the map
  * lacks adds it UNCLAIMED for its installer to take over. Every count goes
  * with a change of an entry's live state under its lock, so
- * at_start + opens + outside_opened - closes - outside_closed == live.
+ *   at_start + opens + opened_outside_syscalls
+ *     - closes - closed_outside_syscalls == live.
+ *
+ * One file of ~680 lines on purpose: a BPF object is one compilation unit,
+ * and the handlers that §4.3's proof reasons about read best side by side.
+ *
+ * Names: M is a number's map entry (struct fdt_fd_entry), T the file the
+ * task's table holds at that number now (struct occupant).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "fdtrack_events.h"
+#include "fdkind.h"
+#include "fdtrack_shared.h"
 
 /* x86_64 syscall numbers */
 #define NR_close 3
@@ -54,14 +62,17 @@ const volatile __u32 targ_tgid = 0;
 const volatile bool want_stacks = true;
 
 /* Counters, read by user space through the mmap'ed .bss. */
-__u64 opens[FDT_NKINDS];
-__u64 closes[FDT_NKINDS];          /* close, close_range, dup2/3 onto, exec, exit */
-__u64 outside_closed[FDT_NKINDS];  /* gone without a syscall (IORING_OP_CLOSE) */
-__u64 outside_opened[FDT_NKINDS];  /* found by a snapshot, no syscall seen */
-__u64 at_start[FDT_NKINDS];        /* found by the attach-time snapshot */
-__u64 open_at_exit[FDT_NKINDS];
-__u64 lost_events;                 /* ring buffer full */
-__u64 map_full;                    /* fds map full: the view is no longer exact */
+__u64 opens[FDKIND_COUNT];
+__u64 closes[FDKIND_COUNT];       /* close, close_range, dup2/3 onto, exec,
+				     exit */
+__u64 closed_outside_syscalls[FDKIND_COUNT]; /* gone without a syscall
+						(IORING_OP_CLOSE) */
+__u64 opened_outside_syscalls[FDKIND_COUNT]; /* found by a snapshot, no
+						syscall seen */
+__u64 at_start[FDKIND_COUNT];     /* found by the attach-time snapshot */
+__u64 open_at_exit[FDKIND_COUNT];
+__u64 lost_events;                /* ring buffer full */
+__u64 map_full;                   /* fds map full: no longer exact */
 __u32 exec_gen;
 __u32 exited;
 /* Set by user space around each snapshot run. */
@@ -75,7 +86,7 @@ struct {
 	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
-	__type(value, struct fdt_fdinfo);
+	__type(value, struct fdt_fd_entry);
 } fds SEC(".maps");
 
 struct {
@@ -91,14 +102,18 @@ struct {
 	__type(value, __u64);
 } last_exit SEC(".maps");
 
+/* Counters are per kind; kinds are < FDKIND_COUNT (file_kind() returns no
+ * other), the check keeps the verifier sure of it. */
 static __always_inline void count(__u64 *arr, __u32 kind)
 {
-	__sync_fetch_and_add(&arr[kind & 1], 1);
+	if (kind < FDKIND_COUNT)
+		__sync_fetch_and_add(&arr[kind], 1);
 }
 
 static __always_inline void uncount(__u64 *arr, __u32 kind)
 {
-	__sync_fetch_and_add(&arr[kind & 1], -1);
+	if (kind < FDKIND_COUNT)
+		__sync_fetch_and_add(&arr[kind], -1);
 }
 
 /* The struct file at fd in a task's table, or NULL. */
@@ -128,9 +143,9 @@ static __always_inline int file_kind(struct file *f)
 		return -1;
 	/* "[eventfd]\0" and "[io_uring]\0", compared as little-endian words */
 	if (n.w[0] == 0x6466746e6576655bULL && (n.w[1] & 0xffff) == 0x5d)
-		return 0;
+		return FDKIND_EVENTFD;
 	if (n.w[0] == 0x6e6972755f6f695bULL && (n.w[1] & 0xffffff) == 0x5d67)
-		return 1;
+		return FDKIND_IO_URING;
 	return -1;
 }
 
@@ -170,38 +185,38 @@ static __always_inline void emit_simple(__u32 type)
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* The present occupant of a number, read before taking the entry's lock
+/* The present occupant T of a number, read before taking the entry's lock
  * (no helper calls under a spin lock). */
-struct cur {
+struct occupant {
 	__u64 file, fop;
 	int kind;
 };
 
-static __always_inline void cur_of(struct cur *c, struct file *f)
+static __always_inline void occupant_of(struct occupant *c, struct file *f)
 {
 	c->file = (__u64)f;
 	c->fop = f ? (__u64)BPF_CORE_READ(f, f_op) : 0;
 	c->kind = file_kind(f);
 }
 
-static __always_inline void cur_read(struct cur *c, struct task_struct *task,
-				     __u32 fd)
+static __always_inline void occupant_read(struct occupant *c,
+					  struct task_struct *task, __u32 fd)
 {
-	cur_of(c, fd_file(task, fd));
+	occupant_of(c, fd_file(task, fd));
 }
 
 /* Is the entry the file the table holds now? A freed struct file is often
  * reused at once, so compare the file type (f_op) as well. */
-static __always_inline bool same(const struct fdt_fdinfo *v,
-				 const struct cur *c)
+static __always_inline bool is_current(const struct fdt_fd_entry *v,
+				       const struct occupant *c)
 {
 	return v->live && c->file && v->file == c->file && v->fop == c->fop;
 }
 
 /* The entry of a number; created (empty) if `create`. */
-static __always_inline struct fdt_fdinfo *slot(__u32 fd, bool create)
+static __always_inline struct fdt_fd_entry *fd_entry(__u32 fd, bool create)
 {
-	struct fdt_fdinfo *v = bpf_map_lookup_elem(&fds, &fd), z = {};
+	struct fdt_fd_entry *v = bpf_map_lookup_elem(&fds, &fd), z = {};
 
 	if (v || !create)
 		return v;
@@ -233,23 +248,24 @@ static __always_inline struct fdt_fdinfo *slot(__u32 fd, bool create)
 		;                                                        \
 	} while (0)
 
-static __always_inline void unlock(struct fdt_fdinfo *v)
+static __always_inline void unlock(struct fdt_fd_entry *v)
 {
 	v->seq++;
 	bpf_spin_unlock(&v->lock);
 }
 
 /* Under the lock: M's file is gone and no remover exit counted it. */
-static __always_inline void gone_unclaimed(struct fdt_fdinfo *v, __u64 now)
+static __always_inline void gone_unclaimed(struct fdt_fd_entry *v, __u64 now)
 {
-	__u32 k = v->kind & 1;
+	__u32 k = v->kind;
 
 	v->live = 0;
 	if (v->flags & FDT_F_CLOSE_SEEN) {
 		count(closes, k);
 	} else {
-		count(outside_closed, k);
-		v->pclaim[k]++;
+		count(closed_outside_syscalls, k);
+		if (k < FDKIND_COUNT)
+			v->pclaim[k]++;
 		if (now > v->pclaim_ts)
 			v->pclaim_ts = now;
 	}
@@ -258,27 +274,25 @@ static __always_inline void gone_unclaimed(struct fdt_fdinfo *v, __u64 now)
 
 /* Under the lock: a close noticed by someone else, during this syscall,
  * was this syscall's: move it to closes. */
-static __always_inline bool claim_close(struct fdt_fdinfo *v, __u64 prev)
+static __always_inline bool claim_close(struct fdt_fd_entry *v, __u64 prev)
 {
-	__u32 k;
-
 	if (v->pclaim_ts <= prev)
 		return false;
-	if (v->pclaim[0])
-		k = 0;
-	else if (v->pclaim[1])
-		k = 1;
-	else
-		return false;
-	v->pclaim[k]--;
-	uncount(outside_closed, k);
-	count(closes, k);
-	return true;
+	for (__u32 k = 0; k < FDKIND_COUNT; k++) {
+		if (!v->pclaim[k])
+			continue;
+		v->pclaim[k]--;
+		uncount(closed_outside_syscalls, k);
+		count(closes, k);
+		return true;
+	}
+	return false;
 }
 
 /* Under the lock: M becomes the present file c, counted in *counter. */
-static __always_inline void put(struct fdt_fdinfo *v, const struct cur *c,
-				__u64 *counter, __u32 flags, __u64 ts)
+static __always_inline void entry_set(struct fdt_fd_entry *v,
+				      const struct occupant *c, __u64 *counter,
+				      __u32 flags, __u64 ts)
 {
 	v->live = 1;
 	v->file = c->file;
@@ -293,9 +307,10 @@ static __always_inline void put(struct fdt_fdinfo *v, const struct cur *c,
 
 /* Under the lock: the open of c finds M = c put there by a snapshot or a
  * recheck between its effect and its exit: the open is that one. */
-static __always_inline void claim_open(struct fdt_fdinfo *v, __u64 ts)
+static __always_inline void claim_open(struct fdt_fd_entry *v, __u64 ts)
 {
-	uncount(v->flags & FDT_F_BASE ? at_start : outside_opened, v->kind);
+	uncount(v->flags & FDT_F_BASE ? at_start : opened_outside_syscalls,
+		v->kind);
 	count(opens, v->kind);
 	v->flags = 0;
 	v->ts = ts;
@@ -310,13 +325,13 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 				   __u64 now, __u64 prev)
 {
 	struct fdt_event *e = NULL;
-	struct fdt_fdinfo *v;
-	struct cur c;
+	struct fdt_fd_entry *v;
+	struct occupant c;
 	bool opened = false;
 	__u64 det = now;
 
-	cur_read(&c, task, fd);
-	v = slot(fd, c.kind >= 0);
+	occupant_read(&c, task, fd);
+	v = fd_entry(fd, c.kind >= 0);
 	if (!v)
 		return;
 	if (c.kind >= 0) {
@@ -342,8 +357,8 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 			__sync_fetch_and_add(&lost_events, 1);
 		}
 	}
-	LOCK_FRESH(v, (cur_read(&c, task, fd), det = bpf_ktime_get_ns()));
-	if (same(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
+	LOCK_FRESH(v, (occupant_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	if (is_current(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
 	    (how == NEW_FD || v->gen == snap_gen)) {
 		claim_open(v, e ? now : 0);
 		opened = true;
@@ -359,7 +374,7 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 		claim_close(v, prev);
 	}
 	if (!opened && c.kind >= 0) {
-		put(v, &c, opens, 0, e ? now : 0);
+		entry_set(v, &c, opens, 0, e ? now : 0);
 		opened = true;
 	}
 	unlock(v);
@@ -373,17 +388,17 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 static __always_inline void closed_fd(struct task_struct *task, __u32 fd,
 				      __u64 prev)
 {
-	struct fdt_fdinfo *v = slot(fd, false);
-	struct cur c;
+	struct fdt_fd_entry *v = fd_entry(fd, false);
+	struct occupant c;
 	__u64 det;
 
 	if (!v)
 		return;
-	LOCK_FRESH(v, (cur_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	LOCK_FRESH(v, (occupant_read(&c, task, fd), det = bpf_ktime_get_ns()));
 	if (claim_close(v, prev)) {
-		if (v->live && !same(v, &c))
+		if (v->live && !is_current(v, &c))
 			gone_unclaimed(v, det);
-	} else if (v->live && !same(v, &c)) {
+	} else if (v->live && !is_current(v, &c)) {
 		v->live = 0;
 		v->flags = 0;
 		count(closes, v->kind);
@@ -398,18 +413,19 @@ static __always_inline void closed_fd(struct task_struct *task, __u32 fd,
  * ...) or its open has not reached its exit yet (it will claim it). */
 static __always_inline void recheck(struct task_struct *task, __u32 fd)
 {
-	struct fdt_fdinfo *v = slot(fd, false);
-	struct cur c;
+	struct fdt_fd_entry *v = fd_entry(fd, false);
+	struct occupant c;
 	__u64 det;
 
 	if (!v)
 		return;
 	/* det: after the read, so after the effect of any close it sees */
-	LOCK_FRESH(v, (cur_read(&c, task, fd), det = bpf_ktime_get_ns()));
-	if (v->live && !same(v, &c))
+	LOCK_FRESH(v, (occupant_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	if (v->live && !is_current(v, &c))
 		gone_unclaimed(v, det);
 	if (!v->live && c.kind >= 0)
-		put(v, &c, outside_opened, FDT_F_UNCLAIMED, 0);
+		entry_set(v, &c, opened_outside_syscalls, FDT_F_UNCLAIMED,
+			  0);
 	unlock(v);
 }
 
@@ -448,42 +464,42 @@ static __always_inline void sweep_ctx_init(struct sweep_ctx *c,
 }
 
 static __always_inline void sweep_read(struct sweep_ctx *c, __u32 fd,
-				       struct cur *cur)
+				       struct occupant *now)
 {
 	struct file *f = NULL;
 
 	if (fd < c->max_fds)
 		bpf_probe_read_kernel(&f, sizeof(f),
 				      (void *)(c->fdarr + fd * sizeof(f)));
-	cur->file = (__u64)f;
-	cur->fop = f ? (__u64)BPF_CORE_READ(f, f_op) : 0;
+	now->file = (__u64)f;
+	now->fop = f ? (__u64)BPF_CORE_READ(f, f_op) : 0;
 }
 
-static long sweep_cb(struct bpf_map *map, __u32 *key, struct fdt_fdinfo *v,
+static long sweep_cb(struct bpf_map *map, __u32 *key, struct fdt_fd_entry *v,
 		     struct sweep_ctx *c)
 {
 	__u32 fd = *key;
 	__u64 det = c->now;
-	struct cur cur;
+	struct occupant occ;
 
 	if (fd < c->first || fd > c->last)
 		return 0;
 	if (c->why != WHY_CLOSE_RANGE && !v->live)
 		return 0;
-	cur.file = 0; /* snapshot: the walk did not find it, gone */
-	cur.fop = 0;
+	occ.file = 0; /* snapshot: the walk did not find it, gone */
+	occ.fop = 0;
 	if (c->why == WHY_SNAPSHOT)
 		bpf_spin_lock(&v->lock);
 	else
-		LOCK_FRESH(v, (sweep_read(c, fd, &cur),
+		LOCK_FRESH(v, (sweep_read(c, fd, &occ),
 			       det = bpf_ktime_get_ns()));
 	if (c->why == WHY_CLOSE_RANGE && claim_close(v, c->prev)) {
 		/* as in closed_fd() */
-		if (v->live && !v->at_exit && !same(v, &cur))
+		if (v->live && !v->at_exit && !is_current(v, &occ))
 			gone_unclaimed(v, det);
 	} else if (!v->live || v->at_exit) {
 		/* nothing tracked here now */
-	} else if (same(v, &cur)) {
+	} else if (is_current(v, &occ)) {
 		if (c->why == WHY_EXIT) {
 			/* Keep it: user space reports what was open at exit. */
 			v->at_exit = 1;
@@ -498,7 +514,8 @@ static long sweep_cb(struct bpf_map *map, __u32 *key, struct fdt_fdinfo *v,
 		 * are gone, so nobody else can still claim it */
 		v->live = 0;
 		v->flags = 0;
-		count(c->why == WHY_EXIT ? outside_closed : closes, v->kind);
+		count(c->why == WHY_EXIT ? closed_outside_syscalls : closes,
+		      v->kind);
 	}
 	unlock(v);
 	return 0;
@@ -620,9 +637,9 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct fdt_fdinfo *v;
+	struct fdt_fd_entry *v;
 	__u32 fd = ctx->fd;
-	struct cur c;
+	struct occupant c;
 	__u64 now;
 
 	if (!file) {
@@ -630,9 +647,10 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 		 * when the walk saw as many fds as the map holds. */
 		__u64 live = 0;
 
-		for (int k = 0; k < FDT_NKINDS; k++)
-			live += at_start[k] + opens[k] + outside_opened[k] -
-				closes[k] - outside_closed[k];
+		for (int k = 0; k < FDKIND_COUNT; k++)
+			live += at_start[k] + opens[k] +
+				opened_outside_syscalls[k] - closes[k] -
+				closed_outside_syscalls[k];
 		if (snap_saw_target && !exited && live != snap_seen)
 			sweep(NULL, 0, ~0U, WHY_SNAPSHOT, bpf_ktime_get_ns(), 0);
 		return 0;
@@ -640,26 +658,27 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 	if (!task || task->tgid != targ_tgid)
 		return 0;
 	snap_saw_target = 1;
-	cur_of(&c, file);
+	occupant_of(&c, file);
 	if (c.kind < 0)
 		return 0;
-	v = slot(fd, true);
+	v = fd_entry(fd, true);
 	if (!v)
 		return 0;
 	/* the walk's file may be stale by now: act on the table as it is */
-	LOCK_FRESH(v, (cur_read(&c, task, fd), now = bpf_ktime_get_ns()));
+	LOCK_FRESH(v, (occupant_read(&c, task, fd), now = bpf_ktime_get_ns()));
 	if (c.kind < 0) {
 		unlock(v); /* gone meanwhile: the sweep at the end decides */
 		return 0;
 	}
-	if (same(v, &c)) {
+	if (is_current(v, &c)) {
 		if (v->gen != snap_gen)
 			__sync_fetch_and_add(&snap_seen, 1); /* threads repeat it */
 		v->gen = snap_gen;
 	} else {
 		if (v->live)
 			gone_unclaimed(v, now);
-		put(v, &c, snap_baseline ? at_start : outside_opened,
+		entry_set(v, &c,
+			  snap_baseline ? at_start : opened_outside_syscalls,
 		    FDT_F_UNCLAIMED | (snap_baseline ? FDT_F_BASE : 0), 0);
 		__sync_fetch_and_add(&snap_seen, 1);
 	}

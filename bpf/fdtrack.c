@@ -21,10 +21,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <elfutils/libdwfl.h>
 
 #include "fdtrack.skel.h"
-#include "fdtrack_events.h"
+#include "fdtrack_shared.h"
+#include "symbolize.h"
 
 #define DEFAULT_RINGBUF (256u * 1024)
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -39,23 +39,9 @@ struct stack {
 };
 
 /* What the ring buffer told us about the fd's current open. */
-struct fdent {
+struct open_record {
 	uint64_t file, ts;
 	struct stack *stack;
-};
-
-/* A copy of /proc/PID/maps for one exec generation, and its symbol cache. */
-struct range { uint64_t start, end; };
-struct maps {
-	struct maps *next;
-	uint32_t exec_gen;
-	char *text;
-	size_t len;
-	struct range *x;   /* executable ranges, sorted */
-	size_t nx;
-	Dwfl *dwfl;        /* built on first symbolisation */
-	struct { uint64_t addr; char *str; } *sym;
-	size_t symcap, nsym;
 };
 
 struct fdtrack {
@@ -64,11 +50,11 @@ struct fdtrack {
 	struct bpf_link *iter;
 	pid_t tgid;
 	int want_stacks;
-	struct fdent *fdt;     /* indexed by fd */
+	struct open_record *open_by_fd; /* the last OPEN record of each fd */
 	size_t fdcap;
 	struct stack **stacks; /* open-addressing set keyed by hash */
 	size_t scap, nstacks;
-	struct maps *maps;
+	struct symbolizer symbolizer;
 };
 
 static _Thread_local char errbuf[512];
@@ -86,15 +72,6 @@ static int fail(int err, const char *fmt, ...)
 const char *fdtrack_error(void)
 {
 	return errbuf[0] ? errbuf : "no error";
-}
-
-const char *fdtrack_kind_name(enum fdtrack_kind kind)
-{
-	switch (kind) {
-	case FDTRACK_EVENTFD: return "eventfd";
-	case FDTRACK_IO_URING: return "io_uring";
-	default: return "unknown";
-	}
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
@@ -193,136 +170,22 @@ static struct stack *intern_stack(struct fdtrack *t, const struct fdt_event *e)
 	return s;
 }
 
-/* ---- maps: kept so stacks resolve after the target exec'd or exited ---- */
-
-static void maps_free_syms(struct maps *m)
-{
-	for (size_t i = 0; i < m->symcap; i++)
-		free(m->sym[i].str);
-	free(m->sym);
-	m->sym = NULL;
-	m->symcap = m->nsym = 0;
-	if (m->dwfl)
-		dwfl_end(m->dwfl);
-	m->dwfl = NULL;
-}
-
-static struct maps *maps_find(struct fdtrack *t, uint32_t gen)
-{
-	for (struct maps *m = t->maps; m; m = m->next)
-		if (m->exec_gen == gen)
-			return m;
-	return NULL;
-}
-
-static bool maps_covers(const struct maps *m, uint64_t addr)
-{
-	size_t lo = 0, hi = m ? m->nx : 0;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (addr < m->x[mid].start)
-			hi = mid;
-		else if (addr >= m->x[mid].end)
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	size_t cap = 16384, n = 0;
-	char *buf = malloc(cap);
-	FILE *f = fopen(path, "r");
-
-	if (!buf || !f) {
-		free(buf);
-		if (f)
-			fclose(f);
-		return NULL;
-	}
-	for (;;) {
-		size_t r = fread(buf + n, 1, cap - n, f);
-
-		n += r;
-		if (n < cap)
-			break;
-		char *nb = realloc(buf, cap * 2);
-		if (!nb) {
-			free(buf);
-			fclose(f);
-			return NULL;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
+/* ---- address spaces: read /proc/PID/maps while the target lives ---- */
 
 /* Reread /proc/PID/maps for the target's current exec generation. */
 static void maps_refresh(struct fdtrack *t, uint32_t gen)
 {
-	char path[64];
-	size_t len, nx = 0, cap = 64;
-	struct range *x;
-	struct maps *m;
-	char *text, *line;
+	size_t len;
+	char *text;
 
 	if (gen != t->skel->bss->exec_gen || t->skel->bss->exited)
 		return; /* that address space is gone */
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t->tgid);
-	text = read_file(path, &len);
+	text = proc_maps_read(t->tgid, &len);
 	if (!text || !len || gen != t->skel->bss->exec_gen) {
 		free(text);
 		return;
 	}
-	x = malloc(cap * sizeof(*x));
-	if (!x) {
-		free(text);
-		return;
-	}
-	for (line = text; line < text + len;) {
-		unsigned long long a, b;
-		char perm[8];
-		char *nl = memchr(line, '\n', text + len - line);
-
-		if (sscanf(line, "%llx-%llx %7s", &a, &b, perm) == 3 &&
-		    strchr(perm, 'x')) {
-			if (nx == cap) {
-				struct range *nr = realloc(x, 2 * cap * sizeof(*x));
-				if (!nr)
-					break;
-				x = nr;
-				cap *= 2;
-			}
-			x[nx++] = (struct range){ a, b };
-		}
-		line = nl ? nl + 1 : text + len;
-	}
-	m = maps_find(t, gen);
-	if (!m) {
-		m = calloc(1, sizeof(*m));
-		if (!m) {
-			free(x);
-			free(text);
-			return;
-		}
-		m->exec_gen = gen;
-		m->next = t->maps;
-		t->maps = m;
-	}
-	maps_free_syms(m);
-	free(m->text);
-	free(m->x);
-	m->text = text;
-	m->len = len;
-	m->x = x; /* /proc/PID/maps is sorted by address */
-	m->nx = nx;
+	symbolizer_store(&t->symbolizer, gen, text, len);
 }
 
 /* A new stack in a mapping we have not seen (first stack, dlopen): reread
@@ -330,124 +193,14 @@ static void maps_refresh(struct fdtrack *t, uint32_t gen)
  * trusted; deeper ones may be garbage from code without frame pointers. */
 static void maps_note_stack(struct fdtrack *t, const struct stack *s)
 {
-	struct maps *m = maps_find(t, s->exec_gen);
+	struct proc_maps *m = symbolizer_maps(&t->symbolizer, s->exec_gen);
 
 	for (uint32_t i = 0; i < s->nframes && i < 2; i++) {
-		if (!maps_covers(m, s->frames[i])) {
+		if (!proc_maps_covers(m, s->frames[i])) {
 			maps_refresh(t, s->exec_gen);
 			return;
 		}
 	}
-}
-
-/* ---- symbols ------------------------------------------------------- */
-
-static const Dwfl_Callbacks dwfl_cbs = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-};
-
-static Dwfl *maps_dwfl(struct maps *m)
-{
-	FILE *f;
-
-	if (m->dwfl)
-		return m->dwfl;
-	m->dwfl = dwfl_begin(&dwfl_cbs);
-	if (!m->dwfl)
-		return NULL;
-	f = fmemopen(m->text, m->len, "r");
-	dwfl_report_begin(m->dwfl);
-	if (f) {
-		dwfl_linux_proc_maps_report(m->dwfl, f);
-		fclose(f);
-	}
-	dwfl_report_end(m->dwfl, NULL, NULL);
-	return m->dwfl;
-}
-
-static const char *base_name(const char *p)
-{
-	const char *s = p ? strrchr(p, '/') : NULL;
-
-	return s ? s + 1 : p;
-}
-
-static char *describe(struct maps *m, uint64_t addr)
-{
-	Dwfl *dwfl = m ? maps_dwfl(m) : NULL;
-	/* Return addresses point after the call: look up the call itself. */
-	Dwarf_Addr pc = addr - 1;
-	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
-	const char *fn = NULL, *modname = NULL, *src = NULL;
-	GElf_Off off = 0;
-	GElf_Sym sym;
-	int lineno = 0;
-	char *out = NULL;
-
-	if (mod) {
-		Dwfl_Line *line;
-
-		modname = base_name(dwfl_module_info(mod, NULL, NULL, NULL,
-						     NULL, NULL, NULL, NULL));
-		fn = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
-		line = dwfl_module_getsrc(mod, pc);
-		if (line)
-			src = base_name(dwfl_lineinfo(line, NULL, &lineno, NULL,
-						      NULL, NULL));
-	}
-	if (fn && src && lineno > 0)
-		(void)!asprintf(&out, "%s (%s:%d)", fn, src, lineno);
-	else if (fn)
-		(void)!asprintf(&out, "%s+0x%llx (%s)", fn,
-				(unsigned long long)off + 1, modname);
-	else if (modname)
-		(void)!asprintf(&out, "0x%llx (%s)", (unsigned long long)addr,
-				modname);
-	else
-		(void)!asprintf(&out, "0x%llx", (unsigned long long)addr);
-	return out;
-}
-
-/* A symbol string for addr, cached per address space. */
-static const char *symbolise(struct maps *m, uint64_t addr)
-{
-	static char tmp[32];
-	size_t j;
-
-	if (!m) {
-		snprintf(tmp, sizeof(tmp), "0x%llx", (unsigned long long)addr);
-		return tmp;
-	}
-	if (m->nsym * 2 >= m->symcap) {
-		size_t ncap = m->symcap ? m->symcap * 2 : 256;
-		__typeof__(m->sym) n = calloc(ncap, sizeof(*n));
-
-		if (!n)
-			return "?";
-		for (size_t i = 0; i < m->symcap; i++) {
-			if (!m->sym[i].str)
-				continue;
-			for (j = (m->sym[i].addr * 0x9e3779b97f4a7c15ULL) >> 40;
-			     n[j & (ncap - 1)].str; j++)
-				;
-			n[j & (ncap - 1)] = m->sym[i];
-		}
-		free(m->sym);
-		m->sym = n;
-		m->symcap = ncap;
-	}
-	for (j = (addr * 0x9e3779b97f4a7c15ULL) >> 40;
-	     m->sym[j & (m->symcap - 1)].str; j++)
-		if (m->sym[j & (m->symcap - 1)].addr == addr)
-			return m->sym[j & (m->symcap - 1)].str;
-	j &= m->symcap - 1;
-	m->sym[j].str = describe(m, addr);
-	if (!m->sym[j].str)
-		return "?";
-	m->sym[j].addr = addr;
-	m->nsym++;
-	return m->sym[j].str;
 }
 
 /* ---- events -------------------------------------------------------- */
@@ -461,18 +214,19 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0;
 	if ((size_t)e->fd >= t->fdcap) {
 		size_t ncap = t->fdcap ? t->fdcap : 64;
-		struct fdent *n;
+		struct open_record *n;
 
 		while (ncap <= (size_t)e->fd)
 			ncap *= 2;
-		n = realloc(t->fdt, ncap * sizeof(*n));
+		n = realloc(t->open_by_fd, ncap * sizeof(*n));
 		if (!n)
 			return 0; /* the fd just has no stack then */
 		memset(n + t->fdcap, 0, (ncap - t->fdcap) * sizeof(*n));
-		t->fdt = n;
+		t->open_by_fd = n;
 		t->fdcap = ncap;
 	}
-	t->fdt[e->fd] = (struct fdent){ e->file, e->ts, intern_stack(t, e) };
+	t->open_by_fd[e->fd] =
+		(struct open_record){ e->file, e->ts, intern_stack(t, e) };
 	return 0;
 }
 
@@ -534,11 +288,13 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 
 #define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 	memset(out, 0, sizeof(*out));
-	for (int k = 0; k < FDTRACK_NKINDS; k++) {
+	for (int k = 0; k < FDKIND_COUNT; k++) {
 		out->opens[k] = LD(b->opens[k]);
 		out->closes[k] = LD(b->closes[k]);
-		out->closed_outside_syscalls[k] = LD(b->outside_closed[k]);
-		out->opened_outside_syscalls[k] = LD(b->outside_opened[k]);
+		out->closed_outside_syscalls[k] =
+			LD(b->closed_outside_syscalls[k]);
+		out->opened_outside_syscalls[k] =
+			LD(b->opened_outside_syscalls[k]);
 		out->at_start[k] = LD(b->at_start[k]);
 		out->open_at_exit[k] = LD(b->open_at_exit[k]);
 		out->live[k] = out->at_start[k] + out->opens[k] +
@@ -561,12 +317,18 @@ static int group_cmp(const void *a, const void *b)
 	return (int)x->kind - (int)y->kind;
 }
 
-struct gacc { enum fdtrack_kind kind; struct stack *stack; unsigned count; };
+/* What a leak group is made of while the map is walked. */
+struct group_acc {
+	enum fdkind kind;
+	struct stack *stack;
+	unsigned count;
+};
 
+/* The frames of a stack as strings (fdtrack_group.frames). */
 static char **stack_strings(struct fdtrack *t, const struct stack *s,
 			    unsigned *nout)
 {
-	struct maps *m = maps_find(t, s->exec_gen);
+	struct proc_maps *m = symbolizer_maps(&t->symbolizer, s->exec_gen);
 	uint64_t pcs[FDT_MAX_FRAMES + 1];
 	unsigned n = 0;
 	char **v;
@@ -575,30 +337,20 @@ static char **stack_strings(struct fdtrack *t, const struct stack *s,
 		pcs[n++] = s->frames[i];
 		/* The caller of a frame-pointer-less libc wrapper (see
 		 * wrapper_retaddr() in fdtrack.bpf.c), if the walk missed it. */
-		if (i == 0 && s->retaddr && maps_covers(m, s->retaddr) &&
+		if (i == 0 && s->retaddr && proc_maps_covers(m, s->retaddr) &&
 		    (s->nframes < 2 || s->frames[1] != s->retaddr))
 			pcs[n++] = s->retaddr;
 	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		return NULL;
-	for (unsigned i = 0; i < n; i++) {
-		v[i] = strdup(symbolise(m, pcs[i]));
-		if (!v[i]) {
-			while (i--)
-				free(v[i]);
-			free(v);
-			return NULL;
-		}
-	}
-	*nout = n;
+	v = symbolizer_frames(&t->symbolizer, s->exec_gen, pcs, n);
+	if (v)
+		*nout = n;
 	return v;
 }
 
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups)
 {
-	struct gacc *acc = NULL;
+	struct group_acc *acc = NULL;
 	size_t nacc = 0, cap = 0;
 	struct fdtrack_group *g;
 	int mapfd = bpf_map__fd(t->skel->maps.fds);
@@ -613,23 +365,24 @@ int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 		return err;
 	exited = t->skel->bss->exited;
 	while (bpf_map_get_next_key(mapfd, prev, &key) == 0) {
-		struct fdt_fdinfo v;
+		struct fdt_fd_entry v;
 		struct stack *s = NULL;
 		size_t i;
 
 		prev = &key;
 		if (bpf_map_lookup_elem(mapfd, &key, &v) || !v.live ||
-		    v.kind >= FDT_NKINDS || (exited && !v.at_exit))
+		    v.kind >= FDKIND_COUNT || (exited && !v.at_exit))
 			continue;
-		if (key < t->fdcap && v.ts && t->fdt[key].ts == v.ts &&
-		    t->fdt[key].file == v.file)
-			s = t->fdt[key].stack;
+		if (key < t->fdcap && v.ts &&
+		    t->open_by_fd[key].ts == v.ts &&
+		    t->open_by_fd[key].file == v.file)
+			s = t->open_by_fd[key].stack;
 		for (i = 0; i < nacc; i++)
 			if (acc[i].stack == s && acc[i].kind == v.kind)
 				break;
 		if (i == nacc) {
 			if (nacc == cap) {
-				struct gacc *n = realloc(acc, (cap = cap ? 2 * cap : 16) *
+				struct group_acc *n = realloc(acc, (cap = cap ? 2 * cap : 16) *
 							 sizeof(*n));
 				if (!n) {
 					free(acc);
@@ -637,7 +390,7 @@ int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 				}
 				acc = n;
 			}
-			acc[nacc++] = (struct gacc){ v.kind, s, 0 };
+			acc[nacc++] = (struct group_acc){ v.kind, s, 0 };
 		}
 		acc[i].count++;
 	}
@@ -682,7 +435,7 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 		const struct fdtrack_group *g = &groups[i];
 
 		fprintf(out, "%u %s fd%s open, opened at:\n", g->count,
-			fdtrack_kind_name(g->kind), g->count == 1 ? "" : "s");
+			fdkind_name(g->kind), g->count == 1 ? "" : "s");
 		if (!g->nframes)
 			fprintf(out, "   (no stack: opened before fdtrack attached, "
 				"outside a syscall, or its event was lost)\n");
@@ -811,15 +564,7 @@ void fdtrack_close(struct fdtrack *t)
 	for (size_t i = 0; i < t->scap; i++)
 		free(t->stacks[i]);
 	free(t->stacks);
-	free(t->fdt);
-	while (t->maps) {
-		struct maps *m = t->maps;
-
-		t->maps = m->next;
-		maps_free_syms(m);
-		free(m->text);
-		free(m->x);
-		free(m);
-	}
+	free(t->open_by_fd);
+	symbolizer_free(&t->symbolizer);
 	free(t);
 }

@@ -28,23 +28,23 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-enum fdtrack_kind { FDTRACK_EVENTFD = 0, FDTRACK_IO_URING = 1, FDTRACK_NKINDS };
+#include "fdkind.h"
 
-const char *fdtrack_kind_name(enum fdtrack_kind kind); /* "eventfd", "io_uring" */
-
+/* Counts are per fd kind (enum fdkind, common/fdkind.h; names from
+ * fdkind_name()). Today the kernel side tracks eventfd and io_uring. */
 struct fdtrack_counts {
-	uint64_t opens[FDTRACK_NKINDS];
-	uint64_t closes[FDTRACK_NKINDS];      /* closes seen by syscalls + exec/exit */
-	uint64_t live[FDTRACK_NKINDS];        /* open now, after reconciliation */
-	uint64_t closed_outside_syscalls[FDTRACK_NKINDS]; /* e.g. IORING_OP_CLOSE */
-	uint64_t lost_events;                 /* ring buffer overflows, never hidden */
+	uint64_t opens[FDKIND_COUNT];
+	uint64_t closes[FDKIND_COUNT];      /* closes seen by syscalls + exec/exit */
+	uint64_t live[FDKIND_COUNT];        /* open now, after reconciliation */
+	uint64_t closed_outside_syscalls[FDKIND_COUNT]; /* e.g. IORING_OP_CLOSE */
+	uint64_t lost_events;               /* ring buffer overflows, never hidden */
 	/* Added after the first contract; always
 	 *   at_start + opens + opened_outside_syscalls
 	 *     == closes + closed_outside_syscalls + live  */
-	uint64_t at_start[FDTRACK_NKINDS];    /* open when fdtrack attached */
-	uint64_t opened_outside_syscalls[FDTRACK_NKINDS]; /* SCM_RIGHTS, ... */
-	uint64_t open_at_exit[FDTRACK_NKINDS]; /* open when the target exited */
-	uint64_t exited;                      /* 1 once the target process exited */
+	uint64_t at_start[FDKIND_COUNT];    /* open when fdtrack attached */
+	uint64_t opened_outside_syscalls[FDKIND_COUNT]; /* SCM_RIGHTS, ... */
+	uint64_t open_at_exit[FDKIND_COUNT]; /* open when the target exited */
+	uint64_t exited;                    /* 1 once the target process exited */
 };
 
 struct fdtrack_options {
@@ -71,7 +71,7 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
  * target exited, the fds it left open. Runs fdtrack_reconcile() first.
  * Symbols are resolved here (lazily, cached), never while events arrive. */
 struct fdtrack_group {
-	enum fdtrack_kind kind;
+	enum fdkind kind;
 	unsigned count;
 	unsigned nframes;
 	char **frames; /* "function (file:line)" or "function+0xoff (module)" */

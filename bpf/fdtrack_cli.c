@@ -45,8 +45,9 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdkind.h"
 #include "fdtrack.h"
-#include "json.h"
+#include "fdtrack_cli.h"
 
 static const char usage[] =
 	"Usage: fdtrack [OPTIONS] -p PID\n"
@@ -84,6 +85,10 @@ static struct {
 	struct fdtrack_options opts;
 	char **cmd;
 } env = { .opts = { .want_stacks = 1 } };
+
+const enum fdkind cli_tracked_kinds[] = { FDKIND_EVENTFD, FDKIND_IO_URING };
+const size_t cli_ntracked =
+	sizeof(cli_tracked_kinds) / sizeof(cli_tracked_kinds[0]);
 
 static volatile sig_atomic_t got_signal;
 
@@ -197,91 +202,6 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-/* Who CMD runs as: under sudo, the invoking user (unless --run-as-root). */
-static struct { bool drop; uid_t uid; gid_t gid; } runas;
-
-static int parse_id(const char *name, unsigned *out)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v >= (unsigned long)-1 ||
-	    v > 0xfffffffeUL) {
-		fprintf(stderr, "fdtrack: %s='%s' is not a user/group id; unset "
-			"it or pass --run-as-root\n", name, s);
-		return -1;
-	}
-	*out = v;
-	return 1;
-}
-
-static int setup_runas(void)
-{
-	unsigned uid, gid;
-	int u, g;
-
-	if (env.run_as_root || geteuid() != 0)
-		return 0;
-	u = parse_id("SUDO_UID", &uid);
-	g = parse_id("SUDO_GID", &gid);
-	if (u < 0 || g < 0)
-		return -1;
-	if (!u)
-		return 0; /* not under sudo */
-	runas.drop = true;
-	runas.uid = uid;
-	runas.gid = g ? gid : uid;
-	return 0;
-}
-
-static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
-
-/* Fork CMD stopped on a pipe; returns its pid, *go_fd releases it. */
-static pid_t spawn(char **cmd, int *go_fd, const sigset_t *mask)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		for (size_t i = 0; i < sizeof(stop_signals) / sizeof(int); i++)
-			signal(stop_signals[i], SIG_DFL);
-		sigprocmask(SIG_SETMASK, mask, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		close(p[1]);
-		if (runas.drop && (setgroups(0, NULL) || setgid(runas.gid) ||
-				   setuid(runas.uid))) {
-			fprintf(stderr, "fdtrack: cannot switch to uid %u gid %u "
-				"for '%s': %s\n", (unsigned)runas.uid,
-				(unsigned)runas.gid, cmd[0], strerror(errno));
-			_exit(126);
-		}
-		if (read(p[0], &c, 1) != 1)
-			_exit(127); /* fdtrack gave up */
-		close(p[0]);
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "fdtrack: cannot run '%s': %s\n", cmd[0],
-			strerror(errno));
-		_exit(127);
-	}
-	close(p[0]);
-	*go_fd = p[1];
-	return pid;
-}
-
 /* fdtrack's own resident memory, in KiB. */
 static long rss_kb(void)
 {
@@ -296,35 +216,6 @@ static long rss_kb(void)
 	return pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* Before attaching: can the JSON report be written there? */
-static int json_check(const char *path)
-{
-	char tmp[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (!strcmp(path, "-"))
-		return 0;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "fdtrack: cannot write %s: it is a directory\n",
-			path);
-		return -1;
-	}
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-		fprintf(stderr, "fdtrack: cannot write %s: name too long\n", path);
-		return -1;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	close(fd);
-	unlink(tmp);
-	return 0;
-}
-
 static void print_interval(struct fdtrack *t)
 {
 	struct fdtrack_counts c;
@@ -336,181 +227,54 @@ static void print_interval(struct fdtrack *t)
 	fdtrack_counts(t, &c);
 	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now_t));
 	printf("%s", ts);
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
-		printf("  %s opens %llu closes %llu live %llu", fdtrack_kind_name(k),
+	for (size_t i = 0; i < cli_ntracked; i++) {
+		enum fdkind k = cli_tracked_kinds[i];
+
+		printf("  %s opens %llu closes %llu live %llu", fdkind_name(k),
 		       (unsigned long long)c.opens[k],
 		       (unsigned long long)c.closes[k],
 		       (unsigned long long)c.live[k]);
+	}
 	printf("  lost %llu\n", (unsigned long long)c.lost_events);
 	fflush(stdout);
 }
 
-static void json_kinds(FILE *f, const char *key, const uint64_t *v)
-{
-	fprintf(f, "  \"%s\": {", key);
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
-		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", fdtrack_kind_name(k),
-			(unsigned long long)v[k]);
-	fprintf(f, "},\n");
-}
-
-struct run_info {
-	int interrupted;       /* the signal, or 0 */
-	long rss_start, rss_traced, rss_end, rss_max; /* KiB */
-};
-
-static int write_json(const char *path, const struct fdtrack_counts *c,
-		      const uint64_t *left_open, const struct fdtrack_group *g,
-		      size_t ng, pid_t pid, int cmd_status,
-		      const struct run_info *ri)
-{
-	char tmp[PATH_MAX];
-	mode_t um;
-	FILE *f = stdout;
-	int fd;
-
-	if (strcmp(path, "-")) {
-		snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-		fd = mkstemp(tmp);
-		if (fd < 0 || !(f = fdopen(fd, "w"))) {
-			fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-				strerror(errno));
-			if (fd >= 0) {
-				close(fd);
-				unlink(tmp);
-			}
-			return -1;
-		}
-		um = umask(0);
-		umask(um);
-		fchmod(fd, 0666 & ~um);
-	}
-	fprintf(f, "{\n  \"pid\": %d,\n  \"target_exited\": %s,\n", (int)pid,
-		c->exited ? "true" : "false");
-	fprintf(f, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
-	if (ri->interrupted)
-		fprintf(f, "  \"signal\": %d,\n", ri->interrupted);
-	if (env.cmd) {
-		fprintf(f, "  \"command\": ");
-		json_str(f, env.cmd[0]);
-		fprintf(f, ",\n  \"command_status\": %d,\n", cmd_status);
-	}
-	json_kinds(f, "opens", c->opens);
-	json_kinds(f, "closes", c->closes);
-	json_kinds(f, "open_at_exit", left_open);
-	json_kinds(f, "closed_outside_syscalls", c->closed_outside_syscalls);
-	json_kinds(f, "opened_outside_syscalls", c->opened_outside_syscalls);
-	json_kinds(f, "at_start", c->at_start);
-	/* fdtrack's own memory: after attaching, when tracing ended, after
-	 * the report (symbolisation loads debug info) */
-	fprintf(f, "  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
-		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
-		ri->rss_traced, ri->rss_end, ri->rss_max);
-	fprintf(f, "  \"lost_events\": %llu,\n  \"leaks\": [",
-		(unsigned long long)c->lost_events);
-	for (size_t i = 0; i < ng; i++) {
-		fprintf(f, "%s\n    { \"kind\": \"%s\", \"count\": %u, \"stack\": [",
-			i ? "," : "", fdtrack_kind_name(g[i].kind), g[i].count);
-		for (unsigned j = 0; j < g[i].nframes; j++) {
-			fprintf(f, "%s\n        ", j ? "," : "");
-			json_str(f, g[i].frames[j]);
-		}
-		fprintf(f, " ] }");
-	}
-	fprintf(f, "%s]\n}\n", ng ? "\n  " : "");
-	if (f == stdout)
-		return fflush(f) ? -1 : 0;
-	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
-		fprintf(stderr, "fdtrack: writing %s failed: %s\n", path,
-			strerror(errno));
-		fclose(f);
-		unlink(tmp);
-		return -1;
-	}
-	fclose(f);
-	if (rename(tmp, path)) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-struct child {
-	pid_t pid;
-	bool traced, done;
-	int status;
-	/* report taken at the exit stop, while the process was whole */
-	struct fdtrack_group *groups;
-	size_t ngroups;
-	bool have_groups;
-};
-
-/* Handle ptrace stops and the end of the child we run. */
-static void reap(struct fdtrack *t, struct child *ch)
-{
-	int st;
-	pid_t r;
-
-	while (!ch->done && (r = waitpid(ch->pid, &st, WNOHANG | __WALL)) > 0) {
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			ch->done = true;
-			ch->status = WIFEXITED(st) ? WEXITSTATUS(st)
-						   : 128 + WTERMSIG(st);
-			break;
-		}
-		if (!WIFSTOPPED(st))
-			continue;
-		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8))) {
-			if (!ch->have_groups &&
-			    fdtrack_live_groups(t, &ch->groups, &ch->ngroups) == 0)
-				ch->have_groups = true;
-			ptrace(PTRACE_CONT, ch->pid, 0, 0);
-		} else if (st >> 16 == PTRACE_EVENT_STOP) {
-			ptrace(PTRACE_LISTEN, ch->pid, 0, 0); /* group-stop */
-		} else {
-			/* signal-delivery-stop: deliver it unchanged */
-			ptrace(PTRACE_CONT, ch->pid, 0, WSTOPSIG(st));
-		}
-	}
-}
-
 int main(int argc, char **argv)
 {
-	struct child ch = { 0 };
+	struct command ch = { 0 };
 	struct fdtrack *t = NULL;
 	struct fdtrack_counts c;
 	struct fdtrack_group *groups = NULL;
 	size_t ngroups = 0;
-	uint64_t left_open[FDTRACK_NKINDS], total = 0;
+	uint64_t left_open[FDKIND_COUNT] = { 0 }, total = 0;
 	double start, next_tick;
 	int go_fd = -1, err, rc = 0;
 	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART */
 	struct run_info ri = { 0 };
 	struct rusage ru;
+	struct run_as run_as;
 	sigset_t stopset, oldmask;
 	double grace_end = 0;
 
 	err = parse_args(argc, argv);
 	if (err)
 		return err;
-	if (env.json && json_check(env.json))
+	if (env.json && json_report_check(env.json))
 		return 2;
-	if (env.cmd && setup_runas())
+	if (env.cmd && run_as_setup(env.run_as_root, &run_as))
 		return 2;
 	/* Handlers now, signals held until attached: a signal during the
 	 * attach then stops us right after it, with a report. */
 	sigemptyset(&stopset);
-	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(int); i++) {
-		sigaction(stop_signals[i], &sa, NULL);
-		sigaddset(&stopset, stop_signals[i]);
+	for (size_t i = 0; i < cli_nstop_signals; i++) {
+		sigaction(cli_stop_signals[i], &sa, NULL);
+		sigaddset(&stopset, cli_stop_signals[i]);
 	}
 	sigprocmask(SIG_BLOCK, &stopset, &oldmask);
 	if (env.cmd) {
 		/* a CMD that dies before attach must not kill us via SIGPIPE */
 		signal(SIGPIPE, SIG_IGN);
-		ch.pid = spawn(env.cmd, &go_fd, &oldmask);
+		ch.pid = command_spawn(env.cmd, &run_as, &go_fd, &oldmask);
 		if (ch.pid < 0) {
 			fprintf(stderr, "fdtrack: fork failed: %s\n", strerror(errno));
 			return 2;
@@ -566,7 +330,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (env.cmd)
-			reap(t, &ch);
+			command_reap(t, &ch);
 		tnow = mono_s();
 		if (env.interval && tnow >= next_tick && !got_signal) {
 			print_interval(t);
@@ -593,7 +357,7 @@ int main(int argc, char **argv)
 		rc = 2;
 	}
 	fdtrack_counts(t, &c);
-	for (int k = 0; k < FDTRACK_NKINDS; k++) {
+	for (int k = 0; k < FDKIND_COUNT; k++) {
 		left_open[k] = c.exited ? c.open_at_exit[k] : c.live[k];
 		total += left_open[k];
 	}
@@ -601,19 +365,22 @@ int main(int argc, char **argv)
 		print_interval(t);
 	printf("fdtrack: pid %d %s: ", (int)env.pid,
 	       c.exited ? "exited" : "still running");
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
+	for (size_t i = 0; i < cli_ntracked; i++) {
+		enum fdkind k = cli_tracked_kinds[i];
+
 		printf("%s%s opened %llu, closed %llu, left open %llu",
-		       k ? "; " : "", fdtrack_kind_name(k),
+		       i ? "; " : "", fdkind_name(k),
 		       (unsigned long long)c.opens[k],
 		       (unsigned long long)c.closes[k],
 		       (unsigned long long)left_open[k]);
+	}
 	printf("; lost events %llu\n", (unsigned long long)c.lost_events);
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (c.closed_outside_syscalls[k])
 			printf("fdtrack: %llu %s fds closed outside syscalls "
 			       "(e.g. IORING_OP_CLOSE), not leaks\n",
 			       (unsigned long long)c.closed_outside_syscalls[k],
-			       fdtrack_kind_name(k));
+			       fdkind_name(k));
 	if (ngroups)
 		printf("\n");
 	fdtrack_print_groups(stdout, groups, ngroups);
@@ -624,8 +391,10 @@ int main(int argc, char **argv)
 	ri.rss_end = rss_kb();
 	if (!getrusage(RUSAGE_SELF, &ru))
 		ri.rss_max = ru.ru_maxrss;
-	if (env.json && write_json(env.json, &c, left_open, groups, ngroups,
-				   env.pid, ch.status, &ri))
+	if (env.json && json_report_write(env.json, &c, left_open, groups,
+					  ngroups, env.pid,
+					  env.cmd ? env.cmd[0] : NULL,
+					  ch.status, &ri))
 		rc = 2;
 	if (!rc && env.fail_on_leak && total)
 		rc = 1;

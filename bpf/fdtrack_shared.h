@@ -1,12 +1,13 @@
 /*
  * Types shared by fdtrack.bpf.c (kernel) and fdtrack.c (user): the ring
- * buffer records and the per-fd map value. Kind numbers match enum
- * fdtrack_kind.
+ * buffer records and the per-fd map value. The fdt_ / FDT_ prefix marks
+ * exactly these shared types; the library's own API is fdtrack_. Kinds are
+ * enum fdkind (common/fdkind.h), counted in arrays of FDKIND_COUNT.
  */
-#ifndef FDTRACK_EVENTS_H
-#define FDTRACK_EVENTS_H
+#ifndef FDTRACK_SHARED_H
+#define FDTRACK_SHARED_H
 
-#define FDT_NKINDS 2
+#include "fdkind.h"
 #define FDT_MAX_FRAMES 64
 
 enum fdt_event_type {
@@ -21,12 +22,13 @@ enum fdt_event_type {
  * one now), so every change to one number happens under its lock. */
 enum {
 	FDT_F_UNCLAIMED = 1,  /* added by a snapshot or recheck, not by its open */
-	FDT_F_BASE = 2,       /* ... and counted in at_start (else outside_opened) */
+	FDT_F_BASE = 2,       /* ... and counted in at_start (else in
+				 opened_outside_syscalls) */
 	FDT_F_CLOSE_SEEN = 4, /* a close of this number returned while it looked
 				 current: if it turns out gone, that close did it */
 };
 
-struct fdt_fdinfo {
+struct fdt_fd_entry {
 	struct bpf_spin_lock lock;
 	__u32 live;    /* 1: the number holds this tracked file now */
 	__u64 file;    /* struct file * of the fd, to spot reuse ... */
@@ -37,9 +39,10 @@ struct fdt_fdinfo {
 	__u32 at_exit; /* still open when the target exited */
 	__u32 flags;   /* FDT_F_* */
 	/* Closes of earlier files at this number that were noticed by someone
-	 * else than the closing syscall (counted as outside_closed until that
-	 * syscall's exit claims them), and when the last one was noticed. */
-	__u32 pclaim[FDT_NKINDS];
+	 * else than the closing syscall (counted in closed_outside_syscalls
+	 * until that syscall's exit claims them), and when the last one was
+	 * noticed. */
+	__u32 pclaim[FDKIND_COUNT];
 	__u32 seq;     /* bumped on every change: was the table read fresh? */
 	__u32 pad;
 	__u64 pclaim_ts;
