@@ -289,12 +289,15 @@ static __always_inline bool claim_close(struct fdt_fd_entry *v, __u64 prev)
 	return false;
 }
 
-/* Under the lock: M becomes the present file c, counted in *counter. */
+/* Under the lock: M becomes the present file c, counted in *counter.
+ * noticed: when a snapshot or recheck read c (they set FDT_F_UNCLAIMED),
+ * else 0. */
 static __always_inline void entry_set(struct fdt_fd_entry *v,
 				      const struct occupant *c, __u64 *counter,
-				      __u32 flags, __u64 ts)
+				      __u32 flags, __u64 ts, __u64 noticed)
 {
 	v->live = 1;
+	v->noticed = noticed;
 	v->file = c->file;
 	v->fop = c->fop;
 	v->kind = c->kind;
@@ -314,6 +317,7 @@ static __always_inline void claim_open(struct fdt_fd_entry *v, __u64 ts)
 	count(opens, v->kind);
 	v->flags = 0;
 	v->ts = ts;
+	v->noticed = 0;
 }
 
 enum { NEW_FD, REPLACE };
@@ -358,8 +362,12 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 		}
 	}
 	LOCK_FRESH(v, (occupant_read(&c, task, fd), det = bpf_ktime_get_ns()));
+	/* An UNCLAIMED M that is our file was noticed after our effect: the
+	 * number was free at the effect (NEW_FD), or held the victim V from
+	 * our previous exit (prev) to the effect (REPLACE, so noticed > prev
+	 * unless V is our very struct file, §4.3). */
 	if (is_current(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
-	    (how == NEW_FD || v->gen == snap_gen)) {
+	    (how == NEW_FD || v->noticed > prev)) {
 		claim_open(v, e ? now : 0);
 		opened = true;
 	} else if (v->live) {
@@ -374,7 +382,7 @@ static __always_inline void new_fd(void *ctx, struct pt_regs *regs,
 		claim_close(v, prev);
 	}
 	if (!opened && c.kind >= 0) {
-		entry_set(v, &c, opens, 0, e ? now : 0);
+		entry_set(v, &c, opens, 0, e ? now : 0, 0);
 		opened = true;
 	}
 	unlock(v);
@@ -425,7 +433,7 @@ static __always_inline void recheck(struct task_struct *task, __u32 fd)
 		gone_unclaimed(v, det);
 	if (!v->live && c.kind >= 0)
 		entry_set(v, &c, opened_outside_syscalls, FDT_F_UNCLAIMED,
-			  0);
+			  0, det);
 	unlock(v);
 }
 
@@ -679,7 +687,8 @@ int fdt_snapshot(struct bpf_iter__task_file *ctx)
 			gone_unclaimed(v, now);
 		entry_set(v, &c,
 			  snap_baseline ? at_start : opened_outside_syscalls,
-		    FDT_F_UNCLAIMED | (snap_baseline ? FDT_F_BASE : 0), 0);
+			  FDT_F_UNCLAIMED | (snap_baseline ? FDT_F_BASE : 0),
+			  0, now);
 		__sync_fetch_and_add(&snap_seen, 1);
 	}
 	unlock(v);

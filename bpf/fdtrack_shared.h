@@ -46,6 +46,9 @@ struct fdt_fd_entry {
 	__u32 seq;     /* bumped on every change: was the table read fresh? */
 	__u32 pad;
 	__u64 pclaim_ts;
+	/* FDT_F_UNCLAIMED: when the snapshot or recheck read the table (after
+	 * the effect that installed the file, or during its occupancy) */
+	__u64 noticed;
 };
 
 struct fdt_event {
