@@ -40,8 +40,8 @@ $(FDT_VMLINUX): $(DEPS_STAMP)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
 # The BPF object: clang for the bpf target, never $(CFLAGS) or sanitizers.
-$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
-	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
+$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c $(wildcard bpf/fdtrack_*.bpf.h) bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
+	$(CLANG) -target bpf -mcpu=v3 -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
 	  -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf) -c $< -o $@
 	$(LLVM_STRIP) -g $@
 
@@ -52,7 +52,7 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(BUILD)/obj/bpf/fdtrack.o $(BUILD)/obj/bpf/symbolize.o
+$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o procs.o groups.o symbolize.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 

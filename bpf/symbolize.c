@@ -21,8 +21,7 @@ struct symbol_slot {
 };
 
 struct proc_maps {
-	struct proc_maps *next;
-	uint32_t gen;
+	unsigned refs;            /* address spaces using it */
 	char *text;               /* /proc/PID/maps as read */
 	size_t len;
 	struct exec_range *exec;  /* executable ranges, sorted by address */
@@ -32,15 +31,50 @@ struct proc_maps {
 	size_t symcap, nsym;
 };
 
-struct proc_maps *symbolizer_maps(struct symbolizer *s, uint32_t gen)
+static struct aspace_slot *slot_of(struct symbolizer *s, uint32_t aspace)
 {
-	for (struct proc_maps *m = s->maps; m; m = m->next)
-		if (m->gen == gen)
-			return m;
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].aspace == aspace)
+			return &s->slots[i];
 	return NULL;
 }
 
-bool proc_maps_covers(const struct proc_maps *m, uint64_t addr)
+static struct aspace_slot *slot_get(struct symbolizer *s, uint32_t aspace)
+{
+	struct aspace_slot *slot = slot_of(s, aspace);
+
+	if (slot)
+		return slot;
+	if (s->nslots == s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 16;
+		struct aspace_slot *n = realloc(s->slots, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		s->slots = n;
+		s->cap = ncap;
+	}
+	slot = &s->slots[s->nslots++];
+	*slot = (struct aspace_slot){ .aspace = aspace };
+	return slot;
+}
+
+/* aspace's copy, or the copy of what it was forked from. */
+static struct proc_maps *maps_of(struct symbolizer *s, uint32_t aspace)
+{
+	for (int depth = 0; aspace && depth < 16; depth++) {
+		struct aspace_slot *slot = slot_of(s, aspace);
+
+		if (!slot)
+			return NULL;
+		if (slot->maps)
+			return slot->maps;
+		aspace = slot->from;
+	}
+	return NULL;
+}
+
+static bool proc_maps_covers(const struct proc_maps *m, uint64_t addr)
 {
 	size_t lo = 0, hi = m ? m->nexec : 0;
 
@@ -136,37 +170,6 @@ static void proc_maps_drop_symbols(struct proc_maps *m)
 	if (m->dwfl)
 		dwfl_end(m->dwfl);
 	m->dwfl = NULL;
-}
-
-void symbolizer_store(struct symbolizer *s, uint32_t gen, char *text,
-		      size_t len)
-{
-	struct proc_maps *m = symbolizer_maps(s, gen);
-	size_t nexec = 0;
-	struct exec_range *exec = exec_ranges(text, len, &nexec);
-
-	if (!exec) {
-		free(text);
-		return;
-	}
-	if (!m) {
-		m = calloc(1, sizeof(*m));
-		if (!m) {
-			free(exec);
-			free(text);
-			return;
-		}
-		m->gen = gen;
-		m->next = s->maps;
-		s->maps = m;
-	}
-	proc_maps_drop_symbols(m);
-	free(m->text);
-	free(m->exec);
-	m->text = text;
-	m->len = len;
-	m->exec = exec;
-	m->nexec = nexec;
 }
 
 static const Dwfl_Callbacks dwfl_callbacks = {
@@ -287,10 +290,89 @@ static char *symbol_of(struct proc_maps *m, uint64_t addr)
 	return strdup(slot->str);
 }
 
-char **symbolizer_frames(struct symbolizer *s, uint32_t gen,
+static void proc_maps_put(struct proc_maps *m)
+{
+	if (!m || --m->refs)
+		return;
+	proc_maps_drop_symbols(m);
+	free(m->text);
+	free(m->exec);
+	free(m);
+}
+
+static void slot_set_maps(struct aspace_slot *slot, struct proc_maps *m)
+{
+	if (m)
+		m->refs++;
+	proc_maps_put(slot->maps);
+	slot->maps = m;
+}
+
+void symbolizer_store(struct symbolizer *s, uint32_t aspace, char *text,
+		      size_t len)
+{
+	struct aspace_slot *slot = slot_get(s, aspace);
+	struct proc_maps *m = calloc(1, sizeof(*m));
+
+	if (!slot || !m || !(m->exec = exec_ranges(text, len, &m->nexec))) {
+		free(m);
+		free(text);
+		return;
+	}
+	m->text = text;
+	m->len = len;
+	slot_set_maps(slot, m);
+}
+
+void symbolizer_alias(struct symbolizer *s, uint32_t aspace, uint32_t from)
+{
+	struct aspace_slot *slot;
+
+	if (!from || aspace == from)
+		return;
+	slot = slot_get(s, aspace);
+	if (!slot || slot->from)
+		return;
+	slot->from = from;
+	symbolizer_hold(s, from);
+}
+
+void symbolizer_hold(struct symbolizer *s, uint32_t aspace)
+{
+	struct aspace_slot *slot = slot_get(s, aspace);
+
+	if (slot)
+		slot->holders++;
+}
+
+void symbolizer_release(struct symbolizer *s, uint32_t aspace)
+{
+	struct aspace_slot *slot = slot_of(s, aspace);
+	uint32_t from;
+
+	if (!slot || (slot->holders && --slot->holders))
+		return;
+	from = slot->from;
+	proc_maps_put(slot->maps);
+	*slot = s->slots[--s->nslots];
+	if (from)
+		symbolizer_release(s, from);
+}
+
+bool symbolizer_has(struct symbolizer *s, uint32_t aspace)
+{
+	return maps_of(s, aspace) != NULL;
+}
+
+bool symbolizer_covers(struct symbolizer *s, uint32_t aspace, uint64_t addr)
+{
+	return proc_maps_covers(maps_of(s, aspace), addr);
+}
+
+char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
 			 const uint64_t *pcs, unsigned n)
 {
-	struct proc_maps *m = symbolizer_maps(s, gen);
+	struct proc_maps *m = maps_of(s, aspace);
 	char **v = calloc(n ? n : 1, sizeof(*v));
 
 	if (!v)
@@ -309,13 +391,8 @@ char **symbolizer_frames(struct symbolizer *s, uint32_t gen,
 
 void symbolizer_free(struct symbolizer *s)
 {
-	while (s->maps) {
-		struct proc_maps *m = s->maps;
-
-		s->maps = m->next;
-		proc_maps_drop_symbols(m);
-		free(m->text);
-		free(m->exec);
-		free(m);
-	}
+	for (size_t i = 0; i < s->nslots; i++)
+		proc_maps_put(s->slots[i].maps);
+	free(s->slots);
+	*s = (struct symbolizer){ 0 };
 }

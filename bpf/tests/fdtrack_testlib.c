@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,10 +41,48 @@ struct fdtrack *open_or_skip(pid_t pid, const struct fdtrack_options *o)
 	return t;
 }
 
-/* Tracked fds of pid by kind, as the kernel shows them in /proc. */
+/* The kind of another process's fd the way lsof finds it: the link target,
+ * the mode of what it names, and a socket's family through a copy of the
+ * fd (pidfd_getfd). -1 if it is gone. */
+int kind_of_fd(pid_t pid, int fd)
+{
+	char path[64], target[256];
+	struct stat st;
+	unsigned mode = 0;
+	int family = -1;
+	ssize_t n;
+
+	if (pid == getpid())
+		return fdkind_of_own_fd(fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	if (!strncmp(target, "socket:[", 8)) {
+		int pidfd = syscall(SYS_pidfd_open, pid, 0), copy = -1;
+		socklen_t len = sizeof(family);
+
+		if (pidfd >= 0)
+			copy = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		if (copy < 0 || getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &family,
+					   &len))
+			family = -1;
+		if (copy >= 0)
+			close(copy);
+		if (pidfd >= 0)
+			close(pidfd);
+	} else if (target[0] == '/' && stat(path, &st) == 0) {
+		mode = st.st_mode;
+	}
+	return fdkind_classify(target, mode, family);
+}
+
+/* Tracked fds of pid by kind, as the kernel shows them in /proc (the
+ * directory's own fd not counted when pid is this process). */
 void proc_counts(pid_t pid, unsigned out[FDKIND_COUNT])
 {
-	char dir[64], path[320], link[128];
+	char dir[64];
 	struct dirent *de;
 	DIR *d;
 
@@ -51,18 +91,16 @@ void proc_counts(pid_t pid, unsigned out[FDKIND_COUNT])
 	d = opendir(dir);
 	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
-		ssize_t n;
+		int fd, kind;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
+		if (de->d_name[0] == '.')
 			continue;
-		link[n] = 0;
-		switch (fdkind_classify(link, 0, -1)) {
-		case FDKIND_EVENTFD: out[EFD]++; break;
-		case FDKIND_IO_URING: out[URING]++; break;
-		default: break;
-		}
+		fd = atoi(de->d_name);
+		if (pid == getpid() && fd == dirfd(d))
+			continue;
+		kind = kind_of_fd(pid, fd);
+		if (kind >= 0 && kind < FDKIND_COUNT)
+			out[kind]++;
 	}
 	closedir(d);
 }
@@ -81,7 +119,10 @@ void agree_at(struct fdtrack *t, pid_t pid, int line)
 			      "line %d: %s live %llu (syscall view) but /proc has %u",
 			      line, fdkind_name(k),
 			      (unsigned long long)c.live[k], p[k]);
+	/* the reconcile may run fdtrack's own work (records can make it
+	 * reread maps and close what libdw held): read /proc after it */
 	ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	proc_counts(pid, p);
 	fdtrack_counts(t, &c);
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		ck_assert_msg(c.live[k] == p[k],
@@ -241,7 +282,7 @@ void wait_text(const char *file, const char *text, double timeout)
 
 /* Loaded fdtrack programs whose kernel-side filter is tgid (their .rodata
  * map holds targ_tgid first), so concurrent fdtrack users do not count. */
-int fdtrack_progs_for(pid_t tgid)
+int fdtrack_progs_for(pid_t tgid) /* 0: any */
 {
 	__u32 id = 0;
 	int n = 0;
@@ -254,7 +295,7 @@ int fdtrack_progs_for(pid_t tgid)
 		if (fd < 0)
 			continue;
 		if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
-		    strncmp(info.name, "fdt_", 4)) {
+		    strncmp(info.name, "fdtrack_", 8)) {
 			close(fd);
 			continue;
 		}
@@ -277,7 +318,7 @@ int fdtrack_progs_for(pid_t tgid)
 			if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) &&
 			    strstr(mi.name, ".rodata") && mi.value_size <= sizeof(val) &&
 			    !bpf_map_lookup_elem(mfd, &key, val) &&
-			    *(__u32 *)val == (__u32)tgid)
+			    (!tgid || *(__u32 *)val == (__u32)tgid))
 				n++;
 			close(mfd);
 		}
@@ -316,6 +357,23 @@ int bpffs_entries(void)
 /* A leaker (2 open eventfds) waiting on a pipe; *in closes to let it go. */
 pid_t waiting_leaker(int *in)
 {
+	int out;
+	pid_t pid = waiting_leaker_io(in, &out);
+
+	close(out);
+	return pid;
+}
+
+void leaker_leak_one(int in, int out)
+{
+	char buf[32];
+
+	ck_assert_int_eq(write(in, "l", 1), 1);
+	ck_assert_int_gt(read(out, buf, sizeof(buf)), 0); /* "leaked N" */
+}
+
+pid_t waiting_leaker_io(int *in, int *out)
+{
 	int i[2], o[2];
 	char buf[16];
 	pid_t pid;
@@ -336,7 +394,7 @@ pid_t waiting_leaker(int *in)
 	close(i[0]);
 	close(o[1]);
 	ck_assert_int_gt(read(o[0], buf, sizeof(buf)), 0); /* "ready" */
-	close(o[0]);
+	*out = o[0];
 	*in = i[1];
 	return pid;
 }

@@ -32,6 +32,9 @@ struct fdtrack *open_or_skip(pid_t pid, const struct fdtrack_options *o);
 /* Can this test use BPF at all? (skips, or fails when required) */
 int bpf_usable(void);
 
+/* The kind of pid's fd as /proc and lsof show it (-1: not open). */
+int kind_of_fd(pid_t pid, int fd);
+
 /* Tracked fds of pid by kind, as the kernel shows them in /proc. */
 void proc_counts(pid_t pid, unsigned out[FDKIND_COUNT]);
 
@@ -66,12 +69,17 @@ long json_kind(const char *json, const char *key, const char *kind);
 /* The number after "key": in a JSON text. */
 long json_num(const char *json, const char *key);
 
-/* Loaded fdtrack programs for tgid, and waiting until there are none. */
+/* Loaded fdtrack programs for tgid (0: for any), and waiting until there
+ * are none. */
 int fdtrack_progs_for(pid_t tgid);
 void no_progs_left(pid_t tgid);
 /* Entries under /sys/fs/bpf (nothing may stay pinned). */
 int bpffs_entries(void);
 /* A leaker (2 open eventfds) waiting on a pipe; *in closes to let it go. */
 pid_t waiting_leaker(int *in);
+/* The same, with its stdout in *out; leaker_leak_one() makes it open (and
+ * leak) one more eventfd and waits until it did. */
+pid_t waiting_leaker_io(int *in, int *out);
+void leaker_leak_one(int in, int out);
 
 #endif

@@ -8,7 +8,8 @@
  * Opens and closes BALANCED eventfds, then opens LEAK eventfds (from
  * leak_eventfds(), a name the tests look for in the report) and exits without
  * closing them. With --wait it prints "ready" and waits for stdin to close
- * first, so a test can look at it while it runs.
+ * first, so a test can look at it while it runs; each 'l' it reads
+ * meanwhile leaks one more eventfd (it prints "leaked N" after).
  *
  * --flood: open and close eventfds as fast as it can for SECS seconds (in
  * THREADS threads, default 1), print "flood N" (the number of eventfds
@@ -107,10 +108,15 @@ int main(int argc, char **argv)
 	if (leak_eventfds(leak) != leak)
 		return 1;
 	if (argc > 3) {
+		int more = 0;
+
 		printf("ready\n");
 		fflush(stdout);
 		while (read(0, &c, 1) > 0)
-			;
+			if (c == 'l' && leak_eventfds(1) == 1) {
+				printf("leaked %d\n", ++more);
+				fflush(stdout);
+			}
 	}
 	return 0;
 }

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Part of fdtrack.bpf.c (one BPF object; included once, after its maps):
+ * what a table holds at a number (T, "the occupant") and which fd kind a
+ * struct file is, the way /proc/PID/fd and common/fdkind.c name it.
+ *
+ * A file whose dentry has d_op->d_dname is a pseudo file: /proc shows a
+ * made-up name ("anon_inode:[eventfd]", "socket:[N]", "pipe:[N]",
+ * "net:[N]"), told apart here by its filesystem's magic. Any other file is
+ * reached by a path and classified by its mode (fdkind_of_mode), memfds
+ * ("/memfd:NAME (deleted)": a pseudo dentry of their own, named "memfd:")
+ * by name.
+ */
+#ifndef FDTRACK_CLASSIFY_BPF_H
+#define FDTRACK_CLASSIFY_BPF_H
+
+/* uapi/linux/magic.h (vmlinux.h has no #defines) */
+#define ANON_INODE_FS_MAGIC 0x09041934
+#define PID_FS_MAGIC 0x50494446
+#define SOCKFS_MAGIC 0x534F434B
+#define PIPEFS_MAGIC 0x50495045
+
+/* The present occupant T of a number, read before taking the entry's lock
+ * (no helper calls under a spin lock). */
+struct occupant {
+	__u64 file;   /* struct file *, 0: the number is free */
+	__u64 dentry; /* with file: the identity of an occupancy */
+	int kind;     /* a selected kind, or -1: nothing tracked here */
+	char name[FDT_NAME_BYTES]; /* FDKIND_ANON: the inode's name */
+};
+
+/* The struct file at fd in a files_struct, read fresh (another thread may
+ * have grown the table since). */
+static __always_inline struct file *file_at(__u64 files, __u32 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ((struct files_struct *)files, fdt);
+	struct file **arr;
+	struct file *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	arr = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+	return f;
+}
+
+static __always_inline int anon_kind(const char *name)
+{
+	__u32 *kind = bpf_map_lookup_elem(&anon_kinds, name);
+
+	return kind ? (int)*kind : FDKIND_ANON;
+}
+
+static __always_inline int socket_kind(struct file *f)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+
+	return fdkind_of_family(BPF_CORE_READ(sock, sk, __sk_common.skc_family));
+}
+
+/* A regular file that is the root of its own dentry tree and named
+ * "memfd:..." is a memfd. */
+static __always_inline bool is_memfd(struct dentry *d, char *name)
+{
+	if (BPF_CORE_READ(d, d_parent) != d)
+		return false;
+	bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
+				  BPF_CORE_READ(d, d_name.name));
+	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' &&
+	       name[3] == 'f' && name[4] == 'd' && name[5] == ':';
+}
+
+/* The kind of f, or -1 if none or not selected (-k). name gets the anon
+ * inode's name for FDKIND_ANON (zero-filled otherwise). */
+static __noinline int classify(struct file *f, char *name)
+{
+	struct dentry *d;
+	struct inode *ino;
+	int kind;
+
+	__builtin_memset(name, 0, FDT_NAME_BYTES);
+	if (!f)
+		return -1;
+	d = BPF_CORE_READ(f, f_path.dentry);
+	ino = BPF_CORE_READ(f, f_inode);
+	if (BPF_CORE_READ(d, d_op, d_dname)) {
+		switch (BPF_CORE_READ(ino, i_sb, s_magic)) {
+		case ANON_INODE_FS_MAGIC:
+			bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
+						  BPF_CORE_READ(d, d_name.name));
+			kind = anon_kind(name);
+			break;
+		case PID_FS_MAGIC:
+			kind = FDKIND_PIDFD;
+			break;
+		case SOCKFS_MAGIC:
+			kind = socket_kind(f);
+			break;
+		case PIPEFS_MAGIC:
+			kind = FDKIND_PIPE;
+			break;
+		default:
+			kind = FDKIND_OTHER; /* "net:[...]", "mnt:[...]" */
+			break;
+		}
+	} else {
+		kind = fdkind_of_mode(BPF_CORE_READ(ino, i_mode));
+		if (kind == FDKIND_FILE && is_memfd(d, name))
+			kind = FDKIND_MEMFD;
+	}
+	if (kind != FDKIND_ANON)
+		__builtin_memset(name, 0, FDT_NAME_BYTES);
+	if (kind < 0 || kind >= FDKIND_COUNT ||
+	    !(kind_mask & FDKIND_MASK(kind)))
+		return -1;
+	return kind;
+}
+
+/* T of fd in files (files is a struct files_struct *). */
+static __noinline void occupant_read(struct occupant *c, __u64 files, __u32 fd)
+{
+	struct file *f = file_at(files, fd);
+
+	c->file = (__u64)f;
+	c->dentry = f ? (__u64)BPF_CORE_READ(f, f_path.dentry) : 0;
+	c->kind = classify(f, c->name);
+}
+
+#endif
