@@ -18,8 +18,11 @@ FDT_BPF_OBJ := $(FDT_GEN)/fdtrack.bpf.o
 FDT_SKEL    := $(FDT_GEN)/fdtrack.skel.h
 FDT_CLI     := $(BUILD)/bin/fdtrack
 FDT_LEAKER  := $(BUILD)/test/bpf/leaker
+FDT_TARGETS := $(FDT_LEAKER) $(BUILD)/test/bpf/forker $(BUILD)/test/bpf/scm_rights
 FDT_TEST    := $(BUILD)/test/bpf/test_fdtrack
 FDT_CLI_TEST := $(BUILD)/test/bpf/test_fdtrack_cli
+FDT_KINDS_TEST := $(BUILD)/test/bpf/test_fdtrack_kinds
+FDT_FOLLOW_TEST := $(BUILD)/test/bpf/test_fdtrack_follow
 FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
@@ -31,7 +34,7 @@ FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
 FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
-TEST_BINS   += $(FDT_TEST) $(FDT_CLI_TEST)
+TEST_BINS   += $(FDT_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) $(FDT_FOLLOW_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -60,9 +63,9 @@ $(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUIL
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
 
-# The CLI's test target: plain flags, no sanitizer (LeakSanitizer would try to
-# ptrace it at exit, and fdtrack already ptraces it).
-$(FDT_LEAKER): bpf/tests/leaker.c $(DEPS_STAMP)
+# The CLI's test targets: plain flags, no sanitizer (LeakSanitizer would try
+# to ptrace them at exit, and fdtrack already ptraces them).
+$(FDT_TARGETS): $(BUILD)/test/bpf/%: bpf/tests/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 	  -fno-omit-frame-pointer -pthread -o $@ $<
@@ -71,9 +74,12 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) $(call pc_cflags,check liburing) \
 	  -DFDT_CLI_PATH='"$(abspath $(FDT_CLI))"' \
-	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' -c -o $@ $<
+	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' \
+	  -DFDT_FORKER_PATH='"$(abspath $(BUILD)/test/bpf/forker)"' \
+	  -DFDT_SCM_PATH='"$(abspath $(BUILD)/test/bpf/scm_rights)"' \
+	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' -c -o $@ $<
 
-$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_LEAKER)
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)

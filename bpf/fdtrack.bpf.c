@@ -137,6 +137,13 @@ struct {
 
 /* ---- tables ------------------------------------------------------------ */
 
+/* A task's struct files_struct *, as a plain number (what the global
+ * functions of fdtrack_classify.bpf.h take). */
+static __always_inline __u64 files_of(struct task_struct *task)
+{
+	return (__u64)BPF_CORE_READ(task, files);
+}
+
 /* A new table for process tgid (child of ppid) in address space aspace;
  * its id, or 0 when `tables` is full. */
 static __always_inline __u32 table_new(__u32 tgid, __u32 ppid, __u32 aspace,
@@ -196,7 +203,7 @@ followed(struct task_struct *task, __u32 tgid)
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (ts && !ts->table) {
 		ts->table = FDT_ROOT_TABLE;
-		ts->files = (__u64)task->files;
+		ts->files = files_of(task);
 	}
 	return ts;
 }
@@ -211,7 +218,7 @@ static __always_inline void table_switch(struct handler *h,
 	__u32 id = table_new(task->tgid, old->ppid, old->aspace, &t);
 
 	__sync_fetch_and_add(&old->holders, -1);
-	ts->files = (__u64)task->files;
+	ts->files = files_of(task);
 	ts->table = id;
 	if (!id || !t)
 		return;
@@ -303,25 +310,51 @@ static __always_inline bool never_returns_fd(long nr)
 	}
 }
 
-/* The pidfd clone()/clone3() wrote for the parent with CLONE_PIDFD. */
-static __always_inline void clone_pidfd(struct handler *h, long nr)
+/* The pidfd clone()/clone3() wrote for the parent with CLONE_PIDFD, or
+ * -1. */
+static __always_inline int clone_pidfd(struct pt_regs *regs, long nr)
 {
-	__u64 flags = h->regs->di, where = h->regs->dx;
-	int pidfd;
+	__u64 flags = regs->di, where = regs->dx;
+	int pidfd = -1;
 
 	if (nr == NR_clone3) {
 		__u64 args[2]; /* struct clone_args: flags, pidfd */
 
-		if (bpf_probe_read_user(args, sizeof(args), (void *)h->regs->di))
-			return;
+		if (bpf_probe_read_user(args, sizeof(args), (void *)regs->di))
+			return -1;
 		flags = args[0];
 		where = args[1];
 	}
 	if (!(flags & CLONE_PIDFD) ||
 	    bpf_probe_read_user(&pidfd, sizeof(pidfd), (void *)where))
-		return;
-	if (pidfd >= 0)
-		on_install(h, pidfd, NEW_FD);
+		return -1;
+	return pidfd;
+}
+
+/* The numbers one syscall installed, done through one call site (the
+ * verifier checks each call of a subprogram anew: fewer sites, faster
+ * loads). */
+struct installs {
+	struct handler *h;
+	int how;
+	int n;
+	int fd[2];
+};
+
+static long install_cb(__u32 i, struct installs *in)
+{
+	if (i < 2 && in->fd[i & 1] >= 0)
+		on_install(in->h, in->fd[i & 1], in->how);
+	return 0;
+}
+
+/* pipe, pipe2, socketpair: two new numbers in the caller's int[2] (read at
+ * exit: a thread rewriting that array before the syscall returns would
+ * misfile them, never change what is live). */
+static __always_inline void read_pair(struct installs *in, __u64 uptr)
+{
+	if (!bpf_probe_read_user(in->fd, sizeof(in->fd), (void *)uptr))
+		in->n = 2;
 }
 
 /* exec succeeded: a new address space, the close-on-exec fds gone. */
@@ -333,7 +366,7 @@ static __always_inline void on_exec(struct handler *h,
 	struct mm_struct *mm;
 	__u64 start, len;
 
-	if (follow && (__u64)task->files != ts->files)
+	if (follow && files_of(task) != ts->files)
 		table_switch(h, task, ts); /* exec unshared a shared table */
 	else
 		walk(h, 0, ~0U, WALK_EXEC);
@@ -358,11 +391,14 @@ static __always_inline void on_exec(struct handler *h,
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* What a successful syscall installed (NEW_FD or REPLACE, in *in), or 0
+ * and another job done here. */
 static __always_inline void on_syscall(struct handler *h, long ret,
 				       struct task_struct *task,
 				       struct fdt_task_state *ts)
 {
 	struct pt_regs *regs = h->regs;
+	struct installs in = { .h = h, .how = NEW_FD, .fd = { ret, -1 } };
 	long nr = regs->orig_ax;
 
 	/* close removes the fd even when it then fails (EINTR, EIO) */
@@ -382,73 +418,78 @@ static __always_inline void on_syscall(struct handler *h, long ret,
 	case NR_perf_event_open: case NR_io_uring_setup: case NR_dup:
 	case NR_open_by_handle_at: case NR_open_tree: case NR_fsopen:
 	case NR_fsmount: case NR_fspick: case NR_memfd_secret:
-		on_install(h, ret, NEW_FD);
+		in.n = 1;
 		break;
 	case NR_signalfd:
 	case NR_signalfd4:
-		/* with an fd it changes that signalfd's mask */
-		if ((int)regs->di == -1)
-			on_install(h, ret, NEW_FD);
-		else
-			on_recheck(h, ret);
+		/* with an fd it changes that signalfd's mask: recheck */
+		in.n = (int)regs->di == -1;
 		break;
 	case NR_bpf:
-		if (bpf_cmd_makes_fd(regs->di))
-			on_install(h, ret, NEW_FD);
+		in.n = bpf_cmd_makes_fd(regs->di);
 		break;
 	case NR_fcntl:
-		if (regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC)
-			on_install(h, ret, NEW_FD);
+		in.n = regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC;
+		if (!in.n)
+			return;
 		break;
 	case NR_dup2:
 	case NR_dup3:
-		if (regs->di != ret) /* dup2(fd, fd) changes nothing */
-			on_install(h, ret, REPLACE);
+		in.n = regs->di != ret; /* dup2(fd, fd) changes nothing */
+		in.how = REPLACE;
+		if (!in.n)
+			return;
 		break;
 	case NR_pipe:
 	case NR_pipe2:
-		on_install_pair(h, regs->di);
+		read_pair(&in, regs->di);
 		break;
 	case NR_socketpair:
-		on_install_pair(h, regs->r10);
+		read_pair(&in, regs->r10);
+		break;
+	case NR_clone:
+	case NR_clone3:
+		in.fd[0] = ret > 0 ? clone_pidfd(regs, nr) : -1;
+		in.n = in.fd[0] >= 0;
+		if (!in.n)
+			return;
 		break;
 	case NR_recvmsg:
 		scm_rights_of(h, regs->si);
-		break;
+		return;
 	case NR_recvmmsg: {
 		struct mmsg_walk w = { .h = h, .vec = regs->si };
 
 		bpf_loop(ret < 1024 ? ret : 1024, mmsg_cb, &w, 0);
-		break;
+		return;
 	}
 	case NR_close_range:
 		if (follow && (regs->dx & CLOSE_RANGE_UNSHARE) &&
-		    (__u64)task->files != ts->files)
+		    files_of(task) != ts->files)
 			table_switch(h, task, ts);
 		/* With CLOSE_RANGE_CLOEXEC nothing closes now; exec will. */
 		else if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
 			walk(h, regs->di, regs->si, WALK_CLOSE_RANGE);
-		break;
+		return;
 	case NR_unshare:
 		if (follow && (regs->di & CLONE_FILES) &&
-		    (__u64)task->files != ts->files)
+		    files_of(task) != ts->files)
 			table_switch(h, task, ts);
-		break;
+		return;
 	case NR_execve:
 	case NR_execveat:
 		on_exec(h, task, ts);
-		break;
-	case NR_clone:
-	case NR_clone3:
-		if (ret > 0)
-			clone_pidfd(h, nr);
-		break;
+		return;
 	default:
 		/* any other result may be an fd (ioctl, new syscalls, ...) */
-		if (ret < (1 << 20) && !never_returns_fd(nr))
-			on_recheck(h, ret);
+		if (ret >= (1 << 20) || never_returns_fd(nr))
+			return;
 		break;
 	}
+	if (in.n)
+		bpf_loop(in.n, install_cb, &in, 0);
+	else
+		on_recheck(h, ret);
 }
 
 SEC("tp_btf/sys_exit")
@@ -471,7 +512,7 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	h.ctx = ctx;
 	h.regs = regs;
-	h.files = (__u64)task->files;
+	h.files = files_of(task);
 	h.now = bpf_ktime_get_ns();
 	h.prev = ts->last_exit;
 	on_syscall(&h, ret, task, ts);
@@ -505,7 +546,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!cs)
 		return 0;
-	cs->files = (__u64)child->files;
+	cs->files = files_of(child);
 	if (child->files == parent->files || child->tgid == parent->tgid) {
 		/* threads (a thread with a table of its own is counted with
 		 * its process's: not covered, docs/design.md §4.4) */
@@ -525,7 +566,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 	cs->table = id;
 	h.table = id;
 	h.tbl = t;
-	h.files = (__u64)child->files;
+	h.files = files_of(child);
 	h.now = bpf_ktime_get_ns();
 	walk(&h, 0, ~0U, WALK_INHERIT);
 	emit_table_event(FDT_EV_FORK, id, t, ptbl->aspace);
@@ -564,7 +605,7 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 		return 0; /* CLONE_FILES: another process holds it */
 	h.table = table;
 	h.tbl = tbl;
-	h.files = (__u64)p->files;
+	h.files = files_of(p);
 	h.now = bpf_ktime_get_ns();
 	walk(&h, 0, ~0U, WALK_EXIT);
 	__sync_fetch_and_or(&tbl->flags, FDT_T_EXITED);
@@ -638,7 +679,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 		tbl->snap_gen = snap_gen;
 		tbl->snap_seen = 0;
 	}
-	files = (__u64)task->files;
+	files = files_of(task);
 	occupant_read(&c, files, fd);
 	if (c.kind < 0)
 		return 0;

@@ -6,10 +6,10 @@
  *
  * A file whose dentry has d_op->d_dname is a pseudo file: /proc shows a
  * made-up name ("anon_inode:[eventfd]", "socket:[N]", "pipe:[N]",
- * "net:[N]"), told apart here by its filesystem's magic. Any other file is
- * reached by a path and classified by its mode (fdkind_of_mode), memfds
- * ("/memfd:NAME (deleted)": a pseudo dentry of their own, named "memfd:")
- * by name.
+ * "net:[N]"), told apart here by its filesystem's magic; those of other
+ * filesystems read "/NAME (deleted)" (simple_dname: memfds, ...) and count
+ * as files reached by a path. Those are classified by their mode
+ * (fdkind_of_mode), memfds ("/memfd:NAME (deleted)") by name.
  */
 #ifndef FDTRACK_CLASSIFY_BPF_H
 #define FDTRACK_CLASSIFY_BPF_H
@@ -19,6 +19,13 @@
 #define PID_FS_MAGIC 0x50494446
 #define SOCKFS_MAGIC 0x534F434B
 #define PIPEFS_MAGIC 0x50495045
+#define NSFS_MAGIC 0x6e736673
+
+/* An anonymous inode's name (a struct: a global function's pointer
+ * argument needs a size). */
+struct inode_name {
+	char s[FDT_NAME_BYTES];
+};
 
 /* The present occupant T of a number, read before taking the entry's lock
  * (no helper calls under a spin lock). */
@@ -26,7 +33,7 @@ struct occupant {
 	__u64 file;   /* struct file *, 0: the number is free */
 	__u64 dentry; /* with file: the identity of an occupancy */
 	int kind;     /* a selected kind, or -1: nothing tracked here */
-	char name[FDT_NAME_BYTES]; /* FDKIND_ANON: the inode's name */
+	struct inode_name name; /* FDKIND_ANON: the inode's name */
 };
 
 /* The struct file at fd in a files_struct, read fresh (another thread may
@@ -58,8 +65,8 @@ static __always_inline int socket_kind(struct file *f)
 	return fdkind_of_family(BPF_CORE_READ(sock, sk, __sk_common.skc_family));
 }
 
-/* A regular file that is the root of its own dentry tree and named
- * "memfd:..." is a memfd. */
+/* A regular file that is the root of its own dentry tree (a pseudo
+ * dentry) and named "memfd:..." is a memfd. */
 static __always_inline bool is_memfd(struct dentry *d, char *name)
 {
 	if (BPF_CORE_READ(d, d_parent) != d)
@@ -71,13 +78,17 @@ static __always_inline bool is_memfd(struct dentry *d, char *name)
 }
 
 /* The kind of f, or -1 if none or not selected (-k). name gets the anon
- * inode's name for FDKIND_ANON (zero-filled otherwise). */
-static __noinline int classify(struct file *f, char *name)
+ * inode's name for FDKIND_ANON (zero-filled otherwise). A global function:
+ * the verifier checks it once, not at every call. */
+__noinline int classify(struct file *f, struct inode_name *in)
 {
+	char *name = in ? in->s : NULL;
 	struct dentry *d;
 	struct inode *ino;
 	int kind;
 
+	if (!name)
+		return -1;
 	__builtin_memset(name, 0, FDT_NAME_BYTES);
 	if (!f)
 		return -1;
@@ -99,11 +110,17 @@ static __noinline int classify(struct file *f, char *name)
 		case PIPEFS_MAGIC:
 			kind = FDKIND_PIPE;
 			break;
-		default:
+		case NSFS_MAGIC:
 			kind = FDKIND_OTHER; /* "net:[...]", "mnt:[...]" */
+			break;
+		default:
+			kind = -2; /* "/NAME (deleted)": by mode, below */
 			break;
 		}
 	} else {
+		kind = -2;
+	}
+	if (kind == -2) {
 		kind = fdkind_of_mode(BPF_CORE_READ(ino, i_mode));
 		if (kind == FDKIND_FILE && is_memfd(d, name))
 			kind = FDKIND_MEMFD;
@@ -116,14 +133,19 @@ static __noinline int classify(struct file *f, char *name)
 	return kind;
 }
 
-/* T of fd in files (files is a struct files_struct *). */
-static __noinline void occupant_read(struct occupant *c, __u64 files, __u32 fd)
+/* T of fd in files (files is a struct files_struct *). Global, as
+ * classify(). */
+__noinline int occupant_read(struct occupant *c, __u64 files, __u32 fd)
 {
-	struct file *f = file_at(files, fd);
+	struct file *f;
 
+	if (!c)
+		return 0;
+	f = file_at(files, fd);
 	c->file = (__u64)f;
 	c->dentry = f ? (__u64)BPF_CORE_READ(f, f_path.dentry) : 0;
-	c->kind = classify(f, c->name);
+	c->kind = classify(f, &c->name);
+	return 0;
 }
 
 #endif

@@ -178,7 +178,7 @@ static __always_inline void entry_set(struct fdt_fd_entry *v,
 	v->aspace = aspace;
 	v->at_exit = 0;
 	v->flags = flags;
-	__builtin_memcpy(v->name, c->name, FDT_NAME_BYTES);
+	__builtin_memcpy(v->name, c->name.s, FDT_NAME_BYTES);
 	count(tbl, counter, c->kind, 1);
 	if (flags & FDT_F_INHERITED)
 		count(tbl, FDT_C_INHERITED_LIVE, c->kind, 1);

@@ -230,21 +230,6 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	unlock(v);
 }
 
-/* pipe, pipe2, socketpair: two new numbers in the caller's int[2] (read at
- * exit: a thread rewriting that array before the syscall returns would
- * misfile them, never change what is live). */
-static __always_inline void on_install_pair(struct handler *h, __u64 uptr)
-{
-	int p[2];
-
-	if (bpf_probe_read_user(p, sizeof(p), (void *)uptr))
-		return;
-	if (p[0] >= 0)
-		on_install(h, p[0], NEW_FD);
-	if (p[1] >= 0)
-		on_install(h, p[1], NEW_FD);
-}
-
 /* ---- fds received with SCM_RIGHTS ----------------------------------- */
 
 #define SOL_SOCKET 1

@@ -194,7 +194,7 @@ int run_cli(char *const argv[], const char *out, uid_t as)
 
 char *slurp(const char *path)
 {
-	static char buf[65536];
+	static char buf[8 << 20]; /* a report may list 20,000 fd numbers */
 	FILE *f = fopen(path, "r");
 	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 
@@ -411,3 +411,58 @@ long json_num(const char *json, const char *key)
 	return strtol(p + strlen(pat), NULL, 10);
 }
 
+
+#define PROC_START "\n    { \"pid\": "
+
+const char *json_process(const char *json, const char *cmd)
+{
+	static char obj[65536];
+	const char *p = strstr(json, "\"processes\": [");
+
+	for (p = p ? strstr(p, PROC_START) : NULL; p;
+	     p = strstr(p + 1, PROC_START)) {
+		const char *end = strstr(p + 1, PROC_START);
+		const char *c = strstr(p, "\"command\": \"");
+		size_t n;
+
+		if (!end)
+			end = strstr(p, "\n  ],");
+		if (!end || !c || c > end)
+			continue;
+		n = (size_t)(end - p) < sizeof(obj) - 1 ? (size_t)(end - p)
+							: sizeof(obj) - 1;
+		memcpy(obj, p, n);
+		obj[n] = 0;
+		c = strstr(obj, "\"command\": \"") + strlen("\"command\": \"");
+		if (!strncmp(c, cmd, strlen(cmd)))
+			return obj;
+	}
+	return NULL;
+}
+
+long json_proc_kind(const char *proc, const char *kind, const char *field)
+{
+	char pat[64];
+	const char *p = strstr(proc, "\"by_kind\": {");
+
+	snprintf(pat, sizeof(pat), "\"%s\": {", kind);
+	p = p ? strstr(p, pat) : NULL;
+	if (!p)
+		return 0;
+	snprintf(pat, sizeof(pat), "\"%s\": ", field);
+	p = strstr(p, pat);
+	ck_assert_msg(p != NULL, "no %s.%s in %s", kind, field, proc);
+	return strtol(p + strlen(pat), NULL, 10);
+}
+
+int json_nprocesses(const char *json)
+{
+	const char *p = strstr(json, "\"processes\": [");
+	const char *end = p ? strstr(p, "\n  ],") : NULL;
+	int n = 0;
+
+	for (p = p ? strstr(p, PROC_START) : NULL; p && p < end;
+	     p = strstr(p + 1, PROC_START))
+		n++;
+	return n;
+}

@@ -69,6 +69,14 @@ long json_kind(const char *json, const char *key, const char *kind);
 /* The number after "key": in a JSON text. */
 long json_num(const char *json, const char *key);
 
+/* The object of the first process in a JSON report whose command starts
+ * with cmd (NULL if none), copied into a static buffer. */
+const char *json_process(const char *json, const char *cmd);
+/* In a process object: its by_kind[kind][field], 0 if the kind is absent. */
+long json_proc_kind(const char *proc, const char *kind, const char *field);
+/* How many process objects a JSON report has. */
+int json_nprocesses(const char *json);
+
 /* Loaded fdtrack programs for tgid (0: for any), and waiting until there
  * are none. */
 int fdtrack_progs_for(pid_t tgid);

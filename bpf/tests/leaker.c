@@ -3,6 +3,7 @@
  *
  *   leaker LEAK [BALANCED] [--wait]
  *   leaker --flood SECS [THREADS]
+ *   leaker --many N
  *   leaker --ids
  *
  * Opens and closes BALANCED eventfds, then opens LEAK eventfds (from
@@ -14,6 +15,8 @@
  * --flood: open and close eventfds as fast as it can for SECS seconds (in
  * THREADS threads, default 1), print "flood N" (the number of eventfds
  * opened and closed), then leak one eventfd and exit.
+ * --many: raise its soft RLIMIT_NOFILE to the hard limit, leak N eventfds
+ * (N = 0: as many as the limit allows), print "many N" and exit.
  * --ids: print "uid U gid G groups N" (its real ids and number of
  * supplementary groups) and exit.
  */
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,8 +33,8 @@ __attribute__((noinline)) static int leak_eventfds(int n)
 {
 	int opened = 0;
 
-	for (int i = 0; i < n; i++)
-		opened += eventfd(0, 0) >= 0;
+	for (int i = 0; i < n && eventfd(0, 0) >= 0; i++)
+		opened++;
 	return opened;
 }
 
@@ -71,6 +75,20 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--ids")) {
 		printf("uid %d gid %d groups %d\n", (int)getuid(), (int)getgid(),
 		       getgroups(0, NULL));
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--many")) {
+		struct rlimit rl;
+		int want = atoi(argv[2]);
+
+		if (getrlimit(RLIMIT_NOFILE, &rl))
+			return 1;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			return 1;
+		if (!want) /* up to the limit; 0, 1, 2 and a few are taken */
+			want = 1 << 30;
+		printf("many %d\n", leak_eventfds(want));
 		return 0;
 	}
 	if (argc > 2 && !strcmp(argv[1], "--flood")) {
