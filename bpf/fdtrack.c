@@ -160,6 +160,11 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 	return 0;
 }
 
+int fdtrack_poll_fd(const struct fdtrack *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
 int fdtrack_reconcile(struct fdtrack *t)
 {
 	int err = fdtrack_poll(t, 0);

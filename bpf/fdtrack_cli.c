@@ -30,8 +30,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,9 +322,25 @@ static bool finished(struct fdtrack *t, const struct command *cmd)
 	return fdtrack_exited(t) || kill(env.pid, 0);
 }
 
+/* Sleep until records arrive, a traced process stops or ends (SIGCHLD, on
+ * sigfd), a stop signal comes, or secs pass: ptrace stops must be answered
+ * at once, or every fork and exit of the command waits for us. */
+static void wait_for_work(struct fdtrack *t, int sigfd, double secs)
+{
+	struct pollfd pfd[2] = { { .fd = fdtrack_poll_fd(t), .events = POLLIN },
+				 { .fd = sigfd, .events = POLLIN } };
+	struct signalfd_siginfo si;
+
+	if (poll(pfd, sigfd >= 0 ? 2 : 1, secs > 0.001 ? (int)(secs * 1000) : 1) > 0 &&
+	    (pfd[1].revents & POLLIN))
+		while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+			; /* drained; command_reap() finds what changed */
+}
+
 /* Run until CMD (or PID, and with -f what it started) is done, the
  * duration ends, or a stop signal came. 0, or 2 after printing why. */
-static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri)
+static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri,
+		 int sigfd)
 {
 	double start = mono_s(), next_tick = start + env.interval;
 	double grace_end = 0;
@@ -343,7 +361,8 @@ static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri)
 			return 0;
 		if (env.interval && next_tick - mono_s() < wait)
 			wait = next_tick - mono_s();
-		if (fdtrack_poll(t, wait > 0.001 ? (int)(wait * 1000) : 1)) {
+		wait_for_work(t, sigfd, wait);
+		if (fdtrack_poll(t, 0)) {
 			fprintf(stderr, "%s\n", fdtrack_error());
 			return 2;
 		}
@@ -402,18 +421,23 @@ static int report(struct fdtrack *t, struct run_info *ri)
 }
 
 /* Handlers now, stop signals held until attached: a signal during the
- * attach then stops us right after it, with a report. */
-static void catch_stop_signals(sigset_t *oldmask)
+ * attach then stops us right after it, with a report. SIGCHLD stays
+ * blocked for good: it is read from the returned signalfd. */
+static int catch_signals(sigset_t *oldmask)
 {
 	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART */
-	sigset_t stopset;
+	sigset_t stopset, chld;
 
 	sigemptyset(&stopset);
 	for (size_t i = 0; i < cli_nstop_signals; i++) {
 		sigaction(cli_stop_signals[i], &sa, NULL);
 		sigaddset(&stopset, cli_stop_signals[i]);
 	}
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigaddset(&stopset, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &stopset, oldmask);
+	return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
 int main(int argc, char **argv)
@@ -422,8 +446,8 @@ int main(int argc, char **argv)
 	struct run_info ri = { 0 };
 	struct fdtrack *t = NULL;
 	struct run_as run_as;
-	sigset_t oldmask;
-	int rc;
+	sigset_t oldmask, running;
+	int rc, sigfd;
 
 	rc = parse_args(argc, argv);
 	if (rc)
@@ -432,7 +456,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (env.cmd && run_as_setup(env.run_as_root, &run_as))
 		return 2;
-	catch_stop_signals(&oldmask);
+	sigfd = catch_signals(&oldmask);
 	if (env.cmd) {
 		/* a CMD that dies before attach must not kill us via SIGPIPE */
 		signal(SIGPIPE, SIG_IGN);
@@ -454,8 +478,10 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
-	rc = watch(t, &cmd, &ri);
+	running = oldmask;
+	sigaddset(&running, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &running, NULL);
+	rc = watch(t, &cmd, &ri, sigfd);
 	if (!rc && cmd.start_errno) {
 		fprintf(stderr, "fdtrack: cannot %s '%s': %s\n", cmd.start_what,
 			env.cmd[0], strerror(cmd.start_errno));
@@ -468,5 +494,7 @@ int main(int argc, char **argv)
 out:
 	command_kill(&cmd);
 	fdtrack_close(t);
+	if (sigfd >= 0)
+		close(sigfd);
 	return rc;
 }
