@@ -382,7 +382,7 @@ static __always_inline void on_exec(struct handler *h,
 	e->h.table = h->table;
 	e->h.tgid = task->tgid;
 	e->h.aspace = h->tbl->aspace;
-	e->h.ts = h->now;
+	e->h.ts = bpf_ktime_get_ns();
 	mm = task->mm;
 	start = BPF_CORE_READ(mm, arg_start);
 	len = BPF_CORE_READ(mm, arg_end) - start;
@@ -513,8 +513,8 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	h.ctx = ctx;
 	h.regs = regs;
 	h.files = files_of(task);
-	h.now = bpf_ktime_get_ns();
-	h.prev = ts->last_exit;
+	h.prev = ts->last_exit; /* (h.now unused here: times are taken when
+				   something is noticed) */
 	on_syscall(&h, ret, task, ts);
 	/* Before the thread's next syscall, after all this one noticed: a
 	 * close noticed later than this can only be a later syscall's. */

@@ -21,6 +21,13 @@
 #define PIPEFS_MAGIC 0x50495045
 #define NSFS_MAGIC 0x6e736673
 
+/* Kernel memory is read through "untrusted" BTF pointers: plain loads the
+ * JIT makes fault-safe, several times cheaper than a bpf_probe_read_kernel()
+ * call each (classification runs twice per open). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KREAD(type, p) \
+	((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
+
 /* An anonymous inode's name (a struct: a global function's pointer
  * argument needs a size). */
 struct inode_name {
@@ -40,14 +47,12 @@ struct occupant {
  * have grown the table since). */
 static __always_inline struct file *file_at(__u64 files, __u32 fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ((struct files_struct *)files, fdt);
-	struct file **arr;
+	struct fdtable *fdt = KREAD(struct files_struct, files)->fdt;
 	struct file *f = NULL;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd >= fdt->max_fds)
 		return NULL;
-	arr = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	return f;
 }
 
@@ -60,29 +65,30 @@ static __always_inline int anon_kind(const char *name)
 
 static __always_inline int socket_kind(struct file *f)
 {
-	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct socket *sock = KREAD(struct socket, f->private_data);
 
-	return fdkind_of_family(BPF_CORE_READ(sock, sk, __sk_common.skc_family));
+	return fdkind_of_family(sock->sk->__sk_common.skc_family);
 }
 
 /* A regular file that is the root of its own dentry tree (a pseudo
  * dentry) and named "memfd:..." is a memfd. */
 static __always_inline bool is_memfd(struct dentry *d, char *name)
 {
-	if (BPF_CORE_READ(d, d_parent) != d)
+	if (d->d_parent != d)
 		return false;
-	bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
-				  BPF_CORE_READ(d, d_name.name));
+	bpf_probe_read_kernel_str(name, FDT_NAME_BYTES, d->d_name.name);
 	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' &&
 	       name[3] == 'f' && name[4] == 'd' && name[5] == ':';
 }
 
-/* The kind of f, or -1 if none or not selected (-k). name gets the anon
- * inode's name for FDKIND_ANON (zero-filled otherwise). A global function:
- * the verifier checks it once, not at every call. */
-__noinline int classify(struct file *f, struct inode_name *in)
+/* The kind of struct file fp, or -1 if none or not selected (-k); in gets
+ * the anon inode's name for FDKIND_ANON (zero-filled otherwise). A global
+ * function: the verifier checks it once, not at every call. */
+__noinline int classify(__u64 fp, struct inode_name *in)
 {
 	char *name = in ? in->s : NULL;
+	const struct dentry_operations *ops;
+	struct file *f;
 	struct dentry *d;
 	struct inode *ino;
 	int kind;
@@ -90,15 +96,17 @@ __noinline int classify(struct file *f, struct inode_name *in)
 	if (!name)
 		return -1;
 	__builtin_memset(name, 0, FDT_NAME_BYTES);
-	if (!f)
+	if (!fp)
 		return -1;
-	d = BPF_CORE_READ(f, f_path.dentry);
-	ino = BPF_CORE_READ(f, f_inode);
-	if (BPF_CORE_READ(d, d_op, d_dname)) {
-		switch (BPF_CORE_READ(ino, i_sb, s_magic)) {
+	f = KREAD(struct file, fp);
+	d = f->f_path.dentry;
+	ino = f->f_inode;
+	ops = d->d_op;
+	if (ops && ops->d_dname) {
+		switch (ino->i_sb->s_magic) {
 		case ANON_INODE_FS_MAGIC:
 			bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
-						  BPF_CORE_READ(d, d_name.name));
+						  d->d_name.name);
 			kind = anon_kind(name);
 			break;
 		case PID_FS_MAGIC:
@@ -121,7 +129,7 @@ __noinline int classify(struct file *f, struct inode_name *in)
 		kind = -2;
 	}
 	if (kind == -2) {
-		kind = fdkind_of_mode(BPF_CORE_READ(ino, i_mode));
+		kind = fdkind_of_mode(ino->i_mode);
 		if (kind == FDKIND_FILE && is_memfd(d, name))
 			kind = FDKIND_MEMFD;
 	}
@@ -143,8 +151,8 @@ __noinline int occupant_read(struct occupant *c, __u64 files, __u32 fd)
 		return 0;
 	f = file_at(files, fd);
 	c->file = (__u64)f;
-	c->dentry = f ? (__u64)BPF_CORE_READ(f, f_path.dentry) : 0;
-	c->kind = classify(f, &c->name);
+	c->dentry = f ? (__u64)KREAD(struct file, f)->f_path.dentry : 0;
+	c->kind = classify((__u64)f, &c->name);
 	return 0;
 }
 

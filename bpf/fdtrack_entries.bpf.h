@@ -86,22 +86,35 @@ static __always_inline bool is_current(const struct fdt_fd_entry *v,
  * entry did not change in between: then the handler acts as if it ran at
  * the moment of the read. (Otherwise another CPU's handler could change M
  * after we read an older T: e.g. a close's exit that read "empty" deleting
- * the next open's entry.) Give up after a few tries; the unlock bumps seq. */
-#define LOCK_FRESH(v, READ)                                       \
+ * the next open's entry.) Give up after a few tries; the unlock bumps seq.
+ * LOCK_FRESH_AFTER: the first READ was done already, after reading seq0. */
+#define LOCK_FRESH_AFTER(v, seq0, READ)                           \
 	do {                                                      \
+		__u32 _seq = (seq0);                              \
 		for (int _i = 0; _i < 4; _i++) {                  \
-			__u32 _seq = *(volatile __u32 *)&(v)->seq; \
-			READ;                                     \
 			bpf_spin_lock(&(v)->lock);                \
 			if ((v)->seq == _seq)                     \
 				goto _locked;                     \
 			bpf_spin_unlock(&(v)->lock);              \
+			_seq = *(volatile __u32 *)&(v)->seq;      \
+			READ;                                     \
 		}                                                 \
-		READ;                                             \
 		bpf_spin_lock(&(v)->lock);                        \
 	_locked:                                                  \
 		;                                                 \
 	} while (0)
+
+#define LOCK_FRESH(v, READ)                                       \
+	do {                                                      \
+		__u32 _seq0 = *(volatile __u32 *)&(v)->seq;       \
+		READ;                                             \
+		LOCK_FRESH_AFTER(v, _seq0, READ);                 \
+	} while (0)
+
+/* When a handler noticed something (ktime, taken after its read of T). Only
+ * a live M can turn out gone, so only then is it needed: the lock's seq
+ * check makes sure live did not change since. */
+#define NOTICED(v) ((v)->live ? bpf_ktime_get_ns() : 0)
 
 static __always_inline void unlock(struct fdt_fd_entry *v)
 {

@@ -140,21 +140,29 @@ enum { NEW_FD, REPLACE };
 static __noinline void on_install(struct handler *h, __u32 fd, int how)
 {
 	struct fdt_table *tbl = h->tbl;
-	struct fdt_fd_entry *v;
+	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
+	__u32 seq0 = v ? *(volatile __u32 *)&v->seq : 0, aspace;
+	__u64 stack = 0, det = 0;
 	struct occupant c;
-	__u64 stack = 0, det = h->now;
-	__u32 aspace;
 	bool opened = false;
 
+	/* one read of T, checked fresh when locking (LOCK_FRESH_AFTER) */
 	occupant_read(&c, h->files, fd);
-	v = entry_get(tbl, h->table, fd, c.kind >= 0);
-	if (!v)
-		return;
+	if (v) {
+		det = NOTICED(v);
+	} else {
+		if (c.kind < 0)
+			return; /* nothing here, and nothing tracked before */
+		v = entry_get(tbl, h->table, fd, true);
+		if (!v)
+			return;
+		seq0 = 0; /* a racer that made and changed it bumped seq */
+	}
 	if (c.kind >= 0)
 		stack = stack_capture(h);
 	aspace = tbl->aspace;
-	LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
-		       det = bpf_ktime_get_ns()));
+	LOCK_FRESH_AFTER(v, seq0, (occupant_read(&c, h->files, fd),
+				   det = NOTICED(v)));
 	/* An UNCLAIMED M that is our file was noticed after our effect: the
 	 * number was free at the effect (NEW_FD), or held the victim V from
 	 * our previous exit (prev) to the effect (REPLACE, so noticed > prev
@@ -188,8 +196,7 @@ static __noinline void on_close(struct handler *h, __u32 fd)
 
 	if (!v)
 		return;
-	LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
-		       det = bpf_ktime_get_ns()));
+	LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)));
 	if (claim_close(v, tbl, h->prev)) {
 		if (v->live && !is_current(v, &c))
 			gone_unclaimed(v, tbl, det);

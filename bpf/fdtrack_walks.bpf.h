@@ -128,8 +128,7 @@ static __always_inline void walk_entry_one(struct walk *w, __u32 fd)
 		unlock(v);
 		return;
 	}
-	LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
-		       det = bpf_ktime_get_ns()));
+	LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)));
 	if (claim_close(v, tbl, h->prev)) {
 		/* as in on_close(); close_range and exec are removers */
 		if (v->live && !is_current(v, &c))

@@ -131,11 +131,18 @@ static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
 	const struct fdt_stack *s = g->stack;
 	uint32_t nframes = s->nframes < FDT_MAX_FRAMES ? s->nframes
 						       : FDT_MAX_FRAMES;
+	bool known = symbolizer_has(&t->symbolizer, g->aspace);
 	uint64_t pcs[FDT_MAX_FRAMES + 1];
 	unsigned n = 0;
 	char **v;
 
 	for (uint32_t i = 0; i < nframes; i++) {
+		/* code without frame pointers ends the walk in garbage: stop
+		 * at the first address that is no code */
+		if (!s->frames[i] ||
+		    (known && !symbolizer_covers(&t->symbolizer, g->aspace,
+						 s->frames[i])))
+			break;
 		pcs[n++] = s->frames[i];
 		/* The caller of a frame-pointer-less libc wrapper (see
 		 * wrapper_retaddr() in fdtrack_syscalls.bpf.h), if the walk
