@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check_runner.h"
@@ -265,6 +266,72 @@ START_TEST(test_scm_rights_program)
 }
 END_TEST
 
+/* Many short processes with small tables: a dead process's table and
+ * entries are deleted once reported, so neither fills. */
+START_TEST(test_many_short_processes)
+{
+	char json[64];
+	char *argv[] = { "fdtrack", "-f", "--max-procs", "8", "--max-fds", "256",
+			 "--json", json, "--", "sh", "-c",
+			 "for i in $(seq 150); do cat /dev/null; done", NULL };
+	const char *j;
+
+	temp_name(json);
+	if (!bpf_usable())
+		return;
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"exact\": true"), "%s", j);
+	ck_assert_int_eq(json_nprocesses(j), 1 + 1 + 150); /* sh, seq, cats */
+	ck_assert_int_eq(json_num(j, "leaked"), 0);
+	unlink(json);
+}
+END_TEST
+
+/* -p PID -f: the processes it starts after fdtrack attached are followed
+ * (without ptrace: best effort for their symbols). */
+START_TEST(test_pid_follow)
+{
+	char json[64], log[64], pidarg[16];
+	char *argv[] = { "fdtrack", "-f", "-p", pidarg, "--json", json, NULL };
+	int in[2];
+	const char *j, *p;
+	pid_t sh, cli;
+
+	temp_name(json);
+	temp_name(log);
+	if (!bpf_usable())
+		return;
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	sh = fork();
+	ck_assert_int_ge(sh, 0);
+	if (sh == 0) {
+		dup2(in[0], 0);
+		execl("/bin/sh", "sh", "-c", "read x; " FDT_LEAKER_PATH " 3",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)sh);
+	cli = start_cli(argv, log, -1);
+	usleep(100000);
+	while (!fdtrack_progs_for(sh))
+		usleep(20000); /* attached */
+	usleep(300000);       /* and its baseline snapshot taken */
+	ck_assert_int_eq(write(in[1], "\n", 1), 1);
+	close(in[1]);
+	ck_assert_int_eq(waitpid(sh, NULL, 0), sh);
+	ck_assert_int_eq(wait_exit(cli, 10), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_nprocesses(j), 2);
+	p = json_process(j, FDT_LEAKER_PATH " 3");
+	ck_assert_msg(p, "%s", j);
+	ck_assert_int_eq(json_proc_kind(p, "eventfd", "leaked"), 3);
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
 /* Python's asyncio, event loops never closed: K epoll fds and 2K sockets,
  * with the interpreter's C functions in their stacks. */
 START_TEST(test_python_asyncio)
@@ -306,6 +373,8 @@ int main(void)
 	tcase_add_test(tc, test_forking_program);
 	tcase_add_test(tc, test_scm_rights_program);
 	tcase_add_test(tc, test_python_asyncio);
+	tcase_add_test(tc, test_many_short_processes);
+	tcase_add_test(tc, test_pid_follow);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
