@@ -91,6 +91,7 @@ void run_totals_of(const struct fdtrack_counts *all,
 	out->counts.stacks_dropped = all->stacks_dropped;
 	out->counts.fds_full = all->fds_full;
 	out->counts.procs_full = all->procs_full;
+	out->counts.races_lost = all->races_lost;
 	out->exact = true;
 	if (all->fds_full)
 		why(out, "%llu fds not tracked: fdtrack's fd table (%u entries) "
@@ -215,6 +216,11 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 		(unsigned long long)tot->counts.stacks_dropped);
 	for (size_t i = 0; i < tot->nwhy; i++)
 		fprintf(out, "fdtrack: NOT EXACT: %s\n", tot->why_not_exact[i]);
+	if (tot->counts.races_lost)
+		fprintf(out, "fdtrack: %llu closes lost the race for their fd "
+			"number four times in a row and were counted as closed "
+			"outside syscalls\n",
+			(unsigned long long)tot->counts.races_lost);
 	if (ri->interrupted)
 		fprintf(out, "fdtrack: interrupted by signal %d\n",
 			ri->interrupted);
@@ -417,8 +423,10 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
 		ri->rss_traced, ri->rss_end, ri->rss_max);
 	fprintf(f, "  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
-		"  \"leaks\": ", (unsigned long long)c->lost_events,
-		(unsigned long long)c->stacks_dropped);
+		"  \"races_lost\": %llu,\n  \"leaks\": ",
+		(unsigned long long)c->lost_events,
+		(unsigned long long)c->stacks_dropped,
+		(unsigned long long)c->races_lost);
 	json_groups(f, p, np, false, "    ");
 	fprintf(f, "\n}\n");
 }

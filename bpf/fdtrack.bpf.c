@@ -47,6 +47,7 @@ __u64 fds_full;        /* `fds` full: entries not made, counts not exact */
 __u64 stacks_dropped;  /* `stacks` full: opens without their stack */
 __u64 tables_full;     /* `tables` full: processes not followed */
 __u64 stacks_added;
+__u64 races_lost;      /* handlers that could not read fresh: did nothing */
 __s64 live_tables = 1; /* followed tables not yet dead (the root's too) */
 __u32 next_table = FDT_ROOT_TABLE;
 __u32 next_aspace = 1; /* the root starts in address space 1 */
@@ -54,6 +55,7 @@ __u32 root_gone;       /* the target process exited */
 __u32 snap_gen;        /* bumped by user space before each snapshot */
 __u32 snap_baseline;   /* the attach-time snapshot: files are at_start */
 __u32 baseline_done;   /* ... and it ended: what a recheck finds is new */
+__u32 snap_gave_up;    /* this snapshot skipped a number: run it again */
 __u32 gc_gen;          /* user space's stack collection round */
 
 struct {
@@ -637,6 +639,8 @@ static long snapshot_end_cb(struct bpf_map *map, __u32 *key,
 {
 	struct handler h = {};
 
+	if (snap_gave_up)
+		return 1; /* it did not see everything: no verdicts */
 	if (tbl->snap_gen != snap_gen || (tbl->flags & FDT_T_EXITED) ||
 	    table_live(tbl) == (__s64)tbl->snap_seen)
 		return 0;
@@ -660,6 +664,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	struct occupant c;
 	__u32 fd = ctx->fd, table;
 	__u64 files, now;
+	bool locked;
 
 	if (!ctx->file || !task) {
 		bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL, 0);
@@ -687,7 +692,12 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	if (!v)
 		return 0;
 	/* the walk's file may be stale by now: act on the table as it is */
-	LOCK_FRESH(v, (occupant_read(&c, files, fd), now = bpf_ktime_get_ns()));
+	TRY_LOCK_FRESH(v, (occupant_read(&c, files, fd),
+			   now = bpf_ktime_get_ns()), locked);
+	if (!locked) {
+		snap_gave_up = 1;
+		return 0;
+	}
 	if (c.kind < 0) {
 		unlock(v); /* gone meanwhile: the end of the walk decides */
 		return 0;
@@ -696,16 +706,19 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 		if (v->snap_gen != snap_gen) /* threads repeat it */
 			__sync_fetch_and_add(&tbl->snap_seen, 1);
 		v->snap_gen = snap_gen;
-	} else {
-		if (v->live)
-			gone_unclaimed(v, tbl, now);
-		entry_set(v, tbl, &c,
-			  snap_baseline ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
-			  FDT_F_UNCLAIMED |
-			  (snap_baseline ? FDT_F_BASE | FDT_F_INHERITED : 0),
-			  now, 0, tbl->aspace);
-		__sync_fetch_and_add(&tbl->snap_seen, 1);
+		/* no seq bump: only snap_gen changed, which no handler reads,
+		 * and busy snapshots would make them read again and again */
+		bpf_spin_unlock(&v->lock);
+		return 0;
 	}
+	if (v->live)
+		gone_unclaimed(v, tbl, now);
+	entry_set(v, tbl, &c,
+		  snap_baseline ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
+		  FDT_F_UNCLAIMED |
+		  (snap_baseline ? FDT_F_BASE | FDT_F_INHERITED : 0),
+		  now, 0, tbl->aspace);
+	__sync_fetch_and_add(&tbl->snap_seen, 1);
 	unlock(v);
 	return 0;
 }

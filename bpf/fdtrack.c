@@ -111,11 +111,13 @@ void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
 
 /* ---- snapshot and reconcile ----------------------------------------- */
 
-static int run_snapshot(struct fdtrack *t)
+/* One walk of the followed fd tables with the task_file iterator. */
+static int snapshot_once(struct fdtrack *t)
 {
 	char buf[64];
 	int fd, n;
 
+	t->skel->bss->snap_gave_up = 0;
 	__atomic_add_fetch(&t->skel->bss->snap_gen, 1, __ATOMIC_SEQ_CST);
 	fd = bpf_iter_create(bpf_link__fd(t->iter));
 	if (fd < 0)
@@ -131,6 +133,21 @@ static int run_snapshot(struct fdtrack *t)
 		return fdtrack_fail(n, "fdtrack: fd snapshot failed: %s",
 				    strerror(-n));
 	return 0;
+}
+
+/* A snapshot that lost a race on some number (its read went stale four
+ * times) concluded nothing: walk again. */
+static int run_snapshot(struct fdtrack *t)
+{
+	for (int i = 0; i < 16; i++) {
+		int err = snapshot_once(t);
+
+		if (err || !__atomic_load_n(&t->skel->bss->snap_gave_up,
+					    __ATOMIC_SEQ_CST))
+			return err;
+	}
+	return fdtrack_fail(-EAGAIN, "fdtrack: the fd snapshot kept losing "
+			    "races with the target (16 walks); try again");
 }
 
 int fdtrack_poll(struct fdtrack *t, int timeout_ms)
@@ -212,6 +229,7 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 					      __ATOMIC_RELAXED);
 	out->fds_full = __atomic_load_n(&b->fds_full, __ATOMIC_RELAXED);
 	out->procs_full = __atomic_load_n(&b->tables_full, __ATOMIC_RELAXED);
+	out->races_lost = __atomic_load_n(&b->races_lost, __ATOMIC_RELAXED);
 	out->exited = fdtrack_exited(t);
 }
 

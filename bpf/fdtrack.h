@@ -61,6 +61,9 @@ struct fdtrack_counts {
 	uint64_t procs_full;      /* processes not followed: table full */
 	uint64_t processes;       /* processes followed (the target included) */
 	uint64_t running;         /* ... of them still running */
+	uint64_t races_lost;      /* closes whose exit could not read its number
+				     fresh (4 times): filed outside syscalls
+				     when the snapshot finds them (§4.4) */
 };
 
 /* Leaked fds of kind k: open at exit (or now, while running) and opened

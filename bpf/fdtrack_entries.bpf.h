@@ -86,30 +86,39 @@ static __always_inline bool is_current(const struct fdt_fd_entry *v,
  * entry did not change in between: then the handler acts as if it ran at
  * the moment of the read. (Otherwise another CPU's handler could change M
  * after we read an older T: e.g. a close's exit that read "empty" deleting
- * the next open's entry.) Give up after a few tries; the unlock bumps seq.
- * LOCK_FRESH_AFTER: the first READ was done already, after reading seq0. */
-#define LOCK_FRESH_AFTER(v, seq0, READ)                           \
+ * the next open's entry.) Every change of an entry bumps seq when it
+ * unlocks. `locked` says whether it worked within 4 reads; if not (four
+ * changes, each between a read and the lock: a preempted handler on a busy
+ * machine), the handler must not act on its last read: §4.4.
+ * TRY_LOCK_FRESH_AFTER: the first READ was done already, after seq0. */
+#define TRY_LOCK_FRESH_AFTER(v, seq0, READ, locked)               \
 	do {                                                      \
 		__u32 _seq = (seq0);                              \
+		(locked) = false;                                 \
 		for (int _i = 0; _i < 4; _i++) {                  \
 			bpf_spin_lock(&(v)->lock);                \
-			if ((v)->seq == _seq)                     \
-				goto _locked;                     \
+			if ((v)->seq == _seq) {                   \
+				(locked) = true;                  \
+				break;                            \
+			}                                         \
 			bpf_spin_unlock(&(v)->lock);              \
 			_seq = *(volatile __u32 *)&(v)->seq;      \
 			READ;                                     \
 		}                                                 \
-		bpf_spin_lock(&(v)->lock);                        \
-	_locked:                                                  \
-		;                                                 \
 	} while (0)
 
-#define LOCK_FRESH(v, READ)                                       \
+#define TRY_LOCK_FRESH(v, READ, locked)                           \
 	do {                                                      \
 		__u32 _seq0 = *(volatile __u32 *)&(v)->seq;       \
 		READ;                                             \
-		LOCK_FRESH_AFTER(v, _seq0, READ);                 \
+		TRY_LOCK_FRESH_AFTER(v, _seq0, READ, locked);     \
 	} while (0)
+
+/* A handler that could not read its number fresh did nothing: counted. */
+static __always_inline void race_lost(void)
+{
+	__sync_fetch_and_add(&races_lost, 1);
+}
 
 /* When a handler noticed something (ktime, taken after its read of T). Only
  * a live M can turn out gone, so only then is it needed: the lock's seq

@@ -144,9 +144,9 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	__u32 seq0 = v ? *(volatile __u32 *)&v->seq : 0, aspace;
 	__u64 stack = 0, det = 0;
 	struct occupant c;
-	bool opened = false;
+	bool opened = false, locked;
 
-	/* one read of T, checked fresh when locking (LOCK_FRESH_AFTER) */
+	/* one read of T, checked fresh when locking */
 	occupant_read(&c, h->files, fd);
 	if (v) {
 		det = NOTICED(v);
@@ -161,8 +161,13 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	if (c.kind >= 0)
 		stack = stack_capture(h);
 	aspace = tbl->aspace;
-	LOCK_FRESH_AFTER(v, seq0, (occupant_read(&c, h->files, fd),
-				   det = NOTICED(v)));
+	TRY_LOCK_FRESH_AFTER(v, seq0, (occupant_read(&c, h->files, fd),
+				       det = NOTICED(v)), locked);
+	/* Still sound without a fresh read: an installer's own number keeps
+	 * its file until its exit (assumption C), so T is right; M is read
+	 * under the lock. */
+	if (!locked)
+		bpf_spin_lock(&v->lock);
 	/* An UNCLAIMED M that is our file was noticed after our effect: the
 	 * number was free at the effect (NEW_FD), or held the victim V from
 	 * our previous exit (prev) to the effect (REPLACE, so noticed > prev
@@ -192,11 +197,17 @@ static __noinline void on_close(struct handler *h, __u32 fd)
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
 	struct occupant c;
+	bool locked;
 	__u64 det;
 
 	if (!v)
 		return;
-	LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)));
+	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)),
+		       locked);
+	if (!locked) {
+		race_lost(); /* the snapshot will find the close: outside */
+		return;
+	}
 	if (claim_close(v, tbl, h->prev)) {
 		if (v->live && !is_current(v, &c))
 			gone_unclaimed(v, tbl, det);
@@ -216,6 +227,7 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v;
 	struct occupant c;
+	bool locked;
 	__u64 det;
 
 	occupant_read(&c, h->files, fd);
@@ -223,8 +235,12 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	if (!v || is_current(v, &c))
 		return; /* nothing here, or nothing changed */
 	/* det: after the read, so after the effect of any close it sees */
-	LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
-		       det = bpf_ktime_get_ns()));
+	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
+			   det = bpf_ktime_get_ns()), locked);
+	if (!locked) {
+		race_lost();
+		return;
+	}
 	if (v->live && !is_current(v, &c))
 		gone_unclaimed(v, tbl, det);
 	/* before the attach-time snapshot ended, it was there already */

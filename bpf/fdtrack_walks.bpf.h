@@ -116,6 +116,7 @@ static __always_inline void walk_entry_one(struct walk *w, __u32 fd)
 	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
 	struct occupant c = {};
 	__u64 det = h->now;
+	bool locked;
 
 	if (!v)
 		return;
@@ -128,7 +129,12 @@ static __always_inline void walk_entry_one(struct walk *w, __u32 fd)
 		unlock(v);
 		return;
 	}
-	LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)));
+	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)),
+		       locked);
+	if (!locked) {
+		race_lost();
+		return;
+	}
 	if (claim_close(v, tbl, h->prev)) {
 		/* as in on_close(); close_range and exec are removers */
 		if (v->live && !is_current(v, &c))
