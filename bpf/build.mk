@@ -68,7 +68,7 @@ $(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUIL
 $(FDT_TARGETS): $(BUILD)/test/bpf/%: bpf/tests/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
-	  -fno-omit-frame-pointer -pthread -o $@ $<
+	  -fno-omit-frame-pointer -pthread -o $@ $< $(call pc_libs,liburing)
 
 $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -4,6 +4,7 @@
  *   leaker LEAK [BALANCED] [--wait]
  *   leaker --flood SECS [THREADS]
  *   leaker --many N
+ *   leaker --uring-open
  *   leaker --ids
  *
  * Opens and closes BALANCED eventfds, then opens LEAK eventfds (from
@@ -17,9 +18,13 @@
  * opened and closed), then leak one eventfd and exit.
  * --many: raise its soft RLIMIT_NOFILE to the hard limit, leak N eventfds
  * (N = 0: as many as the limit allows), print "many N" and exit.
+ * --uring-open: open /dev/null with io_uring's IORING_OP_OPENAT (no
+ * syscall opens it) and exit with it and the ring open.
  * --ids: print "uid U gid G groups N" (its real ids and number of
  * supplementary groups) and exit.
  */
+#include <fcntl.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +80,20 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--ids")) {
 		printf("uid %d gid %d groups %d\n", (int)getuid(), (int)getgid(),
 		       getgroups(0, NULL));
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--uring-open")) {
+		struct io_uring ring;
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_queue_init(4, &ring, 0))
+			return 1;
+		io_uring_prep_openat(io_uring_get_sqe(&ring), AT_FDCWD,
+				     "/dev/null", O_RDONLY, 0);
+		if (io_uring_submit_and_wait(&ring, 1) != 1 ||
+		    io_uring_wait_cqe(&ring, &cqe) || cqe->res < 0)
+			return 1;
+		printf("opened %d\n", cqe->res);
 		return 0;
 	}
 	if (argc > 2 && !strcmp(argv[1], "--many")) {

@@ -112,6 +112,28 @@ START_TEST(test_table_full)
 }
 END_TEST
 
+/* An fd io_uring opened (no syscall did) and still open at exit: found by
+ * the exit walk, counted as opened outside syscalls, and a leak. */
+START_TEST(test_opened_outside_at_exit)
+{
+	char json[64];
+	char *argv[] = { "fdtrack", "-k", "chr,io_uring", "--json", json, "--",
+			 FDT_LEAKER_PATH, "--uring-open", NULL };
+	const char *tot;
+
+	temp_name(json);
+	if (!bpf_usable())
+		return;
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	tot = strstr(slurp(json), "\"totals\"");
+	ck_assert_ptr_nonnull(tot);
+	ck_assert_int_eq(json_proc_kind(tot, "chr", "opened_outside_syscalls"), 1);
+	ck_assert_int_eq(json_proc_kind(tot, "chr", "leaked"), 1);
+	ck_assert_int_eq(json_proc_kind(tot, "io_uring", "leaked"), 1);
+	unlink(json);
+}
+END_TEST
+
 /* ---- one process at the machine's fd limit ----------------------------- */
 
 /* As many eventfds as the hard RLIMIT_NOFILE allows (about 19,990 here):
@@ -368,6 +390,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_exit_status);
 	tcase_add_test(tc, test_table_full);
+	tcase_add_test(tc, test_opened_outside_at_exit);
 	tcase_add_test(tc, test_at_fd_limit);
 	tcase_add_test(tc, test_shell_pipeline);
 	tcase_add_test(tc, test_forking_program);
