@@ -1,9 +1,13 @@
-# fdtrack: eBPF tracker of eventfd / io_uring fds.
-#   build/lib/libfdtrack.a       the library (link with $(FDTRACK_LIBS))
-#   build/bin/fdtrack            the CLI
-#   build/test/bpf/test_fdtrack      Check suite of the library
-#   build/test/bpf/test_fdtrack_cli  Check suite of the CLI (+ build/test/bpf/leaker,
-#                                    its target)
+# fdtrack: eBPF tracker of every fd kind of a process (and, with -f, of the
+# processes it starts).
+#   build/lib/libfdtrack.a            the library (link with $(FDTRACK_LIBS))
+#   build/bin/fdtrack                 the CLI
+#   build/test/bpf/test_fdtrack*      Check suites: the library's syscall paths
+#                                     (test_fdtrack), threads racing (_races),
+#                                     kinds and syscalls (_kinds), the CLI
+#                                     (_cli), -f and real programs (_follow);
+#                                     their targets leaker, forker, scm_rights
+#   build/bin/fdtrack-overhead        make fdtrack-overhead (not in make check)
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
 
@@ -23,6 +27,7 @@ FDT_TEST    := $(BUILD)/test/bpf/test_fdtrack
 FDT_CLI_TEST := $(BUILD)/test/bpf/test_fdtrack_cli
 FDT_KINDS_TEST := $(BUILD)/test/bpf/test_fdtrack_kinds
 FDT_FOLLOW_TEST := $(BUILD)/test/bpf/test_fdtrack_follow
+FDT_RACES_TEST := $(BUILD)/test/bpf/test_fdtrack_races
 FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
@@ -34,7 +39,8 @@ FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
 FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
-TEST_BINS   += $(FDT_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) $(FDT_FOLLOW_TEST)
+TEST_BINS   += $(FDT_TEST) $(FDT_RACES_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) \
+	       $(FDT_FOLLOW_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
