@@ -198,7 +198,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 	cs->files = files_of(child);
 	if (child->files == parent->files || child->tgid == parent->tgid) {
 		/* threads (a thread with a table of its own is counted with
-		 * its process's: not covered, docs/design.md §4.4) */
+		 * its process's: not covered, docs/design.md §4.3) */
 		cs->table = ps->table;
 		if (child->tgid != parent->tgid)
 			__sync_fetch_and_add(&ptbl->holders, 1);

@@ -349,9 +349,10 @@ static int load_error(int err)
 				    strerror(-err));
 	return fdtrack_fail(err, "fdtrack: the kernel refused the BPF programs "
 			    "(libbpf: %s, errno %d): fdtrack needs Linux >= "
-			    "5.17 with tp_btf tracepoints, ring buffers and "
-			    "task_file iterators; set FDTRACK_DEBUG=1 for "
-			    "libbpf's log", strerror(-err), -err);
+			    "6.2 with tp_btf tracepoints, ring buffers, "
+			    "task_file iterators and bpf_rdonly_cast; set "
+			    "FDTRACK_DEBUG=1 for libbpf's log", strerror(-err),
+			    -err);
 }
 
 static int on_record(void *ctx, void *data, size_t len)
