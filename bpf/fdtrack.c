@@ -379,8 +379,10 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.tables,
 					       t->opts.max_procs);
-	/* The iterator is attached below; fork only matters with follow. */
+	/* The iterator and sys_exit are attached below; fork only matters
+	 * with follow. */
 	bpf_program__set_autoattach(s->progs.fdtrack_snapshot, false);
+	bpf_program__set_autoattach(s->progs.fdtrack_sys_exit, false);
 	if (!t->opts.follow)
 		bpf_program__set_autoload(s->progs.fdtrack_fork, false);
 	return err;
@@ -520,19 +522,27 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
 	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
 	err = fill_maps(t, tgid, ppid);
-	if (!err)
-		err = fdtrack_bpf__attach(t->skel);
 	if (err) {
 		err = load_error(err);
 		goto fail;
 	}
+	/* Everything that makes an fd first and sys_exit last: a process
+	 * that watches itself (exstress) then finds one fd of fdtrack's own
+	 * among its opens, the sys_exit link, not all of them. */
 	err = attach_iterator(t, tgid);
 	if (err)
 		goto fail;
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_record,
 				 t, NULL);
-	if (!t->rb) {
-		err = load_error(-errno);
+	err = t->rb ? fdtrack_bpf__attach(t->skel) : -errno;
+	if (!err) {
+		t->skel->links.fdtrack_sys_exit =
+			bpf_program__attach(t->skel->progs.fdtrack_sys_exit);
+		if (!t->skel->links.fdtrack_sys_exit)
+			err = -errno;
+	}
+	if (err) {
+		err = load_error(err);
 		goto fail;
 	}
 	err = add_root(t, tgid, ppid);
