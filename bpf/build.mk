@@ -1,7 +1,13 @@
-# fdtrack: eBPF tracker of eventfd / io_uring fds.
-#   build/lib/libfdtrack.a       the library (link with $(FDTRACK_LIBS))
-#   build/bin/fdtrack            the CLI
-#   build/test/bpf/test_fdtrack  Check suite (+ build/test/bpf/leaker, its target)
+# fdtrack: eBPF tracker of every fd kind of a process (and, with -f, of the
+# processes it starts).
+#   build/lib/libfdtrack.a            the library (link with $(FDTRACK_LIBS))
+#   build/bin/fdtrack                 the CLI
+#   build/test/bpf/test_fdtrack*      Check suites: the library's syscall paths
+#                                     (test_fdtrack), threads racing (_races),
+#                                     kinds and syscalls (_kinds), the CLI
+#                                     (_cli), -f and real programs (_follow);
+#                                     their targets leaker, forker, scm_rights
+#   build/bin/fdtrack-overhead        make fdtrack-overhead (not in make check)
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
 
@@ -16,7 +22,13 @@ FDT_BPF_OBJ := $(FDT_GEN)/fdtrack.bpf.o
 FDT_SKEL    := $(FDT_GEN)/fdtrack.skel.h
 FDT_CLI     := $(BUILD)/bin/fdtrack
 FDT_LEAKER  := $(BUILD)/test/bpf/leaker
+FDT_TARGETS := $(FDT_LEAKER) $(BUILD)/test/bpf/forker $(BUILD)/test/bpf/scm_rights
 FDT_TEST    := $(BUILD)/test/bpf/test_fdtrack
+FDT_CLI_TEST := $(BUILD)/test/bpf/test_fdtrack_cli
+FDT_KINDS_TEST := $(BUILD)/test/bpf/test_fdtrack_kinds
+FDT_FOLLOW_TEST := $(BUILD)/test/bpf/test_fdtrack_follow
+FDT_RACES_TEST := $(BUILD)/test/bpf/test_fdtrack_races
+FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
 # $(FDTRACK_LIB) $(FDTRACK_LIBS).
@@ -27,7 +39,8 @@ FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
 FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
-TEST_BINS   += $(FDT_TEST)
+TEST_BINS   += $(FDT_TEST) $(FDT_RACES_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) \
+	       $(FDT_FOLLOW_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -36,9 +49,9 @@ $(FDT_VMLINUX): $(DEPS_STAMP)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
 # The BPF object: clang for the bpf target, never $(CFLAGS) or sanitizers.
-$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c bpf/fdtrack_events.h $(FDT_VMLINUX)
-	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
-	  -I$(FDT_GEN) -Ibpf $(call pc_cflags,libbpf) -c $< -o $@
+$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c $(wildcard bpf/fdtrack_*.bpf.h) bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
+	$(CLANG) -target bpf -mcpu=v3 -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
+	  -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf) -c $< -o $@
 	$(LLVM_STRIP) -g $@
 
 $(FDT_SKEL): $(FDT_BPF_OBJ)
@@ -48,30 +61,50 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(BUILD)/obj/bpf/fdtrack.o
+$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o procs.o groups.o symbolize.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(FDTRACK_LIB) $(COMMON_LIB)
+$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUILD)/obj/bpf/cli_report.o $(FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
 
-# The CLI's test target: plain flags, no sanitizer (LeakSanitizer would try to
-# ptrace it at exit, and fdtrack already ptraces it).
-$(FDT_LEAKER): bpf/tests/leaker.c $(DEPS_STAMP)
+# The CLI's test targets: plain flags, no sanitizer (LeakSanitizer would try
+# to ptrace them at exit, and fdtrack already ptraces them).
+$(FDT_TARGETS): $(BUILD)/test/bpf/%: bpf/tests/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
-	  -fno-omit-frame-pointer -pthread -o $@ $<
+	  -fno-omit-frame-pointer -pthread -o $@ $< $(call pc_libs,liburing)
 
 $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) $(call pc_cflags,check liburing) \
 	  -DFDT_CLI_PATH='"$(abspath $(FDT_CLI))"' \
-	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' -c -o $@ $<
+	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' \
+	  -DFDT_FORKER_PATH='"$(abspath $(BUILD)/test/bpf/forker)"' \
+	  -DFDT_SCM_PATH='"$(abspath $(BUILD)/test/bpf/scm_rights)"' \
+	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' -c -o $@ $<
 
-$(FDT_TEST): $(BUILD)/obj/bpf-tests/test_fdtrack.o $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_LEAKER)
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)
 
 -include $(wildcard $(BUILD)/obj/bpf/*.d $(BUILD)/obj/bpf-tests/*.d)
+
+# fdtrack-overhead (not in `make check`): fdtrack's cost to other processes
+# (getppid) and to the one it watches (open/close pairs), each beside the
+# no-op tp_btf/sys_exit program of harness/bench (its generated skeleton).
+FDT_OVERHEAD := $(BUILD)/bin/fdtrack-overhead
+
+$(BUILD)/obj/bpf-bench/overhead.o: bpf/bench/overhead.c $(BUILD)/obj/bench/noop.skel.h $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(FDT_CFLAGS) -I$(BUILD)/obj/bench -c -o $@ $<
+
+$(FDT_OVERHEAD): $(BUILD)/obj/bpf-bench/overhead.o $(FDTRACK_LIB) $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
+
+.PHONY: fdtrack-overhead
+fdtrack-overhead: $(FDT_OVERHEAD)
+	$(FDT_OVERHEAD) $(OVERHEAD_ARGS)

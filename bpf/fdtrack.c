@@ -1,16 +1,12 @@
 /*
- * fdtrack user side: load the BPF programs, keep the opening stack of every
- * tracked fd, reconcile with an exact iterator snapshot, symbolise lazily.
- *
- * Division of labour: the kernel's `fds` map and .bss counters are exact
- * (updated synchronously in each syscall's exit); the ring buffer only brings
- * the stacks. So counts never depend on the ring buffer, and a lost OPEN
- * record only costs that fd its stack.
+ * fdtrack user side: load and attach the BPF programs, drain the ring
+ * buffer's rare records, read the kernel's exact counters, reconcile with an
+ * iterator snapshot. The followed processes and their reports are in
+ * procs.c, leak groups in groups.c, symbols in symbolize.c.
  */
 #include "fdtrack.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,59 +17,18 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <elfutils/libdwfl.h>
 
 #include "fdtrack.skel.h"
-#include "fdtrack_events.h"
+#include "fdtrack_internal.h"
 
 #define DEFAULT_RINGBUF (256u * 1024)
+#define DEFAULT_MAX_STACKS 16384u
+#define DEFAULT_MAX_PROCS 4096u
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
-
-/* One distinct opening stack; shared by every fd opened from it. */
-struct stack {
-	uint64_t hash;
-	uint32_t exec_gen;
-	uint32_t nframes;
-	uint64_t retaddr;
-	uint64_t frames[];
-};
-
-/* What the ring buffer told us about the fd's current open. */
-struct fdent {
-	uint64_t file, ts;
-	struct stack *stack;
-};
-
-/* A copy of /proc/PID/maps for one exec generation, and its symbol cache. */
-struct range { uint64_t start, end; };
-struct maps {
-	struct maps *next;
-	uint32_t exec_gen;
-	char *text;
-	size_t len;
-	struct range *x;   /* executable ranges, sorted */
-	size_t nx;
-	Dwfl *dwfl;        /* built on first symbolisation */
-	struct { uint64_t addr; char *str; } *sym;
-	size_t symcap, nsym;
-};
-
-struct fdtrack {
-	struct fdtrack_bpf *skel;
-	struct ring_buffer *rb;
-	struct bpf_link *iter;
-	pid_t tgid;
-	int want_stacks;
-	struct fdent *fdt;     /* indexed by fd */
-	size_t fdcap;
-	struct stack **stacks; /* open-addressing set keyed by hash */
-	size_t scap, nstacks;
-	struct maps *maps;
-};
 
 static _Thread_local char errbuf[512];
 
-static int fail(int err, const char *fmt, ...)
+int fdtrack_fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -88,28 +43,17 @@ const char *fdtrack_error(void)
 	return errbuf[0] ? errbuf : "no error";
 }
 
-const char *fdtrack_kind_name(enum fdtrack_kind kind)
-{
-	switch (kind) {
-	case FDTRACK_EVENTFD: return "eventfd";
-	case FDTRACK_IO_URING: return "io_uring";
-	default: return "unknown";
-	}
-}
-
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
-	/* Quiet by default: failures are summarised in fdtrack_error(). */
+	/* Quiet unless FDTRACK_DEBUG: failures are summarised in
+	 * fdtrack_error(). */
 	static int debug = -1;
 
+	(void)level;
 	if (debug < 0)
 		debug = getenv("FDTRACK_DEBUG") != NULL;
-	if (!debug && level != LIBBPF_WARN)
-		return 0;
-	if (!debug)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
+	return debug ? vfprintf(stderr, fmt, ap) : 0;
 }
 
 static void set_print_once(void)
@@ -117,582 +61,21 @@ static void set_print_once(void)
 	libbpf_set_print(libbpf_print);
 }
 
-/* ---- stacks ---------------------------------------------------------- */
+/* ---- options ---------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, uint64_t v)
+/* The largest RLIMIT_NOFILE a process may have: the default --max-fds. */
+static unsigned nr_open(void)
 {
-	for (int i = 0; i < 8; i++) {
-		h ^= (v >> (8 * i)) & 0xff;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
+	unsigned long v = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
 
-static bool stack_eq(const struct stack *s, const struct fdt_event *e,
-		     uint32_t n)
-{
-	return s->nframes == n && s->exec_gen == e->exec_gen &&
-	       s->retaddr == e->retaddr &&
-	       !memcmp(s->frames, e->frames, n * sizeof(uint64_t));
-}
-
-static int stacks_grow(struct fdtrack *t)
-{
-	size_t ncap = t->scap ? t->scap * 2 : 64;
-	struct stack **n = calloc(ncap, sizeof(*n));
-
-	if (!n)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->scap; i++) {
-		struct stack *s = t->stacks[i];
-		size_t j;
-
-		if (!s)
-			continue;
-		for (j = s->hash & (ncap - 1); n[j]; j = (j + 1) & (ncap - 1))
-			;
-		n[j] = s;
-	}
-	free(t->stacks);
-	t->stacks = n;
-	t->scap = ncap;
-	return 0;
-}
-
-static void maps_note_stack(struct fdtrack *t, const struct stack *s);
-
-/* The deduplicated stack of an OPEN record (allocates only for new ones). */
-static struct stack *intern_stack(struct fdtrack *t, const struct fdt_event *e)
-{
-	uint32_t n = e->nframes < FDT_MAX_FRAMES ? e->nframes : FDT_MAX_FRAMES;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	struct stack *s;
-	size_t j;
-
-	if (!n)
-		return NULL;
-	h = fnv(fnv(h, e->exec_gen), e->retaddr);
-	for (uint32_t i = 0; i < n; i++)
-		h = fnv(h, e->frames[i]);
-	if (t->nstacks * 2 >= t->scap && stacks_grow(t))
-		return NULL;
-	for (j = h & (t->scap - 1); t->stacks[j]; j = (j + 1) & (t->scap - 1))
-		if (t->stacks[j]->hash == h && stack_eq(t->stacks[j], e, n))
-			return t->stacks[j];
-	s = malloc(sizeof(*s) + n * sizeof(uint64_t));
-	if (!s)
-		return NULL;
-	s->hash = h;
-	s->exec_gen = e->exec_gen;
-	s->nframes = n;
-	s->retaddr = e->retaddr;
-	memcpy(s->frames, e->frames, n * sizeof(uint64_t));
-	t->stacks[j] = s;
-	t->nstacks++;
-	maps_note_stack(t, s);
-	return s;
-}
-
-/* ---- maps: kept so stacks resolve after the target exec'd or exited ---- */
-
-static void maps_free_syms(struct maps *m)
-{
-	for (size_t i = 0; i < m->symcap; i++)
-		free(m->sym[i].str);
-	free(m->sym);
-	m->sym = NULL;
-	m->symcap = m->nsym = 0;
-	if (m->dwfl)
-		dwfl_end(m->dwfl);
-	m->dwfl = NULL;
-}
-
-static struct maps *maps_find(struct fdtrack *t, uint32_t gen)
-{
-	for (struct maps *m = t->maps; m; m = m->next)
-		if (m->exec_gen == gen)
-			return m;
-	return NULL;
-}
-
-static bool maps_covers(const struct maps *m, uint64_t addr)
-{
-	size_t lo = 0, hi = m ? m->nx : 0;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (addr < m->x[mid].start)
-			hi = mid;
-		else if (addr >= m->x[mid].end)
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	size_t cap = 16384, n = 0;
-	char *buf = malloc(cap);
-	FILE *f = fopen(path, "r");
-
-	if (!buf || !f) {
-		free(buf);
-		if (f)
-			fclose(f);
-		return NULL;
-	}
-	for (;;) {
-		size_t r = fread(buf + n, 1, cap - n, f);
-
-		n += r;
-		if (n < cap)
-			break;
-		char *nb = realloc(buf, cap * 2);
-		if (!nb) {
-			free(buf);
-			fclose(f);
-			return NULL;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-/* Reread /proc/PID/maps for the target's current exec generation. */
-static void maps_refresh(struct fdtrack *t, uint32_t gen)
-{
-	char path[64];
-	size_t len, nx = 0, cap = 64;
-	struct range *x;
-	struct maps *m;
-	char *text, *line;
-
-	if (gen != t->skel->bss->exec_gen || t->skel->bss->exited)
-		return; /* that address space is gone */
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t->tgid);
-	text = read_file(path, &len);
-	if (!text || !len || gen != t->skel->bss->exec_gen) {
-		free(text);
-		return;
-	}
-	x = malloc(cap * sizeof(*x));
-	if (!x) {
-		free(text);
-		return;
-	}
-	for (line = text; line < text + len;) {
-		unsigned long long a, b;
-		char perm[8];
-		char *nl = memchr(line, '\n', text + len - line);
-
-		if (sscanf(line, "%llx-%llx %7s", &a, &b, perm) == 3 &&
-		    strchr(perm, 'x')) {
-			if (nx == cap) {
-				struct range *nr = realloc(x, 2 * cap * sizeof(*x));
-				if (!nr)
-					break;
-				x = nr;
-				cap *= 2;
-			}
-			x[nx++] = (struct range){ a, b };
-		}
-		line = nl ? nl + 1 : text + len;
-	}
-	m = maps_find(t, gen);
-	if (!m) {
-		m = calloc(1, sizeof(*m));
-		if (!m) {
-			free(x);
-			free(text);
-			return;
-		}
-		m->exec_gen = gen;
-		m->next = t->maps;
-		t->maps = m;
-	}
-	maps_free_syms(m);
-	free(m->text);
-	free(m->x);
-	m->text = text;
-	m->len = len;
-	m->x = x; /* /proc/PID/maps is sorted by address */
-	m->nx = nx;
-}
-
-/* A new stack in a mapping we have not seen (first stack, dlopen): reread
- * the maps now, while the process is alive. Only the first two frames are
- * trusted; deeper ones may be garbage from code without frame pointers. */
-static void maps_note_stack(struct fdtrack *t, const struct stack *s)
-{
-	struct maps *m = maps_find(t, s->exec_gen);
-
-	for (uint32_t i = 0; i < s->nframes && i < 2; i++) {
-		if (!maps_covers(m, s->frames[i])) {
-			maps_refresh(t, s->exec_gen);
-			return;
-		}
-	}
-}
-
-/* ---- symbols ------------------------------------------------------- */
-
-static const Dwfl_Callbacks dwfl_cbs = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-};
-
-static Dwfl *maps_dwfl(struct maps *m)
-{
-	FILE *f;
-
-	if (m->dwfl)
-		return m->dwfl;
-	m->dwfl = dwfl_begin(&dwfl_cbs);
-	if (!m->dwfl)
-		return NULL;
-	f = fmemopen(m->text, m->len, "r");
-	dwfl_report_begin(m->dwfl);
 	if (f) {
-		dwfl_linux_proc_maps_report(m->dwfl, f);
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
 		fclose(f);
 	}
-	dwfl_report_end(m->dwfl, NULL, NULL);
-	return m->dwfl;
+	return v && v <= (1u << 30) ? (unsigned)v : 1u << 20;
 }
-
-static const char *base_name(const char *p)
-{
-	const char *s = p ? strrchr(p, '/') : NULL;
-
-	return s ? s + 1 : p;
-}
-
-static char *describe(struct maps *m, uint64_t addr)
-{
-	Dwfl *dwfl = m ? maps_dwfl(m) : NULL;
-	/* Return addresses point after the call: look up the call itself. */
-	Dwarf_Addr pc = addr - 1;
-	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
-	const char *fn = NULL, *modname = NULL, *src = NULL;
-	GElf_Off off = 0;
-	GElf_Sym sym;
-	int lineno = 0;
-	char *out = NULL;
-
-	if (mod) {
-		Dwfl_Line *line;
-
-		modname = base_name(dwfl_module_info(mod, NULL, NULL, NULL,
-						     NULL, NULL, NULL, NULL));
-		fn = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
-		line = dwfl_module_getsrc(mod, pc);
-		if (line)
-			src = base_name(dwfl_lineinfo(line, NULL, &lineno, NULL,
-						      NULL, NULL));
-	}
-	if (fn && src && lineno > 0)
-		(void)!asprintf(&out, "%s (%s:%d)", fn, src, lineno);
-	else if (fn)
-		(void)!asprintf(&out, "%s+0x%llx (%s)", fn,
-				(unsigned long long)off + 1, modname);
-	else if (modname)
-		(void)!asprintf(&out, "0x%llx (%s)", (unsigned long long)addr,
-				modname);
-	else
-		(void)!asprintf(&out, "0x%llx", (unsigned long long)addr);
-	return out;
-}
-
-/* A symbol string for addr, cached per address space. */
-static const char *symbolise(struct maps *m, uint64_t addr)
-{
-	static char tmp[32];
-	size_t j;
-
-	if (!m) {
-		snprintf(tmp, sizeof(tmp), "0x%llx", (unsigned long long)addr);
-		return tmp;
-	}
-	if (m->nsym * 2 >= m->symcap) {
-		size_t ncap = m->symcap ? m->symcap * 2 : 256;
-		__typeof__(m->sym) n = calloc(ncap, sizeof(*n));
-
-		if (!n)
-			return "?";
-		for (size_t i = 0; i < m->symcap; i++) {
-			if (!m->sym[i].str)
-				continue;
-			for (j = (m->sym[i].addr * 0x9e3779b97f4a7c15ULL) >> 40;
-			     n[j & (ncap - 1)].str; j++)
-				;
-			n[j & (ncap - 1)] = m->sym[i];
-		}
-		free(m->sym);
-		m->sym = n;
-		m->symcap = ncap;
-	}
-	for (j = (addr * 0x9e3779b97f4a7c15ULL) >> 40;
-	     m->sym[j & (m->symcap - 1)].str; j++)
-		if (m->sym[j & (m->symcap - 1)].addr == addr)
-			return m->sym[j & (m->symcap - 1)].str;
-	j &= m->symcap - 1;
-	m->sym[j].str = describe(m, addr);
-	if (!m->sym[j].str)
-		return "?";
-	m->sym[j].addr = addr;
-	m->nsym++;
-	return m->sym[j].str;
-}
-
-/* ---- events -------------------------------------------------------- */
-
-static int on_event(void *ctx, void *data, size_t len)
-{
-	struct fdtrack *t = ctx;
-	const struct fdt_event *e = data;
-
-	if (len < sizeof(*e) || e->type != FDT_EV_OPEN || e->fd < 0)
-		return 0;
-	if ((size_t)e->fd >= t->fdcap) {
-		size_t ncap = t->fdcap ? t->fdcap : 64;
-		struct fdent *n;
-
-		while (ncap <= (size_t)e->fd)
-			ncap *= 2;
-		n = realloc(t->fdt, ncap * sizeof(*n));
-		if (!n)
-			return 0; /* the fd just has no stack then */
-		memset(n + t->fdcap, 0, (ncap - t->fdcap) * sizeof(*n));
-		t->fdt = n;
-		t->fdcap = ncap;
-	}
-	t->fdt[e->fd] = (struct fdent){ e->file, e->ts, intern_stack(t, e) };
-	return 0;
-}
-
-int fdtrack_poll(struct fdtrack *t, int timeout_ms)
-{
-	int n = timeout_ms ? ring_buffer__poll(t->rb, timeout_ms)
-			   : ring_buffer__consume(t->rb);
-
-	if (n < 0 && n != -EINTR)
-		return fail(n, "fdtrack: reading the ring buffer failed: %s",
-			    strerror(-n));
-	return 0;
-}
-
-/* ---- snapshot and reconcile ----------------------------------------- */
-
-static int run_snapshot(struct fdtrack *t)
-{
-	char buf[64];
-	int fd, n;
-
-	t->skel->bss->snap_gen++;
-	t->skel->bss->snap_saw_target = 0;
-	t->skel->bss->snap_seen = 0;
-	fd = bpf_iter_create(bpf_link__fd(t->iter));
-	if (fd < 0)
-		return fail(-errno, "fdtrack: cannot start the fd snapshot "
-			    "iterator: %s", strerror(errno));
-	/* The program writes nothing; one read walks the whole table. */
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		;
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return fail(n, "fdtrack: fd snapshot failed: %s", strerror(-n));
-	return 0;
-}
-
-int fdtrack_reconcile(struct fdtrack *t)
-{
-	int err = fdtrack_poll(t, 0);
-
-	if (err)
-		return err;
-	if (t->skel->bss->exited)
-		return 0; /* nothing left to look at; the exit hook was exact */
-	return run_snapshot(t);
-}
-
-int fdtrack_exited(const struct fdtrack *t)
-{
-	return __atomic_load_n(&t->skel->bss->exited, __ATOMIC_RELAXED) != 0;
-}
-
-void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
-{
-	const struct fdtrack_bpf__bss *b = t->skel->bss;
-
-#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-	memset(out, 0, sizeof(*out));
-	for (int k = 0; k < FDTRACK_NKINDS; k++) {
-		out->opens[k] = LD(b->opens[k]);
-		out->closes[k] = LD(b->closes[k]);
-		out->closed_outside_syscalls[k] = LD(b->outside_closed[k]);
-		out->opened_outside_syscalls[k] = LD(b->outside_opened[k]);
-		out->at_start[k] = LD(b->at_start[k]);
-		out->open_at_exit[k] = LD(b->open_at_exit[k]);
-		out->live[k] = out->at_start[k] + out->opens[k] +
-			       out->opened_outside_syscalls[k] -
-			       out->closes[k] - out->closed_outside_syscalls[k];
-	}
-	out->lost_events = LD(b->lost_events);
-	out->exited = LD(b->exited) != 0;
-#undef LD
-}
-
-/* ---- groups -------------------------------------------------------- */
-
-static int group_cmp(const void *a, const void *b)
-{
-	const struct fdtrack_group *x = a, *y = b;
-
-	if (x->count != y->count)
-		return x->count < y->count ? 1 : -1;
-	return (int)x->kind - (int)y->kind;
-}
-
-struct gacc { enum fdtrack_kind kind; struct stack *stack; unsigned count; };
-
-static char **stack_strings(struct fdtrack *t, const struct stack *s,
-			    unsigned *nout)
-{
-	struct maps *m = maps_find(t, s->exec_gen);
-	uint64_t pcs[FDT_MAX_FRAMES + 1];
-	unsigned n = 0;
-	char **v;
-
-	for (uint32_t i = 0; i < s->nframes; i++) {
-		pcs[n++] = s->frames[i];
-		/* The caller of a frame-pointer-less libc wrapper (see
-		 * wrapper_retaddr() in fdtrack.bpf.c), if the walk missed it. */
-		if (i == 0 && s->retaddr && maps_covers(m, s->retaddr) &&
-		    (s->nframes < 2 || s->frames[1] != s->retaddr))
-			pcs[n++] = s->retaddr;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		return NULL;
-	for (unsigned i = 0; i < n; i++) {
-		v[i] = strdup(symbolise(m, pcs[i]));
-		if (!v[i]) {
-			while (i--)
-				free(v[i]);
-			free(v);
-			return NULL;
-		}
-	}
-	*nout = n;
-	return v;
-}
-
-int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
-			size_t *ngroups)
-{
-	struct gacc *acc = NULL;
-	size_t nacc = 0, cap = 0;
-	struct fdtrack_group *g;
-	int mapfd = bpf_map__fd(t->skel->maps.fds);
-	bool exited;
-	__u32 key, *prev = NULL;
-	int err;
-
-	*groups = NULL;
-	*ngroups = 0;
-	err = fdtrack_reconcile(t);
-	if (err)
-		return err;
-	exited = t->skel->bss->exited;
-	while (bpf_map_get_next_key(mapfd, prev, &key) == 0) {
-		struct fdt_fdinfo v;
-		struct stack *s = NULL;
-		size_t i;
-
-		prev = &key;
-		if (bpf_map_lookup_elem(mapfd, &key, &v) || !v.live ||
-		    v.kind >= FDT_NKINDS || (exited && !v.at_exit))
-			continue;
-		if (key < t->fdcap && v.ts && t->fdt[key].ts == v.ts &&
-		    t->fdt[key].file == v.file)
-			s = t->fdt[key].stack;
-		for (i = 0; i < nacc; i++)
-			if (acc[i].stack == s && acc[i].kind == v.kind)
-				break;
-		if (i == nacc) {
-			if (nacc == cap) {
-				struct gacc *n = realloc(acc, (cap = cap ? 2 * cap : 16) *
-							 sizeof(*n));
-				if (!n) {
-					free(acc);
-					return fail(-ENOMEM, "fdtrack: out of memory");
-				}
-				acc = n;
-			}
-			acc[nacc++] = (struct gacc){ v.kind, s, 0 };
-		}
-		acc[i].count++;
-	}
-	g = calloc(nacc ? nacc : 1, sizeof(*g));
-	if (!g) {
-		free(acc);
-		return fail(-ENOMEM, "fdtrack: out of memory");
-	}
-	for (size_t i = 0; i < nacc; i++) {
-		g[i].kind = acc[i].kind;
-		g[i].count = acc[i].count;
-		if (acc[i].stack) {
-			g[i].frames = stack_strings(t, acc[i].stack, &g[i].nframes);
-			if (!g[i].frames) {
-				fdtrack_groups_free(g, nacc);
-				free(acc);
-				return fail(-ENOMEM, "fdtrack: out of memory");
-			}
-		}
-	}
-	free(acc);
-	qsort(g, nacc, sizeof(*g), group_cmp);
-	*groups = g;
-	*ngroups = nacc;
-	return 0;
-}
-
-void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups)
-{
-	for (size_t i = 0; groups && i < ngroups; i++) {
-		for (unsigned j = 0; j < groups[i].nframes; j++)
-			free(groups[i].frames[j]);
-		free(groups[i].frames);
-	}
-	free(groups);
-}
-
-void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
-			  size_t ngroups)
-{
-	for (size_t i = 0; i < ngroups; i++) {
-		const struct fdtrack_group *g = &groups[i];
-
-		fprintf(out, "%u %s fd%s open, opened at:\n", g->count,
-			fdtrack_kind_name(g->kind), g->count == 1 ? "" : "s");
-		if (!g->nframes)
-			fprintf(out, "   (no stack: opened before fdtrack attached, "
-				"outside a syscall, or its event was lost)\n");
-		for (unsigned j = 0; j < g->nframes; j++)
-			fprintf(out, "   %s %s\n", j ? "by" : "at", g->frames[j]);
-		fputc('\n', out);
-	}
-}
-
-/* ---- open / close -------------------------------------------------- */
 
 static unsigned ringbuf_size(unsigned want)
 {
@@ -705,16 +88,397 @@ static unsigned ringbuf_size(unsigned want)
 	return n;
 }
 
+static struct fdtrack_options effective_options(
+	const struct fdtrack_options *in)
+{
+	struct fdtrack_options o = { .want_stacks = 1 };
+
+	if (in)
+		o = *in;
+	o.ringbuf_bytes = ringbuf_size(o.ringbuf_bytes);
+	o.kinds = o.kinds ? o.kinds & FDKIND_ALL : FDKIND_ALL;
+	o.max_fds = o.max_fds ? o.max_fds : nr_open();
+	o.max_stacks = o.max_stacks ? o.max_stacks : DEFAULT_MAX_STACKS;
+	o.max_procs = o.max_procs ? o.max_procs
+				  : o.follow ? DEFAULT_MAX_PROCS : 4;
+	return o;
+}
+
+void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
+{
+	*out = t->opts;
+}
+
+/* ---- snapshot and reconcile ----------------------------------------- */
+
+/* One walk of the followed fd tables with the task_file iterator. */
+static int snapshot_once(struct fdtrack *t)
+{
+	char buf[64];
+	int fd, n;
+
+	t->skel->bss->snap_gave_up = 0;
+	__atomic_add_fetch(&t->skel->bss->snap_gen, 1, __ATOMIC_SEQ_CST);
+	fd = bpf_iter_create(bpf_link__fd(t->iter));
+	if (fd < 0)
+		return fdtrack_fail(-errno, "fdtrack: cannot start the fd "
+				    "snapshot iterator: %s", strerror(errno));
+	/* The program writes nothing; one read walks every table. */
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return fdtrack_fail(n, "fdtrack: fd snapshot failed: %s",
+				    strerror(-n));
+	return 0;
+}
+
+/* A snapshot that lost a race on some number (its read went stale four
+ * times) concluded nothing: walk again. */
+static int run_snapshot(struct fdtrack *t)
+{
+	for (int i = 0; i < 16; i++) {
+		int err = snapshot_once(t);
+
+		if (err || !__atomic_load_n(&t->skel->bss->snap_gave_up,
+					    __ATOMIC_SEQ_CST))
+			return err;
+	}
+	return fdtrack_fail(-EAGAIN, "fdtrack: the fd snapshot kept losing "
+			    "races with the target (16 walks); try again");
+}
+
+int fdtrack_poll(struct fdtrack *t, int timeout_ms)
+{
+	uint64_t lost, in_map;
+	int n = 0;
+
+	if (timeout_ms)
+		n = ring_buffer__poll(t->rb, timeout_ms);
+	if (n >= 0 || n == -EINTR) /* records may not wake us: take them */
+		n = ring_buffer__consume(t->rb);
+	if (n < 0 && n != -EINTR)
+		return fdtrack_fail(n, "fdtrack: reading the ring buffer "
+				    "failed: %s", strerror(-n));
+	if (t->failed)
+		return -ENOMEM; /* fdtrack_error() says what */
+	lost = __atomic_load_n(&t->skel->bss->lost_events, __ATOMIC_RELAXED);
+	if (lost != t->lost_seen) {
+		t->lost_seen = lost;
+		n = procs_scan_tables(t);
+		if (n)
+			return n;
+	}
+	in_map = t->skel->bss->stacks_added - t->stacks_deleted;
+	if (in_map > t->opts.max_stacks / 4 * 3)
+		return procs_collect_stacks(t);
+	return 0;
+}
+
+int fdtrack_poll_fd(const struct fdtrack *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+int fdtrack_reconcile(struct fdtrack *t)
+{
+	int err = fdtrack_poll(t, 0);
+
+	if (err)
+		return err;
+	if (fdtrack_all_exited(t))
+		return 0; /* nothing left to look at; the exit walks were exact */
+	return run_snapshot(t);
+}
+
+int fdtrack_exited(const struct fdtrack *t)
+{
+	return __atomic_load_n(&t->skel->bss->root_gone, __ATOMIC_RELAXED) != 0;
+}
+
+int fdtrack_all_exited(const struct fdtrack *t)
+{
+	return __atomic_load_n(&t->skel->data->live_tables,
+			       __ATOMIC_RELAXED) <= 0;
+}
+
+/* ---- counts ----------------------------------------------------------- */
+
+void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
+{
+	struct fdtrack *mt = (struct fdtrack *)t; /* lookups only */
+	const struct fdtrack_bpf__bss *b = t->skel->bss;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < t->nprocs; i++) {
+		const struct proc *p = t->procs[i];
+		struct fdt_table rec;
+
+		out->processes++;
+		if (p->exited) {
+			counts_add(out, p->count);
+		} else if (!proc_read_table(mt, p->table, &rec)) {
+			counts_add(out, rec.count);
+			out->running += !(rec.flags & FDT_T_EXITED);
+		}
+	}
+	out->lost_events = __atomic_load_n(&b->lost_events, __ATOMIC_RELAXED);
+	out->stacks_dropped = __atomic_load_n(&b->stacks_dropped,
+					      __ATOMIC_RELAXED);
+	out->fds_full = __atomic_load_n(&b->fds_full, __ATOMIC_RELAXED);
+	out->procs_full = __atomic_load_n(&b->tables_full, __ATOMIC_RELAXED);
+	out->races_lost = __atomic_load_n(&b->races_lost, __ATOMIC_RELAXED);
+	out->exited = fdtrack_exited(t);
+}
+
+/* ---- groups and processes ------------------------------------------- */
+
+int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
+			size_t *ngroups)
+{
+	struct proc *root = proc_find(t, FDT_ROOT_TABLE);
+	struct raw_group *raw = NULL;
+	struct fdt_table rec;
+	size_t nraw = 0;
+	int err;
+
+	*groups = NULL;
+	*ngroups = 0;
+	err = fdtrack_reconcile(t);
+	if (err || !root)
+		return err;
+	if (root->exited)
+		return groups_publish(t, root->pid, root->groups, root->ngroups,
+				      true, groups, ngroups);
+	if (proc_read_table(t, FDT_ROOT_TABLE, &rec))
+		return 0;
+	err = groups_of_table(t, FDT_ROOT_TABLE, rec.fd_limit, false, &raw,
+			      &nraw);
+	if (!err)
+		err = groups_publish(t, root->pid, raw, nraw, true, groups,
+				     ngroups);
+	raw_groups_free(raw, nraw);
+	return err;
+}
+
+/* The public form of one process (running ones read now). */
+static int process_publish(struct fdtrack *t, struct proc *p,
+			   struct fdtrack_process *out)
+{
+	struct raw_group *raw = p->groups;
+	size_t nraw = p->ngroups;
+	struct fdt_table rec;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->pid = p->pid;
+	out->ppid = p->ppid;
+	out->exited = p->exited;
+	out->has_status = p->has_status;
+	out->status = p->status;
+	if (p->cmdline && !(out->cmdline = strdup(p->cmdline)))
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+	if (p->exited) {
+		counts_add(&out->counts, p->count);
+		out->counts.exited = 1;
+	} else {
+		if (proc_read_table(t, p->table, &rec))
+			return 0; /* gone meanwhile: its report comes next poll */
+		counts_add(&out->counts, rec.count);
+		err = groups_of_table(t, p->table, rec.fd_limit, false, &raw,
+				      &nraw);
+	}
+	out->counts.processes = 1;
+	out->counts.running = !p->exited;
+	if (!err)
+		err = groups_publish(t, p->pid, raw, nraw, false,
+				     &out->groups, &out->ngroups);
+	if (!p->exited)
+		raw_groups_free(raw, nraw);
+	return err;
+}
+
+int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
+		      size_t *nprocs)
+{
+	struct fdtrack_process *v;
+	size_t n = 0;
+	int err;
+
+	*procs = NULL;
+	*nprocs = 0;
+	err = fdtrack_reconcile(t);
+	if (err)
+		return err;
+	v = calloc(t->nprocs ? t->nprocs : 1, sizeof(*v));
+	if (!v)
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+	for (size_t i = 0; i < t->nprocs; i++) {
+		err = process_publish(t, t->procs[i], &v[n]);
+		if (err) {
+			fdtrack_processes_free(v, n + 1);
+			return err;
+		}
+		if (v[n].counts.processes)
+			n++;
+	}
+	*procs = v;
+	*nprocs = n;
+	return 0;
+}
+
+void fdtrack_processes_free(struct fdtrack_process *procs, size_t nprocs)
+{
+	for (size_t i = 0; procs && i < nprocs; i++) {
+		free(procs[i].cmdline);
+		fdtrack_groups_free(procs[i].groups, procs[i].ngroups);
+	}
+	free(procs);
+}
+
+/* ---- open / close -------------------------------------------------- */
+
 static int load_error(int err)
 {
 	if (err == -EPERM || err == -EACCES)
-		return fail(err, "fdtrack: permission denied loading BPF programs "
-			    "(libbpf: %s): run as root, or grant CAP_BPF and "
-			    "CAP_PERFMON", strerror(-err));
-	return fail(err, "fdtrack: the kernel refused the BPF programs (libbpf: "
-		    "%s, errno %d): fdtrack needs Linux >= 5.17 with tp_btf "
-		    "tracepoints, ring buffers and task_file iterators; set "
-		    "FDTRACK_DEBUG=1 for libbpf's log", strerror(-err), -err);
+		return fdtrack_fail(err, "fdtrack: permission denied loading "
+				    "BPF programs (libbpf: %s): run as root, or "
+				    "grant CAP_BPF and CAP_PERFMON",
+				    strerror(-err));
+	return fdtrack_fail(err, "fdtrack: the kernel refused the BPF programs "
+			    "(libbpf: %s, errno %d): fdtrack needs Linux >= "
+			    "6.2 with tp_btf tracepoints, ring buffers, "
+			    "task_file iterators and bpf_rdonly_cast; set "
+			    "FDTRACK_DEBUG=1 for libbpf's log", strerror(-err),
+			    -err);
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	return procs_on_record(ctx, data, len);
+}
+
+/* Before load: filters and table sizes. */
+static int configure(struct fdtrack *t, pid_t tgid)
+{
+	struct fdtrack_bpf *s = t->skel;
+	int err;
+
+	s->rodata->targ_tgid = tgid;
+	s->rodata->follow = t->opts.follow;
+	s->rodata->want_stacks = t->opts.want_stacks;
+	s->rodata->kind_mask = t->opts.kinds;
+	err = bpf_map__set_max_entries(s->maps.events, t->opts.ringbuf_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.fds, t->opts.max_fds);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.stacks,
+					       t->opts.max_stacks);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.tables,
+					       t->opts.max_procs);
+	/* The iterator and sys_exit are attached below; fork only matters
+	 * with follow. */
+	bpf_program__set_autoattach(s->progs.fdtrack_snapshot, false);
+	bpf_program__set_autoattach(s->progs.fdtrack_sys_exit, false);
+	if (!t->opts.follow)
+		bpf_program__set_autoload(s->progs.fdtrack_fork, false);
+	return err;
+}
+
+/* After load, before attach: the anonymous-inode names (the one list in
+ * common/fdkind.c) and the target's table. */
+static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
+{
+	struct fdt_table root = { .tgid = tgid, .ppid = ppid, .aspace = 1,
+				  .holders = 1 };
+	uint32_t id = FDT_ROOT_TABLE;
+	enum fdkind kind;
+	const char *name;
+	int fd = bpf_map__fd(t->skel->maps.anon_kinds);
+
+	for (unsigned i = 0; (name = fdkind_anon_name(i, &kind)); i++) {
+		char key[FDT_NAME_BYTES] = { 0 };
+		uint32_t k = kind;
+
+		strncpy(key, name, sizeof(key) - 1);
+		if (bpf_map_update_elem(fd, key, &k, BPF_ANY))
+			return -errno;
+	}
+	return bpf_map_update_elem(t->tables_fd, &id, &root, BPF_NOEXIST)
+		       ? -errno : 0;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the command may hold spaces and parens */
+	if (p && sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = 0;
+	return ppid;
+}
+
+static int attach_iterator(struct fdtrack *t, pid_t tgid)
+{
+	union bpf_iter_link_info linfo;
+	LIBBPF_OPTS(bpf_iter_attach_opts, iopts);
+
+	memset(&linfo, 0, sizeof(linfo));
+	if (!t->opts.follow) {
+		linfo.task.pid = tgid; /* all threads of the process */
+		iopts.link_info = &linfo;
+		iopts.link_info_len = sizeof(linfo);
+	}
+	t->iter = bpf_program__attach_iter(t->skel->progs.fdtrack_snapshot,
+					   &iopts);
+	if (t->iter)
+		return 0;
+	if (errno == ESRCH || errno == ENOENT)
+		return fdtrack_fail(-ESRCH, "fdtrack: process %d is gone",
+				    (int)tgid);
+	return load_error(-errno);
+}
+
+/* The target as a process: its command line and maps as of now. */
+static int add_root(struct fdtrack *t, pid_t tgid, pid_t ppid)
+{
+	struct proc *root = proc_add(t, FDT_ROOT_TABLE, tgid, ppid, 1);
+	char path[64], buf[4096];
+	size_t n, len;
+	char *text;
+	FILE *f;
+
+	if (!root)
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)tgid);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		while (n && !buf[n - 1])
+			n--;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = buf[i] ? buf[i] : ' ';
+		buf[n] = 0;
+		root->cmdline = n ? strdup(buf) : NULL;
+	}
+	text = proc_maps_read(tgid, &len);
+	if (text)
+		symbolizer_store(&t->symbolizer, 1, text, len);
+	return 0;
 }
 
 int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
@@ -722,81 +486,79 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	const char *btf = getenv("FDTRACK_BTF") ? getenv("FDTRACK_BTF") : BTF_PATH;
-	union bpf_iter_link_info linfo;
-	LIBBPF_OPTS(bpf_iter_attach_opts, iopts);
 	struct fdtrack *t;
+	pid_t ppid;
 	int err;
 
 	*out = NULL;
 	errbuf[0] = 0;
 	if (tgid <= 0)
-		return fail(-EINVAL, "fdtrack: invalid pid %d", (int)tgid);
+		return fdtrack_fail(-EINVAL, "fdtrack: invalid pid %d", (int)tgid);
 	if (access(btf, R_OK))
-		return fail(-ENOENT, "fdtrack: no kernel BTF at %s (%s): boot a "
-			    "kernel built with CONFIG_DEBUG_INFO_BTF=y", btf,
-			    strerror(errno));
+		return fdtrack_fail(-ENOENT, "fdtrack: no kernel BTF at %s (%s): "
+				    "boot a kernel built with "
+				    "CONFIG_DEBUG_INFO_BTF=y", btf,
+				    strerror(errno));
 	if (kill(tgid, 0) && errno == ESRCH)
-		return fail(-ESRCH, "fdtrack: no process with pid %d", (int)tgid);
+		return fdtrack_fail(-ESRCH, "fdtrack: no process with pid %d",
+				    (int)tgid);
 	pthread_once(&once, set_print_once);
+	ppid = parent_of(tgid);
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return fail(-ENOMEM, "fdtrack: out of memory");
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 	t->tgid = tgid;
-	t->want_stacks = opts ? opts->want_stacks : 1;
-
+	t->opts = effective_options(opts);
 	t->skel = fdtrack_bpf__open();
-	if (!t->skel) {
-		err = -errno;
-		goto load_fail;
+	err = t->skel ? configure(t, tgid) : -errno;
+	if (!err)
+		err = fdtrack_bpf__load(t->skel);
+	if (err) {
+		err = load_error(err);
+		goto fail;
 	}
-	t->skel->rodata->targ_tgid = tgid;
-	t->skel->rodata->want_stacks = t->want_stacks;
-	err = bpf_map__set_max_entries(t->skel->maps.events,
-				       ringbuf_size(opts ? opts->ringbuf_bytes : 0));
-	if (err)
-		goto load_fail;
-	/* The iterator is attached below, to this process only. */
-	bpf_program__set_autoattach(t->skel->progs.fdt_snapshot, false);
-	err = fdtrack_bpf__load(t->skel);
-	if (err)
-		goto load_fail;
-	err = fdtrack_bpf__attach(t->skel);
-	if (err)
-		goto load_fail;
-
-	memset(&linfo, 0, sizeof(linfo));
-	linfo.task.pid = tgid; /* all threads of the process (TGID walk) */
-	iopts.link_info = &linfo;
-	iopts.link_info_len = sizeof(linfo);
-	t->iter = bpf_program__attach_iter(t->skel->progs.fdt_snapshot, &iopts);
-	if (!t->iter) {
-		err = -errno;
-		if (err == -ESRCH || err == -ENOENT) {
-			err = fail(-ESRCH, "fdtrack: process %d is gone", (int)tgid);
-			goto out_err;
-		}
-		goto load_fail;
+	t->fds_fd = bpf_map__fd(t->skel->maps.fds);
+	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
+	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	err = fill_maps(t, tgid, ppid);
+	if (err) {
+		err = load_error(err);
+		goto fail;
 	}
-	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t,
-				 NULL);
-	if (!t->rb) {
-		err = -errno;
-		goto load_fail;
+	/* Everything that makes an fd first and sys_exit last: a process
+	 * that watches itself (exstress) then finds one fd of fdtrack's own
+	 * among its opens, the sys_exit link, not all of them. */
+	err = attach_iterator(t, tgid);
+	if (err)
+		goto fail;
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_record,
+				 t, NULL);
+	err = t->rb ? fdtrack_bpf__attach(t->skel) : -errno;
+	if (!err) {
+		t->skel->links.fdtrack_sys_exit =
+			bpf_program__attach(t->skel->progs.fdtrack_sys_exit);
+		if (!t->skel->links.fdtrack_sys_exit)
+			err = -errno;
 	}
+	if (err) {
+		err = load_error(err);
+		goto fail;
+	}
+	err = add_root(t, tgid, ppid);
+	if (err)
+		goto fail;
 	/* Attached first, snapshot second: an fd opened in between is seen
-	 * by both, and the map keeps it once. */
+	 * by both, and the entry keeps it once. */
 	t->skel->bss->snap_baseline = 1;
 	err = run_snapshot(t);
 	t->skel->bss->snap_baseline = 0;
+	__atomic_store_n(&t->skel->bss->baseline_done, 1, __ATOMIC_SEQ_CST);
 	if (err)
-		goto out_err;
+		goto fail;
 	*out = t;
 	return 0;
-
-load_fail:
-	err = load_error(err ? err : -EINVAL);
-out_err:
+fail:
 	fdtrack_close(t);
 	return err;
 }
@@ -808,18 +570,7 @@ void fdtrack_close(struct fdtrack *t)
 	ring_buffer__free(t->rb);
 	bpf_link__destroy(t->iter);
 	fdtrack_bpf__destroy(t->skel);
-	for (size_t i = 0; i < t->scap; i++)
-		free(t->stacks[i]);
-	free(t->stacks);
-	free(t->fdt);
-	while (t->maps) {
-		struct maps *m = t->maps;
-
-		t->maps = m->next;
-		maps_free_syms(m);
-		free(m->text);
-		free(m->x);
-		free(m);
-	}
+	procs_free(t);
+	symbolizer_free(&t->symbolizer);
 	free(t);
 }

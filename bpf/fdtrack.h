@@ -1,23 +1,28 @@
 /*
- * fdtrack: watch one process's eventfd and io_uring fds with eBPF.
- * (Contract fixed first so exstress can code against it; the implementation
- * is in fdtrack.c, the kernel side in fdtrack.bpf.c.)
+ * fdtrack: watch the fds of a process (and, with follow, of every process
+ * it starts) with eBPF: every fd kind of common/fdkind.h, or those chosen.
+ * The implementation is in fdtrack.c (loading, events, counts), procs.c
+ * (the followed processes and their reports), groups.c (fds grouped by
+ * opening stack) and symbolize.c; the kernel side is fdtrack.bpf.c.
  *
  * All functions return 0 or a negative errno; on failure fdtrack_error()
  * says in one line what is missing and what to do.
  *
- * Counts come from kernel counters updated in each syscall's exit, so they
- * never depend on the ring buffer (a lost event only costs that fd its
- * stack; lost_events says how many).
+ * Counts come from kernel counters updated in each syscall's exit, and
+ * every tracked fd keeps the key of its opening stack in the kernel, so
+ * neither depends on the ring buffer (it only brings rare records: a new
+ * process, an exec, an exit, a stack seen first).
  *
- * Guarantees (docs/design.md §4.2, proof in §4.3):
+ * Guarantees per process and kind (docs/design.md §4.3, argument in §4.4):
  *   - always: at_start + opens + opened_outside_syscalls
  *               == closes + closed_outside_syscalls + live;
- *   - after fdtrack_reconcile(): live == the target's tracked fds in
+ *   - after fdtrack_reconcile(): live == the process's tracked fds in
  *     /proc/PID/fd (IORING_OP_CLOSE'd fds are then closed outside syscalls);
  *   - with threads racing on fd numbers, once every syscall of the target
  *     returned and nothing happened outside the syscalls fdtrack models:
- *     both *_outside_syscalls are 0 and at_start + opens == closes + live.
+ *     both *_outside_syscalls are 0 and at_start + opens == closes + live;
+ *   - unless counts.exact_lost says otherwise (a table of fdtrack's own
+ *     was full: raise max_fds / max_procs).
  *
  * One struct fdtrack must be used by one thread at a time. x86_64 only.
  */
@@ -28,65 +33,135 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-enum fdtrack_kind { FDTRACK_EVENTFD = 0, FDTRACK_IO_URING = 1, FDTRACK_NKINDS };
+#include "fdkind.h"
 
-const char *fdtrack_kind_name(enum fdtrack_kind kind); /* "eventfd", "io_uring" */
-
+/* Counts per fd kind (enum fdkind; names from fdkind_name()). closes
+ * include the closes done by the exit: open_at_exit of them. */
 struct fdtrack_counts {
-	uint64_t opens[FDTRACK_NKINDS];
-	uint64_t closes[FDTRACK_NKINDS];      /* closes seen by syscalls + exec/exit */
-	uint64_t live[FDTRACK_NKINDS];        /* open now, after reconciliation */
-	uint64_t closed_outside_syscalls[FDTRACK_NKINDS]; /* e.g. IORING_OP_CLOSE */
-	uint64_t lost_events;                 /* ring buffer overflows, never hidden */
+	uint64_t opens[FDKIND_COUNT];
+	uint64_t closes[FDKIND_COUNT];      /* closes seen by syscalls + exec/exit */
+	uint64_t live[FDKIND_COUNT];        /* open now, after reconciliation */
+	uint64_t closed_outside_syscalls[FDKIND_COUNT]; /* e.g. IORING_OP_CLOSE */
+	uint64_t lost_events;               /* ring buffer overflows, never hidden */
 	/* Added after the first contract; always
 	 *   at_start + opens + opened_outside_syscalls
 	 *     == closes + closed_outside_syscalls + live  */
-	uint64_t at_start[FDTRACK_NKINDS];    /* open when fdtrack attached */
-	uint64_t opened_outside_syscalls[FDTRACK_NKINDS]; /* SCM_RIGHTS, ... */
-	uint64_t open_at_exit[FDTRACK_NKINDS]; /* open when the target exited */
-	uint64_t exited;                      /* 1 once the target process exited */
+	uint64_t at_start[FDKIND_COUNT];    /* open when tracking began: at
+					       attach, or inherited at fork */
+	uint64_t opened_outside_syscalls[FDKIND_COUNT]; /* IORING_OP_OPENAT, ... */
+	uint64_t open_at_exit[FDKIND_COUNT]; /* open when the process exited */
+	uint64_t exited;                    /* 1 once the target process exited */
+	/* Added with fd kinds and follow: */
+	uint64_t open_since_start[FDKIND_COUNT]; /* of open_at_exit (of live while
+						    running): open since
+						    tracking began, so not
+						    leaks */
+	uint64_t stacks_dropped;  /* opens left without a stack (table full) */
+	uint64_t fds_full;        /* fds not tracked: the fd table was full */
+	uint64_t procs_full;      /* processes not followed: table full */
+	uint64_t processes;       /* processes followed (the target included) */
+	uint64_t running;         /* ... of them still running */
+	uint64_t races_lost;      /* closes whose exit could not read its number
+				     fresh (4 times): filed outside syscalls
+				     when the snapshot finds them (§4.4) */
 };
+
+/* Leaked fds of kind k: open at exit (or now, while running) and opened
+ * after tracking began. */
+static inline uint64_t fdtrack_leaked(const struct fdtrack_counts *c, int k)
+{
+	return (c->exited ? c->open_at_exit[k] : c->live[k]) -
+	       c->open_since_start[k];
+}
 
 struct fdtrack_options {
 	unsigned ringbuf_bytes;   /* 0 = default */
 	int want_stacks;          /* record user stacks of opens (default on: 1) */
+	/* Added with fd kinds and follow (0 = the default each): */
+	uint64_t kinds;           /* FDKIND_MASK() set to track; 0 = all */
+	int follow;               /* also every process the target starts */
+	unsigned max_fds;         /* fd entries (default: /proc/sys/fs/nr_open) */
+	unsigned max_stacks;      /* distinct stacks (default 16384) */
+	unsigned max_procs;       /* processes at once (default 4096) */
 };
 
 struct fdtrack;
 
-/* Load, set the kernel-side tgid filter, attach. Existing fds of the target
- * are taken from an iterator snapshot at attach time and counted as live
- * (not as opens). */
+/* The options in use, defaults filled in (table sizes, kinds). */
+void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out);
+
+/* Load, set the kernel-side filters, attach. Existing fds of the target
+ * are taken from an iterator snapshot at attach time and counted in
+ * at_start (not as opens). */
 int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		 struct fdtrack **out);
-/* Consume pending ring-buffer events; timeout_ms 0 = don't block. */
+/* Consume pending ring-buffer records and report processes that exited;
+ * timeout_ms 0 = don't block. */
 int fdtrack_poll(struct fdtrack *t, int timeout_ms);
-/* Consume events, then take an exact snapshot of the target's fd table with
- * the task_file iterator and reconcile: fds the event view has open but the
- * kernel does not are moved to closed_outside_syscalls. */
+/* An fd that becomes readable when records arrive (to wait on it together
+ * with others; then call fdtrack_poll(t, 0)). */
+int fdtrack_poll_fd(const struct fdtrack *t);
+/* Consume records, then take an exact snapshot of the followed fd tables
+ * with the task_file iterator and reconcile: fds the syscall view has open
+ * but the kernel does not are moved to closed_outside_syscalls. */
 int fdtrack_reconcile(struct fdtrack *t);
+/* Totals over every followed process (the target alone without follow). */
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
 
-/* Live tracked fds grouped by opening stack (largest group first); after the
- * target exited, the fds it left open. Runs fdtrack_reconcile() first.
- * Symbols are resolved here (lazily, cached), never while events arrive. */
+/* Live tracked fds of the target, opened since tracking began, grouped by
+ * opening stack (largest group first); after the target exited, those it
+ * left open. Runs fdtrack_reconcile() first. Symbols are resolved here
+ * (lazily, cached), never while records arrive. */
 struct fdtrack_group {
-	enum fdtrack_kind kind;
+	enum fdkind kind;
 	unsigned count;
 	unsigned nframes;
 	char **frames; /* "function (file:line)" or "function+0xoff (module)" */
+	/* Added with fd kinds and follow: */
+	char name[16]; /* FDKIND_ANON: the inode's own name ("[vfio-device]") */
+	pid_t pid;     /* the process holding them */
+	int at_start;  /* 1: open since tracking began (inherited, or before
+			  fdtrack attached): not a leak, no stack */
+	int *fds;      /* the count fd numbers, ascending */
 };
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups);
 void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups);
 
-/* Human-readable leak report of the live groups. */
+/* Human-readable leak report of the groups. */
 void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 			  size_t ngroups);
 
 /* 1 once the whole target process has exited (its fds are then in
  * open_at_exit, and fdtrack_live_groups() lists what was open at exit). */
 int fdtrack_exited(const struct fdtrack *t);
+
+/* ---- follow: every process ------------------------------------------- */
+
+/* One followed process: exited ones as they exited, running ones as now. */
+struct fdtrack_process {
+	pid_t pid, ppid;
+	char *cmdline;           /* arguments joined by spaces; NULL: unknown */
+	int exited;              /* 1: gone; status is valid if has_status */
+	int has_status;
+	int status;              /* as wait() gives it (WIFEXITED, ...) */
+	struct fdtrack_counts counts;
+	struct fdtrack_group *groups; /* leaks first, then the at_start ones */
+	size_t ngroups;
+};
+
+/* Every process followed so far, in the order fdtrack saw them start;
+ * running ones are reconciled first. */
+int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
+		      size_t *nprocs);
+void fdtrack_processes_free(struct fdtrack_process *procs, size_t nprocs);
+
+/* 1 once the target and every process it started (with follow) exited. */
+int fdtrack_all_exited(const struct fdtrack *t);
+
+/* The caller holds thread tid in a ptrace exit stop (the process is still
+ * whole): take what symbolising its stacks later needs. */
+void fdtrack_exit_stop(struct fdtrack *t, pid_t tid);
 
 /* Detach and free everything (BPF links, maps, symbol caches). */
 void fdtrack_close(struct fdtrack *t);

@@ -1,16 +1,14 @@
 /*
- * fdtrack: trace a process's eventfd and io_uring fds, report what it leaves
- * open, grouped by opening stack.
+ * fdtrack: trace the fds a process (and with -f every process it starts)
+ * opens and closes, report those left open, grouped by opening stack.
  *
- *   fdtrack -p PID            watch a running process
- *   fdtrack [options] -- CMD  run CMD and watch it
+ *   fdtrack [OPTIONS] -p PID     watch a running process
+ *   fdtrack [OPTIONS] -- CMD     run CMD and watch it
  *
- * With -- CMD the child waits on a pipe until the BPF programs are attached,
- * then execs. fdtrack also ptrace-seizes it with PTRACE_O_TRACEEXIT only: the
- * exit stop comes at the start of do_exit, while the fd table and memory map
- * are intact, so the leak report is taken (and symbolised) at the exact
- * moment the command exits. Independently, the BPF sched_process_exit hook
- * counts the fds open at exit (exact for -p PID too).
+ * CMD is started once the BPF programs are attached, and ptrace-seized for
+ * its exit stops (cli_command.c says why). Independently, the BPF
+ * sched_process_exit hook counts the fds open at each exit (exact for -p
+ * PID too). The reports are cli_report.c's.
  *
  * Run through sudo, CMD runs as the invoking user (SUDO_UID/SUDO_GID, no
  * supplementary groups) unless --run-as-root.
@@ -19,71 +17,93 @@
  * gets half a second to exit (then SIGKILL); the report (and --json) is
  * written with "interrupted": true, and fdtrack exits 128+signal.
  *
- * The JSON report is written to a temporary file next to FILE and renamed,
- * so FILE is never partial; FILE's directory is checked before attaching.
- *
- * Exit codes: 0 ok, 1 leak (with --fail-on-leak), 2 usage/environment error,
- * 128+N interrupted by signal N.
+ * Exit status, first that applies: 2 fdtrack failed (usage, environment,
+ * CMD could not be started); 128+N interrupted by signal N; the leak code
+ * (--leak-exit-code, 23) when --fail-on-leak and a process leaked; 2 when a
+ * table of fdtrack's own was full (counts not exact); with -- CMD, CMD's
+ * own status (128+N if a signal killed it); else 0.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
-#include <libgen.h>
-#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdkind.h"
 #include "fdtrack.h"
-#include "json.h"
+#include "fdtrack_cli.h"
+
+#define DEFAULT_LEAK_EXIT_CODE 23
 
 static const char usage[] =
 	"Usage: fdtrack [OPTIONS] -p PID\n"
 	"       fdtrack [OPTIONS] -- CMD [ARGS...]\n"
-	"Trace the eventfd and io_uring fds of one process with eBPF and report\n"
-	"those left open, grouped by the user stack that opened them.\n"
+	"Trace the fds of a process with eBPF (every kind: files, sockets,\n"
+	"pipes, eventfds, epoll, ...) and report those left open when it exits,\n"
+	"grouped by the user stack that opened them.\n"
 	"\n"
-	"  -p, --pid PID        watch this running process\n"
-	"  -i, --interval SECS  print opens/closes/live per kind every SECS\n"
-	"  -d, --duration SECS  stop after SECS (with -- CMD, CMD is killed)\n"
-	"  -j, --json FILE      write the report as JSON to FILE ('-' = stdout)\n"
-	"      --fail-on-leak   exit 1 if a tracked fd is open when the target\n"
-	"                       exits or the duration ends\n"
-	"      --no-stacks      do not record opening stacks\n"
-	"      --ringbuf BYTES  ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
-	"      --run-as-root    under sudo, run CMD as root too (default: as the\n"
-	"                       invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
-	"  -h, --help           show this help\n"
+	"  -p, --pid PID          watch this running process\n"
+	"  -f, --follow           also every process it starts (fork, vfork,\n"
+	"                         clone, exec), each with its own fds\n"
+	"  -k, --kind LIST        track only these kinds (comma-separated; default\n"
+	"                         all): eventfd io_uring epoll timerfd signalfd\n"
+	"                         pidfd inotify fanotify userfaultfd bpf perf_event\n"
+	"                         anon socket:unix socket:inet socket:inet6\n"
+	"                         socket:netlink socket:other pipe fifo file memfd\n"
+	"                         dir chr blk other; groups: socket, anon_inode, all\n"
+	"  -i, --interval SECS    print opens/closes/live per kind every SECS\n"
+	"  -d, --duration SECS    stop after SECS (with -- CMD, CMD is killed)\n"
+	"  -j, --json FILE        write the report as JSON to FILE ('-' = stdout)\n"
+	"      --fail-on-leak     exit with the leak code if a process leaked: an\n"
+	"                         fd it opened was open when it exited (or when\n"
+	"                         the duration ended)\n"
+	"      --leak-exit-code N the leak code (default 23; 1..255)\n"
+	"      --max-fds N        fds tracked at once, all processes together\n"
+	"                         (default /proc/sys/fs/nr_open)\n"
+	"      --max-procs N      processes followed at once (default 4096)\n"
+	"      --max-stacks N     distinct opening stacks (default 16384)\n"
+	"      --no-stacks        do not record opening stacks\n"
+	"      --ringbuf BYTES    ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
+	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
+	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
+	"  -h, --help             show this help\n"
 	"\n"
-	"Only the target process is traced (filtered in the kernel).\n"
-	"SIGINT/SIGTERM/SIGHUP stop fdtrack: with -- CMD the signal is first\n"
-	"forwarded to CMD, which has 0.5 s to exit before it is killed; the\n"
-	"report is then written with \"interrupted\": true.\n"
+	"Only the target (and with -f its descendants) is traced: the filter is\n"
+	"in the kernel. Fds a process inherited, or had before fdtrack attached,\n"
+	"are listed apart and are not leaks. SIGINT/SIGTERM/SIGHUP stop fdtrack:\n"
+	"with -- CMD the signal is first forwarded to CMD, which has 0.5 s to\n"
+	"exit before it is killed; the report is then written with\n"
+	"\"interrupted\": true.\n"
 	"\n"
 	"Needs root (or CAP_BPF + CAP_PERFMON) and kernel BTF.\n"
-	"Exit status: 0 ok, 1 leak found (--fail-on-leak), 2 usage or "
-	"environment error,\n128+N interrupted by signal N (130 SIGINT, "
-	"143 SIGTERM).\n";
+	"Exit status, the first that applies:\n"
+	"  2      fdtrack failed: usage, environment, CMD could not be started\n"
+	"  128+N  fdtrack was interrupted by signal N (130 SIGINT, 143 SIGTERM)\n"
+	"  23     (or --leak-exit-code) --fail-on-leak and a process leaked\n"
+	"  2      a table of fdtrack's own was full: counts not exact (the\n"
+	"         report says which and how to raise it)\n"
+	"  with -- CMD: CMD's own exit status (128+N if signal N killed it);\n"
+	"  with -p PID: 0\n";
 
 static struct {
 	pid_t pid;
 	double interval, duration;
 	const char *json;
 	bool fail_on_leak, run_as_root;
+	int leak_exit_code;
 	struct fdtrack_options opts;
 	char **cmd;
-} env = { .opts = { .want_stacks = 1 } };
+} env = { .opts = { .want_stacks = 1 },
+	  .leak_exit_code = DEFAULT_LEAK_EXIT_CODE };
 
 static volatile sig_atomic_t got_signal;
 
@@ -112,82 +132,136 @@ static bool parse_secs(const char *s, double *out)
 	       !strpbrk(s, "xX") && *out >= 0.001 && *out <= 1e8;
 }
 
+/* A decimal (or 0x) integer in [min, max]. */
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 0);
+	return !errno && end != s && !*end && *out >= min && *out <= max;
+}
+
+static int parse_kinds(const char *list)
+{
+	char bad[32];
+
+	if (fdkind_parse_list(list, &env.opts.kinds, bad, sizeof(bad)) ||
+	    !env.opts.kinds)
+		return usage_error("unknown fd kind '%s'", *list ? bad : "");
+	return 0;
+}
+
+enum {
+	OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF, OPT_ROOT, OPT_LEAK_CODE,
+	OPT_MAX_FDS, OPT_MAX_STACKS, OPT_MAX_PROCS,
+};
+
+static const struct option longopts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "kind", required_argument, NULL, 'k' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "json", required_argument, NULL, 'j' },
+	{ "fail-on-leak", no_argument, NULL, OPT_FAIL },
+	{ "leak-exit-code", required_argument, NULL, OPT_LEAK_CODE },
+	{ "max-fds", required_argument, NULL, OPT_MAX_FDS },
+	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+	{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
+	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
+	{ "run-as-root", no_argument, NULL, OPT_ROOT },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 }
+};
+
+/* One option; 0, or the exit status of a usage error (or -1: --help). */
+static int parse_option(int c)
+{
+	long v;
+
+	switch (c) {
+	case 'p':
+		if (!parse_long(optarg, 1, 0x3fffffff, &v) || strpbrk(optarg, "xX"))
+			return usage_error("invalid pid '%s'", optarg);
+		env.pid = v;
+		return 0;
+	case 'f':
+		env.opts.follow = 1;
+		return 0;
+	case 'k':
+		return parse_kinds(optarg);
+	case 'i':
+		return parse_secs(optarg, &env.interval)
+			       ? 0 : usage_error("invalid interval '%s'", optarg);
+	case 'd':
+		return parse_secs(optarg, &env.duration)
+			       ? 0 : usage_error("invalid duration '%s'", optarg);
+	case 'j':
+		if (!*optarg)
+			return usage_error("empty JSON file name%s", "");
+		env.json = optarg;
+		return 0;
+	case OPT_ROOT:
+		env.run_as_root = true;
+		return 0;
+	case OPT_FAIL:
+		env.fail_on_leak = true;
+		return 0;
+	case OPT_LEAK_CODE:
+		if (!parse_long(optarg, 1, 255, &v))
+			return usage_error("invalid leak exit code '%s' (1..255)",
+					   optarg);
+		env.leak_exit_code = v;
+		return 0;
+	case OPT_MAX_FDS:
+	case OPT_MAX_STACKS:
+	case OPT_MAX_PROCS:
+		if (!parse_long(optarg, 1, 1L << 26, &v))
+			return usage_error("invalid table size '%s' "
+					   "(1..67108864)", optarg);
+		*(c == OPT_MAX_FDS ? &env.opts.max_fds
+		  : c == OPT_MAX_STACKS ? &env.opts.max_stacks
+					: &env.opts.max_procs) = v;
+		return 0;
+	case OPT_NOSTACKS:
+		env.opts.want_stacks = 0;
+		return 0;
+	case OPT_RINGBUF:
+		if (!parse_long(optarg, 4096, 1L << 30, &v))
+			return usage_error("invalid ring buffer size '%s'", optarg);
+		env.opts.ringbuf_bytes = v;
+		return 0;
+	case 'h':
+		return -1;
+	default:
+		fprintf(stderr, "fdtrack: unknown or incomplete option '-%c' "
+			"(see fdtrack --help)\n", optopt);
+		return 2;
+	}
+}
+
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF, OPT_ROOT };
-	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "fail-on-leak", no_argument, NULL, OPT_FAIL },
-		{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
-		{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
-		{ "run-as-root", no_argument, NULL, OPT_ROOT },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	int c;
+	int c, err;
 
 	opterr = 0;
 	/* '+': stop at the first non-option, so CMD's own flags stay its own */
-	while ((c = getopt_long(argc, argv, "+p:i:d:j:h", longopts, NULL)) != -1) {
-		char *end;
-		long v;
-
-		switch (c) {
-		case 'p':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v <= 0 ||
-			    v > 0x3fffffff)
-				return usage_error("invalid pid '%s'", optarg);
-			env.pid = v;
-			break;
-		case 'i':
-			if (!parse_secs(optarg, &env.interval))
-				return usage_error("invalid interval '%s'", optarg);
-			break;
-		case 'd':
-			if (!parse_secs(optarg, &env.duration))
-				return usage_error("invalid duration '%s'", optarg);
-			break;
-		case 'j':
-			if (!*optarg)
-				return usage_error("empty JSON file name%s", "");
-			env.json = optarg;
-			break;
-		case OPT_ROOT:
-			env.run_as_root = true;
-			break;
-		case OPT_FAIL:
-			env.fail_on_leak = true;
-			break;
-		case OPT_NOSTACKS:
-			env.opts.want_stacks = 0;
-			break;
-		case OPT_RINGBUF:
-			errno = 0;
-			v = strtol(optarg, &end, 0);
-			if (errno || end == optarg || *end || v < 4096 ||
-			    v > (1L << 30))
-				return usage_error("invalid ring buffer size '%s'",
-						   optarg);
-			env.opts.ringbuf_bytes = v;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
-		default:
-			if (optopt && optopt < 256)
-				fprintf(stderr, "fdtrack: unknown or incomplete option "
-					"'-%c' (see fdtrack --help)\n", optopt);
-			else
-				fprintf(stderr, "fdtrack: unknown or incomplete option "
-					"'%s' (see fdtrack --help)\n",
-					argv[optind - 1]);
+	while ((c = getopt_long(argc, argv, "+p:fk:i:d:j:h", longopts,
+				NULL)) != -1) {
+		if (c == '?' && !(optopt && optopt < 256)) {
+			fprintf(stderr, "fdtrack: unknown or incomplete option "
+				"'%s' (see fdtrack --help)\n", argv[optind - 1]);
 			return 2;
 		}
+		err = parse_option(c);
+		if (err < 0) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+		if (err)
+			return err;
 	}
 	if (optind < argc)
 		env.cmd = argv + optind;
@@ -195,91 +269,6 @@ static int parse_args(int argc, char **argv)
 		return usage_error("%s", env.pid ? "give -p PID or -- CMD, not both"
 					      : "give -p PID or -- CMD");
 	return 0;
-}
-
-/* Who CMD runs as: under sudo, the invoking user (unless --run-as-root). */
-static struct { bool drop; uid_t uid; gid_t gid; } runas;
-
-static int parse_id(const char *name, unsigned *out)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v >= (unsigned long)-1 ||
-	    v > 0xfffffffeUL) {
-		fprintf(stderr, "fdtrack: %s='%s' is not a user/group id; unset "
-			"it or pass --run-as-root\n", name, s);
-		return -1;
-	}
-	*out = v;
-	return 1;
-}
-
-static int setup_runas(void)
-{
-	unsigned uid, gid;
-	int u, g;
-
-	if (env.run_as_root || geteuid() != 0)
-		return 0;
-	u = parse_id("SUDO_UID", &uid);
-	g = parse_id("SUDO_GID", &gid);
-	if (u < 0 || g < 0)
-		return -1;
-	if (!u)
-		return 0; /* not under sudo */
-	runas.drop = true;
-	runas.uid = uid;
-	runas.gid = g ? gid : uid;
-	return 0;
-}
-
-static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
-
-/* Fork CMD stopped on a pipe; returns its pid, *go_fd releases it. */
-static pid_t spawn(char **cmd, int *go_fd, const sigset_t *mask)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		for (size_t i = 0; i < sizeof(stop_signals) / sizeof(int); i++)
-			signal(stop_signals[i], SIG_DFL);
-		sigprocmask(SIG_SETMASK, mask, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		close(p[1]);
-		if (runas.drop && (setgroups(0, NULL) || setgid(runas.gid) ||
-				   setuid(runas.uid))) {
-			fprintf(stderr, "fdtrack: cannot switch to uid %u gid %u "
-				"for '%s': %s\n", (unsigned)runas.uid,
-				(unsigned)runas.gid, cmd[0], strerror(errno));
-			_exit(126);
-		}
-		if (read(p[0], &c, 1) != 1)
-			_exit(127); /* fdtrack gave up */
-		close(p[0]);
-		execvp(cmd[0], cmd);
-		fprintf(stderr, "fdtrack: cannot run '%s': %s\n", cmd[0],
-			strerror(errno));
-		_exit(127);
-	}
-	close(p[0]);
-	*go_fd = p[1];
-	return pid;
 }
 
 /* fdtrack's own resident memory, in KiB. */
@@ -296,277 +285,89 @@ static long rss_kb(void)
 	return pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* Before attaching: can the JSON report be written there? */
-static int json_check(const char *path)
-{
-	char tmp[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (!strcmp(path, "-"))
-		return 0;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "fdtrack: cannot write %s: it is a directory\n",
-			path);
-		return -1;
-	}
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-		fprintf(stderr, "fdtrack: cannot write %s: name too long\n", path);
-		return -1;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	close(fd);
-	unlink(tmp);
-	return 0;
-}
-
 static void print_interval(struct fdtrack *t)
 {
 	struct fdtrack_counts c;
 	char ts[16];
 	time_t now_t = time(NULL);
 
-	if (!fdtrack_exited(t))
+	if (!fdtrack_all_exited(t))
 		fdtrack_reconcile(t);
 	fdtrack_counts(t, &c);
 	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now_t));
 	printf("%s", ts);
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
-		printf("  %s opens %llu closes %llu live %llu", fdtrack_kind_name(k),
-		       (unsigned long long)c.opens[k],
-		       (unsigned long long)c.closes[k],
-		       (unsigned long long)c.live[k]);
+	if (env.opts.follow)
+		printf("  processes %llu (running %llu)",
+		       (unsigned long long)c.processes,
+		       (unsigned long long)c.running);
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (c.opens[k] || c.closes[k] || c.live[k])
+			printf("  %s opens %llu closes %llu live %llu",
+			       fdkind_name(k), (unsigned long long)c.opens[k],
+			       (unsigned long long)c.closes[k],
+			       (unsigned long long)c.live[k]);
 	printf("  lost %llu\n", (unsigned long long)c.lost_events);
 	fflush(stdout);
 }
 
-static void json_kinds(FILE *f, const char *key, const uint64_t *v)
+/* Is the watched work over? */
+static bool finished(struct fdtrack *t, const struct command *cmd)
 {
-	fprintf(f, "  \"%s\": {", key);
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
-		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", fdtrack_kind_name(k),
-			(unsigned long long)v[k]);
-	fprintf(f, "},\n");
+	bool all = fdtrack_all_exited(t);
+
+	if (env.cmd)
+		return cmd->done && (all || !env.opts.follow);
+	if (env.opts.follow)
+		return all;
+	return fdtrack_exited(t) || kill(env.pid, 0);
 }
 
-struct run_info {
-	int interrupted;       /* the signal, or 0 */
-	long rss_start, rss_traced, rss_end, rss_max; /* KiB */
-};
-
-static int write_json(const char *path, const struct fdtrack_counts *c,
-		      const uint64_t *left_open, const struct fdtrack_group *g,
-		      size_t ng, pid_t pid, int cmd_status,
-		      const struct run_info *ri)
+/* Sleep until records arrive, a traced process stops or ends (SIGCHLD, on
+ * sigfd), a stop signal comes, or secs pass: ptrace stops must be answered
+ * at once, or every fork and exit of the command waits for us. */
+static void wait_for_work(struct fdtrack *t, int sigfd, double secs)
 {
-	char tmp[PATH_MAX];
-	mode_t um;
-	FILE *f = stdout;
-	int fd;
+	struct pollfd pfd[2] = { { .fd = fdtrack_poll_fd(t), .events = POLLIN },
+				 { .fd = sigfd, .events = POLLIN } };
+	struct signalfd_siginfo si;
 
-	if (strcmp(path, "-")) {
-		snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-		fd = mkstemp(tmp);
-		if (fd < 0 || !(f = fdopen(fd, "w"))) {
-			fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-				strerror(errno));
-			if (fd >= 0) {
-				close(fd);
-				unlink(tmp);
-			}
-			return -1;
-		}
-		um = umask(0);
-		umask(um);
-		fchmod(fd, 0666 & ~um);
-	}
-	fprintf(f, "{\n  \"pid\": %d,\n  \"target_exited\": %s,\n", (int)pid,
-		c->exited ? "true" : "false");
-	fprintf(f, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
-	if (ri->interrupted)
-		fprintf(f, "  \"signal\": %d,\n", ri->interrupted);
-	if (env.cmd) {
-		fprintf(f, "  \"command\": ");
-		json_str(f, env.cmd[0]);
-		fprintf(f, ",\n  \"command_status\": %d,\n", cmd_status);
-	}
-	json_kinds(f, "opens", c->opens);
-	json_kinds(f, "closes", c->closes);
-	json_kinds(f, "open_at_exit", left_open);
-	json_kinds(f, "closed_outside_syscalls", c->closed_outside_syscalls);
-	json_kinds(f, "opened_outside_syscalls", c->opened_outside_syscalls);
-	json_kinds(f, "at_start", c->at_start);
-	/* fdtrack's own memory: after attaching, when tracing ended, after
-	 * the report (symbolisation loads debug info) */
-	fprintf(f, "  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
-		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
-		ri->rss_traced, ri->rss_end, ri->rss_max);
-	fprintf(f, "  \"lost_events\": %llu,\n  \"leaks\": [",
-		(unsigned long long)c->lost_events);
-	for (size_t i = 0; i < ng; i++) {
-		fprintf(f, "%s\n    { \"kind\": \"%s\", \"count\": %u, \"stack\": [",
-			i ? "," : "", fdtrack_kind_name(g[i].kind), g[i].count);
-		for (unsigned j = 0; j < g[i].nframes; j++) {
-			fprintf(f, "%s\n        ", j ? "," : "");
-			json_str(f, g[i].frames[j]);
-		}
-		fprintf(f, " ] }");
-	}
-	fprintf(f, "%s]\n}\n", ng ? "\n  " : "");
-	if (f == stdout)
-		return fflush(f) ? -1 : 0;
-	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
-		fprintf(stderr, "fdtrack: writing %s failed: %s\n", path,
-			strerror(errno));
-		fclose(f);
-		unlink(tmp);
-		return -1;
-	}
-	fclose(f);
-	if (rename(tmp, path)) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	if (poll(pfd, sigfd >= 0 ? 2 : 1, secs > 0.001 ? (int)(secs * 1000) : 1) > 0 &&
+	    (pfd[1].revents & POLLIN))
+		while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+			; /* drained; command_reap() finds what changed */
 }
 
-struct child {
-	pid_t pid;
-	bool traced, done;
-	int status;
-	/* report taken at the exit stop, while the process was whole */
-	struct fdtrack_group *groups;
-	size_t ngroups;
-	bool have_groups;
-};
-
-/* Handle ptrace stops and the end of the child we run. */
-static void reap(struct fdtrack *t, struct child *ch)
+/* Run until CMD (or PID, and with -f what it started) is done, the
+ * duration ends, or a stop signal came. 0, or 2 after printing why. */
+static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri,
+		 int sigfd)
 {
-	int st;
-	pid_t r;
-
-	while (!ch->done && (r = waitpid(ch->pid, &st, WNOHANG | __WALL)) > 0) {
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			ch->done = true;
-			ch->status = WIFEXITED(st) ? WEXITSTATUS(st)
-						   : 128 + WTERMSIG(st);
-			break;
-		}
-		if (!WIFSTOPPED(st))
-			continue;
-		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8))) {
-			if (!ch->have_groups &&
-			    fdtrack_live_groups(t, &ch->groups, &ch->ngroups) == 0)
-				ch->have_groups = true;
-			ptrace(PTRACE_CONT, ch->pid, 0, 0);
-		} else if (st >> 16 == PTRACE_EVENT_STOP) {
-			ptrace(PTRACE_LISTEN, ch->pid, 0, 0); /* group-stop */
-		} else {
-			/* signal-delivery-stop: deliver it unchanged */
-			ptrace(PTRACE_CONT, ch->pid, 0, WSTOPSIG(st));
-		}
-	}
-}
-
-int main(int argc, char **argv)
-{
-	struct child ch = { 0 };
-	struct fdtrack *t = NULL;
-	struct fdtrack_counts c;
-	struct fdtrack_group *groups = NULL;
-	size_t ngroups = 0;
-	uint64_t left_open[FDTRACK_NKINDS], total = 0;
-	double start, next_tick;
-	int go_fd = -1, err, rc = 0;
-	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART */
-	struct run_info ri = { 0 };
-	struct rusage ru;
-	sigset_t stopset, oldmask;
+	double start = mono_s(), next_tick = start + env.interval;
 	double grace_end = 0;
 
-	err = parse_args(argc, argv);
-	if (err)
-		return err;
-	if (env.json && json_check(env.json))
-		return 2;
-	if (env.cmd && setup_runas())
-		return 2;
-	/* Handlers now, signals held until attached: a signal during the
-	 * attach then stops us right after it, with a report. */
-	sigemptyset(&stopset);
-	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(int); i++) {
-		sigaction(stop_signals[i], &sa, NULL);
-		sigaddset(&stopset, stop_signals[i]);
-	}
-	sigprocmask(SIG_BLOCK, &stopset, &oldmask);
-	if (env.cmd) {
-		/* a CMD that dies before attach must not kill us via SIGPIPE */
-		signal(SIGPIPE, SIG_IGN);
-		ch.pid = spawn(env.cmd, &go_fd, &oldmask);
-		if (ch.pid < 0) {
-			fprintf(stderr, "fdtrack: fork failed: %s\n", strerror(errno));
-			return 2;
-		}
-		env.pid = ch.pid;
-	}
-	err = fdtrack_open(env.pid, &env.opts, &t);
-	if (err) {
-		fprintf(stderr, "%s\n", fdtrack_error());
-		if (env.cmd) {
-			close(go_fd); /* the child exits without running CMD */
-			waitpid(ch.pid, NULL, 0);
-		}
-		return 2;
-	}
-	ri.rss_start = rss_kb();
-	if (env.cmd) {
-		ch.traced = ptrace(PTRACE_SEIZE, ch.pid, 0,
-				   PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL) == 0;
-		if (!ch.traced)
-			fprintf(stderr, "fdtrack: warning: cannot ptrace the command "
-				"(%s): stacks may stay unresolved if it exits "
-				"quickly\n", strerror(errno));
-		if (write(go_fd, "g", 1) != 1) {
-			fprintf(stderr, "fdtrack: cannot start the command\n");
-			rc = 2;
-			goto out;
-		}
-		close(go_fd);
-	}
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
-
-	start = mono_s();
-	next_tick = start + env.interval;
 	for (;;) {
 		double tnow, wait = 0.1;
 
-		if (got_signal && !ri.interrupted) {
-			ri.interrupted = got_signal;
-			if (env.cmd && !ch.done) {
+		if (got_signal && !ri->interrupted) {
+			ri->interrupted = got_signal;
+			if (env.cmd && !cmd->done) {
 				/* pass it on; CMD gets a moment to exit */
-				kill(ch.pid, ri.interrupted);
+				kill(cmd->pid, ri->interrupted);
 				grace_end = mono_s() + 0.5;
 			}
 		}
-		if (ri.interrupted && (!env.cmd || ch.done || mono_s() >= grace_end))
-			break;
+		if (ri->interrupted &&
+		    (!env.cmd || cmd->done || mono_s() >= grace_end))
+			return 0;
 		if (env.interval && next_tick - mono_s() < wait)
 			wait = next_tick - mono_s();
-		if (fdtrack_poll(t, wait > 0.001 ? (int)(wait * 1000) : 1)) {
+		wait_for_work(t, sigfd, wait);
+		if (fdtrack_poll(t, 0)) {
 			fprintf(stderr, "%s\n", fdtrack_error());
-			rc = 2;
-			break;
+			return 2;
 		}
 		if (env.cmd)
-			reap(t, &ch);
+			command_reap(t, cmd);
 		tnow = mono_s();
 		if (env.interval && tnow >= next_tick && !got_signal) {
 			print_interval(t);
@@ -574,70 +375,126 @@ int main(int argc, char **argv)
 			if (next_tick < tnow)
 				next_tick = tnow + env.interval;
 		}
-		if (env.cmd ? ch.done : (fdtrack_exited(t) || kill(env.pid, 0)))
-			break;
+		if (finished(t, cmd))
+			return 0;
 		if (env.duration && tnow - start >= env.duration)
-			break;
+			return 0;
 	}
+}
 
-	ri.rss_traced = rss_kb();
-	/* The report: what was open when the target exited, or is open now. */
-	fdtrack_poll(t, 0);
-	fdtrack_counts(t, &c);
-	if (ch.have_groups && c.exited) {
-		groups = ch.groups;
-		ngroups = ch.ngroups;
-		ch.groups = NULL;
-	} else if (fdtrack_live_groups(t, &groups, &ngroups)) {
+/* The report, text and JSON; the exit status by the rules at the top. */
+static int report(struct fdtrack *t, struct run_info *ri)
+{
+	struct fdtrack_process *procs = NULL;
+	struct fdtrack_counts all;
+	struct run_totals tot;
+	struct rusage ru;
+	size_t np = 0;
+	int rc = 0;
+
+	ri->rss_traced = rss_kb();
+	if (fdtrack_poll(t, 0) || fdtrack_processes(t, &procs, &np)) {
 		fprintf(stderr, "%s\n", fdtrack_error());
-		rc = 2;
+		return 2;
 	}
-	fdtrack_counts(t, &c);
-	for (int k = 0; k < FDTRACK_NKINDS; k++) {
-		left_open[k] = c.exited ? c.open_at_exit[k] : c.live[k];
-		total += left_open[k];
-	}
+	fdtrack_counts(t, &all);
+	run_totals_of(&all, procs, np, ri, &tot);
 	if (env.interval)
 		print_interval(t);
-	printf("fdtrack: pid %d %s: ", (int)env.pid,
-	       c.exited ? "exited" : "still running");
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
-		printf("%s%s opened %llu, closed %llu, left open %llu",
-		       k ? "; " : "", fdtrack_kind_name(k),
-		       (unsigned long long)c.opens[k],
-		       (unsigned long long)c.closes[k],
-		       (unsigned long long)left_open[k]);
-	printf("; lost events %llu\n", (unsigned long long)c.lost_events);
-	for (int k = 0; k < FDTRACK_NKINDS; k++)
-		if (c.closed_outside_syscalls[k])
-			printf("fdtrack: %llu %s fds closed outside syscalls "
-			       "(e.g. IORING_OP_CLOSE), not leaks\n",
-			       (unsigned long long)c.closed_outside_syscalls[k],
-			       fdtrack_kind_name(k));
-	if (ngroups)
-		printf("\n");
-	fdtrack_print_groups(stdout, groups, ngroups);
+	text_report(stdout, procs, np, &tot, ri);
 	fflush(stdout);
-	if (ri.interrupted)
-		printf("fdtrack: interrupted by signal %d\n", ri.interrupted);
-	fflush(stdout);
-	ri.rss_end = rss_kb();
+	ri->rss_end = rss_kb();
 	if (!getrusage(RUSAGE_SELF, &ru))
-		ri.rss_max = ru.ru_maxrss;
-	if (env.json && write_json(env.json, &c, left_open, groups, ngroups,
-				   env.pid, ch.status, &ri))
+		ri->rss_max = ru.ru_maxrss;
+	if (env.json && json_report_write(env.json, procs, np, &tot, ri))
 		rc = 2;
-	if (!rc && env.fail_on_leak && total)
-		rc = 1;
-	if (!rc || rc == 1)
-		rc = ri.interrupted ? 128 + ri.interrupted : rc;
-out:
-	if (env.cmd && !ch.done) {
-		kill(ch.pid, SIGKILL);
-		waitpid(ch.pid, NULL, __WALL);
+	fdtrack_processes_free(procs, np);
+	if (rc)
+		return rc;
+	if (ri->interrupted)
+		return 128 + ri->interrupted;
+	if (env.fail_on_leak && tot.leaked)
+		return env.leak_exit_code;
+	if (!tot.exact)
+		return 2;
+	return env.cmd ? ri->cmd_status : 0;
+}
+
+/* Handlers now, stop signals held until attached: a signal during the
+ * attach then stops us right after it, with a report. SIGCHLD stays
+ * blocked for good: it is read from the returned signalfd. */
+static int catch_signals(sigset_t *oldmask)
+{
+	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART */
+	sigset_t stopset, chld;
+
+	sigemptyset(&stopset);
+	for (size_t i = 0; i < cli_nstop_signals; i++) {
+		sigaction(cli_stop_signals[i], &sa, NULL);
+		sigaddset(&stopset, cli_stop_signals[i]);
 	}
-	fdtrack_groups_free(groups, ngroups);
-	fdtrack_groups_free(ch.groups, ch.ngroups);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigaddset(&stopset, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &stopset, oldmask);
+	return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int main(int argc, char **argv)
+{
+	struct command cmd = { .go_fd = -1, .err_fd = -1 };
+	struct run_info ri = { 0 };
+	struct fdtrack *t = NULL;
+	struct run_as run_as;
+	sigset_t oldmask, running;
+	int rc, sigfd;
+
+	rc = parse_args(argc, argv);
+	if (rc)
+		return rc;
+	if (env.json && json_report_check(env.json))
+		return 2;
+	if (env.cmd && run_as_setup(env.run_as_root, &run_as))
+		return 2;
+	sigfd = catch_signals(&oldmask);
+	if (env.cmd) {
+		/* a CMD that dies before attach must not kill us via SIGPIPE */
+		signal(SIGPIPE, SIG_IGN);
+		if (command_spawn(&cmd, env.cmd, &run_as, &oldmask))
+			return 2;
+		env.pid = cmd.pid;
+	}
+	if (fdtrack_open(env.pid, &env.opts, &t)) {
+		fprintf(stderr, "%s\n", fdtrack_error());
+		command_kill(&cmd);
+		return 2;
+	}
+	ri = (struct run_info){ .pid = env.pid, .cmd = env.cmd,
+				.follow = env.opts.follow,
+				.rss_start = rss_kb() };
+	fdtrack_get_options(t, &ri.opts);
+	ri.kinds = ri.opts.kinds;
+	if (env.cmd && command_start(&cmd, env.opts.follow)) {
+		rc = 2;
+		goto out;
+	}
+	running = oldmask;
+	sigaddset(&running, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &running, NULL);
+	rc = watch(t, &cmd, &ri, sigfd);
+	if (!rc && cmd.start_errno) {
+		fprintf(stderr, "fdtrack: cannot %s '%s': %s\n", cmd.start_what,
+			env.cmd[0], strerror(cmd.start_errno));
+		rc = 2;
+	}
+	if (!rc) {
+		ri.cmd_status = cmd.status;
+		rc = report(t, &ri);
+	}
+out:
+	command_kill(&cmd);
 	fdtrack_close(t);
+	if (sigfd >= 0)
+		close(sigfd);
 	return rc;
 }

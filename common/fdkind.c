@@ -58,6 +58,7 @@ static const struct {
 	{ "bpf_link", FDKIND_BPF },
 	{ "bpf_iter", FDKIND_BPF },
 	{ "bpf-token", FDKIND_BPF },
+	{ "btf", FDKIND_BPF },       /* BTF objects (BPF_BTF_LOAD) */
 	{ "[perf_event]", FDKIND_PERF_EVENT },
 };
 
@@ -69,15 +70,12 @@ enum fdkind fdkind_of_anon(const char *name)
 	return FDKIND_ANON;
 }
 
-enum fdkind fdkind_of_family(int family)
+const char *fdkind_anon_name(unsigned i, enum fdkind *kind)
 {
-	switch (family) {
-	case AF_UNIX: return FDKIND_SOCKET_UNIX;
-	case AF_INET: return FDKIND_SOCKET_INET;
-	case AF_INET6: return FDKIND_SOCKET_INET6;
-	case AF_NETLINK: return FDKIND_SOCKET_NETLINK;
-	default: return FDKIND_SOCKET_OTHER;
-	}
+	if (i >= sizeof(anon_names) / sizeof(anon_names[0]))
+		return NULL;
+	*kind = anon_names[i].kind;
+	return anon_names[i].name;
 }
 
 static int starts_with(const char *s, const char *prefix)
@@ -97,15 +95,7 @@ enum fdkind fdkind_classify(const char *target, unsigned mode, int family)
 		return FDKIND_OTHER; /* e.g. "net:[...]", "mnt:[...]" */
 	if (starts_with(target, "/memfd:"))
 		return FDKIND_MEMFD;
-	switch (mode & S_IFMT) {
-	case S_IFIFO: return FDKIND_FIFO;
-	case S_IFDIR: return FDKIND_DIR;
-	case S_IFCHR: return FDKIND_CHR;
-	case S_IFBLK: return FDKIND_BLK;
-	case S_IFREG:
-	case 0: return FDKIND_FILE;
-	default: return FDKIND_OTHER;
-	}
+	return fdkind_of_mode(mode);
 }
 
 int fdkind_of_own_fd(int fd)

@@ -42,6 +42,36 @@ enum fdkind {
 #define FDKIND_MASK(k) (1ULL << (k))
 #define FDKIND_ALL ((1ULL << FDKIND_COUNT) - 1)
 
+/* The kind of a socket of address family AF_* (Linux's numbers, spelt out
+ * so that the BPF side can use this without libc headers). */
+static inline enum fdkind fdkind_of_family(int family)
+{
+	switch (family) {
+	case 1: return FDKIND_SOCKET_UNIX;      /* AF_UNIX */
+	case 2: return FDKIND_SOCKET_INET;      /* AF_INET */
+	case 10: return FDKIND_SOCKET_INET6;    /* AF_INET6 */
+	case 16: return FDKIND_SOCKET_NETLINK;  /* AF_NETLINK */
+	default: return FDKIND_SOCKET_OTHER;
+	}
+}
+
+/* The kind of a file reached by a path (not a pseudo file such as an
+ * anonymous inode, socket or pipe), by the S_IFMT bits of its mode; 0
+ * (unknown) counts as a regular file. memfds are regular files too: the
+ * callers tell them apart by name. */
+static inline enum fdkind fdkind_of_mode(unsigned mode)
+{
+	switch (mode & 0170000) {
+	case 0010000: return FDKIND_FIFO;   /* S_IFIFO */
+	case 0040000: return FDKIND_DIR;    /* S_IFDIR */
+	case 0020000: return FDKIND_CHR;    /* S_IFCHR */
+	case 0060000: return FDKIND_BLK;    /* S_IFBLK */
+	case 0100000:                       /* S_IFREG */
+	case 0: return FDKIND_FILE;
+	default: return FDKIND_OTHER;       /* symlink (O_PATH), socket path */
+	}
+}
+
 #ifndef __bpf__
 #include <stdint.h>
 
@@ -59,8 +89,10 @@ enum fdkind fdkind_classify(const char *target, unsigned mode, int family);
  * ("[eventfd]", "inotify", "bpf-map", ...). */
 enum fdkind fdkind_of_anon(const char *name);
 
-/* The kind of a socket of address family AF_*. */
-enum fdkind fdkind_of_family(int family);
+/* The i-th name of the anonymous-inode table fdkind_of_anon() uses, with
+ * its kind in *kind; NULL past the end (fdtrack's kernel side gets the same
+ * table through a map). */
+const char *fdkind_anon_name(unsigned i, enum fdkind *kind);
 
 /* The kind of this process's own fd: readlink, fstat and getsockopt as
  * needed. Returns -1 if fd is not open. */

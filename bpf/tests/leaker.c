@@ -3,24 +3,34 @@
  *
  *   leaker LEAK [BALANCED] [--wait]
  *   leaker --flood SECS [THREADS]
+ *   leaker --many N
+ *   leaker --uring-open
  *   leaker --ids
  *
  * Opens and closes BALANCED eventfds, then opens LEAK eventfds (from
  * leak_eventfds(), a name the tests look for in the report) and exits without
  * closing them. With --wait it prints "ready" and waits for stdin to close
- * first, so a test can look at it while it runs.
+ * first, so a test can look at it while it runs; each 'l' it reads
+ * meanwhile leaks one more eventfd (it prints "leaked N" after).
  *
  * --flood: open and close eventfds as fast as it can for SECS seconds (in
  * THREADS threads, default 1), print "flood N" (the number of eventfds
  * opened and closed), then leak one eventfd and exit.
+ * --many: raise its soft RLIMIT_NOFILE to the hard limit, leak N eventfds
+ * (N = 0: as many as the limit allows), print "many N" and exit.
+ * --uring-open: open /dev/null with io_uring's IORING_OP_OPENAT (no
+ * syscall opens it) and exit with it and the ring open.
  * --ids: print "uid U gid G groups N" (its real ids and number of
  * supplementary groups) and exit.
  */
+#include <fcntl.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,8 +38,8 @@ __attribute__((noinline)) static int leak_eventfds(int n)
 {
 	int opened = 0;
 
-	for (int i = 0; i < n; i++)
-		opened += eventfd(0, 0) >= 0;
+	for (int i = 0; i < n && eventfd(0, 0) >= 0; i++)
+		opened++;
 	return opened;
 }
 
@@ -72,6 +82,34 @@ int main(int argc, char **argv)
 		       getgroups(0, NULL));
 		return 0;
 	}
+	if (argc > 1 && !strcmp(argv[1], "--uring-open")) {
+		struct io_uring ring;
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_queue_init(4, &ring, 0))
+			return 1;
+		io_uring_prep_openat(io_uring_get_sqe(&ring), AT_FDCWD,
+				     "/dev/null", O_RDONLY, 0);
+		if (io_uring_submit_and_wait(&ring, 1) != 1 ||
+		    io_uring_wait_cqe(&ring, &cqe) || cqe->res < 0)
+			return 1;
+		printf("opened %d\n", cqe->res);
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--many")) {
+		struct rlimit rl;
+		int want = atoi(argv[2]);
+
+		if (getrlimit(RLIMIT_NOFILE, &rl))
+			return 1;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			return 1;
+		if (!want) /* up to the limit; 0, 1, 2 and a few are taken */
+			want = 1 << 30;
+		printf("many %d\n", leak_eventfds(want));
+		return 0;
+	}
 	if (argc > 2 && !strcmp(argv[1], "--flood")) {
 		int nth = argc > 3 ? atoi(argv[3]) : 1;
 		pthread_t th[16];
@@ -107,10 +145,15 @@ int main(int argc, char **argv)
 	if (leak_eventfds(leak) != leak)
 		return 1;
 	if (argc > 3) {
+		int more = 0;
+
 		printf("ready\n");
 		fflush(stdout);
 		while (read(0, &c, 1) > 0)
-			;
+			if (c == 'l' && leak_eventfds(1) == 1) {
+				printf("leaked %d\n", ++more);
+				fflush(stdout);
+			}
 	}
 	return 0;
 }

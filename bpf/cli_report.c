@@ -1,0 +1,477 @@
+/*
+ * fdtrack's reports: the text for a person and the JSON for tools (its keys
+ * are described in the README). Per process, the counts add up:
+ *   at start + opened (+ opened outside syscalls) - closed (- closed
+ *   outside syscalls) = open at exit (or open now),
+ * where "closed" excludes the closes the exit itself did: those are the
+ * ones open at exit. Leaked = open at exit (or now) and opened after
+ * tracking began; fds open since the start (inherited, or open before
+ * fdtrack attached) are listed apart, as valgrind marks inherited fds.
+ *
+ * The JSON is written to a temporary file next to FILE and renamed, so FILE
+ * is never partial; FILE's directory is checked before attaching.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fdtrack_cli.h"
+#include "json.h"
+
+/* Text lines for processes that closed what they opened, at most. */
+#define CLEAN_LINES_MAX 20
+
+/* ---- what a process left, in numbers --------------------------------- */
+
+static uint64_t open_now(const struct fdtrack_counts *c, int k)
+{
+	return c->exited ? c->open_at_exit[k] : c->live[k];
+}
+
+static uint64_t leaked_total(const struct fdtrack_counts *c)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		n += fdtrack_leaked(c, k);
+	return n;
+}
+
+static bool kind_active(const struct fdtrack_counts *c, int k)
+{
+	return c->at_start[k] || c->opens[k] || c->closes[k] ||
+	       c->opened_outside_syscalls[k] || c->closed_outside_syscalls[k];
+}
+
+static void add_counts(struct fdtrack_counts *sum,
+		       const struct fdtrack_counts *c)
+{
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		sum->opens[k] += c->opens[k];
+		sum->closes[k] += c->closes[k];
+		sum->live[k] += c->live[k];
+		sum->closed_outside_syscalls[k] += c->closed_outside_syscalls[k];
+		sum->opened_outside_syscalls[k] += c->opened_outside_syscalls[k];
+		sum->at_start[k] += c->at_start[k];
+		sum->open_at_exit[k] += c->open_at_exit[k];
+		sum->open_since_start[k] += c->open_since_start[k];
+	}
+}
+
+static void why(struct run_totals *t, const char *fmt, unsigned long long n,
+		unsigned size)
+{
+	if (t->nwhy < sizeof(t->why_not_exact) / sizeof(t->why_not_exact[0]))
+		snprintf(t->why_not_exact[t->nwhy++],
+			 sizeof(t->why_not_exact[0]), fmt, n, size);
+	t->exact = false;
+}
+
+void run_totals_of(const struct fdtrack_counts *all,
+		   const struct fdtrack_process *p, size_t np,
+		   const struct run_info *ri, struct run_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < np; i++) {
+		uint64_t leaked = leaked_total(&p[i].counts);
+
+		add_counts(&out->counts, &p[i].counts);
+		out->leaked += leaked;
+		out->leaking += leaked > 0;
+		out->counts.running += p[i].counts.running;
+	}
+	out->counts.processes = np;
+	out->counts.exited = all->exited;
+	out->counts.lost_events = all->lost_events;
+	out->counts.stacks_dropped = all->stacks_dropped;
+	out->counts.fds_full = all->fds_full;
+	out->counts.procs_full = all->procs_full;
+	out->counts.races_lost = all->races_lost;
+	out->exact = true;
+	if (all->fds_full)
+		why(out, "%llu fds not tracked: fdtrack's fd table (%u entries) "
+		    "was full; raise it with --max-fds", all->fds_full,
+		    ri->opts.max_fds);
+	if (all->procs_full)
+		why(out, "%llu processes not followed: fdtrack's process table "
+		    "(%u) was full; raise it with --max-procs", all->procs_full,
+		    ri->opts.max_procs);
+	if (all->stacks_dropped)
+		why(out, "%llu opens without their stack: fdtrack's stack table "
+		    "(%u) was full; raise it with --max-stacks",
+		    all->stacks_dropped, ri->opts.max_stacks);
+}
+
+/* ---- text ------------------------------------------------------------- */
+
+static void print_status(FILE *out, const struct fdtrack_process *p)
+{
+	if (!p->exited)
+		fprintf(out, "still running");
+	else if (!p->has_status)
+		fprintf(out, "exited");
+	else if (WIFSIGNALED(p->status))
+		fprintf(out, "killed by signal %d", WTERMSIG(p->status));
+	else
+		fprintf(out, "exited with status %d", WEXITSTATUS(p->status));
+}
+
+/* "kind: A at start + O opened - C closed = N open at exit (L leaked)" */
+static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
+{
+	uint64_t open = open_now(c, k), leaked = fdtrack_leaked(c, k);
+	uint64_t closed = c->closes[k] - (c->exited ? c->open_at_exit[k] : 0);
+
+	fprintf(out, "  %-15s %llu at start + %llu opened", fdkind_name(k),
+		(unsigned long long)c->at_start[k],
+		(unsigned long long)c->opens[k]);
+	if (c->opened_outside_syscalls[k])
+		fprintf(out, " + %llu opened outside syscalls",
+			(unsigned long long)c->opened_outside_syscalls[k]);
+	fprintf(out, " - %llu closed", (unsigned long long)closed);
+	if (c->closed_outside_syscalls[k])
+		fprintf(out, " - %llu closed outside syscalls",
+			(unsigned long long)c->closed_outside_syscalls[k]);
+	fprintf(out, " = %llu %s", (unsigned long long)open,
+		c->exited ? "left open" : "open now");
+	if (leaked)
+		fprintf(out, " (%llu leaked)", (unsigned long long)leaked);
+	fputc('\n', out);
+}
+
+static void print_process(FILE *out, const struct fdtrack_process *p,
+			  bool follow)
+{
+	const struct fdtrack_counts *c = &p->counts;
+
+	fprintf(out, "fdtrack: pid %d", (int)p->pid);
+	if (follow)
+		fprintf(out, " (parent %d)", (int)p->ppid);
+	fprintf(out, " ");
+	print_status(out, p);
+	fprintf(out, ": %s\n", p->cmdline ? p->cmdline : "?");
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (kind_active(c, k))
+			print_kind_line(out, c, k);
+	if (c->exited)
+		fprintf(out, "  (\"left open\": open when it exited, closed "
+			"by the exit; \"closed\" does not count those)\n");
+	if (p->ngroups)
+		fputc('\n', out);
+	fdtrack_print_groups(out, p->groups, p->ngroups);
+}
+
+/* One line for a process with nothing to report. */
+static void print_clean(FILE *out, const struct fdtrack_process *p)
+{
+	uint64_t opened = 0;
+
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		opened += p->counts.opens[k];
+	fprintf(out, "fdtrack: pid %d (parent %d) ", (int)p->pid, (int)p->ppid);
+	print_status(out, p);
+	fprintf(out, ", closed all %llu fds it opened: %s\n",
+		(unsigned long long)opened, p->cmdline ? p->cmdline : "?");
+}
+
+static bool has_news(const struct fdtrack_process *p)
+{
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (p->counts.opened_outside_syscalls[k] ||
+		    p->counts.closed_outside_syscalls[k])
+			return true;
+	return leaked_total(&p->counts) > 0;
+}
+
+void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
+		 const struct run_totals *tot, const struct run_info *ri)
+{
+	size_t clean = 0;
+
+	for (size_t i = 0; i < np; i++) {
+		if (!ri->follow || i == 0 || has_news(&p[i])) {
+			print_process(out, &p[i], ri->follow);
+		} else if (clean++ < CLEAN_LINES_MAX) {
+			print_clean(out, &p[i]);
+		}
+	}
+	if (clean > CLEAN_LINES_MAX)
+		fprintf(out, "fdtrack: ... and %zu more processes that closed "
+			"every fd they opened\n", clean - CLEAN_LINES_MAX);
+	if (ri->follow)
+		fprintf(out, "fdtrack: %zu processes followed (%llu still "
+			"running)", np,
+			(unsigned long long)tot->counts.running);
+	else
+		fprintf(out, "fdtrack:");
+	fprintf(out, " %llu fds leaked in %zu process%s; lost events %llu, "
+		"stacks dropped %llu\n", (unsigned long long)tot->leaked,
+		tot->leaking, tot->leaking == 1 ? "" : "es",
+		(unsigned long long)tot->counts.lost_events,
+		(unsigned long long)tot->counts.stacks_dropped);
+	for (size_t i = 0; i < tot->nwhy; i++)
+		fprintf(out, "fdtrack: NOT EXACT: %s\n", tot->why_not_exact[i]);
+	if (tot->counts.races_lost)
+		fprintf(out, "fdtrack: %llu closes lost the race for their fd "
+			"number four times in a row and were counted as closed "
+			"outside syscalls\n",
+			(unsigned long long)tot->counts.races_lost);
+	if (ri->interrupted)
+		fprintf(out, "fdtrack: interrupted by signal %d\n",
+			ri->interrupted);
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+int json_report_check(const char *path)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "fdtrack: cannot write %s: it is a directory\n",
+			path);
+		return -1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		fprintf(stderr, "fdtrack: cannot write %s: name too long\n", path);
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
+/* The first JSON version's per-kind objects, for its readers: eventfd and
+ * io_uring only (those tracked), over every process. */
+static void json_legacy_kinds(FILE *f, const char *key, const uint64_t *v,
+			      uint64_t kinds)
+{
+	const enum fdkind legacy[] = { FDKIND_EVENTFD, FDKIND_IO_URING };
+	bool first = true;
+
+	fprintf(f, "  \"%s\": {", key);
+	for (size_t i = 0; i < 2; i++) {
+		if (!(kinds & FDKIND_MASK(legacy[i])))
+			continue;
+		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ",
+			fdkind_name(legacy[i]), (unsigned long long)v[legacy[i]]);
+		first = false;
+	}
+	fprintf(f, "},\n");
+}
+
+/* {"kind": {"at_start": .., ...}, ...} for the kinds with anything. */
+static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
+			 const char *indent)
+{
+	bool first = true;
+
+	fprintf(f, "{");
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		if (!kind_active(c, k))
+			continue;
+		fprintf(f, "%s\n%s  \"%s\": {\"at_start\": %llu, \"opens\": %llu, "
+			"\"closes\": %llu, \"open_at_exit\": %llu, \"live\": %llu, "
+			"\"leaked\": %llu, \"opened_outside_syscalls\": %llu, "
+			"\"closed_outside_syscalls\": %llu}", first ? "" : ",",
+			indent, fdkind_name(k),
+			(unsigned long long)c->at_start[k],
+			(unsigned long long)c->opens[k],
+			(unsigned long long)c->closes[k],
+			(unsigned long long)c->open_at_exit[k],
+			(unsigned long long)c->live[k],
+			(unsigned long long)fdtrack_leaked(c, k),
+			(unsigned long long)c->opened_outside_syscalls[k],
+			(unsigned long long)c->closed_outside_syscalls[k]);
+		first = false;
+	}
+	fprintf(f, "%s%s}", first ? "" : "\n", first ? "" : indent);
+}
+
+static void json_group(FILE *f, const struct fdtrack_group *g,
+		       const char *indent)
+{
+	fprintf(f, "%s{ \"pid\": %d, \"kind\": \"%s\", ", indent, (int)g->pid,
+		fdkind_name(g->kind));
+	if (g->kind == FDKIND_ANON) {
+		fprintf(f, "\"name\": ");
+		json_str(f, g->name);
+		fprintf(f, ", ");
+	}
+	fprintf(f, "\"count\": %u, \"fds\": [", g->count);
+	for (unsigned i = 0; i < g->count; i++)
+		fprintf(f, "%s%d", i ? ", " : "", g->fds[i]);
+	fprintf(f, "], \"stack\": [");
+	for (unsigned j = 0; j < g->nframes; j++) {
+		fprintf(f, "%s\n%s    ", j ? "," : "", indent);
+		json_str(f, g->frames[j]);
+	}
+	fprintf(f, " ] }");
+}
+
+/* The groups of p (leaks, or those open since the start). */
+static void json_groups(FILE *f, const struct fdtrack_process *p, size_t np,
+			bool at_start, const char *indent)
+{
+	bool first = true;
+
+	fprintf(f, "[");
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < p[i].ngroups; j++) {
+			if (!!p[i].groups[j].at_start != at_start)
+				continue;
+			fprintf(f, "%s\n", first ? "" : ",");
+			json_group(f, &p[i].groups[j], indent);
+			first = false;
+		}
+	fprintf(f, "%s%s]", first ? "" : "\n", first ? "" : indent + 2);
+}
+
+static void json_process(FILE *f, const struct fdtrack_process *p)
+{
+	fprintf(f, "    { \"pid\": %d, \"ppid\": %d, \"command\": ", (int)p->pid,
+		(int)p->ppid);
+	json_str(f, p->cmdline);
+	fprintf(f, ", \"exited\": %s", p->exited ? "true" : "false");
+	if (p->exited && p->has_status && WIFSIGNALED(p->status))
+		fprintf(f, ", \"exit_status\": null, \"signal\": %d",
+			WTERMSIG(p->status));
+	else if (p->exited && p->has_status)
+		fprintf(f, ", \"exit_status\": %d, \"signal\": null",
+			WEXITSTATUS(p->status));
+	else
+		fprintf(f, ", \"exit_status\": null, \"signal\": null");
+	fprintf(f, ", \"leaked\": %llu,\n      \"by_kind\": ",
+		(unsigned long long)leaked_total(&p->counts));
+	json_by_kind(f, &p->counts, "      ");
+	fprintf(f, ",\n      \"leaks\": ");
+	json_groups(f, p, 1, false, "        ");
+	fprintf(f, ",\n      \"open_since_start\": ");
+	json_groups(f, p, 1, true, "        ");
+	fprintf(f, " }");
+}
+
+static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
+		      const struct run_totals *tot, const struct run_info *ri)
+{
+	const struct fdtrack_counts *c = &tot->counts;
+	uint64_t left_open[FDKIND_COUNT];
+	bool first = true;
+
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		left_open[k] = c->open_at_exit[k] + c->live[k];
+	fprintf(f, "{\n  \"version\": 2,\n  \"pid\": %d,\n  \"target_exited\": %s,\n",
+		(int)ri->pid, c->exited ? "true" : "false");
+	fprintf(f, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
+	if (ri->interrupted)
+		fprintf(f, "  \"signal\": %d,\n", ri->interrupted);
+	if (ri->cmd) {
+		fprintf(f, "  \"command\": ");
+		json_str(f, ri->cmd[0]);
+		fprintf(f, ",\n  \"command_status\": %d,\n", ri->cmd_status);
+	}
+	fprintf(f, "  \"follow\": %s,\n  \"kinds\": [",
+		ri->follow ? "true" : "false");
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (ri->kinds & FDKIND_MASK(k)) {
+			fprintf(f, "%s\"%s\"", first ? "" : ", ", fdkind_name(k));
+			first = false;
+		}
+	fprintf(f, "],\n  \"exact\": %s,\n  \"not_exact_because\": [",
+		tot->exact ? "true" : "false");
+	for (size_t i = 0; i < tot->nwhy; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_str(f, tot->why_not_exact[i]);
+	}
+	fprintf(f, "],\n");
+	json_legacy_kinds(f, "opens", c->opens, ri->kinds);
+	json_legacy_kinds(f, "closes", c->closes, ri->kinds);
+	json_legacy_kinds(f, "open_at_exit", left_open, ri->kinds);
+	json_legacy_kinds(f, "closed_outside_syscalls",
+			  c->closed_outside_syscalls, ri->kinds);
+	json_legacy_kinds(f, "opened_outside_syscalls",
+			  c->opened_outside_syscalls, ri->kinds);
+	json_legacy_kinds(f, "at_start", c->at_start, ri->kinds);
+	fprintf(f, "  \"totals\": { \"processes\": %zu, \"running\": %llu, "
+		"\"leaking_processes\": %zu, \"leaked\": %llu,\n    \"by_kind\": ",
+		np, (unsigned long long)c->running, tot->leaking,
+		(unsigned long long)tot->leaked);
+	json_by_kind(f, c, "    ");
+	fprintf(f, " },\n  \"processes\": [\n");
+	for (size_t i = 0; i < np; i++) {
+		json_process(f, &p[i]);
+		fprintf(f, "%s\n", i + 1 < np ? "," : "");
+	}
+	/* fdtrack's own memory: after attaching, when tracing ended, after
+	 * the report (symbolisation loads debug info) */
+	fprintf(f, "  ],\n  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
+		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
+		ri->rss_traced, ri->rss_end, ri->rss_max);
+	fprintf(f, "  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
+		"  \"races_lost\": %llu,\n  \"leaks\": ",
+		(unsigned long long)c->lost_events,
+		(unsigned long long)c->stacks_dropped,
+		(unsigned long long)c->races_lost);
+	json_groups(f, p, np, false, "    ");
+	fprintf(f, "\n}\n");
+}
+
+int json_report_write(const char *path, const struct fdtrack_process *p,
+		      size_t np, const struct run_totals *tot,
+		      const struct run_info *ri)
+{
+	char tmp[PATH_MAX];
+	mode_t um;
+	FILE *f = stdout;
+	int fd;
+
+	if (strcmp(path, "-")) {
+		snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+		fd = mkstemp(tmp);
+		if (fd < 0 || !(f = fdopen(fd, "w"))) {
+			fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+				strerror(errno));
+			if (fd >= 0) {
+				close(fd);
+				unlink(tmp);
+			}
+			return -1;
+		}
+		um = umask(0);
+		umask(um);
+		fchmod(fd, 0666 & ~um);
+	}
+	json_body(f, p, np, tot, ri);
+	if (f == stdout)
+		return fflush(f) ? -1 : 0;
+	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
+		fprintf(stderr, "fdtrack: writing %s failed: %s\n", path,
+			strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, path)) {
+		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
+			strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}

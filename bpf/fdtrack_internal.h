@@ -1,0 +1,90 @@
+/*
+ * Internal to libfdtrack (fdtrack.c, procs.c, groups.c): struct fdtrack and
+ * what its parts call in each other.
+ */
+#ifndef FDTRACK_INTERNAL_H
+#define FDTRACK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+
+#include "fdtrack.h"
+#include "fdtrack_shared.h"
+#include "symbolize.h"
+
+/* A group of fds while it is built: raw stack, not yet symbolised. */
+struct raw_group {
+	enum fdkind kind;
+	char name[FDT_NAME_BYTES];
+	int at_start;
+	uint32_t aspace;
+	uint64_t stack_key;
+	struct fdt_stack *stack; /* copied from the kernel; NULL: none */
+	int *fds;
+	unsigned count, cap;
+};
+
+/* A followed process (one fd table) as user space knows it. */
+struct proc {
+	uint32_t table;
+	pid_t pid, ppid;
+	uint32_t aspace;         /* its current address space */
+	char *cmdline;           /* NULL: not known yet */
+	uint64_t seq;            /* order of first sight */
+	/* once it exited (report taken, kernel entries deleted): */
+	bool exited, has_status;
+	int status;
+	__u64 count[FDT_NCOUNTERS][FDKIND_COUNT];
+	struct raw_group *groups;
+	size_t ngroups;
+};
+
+struct fdtrack {
+	struct fdtrack_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *iter;
+	pid_t tgid;
+	struct fdtrack_options opts;  /* as used (defaults filled in) */
+	int fds_fd, tables_fd, stacks_fd;
+	struct symbolizer symbolizer;
+	/* every process seen, by table id (open addressing) and in order */
+	struct proc **procs;
+	size_t nprocs, cap;
+	uint64_t next_seq;
+	uint64_t lost_seen;           /* lost_events when tables were scanned */
+	uint64_t stacks_deleted;      /* by the stack collector */
+	bool failed;                  /* an error while handling records */
+};
+
+/* procs.c */
+struct proc *proc_find(struct fdtrack *t, uint32_t table);
+struct proc *proc_add(struct fdtrack *t, uint32_t table, pid_t pid, pid_t ppid,
+		      uint32_t aspace);
+void procs_free(struct fdtrack *t);
+int procs_on_record(struct fdtrack *t, const void *data, size_t len);
+int procs_scan_tables(struct fdtrack *t);
+int procs_collect_stacks(struct fdtrack *t);
+/* Add one table's kernel counters to c (live and open_since_start
+ * derived). */
+void counts_add(struct fdtrack_counts *c,
+		const __u64 count[FDT_NCOUNTERS][FDKIND_COUNT]);
+int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out);
+
+/* groups.c */
+/* Live (or open-at-exit) entries of a table, grouped; stacks copied. */
+int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
+		    bool at_exit, struct raw_group **out, size_t *nout);
+void raw_groups_free(struct raw_group *g, size_t n);
+/* Symbolised public groups from raw ones (leaks first, largest first). */
+int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
+		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
+		   size_t *nout);
+
+/* fdtrack.c */
+int fdtrack_fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

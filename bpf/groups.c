@@ -1,0 +1,263 @@
+/*
+ * fdtrack's leak groups: the live (or open-at-exit) entries of one fd
+ * table, grouped by kind and opening stack, and their symbolised form.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "fdtrack_internal.h"
+
+/* Leaks group by kind and opening stack; fds the program inherited by
+ * kind alone (their stack, if any, is not the program's). */
+static bool same_group(const struct raw_group *g,
+		       const struct fdt_fd_entry *v)
+{
+	bool inherited = v->flags & FDT_F_INHERITED;
+
+	return g->kind == v->kind && g->at_start == inherited &&
+	       (inherited || (g->stack_key == v->stack &&
+			      g->aspace == v->aspace)) &&
+	       !memcmp(g->name, v->name, FDT_NAME_BYTES);
+}
+
+static int group_add_fd(struct raw_group *g, int fd)
+{
+	if (g->count == g->cap) {
+		unsigned ncap = g->cap ? 2 * g->cap : 4;
+		int *n = realloc(g->fds, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		g->fds = n;
+		g->cap = ncap;
+	}
+	g->fds[g->count++] = fd;
+	return 0;
+}
+
+/* The group of entry v in *groups (added if new). */
+static struct raw_group *group_for(struct raw_group **groups, size_t *n,
+				   size_t *cap, const struct fdt_fd_entry *v)
+{
+	struct raw_group *g;
+
+	for (size_t i = 0; i < *n; i++)
+		if (same_group(&(*groups)[i], v))
+			return &(*groups)[i];
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 8;
+		struct raw_group *bigger = realloc(*groups, ncap * sizeof(*g));
+
+		if (!bigger)
+			return NULL;
+		*groups = bigger;
+		*cap = ncap;
+	}
+	g = &(*groups)[(*n)++];
+	memset(g, 0, sizeof(*g));
+	g->kind = v->kind;
+	memcpy(g->name, v->name, FDT_NAME_BYTES);
+	g->at_start = !!(v->flags & FDT_F_INHERITED);
+	if (!g->at_start) {
+		g->aspace = v->aspace;
+		g->stack_key = v->stack;
+	}
+	return g;
+}
+
+/* Copy each group's stack out of the kernel's table (it may be collected
+ * once the entries are gone). */
+static int groups_copy_stacks(struct fdtrack *t, struct raw_group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!g[i].stack_key)
+			continue;
+		g[i].stack = malloc(sizeof(*g[i].stack));
+		if (!g[i].stack)
+			return -ENOMEM;
+		if (bpf_map_lookup_elem(t->stacks_fd, &g[i].stack_key,
+					g[i].stack)) {
+			free(g[i].stack); /* collected: should not happen */
+			g[i].stack = NULL;
+		}
+	}
+	return 0;
+}
+
+int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
+		    bool at_exit, struct raw_group **out, size_t *nout)
+{
+	struct raw_group *groups = NULL, *g;
+	size_t n = 0, cap = 0;
+	int err = 0;
+
+	for (uint32_t fd = 0; fd < fd_limit && !err; fd++) {
+		struct fdt_fd_key key = { .table = table, .fd = fd };
+		struct fdt_fd_entry v;
+
+		if (bpf_map_lookup_elem(t->fds_fd, &key, &v) || !v.live ||
+		    v.kind >= FDKIND_COUNT || !!v.at_exit != at_exit)
+			continue;
+		g = group_for(&groups, &n, &cap, &v);
+		err = g ? group_add_fd(g, fd) : -ENOMEM;
+	}
+	if (!err)
+		err = groups_copy_stacks(t, groups, n);
+	if (err) {
+		raw_groups_free(groups, n);
+		return fdtrack_fail(err, "fdtrack: out of memory");
+	}
+	*out = groups;
+	*nout = n;
+	return 0;
+}
+
+void raw_groups_free(struct raw_group *g, size_t n)
+{
+	for (size_t i = 0; g && i < n; i++) {
+		free(g[i].fds);
+		free(g[i].stack);
+	}
+	free(g);
+}
+
+/* The frames of a stack as strings (fdtrack_group.frames). */
+static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
+			    unsigned *nout)
+{
+	const struct fdt_stack *s = g->stack;
+	uint32_t nframes = s->nframes < FDT_MAX_FRAMES ? s->nframes
+						       : FDT_MAX_FRAMES;
+	bool known = symbolizer_has(&t->symbolizer, g->aspace);
+	uint64_t pcs[FDT_MAX_FRAMES + 1];
+	unsigned n = 0;
+	char **v;
+
+	for (uint32_t i = 0; i < nframes; i++) {
+		/* code without frame pointers ends the walk in garbage: stop
+		 * at the first address that is no code */
+		if (!s->frames[i] ||
+		    (known && !symbolizer_covers(&t->symbolizer, g->aspace,
+						 s->frames[i])))
+			break;
+		pcs[n++] = s->frames[i];
+		/* The caller of a frame-pointer-less libc wrapper (see
+		 * wrapper_retaddr() in fdtrack_syscalls.bpf.h), if the walk
+		 * missed it. */
+		if (i == 0 && s->retaddr &&
+		    symbolizer_covers(&t->symbolizer, g->aspace, s->retaddr) &&
+		    (nframes < 2 || s->frames[1] != s->retaddr))
+			pcs[n++] = s->retaddr;
+	}
+	v = symbolizer_frames(&t->symbolizer, g->aspace, pcs, n);
+	if (v)
+		*nout = n;
+	return v;
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct fdtrack_group *x = a, *y = b;
+
+	if (x->at_start != y->at_start)
+		return x->at_start - y->at_start; /* leaks first */
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	if (x->kind != y->kind)
+		return (int)x->kind - (int)y->kind;
+	return (x->fds ? x->fds[0] : 0) - (y->fds ? y->fds[0] : 0);
+}
+
+static int group_publish(struct fdtrack *t, pid_t pid,
+			 const struct raw_group *r, struct fdtrack_group *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->kind = r->kind;
+	g->count = r->count;
+	g->pid = pid;
+	g->at_start = r->at_start;
+	memcpy(g->name, r->name, sizeof(g->name));
+	g->name[sizeof(g->name) - 1] = 0;
+	g->fds = malloc((r->count ? r->count : 1) * sizeof(int));
+	if (!g->fds)
+		return -ENOMEM;
+	memcpy(g->fds, r->fds, r->count * sizeof(int));
+	if (r->stack && r->stack->nframes) {
+		g->frames = stack_strings(t, r, &g->nframes);
+		if (!g->frames)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
+		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
+		   size_t *nout)
+{
+	struct fdtrack_group *g = calloc(nraw ? nraw : 1, sizeof(*g));
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!g)
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+	for (size_t i = 0; i < nraw; i++) {
+		if (leaks_only && raw[i].at_start)
+			continue;
+		if (group_publish(t, pid, &raw[i], &g[n++])) {
+			fdtrack_groups_free(g, n);
+			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		}
+	}
+	qsort(g, n, sizeof(*g), group_cmp);
+	*out = g;
+	*nout = n;
+	return 0;
+}
+
+void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups)
+{
+	for (size_t i = 0; groups && i < ngroups; i++) {
+		for (unsigned j = 0; j < groups[i].nframes; j++)
+			free(groups[i].frames[j]);
+		free(groups[i].frames);
+		free(groups[i].fds);
+	}
+	free(groups);
+}
+
+void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
+			  size_t ngroups)
+{
+	for (size_t i = 0; i < ngroups; i++) {
+		const struct fdtrack_group *g = &groups[i];
+		const char *kind = fdkind_name(g->kind);
+
+		if (g->kind == FDKIND_ANON && g->name[0])
+			fprintf(out, "%u %s fd%s (anon_inode:%s) %s", g->count,
+				kind, g->count == 1 ? "" : "s", g->name,
+				g->at_start ? "open since the start"
+					    : "open, opened at:");
+		else
+			fprintf(out, "%u %s fd%s %s", g->count, kind,
+				g->count == 1 ? "" : "s",
+				g->at_start ? "open since the start"
+					    : "open, opened at:");
+		if (g->at_start) {
+			fprintf(out, " (inherited, kept across exec, or open "
+				"before fdtrack attached; not a leak)\n\n");
+			continue;
+		}
+		fputc('\n', out);
+		if (!g->nframes)
+			fprintf(out, "   (no stack: opened outside a syscall, "
+				"with stacks off, or the stack table was "
+				"full)\n");
+		for (unsigned j = 0; j < g->nframes; j++)
+			fprintf(out, "   %s %s\n", j ? "by" : "at", g->frames[j]);
+		fputc('\n', out);
+	}
+}

@@ -1,0 +1,600 @@
+/*
+ * fdtrack CLI tests: the tool run as a user runs it (build/bin/fdtrack),
+ * against the leaker (tests/leaker.c) and processes of the test itself.
+ *
+ * Without BPF the tests skip with the reason; with FDTRACK_REQUIRE_BPF=1
+ * (CI) a skip is a failure.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_runner.h"
+#include "clock.h"
+#include "fdtrack_testlib.h"
+
+START_TEST(test_cli_leaker)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	int fd = mkstemp(json);
+	char *leak[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
+			 FDT_LEAKER_PATH, "4", "3", NULL };
+	char *clean[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
+			  FDT_LEAKER_PATH, "0", "5", NULL };
+	const char *j;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	/* 23: the default leak code (it was 1 before the leak code was told
+	 * apart from CMD's own statuses) */
+	ck_assert_int_eq(run_cli(leak, NULL, 0), 23);
+	j = slurp(json);
+	ck_assert_int_eq(json_num(j, "leaked"), 4);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 4);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 7);
+	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), 7);
+	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "no leaking "
+		      "function in the report:\n%s", j);
+	ck_assert_msg(strstr(j, "\"lost_events\": 0"), "lost events:\n%s", j);
+	ck_assert_int_eq(run_cli(clean, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 5);
+out:
+	unlink(json);
+}
+END_TEST
+
+/* -p PID for a duration: the fds it had before fdtrack attached are not
+ * leaks (they were, before fds it had at attach were told apart); one it
+ * opens while watched and still holds at the end is. */
+START_TEST(test_cli_pid_duration)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *argv[] = { "fdtrack", "-p", pidarg, "-d", "0.6", "-i", "0.1",
+			 "--json", json, "--fail-on-leak", NULL };
+	int jfd = mkstemp(json), lfd = mkstemp(log), in, out;
+	const char *j;
+	pid_t pid, cli;
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	pid = waiting_leaker_io(&in, &out);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
+	cli = start_cli(argv, log, -1);
+	wait_text(log, "opens", 5);             /* attached */
+	leaker_leak_one(in, out);
+	ck_assert_int_eq(wait_exit(cli, 5), 23); /* 1 leaked at the end */
+	j = slurp(json);
+	ck_assert_int_eq(json_num(j, "leaked"), 1);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 3);
+	ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 1);
+	ck_assert_msg(strstr(j, "\"target_exited\": false"), "%s", j);
+	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "%s", j);
+	close(in);
+	close(out);
+	waitpid(pid, NULL, 0);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+START_TEST(test_cli_usage)
+{
+	char *bad[] = { "fdtrack", "--bogus", NULL };
+	char *both[] = { "fdtrack", "-p", "1", "--", "true", NULL };
+	char *none[] = { "fdtrack", NULL };
+	char *badi[] = { "fdtrack", "-i", "x", "-p", "1", NULL };
+	char *help[] = { "fdtrack", "--help", NULL };
+
+	ck_assert_int_eq(run_cli(bad, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(both, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(none, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(badi, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(help, NULL, 0), 0);
+}
+END_TEST
+
+/* SIGINT/SIGTERM: stop within a second, complete JSON with "interrupted",
+ * 128+signal, programs detached, nothing pinned; -- CMD gets the signal. */
+START_TEST(test_cli_signals)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	int sigs[2] = { SIGINT, SIGTERM }, pins = bpffs_entries();
+	int jfd = mkstemp(json), lfd = mkstemp(log);
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		int in[2], leaker_in;
+		char pidarg[16];
+		char *cmd[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
+				"2", "0", "--wait", NULL };
+		char *byp[] = { "fdtrack", "--json", json, "-i", "0.05", "-p",
+				pidarg, NULL };
+		const char *j;
+		double t0;
+		pid_t cli, target;
+
+		/* -- CMD: the leaker prints "ready" once attached and running */
+		unlink(json);
+		ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+		cli = start_cli(cmd, log, in[0]);
+		close(in[0]);
+		wait_text(log, "ready", 5);
+		target = 0;
+		ck_assert_int_eq(kill(cli, sigs[i]), 0);
+		t0 = mono_s();
+		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
+		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s", mono_s() - t0);
+		close(in[1]);
+		j = slurp(json);
+		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
+			      strstr(j, "\"leaks\": [") && strstr(j, "\n}\n"),
+			      "%s", j);
+		/* the leaker got the signal and exited with its 2 fds open */
+		ck_assert_msg(strstr(j, sigs[i] == SIGINT ? "\"command_status\": 130"
+					: "\"command_status\": 143"), "%s", j);
+		ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
+		sscanf(strstr(j, "\"pid\": ") + 7, "%d", &target);
+		no_progs_left(target);
+
+		/* -p PID: the target keeps running */
+		unlink(json);
+		target = waiting_leaker(&leaker_in);
+		snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+		cli = start_cli(byp, log, -1);
+		wait_text(log, "opens", 5); /* first interval line: attached */
+		ck_assert_int_eq(kill(cli, sigs[i]), 0);
+		t0 = mono_s();
+		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
+		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s", mono_s() - t0);
+		j = slurp(json);
+		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
+			      strstr(j, "\"target_exited\": false"), "%s", j);
+		ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
+		no_progs_left(target);
+		ck_assert_int_eq(kill(target, 0), 0); /* not touched */
+		close(leaker_in);
+		waitpid(target, NULL, 0);
+	}
+	ck_assert_int_eq(bpffs_entries(), pins);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* A target opening and closing eventfds as fast as it can: counts stay
+ * exact (lost events only cost stacks) and fdtrack's memory stays flat. */
+START_TEST(test_cli_flood)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	char *argv[] = { "fdtrack", "--json", json, "-i", "0.5", "--", FDT_LEAKER_PATH,
+			 "--flood", "2.5", NULL };
+	char *small[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH, "1",
+			  NULL };
+	int fd = mkstemp(json);
+	long opens, lost, rss0, rss1, base;
+	const char *j;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	/* baseline: the same report (symbolising loads debug info) for a
+	 * target with a single eventfd */
+	ck_assert_int_eq(run_cli(small, NULL, 0), 0);
+	base = json_num(slurp(json), "traced");
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	j = slurp(json);
+	opens = json_kind(j, "opens", "eventfd");
+	lost = json_num(j, "lost_events");
+	rss0 = json_num(j, "start");
+	rss1 = json_num(j, "traced");
+	printf("flood: %ld eventfds in 2.5 s (%.0f/s), %ld lost events, "
+	       "fdtrack RSS %ld -> %ld KiB (1-fd run: %ld KiB)\n", opens,
+	       opens / 2.5, lost, rss0, rss1, base);
+	ck_assert_int_gt(opens, 20000);
+	/* closes include the one left open at exit */
+	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), opens);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 1);
+	ck_assert_int_eq(json_kind(j, "closed_outside_syscalls", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "opened_outside_syscalls", "eventfd"), 0);
+	/* the leaked one has its stack even if others lost theirs */
+	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "%s", j);
+	ck_assert_msg(rss1 - base < 4 * 1024, "fdtrack used %ld KiB after the "
+		      "flood, %ld KiB after one fd", rss1, base);
+out:
+	unlink(json);
+}
+END_TEST
+
+/* Every bad value of every option: one line on stderr, exit 2, no crash,
+ * nothing attached, no JSON file, CMD not run. */
+START_TEST(test_cli_hostile_input)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX", mark[] = "/tmp/fdtrack-test-XXXXXX";
+	char dead[16], json_new[64];
+	pid_t gone = fork();
+	int fd = mkstemp(log), mfd = mkstemp(mark);
+	char *const cases[][12] = {
+		{ "fdtrack", "-p", NULL },
+		{ "fdtrack", "-p", "", NULL },
+		{ "fdtrack", "-p", "-1", NULL },
+		{ "fdtrack", "-p", "0", NULL },
+		{ "fdtrack", "-p", "abc", NULL },
+		{ "fdtrack", "-p", "12abc", NULL },
+		{ "fdtrack", "-p", "99999999999999999999999", NULL },
+		{ "fdtrack", "-p", "2147483648", NULL },
+		{ "fdtrack", "-p", "-9223372036854775809", NULL },
+		{ "fdtrack", "--pid", NULL },
+		{ "fdtrack", "-p", dead, NULL },
+		{ "fdtrack", "-i", NULL },
+		{ "fdtrack", "-i", "-1", "-p", "1", NULL },
+		{ "fdtrack", "-i", "0", "-p", "1", NULL },
+		{ "fdtrack", "-i", "abc", "-p", "1", NULL },
+		{ "fdtrack", "-i", "nan", "-p", "1", NULL },
+		{ "fdtrack", "-i", "inf", "-p", "1", NULL },
+		{ "fdtrack", "-i", "1e400", "-p", "1", NULL },
+		{ "fdtrack", "-i", "1e-9", "-p", "1", NULL },
+		{ "fdtrack", "-i", "0x10", "-p", "1", NULL },
+		{ "fdtrack", "-d", NULL },
+		{ "fdtrack", "-d", "-5", "-p", "1", NULL },
+		{ "fdtrack", "-d", "", "-p", "1", NULL },
+		{ "fdtrack", "-d", "1s", "-p", "1", NULL },
+		{ "fdtrack", "-d", "1e999", "-p", "1", NULL },
+		{ "fdtrack", "--duration=", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", NULL },
+		{ "fdtrack", "--ringbuf", "-1", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "0", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "abc", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "100", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "4294967296", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "99999999999999999999999", "-p", "1", NULL },
+		{ "fdtrack", "--json", NULL },
+		{ "fdtrack", "--json", "", "-p", "1", NULL },
+		{ "fdtrack", "--fail-on-leak=yes", "-p", "1", NULL },
+		{ "fdtrack", "-x", NULL },
+		{ "fdtrack", "--", NULL },
+		{ "fdtrack", "-p", "1", "--", "true", NULL },
+		{ "fdtrack", "--json", "/nonexistent-dir/x.json", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", "/proc/fdtrack.json", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", "/tmp", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", json_new, "-p", dead, NULL },
+	};
+
+	ck_assert_int_ge(gone, 0);
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0); /* a pid that does not exist (for now) */
+	snprintf(dead, sizeof(dead), "%d", (int)gone);
+	snprintf(json_new, sizeof(json_new), "%s.json", log);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(mfd, 0);
+	close(fd);
+	close(mfd);
+	unlink(mark);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *out;
+		int nl = 0;
+
+		ck_assert_msg(wait_exit(start_cli(cases[i], log, -1), 5) == 2,
+			      "case %zu (%s %s %s): exit status not 2:\n%s", i,
+			      cases[i][1], cases[i][2] ? cases[i][2] : "",
+			      cases[i][2] && cases[i][3] ? cases[i][3] : "",
+			      slurp(log));
+		out = slurp(log);
+		for (const char *p = out; *p; p++)
+			nl += *p == '\n';
+		ck_assert_msg(nl == 1 && !strncmp(out, "fdtrack: ", 9),
+			      "case %zu (%s): not one 'fdtrack: ' line:\n%s", i,
+			      cases[i][1], out);
+	}
+	ck_assert_msg(access(mark, F_OK) != 0, "CMD ran despite a bad --json");
+	ck_assert_msg(access(json_new, F_OK) != 0, "partial JSON left behind");
+	ck_assert_msg(strstr(slurp(log), "no process"), "%s", slurp(log));
+	unlink(log);
+}
+END_TEST
+
+/* -p PID whose process exits while watched: report what was seen, exit by
+ * the leak rule. */
+START_TEST(test_cli_pid_exits)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *argv[] = { "fdtrack", "-p", pidarg, "-i", "0.05", "--json", json,
+			 "--fail-on-leak", NULL };
+	int jfd = mkstemp(json), lfd = mkstemp(log), in, out;
+	const char *j;
+	pid_t target, cli;
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	target = waiting_leaker_io(&in, &out);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+	cli = start_cli(argv, log, -1);
+	wait_text(log, "opens", 5);
+	leaker_leak_one(in, out);
+	close(in);                          /* the target exits ... */
+	ck_assert_int_eq(waitpid(target, NULL, 0), target);
+	ck_assert_int_eq(wait_exit(cli, 3), 23); /* ... leaking 1, 2 more open
+						    since before attach */
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"target_exited\": true") &&
+		      strstr(j, "\"interrupted\": false"), "%s", j);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 3);
+	ck_assert_int_eq(json_num(j, "leaked"), 1);
+	no_progs_left(target);
+	close(out);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* The kernel-side filter: another process's eventfds never show up. */
+START_TEST(test_cli_only_target)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *argv[] = { "fdtrack", "-p", pidarg, "-i", "0.05", "-d", "0.6",
+			 "--json", json, NULL };
+	int jfd = mkstemp(json), lfd = mkstemp(log), in, fds[20];
+	const char *j;
+	pid_t target, cli;
+
+	ck_assert_int_ge(jfd, 0);
+	ck_assert_int_ge(lfd, 0);
+	close(jfd);
+	close(lfd);
+	if (!bpf_usable())
+		goto out;
+	target = waiting_leaker(&in);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+	cli = start_cli(argv, log, -1);
+	wait_text(log, "opens", 5);
+	for (int i = 0; i < 20; i++)            /* this process: a bystander */
+		fds[i] = efd();
+	for (int i = 0; i < 10; i++)
+		close(fds[i]);
+	ck_assert_int_eq(wait_exit(cli, 3), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "opened_outside_syscalls", "eventfd"), 0);
+	ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
+	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
+	for (int i = 10; i < 20; i++)
+		close(fds[i]);
+	close(in);
+	waitpid(target, NULL, 0);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* Every way out releases the BPF objects: nothing pinned, no program of
+ * ours still loaded (signals: test_cli_signals). */
+START_TEST(test_cli_no_leftovers)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	char pidarg[16];
+	char *ok[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH, "0", "3",
+		       NULL };
+	char *leak[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
+			 FDT_LEAKER_PATH, "1", NULL };
+	char *fail[] = { "fdtrack", "--json", json, "--", "/nonexistent/cmd",
+			 NULL };
+	char *bypid[] = { "fdtrack", "-p", pidarg, "-d", "0.2", NULL };
+	char *const *runs[] = { ok, leak };
+	int want[] = { 0, 23 }, pins = bpffs_entries(), fd = mkstemp(json), in;
+	pid_t target;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		int rc = run_cli(runs[i], NULL, 0);
+
+		ck_assert_msg(rc == want[i], "run %d: exit %d", i, rc);
+		target = json_num(slurp(json), "pid");
+		no_progs_left(target);
+		ck_assert_int_eq(bpffs_entries(), pins);
+	}
+	/* a command that cannot start is fdtrack's error: no report */
+	unlink(json);
+	ck_assert_int_eq(run_cli(fail, NULL, 0), 2);
+	ck_assert_int_ne(access(json, F_OK), 0);
+	no_progs_left(0);
+	ck_assert_int_eq(bpffs_entries(), pins);
+	target = waiting_leaker(&in);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
+	ck_assert_int_eq(run_cli(bypid, NULL, 0), 0);
+	no_progs_left(target);
+	ck_assert_int_eq(bpffs_entries(), pins);
+	close(in);
+	waitpid(target, NULL, 0);
+out:
+	unlink(json);
+}
+END_TEST
+
+/* Under sudo, CMD runs as the invoking user without extra groups. */
+START_TEST(test_cli_sudo_user)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX";
+	char *as_user[] = { "fdtrack", "--", FDT_LEAKER_PATH, "--ids", NULL };
+	char *as_root[] = { "fdtrack", "--run-as-root", "--", FDT_LEAKER_PATH,
+			    "--ids", NULL };
+	char *bad[] = { "fdtrack", "--", FDT_LEAKER_PATH, "--ids", NULL };
+	int fd = mkstemp(log);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (geteuid() != 0 || !bpf_usable()) {
+		printf("SKIP: needs root and BPF\n");
+		goto out;
+	}
+	setenv("SUDO_UID", "65534", 1);
+	setenv("SUDO_GID", "65534", 1);
+	/* fdtrack itself has supplementary groups (as sudo leaves root's) */
+	for (int i = 0; i < 2; i++) {
+		gid_t groups[2] = { 4, 24 };
+		pid_t pid = fork();
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			if (setgroups(2, groups))
+				_exit(97);
+			_exit(wait_exit(start_cli(i ? as_root : as_user, log, -1), 10));
+		}
+		ck_assert_int_eq(wait_exit(pid, 15), 0);
+		ck_assert_msg(strstr(slurp(log), i ? "uid 0 gid 0 groups 2\n"
+						   : "uid 65534 gid 65534 groups 0\n"),
+			      "%s: %s", i ? "--run-as-root" : "as SUDO_UID",
+			      slurp(log));
+	}
+	setenv("SUDO_UID", "-1", 1);
+	ck_assert_int_eq(run_cli(bad, log, 0), 2);
+	ck_assert_msg(strstr(slurp(log), "SUDO_UID"), "%s", slurp(log));
+	unsetenv("SUDO_UID");
+	unsetenv("SUDO_GID");
+out:
+	unlink(log);
+}
+END_TEST
+
+/* ---- environment errors -------------------------------------------- */
+
+START_TEST(test_no_btf)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX";
+	char *argv[] = { "fdtrack", "-p", "1", NULL };
+	struct fdtrack *t = NULL;
+	int fd = mkstemp(log);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	setenv("FDTRACK_BTF", "/nonexistent/vmlinux", 1);
+	ck_assert_int_eq(fdtrack_open(getpid(), NULL, &t), -ENOENT);
+	ck_assert_ptr_null(t);
+	ck_assert_msg(strstr(fdtrack_error(), "BTF"), "%s", fdtrack_error());
+	ck_assert_int_eq(run_cli(argv, log, 0), 2);
+	ck_assert_msg(strstr(slurp(log), "no kernel BTF"), "%s", slurp(log));
+	unsetenv("FDTRACK_BTF");
+	unlink(log);
+}
+END_TEST
+
+START_TEST(test_not_root)
+{
+	char log[] = "/tmp/fdtrack-test-XXXXXX";
+	char *argv[] = { "fdtrack", "-p", "1", NULL };
+	int fd = mkstemp(log), st;
+	pid_t pid;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	chmod(log, 0666);
+	if (geteuid() != 0) {
+		printf("SKIP: not root, cannot drop privileges to test\n");
+		unlink(log);
+		return;
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct fdtrack *t;
+		int err;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(97);
+		err = fdtrack_open(getpid(), NULL, &t);
+		if (err != -EPERM && err != -EACCES)
+			_exit(10);
+		if (!strstr(fdtrack_error(), "root") ||
+		    !strstr(fdtrack_error(), "CAP_BPF"))
+			_exit(11);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "unprivileged fdtrack_open: status %d", st);
+	ck_assert_int_eq(run_cli(argv, log, 65534), 2);
+	ck_assert_msg(strstr(slurp(log), "CAP_BPF"), "%s", slurp(log));
+	/* the way a user would: setpriv to nobody, no groups */
+	if (access("/usr/bin/setpriv", X_OK) == 0) {
+		char *sp[] = { "setpriv", "--reuid=65534", "--regid=65534",
+			       "--clear-groups", FDT_CLI_PATH, "--", "true", NULL };
+
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			int o = open(log, O_WRONLY | O_TRUNC);
+
+			dup2(o, 1);
+			dup2(o, 2);
+			execv("/usr/bin/setpriv", sp);
+			_exit(98);
+		}
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+			      "setpriv fdtrack: status %d: %s", st, slurp(log));
+		ck_assert_msg(strstr(slurp(log), "CAP_BPF") &&
+			      strstr(slurp(log), "CAP_PERFMON") &&
+			      strstr(slurp(log), "root"), "%s", slurp(log));
+	}
+	unlink(log);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fdtrack_cli");
+	TCase *tc = tcase_create("cli");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_cli_leaker);
+	tcase_add_test(tc, test_cli_pid_duration);
+	tcase_add_test(tc, test_cli_usage);
+	tcase_add_test(tc, test_cli_signals);
+	tcase_add_test(tc, test_cli_flood);
+	tcase_add_test(tc, test_cli_hostile_input);
+	tcase_add_test(tc, test_cli_pid_exits);
+	tcase_add_test(tc, test_cli_only_target);
+	tcase_add_test(tc, test_cli_no_leftovers);
+	tcase_add_test(tc, test_cli_sudo_user);
+	tcase_add_test(tc, test_no_btf);
+	tcase_add_test(tc, test_not_root);
+	suite_add_tcase(s, tc);
+	return check_run_suite(s);
+}
