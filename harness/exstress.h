@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fdkind.h"
+
 #include "rex.h" /* enum rex_drop_policy, rex_policy_name/parse */
 
 /* Exit codes. */
@@ -21,10 +23,9 @@ enum { EXS_EXIT_PASS = 0, EXS_EXIT_LEAK = 1, EXS_EXIT_USAGE = 2 };
 
 /* ---- samples ---------------------------------------------------------- */
 
-enum exs_fd_kind { EXS_FD_EVENTFD, EXS_FD_IO_URING, EXS_FD_OTHER, EXS_FD_NKINDS };
-const char *exs_fd_kind_name(enum exs_fd_kind kind); /* "eventfd", ... */
-/* Classify a /proc/self/fd link target. */
-enum exs_fd_kind exs_fd_classify(const char *target);
+/* fds are counted per kind of common/fdkind.h (fdtrack's kinds, by the
+ * same names): fds[FDKIND_EVENTFD], ... */
+
 /* A /proc/self/fd entry name: the fd number, or -1 for anything that is
  * not a plain decimal int ("." and "..", junk, overflow). */
 int exs_fd_name_parse(const char *name);
@@ -37,18 +38,19 @@ int exs_statm_parse(const char *buf, size_t len, uint64_t page_size,
 enum exs_phase { EXS_PHASE_BASELINE, EXS_PHASE_WARMUP, EXS_PHASE_MEASURE };
 const char *exs_phase_name(enum exs_phase phase);
 
-/* fdtrack kinds, in fdtrack's order: 0 = eventfd, 1 = io_uring. */
-#define EXS_BPF_NKINDS 2
+/* fdtrack's counts, per fd kind. */
 struct exs_bpf_counts {
-	uint64_t opens[EXS_BPF_NKINDS];
-	uint64_t closes[EXS_BPF_NKINDS];
-	uint64_t live[EXS_BPF_NKINDS];
-	uint64_t closed_outside_syscalls[EXS_BPF_NKINDS];
+	uint64_t opens[FDKIND_COUNT];
+	uint64_t closes[FDKIND_COUNT];
+	uint64_t live[FDKIND_COUNT];
+	uint64_t closed_outside_syscalls[FDKIND_COUNT];
 	/* fdtrack: fds opened/closed by nothing it models as a syscall
-	 * (SCM_RIGHTS, IORING_OP_CLOSE) or by one still in flight; exstress
-	 * does neither, so both are 0 at every boundary (fdtrack.h). */
-	uint64_t opened_outside_syscalls[EXS_BPF_NKINDS];
+	 * (IORING_OP_OPENAT/CLOSE) or by one still in flight; exstress opens
+	 * and closes eventfds and io_urings only by syscalls, so for those two
+	 * both are 0 at every boundary (fdtrack.h). */
+	uint64_t opened_outside_syscalls[FDKIND_COUNT];
 	uint64_t lost;
+	uint64_t fds_not_tracked; /* fdtrack's fd table was full (not exact) */
 	int reconciled;  /* fdtrack_reconcile() ran at this boundary: live
 			  * is then exact against /proc */
 };
@@ -57,7 +59,7 @@ struct exs_sample {
 	uint64_t iteration;      /* 0 = before the first iteration */
 	enum exs_phase phase;
 	double elapsed_ms;       /* since the scenario started */
-	int64_t fds[EXS_FD_NKINDS];
+	int64_t fds[FDKIND_COUNT];
 	uint64_t vsz_bytes;
 	uint64_t rss_bytes;
 	int has_heap;            /* heap_* are valid (heap.c) */
@@ -70,8 +72,9 @@ struct exs_sample {
 /* ---- sampler (/proc/self) ---------------------------------------------- */
 
 /* Keeps /proc/self/fd and /proc/self/statm open so a sample costs one
- * getdents64 pass, one readlinkat per fd and one pread. Its own two fds are
- * not counted. */
+ * getdents64 pass, one readlinkat per fd and one pread. Its own two fds
+ * (a dir and a file) are counted like any: they are constant, and fdtrack,
+ * which sees every fd of the process, counts them too. */
 struct exs_sampler {
 	int dir_fd;
 	int statm_fd;
@@ -101,7 +104,7 @@ void exs_limits_default(struct exs_limits *l);
 
 #define EXS_MAX_CHECKS 64
 struct exs_check {
-	char name[40];
+	char name[48];
 	int pass;
 	double value;
 	double limit;
@@ -111,10 +114,10 @@ struct exs_verdict {
 	int leak;                       /* some check failed */
 	uint64_t iterations;            /* measured samples after the reference */
 	uint64_t ref_iteration;
-	int64_t fd_growth[EXS_FD_NKINDS];   /* last minus reference */
-	int64_t fd_max_dev[EXS_FD_NKINDS];  /* largest |sample - reference| */
-	uint64_t fd_first[EXS_FD_NKINDS];   /* first iteration != reference; 0 none */
-	double fd_per_iter[EXS_FD_NKINDS];  /* growth / iterations */
+	int64_t fd_growth[FDKIND_COUNT];   /* last minus reference */
+	int64_t fd_max_dev[FDKIND_COUNT];  /* largest |sample - reference| */
+	uint64_t fd_first[FDKIND_COUNT];   /* first iteration != reference; 0 none */
+	double fd_per_iter[FDKIND_COUNT];  /* growth / iterations */
 	double vsz_slope, rss_slope;        /* bytes per iteration */
 	double vsz_growth, rss_growth;      /* bytes */
 	/* the heap (exact: every deviation from the reference fails) */
@@ -125,20 +128,21 @@ struct exs_verdict {
 	uint64_t heap_first;                             /* first iteration != ref */
 	int has_bpf;
 	/* opens + opened outside - closes - closed outside, over the window */
-	int64_t bpf_unbalanced[EXS_BPF_NKINDS];
+	int64_t bpf_unbalanced[FDKIND_COUNT];
 	/* largest |fdtrack live - /proc count| over the reconciled samples */
-	int64_t bpf_live_max_dev[EXS_BPF_NKINDS];
-	uint64_t bpf_live_first[EXS_BPF_NKINDS];  /* first such iteration; 0 none */
+	int64_t bpf_live_max_dev[FDKIND_COUNT];
+	uint64_t bpf_live_first[FDKIND_COUNT];  /* first such iteration; 0 none */
 	/* largest closed + opened outside syscalls (absolute) at any sample:
 	 * 0 unless fdtrack mis-files something */
-	int64_t bpf_outside_syscalls_max[EXS_BPF_NKINDS];
+	int64_t bpf_outside_syscalls_max[FDKIND_COUNT];
 	uint64_t bpf_reconciled;                  /* samples that reconciled */
-	int64_t bpf_opens[EXS_BPF_NKINDS];
-	int64_t bpf_closes[EXS_BPF_NKINDS];
-	int64_t bpf_closed_outside_syscalls[EXS_BPF_NKINDS];
-	int64_t bpf_opened_outside_syscalls[EXS_BPF_NKINDS];
-	int64_t bpf_live_growth[EXS_BPF_NKINDS];
+	int64_t bpf_opens[FDKIND_COUNT];
+	int64_t bpf_closes[FDKIND_COUNT];
+	int64_t bpf_closed_outside_syscalls[FDKIND_COUNT];
+	int64_t bpf_opened_outside_syscalls[FDKIND_COUNT];
+	int64_t bpf_live_growth[FDKIND_COUNT];
 	uint64_t bpf_lost;
+	uint64_t bpf_not_exact;   /* fds fdtrack could not track (table full) */
 	size_t nchecks;
 	struct exs_check checks[EXS_MAX_CHECKS];
 };
@@ -151,14 +155,15 @@ struct exs_verdict {
 struct exs_verdict_acc {
 	struct exs_sample ref, last;
 	uint64_t n;                            /* samples, the reference included */
+	uint64_t kinds_seen;                   /* FDKIND_MASK of kinds held at a sample */
 	int64_t heap_max_dev_bytes, heap_max_dev_allocs;
 	uint64_t heap_first;
-	int64_t fd_max_dev[EXS_FD_NKINDS];
-	uint64_t fd_first[EXS_FD_NKINDS];
+	int64_t fd_max_dev[FDKIND_COUNT];
+	uint64_t fd_first[FDKIND_COUNT];
 	uint64_t bpf_reconciled;
-	int64_t bpf_outside_syscalls_max[EXS_BPF_NKINDS];
-	int64_t bpf_live_max_dev[EXS_BPF_NKINDS];
-	uint64_t bpf_live_first[EXS_BPF_NKINDS];
+	int64_t bpf_outside_syscalls_max[FDKIND_COUNT];
+	int64_t bpf_live_max_dev[FDKIND_COUNT];
+	uint64_t bpf_live_first[FDKIND_COUNT];
 	/* least squares of VSZ and RSS against the iteration, updated online
 	 * (Welford): means and centred sums of products */
 	double mean_x, mean_vsz, mean_rss, sxx, sx_vsz, sx_rss;
@@ -272,7 +277,7 @@ struct exs_csv {
 	size_t used;
 	char buf[1 << 16];
 };
-extern const char exs_csv_header[];
+const char *exs_csv_header(void); /* the header line, "\n" included */
 struct exs_csv *exs_csv_open(const char *path); /* NULL + errno */
 int exs_csv_row(struct exs_csv *c, const char *scenario, const char *policy,
 		const struct exs_sample *s);
@@ -352,8 +357,9 @@ int exs_probe_sample(struct exs_probe *p, struct exs_sample *s, int reconcile);
  * report; 0, or -1 for an address in no executable mapping (the end of a
  * stack). Needs no probe. */
 int exs_symbolize(const void *addr, char *buf, size_t len);
-/* Print live fds grouped by opening stack. */
-void exs_probe_print_live(struct exs_probe *p, FILE *out);
+/* Print the live fds of the kinds in mask (FDKIND_MASK) that were opened
+ * after fdtrack attached, grouped by opening stack. */
+void exs_probe_print_live(struct exs_probe *p, FILE *out, uint64_t mask);
 void exs_probe_close(struct exs_probe *p);
 
 /* ---- heap accounting (heap.c) --------------------------------------------- */

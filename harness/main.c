@@ -98,8 +98,9 @@ int exs_stop_signal(void)
 	return atomic_load(&stop_signal);
 }
 
-/* fds by kind right now, from /proc/self/fd (the census's own are not counted). */
-static int fd_census(int64_t fds[EXS_FD_NKINDS])
+/* fds by kind right now, from /proc/self/fd (the census's own sampler's
+ * two fds included, at start and at exit alike). */
+static int fd_census(int64_t fds[FDKIND_COUNT])
 {
 	struct exs_sampler sm;
 	struct exs_sample smp;
@@ -113,10 +114,15 @@ static int fd_census(int64_t fds[EXS_FD_NKINDS])
 	return rc;
 }
 
-static void print_census(const char *when, const int64_t fds[EXS_FD_NKINDS], const char *note)
+/* "eventfd 0 io_uring 0 pipe 2 chr 3": eventfd and io_uring, and every
+ * other kind held. */
+static void print_census(const char *when, const int64_t fds[FDKIND_COUNT], const char *note)
 {
-	fprintf(stderr, "exstress: fds at %s: eventfd %" PRId64 " io_uring %" PRId64 " other %" PRId64
-		"%s\n", when, fds[0], fds[1], fds[2], note);
+	fprintf(stderr, "exstress: fds at %s:", when);
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (fds[k] || k == FDKIND_EVENTFD || k == FDKIND_IO_URING)
+			fprintf(stderr, " %s %" PRId64, fdkind_name(k), fds[k]);
+	fprintf(stderr, "%s\n", note);
 }
 
 static int same_file(const char *a, const char *b)
@@ -390,7 +396,7 @@ int main(int argc, char **argv)
 {
 	struct exs_options o;
 	char err[512];
-	int64_t fds_start[EXS_FD_NKINDS] = { 0 }, fds_end[EXS_FD_NKINDS];
+	int64_t fds_start[FDKIND_COUNT] = { 0 }, fds_end[FDKIND_COUNT];
 	int census = fd_census(fds_start) == 0;
 	int rc = exs_parse_args(argc, argv, &o, err, sizeof(err));
 

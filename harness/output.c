@@ -8,50 +8,91 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char exs_csv_header[] =
-	"scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,fd_io_uring,"
-	"fd_other,vsz_bytes,rss_bytes,bpf_eventfd_opens,bpf_eventfd_closes,"
-	"bpf_eventfd_live,bpf_io_uring_opens,bpf_io_uring_closes,"
-	"bpf_io_uring_live,bpf_lost_events,heap_bytes,heap_allocs\n";
+/* A kind's name as a CSV column name part: "socket:unix" -> "socket_unix". */
+static void column_name(char *buf, size_t len, int k)
+{
+	snprintf(buf, len, "%s", fdkind_name(k));
+	for (char *p = buf; *p; p++)
+		if (*p == ':')
+			*p = '_';
+}
+
+/* scenario,policy,iteration,phase,elapsed_ms, fd_KIND for every kind,
+ * vsz_bytes,rss_bytes,heap_bytes,heap_allocs, bpf_KIND_opens/closes/live
+ * for every kind, bpf_lost_events (harness/README.md). */
+const char *exs_csv_header(void)
+{
+	static char header[8192];
+	size_t n = 0;
+	char kind[32];
+
+	if (header[0])
+		return header;
+	n += (size_t)snprintf(header + n, sizeof(header) - n,
+			      "scenario,policy,iteration,phase,elapsed_ms");
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		column_name(kind, sizeof(kind), k);
+		n += (size_t)snprintf(header + n, sizeof(header) - n, ",fd_%s", kind);
+	}
+	n += (size_t)snprintf(header + n, sizeof(header) - n,
+			      ",vsz_bytes,rss_bytes,heap_bytes,heap_allocs");
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		column_name(kind, sizeof(kind), k);
+		n += (size_t)snprintf(header + n, sizeof(header) - n,
+				      ",bpf_%s_opens,bpf_%s_closes,bpf_%s_live", kind, kind, kind);
+	}
+	snprintf(header + n, sizeof(header) - n, ",bpf_lost_events\n");
+	return header;
+}
+
+/* Appends to buf[*n..len); -1 once it does not fit. */
+static int put(char *buf, size_t len, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int put(char *buf, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	if (*n >= len)
+		return -1;
+	va_start(ap, fmt);
+	int m = vsnprintf(buf + *n, len - *n, fmt, ap);
+	va_end(ap);
+	if (m < 0 || (size_t)m >= len - *n)
+		return -1;
+	*n += (size_t)m;
+	return 0;
+}
 
 int exs_csv_format(char *buf, size_t len, const char *scenario,
 		   const char *policy, const struct exs_sample *s)
 {
-	int n = snprintf(buf, len,
-			 "%s,%s,%" PRIu64 ",%s,%.3f,%" PRId64 ",%" PRId64 ",%" PRId64
-			 ",%" PRIu64 ",%" PRIu64,
-			 scenario, policy, s->iteration, exs_phase_name(s->phase),
-			 s->elapsed_ms, s->fds[EXS_FD_EVENTFD],
-			 s->fds[EXS_FD_IO_URING], s->fds[EXS_FD_OTHER],
-			 s->vsz_bytes, s->rss_bytes);
-	if (n < 0 || (size_t)n >= len)
-		return -1;
-	int m;
-	if (s->has_bpf)
-		m = snprintf(buf + n, len - (size_t)n,
-			     ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			     ",%" PRIu64 ",%" PRIu64,
-			     s->bpf.opens[0], s->bpf.closes[0], s->bpf.live[0],
-			     s->bpf.opens[1], s->bpf.closes[1], s->bpf.live[1],
-			     s->bpf.lost);
-	else
-		m = snprintf(buf + n, len - (size_t)n, ",,,,,,,");
-	if (m < 0 || (size_t)m >= len - (size_t)n)
-		return -1;
-	n += m;
+	size_t n = 0;
+	int err = put(buf, len, &n, "%s,%s,%" PRIu64 ",%s,%.3f", scenario, policy, s->iteration,
+		      exs_phase_name(s->phase), s->elapsed_ms);
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		err |= put(buf, len, &n, ",%" PRId64, s->fds[k]);
+	err |= put(buf, len, &n, ",%" PRIu64 ",%" PRIu64, s->vsz_bytes, s->rss_bytes);
 	if (s->has_heap)
-		m = snprintf(buf + n, len - (size_t)n, ",%" PRId64 ",%" PRId64 "\n", s->heap_bytes,
-			     s->heap_allocs);
+		err |= put(buf, len, &n, ",%" PRId64 ",%" PRId64, s->heap_bytes, s->heap_allocs);
 	else
-		m = snprintf(buf + n, len - (size_t)n, ",,\n");
-	if (m < 0 || (size_t)m >= len - (size_t)n)
-		return -1;
-	return n + m;
+		err |= put(buf, len, &n, ",,");
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		if (s->has_bpf)
+			err |= put(buf, len, &n, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, s->bpf.opens[k],
+				   s->bpf.closes[k], s->bpf.live[k]);
+		else
+			err |= put(buf, len, &n, ",,,");
+	}
+	if (s->has_bpf)
+		err |= put(buf, len, &n, ",%" PRIu64 "\n", s->bpf.lost);
+	else
+		err |= put(buf, len, &n, ",\n");
+	return err ? -1 : (int)n;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -150,8 +191,8 @@ struct exs_csv *exs_csv_open(const char *path)
 		errno = -rc;
 		return NULL;
 	}
-	c->used = sizeof(exs_csv_header) - 1;
-	memcpy(c->buf, exs_csv_header, c->used);
+	c->used = strlen(exs_csv_header());
+	memcpy(c->buf, exs_csv_header(), c->used);
 	return c;
 }
 
@@ -212,10 +253,13 @@ static void json_checks(FILE *out, const struct exs_verdict *v, const char *ind)
 	fprintf(out, "\n%s]", ind);
 }
 
+/* {"eventfd": N, "io_uring": N, ...}: every kind, in fdkind order. */
 static void json_fd_map(FILE *out, const int64_t *vals)
 {
-	fprintf(out, "{\"eventfd\": %" PRId64 ", \"io_uring\": %" PRId64
-		", \"other\": %" PRId64 "}", vals[0], vals[1], vals[2]);
+	fputc('{', out);
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		fprintf(out, "%s\"%s\": %" PRId64, k ? ", " : "", fdkind_name(k), vals[k]);
+	fputc('}', out);
 }
 
 static void json_scenario(FILE *out, const struct exs_run_info *info,
@@ -253,13 +297,13 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	fputs(",\n      \"fd_max_deviation\": ", out);
 	json_fd_map(out, v->fd_max_dev);
 	fputs(",\n      \"fd_growth_per_iter\": {", out);
-	for (int k = 0; k < EXS_FD_NKINDS; k++) {
-		fprintf(out, "%s\"%s\": ", k ? ", " : "", exs_fd_kind_name(k));
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		fprintf(out, "%s\"%s\": ", k ? ", " : "", fdkind_name(k));
 		json_num(out, v->fd_per_iter[k]);
 	}
 	fputs("},\n      \"fd_first_leak_iteration\": {", out);
-	for (int k = 0; k < EXS_FD_NKINDS; k++) {
-		fprintf(out, "%s\"%s\": ", k ? ", " : "", exs_fd_kind_name(k));
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		fprintf(out, "%s\"%s\": ", k ? ", " : "", fdkind_name(k));
 		if (v->fd_first[k])
 			fprintf(out, "%" PRIu64, v->fd_first[k]);
 		else
@@ -295,19 +339,20 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	fputs(",\n      \"bpf\": ", out);
 	if (v->has_bpf) {
 		fputs("{", out);
-		for (int k = 0; k < EXS_BPF_NKINDS; k++)
-			fprintf(out, "%s\"%s\": {\"opens\": %" PRId64
+		for (int k = 0; k < FDKIND_COUNT; k++)
+			fprintf(out, "%s\n        \"%s\": {\"opens\": %" PRId64
 				", \"opened_outside_syscalls\": %" PRId64 ", \"closes\": %" PRId64
 				", \"closed_outside_syscalls\": %" PRId64
 				", \"unbalanced\": %" PRId64 ", \"live_growth\": %" PRId64
 				", \"live_vs_proc_max_dev\": %" PRId64
 				", \"outside_syscalls_max\": %" PRId64 "}",
-				k ? ", " : "", k ? "io_uring" : "eventfd", v->bpf_opens[k],
+				k ? "," : "", fdkind_name(k), v->bpf_opens[k],
 				v->bpf_opened_outside_syscalls[k], v->bpf_closes[k], v->bpf_closed_outside_syscalls[k],
 				v->bpf_unbalanced[k], v->bpf_live_growth[k], v->bpf_live_max_dev[k],
 				v->bpf_outside_syscalls_max[k]);
-		fprintf(out, ", \"lost_events\": %" PRIu64 ", \"reconciled_samples\": %" PRIu64 "}",
-			v->bpf_lost, v->bpf_reconciled);
+		fprintf(out, ",\n        \"lost_events\": %" PRIu64 ", \"reconciled_samples\": %" PRIu64
+			", \"exact\": %s, \"fds_not_tracked\": %" PRIu64 "}", v->bpf_lost,
+			v->bpf_reconciled, v->bpf_not_exact ? "false" : "true", v->bpf_not_exact);
 	} else {
 		fputs("null", out);
 	}
@@ -325,7 +370,7 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 {
 	int leak = 0, measured = 0;
 	uint64_t iters = 0;
-	int64_t growth[EXS_FD_NKINDS] = { 0 };
+	int64_t growth[FDKIND_COUNT] = { 0 };
 	double vs = 0, rs = 0, hb = NAN, ha = NAN;
 	for (size_t i = 0; i < n; i++) {
 		if (r[i].v.has_heap && !(fabs(r[i].v.heap_bytes_per_iter) <= fabs(hb))) {
@@ -335,7 +380,7 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 		leak |= r[i].v.leak;
 		measured |= !r[i].no_verdict;
 		iters += r[i].v.iterations;
-		for (int k = 0; k < EXS_FD_NKINDS; k++)
+		for (int k = 0; k < FDKIND_COUNT; k++)
 			growth[k] += r[i].v.fd_growth[k];
 		if (i == 0 || r[i].v.vsz_slope > vs)
 			vs = r[i].v.vsz_slope;

@@ -53,12 +53,12 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "/%" PRIu64 "  %.0f it/s  eventfd %" PRId64
 			"  io_uring %" PRId64 "  VSZ %s\033[K",
 			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, total,
-			rate, s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
+			rate, s->fds[FDKIND_EVENTFD], s->fds[FDKIND_IO_URING], vsz);
 	else
 		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "  %.0f it/s  eventfd %" PRId64
 			"  io_uring %" PRId64 "  VSZ %s\033[K",
 			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, rate,
-			s->fds[EXS_FD_EVENTFD], s->fds[EXS_FD_IO_URING], vsz);
+			s->fds[FDKIND_EVENTFD], s->fds[FDKIND_IO_URING], vsz);
 }
 
 /* The state of one scenario's run. No sample is kept: the verdict is
@@ -103,7 +103,7 @@ static int loop_done(const struct exs_options *o, const struct scenario_run *run
 static int64_t fds_total(const struct exs_sample *s)
 {
 	int64_t n = 0;
-	for (int k = 0; k < EXS_FD_NKINDS; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++)
 		n += s->fds[k];
 	return n;
 }
@@ -117,7 +117,7 @@ static int64_t fds_total(const struct exs_sample *s)
 static int over_fd_budget(const struct scenario_run *run)
 {
 	int leaking = 0;
-	for (int k = 0; k < EXS_FD_NKINDS; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++)
 		leaking |= run->cur.fds[k] != run->acc.ref.fds[k];
 	return leaking && fds_total(&run->cur) - fds_total(&run->baseline) >= run->fd_budget;
 }
@@ -376,24 +376,26 @@ static void report_leak(struct ctx *c, const struct scenario_run *run, const str
 		run->name, run->policy, v->iterations, c->o->warmup, rate, res->note[0] ? "; " : "",
 		res->note);
 	exs_verdict_print(stderr, v);
-	int fd_leak = 0;
-	for (int k = 0; k < EXS_FD_NKINDS - 1; k++)
-		fd_leak |= v->fd_max_dev[k] != 0;
+	uint64_t leaked_kinds = 0;
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (v->fd_max_dev[k])
+			leaked_kinds |= FDKIND_MASK(k);
+	int fd_leak = leaked_kinds != 0;
 	if (c->probe && fd_leak) {
 		/* fdtrack lists every live fd: say which part the verdict
 		 * counted, so the numbers below add up */
 		const struct exs_sample *ref = &run->acc.ref, *last = &run->last;
-		for (int k = 0; k < EXS_FD_NKINDS - 1; k++) {
+		for (int k = 0; k < FDKIND_COUNT; k++) {
 			if (!v->fd_max_dev[k])
 				continue;
 			fprintf(stderr, "  %s: %" PRId64 " open now = %" PRId64 " at the start of the "
 				"scenario + %" PRId64 " during the warm-up + %" PRId64 " during the "
-				"measured iterations\n", exs_fd_kind_name(k), last->fds[k],
+				"measured iterations\n", fdkind_name(k), last->fds[k],
 				run->baseline.fds[k], ref->fds[k] - run->baseline.fds[k],
 				last->fds[k] - ref->fds[k]);
 		}
-		fprintf(stderr, "  where the live eventfd/io_uring fds were opened (fdtrack):\n");
-		exs_probe_print_live(c->probe, stderr);
+		fprintf(stderr, "  where the live fds of those kinds were opened (fdtrack):\n");
+		exs_probe_print_live(c->probe, stderr, leaked_kinds);
 	} else if (fd_leak) {
 		fprintf(stderr, "  (no opening stacks: fdtrack is off; run with --probe require as root)\n");
 	}
@@ -404,19 +406,26 @@ static void report_leak(struct ctx *c, const struct scenario_run *run, const str
 static void report_pass(const struct scenario_run *run, const struct exs_result *res, double rate)
 {
 	const struct exs_verdict *v = &res->v;
-	char vs[32], rs[32];
+	char vs[32], rs[32], fds[512] = "";
+	size_t n = 0;
 
+	/* eventfd and io_uring, and every other kind held */
+	for (int k = 0; k < FDKIND_COUNT && n < sizeof(fds); k++)
+		if (run->last.fds[k] || k == FDKIND_EVENTFD || k == FDKIND_IO_URING)
+			n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%s %" PRId64, n ? " " : "",
+					      fdkind_name(k), run->last.fds[k]);
 	exs_fmt_bytes(v->vsz_slope, vs, sizeof(vs));
 	exs_fmt_bytes(v->rss_slope, rs, sizeof(rs));
 	fprintf(stderr,
-		"exstress: %s [%s]: pass, %" PRIu64 " iterations (%.0f it/s); fds "
-		"eventfd %" PRId64 " io_uring %" PRId64 " other %" PRId64
-		" (= reference at every iteration); %sVSZ slope %s/iter, RSS slope %s/iter%s%s\n",
-		run->name, run->policy, v->iterations, rate, run->last.fds[0], run->last.fds[1],
-		run->last.fds[2], v->has_heap ? "heap = reference at every iteration; " : "",
+		"exstress: %s [%s]: pass, %" PRIu64 " iterations (%.0f it/s); fds %s (= reference "
+		"at every iteration); %sVSZ slope %s/iter, RSS slope %s/iter%s%s\n",
+		run->name, run->policy, v->iterations, rate, fds,
+		v->has_heap ? "heap = reference at every iteration; " : "",
 		vs, rs, res->note[0] ? "; " : "", res->note);
 }
 
+/* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
+ * printing why. */
 int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
 {
 	struct exs_options *o = c->o;

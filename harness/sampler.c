@@ -1,5 +1,7 @@
 /* The /proc sampler: fds by kind and VSZ/RSS, cheap enough to run after
- * every iteration (one getdents64 pass, a readlinkat per fd, one pread). */
+ * every iteration (one getdents64 pass, a readlinkat per fd, an fstat for
+ * a path and a getsockopt for a socket, one pread). The kinds are
+ * common/fdkind.h's, fdtrack's own. */
 #include "exstress.h"
 #include "fdkind.h"
 
@@ -9,17 +11,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-const char *exs_fd_kind_name(enum exs_fd_kind kind)
-{
-	switch (kind) {
-	case EXS_FD_EVENTFD: return "eventfd";
-	case EXS_FD_IO_URING: return "io_uring";
-	default: return "other";
-	}
-}
 
 const char *exs_phase_name(enum exs_phase phase)
 {
@@ -27,15 +22,6 @@ const char *exs_phase_name(enum exs_phase phase)
 	case EXS_PHASE_BASELINE: return "baseline";
 	case EXS_PHASE_WARMUP: return "warmup";
 	default: return "measure";
-	}
-}
-
-enum exs_fd_kind exs_fd_classify(const char *target)
-{
-	switch (fdkind_classify(target, 0, -1)) {
-	case FDKIND_EVENTFD: return EXS_FD_EVENTFD;
-	case FDKIND_IO_URING: return EXS_FD_IO_URING;
-	default: return EXS_FD_OTHER;
 	}
 }
 
@@ -122,13 +108,33 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-static int count_fds(struct exs_sampler *s, int64_t fds[EXS_FD_NKINDS])
+/* The kind of our own fd, from its link target and, where the target does
+ * not say, fstat (files) or SO_DOMAIN (sockets). Closed meanwhile: the
+ * link's kind is as good as any. */
+static enum fdkind classify(int fd, const char *link)
+{
+	struct stat st;
+	unsigned mode = 0;
+	int family = -1;
+
+	if (link[0] == '/' && strncmp(link, "/memfd:", 7) != 0) {
+		if (fstat(fd, &st) == 0)
+			mode = st.st_mode;
+	} else if (strncmp(link, "socket:", 7) == 0) {
+		socklen_t len = sizeof(family);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) != 0)
+			family = -1;
+	}
+	return fdkind_classify(link, mode, family);
+}
+
+static int count_fds(struct exs_sampler *s, int64_t fds[FDKIND_COUNT])
 {
 	/* 8-byte aligned: the kernel writes uint64_t fields in place. */
 	uint64_t dbuf[1024];
 	char link[128];
 
-	for (int k = 0; k < EXS_FD_NKINDS; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++)
 		fds[k] = 0;
 	if (lseek(s->dir_fd, 0, SEEK_SET) < 0)
 		return -errno;
@@ -146,8 +152,6 @@ static int count_fds(struct exs_sampler *s, int64_t fds[EXS_FD_NKINDS])
 			int fd = exs_fd_name_parse(name);
 			if (fd < 0)
 				continue; /* "." and ".." */
-			if (fd == s->dir_fd || fd == s->statm_fd)
-				continue;
 			ssize_t len = readlinkat(s->dir_fd, name, link,
 						 sizeof(link) - 1);
 			if (len < 0) {
@@ -158,7 +162,7 @@ static int count_fds(struct exs_sampler *s, int64_t fds[EXS_FD_NKINDS])
 				return -errno;
 			}
 			link[len] = '\0';
-			fds[exs_fd_classify(link)]++;
+			fds[classify(fd, link)]++;
 		}
 	}
 	return 0;

@@ -1,6 +1,8 @@
 /*
- * Test-only faults: EXS_TEST_FAULT="eventfd:N,io_uring:N,other:N,mem:B"
- * leaks an fd of that kind every N iterations, or B bytes every iteration,
+ * Test-only faults: EXS_TEST_FAULT="KIND:N,...,mem:B" leaks an fd of that
+ * kind every N iterations (KIND: eventfd, io_uring, timerfd, pipe,
+ * socket:unix, chr; a pipe or socket pair is two), or B bytes every
+ * iteration,
  * so the tests can show the verdict catching each. Only the test build
  * (build/test/harness/exstress-fault, -DEXS_TEST_FAULTS) has them; in
  * exstress itself both functions do nothing.
@@ -13,13 +15,57 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static uint64_t fault_every[EXS_FD_NKINDS];
+static uint64_t fault_every[FDKIND_COUNT];
 static size_t fault_mem;
 static void **fault_keep; /* reachable, so LeakSanitizer stays quiet */
 static size_t fault_nkeep, fault_capkeep;
+
+/* The kinds a fault can leak, by fdkind name. */
+static const int fault_kinds[] = {
+	FDKIND_EVENTFD, FDKIND_IO_URING, FDKIND_TIMERFD, FDKIND_PIPE, FDKIND_SOCKET_UNIX, FDKIND_CHR,
+};
+
+static int fault_kind(const char *name)
+{
+	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]); i++)
+		if (strcmp(name, fdkind_name(fault_kinds[i])) == 0)
+			return fault_kinds[i];
+	return -1;
+}
+
+/* One fd of kind k (two for a pipe or a socket pair), never closed. */
+static void leak_fd(int k)
+{
+	int two[2];
+	struct io_uring_params p;
+
+	switch (k) {
+	case FDKIND_EVENTFD:
+		(void)eventfd(0, EFD_CLOEXEC);
+		break;
+	case FDKIND_IO_URING:
+		memset(&p, 0, sizeof(p));
+		(void)syscall(__NR_io_uring_setup, 4, &p);
+		break;
+	case FDKIND_TIMERFD:
+		(void)timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		break;
+	case FDKIND_PIPE:
+		(void)!pipe2(two, O_CLOEXEC);
+		break;
+	case FDKIND_SOCKET_UNIX:
+		(void)socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, two);
+		break;
+	default:
+		(void)open("/dev/null", O_RDONLY | O_CLOEXEC);
+		break;
+	}
+}
 
 int exs_test_fault_init(void)
 {
@@ -30,7 +76,7 @@ int exs_test_fault_init(void)
 	if (!copy)
 		return -1;
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *colon = strchr(tok, ':');
+		char *colon = strrchr(tok, ':'); /* kinds may hold one: socket:unix */
 		char *end;
 		if (!colon)
 			goto bad;
@@ -38,12 +84,9 @@ int exs_test_fault_init(void)
 		unsigned long long v = strtoull(colon + 1, &end, 10);
 		if (*end || !v)
 			goto bad;
-		if (strcmp(tok, "eventfd") == 0)
-			fault_every[EXS_FD_EVENTFD] = v;
-		else if (strcmp(tok, "io_uring") == 0)
-			fault_every[EXS_FD_IO_URING] = v;
-		else if (strcmp(tok, "other") == 0)
-			fault_every[EXS_FD_OTHER] = v;
+		int kind = fault_kind(tok);
+		if (kind >= 0)
+			fault_every[kind] = v;
 		else if (strcmp(tok, "mem") == 0)
 			fault_mem = v;
 		else
@@ -61,15 +104,9 @@ bad:
 /* noinline: it must show as a frame of its own in fdtrack's stacks */
 __attribute__((noinline)) void exs_test_fault_inject(uint64_t iteration)
 {
-	if (fault_every[EXS_FD_EVENTFD] && iteration % fault_every[EXS_FD_EVENTFD] == 0)
-		(void)eventfd(0, EFD_CLOEXEC);
-	if (fault_every[EXS_FD_IO_URING] && iteration % fault_every[EXS_FD_IO_URING] == 0) {
-		struct io_uring_params p;
-		memset(&p, 0, sizeof(p));
-		(void)syscall(__NR_io_uring_setup, 4, &p);
-	}
-	if (fault_every[EXS_FD_OTHER] && iteration % fault_every[EXS_FD_OTHER] == 0)
-		(void)open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (fault_every[k] && iteration % fault_every[k] == 0)
+			leak_fd(k);
 	if (fault_mem) {
 		if (fault_nkeep == fault_capkeep) {
 			size_t nc = fault_capkeep ? fault_capkeep * 2 : 1024;

@@ -250,10 +250,10 @@ static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 	struct exs_verdict v;
 	exs_limits_default(&lim);
 	exs_verdict_end(&acc, &lim, &v);
-	for (int k = 0; k < EXS_FD_NKINDS; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (v.fd_max_dev[k])
 			snprintf(r->error, sizeof(r->error), "%s fds moved by %lld during the "
-				 "run: a leak under fixed?", exs_fd_kind_name((enum exs_fd_kind)k),
+				 "run: a leak under fixed?", fdkind_name((enum fdkind)k),
 				 (long long)v.fd_max_dev[k]);
 }
 

@@ -2,7 +2,7 @@
  * libFuzzer target: exstress's /proc parsers. The first byte picks one:
  *   0  /proc/self/statm text (next 2 bytes: page size shift), exs_statm_parse
  *   1  a /proc/self/fd entry name, exs_fd_name_parse
- *   2  a /proc/self/fd link target, exs_fd_classify
+ *   2  a /proc/self/fd link target, fdkind_classify
  * Each must not crash or read past the input, and must agree with a plain
  * reference reading of the same bytes.
  */
@@ -76,10 +76,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			require(fd == -1);
 		}
 	} else {
-		enum exs_fd_kind k = exs_fd_classify(s);
-		require(k < EXS_FD_NKINDS);
-		require((k == EXS_FD_EVENTFD) == (strcmp(s, "anon_inode:[eventfd]") == 0));
-		require((k == EXS_FD_IO_URING) == (strcmp(s, "anon_inode:[io_uring]") == 0));
+		enum fdkind k = fdkind_classify(s, 0, -1);
+		require(k < FDKIND_COUNT);
+		require((k == FDKIND_EVENTFD) == (strcmp(s, "anon_inode:[eventfd]") == 0));
+		require((k == FDKIND_IO_URING) == (strcmp(s, "anon_inode:[io_uring]") == 0));
 	}
 	free(s);
 	return 0;

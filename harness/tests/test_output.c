@@ -7,13 +7,6 @@
 
 #include "exstress.h"
 
-static const char *const columns[] = {
-	"scenario", "policy", "iteration", "phase", "elapsed_ms", "fd_eventfd",
-	"fd_io_uring", "fd_other", "vsz_bytes", "rss_bytes", "bpf_eventfd_opens",
-	"bpf_eventfd_closes", "bpf_eventfd_live", "bpf_io_uring_opens",
-	"bpf_io_uring_closes", "bpf_io_uring_live", "bpf_lost_events", "heap_bytes", "heap_allocs",
-};
-
 static int count_fields(const char *line)
 {
 	int n = 1;
@@ -22,43 +15,61 @@ static int count_fields(const char *line)
 	return n;
 }
 
+/* The header: fixed columns around one column per fd kind (fd_KIND) and
+ * three per kind for fdtrack (bpf_KIND_opens/closes/live), in fdkind order,
+ * ':' written as '_'. */
 START_TEST(csv_header_is_fixed)
 {
-	char want[1024] = "";
-	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
-		strcat(want, i ? "," : "");
-		strcat(want, columns[i]);
-	}
-	strcat(want, "\n");
-	ck_assert_str_eq(exs_csv_header, want);
+	const char *h = exs_csv_header();
+	ck_assert_int_eq(strncmp(h, "scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,"
+				 "fd_io_uring,fd_epoll,", 62), 0);
+	ck_assert_ptr_nonnull(strstr(h, ",fd_socket_unix,fd_socket_inet,"));
+	ck_assert_ptr_nonnull(strstr(h, ",fd_other,vsz_bytes,rss_bytes,heap_bytes,heap_allocs,"
+				       "bpf_eventfd_opens,bpf_eventfd_closes,bpf_eventfd_live,"));
+	ck_assert_ptr_nonnull(strstr(h, ",bpf_other_live,bpf_lost_events\n"));
+	ck_assert_int_eq(count_fields(h), 5 + FDKIND_COUNT + 4 + 3 * FDKIND_COUNT + 1);
+	ck_assert_ptr_eq(exs_csv_header(), h); /* built once */
 }
 END_TEST
 
 START_TEST(csv_rows)
 {
 	struct exs_sample s = { .iteration = 7, .phase = EXS_PHASE_WARMUP, .elapsed_ms = 12.5,
-				.fds = { 2, 1, 9 }, .vsz_bytes = 4096, .rss_bytes = 1024 };
-	char row[512];
+				.vsz_bytes = 4096, .rss_bytes = 1024 };
+	char row[4096], want[4096];
+	s.fds[FDKIND_EVENTFD] = 2;
+	s.fds[FDKIND_IO_URING] = 1;
+	s.fds[FDKIND_PIPE] = 9;
 	int n = exs_csv_format(row, sizeof(row), "issue448", "fixed", &s);
 	ck_assert_int_gt(n, 0);
-	ck_assert_str_eq(row, "issue448,fixed,7,warmup,12.500,2,1,9,4096,1024,,,,,,,,,\n");
-	ck_assert_int_eq(count_fields(row), count_fields(exs_csv_header));
+	ck_assert_int_eq(count_fields(row), count_fields(exs_csv_header()));
+	/* fds by kind, then memory, then empty heap and bpf columns */
+	size_t w = (size_t)snprintf(want, sizeof(want), "issue448,fixed,7,warmup,12.500");
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		w += (size_t)snprintf(want + w, sizeof(want) - w, ",%d",
+				      k == FDKIND_EVENTFD ? 2 : k == FDKIND_IO_URING ? 1 :
+				      k == FDKIND_PIPE ? 9 : 0);
+	w += (size_t)snprintf(want + w, sizeof(want) - w, ",4096,1024,,");
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		w += (size_t)snprintf(want + w, sizeof(want) - w, ",,,");
+	snprintf(want + w, sizeof(want) - w, ",\n");
+	ck_assert_str_eq(row, want);
 	s.has_bpf = 1;
-	s.phase = EXS_PHASE_MEASURE;
-	s.bpf.opens[0] = 10;
-	s.bpf.closes[0] = 8;
-	s.bpf.live[0] = 2;
-	s.bpf.opens[1] = 5;
-	s.bpf.closes[1] = 4;
-	s.bpf.live[1] = 1;
-	s.bpf.lost = 3;
-	exs_csv_format(row, sizeof(row), "io", "legacy-448", &s);
-	ck_assert_str_eq(row, "io,legacy-448,7,measure,12.500,2,1,9,4096,1024,10,8,2,5,4,1,3,,\n");
 	s.has_heap = 1;
 	s.heap_bytes = 123456;
 	s.heap_allocs = 789;
-	exs_csv_format(row, sizeof(row), "io", "legacy-448", &s);
-	ck_assert_str_eq(row, "io,legacy-448,7,measure,12.500,2,1,9,4096,1024,10,8,2,5,4,1,3,123456,789\n");
+	s.phase = EXS_PHASE_MEASURE;
+	s.bpf.opens[FDKIND_EVENTFD] = 10;
+	s.bpf.closes[FDKIND_EVENTFD] = 8;
+	s.bpf.live[FDKIND_EVENTFD] = 2;
+	s.bpf.opens[FDKIND_IO_URING] = 5;
+	s.bpf.closes[FDKIND_IO_URING] = 4;
+	s.bpf.live[FDKIND_IO_URING] = 1;
+	s.bpf.lost = 3;
+	n = exs_csv_format(row, sizeof(row), "io", "legacy-448", &s);
+	ck_assert_int_eq(count_fields(row), count_fields(exs_csv_header()));
+	ck_assert_ptr_nonnull(strstr(row, ",4096,1024,123456,789,10,8,2,5,4,1,0,0,0,"));
+	ck_assert_ptr_nonnull(strstr(row, ",0,0,0,3\n"));
 	ck_assert_int_eq(exs_csv_format(row, 10, "io", "fixed", &s), -1);
 }
 END_TEST
@@ -80,12 +91,12 @@ START_TEST(csv_file_whole_rows)
 	}
 	ck_assert_int_eq(exs_csv_close(c), 0);
 	FILE *f = fopen(path, "r");
-	char line[512];
+	char line[4096];
 	int n = 0;
 	while (fgets(line, sizeof(line), f)) {
 		size_t len = strlen(line);
 		ck_assert_msg(len && line[len - 1] == '\n', "half line %d", n);
-		ck_assert_int_eq(count_fields(line), count_fields(exs_csv_header));
+		ck_assert_int_eq(count_fields(line), count_fields(exs_csv_header()));
 		if (n == 1)
 			ck_assert_ptr_nonnull(strstr(line, ",baseline,"));
 		n++;
@@ -105,7 +116,7 @@ static void leak_result(struct exs_result *r)
 	memset(s, 0, sizeof(s));
 	for (int i = 0; i < 11; i++) {
 		s[i].iteration = 50 + (uint64_t)i;
-		s[i].fds[EXS_FD_EVENTFD] = 2 * i;
+		s[i].fds[FDKIND_EVENTFD] = 2 * i;
 		s[i].vsz_bytes = 1000000 + 10000 * (uint64_t)i;
 		s[i].rss_bytes = 1000000;
 	}
@@ -170,14 +181,14 @@ START_TEST(json_single)
 	const char *must[] = { "\"verdict\": \"leak\"", "\"iterations\": 10",
 			       "\"probe\": \"proc-only\"", "\"scenario\": \"issue448\"",
 			       "\"policy\": \"legacy-448\"", "\"elapsed_s\": 2",
-			       "\"fd_growth\": {\"eventfd\": 20, \"io_uring\": 0, \"other\": 0}",
+			       "\"fd_growth\": {\"eventfd\": 20, \"io_uring\": 0, \"epoll\": 0,",
 			       "\"vsz_slope_bytes_per_iter\": 10000",
 			       "\"rss_slope_bytes_per_iter\": 0",
 			       "\"name\": \"fd_eventfd\", \"pass\": false, \"value\": 20, \"limit\": 0",
 			       "\"fd_first_leak_iteration\": {\"eventfd\": 51",
 			       "\"checks\": [", "\\\"quoted\\\"" };
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
-		ck_assert_msg(strstr(j, must[i]), "JSON lacks %s:\n%s", must[i], j);
+		ck_assert_msg(strstr(j, must[i]), "JSON lacks %s:\n%.1500s", must[i], j);
 	free(j);
 }
 END_TEST

@@ -11,6 +11,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+
 #include "exstress.h"
 
 static int ring_fd(void)
@@ -20,18 +25,42 @@ static int ring_fd(void)
 	return (int)syscall(__NR_io_uring_setup, 4, &p);
 }
 
+/* The kind of a /proc/self/fd link target (common/fdkind.c), as the
+ * sampler uses it: the target alone, or with the file's mode or the
+ * socket's family where the target does not say. */
 START_TEST(classify)
 {
-	ck_assert_int_eq(exs_fd_classify("anon_inode:[eventfd]"), EXS_FD_EVENTFD);
-	ck_assert_int_eq(exs_fd_classify("anon_inode:[io_uring]"), EXS_FD_IO_URING);
-	ck_assert_int_eq(exs_fd_classify("anon_inode:[eventpoll]"), EXS_FD_OTHER);
-	ck_assert_int_eq(exs_fd_classify("pipe:[1234]"), EXS_FD_OTHER);
-	ck_assert_int_eq(exs_fd_classify("/dev/null"), EXS_FD_OTHER);
+	ck_assert_int_eq(fdkind_classify("anon_inode:[eventfd]", 0, -1), FDKIND_EVENTFD);
+	ck_assert_int_eq(fdkind_classify("anon_inode:[io_uring]", 0, -1), FDKIND_IO_URING);
+	ck_assert_int_eq(fdkind_classify("anon_inode:[eventpoll]", 0, -1), FDKIND_EPOLL);
+	ck_assert_int_eq(fdkind_classify("anon_inode:[timerfd]", 0, -1), FDKIND_TIMERFD);
+	ck_assert_int_eq(fdkind_classify("anon_inode:inotify", 0, -1), FDKIND_INOTIFY);
+	ck_assert_int_eq(fdkind_classify("anon_inode:bpf-map", 0, -1), FDKIND_BPF);
+	ck_assert_int_eq(fdkind_classify("anon_inode:[vfio-device]", 0, -1), FDKIND_ANON);
+	ck_assert_int_eq(fdkind_classify("pipe:[1234]", 0, -1), FDKIND_PIPE);
+	ck_assert_int_eq(fdkind_classify("socket:[99]", 0, AF_UNIX), FDKIND_SOCKET_UNIX);
+	ck_assert_int_eq(fdkind_classify("socket:[99]", 0, AF_INET6), FDKIND_SOCKET_INET6);
+	ck_assert_int_eq(fdkind_classify("socket:[99]", 0, -1), FDKIND_SOCKET_OTHER);
+	ck_assert_int_eq(fdkind_classify("/dev/null", S_IFCHR | 0666, -1), FDKIND_CHR);
+	ck_assert_int_eq(fdkind_classify("/tmp", S_IFDIR | 0777, -1), FDKIND_DIR);
+	ck_assert_int_eq(fdkind_classify("/tmp/f (deleted)", S_IFREG | 0600, -1), FDKIND_FILE);
+	ck_assert_int_eq(fdkind_classify("/tmp/fifo", S_IFIFO | 0600, -1), FDKIND_FIFO);
+	ck_assert_int_eq(fdkind_classify("/memfd:x (deleted)", S_IFREG | 0777, -1), FDKIND_MEMFD);
+	ck_assert_int_eq(fdkind_classify("net:[4026531840]", 0, -1), FDKIND_OTHER);
 	/* not fooled by a file named like an anon inode */
-	ck_assert_int_eq(exs_fd_classify("/tmp/anon_inode:[eventfd]"), EXS_FD_OTHER);
-	ck_assert_str_eq(exs_fd_kind_name(EXS_FD_EVENTFD), "eventfd");
-	ck_assert_str_eq(exs_fd_kind_name(EXS_FD_IO_URING), "io_uring");
-	ck_assert_str_eq(exs_fd_kind_name(EXS_FD_OTHER), "other");
+	ck_assert_int_eq(fdkind_classify("/tmp/anon_inode:[eventfd]", S_IFREG, -1), FDKIND_FILE);
+	ck_assert_str_eq(fdkind_name(FDKIND_EVENTFD), "eventfd");
+	ck_assert_str_eq(fdkind_name(FDKIND_IO_URING), "io_uring");
+	ck_assert_str_eq(fdkind_name(FDKIND_SOCKET_UNIX), "socket:unix");
+	ck_assert_ptr_null(fdkind_name(FDKIND_COUNT));
+	uint64_t mask;
+	char bad[32];
+	ck_assert_int_eq(fdkind_parse_list("eventfd,io_uring", &mask, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(mask, FDKIND_MASK(FDKIND_EVENTFD) | FDKIND_MASK(FDKIND_IO_URING));
+	ck_assert_int_eq(fdkind_parse_list("socket", &mask, bad, sizeof(bad)), 0);
+	ck_assert(mask & FDKIND_MASK(FDKIND_SOCKET_NETLINK));
+	ck_assert_int_eq(fdkind_parse_list("eventfd,sockets", &mask, bad, sizeof(bad)), -1);
+	ck_assert_str_eq(bad, "sockets");
 }
 END_TEST
 
@@ -48,14 +77,22 @@ START_TEST(counts_known_fds_exactly)
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_ge(rfd[i] = ring_fd(), 0);
 	ck_assert_int_eq(pipe(p1), 0);
-	ck_assert_int_eq(pipe(p2), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, p2), 0);
+	int tfd = timerfd_create(CLOCK_MONOTONIC, 0), devnull = open("/dev/null", O_RDONLY);
+	ck_assert_int_ge(tfd, 0);
+	ck_assert_int_ge(devnull, 0);
 	int dupe = dup(efd[0]); /* a dup of an eventfd is an eventfd fd too */
 	ck_assert_int_ge(dupe, 0);
 
 	ck_assert_int_eq(exs_sampler_read(&s, &b), 0);
-	ck_assert_int_eq(b.fds[EXS_FD_EVENTFD] - a.fds[EXS_FD_EVENTFD], 4);
-	ck_assert_int_eq(b.fds[EXS_FD_IO_URING] - a.fds[EXS_FD_IO_URING], 2);
-	ck_assert_int_eq(b.fds[EXS_FD_OTHER] - a.fds[EXS_FD_OTHER], 4);
+	ck_assert_int_eq(b.fds[FDKIND_EVENTFD] - a.fds[FDKIND_EVENTFD], 4);
+	ck_assert_int_eq(b.fds[FDKIND_IO_URING] - a.fds[FDKIND_IO_URING], 2);
+	ck_assert_int_eq(b.fds[FDKIND_PIPE] - a.fds[FDKIND_PIPE], 2);
+	ck_assert_int_eq(b.fds[FDKIND_SOCKET_UNIX] - a.fds[FDKIND_SOCKET_UNIX], 2);
+	ck_assert_int_eq(b.fds[FDKIND_TIMERFD] - a.fds[FDKIND_TIMERFD], 1);
+	ck_assert_int_eq(b.fds[FDKIND_CHR] - a.fds[FDKIND_CHR], 1);
+	close(tfd);
+	close(devnull);
 
 	for (int i = 0; i < 3; i++)
 		close(efd[i]);
@@ -67,13 +104,13 @@ START_TEST(counts_known_fds_exactly)
 	close(p2[0]);
 	close(p2[1]);
 	ck_assert_int_eq(exs_sampler_read(&s, &c), 0);
-	for (int k = 0; k < EXS_FD_NKINDS; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++)
 		ck_assert_int_eq(c.fds[k], a.fds[k]);
 	exs_sampler_close(&s);
 }
 END_TEST
 
-/* The sampler's own two fds are left out; everything else is counted. */
+/* Every fd is counted, the sampler's own two included (fdtrack sees them). */
 START_TEST(total_matches_readdir)
 {
 	struct exs_sampler s;
@@ -88,12 +125,15 @@ START_TEST(total_matches_readdir)
 		if (e->d_name[0] == '.')
 			continue;
 		int fd = atoi(e->d_name);
-		if (fd == dirfd(d) || fd == s.dir_fd || fd == s.statm_fd)
+		if (fd == dirfd(d))
 			continue;
 		n++;
 	}
 	closedir(d);
-	ck_assert_int_eq(a.fds[0] + a.fds[1] + a.fds[2], n);
+	int total = 0;
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		total += (int)a.fds[k];
+	ck_assert_int_eq(total, n);
 	exs_sampler_close(&s);
 }
 END_TEST
@@ -110,7 +150,7 @@ START_TEST(many_fds)
 	for (int i = 0; i < N; i++)
 		ck_assert_int_ge(fds[i] = eventfd(0, EFD_CLOEXEC), 0);
 	ck_assert_int_eq(exs_sampler_read(&s, &b), 0);
-	ck_assert_int_eq(b.fds[EXS_FD_EVENTFD] - a.fds[EXS_FD_EVENTFD], N);
+	ck_assert_int_eq(b.fds[FDKIND_EVENTFD] - a.fds[FDKIND_EVENTFD], N);
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
 	exs_sampler_close(&s);

@@ -46,9 +46,9 @@ static struct exs_sample *flat(size_t n, uint64_t first)
 	for (size_t i = 0; i < n; i++) {
 		s[i].iteration = first + i;
 		s[i].phase = EXS_PHASE_MEASURE;
-		s[i].fds[EXS_FD_EVENTFD] = 2;
-		s[i].fds[EXS_FD_IO_URING] = 0;
-		s[i].fds[EXS_FD_OTHER] = 5;
+		s[i].fds[FDKIND_EVENTFD] = 2;
+		s[i].fds[FDKIND_IO_URING] = 0;
+		s[i].fds[FDKIND_OTHER] = 5;
 		s[i].vsz_bytes = 100u << 20;
 		s[i].rss_bytes = 10u << 20;
 	}
@@ -96,16 +96,16 @@ START_TEST(eventfd_growth_found_with_first_iteration)
 	struct exs_sample *s = flat(101, 50);
 	for (size_t i = 0; i < 101; i++)
 		if (s[i].iteration >= 61)
-			s[i].fds[EXS_FD_EVENTFD] += 2 * (int64_t)(s[i].iteration - 60);
+			s[i].fds[FDKIND_EVENTFD] += 2 * (int64_t)(s[i].iteration - 60);
 	exs_verdict_compute(s, 101, &l, &v);
 	ck_assert_int_eq(v.leak, 1);
 	ck_assert_int_eq(check(&v, "fd_eventfd")->pass, 0);
 	ck_assert_int_eq(check(&v, "fd_io_uring")->pass, 1);
 	ck_assert_int_eq(check(&v, "fd_other")->pass, 1);
-	ck_assert_uint_eq(v.fd_first[EXS_FD_EVENTFD], 61);
-	ck_assert_uint_eq(v.fd_first[EXS_FD_IO_URING], 0);
-	ck_assert_int_eq(v.fd_growth[EXS_FD_EVENTFD], 180);
-	ck_assert_double_eq_tol(v.fd_per_iter[EXS_FD_EVENTFD], 1.8, 1e-9);
+	ck_assert_uint_eq(v.fd_first[FDKIND_EVENTFD], 61);
+	ck_assert_uint_eq(v.fd_first[FDKIND_IO_URING], 0);
+	ck_assert_int_eq(v.fd_growth[FDKIND_EVENTFD], 180);
+	ck_assert_double_eq_tol(v.fd_per_iter[FDKIND_EVENTFD], 1.8, 1e-9);
 	char buf[256];
 	exs_verdict_summary(&v, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, "eventfd +180"));
@@ -122,16 +122,16 @@ START_TEST(transient_difference_is_a_leak)
 	struct exs_verdict v;
 	exs_limits_default(&l);
 	struct exs_sample *s = flat(20, 10);
-	s[7].fds[EXS_FD_IO_URING] = 1;
+	s[7].fds[FDKIND_IO_URING] = 1;
 	exs_verdict_compute(s, 20, &l, &v);
 	ck_assert_int_eq(v.leak, 1);
 	ck_assert_int_eq(check(&v, "fd_io_uring")->pass, 0);
-	ck_assert_int_eq(v.fd_growth[EXS_FD_IO_URING], 0);
-	ck_assert_int_eq(v.fd_max_dev[EXS_FD_IO_URING], 1);
-	ck_assert_uint_eq(v.fd_first[EXS_FD_IO_URING], 17);
+	ck_assert_int_eq(v.fd_growth[FDKIND_IO_URING], 0);
+	ck_assert_int_eq(v.fd_max_dev[FDKIND_IO_URING], 1);
+	ck_assert_uint_eq(v.fd_first[FDKIND_IO_URING], 17);
 	/* a double close (fewer fds) is caught as well */
-	s[7].fds[EXS_FD_IO_URING] = 0;
-	s[9].fds[EXS_FD_OTHER] = 4;
+	s[7].fds[FDKIND_IO_URING] = 0;
+	s[9].fds[FDKIND_OTHER] = 4;
 	exs_verdict_compute(s, 20, &l, &v);
 	ck_assert_int_eq(check(&v, "fd_other")->pass, 0);
 	free(s);
@@ -245,7 +245,8 @@ START_TEST(bpf_balance)
 		s[i].bpf.closes[0] = 100 + 4 * i;
 		s[i].bpf.opens[1] = 10 + 2 * i;
 		s[i].bpf.closes[1] = 10 + 2 * i;
-		s[i].bpf.live[0] = 2; /* = fds[EXS_FD_EVENTFD] */
+		s[i].bpf.live[FDKIND_EVENTFD] = 2;  /* fdtrack sees what /proc sees */
+		s[i].bpf.live[FDKIND_OTHER] = 5;
 	}
 	exs_verdict_compute(s, 11, &l, &v);
 	ck_assert_int_eq(v.leak, 0);
