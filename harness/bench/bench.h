@@ -188,6 +188,7 @@ struct bench_figure {
 	X(foreign_pingpong)                                                    \
 	X(policy)                                                              \
 	X(exstress_issue448)                                                   \
+	X(exstress_heap_check)                                                 \
 	X(exstress_iteration)                                                  \
 	X(fdtrack_syscall_overhead)
 

@@ -40,6 +40,7 @@ extern char **environ;
 struct exs_arg {
 	const char *bin;
 	const char *probe;
+	const char *heap;       /* --heap on/off */
 	unsigned long long iterations;
 	bool smoke;
 	char *err;
@@ -53,6 +54,7 @@ static double rep_exstress(void *arg)
 	snprintf(iters, sizeof(iters), "%llu", a->iterations);
 	char *argv[] = { (char *)a->bin, "--policy", "fixed", "--scenario", "issue448",
 			 "--iterations", iters, "--probe", (char *)a->probe,
+			 "--heap", (char *)(a->heap ? a->heap : "on"),
 			 "--quiet", a->smoke ? "--warmup" : NULL, "10", NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -70,8 +72,9 @@ static double rep_exstress(void *arg)
 		;
 	uint64_t t1 = mono_ns();
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		snprintf(a->err, a->errlen, "exstress --probe %s exited with status %d",
-			 a->probe, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		snprintf(a->err, a->errlen, "exstress --probe %s --heap %s exited with status %d",
+			 a->probe, a->heap ? a->heap : "on",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		return -1;
 	}
 	return (double)(t1 - t0) / 1e9;
@@ -86,7 +89,7 @@ static void run_exstress_issue448(struct bench_run *run)
 	/* make gate's iteration count (10000 until make bench had to fit in 2
 	 * minutes beside exstress_iteration; fdtrack's fixed load cost now
 	 * weighs twice as much in the ratio) */
-	struct exs_arg on = { o->exstress, "require", o->smoke ? 200 : 5000, o->smoke,
+	struct exs_arg on = { o->exstress, "require", "on", o->smoke ? 200 : 5000, o->smoke,
 			      r->error, sizeof(r->error) };
 	struct exs_arg off = on;
 	off.probe = "off";
@@ -102,6 +105,33 @@ static void run_exstress_issue448(struct bench_run *run)
 
 const struct bench_figure bench_fig_exstress_issue448 = {
 	.name = "exstress_issue448", .run = run_exstress_issue448,
+};
+
+/* What exact heap accounting costs exstress: malloc & co. counted (and the
+ * stacks of the first and last 32 measured iterations' allocations
+ * recorded) against the same run with --heap off. */
+static void run_exstress_heap_check(struct bench_run *run)
+{
+	const struct bench_options *o = run->opt;
+	struct bench_result *r = bench_result_add(run, "exstress_heap_check");
+	if (!r)
+		return;
+	struct exs_arg on = { o->exstress, "off", "on", o->smoke ? 200 : 5000, o->smoke,
+			      r->error, sizeof(r->error) };
+	struct exs_arg off = on;
+	off.heap = "off";
+	r->unit = "s";
+	r->clock = "wall";
+	snprintf(r->what, sizeof(r->what), "build/bin/exstress --scenario issue448 "
+		 "--iterations %llu --probe off --heap on --quiet (wall)", on.iterations);
+	snprintf(r->floor_what, sizeof(r->floor_what), "the same with --heap off");
+	r->goal_max_ratio = 1.05;
+	r->count = on.iterations;
+	bench_interleave(r, bench_reps(o, 5), rep_exstress, &on, rep_exstress, &off);
+}
+
+const struct bench_figure bench_fig_exstress_heap_check = {
+	.name = "exstress_heap_check", .run = run_exstress_heap_check,
 };
 
 /* ---- exstress_iteration -------------------------------------------------- */
