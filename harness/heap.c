@@ -65,6 +65,7 @@ void exs_heap_sites_free(struct exs_heap_site *sites, size_t n)
 
 #else
 
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <malloc.h>
 #include <sys/mman.h>
@@ -337,12 +338,20 @@ int exs_heap_init(int on, int track_sites)
 		backtrace(probe, 4);
 		in_hook = 0;
 	}
-	/* Are these functions the process's malloc? (Not when something
-	 * replaced them, e.g. a sanitizer runtime built without us knowing.) */
+	/* Are these functions the process's malloc? Ask the dynamic linker
+	 * which malloc every other object calls: valgrind, for one, redirects
+	 * the executable's malloc to its own (a direct call from this file
+	 * would still reach ours and prove nothing). */
+	void *(*process_malloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "malloc");
+	void (*process_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+	if (!process_malloc || !process_free) {
+		atomic_store(&counting, 0);
+		return -ENOTSUP;
+	}
 	exs_heap_read(&before);
-	void *volatile p = malloc(40);
+	void *volatile p = process_malloc(40);
 	exs_heap_read(&after);
-	free(p);
+	process_free(p);
 	if (after.allocs != before.allocs + 1) {
 		atomic_store(&counting, 0);
 		return -ENOTSUP;

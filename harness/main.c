@@ -125,6 +125,15 @@ static void print_census(const char *when, const int64_t fds[FDKIND_COUNT], cons
 	fprintf(stderr, "%s\n", note);
 }
 
+/* valgrind's own memory grows with the client's history, as sanitizers'
+ * does: then the VSZ/RSS limits are off (the heap stays exact: our malloc
+ * passes on to valgrind's). valgrind preloads its vgpreload libraries. */
+static int under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+	return preload && strstr(preload, "vgpreload") != NULL;
+}
+
 static int same_file(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
@@ -227,7 +236,8 @@ static int start(struct ctx *c)
 	c->heap = o->heap && rc == 0;
 	if (o->heap && rc) {
 		c->heap_why = EXS_SANITIZED ? "not available: the sanitizer owns malloc"
-					    : "not available: malloc is not exstress's";
+			      : under_valgrind() ? "not available: valgrind owns malloc"
+						 : "not available: malloc is not exstress's";
 		fprintf(stderr, "exstress: heap %s\n", c->heap_why);
 	}
 	if ((rc = exs_sampler_open(&c->sampler))) {
@@ -410,7 +420,7 @@ int main(int argc, char **argv)
 	}
 	if (check_options(&o) || exs_test_fault_init())
 		return EXS_EXIT_USAGE;
-	if (EXS_SANITIZED && !o.limits_set)
+	if ((EXS_SANITIZED || under_valgrind()) && !o.limits_set)
 		exs_limits_unsanitized(&o.limits);
 	if (o.verbose && census)
 		print_census("start", fds_start, "");
