@@ -253,13 +253,24 @@ static void json_checks(FILE *out, const struct exs_verdict *v, const char *ind)
 	fprintf(out, "\n%s]", ind);
 }
 
-/* {"eventfd": N, "io_uring": N, ...}: every kind, in fdkind order. */
-static void json_fd_map(FILE *out, const int64_t *vals)
+/* {"eventfd": N, "io_uring": N, ...}: every kind, in fdkind order (a NaN
+ * is null). */
+static void json_kind_map(FILE *out, const double *vals)
 {
 	fputc('{', out);
-	for (int k = 0; k < FDKIND_COUNT; k++)
-		fprintf(out, "%s\"%s\": %" PRId64, k ? ", " : "", fdkind_name(k), vals[k]);
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		fprintf(out, "%s\"%s\": ", k ? ", " : "", fdkind_name(k));
+		json_num(out, vals[k]);
+	}
 	fputc('}', out);
+}
+
+static void json_fd_map(FILE *out, const int64_t *vals)
+{
+	double d[FDKIND_COUNT];
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		d[k] = (double)vals[k];
+	json_kind_map(out, d);
 }
 
 static void json_scenario(FILE *out, const struct exs_run_info *info,
@@ -296,20 +307,14 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_fd_map(out, v->fd_growth);
 	fputs(",\n      \"fd_max_deviation\": ", out);
 	json_fd_map(out, v->fd_max_dev);
-	fputs(",\n      \"fd_growth_per_iter\": {", out);
-	for (int k = 0; k < FDKIND_COUNT; k++) {
-		fprintf(out, "%s\"%s\": ", k ? ", " : "", fdkind_name(k));
-		json_num(out, v->fd_per_iter[k]);
-	}
-	fputs("},\n      \"fd_first_leak_iteration\": {", out);
-	for (int k = 0; k < FDKIND_COUNT; k++) {
-		fprintf(out, "%s\"%s\": ", k ? ", " : "", fdkind_name(k));
-		if (v->fd_first[k])
-			fprintf(out, "%" PRIu64, v->fd_first[k]);
-		else
-			fputs("null", out);
-	}
-	fputs("},\n      \"vsz_slope_bytes_per_iter\": ", out);
+	double first[FDKIND_COUNT];
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		first[k] = v->fd_first[k] ? (double)v->fd_first[k] : NAN; /* none: null */
+	fputs(",\n      \"fd_growth_per_iter\": ", out);
+	json_kind_map(out, v->fd_per_iter);
+	fputs(",\n      \"fd_first_leak_iteration\": ", out);
+	json_kind_map(out, first);
+	fputs(",\n      \"vsz_slope_bytes_per_iter\": ", out);
 	json_num(out, v->vsz_slope);
 	fputs(",\n      \"rss_slope_bytes_per_iter\": ", out);
 	json_num(out, v->rss_slope);
