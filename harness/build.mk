@@ -6,7 +6,7 @@
 #   make soak                            10 minutes of `mixed`, results/soak/ (not CI)
 
 EXS_CORE      := sampler stats cli output
-EXS_TOOL      := $(EXS_CORE) probe runner tasks issue448 workers run main test_faults heap
+EXS_TOOL      := $(EXS_CORE) probe runner waker tasks issue448 workers run main test_faults heap
 EXS_OBJ        = $(BUILD)/obj/harness
 EXS_BIN       := $(BUILD)/bin/exstress
 EXS_FAULT_BIN := $(BUILD)/test/harness/exstress-fault

@@ -102,7 +102,7 @@ struct exs_runner {
 	uint64_t parked;
 	/* the foreign-waker thread */
 	pthread_t wt;
-	int wt_started;
+	int wt_inited, wt_started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv, done_cv;
 	rex_waker **q;
@@ -157,8 +157,12 @@ enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *canc
 enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_context *cx,
 			int *arrived);
 
-/* runner.c */
+/* waker.c: the foreign-waker thread. post: from an executor thread;
+ * flush: from the main thread once the executors are gone. */
+int waker_start(struct exs_runner *r);
+void waker_stop(struct exs_runner *r);
 int waker_post(struct exs_runner *r, rex_waker *w);
+void waker_flush(struct exs_runner *r);
 
 /* workers.c: the workaround scenarios' threads and executors. Runs one
  * job (the root task) on each of the runner's K executors; 0 or -errno
