@@ -109,7 +109,6 @@ struct exs_runner {
 	size_t qn, qcap;
 	int flush_req, flush_done, stop;
 	int posted;     /* a waker was posted since the last flush */
-	int wt_oom;
 	/* workaround scenarios: a thread per executor, kept for the run */
 	struct worker *workers;
 	int workers_thread_local;
