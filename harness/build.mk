@@ -58,10 +58,12 @@ $(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(call pc_libs,check) -lm
 
-# The end-to-end test needs both tools built.
-$(BUILD)/test/harness/test_exstress: $(EXS_BIN) $(EXS_FAULT_BIN)
-$(BUILD)/test/harness/test_exstress: $(EXS_OBJ)/tests/test_exstress.o $(EXS_CORE:%=$(EXS_OBJ)/%.o) \
-		$(COMMON_CHECK_OBJ) $(REX_LIB) $(COMMON_LIB)
+# The end-to-end tests (test_exstress*) need both tools built and share
+# exstress_testlib.c.
+EXS_E2E_TESTS := $(filter $(BUILD)/test/harness/test_exstress%,$(EXS_TESTS))
+$(EXS_E2E_TESTS): $(EXS_BIN) $(EXS_FAULT_BIN)
+$(EXS_E2E_TESTS): $(BUILD)/test/harness/%: $(EXS_OBJ)/tests/%.o $(EXS_OBJ)/tests/exstress_testlib.o \
+		$(EXS_CORE:%=$(EXS_OBJ)/%.o) $(COMMON_CHECK_OBJ) $(REX_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(REX_LIBS) $(call pc_libs,check) -lm
 
