@@ -28,11 +28,6 @@
 
 /* ---- what a process left, in numbers --------------------------------- */
 
-static uint64_t open_now(const struct fdtrack_counts *c, int k)
-{
-	return c->exited ? c->open_at_exit[k] : c->live[k];
-}
-
 static uint64_t leaked_total(const struct fdtrack_counts *c)
 {
 	uint64_t n = 0;
@@ -121,13 +116,17 @@ static void print_status(FILE *out, const struct fdtrack_process *p)
 		fprintf(out, "exited with status %d", WEXITSTATUS(p->status));
 }
 
-/* "kind: A at start + O opened - C closed = N open at exit (L leaked)" */
-static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
+/* "A at start + O opened - C closed = N left open" for kind k: the one
+ * balance the summary and the interval lines both print. Sums over
+ * processes too: a running one has nothing open at exit, an exited one
+ * nothing live, and "closed" never counts the closes the exit did. */
+void cli_print_balance(FILE *out, const struct fdtrack_counts *c, int k,
+		       bool all_exited)
 {
-	uint64_t open = open_now(c, k), leaked = fdtrack_leaked(c, k);
-	uint64_t closed = c->closes[k] - (c->exited ? c->open_at_exit[k] : 0);
+	uint64_t open = c->live[k] + c->open_at_exit[k];
+	uint64_t closed = c->closes[k] - c->open_at_exit[k];
 
-	fprintf(out, "  %-15s %llu at start + %llu opened", fdkind_name(k),
+	fprintf(out, "%llu at start + %llu opened",
 		(unsigned long long)c->at_start[k],
 		(unsigned long long)c->opens[k]);
 	if (c->opened_outside_syscalls[k])
@@ -138,10 +137,24 @@ static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
 		fprintf(out, " - %llu closed outside syscalls",
 			(unsigned long long)c->closed_outside_syscalls[k]);
 	fprintf(out, " = %llu %s", (unsigned long long)open,
-		c->exited ? "left open" : "open now");
+		all_exited ? "left open" : "open now");
+}
+
+/* "kind: A at start + O opened - C closed = N open at exit (L leaked)" */
+static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
+{
+	uint64_t leaked = fdtrack_leaked(c, k);
+
+	fprintf(out, "  %-15s ", fdkind_name(k));
+	cli_print_balance(out, c, k, c->exited);
 	if (leaked)
 		fprintf(out, " (%llu leaked)", (unsigned long long)leaked);
 	fputc('\n', out);
+}
+
+bool cli_kind_active(const struct fdtrack_counts *c, int k)
+{
+	return kind_active(c, k);
 }
 
 static void print_process(FILE *out, const struct fdtrack_process *p,

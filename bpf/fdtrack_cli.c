@@ -60,7 +60,8 @@ static const char usage[] =
 	"                         anon socket:unix socket:inet socket:inet6\n"
 	"                         socket:netlink socket:other pipe fifo file memfd\n"
 	"                         dir chr blk other; groups: socket, anon_inode, all\n"
-	"  -i, --interval SECS    print opens/closes/live per kind every SECS\n"
+	"  -i, --interval SECS    every SECS, print per kind what the summary\n"
+	"                         says: at start + opened - closed = open now\n"
 	"  -d, --duration SECS    stop after SECS (with -- CMD, CMD is killed)\n"
 	"  -j, --json FILE        write the report as JSON to FILE ('-' = stdout)\n"
 	"      --fail-on-leak     exit with the leak code if a process leaked: an\n"
@@ -285,27 +286,32 @@ static long rss_kb(void)
 	return pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* One -i line: per kind, the same balance as the summary's (an exited
+ * process's fds count as left open, not as closed by its exit). */
 static void print_interval(struct fdtrack *t)
 {
 	struct fdtrack_counts c;
+	bool all_exited;
 	char ts[16];
 	time_t now_t = time(NULL);
 
 	if (!fdtrack_all_exited(t))
 		fdtrack_reconcile(t);
 	fdtrack_counts(t, &c);
+	all_exited = fdtrack_all_exited(t);
 	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now_t));
 	printf("%s", ts);
 	if (env.opts.follow)
 		printf("  processes %llu (running %llu)",
 		       (unsigned long long)c.processes,
 		       (unsigned long long)c.running);
-	for (int k = 0; k < FDKIND_COUNT; k++)
-		if (c.opens[k] || c.closes[k] || c.live[k])
-			printf("  %s opens %llu closes %llu live %llu",
-			       fdkind_name(k), (unsigned long long)c.opens[k],
-			       (unsigned long long)c.closes[k],
-			       (unsigned long long)c.live[k]);
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		if (!cli_kind_active(&c, k))
+			continue;
+		printf("  %s ", fdkind_name(k));
+		cli_print_balance(stdout, &c, k, all_exited);
+		printf(";");
+	}
 	printf("  lost %llu\n", (unsigned long long)c.lost_events);
 	fflush(stdout);
 }

@@ -193,6 +193,61 @@ static int group_publish(struct fdtrack *t, pid_t pid,
 	return 0;
 }
 
+static void group_free_contents(struct fdtrack_group *g)
+{
+	for (unsigned j = 0; j < g->nframes; j++)
+		free(g->frames[j]);
+	free(g->frames);
+	free(g->fds);
+}
+
+static bool same_text(const struct fdtrack_group *a,
+		      const struct fdtrack_group *b)
+{
+	if (a->kind != b->kind || a->at_start != b->at_start ||
+	    a->nframes != b->nframes || strcmp(a->name, b->name))
+		return false;
+	for (unsigned j = 0; j < a->nframes; j++)
+		if (strcmp(a->frames[j], b->frames[j]))
+			return false;
+	return true;
+}
+
+static int int_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Groups a reader could not tell apart are one group: two stacks whose
+ * frames print the same (they differed only past the frames shown, or in
+ * addresses of one source line). g[i] takes g[j]'s fds (out of memory:
+ * they stay apart). */
+static void merge_same_text(struct fdtrack_group *g, size_t *n)
+{
+	size_t kept = 0;
+
+	for (size_t j = 0; j < *n; j++) {
+		size_t i;
+		int *fds = NULL;
+
+		for (i = 0; i < kept && !same_text(&g[i], &g[j]); i++)
+			;
+		if (i < kept)
+			fds = realloc(g[i].fds, (g[i].count + g[j].count) *
+				      sizeof(int));
+		if (!fds) {
+			g[kept++] = g[j];
+			continue;
+		}
+		memcpy(fds + g[i].count, g[j].fds, g[j].count * sizeof(int));
+		g[i].fds = fds;
+		g[i].count += g[j].count;
+		qsort(g[i].fds, g[i].count, sizeof(int), int_cmp);
+		group_free_contents(&g[j]);
+	}
+	*n = kept;
+}
+
 int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
 		   size_t *nout)
@@ -212,6 +267,7 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 		}
 	}
+	merge_same_text(g, &n);
 	qsort(g, n, sizeof(*g), group_cmp);
 	*out = g;
 	*nout = n;
@@ -220,12 +276,8 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 
 void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups)
 {
-	for (size_t i = 0; groups && i < ngroups; i++) {
-		for (unsigned j = 0; j < groups[i].nframes; j++)
-			free(groups[i].frames[j]);
-		free(groups[i].frames);
-		free(groups[i].fds);
-	}
+	for (size_t i = 0; groups && i < ngroups; i++)
+		group_free_contents(&groups[i]);
 	free(groups);
 }
 
