@@ -35,6 +35,7 @@
 #include "fdtrack_shared.h"
 
 #define EEXIST 17
+#define E2BIG 7
 #define EBADF 9
 
 /* Set by user space before load. */

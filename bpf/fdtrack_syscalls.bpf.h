@@ -74,6 +74,47 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
 	bpf_ringbuf_submit(r, 0);
 }
 
+/* The frame-pointer walk, done here rather than by bpf_get_stack(): the
+ * kernel's walk reads wherever rbp points, so every stack ended in a
+ * faulting read (rbp 0 at the outermost frame, or a data value in code
+ * without frame pointers), and on this VM an exception per open cost more
+ * than the rest of the capture. A frame is read only if it lies on the
+ * stack above the previous one: [sp, sp + FP_STACK_SPAN), 8-aligned,
+ * increasing. */
+#define FP_STACK_SPAN (64ULL << 20)
+
+struct fp_walk {
+	struct fdt_stack *s;
+	__u64 fp, sp;
+};
+
+static long fp_walk_cb(__u32 i, struct fp_walk *w)
+{
+	__u64 frame[2]; /* saved rbp, return address */
+	__u32 n = w->s->nframes;
+
+	if (w->fp < w->sp || w->fp - w->sp >= FP_STACK_SPAN || (w->fp & 7) ||
+	    n >= FDT_MAX_FRAMES ||
+	    bpf_probe_read_user(frame, sizeof(frame), (void *)w->fp) ||
+	    frame[1] < 4096)
+		return 1;
+	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = frame[1];
+	w->s->nframes = n + 1;
+	if (frame[0] <= w->fp)
+		return 1;
+	w->fp = frame[0];
+	return 0;
+}
+
+static __always_inline void fp_walk(struct fdt_stack *s, struct pt_regs *regs)
+{
+	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp };
+
+	s->frames[0] = regs->ip;
+	s->nframes = 1;
+	bpf_loop(FDT_MAX_FRAMES - 1, fp_walk_cb, &w, 0);
+}
+
 static __always_inline __u64 stack_hash(const struct fdt_stack *s)
 {
 	__u64 hash = 0xcbf29ce484222325ULL;
@@ -91,7 +132,6 @@ static __noinline __u64 stack_capture(struct handler *h)
 	struct fdt_stack *s, *known;
 	__u32 zero = 0;
 	__u64 key;
-	long n;
 	int err;
 
 	if (!want_stacks)
@@ -99,11 +139,7 @@ static __noinline __u64 stack_capture(struct handler *h)
 	s = bpf_map_lookup_elem(&stack_scratch, &zero);
 	if (!s)
 		return 0;
-	n = bpf_get_stack(h->ctx, s->frames, sizeof(s->frames),
-			  BPF_F_USER_STACK);
-	if (n <= 0)
-		return 0;
-	s->nframes = n / sizeof(__u64);
+	fp_walk(s, h->regs);
 	s->retaddr = wrapper_retaddr(h->regs);
 	s->gc_gen = gc_gen;
 	key = stack_hash(s);
@@ -129,6 +165,23 @@ static __noinline __u64 stack_capture(struct handler *h)
 		__sync_fetch_and_add(&stacks_added, 1);
 	announce_stack(h, key, !err);
 	return key;
+}
+
+/* After an entry took stack key `key` (taken by stack_capture() in this
+ * run of the program, so the scratch still holds it): if the collector in
+ * user space deleted it meanwhile (it scanned the entries before ours was
+ * set), put it back. Together with the collector's second scan this keeps
+ * every live entry's stack (procs_collect_stacks()). */
+static __always_inline void keep_stack(__u64 key)
+{
+	struct fdt_stack *s;
+	__u32 zero = 0;
+
+	if (!key || bpf_map_lookup_elem(&stacks, &key))
+		return;
+	s = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (s && bpf_map_update_elem(&stacks, &key, s, BPF_NOEXIST) == -E2BIG)
+		__sync_fetch_and_add(&stacks_dropped, 1);
 }
 
 /* ---- installers, removers, rechecks --------------------------------- */
@@ -187,6 +240,7 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	if (!opened && c.kind >= 0)
 		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, stack, aspace);
 	unlock(v);
+	keep_stack(stack);
 }
 
 /* close(fd) removed whatever fd held at its effect. If a close at fd was

@@ -351,17 +351,10 @@ static bool key_set_has(const struct key_set *s, uint64_t key)
 	return false;
 }
 
-/* Delete the stacks no entry uses. A stack used since the round began
- * carries the round's gc_gen (set by the kernel side on every use), so a
- * stack an open is taking right now is never deleted; reports hold their
- * own copies. */
-int procs_collect_stacks(struct fdtrack *t)
+/* The stacks live entries use. */
+static int used_stacks(struct fdtrack *t, struct key_set *used)
 {
-	struct key_set used = { 0 }, gone = { 0 };
-	uint32_t gen = __atomic_add_fetch(&t->skel->bss->gc_gen, 1,
-					  __ATOMIC_SEQ_CST);
 	struct fdt_fd_key fkey, *fprev = NULL;
-	uint64_t skey, *sprev = NULL;
 	int err = 0;
 
 	while (!err && !bpf_map_get_next_key(t->fds_fd, fprev, &fkey)) {
@@ -370,8 +363,35 @@ int procs_collect_stacks(struct fdtrack *t)
 		fprev = &fkey;
 		if (!bpf_map_lookup_elem(t->fds_fd, &fkey, &v) && v.live &&
 		    v.stack)
-			err = key_set_add(&used, v.stack);
+			err = key_set_add(used, v.stack);
 	}
+	return err;
+}
+
+/* Delete the stacks no entry uses. A stack used since the round began
+ * carries the round's gc_gen (set by the kernel side on every use), so a
+ * stack an open is taking right now is never deleted. An open that took
+ * its stack before the round began and sets its entry only after the scan
+ * of the entries is caught twice over: the entries are scanned again after
+ * the deletes and what they use is put back from the copies taken while
+ * deleting; an entry set after that second scan finds its stack gone and
+ * the kernel side puts it back (keep_stack()). Reports hold their own
+ * copies. */
+struct deleted_stack {
+	uint64_t key;
+	struct fdt_stack s;
+};
+
+int procs_collect_stacks(struct fdtrack *t)
+{
+	struct key_set used = { 0 }, gone = { 0 }, again = { 0 };
+	uint32_t gen = __atomic_add_fetch(&t->skel->bss->gc_gen, 1,
+					  __ATOMIC_SEQ_CST);
+	struct deleted_stack *copies = NULL;
+	uint64_t skey, *sprev = NULL;
+	size_t ncopies = 0;
+	int err = used_stacks(t, &used);
+
 	while (!err && !bpf_map_get_next_key(t->stacks_fd, sprev, &skey)) {
 		struct fdt_stack s;
 
@@ -380,12 +400,31 @@ int procs_collect_stacks(struct fdtrack *t)
 		    s.gc_gen != gen && !key_set_has(&used, skey))
 			err = key_set_add(&gone, skey);
 	}
-	for (size_t i = 0; !err && i < gone.cap; i++)
-		if (gone.keys[i] &&
-		    !bpf_map_delete_elem(t->stacks_fd, &gone.keys[i]))
+	if (!err && gone.n && !(copies = calloc(gone.n, sizeof(*copies))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < gone.cap; i++) {
+		struct deleted_stack *d = &copies[ncopies];
+
+		if (!gone.keys[i])
+			continue;
+		d->key = gone.keys[i];
+		if (!bpf_map_lookup_and_delete_elem(t->stacks_fd, &d->key,
+						    &d->s)) {
+			ncopies++;
 			t->stacks_deleted++;
+		}
+	}
+	if (!err)
+		err = used_stacks(t, &again);
+	for (size_t i = 0; !err && i < ncopies; i++)
+		if (key_set_has(&again, copies[i].key) &&
+		    !bpf_map_update_elem(t->stacks_fd, &copies[i].key,
+					 &copies[i].s, BPF_NOEXIST))
+			t->stacks_deleted--;
 	free(used.keys);
 	free(gone.keys);
+	free(again.keys);
+	free(copies);
 	return err ? fdtrack_fail(err, "fdtrack: out of memory") : 0;
 }
 
