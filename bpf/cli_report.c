@@ -87,6 +87,8 @@ void run_totals_of(const struct fdtrack_counts *all,
 	out->counts.fds_full = all->fds_full;
 	out->counts.procs_full = all->procs_full;
 	out->counts.races_lost = all->races_lost;
+	out->counts.unwinds_dropped = all->unwinds_dropped;
+	out->counts.unwound = all->unwound;
 	out->exact = true;
 	if (all->fds_full)
 		why(out, "%llu fds not tracked: fdtrack's fd table (%u entries) "
@@ -229,6 +231,12 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 		(unsigned long long)tot->counts.stacks_dropped);
 	for (size_t i = 0; i < tot->nwhy; i++)
 		fprintf(out, "fdtrack: NOT EXACT: %s\n", tot->why_not_exact[i]);
+	if (tot->counts.unwinds_dropped)
+		fprintf(out, "fdtrack: %llu opens have frame-pointer frames only: "
+			"more call paths behind one frame-pointer stack than "
+			"fdtrack unwinds (%d), or its unwind tables were full\n",
+			(unsigned long long)tot->counts.unwinds_dropped,
+			FDT_VARIANTS_PUBLIC);
 	if (tot->counts.races_lost)
 		fprintf(out, "fdtrack: %llu closes lost the race for their fd "
 			"number four times in a row and were counted as closed "
@@ -436,9 +444,12 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
 		ri->rss_traced, ri->rss_end, ri->rss_max);
 	fprintf(f, "  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
+		"  \"stacks_unwound\": %llu,\n  \"unwinds_dropped\": %llu,\n"
 		"  \"races_lost\": %llu,\n  \"leaks\": ",
 		(unsigned long long)c->lost_events,
 		(unsigned long long)c->stacks_dropped,
+		(unsigned long long)c->unwound,
+		(unsigned long long)c->unwinds_dropped,
 		(unsigned long long)c->races_lost);
 	json_groups(f, p, np, false, "    ");
 	fprintf(f, "\n}\n");

@@ -42,6 +42,7 @@
 const volatile __u32 targ_tgid = 0;
 const volatile bool follow = false;     /* also the processes it starts */
 const volatile bool want_stacks = true;
+const volatile bool want_dwarf = true;  /* DWARF variants (§4.6) */
 const volatile __u64 kind_mask = FDKIND_ALL;
 
 /* Read (and some set) by user space through the mmap'ed .bss/.data. */
@@ -50,6 +51,7 @@ __u64 fds_full;        /* `fds` full: entries not made, counts not exact */
 __u64 stacks_dropped;  /* `stacks` full: opens without their stack */
 __u64 tables_full;     /* `tables` full: processes not followed */
 __u64 stacks_added;
+__u64 unwinds_dropped; /* opens left with frame-pointer frames only */
 __u64 races_lost;      /* handlers that could not read fresh: did nothing */
 __s64 live_tables = 1; /* followed tables not yet dead (the root's too) */
 __u32 next_table = FDT_ROOT_TABLE;
@@ -92,6 +94,39 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fdt_stack);
 } stack_scratch SEC(".maps");
+
+/* DWARF variants: per (stack, aspace) its state, per variant its window
+ * (until user space unwound it) and its recipe (written by user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* set by user space (--max-stacks) */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_unwind_key);
+	__type(value, struct fdt_unwind_state);
+} unwinds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* set by user space (--max-stacks) */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_unwind_key);
+	__type(value, struct fdt_recipe);
+} recipes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* waiting to be unwound: 8 MiB at most */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_unwind_key);
+	__type(value, struct fdt_window);
+} windows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fdt_window);
+} window_scratch SEC(".maps");
 
 /* A zeroed entry to create new ones from (too big for the BPF stack; typed
  * without the lock, which a helper may not read from a map value). */
@@ -137,6 +172,7 @@ struct {
 
 #include "fdtrack_classify.bpf.h"
 #include "fdtrack_entries.bpf.h"
+#include "fdtrack_stacks.bpf.h"
 #include "fdtrack_syscalls.bpf.h"
 #include "fdtrack_walks.bpf.h"
 
@@ -365,7 +401,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 		  snap_baseline ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
 		  FDT_F_UNCLAIMED |
 		  (snap_baseline ? FDT_F_BASE | FDT_F_INHERITED : 0),
-		  now, 0, tbl->aspace);
+		  now, NULL, tbl->aspace);
 	__sync_fetch_and_add(&tbl->snap_seen, 1);
 	unlock(v);
 	return 0;

@@ -230,6 +230,9 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 	out->fds_full = __atomic_load_n(&b->fds_full, __ATOMIC_RELAXED);
 	out->procs_full = __atomic_load_n(&b->tables_full, __ATOMIC_RELAXED);
 	out->races_lost = __atomic_load_n(&b->races_lost, __ATOMIC_RELAXED);
+	out->unwinds_dropped = __atomic_load_n(&b->unwinds_dropped,
+					       __ATOMIC_RELAXED);
+	out->unwound = t->unwinder.unwound;
 	out->exited = fdtrack_exited(t);
 }
 
@@ -369,12 +372,20 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	s->rodata->targ_tgid = tgid;
 	s->rodata->follow = t->opts.follow;
 	s->rodata->want_stacks = t->opts.want_stacks;
+	s->rodata->want_dwarf = t->opts.want_stacks &&
+				!t->opts.frame_pointers_only;
 	s->rodata->kind_mask = t->opts.kinds;
 	err = bpf_map__set_max_entries(s->maps.events, t->opts.ringbuf_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.fds, t->opts.max_fds);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.stacks,
+					       t->opts.max_stacks);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.unwinds,
+					       t->opts.max_stacks);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.recipes,
 					       t->opts.max_stacks);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.tables,
@@ -521,6 +532,9 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	t->fds_fd = bpf_map__fd(t->skel->maps.fds);
 	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
 	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	t->unwinds_fd = bpf_map__fd(t->skel->maps.unwinds);
+	t->recipes_fd = bpf_map__fd(t->skel->maps.recipes);
+	t->windows_fd = bpf_map__fd(t->skel->maps.windows);
 	err = fill_maps(t, tgid, ppid);
 	if (err) {
 		err = load_error(err);
@@ -572,5 +586,6 @@ void fdtrack_close(struct fdtrack *t)
 	fdtrack_bpf__destroy(t->skel);
 	procs_free(t);
 	symbolizer_free(&t->symbolizer);
+	unwinder_free(&t->unwinder);
 	free(t);
 }

@@ -73,6 +73,11 @@ static const char usage[] =
 	"      --max-procs N      processes followed at once (default 4096)\n"
 	"      --max-stacks N     distinct opening stacks (default 16384)\n"
 	"      --no-stacks        do not record opening stacks\n"
+	"      --frame-pointers   opening stacks from the frame-pointer walk only\n"
+	"                         (default: also unwound with the DWARF CFI of\n"
+	"                         the mapped files, as perf --call-graph dwarf,\n"
+	"                         so code without frame pointers shows its frames)\n"
+	"      --raw-symbols      keep C++ and Rust function names mangled\n"
 	"      --ringbuf BYTES    ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
 	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
 	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
@@ -155,7 +160,7 @@ static int parse_kinds(const char *list)
 
 enum {
 	OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF, OPT_ROOT, OPT_LEAK_CODE,
-	OPT_MAX_FDS, OPT_MAX_STACKS, OPT_MAX_PROCS,
+	OPT_MAX_FDS, OPT_MAX_STACKS, OPT_MAX_PROCS, OPT_FP_ONLY, OPT_RAW,
 };
 
 static const struct option longopts[] = {
@@ -171,6 +176,8 @@ static const struct option longopts[] = {
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
 	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
+	{ "frame-pointers", no_argument, NULL, OPT_FP_ONLY },
+	{ "raw-symbols", no_argument, NULL, OPT_RAW },
 	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 	{ "run-as-root", no_argument, NULL, OPT_ROOT },
 	{ "help", no_argument, NULL, 'h' },
@@ -228,6 +235,12 @@ static int parse_option(int c)
 		return 0;
 	case OPT_NOSTACKS:
 		env.opts.want_stacks = 0;
+		return 0;
+	case OPT_FP_ONLY:
+		env.opts.frame_pointers_only = 1;
+		return 0;
+	case OPT_RAW:
+		env.opts.raw_symbols = 1;
 		return 0;
 	case OPT_RINGBUF:
 		if (!parse_long(optarg, 4096, 1L << 30, &v))

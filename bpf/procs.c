@@ -158,6 +158,17 @@ static void on_stack_record(struct fdtrack *t, const struct fdt_event *e)
 	proc_read_maps(t, p, e->aspace);
 }
 
+void procs_read_maps_for(struct fdtrack *t, uint32_t aspace)
+{
+	if (symbolizer_has(&t->symbolizer, aspace))
+		return;
+	for (size_t i = t->nprocs; i-- > 0;)
+		if (t->procs[i]->aspace == aspace && !t->procs[i]->exited) {
+			proc_read_maps(t, t->procs[i], aspace);
+			return;
+		}
+}
+
 void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 {
 	char path[64], line[256];
@@ -268,6 +279,15 @@ int procs_on_record(struct fdtrack *t, const void *data, size_t len)
 	case FDT_EV_STACK:
 		on_stack_record(t, e);
 		break;
+	case FDT_EV_WINDOW: {
+		struct fdt_unwind_key key = { .stack = e->stack,
+					      .aspace = e->aspace,
+					      .variant = e->variant };
+
+		if (unwind_window(t, &key))
+			t->failed = true;
+		break;
+	}
 	case FDT_EV_EXIT:
 		if (report_table(t, e->table))
 			t->failed = true;
@@ -377,6 +397,37 @@ static int used_stacks(struct fdtrack *t, struct key_set *used)
  * deleting; an entry set after that second scan finds its stack gone and
  * the kernel side puts it back (keep_stack()). Reports hold their own
  * copies. */
+/* The DWARF variants of stacks that are gone, and not used this round
+ * (an open of a stack the collector just deleted and put back may be
+ * using them). */
+static int collect_unwinds(struct fdtrack *t, uint32_t gen)
+{
+	struct fdt_unwind_key k, *prev = NULL, dead[256];
+	size_t n = 0;
+
+	while (n < 256 && !bpf_map_get_next_key(t->unwinds_fd, prev, &k)) {
+		struct fdt_unwind_state st;
+		struct fdt_stack s;
+
+		prev = &k;
+		if (!bpf_map_lookup_elem(t->unwinds_fd, &k, &st) &&
+		    st.gc_gen != gen &&
+		    bpf_map_lookup_elem(t->stacks_fd, &k.stack, &s))
+			dead[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct fdt_unwind_key v = dead[i];
+
+		bpf_map_delete_elem(t->unwinds_fd, &v);
+		for (v.variant = 0; v.variant < FDT_VARIANTS; v.variant++) {
+			bpf_map_delete_elem(t->recipes_fd, &v);
+			bpf_map_delete_elem(t->windows_fd, &v);
+		}
+		unwind_forget(&t->unwinder, v.stack);
+	}
+	return 0;
+}
+
 struct deleted_stack {
 	uint64_t key;
 	struct fdt_stack s;
@@ -421,6 +472,8 @@ int procs_collect_stacks(struct fdtrack *t)
 		    !bpf_map_update_elem(t->stacks_fd, &copies[i].key,
 					 &copies[i].s, BPF_NOEXIST))
 			t->stacks_deleted--;
+	if (!err)
+		err = collect_unwinds(t, gen);
 	free(used.keys);
 	free(gone.keys);
 	free(again.keys);

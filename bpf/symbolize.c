@@ -27,6 +27,7 @@ struct proc_maps {
 	struct exec_range *exec;  /* executable ranges, sorted by address */
 	size_t nexec;
 	Dwfl *dwfl;               /* built on first lookup */
+	void *session_data;       /* the unwinder's (symbolizer_session) */
 	struct symbol_slot *sym;  /* open addressing, by address */
 	size_t symcap, nsym;
 };
@@ -170,6 +171,8 @@ static void proc_maps_drop_symbols(struct proc_maps *m)
 	if (m->dwfl)
 		dwfl_end(m->dwfl);
 	m->dwfl = NULL;
+	free(m->session_data);
+	m->session_data = NULL;
 }
 
 static const Dwfl_Callbacks dwfl_callbacks = {
@@ -387,6 +390,15 @@ char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
 		}
 	}
 	return v;
+}
+
+Dwfl *symbolizer_session(struct symbolizer *s, uint32_t aspace, void ***data)
+{
+	struct proc_maps *m = maps_of(s, aspace);
+	Dwfl *dwfl = m ? proc_maps_dwfl(m) : NULL;
+
+	*data = dwfl ? &m->session_data : NULL;
+	return dwfl;
 }
 
 void symbolizer_free(struct symbolizer *s)

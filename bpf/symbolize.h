@@ -59,6 +59,13 @@ bool symbolizer_covers(struct symbolizer *s, uint32_t aspace, uint64_t addr);
 char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
 			 const uint64_t *pcs, unsigned n);
 
+/* The libdwfl session of aspace's copy (built on first use; NULL: no copy)
+ * and, in *data, a slot for the caller's own data for that session (freed
+ * with free() when the session goes). */
+struct Dwfl;
+struct Dwfl *symbolizer_session(struct symbolizer *s, uint32_t aspace,
+				void ***data);
+
 /* Free every copy and its caches. */
 void symbolizer_free(struct symbolizer *s);
 
