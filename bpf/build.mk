@@ -41,11 +41,32 @@ $(FDT_NOFP): bpf/tests/nofp_uring.c $(DEPS_STAMP)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
 	  -fomit-frame-pointer -o $@ $< $(call pc_libs,liburing)
 
+# The demangling test's targets: a C++ method, and a Rust method built with
+# each of rustc's symbol manglings (legacy is unstable on rustc >= 1.59,
+# hence RUSTC_BOOTSTRAP for that one flag; Debian's rustc and newer ones
+# alike). Built here, never committed.
+FDT_CXX := $(BUILD)/test/bpf/cxx_notifier
+FDT_RUST_LEGACY := $(BUILD)/test/bpf/rust_notifier_legacy
+FDT_RUST_V0 := $(BUILD)/test/bpf/rust_notifier_v0
+$(FDT_CXX): bpf/tests/cxx_notifier.cpp $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+	  -o $@ $<
+$(FDT_RUST_LEGACY): bpf/tests/rust_notifier.rs $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	RUSTC_BOOTSTRAP=1 rustc --crate-name rust_notifier -g -C opt-level=1 \
+	  -C force-frame-pointers=yes -Z unstable-options \
+	  -C symbol-mangling-version=legacy -o $@ $<
+$(FDT_RUST_V0): bpf/tests/rust_notifier.rs $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	rustc --crate-name rust_notifier -g -C opt-level=1 \
+	  -C force-frame-pointers=yes -C symbol-mangling-version=v0 -o $@ $<
+
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
 # $(FDTRACK_LIB) $(FDTRACK_LIBS).
 FDTRACK_LIB    := $(BUILD)/lib/libfdtrack.a
 FDTRACK_CFLAGS  = -Ibpf $(COMMON_CFLAGS)
-FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
+FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib) -liberty
 
 FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
@@ -95,9 +116,13 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_FORKER_PATH='"$(abspath $(BUILD)/test/bpf/forker)"' \
 	  -DFDT_SCM_PATH='"$(abspath $(BUILD)/test/bpf/scm_rights)"' \
 	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' \
-	  -DFDT_NOFP_PATH='"$(abspath $(FDT_NOFP))"' -c -o $@ $<
+	  -DFDT_NOFP_PATH='"$(abspath $(FDT_NOFP))"' \
+	  -DFDT_CXX_PATH='"$(abspath $(FDT_CXX))"' \
+	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
+	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' -c -o $@ $<
 
-$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP)
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) \
+	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)

@@ -342,7 +342,25 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 		fprintf(f, "%s\n%s    ", j ? "," : "", indent);
 		json_str(f, g->frames[j]);
 	}
-	fprintf(f, " ] }");
+	fprintf(f, " ],\n%s  \"frames\": [", indent);
+	for (unsigned j = 0; g->frame_info && j < g->nframes; j++) {
+		const struct fdtrack_frame *fr = &g->frame_info[j];
+
+		fprintf(f, "%s\n%s    {\"addr\": \"0x%llx\", \"symbol\": ",
+			j ? "," : "", indent, (unsigned long long)fr->addr);
+		json_str(f, fr->symbol);
+		fprintf(f, ", \"file\": ");
+		json_str(f, fr->file);
+		if (fr->line > 0)
+			fprintf(f, ", \"line\": %d, \"module\": ", fr->line);
+		else
+			fprintf(f, ", \"line\": null, \"module\": ");
+		json_str(f, fr->module);
+		fprintf(f, "}");
+	}
+	fprintf(f, " ]");
+	fprintf(f, ", \"frame_pointers_only\": %s }",
+		g->frame_pointers_only ? "true" : "false");
 }
 
 /* The groups of p (leaks, or those open since the start). */

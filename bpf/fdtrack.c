@@ -521,6 +521,7 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 	t->tgid = tgid;
 	t->opts = effective_options(opts);
+	t->symbolizer.raw_symbols = t->opts.raw_symbols;
 	t->skel = fdtrack_bpf__open();
 	err = t->skel ? configure(t, tgid) : -errno;
 	if (!err)

@@ -120,6 +120,15 @@ int fdtrack_reconcile(struct fdtrack *t);
 /* Totals over every followed process (the target alone without follow). */
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
 
+/* One frame of an opening stack, as data (NULL / 0: not known). */
+struct fdtrack_frame {
+	uint64_t addr;  /* the return address (the first: the syscall's ip) */
+	char *symbol;   /* function, demangled unless raw_symbols */
+	char *file;     /* source file (base name) */
+	int line;
+	char *module;   /* the mapped file (base name) */
+};
+
 /* Live tracked fds of the target, opened since tracking began, grouped by
  * opening stack (largest group first); after the target exited, those it
  * left open. Runs fdtrack_reconcile() first. Symbols are resolved here
@@ -136,6 +145,7 @@ struct fdtrack_group {
 			  fdtrack attached): not a leak, no stack */
 	int *fds;      /* the count fd numbers, ascending */
 	/* Added with DWARF unwinding: */
+	struct fdtrack_frame *frame_info; /* the nframes frames as data */
 	int frame_pointers_only; /* 1: DWARF unwinding was on but these frames
 				    come from the frame-pointer walk alone
 				    (unwinds_dropped, or its stack turned out

@@ -181,7 +181,7 @@ static unsigned stack_pcs(struct fdtrack *t, const struct raw_group *g,
 
 /* The frames of a stack as strings (fdtrack_group.frames). */
 static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
-			    unsigned *nout)
+			    unsigned *nout, struct fdtrack_frame **info)
 {
 	uint64_t pcs[2 * FDT_MAX_FRAMES + 1];
 	unsigned n = stack_pcs(t, g, pcs);
@@ -189,7 +189,7 @@ static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
 
 	if (n > FDT_MAX_FRAMES)
 		n = FDT_MAX_FRAMES;
-	v = symbolizer_frames(&t->symbolizer, g->aspace, pcs, n);
+	v = symbolizer_frames(&t->symbolizer, g->aspace, pcs, n, info);
 	if (v)
 		*nout = n;
 	return v;
@@ -223,7 +223,7 @@ static int group_publish(struct fdtrack *t, pid_t pid,
 		return -ENOMEM;
 	memcpy(g->fds, r->fds, r->count * sizeof(int));
 	if (r->stack && r->stack->nframes) {
-		g->frames = stack_strings(t, r, &g->nframes);
+		g->frames = stack_strings(t, r, &g->nframes, &g->frame_info);
 		if (!g->frames)
 			return -ENOMEM;
 		g->frame_pointers_only = !r->dwarf && t->opts.want_stacks &&
@@ -234,8 +234,12 @@ static int group_publish(struct fdtrack *t, pid_t pid,
 
 static void group_free_contents(struct fdtrack_group *g)
 {
-	for (unsigned j = 0; j < g->nframes; j++)
+	for (unsigned j = 0; j < g->nframes; j++) {
 		free(g->frames[j]);
+		if (g->frame_info)
+			symbolizer_frame_free(&g->frame_info[j]);
+	}
+	free(g->frame_info);
 	free(g->frames);
 	free(g->fds);
 }
