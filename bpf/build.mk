@@ -54,12 +54,12 @@ $(FDT_CXX): bpf/tests/cxx_notifier.cpp $(DEPS_STAMP)
 	  -o $@ $<
 $(FDT_RUST_LEGACY): bpf/tests/rust_notifier.rs $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	RUSTC_BOOTSTRAP=1 rustc --crate-name rust_notifier -g -C opt-level=1 \
+	env -u MAKEFLAGS RUSTC_BOOTSTRAP=1 rustc --crate-name rust_notifier -g -C opt-level=1 \
 	  -C force-frame-pointers=yes -Z unstable-options \
 	  -C symbol-mangling-version=legacy -o $@ $<
 $(FDT_RUST_V0): bpf/tests/rust_notifier.rs $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	rustc --crate-name rust_notifier -g -C opt-level=1 \
+	env -u MAKEFLAGS rustc --crate-name rust_notifier -g -C opt-level=1 \
 	  -C force-frame-pointers=yes -C symbol-mangling-version=v0 -o $@ $<
 
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link

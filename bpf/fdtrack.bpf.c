@@ -192,6 +192,8 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	ts = followed(task, tgid);
 	if (!ts)
 		return 0;
+	if (no_fd_work(regs->orig_ax, ret))
+		goto done; /* most syscalls: nothing but the time below */
 	h.table = ts->table;
 	h.tbl = bpf_map_lookup_elem(&tables, &h.table);
 	if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
@@ -202,6 +204,7 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	h.prev = ts->last_exit; /* (h.now unused here: times are taken when
 				   something is noticed) */
 	on_syscall(&h, ret, task, ts);
+done:
 	/* Before the thread's next syscall, after all this one noticed: a
 	 * close noticed later than this can only be a later syscall's. */
 	ts->last_exit = bpf_ktime_get_ns();

@@ -45,12 +45,21 @@ struct proc {
 	size_t ngroups;
 };
 
+struct fdtrack_bpf__bss;
+struct fdtrack_bpf__data;
+
 struct fdtrack {
-	struct fdtrack_bpf *skel;
+	struct fdtrack_bpf *skel;     /* until attached (see keep_used()) */
+	struct fdtrack_bpf__bss *bss; /* the kernel side's globals, mapped */
+	struct fdtrack_bpf__data *data;
+	size_t bss_len, data_len;     /* our own mappings, once skel is gone */
+	struct bpf_link *links[3];    /* sys_exit, exit, fork */
 	struct ring_buffer *rb;
 	struct bpf_link *iter;
 	pid_t tgid;
 	struct fdtrack_options opts;  /* as used (defaults filled in) */
+	/* the maps user space reads (our own fds once skel is gone, else
+	 * -1 and skel's) */
 	int fds_fd, tables_fd, stacks_fd;
 	int unwinds_fd, recipes_fd, windows_fd;
 	struct symbolizer symbolizer;

@@ -436,7 +436,7 @@ struct deleted_stack {
 int procs_collect_stacks(struct fdtrack *t)
 {
 	struct key_set used = { 0 }, gone = { 0 }, again = { 0 };
-	uint32_t gen = __atomic_add_fetch(&t->skel->bss->gc_gen, 1,
+	uint32_t gen = __atomic_add_fetch(&t->bss->gc_gen, 1,
 					  __ATOMIC_SEQ_CST);
 	struct deleted_stack *copies = NULL;
 	uint64_t skey, *sprev = NULL;

@@ -477,6 +477,20 @@ char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
 	return v;
 }
 
+void symbolizer_close_files(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct proc_maps *m = s->slots[i].maps;
+
+		if (!m || !m->dwfl)
+			continue;
+		dwfl_end(m->dwfl);
+		m->dwfl = NULL;
+		free(m->session_data);
+		m->session_data = NULL;
+	}
+}
+
 Dwfl *symbolizer_session(struct symbolizer *s, uint32_t aspace, void ***data)
 {
 	struct proc_maps *m = maps_of(s, aspace);

@@ -73,6 +73,11 @@ struct Dwfl;
 struct Dwfl *symbolizer_session(struct symbolizer *s, uint32_t aspace,
 				void ***data);
 
+/* Close the files libdwfl holds open (the mapped ELF files); the symbols
+ * already resolved stay cached, and the files are opened again when a new
+ * address needs them. */
+void symbolizer_close_files(struct symbolizer *s);
+
 /* Free every copy and its caches. */
 void symbolizer_free(struct symbolizer *s);
 

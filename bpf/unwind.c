@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <elfutils/libdwfl.h>
 
+#include "clock.h"
 #include "fdtrack_internal.h"
 
 #define DWARF_SP 7 /* x86_64 DWARF register number of rsp */
@@ -180,6 +181,7 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 		/* maps first: a window record may be the first of its process */
 		procs_read_maps_for(t, key->aspace);
 		unwind_one(t, key->aspace, w, out, &recipe);
+		t->unwinder.last_ns = mono_ns();
 		/* the call path of an earlier variant: later opens find that
 		 * one; no recipe makes this one cost them a failed lookup */
 		out->recipe = recipe;
@@ -196,6 +198,14 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 	free(w);
 	/* a full recipe table only costs later opens their variant */
 	return err == -ENOMEM ? err : 0;
+}
+
+void unwind_idle(struct fdtrack *t)
+{
+	if (t->unwinder.last_ns && mono_ns() - t->unwinder.last_ns > 1000000000) {
+		symbolizer_close_files(&t->symbolizer);
+		t->unwinder.last_ns = 0;
+	}
 }
 
 int unwind_pending(struct fdtrack *t)

@@ -34,11 +34,16 @@ struct unwinder {
 	struct unwound *v;
 	size_t n, cap;
 	uint64_t unwound;        /* windows unwound so far */
+	uint64_t last_ns;        /* when the last one was (0: files closed) */
 };
 
 /* Unwind the window of key (a WINDOW record), write its recipe, delete
  * it. 0, or -ENOMEM. */
 int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key);
+/* A second after the last window was unwound, close the files libdwfl
+ * opened for it: a process that watches itself (exstress) would otherwise
+ * hold them, and its /proc sampler reads every fd it holds. */
+void unwind_idle(struct fdtrack *t);
 /* Every window still waiting (a record lost, or not yet read): before a
  * report. */
 int unwind_pending(struct fdtrack *t);
