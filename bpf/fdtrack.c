@@ -384,12 +384,17 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.stacks,
 					       t->opts.max_stacks);
+	/* without DWARF unwinding its maps stay empty: one entry each */
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.unwinds,
-					       t->opts.max_stacks);
+					       s->rodata->want_dwarf ?
+					       t->opts.max_stacks : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.recipes,
-					       t->opts.max_stacks);
+					       s->rodata->want_dwarf ?
+					       t->opts.max_stacks : 1);
+	if (!err && !s->rodata->want_dwarf)
+		err = bpf_map__set_max_entries(s->maps.windows, 1);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.tables,
 					       t->opts.max_procs);
@@ -526,7 +531,12 @@ static int keep_used(struct fdtrack *t)
 
 	bss = map_globals(s->maps.bss, &t->bss_len);
 	data = map_globals(s->maps.data, &t->data_len);
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+	/* the DWARF unwinder's maps only when it runs: 3 fds fewer */
+	size_t nfds = s->rodata->want_dwarf ? 6 : 3;
+
+	for (size_t i = nfds; i < sizeof(fds) / sizeof(fds[0]); i++)
+		*fds[i] = -1;
+	for (size_t i = 0; i < nfds; i++)
 		*fds[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 0);
 	t->links[0] = s->links.fdtrack_sys_exit;
 	t->links[1] = s->links.fdtrack_exit;
@@ -539,7 +549,7 @@ static int keep_used(struct fdtrack *t)
 	if (data)
 		t->data = data;
 	fdtrack_bpf__destroy(s);
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+	for (size_t i = 0; i < nfds; i++)
 		if (*fds[i] < 0)
 			return fdtrack_fail(-errno, "fdtrack: cannot keep a map "
 					    "fd: %s", strerror(errno));

@@ -35,7 +35,8 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 	 * can hold (its hard RLIMIT_NOFILE: it never raises it) rather than to
 	 * the largest any process could (/proc/sys/fs/nr_open): a smaller map
 	 * to allocate at start-up. */
-	struct fdtrack_options opts = { .ringbuf_bytes = 0, .want_stacks = 1 };
+	struct fdtrack_options opts = { .ringbuf_bytes = 0, .want_stacks = 1,
+					 .frame_pointers_only = 1 };
 	struct rlimit rl;
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY &&
 	    rl.rlim_max < (1u << 26))
