@@ -5,8 +5,10 @@
 #   build/test/bpf/test_fdtrack*      Check suites: the library's syscall paths
 #                                     (test_fdtrack), threads racing (_races),
 #                                     kinds and syscalls (_kinds), the CLI
-#                                     (_cli), -f and real programs (_follow);
-#                                     their targets leaker, forker, scm_rights
+#                                     (_cli), -f and real programs (_follow),
+#                                     stacks: DWARF, demangling (_stacks);
+#                                     their targets leaker, forker,
+#                                     scm_rights, nofp_uring
 #   build/bin/fdtrack-overhead        make fdtrack-overhead (not in make check)
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
@@ -28,19 +30,49 @@ FDT_CLI_TEST := $(BUILD)/test/bpf/test_fdtrack_cli
 FDT_KINDS_TEST := $(BUILD)/test/bpf/test_fdtrack_kinds
 FDT_FOLLOW_TEST := $(BUILD)/test/bpf/test_fdtrack_follow
 FDT_RACES_TEST := $(BUILD)/test/bpf/test_fdtrack_races
+FDT_STACKS_TEST := $(BUILD)/test/bpf/test_fdtrack_stacks
 FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
+
+# Built without frame pointers, as optimised code and liburing are: the
+# DWARF unwinding test's target.
+FDT_NOFP := $(BUILD)/test/bpf/nofp_uring
+$(FDT_NOFP): bpf/tests/nofp_uring.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
+	  -fomit-frame-pointer -o $@ $< $(call pc_libs,liburing)
+
+# The demangling test's targets: a C++ method, and a Rust method built with
+# each of rustc's symbol manglings (legacy is unstable on rustc >= 1.59,
+# hence RUSTC_BOOTSTRAP for that one flag; Debian's rustc and newer ones
+# alike). Built here, never committed.
+FDT_CXX := $(BUILD)/test/bpf/cxx_notifier
+FDT_RUST_LEGACY := $(BUILD)/test/bpf/rust_notifier_legacy
+FDT_RUST_V0 := $(BUILD)/test/bpf/rust_notifier_v0
+$(FDT_CXX): bpf/tests/cxx_notifier.cpp $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+	  -o $@ $<
+$(FDT_RUST_LEGACY): bpf/tests/rust_notifier.rs $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	env -u MAKEFLAGS RUSTC_BOOTSTRAP=1 rustc --crate-name rust_notifier -g -C opt-level=1 \
+	  -C force-frame-pointers=yes -Z unstable-options \
+	  -C symbol-mangling-version=legacy -o $@ $<
+$(FDT_RUST_V0): bpf/tests/rust_notifier.rs $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	env -u MAKEFLAGS rustc --crate-name rust_notifier -g -C opt-level=1 \
+	  -C force-frame-pointers=yes -C symbol-mangling-version=v0 -o $@ $<
 
 # For users of the library (exstress): compile with FDTRACK_CFLAGS, link
 # $(FDTRACK_LIB) $(FDTRACK_LIBS).
 FDTRACK_LIB    := $(BUILD)/lib/libfdtrack.a
 FDTRACK_CFLAGS  = -Ibpf $(COMMON_CFLAGS)
-FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib)
+FDTRACK_LIBS    = $(call pc_libs,libbpf libdw libelf zlib) -liberty
 
 FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
 TEST_BINS   += $(FDT_TEST) $(FDT_RACES_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) \
-	       $(FDT_FOLLOW_TEST)
+	       $(FDT_FOLLOW_TEST) $(FDT_STACKS_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -61,7 +93,7 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o procs.o groups.o symbolize.o)
+$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o procs.o groups.o symbolize.o unwind.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
@@ -83,9 +115,14 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_LEAKER_PATH='"$(abspath $(FDT_LEAKER))"' \
 	  -DFDT_FORKER_PATH='"$(abspath $(BUILD)/test/bpf/forker)"' \
 	  -DFDT_SCM_PATH='"$(abspath $(BUILD)/test/bpf/scm_rights)"' \
-	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' -c -o $@ $<
+	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' \
+	  -DFDT_NOFP_PATH='"$(abspath $(FDT_NOFP))"' \
+	  -DFDT_CXX_PATH='"$(abspath $(FDT_CXX))"' \
+	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
+	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' -c -o $@ $<
 
-$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS)
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) \
+	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)

@@ -28,11 +28,6 @@
 
 /* ---- what a process left, in numbers --------------------------------- */
 
-static uint64_t open_now(const struct fdtrack_counts *c, int k)
-{
-	return c->exited ? c->open_at_exit[k] : c->live[k];
-}
-
 static uint64_t leaked_total(const struct fdtrack_counts *c)
 {
 	uint64_t n = 0;
@@ -92,6 +87,8 @@ void run_totals_of(const struct fdtrack_counts *all,
 	out->counts.fds_full = all->fds_full;
 	out->counts.procs_full = all->procs_full;
 	out->counts.races_lost = all->races_lost;
+	out->counts.unwinds_dropped = all->unwinds_dropped;
+	out->counts.unwound = all->unwound;
 	out->exact = true;
 	if (all->fds_full)
 		why(out, "%llu fds not tracked: fdtrack's fd table (%u entries) "
@@ -121,13 +118,17 @@ static void print_status(FILE *out, const struct fdtrack_process *p)
 		fprintf(out, "exited with status %d", WEXITSTATUS(p->status));
 }
 
-/* "kind: A at start + O opened - C closed = N open at exit (L leaked)" */
-static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
+/* "A at start + O opened - C closed = N left open" for kind k: the one
+ * balance the summary and the interval lines both print. Sums over
+ * processes too: a running one has nothing open at exit, an exited one
+ * nothing live, and "closed" never counts the closes the exit did. */
+void cli_print_balance(FILE *out, const struct fdtrack_counts *c, int k,
+		       bool all_exited)
 {
-	uint64_t open = open_now(c, k), leaked = fdtrack_leaked(c, k);
-	uint64_t closed = c->closes[k] - (c->exited ? c->open_at_exit[k] : 0);
+	uint64_t open = c->live[k] + c->open_at_exit[k];
+	uint64_t closed = c->closes[k] - c->open_at_exit[k];
 
-	fprintf(out, "  %-15s %llu at start + %llu opened", fdkind_name(k),
+	fprintf(out, "%llu at start + %llu opened",
 		(unsigned long long)c->at_start[k],
 		(unsigned long long)c->opens[k]);
 	if (c->opened_outside_syscalls[k])
@@ -138,10 +139,24 @@ static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
 		fprintf(out, " - %llu closed outside syscalls",
 			(unsigned long long)c->closed_outside_syscalls[k]);
 	fprintf(out, " = %llu %s", (unsigned long long)open,
-		c->exited ? "left open" : "open now");
+		all_exited ? "left open" : "open now");
+}
+
+/* "kind: A at start + O opened - C closed = N open at exit (L leaked)" */
+static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
+{
+	uint64_t leaked = fdtrack_leaked(c, k);
+
+	fprintf(out, "  %-15s ", fdkind_name(k));
+	cli_print_balance(out, c, k, c->exited);
 	if (leaked)
 		fprintf(out, " (%llu leaked)", (unsigned long long)leaked);
 	fputc('\n', out);
+}
+
+bool cli_kind_active(const struct fdtrack_counts *c, int k)
+{
+	return kind_active(c, k);
 }
 
 static void print_process(FILE *out, const struct fdtrack_process *p,
@@ -216,6 +231,12 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 		(unsigned long long)tot->counts.stacks_dropped);
 	for (size_t i = 0; i < tot->nwhy; i++)
 		fprintf(out, "fdtrack: NOT EXACT: %s\n", tot->why_not_exact[i]);
+	if (tot->counts.unwinds_dropped)
+		fprintf(out, "fdtrack: %llu opens have frame-pointer frames only: "
+			"more call paths behind one frame-pointer stack than "
+			"fdtrack unwinds (%d), or its unwind tables were full\n",
+			(unsigned long long)tot->counts.unwinds_dropped,
+			FDT_VARIANTS_PUBLIC);
 	if (tot->counts.races_lost)
 		fprintf(out, "fdtrack: %llu closes lost the race for their fd "
 			"number four times in a row and were counted as closed "
@@ -321,7 +342,25 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 		fprintf(f, "%s\n%s    ", j ? "," : "", indent);
 		json_str(f, g->frames[j]);
 	}
-	fprintf(f, " ] }");
+	fprintf(f, " ],\n%s  \"frames\": [", indent);
+	for (unsigned j = 0; g->frame_info && j < g->nframes; j++) {
+		const struct fdtrack_frame *fr = &g->frame_info[j];
+
+		fprintf(f, "%s\n%s    {\"addr\": \"0x%llx\", \"symbol\": ",
+			j ? "," : "", indent, (unsigned long long)fr->addr);
+		json_str(f, fr->symbol);
+		fprintf(f, ", \"file\": ");
+		json_str(f, fr->file);
+		if (fr->line > 0)
+			fprintf(f, ", \"line\": %d, \"module\": ", fr->line);
+		else
+			fprintf(f, ", \"line\": null, \"module\": ");
+		json_str(f, fr->module);
+		fprintf(f, "}");
+	}
+	fprintf(f, " ]");
+	fprintf(f, ", \"frame_pointers_only\": %s }",
+		g->frame_pointers_only ? "true" : "false");
 }
 
 /* The groups of p (leaks, or those open since the start). */
@@ -423,9 +462,12 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
 		ri->rss_traced, ri->rss_end, ri->rss_max);
 	fprintf(f, "  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
+		"  \"stacks_unwound\": %llu,\n  \"unwinds_dropped\": %llu,\n"
 		"  \"races_lost\": %llu,\n  \"leaks\": ",
 		(unsigned long long)c->lost_events,
 		(unsigned long long)c->stacks_dropped,
+		(unsigned long long)c->unwound,
+		(unsigned long long)c->unwinds_dropped,
 		(unsigned long long)c->races_lost);
 	json_groups(f, p, np, false, "    ");
 	fprintf(f, "\n}\n");

@@ -35,12 +35,14 @@
 #include "fdtrack_shared.h"
 
 #define EEXIST 17
+#define E2BIG 7
 #define EBADF 9
 
 /* Set by user space before load. */
 const volatile __u32 targ_tgid = 0;
 const volatile bool follow = false;     /* also the processes it starts */
 const volatile bool want_stacks = true;
+const volatile bool want_dwarf = true;  /* DWARF variants (§4.6) */
 const volatile __u64 kind_mask = FDKIND_ALL;
 
 /* Read (and some set) by user space through the mmap'ed .bss/.data. */
@@ -49,6 +51,7 @@ __u64 fds_full;        /* `fds` full: entries not made, counts not exact */
 __u64 stacks_dropped;  /* `stacks` full: opens without their stack */
 __u64 tables_full;     /* `tables` full: processes not followed */
 __u64 stacks_added;
+__u64 unwinds_dropped; /* opens left with frame-pointer frames only */
 __u64 races_lost;      /* handlers that could not read fresh: did nothing */
 __s64 live_tables = 1; /* followed tables not yet dead (the root's too) */
 __u32 next_table = FDT_ROOT_TABLE;
@@ -91,6 +94,39 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fdt_stack);
 } stack_scratch SEC(".maps");
+
+/* DWARF variants: per (stack, aspace) its state, per variant its window
+ * (until user space unwound it) and its recipe (written by user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* set by user space (--max-stacks) */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_unwind_key);
+	__type(value, struct fdt_unwind_state);
+} unwinds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* set by user space (--max-stacks) */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_unwind_key);
+	__type(value, struct fdt_recipe);
+} recipes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* waiting to be unwound: 8 MiB at most */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_unwind_key);
+	__type(value, struct fdt_window);
+} windows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fdt_window);
+} window_scratch SEC(".maps");
 
 /* A zeroed entry to create new ones from (too big for the BPF stack; typed
  * without the lock, which a helper may not read from a map value). */
@@ -136,6 +172,7 @@ struct {
 
 #include "fdtrack_classify.bpf.h"
 #include "fdtrack_entries.bpf.h"
+#include "fdtrack_stacks.bpf.h"
 #include "fdtrack_syscalls.bpf.h"
 #include "fdtrack_walks.bpf.h"
 
@@ -155,6 +192,8 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	ts = followed(task, tgid);
 	if (!ts)
 		return 0;
+	if (no_fd_work(regs->orig_ax, ret))
+		goto done; /* most syscalls: nothing but the time below */
 	h.table = ts->table;
 	h.tbl = bpf_map_lookup_elem(&tables, &h.table);
 	if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
@@ -165,6 +204,7 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	h.prev = ts->last_exit; /* (h.now unused here: times are taken when
 				   something is noticed) */
 	on_syscall(&h, ret, task, ts);
+done:
 	/* Before the thread's next syscall, after all this one noticed: a
 	 * close noticed later than this can only be a later syscall's. */
 	ts->last_exit = bpf_ktime_get_ns();
@@ -364,7 +404,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 		  snap_baseline ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
 		  FDT_F_UNCLAIMED |
 		  (snap_baseline ? FDT_F_BASE | FDT_F_INHERITED : 0),
-		  now, 0, tbl->aspace);
+		  now, NULL, tbl->aspace);
 	__sync_fetch_and_add(&tbl->snap_seen, 1);
 	unlock(v);
 	return 0;

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -117,8 +119,8 @@ static int snapshot_once(struct fdtrack *t)
 	char buf[64];
 	int fd, n;
 
-	t->skel->bss->snap_gave_up = 0;
-	__atomic_add_fetch(&t->skel->bss->snap_gen, 1, __ATOMIC_SEQ_CST);
+	t->bss->snap_gave_up = 0;
+	__atomic_add_fetch(&t->bss->snap_gen, 1, __ATOMIC_SEQ_CST);
 	fd = bpf_iter_create(bpf_link__fd(t->iter));
 	if (fd < 0)
 		return fdtrack_fail(-errno, "fdtrack: cannot start the fd "
@@ -142,7 +144,7 @@ static int run_snapshot(struct fdtrack *t)
 	for (int i = 0; i < 16; i++) {
 		int err = snapshot_once(t);
 
-		if (err || !__atomic_load_n(&t->skel->bss->snap_gave_up,
+		if (err || !__atomic_load_n(&t->bss->snap_gave_up,
 					    __ATOMIC_SEQ_CST))
 			return err;
 	}
@@ -164,14 +166,15 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 				    "failed: %s", strerror(-n));
 	if (t->failed)
 		return -ENOMEM; /* fdtrack_error() says what */
-	lost = __atomic_load_n(&t->skel->bss->lost_events, __ATOMIC_RELAXED);
+	lost = __atomic_load_n(&t->bss->lost_events, __ATOMIC_RELAXED);
 	if (lost != t->lost_seen) {
 		t->lost_seen = lost;
 		n = procs_scan_tables(t);
 		if (n)
 			return n;
 	}
-	in_map = t->skel->bss->stacks_added - t->stacks_deleted;
+	unwind_idle(t);
+	in_map = t->bss->stacks_added - t->stacks_deleted;
 	if (in_map > t->opts.max_stacks / 4 * 3)
 		return procs_collect_stacks(t);
 	return 0;
@@ -195,12 +198,12 @@ int fdtrack_reconcile(struct fdtrack *t)
 
 int fdtrack_exited(const struct fdtrack *t)
 {
-	return __atomic_load_n(&t->skel->bss->root_gone, __ATOMIC_RELAXED) != 0;
+	return __atomic_load_n(&t->bss->root_gone, __ATOMIC_RELAXED) != 0;
 }
 
 int fdtrack_all_exited(const struct fdtrack *t)
 {
-	return __atomic_load_n(&t->skel->data->live_tables,
+	return __atomic_load_n(&t->data->live_tables,
 			       __ATOMIC_RELAXED) <= 0;
 }
 
@@ -209,7 +212,7 @@ int fdtrack_all_exited(const struct fdtrack *t)
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 {
 	struct fdtrack *mt = (struct fdtrack *)t; /* lookups only */
-	const struct fdtrack_bpf__bss *b = t->skel->bss;
+	const struct fdtrack_bpf__bss *b = t->bss;
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < t->nprocs; i++) {
@@ -230,6 +233,9 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 	out->fds_full = __atomic_load_n(&b->fds_full, __ATOMIC_RELAXED);
 	out->procs_full = __atomic_load_n(&b->tables_full, __ATOMIC_RELAXED);
 	out->races_lost = __atomic_load_n(&b->races_lost, __ATOMIC_RELAXED);
+	out->unwinds_dropped = __atomic_load_n(&b->unwinds_dropped,
+					       __ATOMIC_RELAXED);
+	out->unwound = t->unwinder.unwound;
 	out->exited = fdtrack_exited(t);
 }
 
@@ -369,6 +375,8 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	s->rodata->targ_tgid = tgid;
 	s->rodata->follow = t->opts.follow;
 	s->rodata->want_stacks = t->opts.want_stacks;
+	s->rodata->want_dwarf = t->opts.want_stacks &&
+				!t->opts.frame_pointers_only;
 	s->rodata->kind_mask = t->opts.kinds;
 	err = bpf_map__set_max_entries(s->maps.events, t->opts.ringbuf_bytes);
 	if (!err)
@@ -376,6 +384,17 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.stacks,
 					       t->opts.max_stacks);
+	/* without DWARF unwinding its maps stay empty: one entry each */
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.unwinds,
+					       s->rodata->want_dwarf ?
+					       t->opts.max_stacks : 1);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.recipes,
+					       s->rodata->want_dwarf ?
+					       t->opts.max_stacks : 1);
+	if (!err && !s->rodata->want_dwarf)
+		err = bpf_map__set_max_entries(s->maps.windows, 1);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.tables,
 					       t->opts.max_procs);
@@ -481,6 +500,65 @@ static int add_root(struct fdtrack *t, pid_t tgid, pid_t ppid)
 	return 0;
 }
 
+/* A mapping of our own of a BPF_F_MMAPABLE map (.bss, .data). */
+static void *map_globals(const struct bpf_map *m, size_t *len)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	*len = (bpf_map__value_size(m) + page - 1) / page * page;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_map__fd(m), 0);
+	if (p == MAP_FAILED) {
+		*len = 0;
+		return NULL;
+	}
+	return p;
+}
+
+/* Attached: keep only what is used from now on (the maps user space
+ * reads, the links, the ring buffer, our own mappings of .bss and .data)
+ * and close the BPF object (its program, BTF and other map fds: the
+ * kernel keeps what the links use). A process watching itself (exstress)
+ * then holds 12 fds of fdtrack's instead of 30, and its /proc sampler
+ * reads each of its fds every iteration. */
+static int keep_used(struct fdtrack *t)
+{
+	struct fdtrack_bpf *s = t->skel;
+	int *fds[] = { &t->fds_fd, &t->tables_fd, &t->stacks_fd,
+		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
+	void *bss, *data;
+
+	bss = map_globals(s->maps.bss, &t->bss_len);
+	data = map_globals(s->maps.data, &t->data_len);
+	/* the DWARF unwinder's maps only when it runs: 3 fds fewer */
+	size_t nfds = s->rodata->want_dwarf ? 6 : 3;
+
+	for (size_t i = nfds; i < sizeof(fds) / sizeof(fds[0]); i++)
+		*fds[i] = -1;
+	for (size_t i = 0; i < nfds; i++)
+		*fds[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 0);
+	t->links[0] = s->links.fdtrack_sys_exit;
+	t->links[1] = s->links.fdtrack_exit;
+	t->links[2] = s->links.fdtrack_fork;
+	s->links.fdtrack_sys_exit = s->links.fdtrack_exit = NULL;
+	s->links.fdtrack_fork = NULL;
+	t->skel = NULL;
+	if (bss)
+		t->bss = bss;
+	if (data)
+		t->data = data;
+	fdtrack_bpf__destroy(s);
+	for (size_t i = 0; i < nfds; i++)
+		if (*fds[i] < 0)
+			return fdtrack_fail(-errno, "fdtrack: cannot keep a map "
+					    "fd: %s", strerror(errno));
+	if (!bss || !data)
+		return fdtrack_fail(-ENOMEM, "fdtrack: cannot map the BPF "
+				    "globals: %s", strerror(errno));
+	return 0;
+}
+
 int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		 struct fdtrack **out)
 {
@@ -509,7 +587,10 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	if (!t)
 		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 	t->tgid = tgid;
+	t->fds_fd = t->tables_fd = t->stacks_fd = -1;
+	t->unwinds_fd = t->recipes_fd = t->windows_fd = -1;
 	t->opts = effective_options(opts);
+	t->symbolizer.raw_symbols = t->opts.raw_symbols;
 	t->skel = fdtrack_bpf__open();
 	err = t->skel ? configure(t, tgid) : -errno;
 	if (!err)
@@ -518,9 +599,14 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		err = load_error(err);
 		goto fail;
 	}
+	t->bss = t->skel->bss;
+	t->data = t->skel->data;
 	t->fds_fd = bpf_map__fd(t->skel->maps.fds);
 	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
 	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	t->unwinds_fd = bpf_map__fd(t->skel->maps.unwinds);
+	t->recipes_fd = bpf_map__fd(t->skel->maps.recipes);
+	t->windows_fd = bpf_map__fd(t->skel->maps.windows);
 	err = fill_maps(t, tgid, ppid);
 	if (err) {
 		err = load_error(err);
@@ -550,10 +636,12 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		goto fail;
 	/* Attached first, snapshot second: an fd opened in between is seen
 	 * by both, and the entry keeps it once. */
-	t->skel->bss->snap_baseline = 1;
+	t->bss->snap_baseline = 1;
 	err = run_snapshot(t);
-	t->skel->bss->snap_baseline = 0;
-	__atomic_store_n(&t->skel->bss->baseline_done, 1, __ATOMIC_SEQ_CST);
+	t->bss->snap_baseline = 0;
+	__atomic_store_n(&t->bss->baseline_done, 1, __ATOMIC_SEQ_CST);
+	if (!err)
+		err = keep_used(t);
 	if (err)
 		goto fail;
 	*out = t;
@@ -563,14 +651,34 @@ fail:
 	return err;
 }
 
+static void drop_own(struct fdtrack *t)
+{
+	int *fds[] = { &t->fds_fd, &t->tables_fd, &t->stacks_fd,
+		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	if (t->bss_len)
+		munmap(t->bss, t->bss_len);
+	if (t->data_len)
+		munmap(t->data, t->data_len);
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(t->links[i]);
+}
+
 void fdtrack_close(struct fdtrack *t)
 {
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
 	bpf_link__destroy(t->iter);
-	fdtrack_bpf__destroy(t->skel);
+	if (t->skel)
+		fdtrack_bpf__destroy(t->skel);
+	else
+		drop_own(t);
 	procs_free(t);
 	symbolizer_free(&t->symbolizer);
+	unwinder_free(&t->unwinder);
 	free(t);
 }

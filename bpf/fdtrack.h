@@ -64,7 +64,16 @@ struct fdtrack_counts {
 	uint64_t races_lost;      /* closes whose exit could not read its number
 				     fresh (4 times): filed outside syscalls
 				     when the snapshot finds them (§4.4) */
+	/* Added with DWARF unwinding: */
+	uint64_t unwinds_dropped; /* opens left with frame-pointer frames only:
+				     FDT_VARIANTS call paths behind one
+				     frame-pointer stack, or a table full */
+	uint64_t unwound;         /* stack windows unwound with DWARF CFI */
 };
+
+/* Call paths unwound per frame-pointer stack and address space (more
+ * share frame-pointer frames: unwinds_dropped). */
+#define FDT_VARIANTS_PUBLIC 32
 
 /* Leaked fds of kind k: open at exit (or now, while running) and opened
  * after tracking began. */
@@ -83,6 +92,9 @@ struct fdtrack_options {
 	unsigned max_fds;         /* fd entries (default: /proc/sys/fs/nr_open) */
 	unsigned max_stacks;      /* distinct stacks (default 16384) */
 	unsigned max_procs;       /* processes at once (default 4096) */
+	/* Added with DWARF unwinding and demangling (0 = the default): */
+	int frame_pointers_only;  /* 1: no DWARF unwinding of opening stacks */
+	int raw_symbols;          /* 1: C++ and Rust names left mangled */
 };
 
 struct fdtrack;
@@ -108,6 +120,15 @@ int fdtrack_reconcile(struct fdtrack *t);
 /* Totals over every followed process (the target alone without follow). */
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
 
+/* One frame of an opening stack, as data (NULL / 0: not known). */
+struct fdtrack_frame {
+	uint64_t addr;  /* the return address (the first: the syscall's ip) */
+	char *symbol;   /* function, demangled unless raw_symbols */
+	char *file;     /* source file (base name) */
+	int line;
+	char *module;   /* the mapped file (base name) */
+};
+
 /* Live tracked fds of the target, opened since tracking began, grouped by
  * opening stack (largest group first); after the target exited, those it
  * left open. Runs fdtrack_reconcile() first. Symbols are resolved here
@@ -123,6 +144,13 @@ struct fdtrack_group {
 	int at_start;  /* 1: open since tracking began (inherited, or before
 			  fdtrack attached): not a leak, no stack */
 	int *fds;      /* the count fd numbers, ascending */
+	/* Added with DWARF unwinding: */
+	struct fdtrack_frame *frame_info; /* the nframes frames as data */
+	int frame_pointers_only; /* 1: DWARF unwinding was on but these frames
+				    come from the frame-pointer walk alone
+				    (unwinds_dropped, or its stack turned out
+				    to be another call path than the window it
+				    was compared with) */
 };
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups);

@@ -60,7 +60,8 @@ static const char usage[] =
 	"                         anon socket:unix socket:inet socket:inet6\n"
 	"                         socket:netlink socket:other pipe fifo file memfd\n"
 	"                         dir chr blk other; groups: socket, anon_inode, all\n"
-	"  -i, --interval SECS    print opens/closes/live per kind every SECS\n"
+	"  -i, --interval SECS    every SECS, print per kind what the summary\n"
+	"                         says: at start + opened - closed = open now\n"
 	"  -d, --duration SECS    stop after SECS (with -- CMD, CMD is killed)\n"
 	"  -j, --json FILE        write the report as JSON to FILE ('-' = stdout)\n"
 	"      --fail-on-leak     exit with the leak code if a process leaked: an\n"
@@ -72,6 +73,11 @@ static const char usage[] =
 	"      --max-procs N      processes followed at once (default 4096)\n"
 	"      --max-stacks N     distinct opening stacks (default 16384)\n"
 	"      --no-stacks        do not record opening stacks\n"
+	"      --frame-pointers   opening stacks from the frame-pointer walk only\n"
+	"                         (default: also unwound with the DWARF CFI of\n"
+	"                         the mapped files, as perf --call-graph dwarf,\n"
+	"                         so code without frame pointers shows its frames)\n"
+	"      --raw-symbols      keep C++ and Rust function names mangled\n"
 	"      --ringbuf BYTES    ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
 	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
 	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
@@ -154,7 +160,7 @@ static int parse_kinds(const char *list)
 
 enum {
 	OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF, OPT_ROOT, OPT_LEAK_CODE,
-	OPT_MAX_FDS, OPT_MAX_STACKS, OPT_MAX_PROCS,
+	OPT_MAX_FDS, OPT_MAX_STACKS, OPT_MAX_PROCS, OPT_FP_ONLY, OPT_RAW,
 };
 
 static const struct option longopts[] = {
@@ -170,6 +176,8 @@ static const struct option longopts[] = {
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
 	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
+	{ "frame-pointers", no_argument, NULL, OPT_FP_ONLY },
+	{ "raw-symbols", no_argument, NULL, OPT_RAW },
 	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 	{ "run-as-root", no_argument, NULL, OPT_ROOT },
 	{ "help", no_argument, NULL, 'h' },
@@ -228,6 +236,12 @@ static int parse_option(int c)
 	case OPT_NOSTACKS:
 		env.opts.want_stacks = 0;
 		return 0;
+	case OPT_FP_ONLY:
+		env.opts.frame_pointers_only = 1;
+		return 0;
+	case OPT_RAW:
+		env.opts.raw_symbols = 1;
+		return 0;
 	case OPT_RINGBUF:
 		if (!parse_long(optarg, 4096, 1L << 30, &v))
 			return usage_error("invalid ring buffer size '%s'", optarg);
@@ -285,27 +299,32 @@ static long rss_kb(void)
 	return pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* One -i line: per kind, the same balance as the summary's (an exited
+ * process's fds count as left open, not as closed by its exit). */
 static void print_interval(struct fdtrack *t)
 {
 	struct fdtrack_counts c;
+	bool all_exited;
 	char ts[16];
 	time_t now_t = time(NULL);
 
 	if (!fdtrack_all_exited(t))
 		fdtrack_reconcile(t);
 	fdtrack_counts(t, &c);
+	all_exited = fdtrack_all_exited(t);
 	strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now_t));
 	printf("%s", ts);
 	if (env.opts.follow)
 		printf("  processes %llu (running %llu)",
 		       (unsigned long long)c.processes,
 		       (unsigned long long)c.running);
-	for (int k = 0; k < FDKIND_COUNT; k++)
-		if (c.opens[k] || c.closes[k] || c.live[k])
-			printf("  %s opens %llu closes %llu live %llu",
-			       fdkind_name(k), (unsigned long long)c.opens[k],
-			       (unsigned long long)c.closes[k],
-			       (unsigned long long)c.live[k]);
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		if (!cli_kind_active(&c, k))
+			continue;
+		printf("  %s ", fdkind_name(k));
+		cli_print_balance(stdout, &c, k, all_exited);
+		printf(";");
+	}
 	printf("  lost %llu\n", (unsigned long long)c.lost_events);
 	fflush(stdout);
 }

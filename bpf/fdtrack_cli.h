@@ -90,6 +90,13 @@ void run_totals_of(const struct fdtrack_counts *all,
 		   const struct fdtrack_process *p, size_t np,
 		   const struct run_info *ri, struct run_totals *out);
 
+/* "A at start + O opened - C closed = N open now" (or "left open" once
+ * all_exited) for kind k of c: the summary's words, also in -i lines. */
+void cli_print_balance(FILE *out, const struct fdtrack_counts *c, int k,
+		       bool all_exited);
+/* Has kind k of c seen anything (an fd at start, an open, a close)? */
+bool cli_kind_active(const struct fdtrack_counts *c, int k);
+
 /* The report for a person, on out. */
 void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 		 const struct run_totals *tot, const struct run_info *ri);

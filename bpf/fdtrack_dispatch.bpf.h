@@ -129,7 +129,15 @@ enum {
 	NR_fsopen = 430, NR_fsmount = 432, NR_fspick = 433,
 	NR_pidfd_open = 434, NR_clone3 = 435, NR_close_range = 436,
 	NR_openat2 = 437, NR_pidfd_getfd = 438, NR_epoll_pwait2 = 441,
-	NR_memfd_secret = 447,
+	NR_memfd_secret = 447, NR_mprotect = 10, NR_munmap = 11,
+	NR_rt_sigaction = 13, NR_rt_sigprocmask = 14, NR_sched_yield = 24,
+	NR_mremap = 25, NR_madvise = 28, NR_nanosleep = 35, NR_getpid = 39,
+	NR_kill = 62, NR_uname = 63, NR_getrusage = 98, NR_sysinfo = 99,
+	NR_arch_prctl = 158, NR_tgkill = 234, NR_clock_gettime = 228,
+	NR_clock_nanosleep = 230, NR_sched_setaffinity = 203,
+	NR_set_robust_list = 273, NR_prlimit64 = 302, NR_rseq = 334,
+	NR_membarrier = 324, NR_newfstatat = 262, NR_fstat = 5, NR_stat = 4,
+	NR_statx = 332, NR_getppid = 110, NR_exit = 60,
 };
 
 #define F_DUPFD 0
@@ -177,9 +185,31 @@ static __always_inline bool never_returns_fd(long nr)
 	case NR_fgetxattr: case NR_listxattr: case NR_llistxattr:
 	case NR_flistxattr: case NR_sched_getaffinity:
 		return true; /* lengths, counts, addresses */
+	/* 0 on success (a recheck of fd 0 for nothing), or ids */
+	case NR_mprotect: case NR_munmap: case NR_rt_sigaction:
+	case NR_rt_sigprocmask: case NR_sched_yield: case NR_mremap:
+	case NR_madvise: case NR_nanosleep: case NR_getpid: case NR_kill:
+	case NR_uname: case NR_getrusage: case NR_sysinfo:
+	case NR_arch_prctl: case NR_tgkill: case NR_clock_gettime:
+	case NR_clock_nanosleep: case NR_sched_setaffinity:
+	case NR_set_robust_list: case NR_prlimit64: case NR_rseq:
+	case NR_membarrier: case NR_newfstatat: case NR_fstat: case NR_stat:
+	case NR_statx: case NR_getppid: case NR_exit:
+		return true;
 	default:
 		return false;
 	}
+}
+
+/* A syscall that cannot have changed the fd table: a failed one (but
+ * close, which removes the fd even when it fails), or one whose result is
+ * never an fd and that installs and removes none (on_syscall()'s default
+ * case would return at once). Checked before the table is looked up. */
+static __always_inline bool no_fd_work(long nr, long ret)
+{
+	if (nr == NR_close)
+		return false;
+	return ret < 0 || never_returns_fd(nr);
 }
 
 /* The pidfd clone()/clone3() wrote for the parent with CLONE_PIDFD, or
@@ -299,6 +329,8 @@ static __always_inline void on_syscall(struct handler *h, long ret,
 		break;
 	case NR_bpf:
 		in.n = bpf_cmd_makes_fd(regs->di);
+		if (!in.n)
+			return; /* lookups, updates: 0 or counts, never an fd */
 		break;
 	case NR_fcntl:
 		in.n = regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC;

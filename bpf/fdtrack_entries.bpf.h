@@ -22,6 +22,26 @@ struct handler {
 	__u64 prev;               /* ktime of the thread's previous syscall exit */
 };
 
+/* What an installed fd keeps of its opening stack (fdtrack_stacks.bpf.h). */
+struct opening_stack {
+	__u64 key;     /* in `stacks`, 0: none */
+	__u8 variant;  /* FDT_NO_VARIANT: frame-pointer frames only */
+	__u8 ndiff;    /* FDT_PROVEN, or the words at diff[] differ from the
+			  variant's window (a provisional variant) */
+	__u16 diff[FDT_MAX_DIFFS];
+};
+
+/* Under the lock: the entry takes st (NULL: no stack). */
+static __always_inline void entry_take_stack(struct fdt_fd_entry *v,
+					     const struct opening_stack *st)
+{
+	v->stack = st ? st->key : 0;
+	v->variant = st ? st->variant : FDT_NO_VARIANT;
+	v->ndiff = st ? st->ndiff : FDT_PROVEN;
+	if (st)
+		__builtin_memcpy(v->diff, st->diff, sizeof(v->diff));
+}
+
 /* kind as an array index the verifier can bound: clang may check one copy
  * of a value and index with another, so clamp in the register used. Kinds
  * are < FDKIND_COUNT anyway (classify() returns no other). */
@@ -187,7 +207,8 @@ static __always_inline void close_entry(struct fdt_fd_entry *v,
 static __always_inline void entry_set(struct fdt_fd_entry *v,
 				      struct fdt_table *tbl,
 				      const struct occupant *c, __u32 counter,
-				      __u8 flags, __u64 noticed, __u64 stack,
+				      __u8 flags, __u64 noticed,
+				      const struct opening_stack *st,
 				      __u32 aspace)
 {
 	v->live = 1;
@@ -196,7 +217,7 @@ static __always_inline void entry_set(struct fdt_fd_entry *v,
 	v->kind = c->kind;
 	v->snap_gen = snap_gen;
 	v->noticed = noticed;
-	v->stack = stack;
+	entry_take_stack(v, st);
 	v->aspace = aspace;
 	v->at_exit = 0;
 	v->flags = flags;
@@ -209,7 +230,8 @@ static __always_inline void entry_set(struct fdt_fd_entry *v,
 /* Under the lock: the open of c finds M = c put there by a snapshot or a
  * recheck between its effect and its exit: the open is that one. */
 static __always_inline void claim_open(struct fdt_fd_entry *v,
-				       struct fdt_table *tbl, __u64 stack,
+				       struct fdt_table *tbl,
+				       const struct opening_stack *st,
 				       __u32 aspace)
 {
 	count(tbl, v->flags & FDT_F_BASE ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
@@ -219,7 +241,7 @@ static __always_inline void claim_open(struct fdt_fd_entry *v,
 		count(tbl, FDT_C_INHERITED_LIVE, v->kind, -1);
 	v->flags = 0;
 	v->noticed = 0;
-	v->stack = stack;
+	entry_take_stack(v, st);
 	v->aspace = aspace;
 }
 

@@ -14,6 +14,7 @@
 #include "fdtrack.h"
 #include "fdtrack_shared.h"
 #include "symbolize.h"
+#include "unwind.h"
 
 /* A group of fds while it is built: raw stack, not yet symbolised. */
 struct raw_group {
@@ -22,7 +23,9 @@ struct raw_group {
 	int at_start;
 	uint32_t aspace;
 	uint64_t stack_key;
+	uint8_t variant;         /* of the stack (FDT_NO_VARIANT: none) */
 	struct fdt_stack *stack; /* copied from the kernel; NULL: none */
+	struct unwound *dwarf;   /* its DWARF frames, copied; NULL: none */
 	int *fds;
 	unsigned count, cap;
 };
@@ -42,14 +45,25 @@ struct proc {
 	size_t ngroups;
 };
 
+struct fdtrack_bpf__bss;
+struct fdtrack_bpf__data;
+
 struct fdtrack {
-	struct fdtrack_bpf *skel;
+	struct fdtrack_bpf *skel;     /* until attached (see keep_used()) */
+	struct fdtrack_bpf__bss *bss; /* the kernel side's globals, mapped */
+	struct fdtrack_bpf__data *data;
+	size_t bss_len, data_len;     /* our own mappings, once skel is gone */
+	struct bpf_link *links[3];    /* sys_exit, exit, fork */
 	struct ring_buffer *rb;
 	struct bpf_link *iter;
 	pid_t tgid;
 	struct fdtrack_options opts;  /* as used (defaults filled in) */
+	/* the maps user space reads (our own fds once skel is gone, else
+	 * -1 and skel's) */
 	int fds_fd, tables_fd, stacks_fd;
+	int unwinds_fd, recipes_fd, windows_fd;
 	struct symbolizer symbolizer;
+	struct unwinder unwinder;
 	/* every process seen, by table id (open addressing) and in order */
 	struct proc **procs;
 	size_t nprocs, cap;
@@ -67,6 +81,8 @@ void procs_free(struct fdtrack *t);
 int procs_on_record(struct fdtrack *t, const void *data, size_t len);
 int procs_scan_tables(struct fdtrack *t);
 int procs_collect_stacks(struct fdtrack *t);
+/* Make sure aspace's maps are copied, if a process still runs in it. */
+void procs_read_maps_for(struct fdtrack *t, uint32_t aspace);
 /* Add one table's kernel counters to c (live and open_since_start
  * derived). */
 void counts_add(struct fdtrack_counts *c,

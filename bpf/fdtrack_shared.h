@@ -11,6 +11,8 @@
 #include "fdkind.h"
 
 #define FDT_MAX_FRAMES 64     /* user stack frames kept per open */
+#define FDT_MAX_DIFFS 8       /* words a provisional variant may differ in */
+#define FDT_PROVEN 0xff
 #define FDT_ROOT_TABLE 1      /* table id of the target (-p PID / CMD) */
 #define FDT_ARGV_BYTES 256    /* command line bytes an EXEC record carries */
 #define FDT_NAME_BYTES 16     /* an anonymous inode's name, as the dentry's */
@@ -91,6 +93,12 @@ struct fdt_fd_entry {
 	__u8 kind;       /* enum fdkind */
 	__u8 flags;      /* FDT_F_* */
 	__u8 at_exit;    /* still open when the table died */
+	__u8 variant;    /* of its stack (FDT_NO_VARIANT: frame pointers) */
+	__u8 ndiff;      /* FDT_PROVEN: variant proven; else a provisional
+			    variant, its stack different from the variant's
+			    window in the ndiff words at diff[] (in words
+			    from sp) */
+	__u16 diff[FDT_MAX_DIFFS];
 	/* Closes of earlier files at this number that were noticed by someone
 	 * else than the closing syscall (counted in closed_outside_syscalls
 	 * until that syscall's exit claims them); saturate at 65535. */
@@ -105,6 +113,63 @@ struct fdt_stack {
 	__u64 retaddr;   /* [sp] at the syscall if it follows a call insn, else
 			    0 (the caller of a frame-pointer-less libc wrapper) */
 	__u64 frames[FDT_MAX_FRAMES];
+};
+
+/* DWARF unwinding (docs/design.md §4.6). A stack's key comes from the
+ * frame-pointer walk, which code without frame pointers cuts short or fills
+ * with junk, so one key may stand for several call paths: its "variants".
+ * The first open of a variant copies a window of the user stack and the
+ * registers (struct fdt_window); user space unwinds it with the DWARF CFI
+ * of the mapped files and writes back a recipe: where the return addresses
+ * it found sit, relative to sp, and their values. A later open with the
+ * same key is that variant if its stack holds the same return addresses at
+ * the same places; else it copies a window as a new variant (so does an
+ * open that meets only variants not unwound yet cannot tell: it compares
+ * its stack with the newest such variant's window and keeps the words
+ * that differ, at most FDT_MAX_DIFFS; it is that variant if none of them is
+ * a return address the recipe lists, which user space decides later; else
+ * it copies a window of its own. A variant that unwinds to the frames of an
+ * earlier one gets no recipe in the kernel (user space keeps it). */
+#define FDT_WINDOW_BYTES 8192 /* user stack copied per variant (as perf's
+				 --call-graph dwarf default) */
+#define FDT_VARIANTS 32       /* (= FDT_VARIANTS_PUBLIC) windows per key
+				 and address space: call
+				 paths, and opens that met only variants
+				 still waiting to be unwound */
+#define FDT_RECIPE_SLOTS 32   /* return addresses checked per variant */
+#define FDT_NO_VARIANT 0xff   /* frame-pointer frames only */
+#define FDT_DWARF_REGS 17     /* x86_64 DWARF registers 0-16 (16: rip) */
+
+struct fdt_unwind_key {
+	__u64 stack;   /* the key in `stacks` */
+	__u32 aspace;  /* the address space it was taken in */
+	__u32 variant; /* FDT_NO_VARIANT: the key's state (struct
+			  fdt_unwind_state) */
+};
+
+struct fdt_unwind_state {
+	__u32 nvariants; /* variants started (a window each) */
+	__u32 gc_gen;    /* the collection round that last saw it used */
+};
+
+/* A variant's stack as the open saw it; user space deletes it once
+ * unwound. */
+struct fdt_window {
+	__u64 regs[FDT_DWARF_REGS]; /* DWARF order: rax rdx rcx rbx rsi rdi rbp
+				       rsp r8-r15 rip */
+	__u32 len;                  /* bytes of data copied from regs[7] on */
+	__u32 pad;
+	__u8 data[FDT_WINDOW_BYTES];
+};
+
+/* Written by user space: the stack of an open is this variant if, for
+ * every slot, the 8 bytes at sp + off[i] are val[i]. nslots 0: the window
+ * could not be unwound; it then stands for every stack of its key. */
+struct fdt_recipe {
+	__u32 nslots;
+	__u32 span;                  /* max(off) + 8: bytes to read from sp */
+	__u16 off[FDT_RECIPE_SLOTS];
+	__u64 val[FDT_RECIPE_SLOTS];
 };
 
 /* Per followed task (task local storage). */
@@ -123,6 +188,7 @@ enum fdt_event_type {
 	FDT_EV_EXIT = 3,  /* a table died: its counts and entries are final */
 	FDT_EV_STACK = 4, /* a stack new to the map, or the first of an address
 			     space: read /proc/PID/maps while it lives */
+	FDT_EV_WINDOW = 5, /* a window to unwind (stack, aspace, variant) */
 };
 
 struct fdt_event {
@@ -133,7 +199,9 @@ struct fdt_event {
 	__u32 aspace;
 	__u32 from_aspace; /* FORK: the parent's address space (same layout
 			      until the child execs or maps something) */
-	__u64 stack;       /* STACK */
+	__u32 variant;     /* WINDOW */
+	__u32 pad;
+	__u64 stack;       /* STACK, WINDOW */
 	__u64 ts;
 };
 

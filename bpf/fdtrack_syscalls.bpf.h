@@ -2,134 +2,11 @@
 /*
  * Part of fdtrack.bpf.c: what one syscall exit does to its table's entries
  * (an installer puts its new file at a number, a remover takes one away, a
- * recheck compares), and the opening stack of each installed fd.
+ * recheck compares); each installed fd gets its opening stack
+ * (fdtrack_stacks.bpf.h).
  */
 #ifndef FDTRACK_SYSCALLS_BPF_H
 #define FDTRACK_SYSCALLS_BPF_H
-
-/* ---- opening stacks ------------------------------------------------- */
-
-/* glibc has no frame pointers, so the frame-pointer walk skips the caller of
- * a leaf syscall wrapper. Its return address is then at [sp]; pass it on if
- * the bytes before it look like a call instruction. */
-static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs)
-{
-	__u64 ra = 0;
-	__u8 b[8];
-
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp) || ra < 8)
-		return 0;
-	if (bpf_probe_read_user(b, sizeof(b), (void *)(ra - 8)))
-		return 0;
-	if (b[3] == 0xe8 ||                                   /* call rel32 */
-	    (b[2] == 0xff && b[3] == 0x15) ||                 /* call *rip+x */
-	    (b[2] == 0xff && (b[3] & 0xf8) == 0x90) ||        /* call *d32(r) */
-	    (b[5] == 0xff && (b[6] & 0xf8) == 0x50) ||        /* call *d8(r) */
-	    (b[6] == 0xff && (b[7] & 0xf8) == 0xd0))          /* call *%r */
-		return ra;
-	return 0;
-}
-
-/* A zeroed record of `type` for the given table, or NULL (counted). */
-static __always_inline struct fdt_event *
-record_new(__u32 type, __u32 table, const struct fdt_table *tbl)
-{
-	struct fdt_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-
-	if (!r) {
-		__sync_fetch_and_add(&lost_events, 1);
-		return NULL;
-	}
-	__builtin_memset(r, 0, sizeof(*r));
-	r->type = type;
-	r->table = table;
-	r->tgid = tbl->tgid;
-	r->ppid = tbl->ppid;
-	r->aspace = tbl->aspace;
-	r->ts = bpf_ktime_get_ns();
-	return r;
-}
-
-/* Tell user space to read the maps of the table's process while it lives:
- * for a stack new to the map, and for the first stack of an address
- * space. */
-static __always_inline void announce_stack(struct handler *h, __u64 key,
-					   bool new_stack)
-{
-	struct fdt_table *tbl = h->tbl;
-	struct fdt_event *r;
-	__u32 old = tbl->flags;
-
-	if (!new_stack) {
-		if (old & FDT_T_ANNOUNCED)
-			return;
-		old = __sync_fetch_and_or(&tbl->flags, FDT_T_ANNOUNCED);
-		if (old & FDT_T_ANNOUNCED)
-			return;
-	}
-	r = record_new(FDT_EV_STACK, h->table, tbl);
-	if (!r)
-		return;
-	r->stack = key;
-	bpf_ringbuf_submit(r, 0);
-}
-
-static __always_inline __u64 stack_hash(const struct fdt_stack *s)
-{
-	__u64 hash = 0xcbf29ce484222325ULL;
-
-	for (__u32 i = 0; i < FDT_MAX_FRAMES && i < s->nframes; i++)
-		hash = (hash ^ s->frames[i]) * 0x100000001b3ULL;
-	hash = (hash ^ s->retaddr) * 0x100000001b3ULL;
-	return hash ? hash : 1; /* 0 means "no stack" */
-}
-
-/* The key of the calling thread's user stack in the stacks map (added if
- * new), or 0: stacks off, no frames, or the map full (stacks_dropped). */
-static __noinline __u64 stack_capture(struct handler *h)
-{
-	struct fdt_stack *s, *known;
-	__u32 zero = 0;
-	__u64 key;
-	long n;
-	int err;
-
-	if (!want_stacks)
-		return 0;
-	s = bpf_map_lookup_elem(&stack_scratch, &zero);
-	if (!s)
-		return 0;
-	n = bpf_get_stack(h->ctx, s->frames, sizeof(s->frames),
-			  BPF_F_USER_STACK);
-	if (n <= 0)
-		return 0;
-	s->nframes = n / sizeof(__u64);
-	s->retaddr = wrapper_retaddr(h->regs);
-	s->gc_gen = gc_gen;
-	key = stack_hash(s);
-	known = bpf_map_lookup_elem(&stacks, &key);
-	if (known) {
-		if (known->nframes != s->nframes || known->retaddr != s->retaddr ||
-		    known->frames[0] != s->frames[0]) {
-			/* two stacks, one 64-bit hash: never show a wrong one */
-			__sync_fetch_and_add(&stacks_dropped, 1);
-			return 0;
-		}
-		if (known->gc_gen != gc_gen)
-			known->gc_gen = gc_gen;
-		announce_stack(h, key, false);
-		return key;
-	}
-	err = bpf_map_update_elem(&stacks, &key, s, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		__sync_fetch_and_add(&stacks_dropped, 1);
-		return 0;
-	}
-	if (!err)
-		__sync_fetch_and_add(&stacks_added, 1);
-	announce_stack(h, key, !err);
-	return key;
-}
 
 /* ---- installers, removers, rechecks --------------------------------- */
 
@@ -142,7 +19,9 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
 	__u32 seq0 = v ? *(volatile __u32 *)&v->seq : 0, aspace;
-	__u64 stack = 0, det = 0;
+	__u64 det = 0;
+	struct opening_stack stack = { .variant = FDT_NO_VARIANT,
+				       .ndiff = FDT_PROVEN };
 	struct occupant c;
 	bool opened = false, locked;
 
@@ -159,7 +38,7 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 		seq0 = 0; /* a racer that made and changed it bumped seq */
 	}
 	if (c.kind >= 0)
-		stack = stack_capture(h);
+		stack_capture(h, &stack);
 	aspace = tbl->aspace;
 	TRY_LOCK_FRESH_AFTER(v, seq0, (occupant_read(&c, h->files, fd),
 				       det = NOTICED(v)), locked);
@@ -174,7 +53,7 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	 * unless V is our very struct file, §4.4). */
 	if (is_current(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
 	    (how == NEW_FD || v->noticed > h->prev)) {
-		claim_open(v, tbl, stack, aspace);
+		claim_open(v, tbl, &stack, aspace);
 		opened = true;
 	} else if (v->live) {
 		if (how == REPLACE)
@@ -185,8 +64,9 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 		claim_close(v, tbl, h->prev);
 	}
 	if (!opened && c.kind >= 0)
-		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, stack, aspace);
+		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, &stack, aspace);
 	unlock(v);
+	keep_stack(stack.key);
 }
 
 /* close(fd) removed whatever fd held at its effect. If a close at fd was
@@ -249,7 +129,7 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 			  baseline_done ? FDT_C_OPENED_OUTSIDE : FDT_C_AT_START,
 			  FDT_F_UNCLAIMED | (baseline_done ? 0 :
 					     FDT_F_BASE | FDT_F_INHERITED),
-			  det, 0, tbl->aspace);
+			  det, NULL, tbl->aspace);
 	unlock(v);
 }
 

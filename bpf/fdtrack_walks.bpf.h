@@ -78,7 +78,7 @@ static __always_inline void walk_exit_one(struct walk *w, __u32 fd)
 	}
 	if (!v->live && c.kind >= 0) {
 		entry_set(v, tbl, &c, FDT_C_OPENED_OUTSIDE, FDT_F_UNCLAIMED,
-			  h->now, 0, tbl->aspace);
+			  h->now, NULL, tbl->aspace);
 		mark_open_at_exit(v, tbl);
 	}
 	unlock(v);
@@ -104,7 +104,7 @@ static __always_inline void walk_inherit_one(struct walk *w, __u32 fd)
 	bpf_spin_lock(&v->lock);
 	if (!v->live)
 		entry_set(v, tbl, &c, FDT_C_AT_START,
-			  FDT_F_BASE | FDT_F_INHERITED, 0, 0, tbl->aspace);
+			  FDT_F_BASE | FDT_F_INHERITED, 0, NULL, tbl->aspace);
 	unlock(v);
 }
 

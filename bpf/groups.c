@@ -19,6 +19,7 @@ static bool same_group(const struct raw_group *g,
 
 	return g->kind == v->kind && g->at_start == inherited &&
 	       (inherited || (g->stack_key == v->stack &&
+			      g->variant == v->variant &&
 			      g->aspace == v->aspace)) &&
 	       !memcmp(g->name, v->name, FDT_NAME_BYTES);
 }
@@ -61,9 +62,11 @@ static struct raw_group *group_for(struct raw_group **groups, size_t *n,
 	g->kind = v->kind;
 	memcpy(g->name, v->name, FDT_NAME_BYTES);
 	g->at_start = !!(v->flags & FDT_F_INHERITED);
+	g->variant = FDT_NO_VARIANT;
 	if (!g->at_start) {
 		g->aspace = v->aspace;
 		g->stack_key = v->stack;
+		g->variant = v->variant;
 	}
 	return g;
 }
@@ -73,8 +76,19 @@ static struct raw_group *group_for(struct raw_group **groups, size_t *n,
 static int groups_copy_stacks(struct fdtrack *t, struct raw_group *g, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		struct fdt_unwind_key ukey = { .stack = g[i].stack_key,
+					       .aspace = g[i].aspace,
+					       .variant = g[i].variant };
+		const struct unwound *u = unwind_find(&t->unwinder, &ukey);
+
 		if (!g[i].stack_key)
 			continue;
+		if (u && u->n) {
+			g[i].dwarf = malloc(sizeof(*g[i].dwarf));
+			if (!g[i].dwarf)
+				return -ENOMEM;
+			*g[i].dwarf = *u;
+		}
 		g[i].stack = malloc(sizeof(*g[i].stack));
 		if (!g[i].stack)
 			return -ENOMEM;
@@ -92,7 +106,7 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 {
 	struct raw_group *groups = NULL, *g;
 	size_t n = 0, cap = 0;
-	int err = 0;
+	int err = unwind_pending(t); /* windows not unwound yet */
 
 	for (uint32_t fd = 0; fd < fd_limit && !err; fd++) {
 		struct fdt_fd_key key = { .table = table, .fd = fd };
@@ -101,6 +115,7 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		if (bpf_map_lookup_elem(t->fds_fd, &key, &v) || !v.live ||
 		    v.kind >= FDKIND_COUNT || !!v.at_exit != at_exit)
 			continue;
+		v.variant = unwind_resolve(&t->unwinder, &v);
 		g = group_for(&groups, &n, &cap, &v);
 		err = g ? group_add_fd(g, fd) : -ENOMEM;
 	}
@@ -120,39 +135,61 @@ void raw_groups_free(struct raw_group *g, size_t n)
 	for (size_t i = 0; g && i < n; i++) {
 		free(g[i].fds);
 		free(g[i].stack);
+		free(g[i].dwarf);
 	}
 	free(g);
 }
 
-/* The frames of a stack as strings (fdtrack_group.frames). */
-static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
-			    unsigned *nout)
+/* Code addresses of a raw group's stack, outermost last; a stack ends at
+ * its first address that is no code (frame-pointer walks through code
+ * without frame pointers end in junk; a 0x0 is never a frame). */
+static unsigned stack_pcs(struct fdtrack *t, const struct raw_group *g,
+			  uint64_t pcs[2 * FDT_MAX_FRAMES + 1])
 {
 	const struct fdt_stack *s = g->stack;
 	uint32_t nframes = s->nframes < FDT_MAX_FRAMES ? s->nframes
 						       : FDT_MAX_FRAMES;
 	bool known = symbolizer_has(&t->symbolizer, g->aspace);
-	uint64_t pcs[FDT_MAX_FRAMES + 1];
-	unsigned n = 0;
-	char **v;
+	unsigned n = 0, fp_from = 0;
 
-	for (uint32_t i = 0; i < nframes; i++) {
-		/* code without frame pointers ends the walk in garbage: stop
-		 * at the first address that is no code */
-		if (!s->frames[i] ||
-		    (known && !symbolizer_covers(&t->symbolizer, g->aspace,
-						 s->frames[i])))
-			break;
+#define IS_CODE(a) ((a) && (!known || symbolizer_covers(&t->symbolizer, \
+							  g->aspace, (a))))
+	if (g->dwarf) {
+		/* DWARF frames; if the window ended before the stack did and
+		 * the frame-pointer walk passed its last frame, the walk's
+		 * frames after it */
+		for (unsigned i = 0; i < g->dwarf->n && IS_CODE(g->dwarf->pcs[i]); i++)
+			pcs[n++] = g->dwarf->pcs[i];
+		for (uint32_t i = 1; n && i < nframes; i++)
+			if (s->frames[i] == pcs[n - 1])
+				fp_from = i + 1;
+		if (!fp_from)
+			return n;
+	}
+	for (uint32_t i = fp_from; i < nframes && IS_CODE(s->frames[i]); i++) {
 		pcs[n++] = s->frames[i];
 		/* The caller of a frame-pointer-less libc wrapper (see
-		 * wrapper_retaddr() in fdtrack_syscalls.bpf.h), if the walk
+		 * wrapper_retaddr() in fdtrack_stacks.bpf.h), if the walk
 		 * missed it. */
-		if (i == 0 && s->retaddr &&
-		    symbolizer_covers(&t->symbolizer, g->aspace, s->retaddr) &&
+		if (i == 0 && s->retaddr && IS_CODE(s->retaddr) &&
 		    (nframes < 2 || s->frames[1] != s->retaddr))
 			pcs[n++] = s->retaddr;
 	}
-	v = symbolizer_frames(&t->symbolizer, g->aspace, pcs, n);
+#undef IS_CODE
+	return n;
+}
+
+/* The frames of a stack as strings (fdtrack_group.frames). */
+static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
+			    unsigned *nout, struct fdtrack_frame **info)
+{
+	uint64_t pcs[2 * FDT_MAX_FRAMES + 1];
+	unsigned n = stack_pcs(t, g, pcs);
+	char **v;
+
+	if (n > FDT_MAX_FRAMES)
+		n = FDT_MAX_FRAMES;
+	v = symbolizer_frames(&t->symbolizer, g->aspace, pcs, n, info);
 	if (v)
 		*nout = n;
 	return v;
@@ -186,11 +223,73 @@ static int group_publish(struct fdtrack *t, pid_t pid,
 		return -ENOMEM;
 	memcpy(g->fds, r->fds, r->count * sizeof(int));
 	if (r->stack && r->stack->nframes) {
-		g->frames = stack_strings(t, r, &g->nframes);
+		g->frames = stack_strings(t, r, &g->nframes, &g->frame_info);
 		if (!g->frames)
 			return -ENOMEM;
+		g->frame_pointers_only = !r->dwarf && t->opts.want_stacks &&
+					 !t->opts.frame_pointers_only;
 	}
 	return 0;
+}
+
+static void group_free_contents(struct fdtrack_group *g)
+{
+	for (unsigned j = 0; j < g->nframes; j++) {
+		free(g->frames[j]);
+		if (g->frame_info)
+			symbolizer_frame_free(&g->frame_info[j]);
+	}
+	free(g->frame_info);
+	free(g->frames);
+	free(g->fds);
+}
+
+static bool same_text(const struct fdtrack_group *a,
+		      const struct fdtrack_group *b)
+{
+	if (a->kind != b->kind || a->at_start != b->at_start ||
+	    a->nframes != b->nframes || strcmp(a->name, b->name) ||
+	    a->frame_pointers_only != b->frame_pointers_only)
+		return false;
+	for (unsigned j = 0; j < a->nframes; j++)
+		if (strcmp(a->frames[j], b->frames[j]))
+			return false;
+	return true;
+}
+
+static int int_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Groups a reader could not tell apart are one group: two stacks whose
+ * frames print the same (they differed only past the frames shown, or in
+ * addresses of one source line). g[i] takes g[j]'s fds (out of memory:
+ * they stay apart). */
+static void merge_same_text(struct fdtrack_group *g, size_t *n)
+{
+	size_t kept = 0;
+
+	for (size_t j = 0; j < *n; j++) {
+		size_t i;
+		int *fds = NULL;
+
+		for (i = 0; i < kept && !same_text(&g[i], &g[j]); i++)
+			;
+		if (i < kept)
+			fds = realloc(g[i].fds, (g[i].count + g[j].count) *
+				      sizeof(int));
+		if (!fds) {
+			g[kept++] = g[j];
+			continue;
+		}
+		memcpy(fds + g[i].count, g[j].fds, g[j].count * sizeof(int));
+		g[i].fds = fds;
+		g[i].count += g[j].count;
+		qsort(g[i].fds, g[i].count, sizeof(int), int_cmp);
+		group_free_contents(&g[j]);
+	}
+	*n = kept;
 }
 
 int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
@@ -212,6 +311,7 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 		}
 	}
+	merge_same_text(g, &n);
 	qsort(g, n, sizeof(*g), group_cmp);
 	*out = g;
 	*nout = n;
@@ -220,12 +320,8 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 
 void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups)
 {
-	for (size_t i = 0; groups && i < ngroups; i++) {
-		for (unsigned j = 0; j < groups[i].nframes; j++)
-			free(groups[i].frames[j]);
-		free(groups[i].frames);
-		free(groups[i].fds);
-	}
+	for (size_t i = 0; groups && i < ngroups; i++)
+		group_free_contents(&groups[i]);
 	free(groups);
 }
 
@@ -258,6 +354,9 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 				"full)\n");
 		for (unsigned j = 0; j < g->nframes; j++)
 			fprintf(out, "   %s %s\n", j ? "by" : "at", g->frames[j]);
+		if (g->frame_pointers_only)
+			fprintf(out, "   (frame-pointer walk only: frames of code "
+				"without frame pointers may be missing)\n");
 		fputc('\n', out);
 	}
 }

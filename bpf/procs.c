@@ -158,6 +158,17 @@ static void on_stack_record(struct fdtrack *t, const struct fdt_event *e)
 	proc_read_maps(t, p, e->aspace);
 }
 
+void procs_read_maps_for(struct fdtrack *t, uint32_t aspace)
+{
+	if (symbolizer_has(&t->symbolizer, aspace))
+		return;
+	for (size_t i = t->nprocs; i-- > 0;)
+		if (t->procs[i]->aspace == aspace && !t->procs[i]->exited) {
+			proc_read_maps(t, t->procs[i], aspace);
+			return;
+		}
+}
+
 void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 {
 	char path[64], line[256];
@@ -268,6 +279,15 @@ int procs_on_record(struct fdtrack *t, const void *data, size_t len)
 	case FDT_EV_STACK:
 		on_stack_record(t, e);
 		break;
+	case FDT_EV_WINDOW: {
+		struct fdt_unwind_key key = { .stack = e->stack,
+					      .aspace = e->aspace,
+					      .variant = e->variant };
+
+		if (unwind_window(t, &key))
+			t->failed = true;
+		break;
+	}
 	case FDT_EV_EXIT:
 		if (report_table(t, e->table))
 			t->failed = true;
@@ -351,17 +371,10 @@ static bool key_set_has(const struct key_set *s, uint64_t key)
 	return false;
 }
 
-/* Delete the stacks no entry uses. A stack used since the round began
- * carries the round's gc_gen (set by the kernel side on every use), so a
- * stack an open is taking right now is never deleted; reports hold their
- * own copies. */
-int procs_collect_stacks(struct fdtrack *t)
+/* The stacks live entries use. */
+static int used_stacks(struct fdtrack *t, struct key_set *used)
 {
-	struct key_set used = { 0 }, gone = { 0 };
-	uint32_t gen = __atomic_add_fetch(&t->skel->bss->gc_gen, 1,
-					  __ATOMIC_SEQ_CST);
 	struct fdt_fd_key fkey, *fprev = NULL;
-	uint64_t skey, *sprev = NULL;
 	int err = 0;
 
 	while (!err && !bpf_map_get_next_key(t->fds_fd, fprev, &fkey)) {
@@ -370,8 +383,66 @@ int procs_collect_stacks(struct fdtrack *t)
 		fprev = &fkey;
 		if (!bpf_map_lookup_elem(t->fds_fd, &fkey, &v) && v.live &&
 		    v.stack)
-			err = key_set_add(&used, v.stack);
+			err = key_set_add(used, v.stack);
 	}
+	return err;
+}
+
+/* Delete the stacks no entry uses. A stack used since the round began
+ * carries the round's gc_gen (set by the kernel side on every use), so a
+ * stack an open is taking right now is never deleted. An open that took
+ * its stack before the round began and sets its entry only after the scan
+ * of the entries is caught twice over: the entries are scanned again after
+ * the deletes and what they use is put back from the copies taken while
+ * deleting; an entry set after that second scan finds its stack gone and
+ * the kernel side puts it back (keep_stack()). Reports hold their own
+ * copies. */
+/* The DWARF variants of stacks that are gone, and not used this round
+ * (an open of a stack the collector just deleted and put back may be
+ * using them). */
+static int collect_unwinds(struct fdtrack *t, uint32_t gen)
+{
+	struct fdt_unwind_key k, *prev = NULL, dead[256];
+	size_t n = 0;
+
+	while (n < 256 && !bpf_map_get_next_key(t->unwinds_fd, prev, &k)) {
+		struct fdt_unwind_state st;
+		struct fdt_stack s;
+
+		prev = &k;
+		if (!bpf_map_lookup_elem(t->unwinds_fd, &k, &st) &&
+		    st.gc_gen != gen &&
+		    bpf_map_lookup_elem(t->stacks_fd, &k.stack, &s))
+			dead[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct fdt_unwind_key v = dead[i];
+
+		bpf_map_delete_elem(t->unwinds_fd, &v);
+		for (v.variant = 0; v.variant < FDT_VARIANTS; v.variant++) {
+			bpf_map_delete_elem(t->recipes_fd, &v);
+			bpf_map_delete_elem(t->windows_fd, &v);
+		}
+		unwind_forget(&t->unwinder, v.stack);
+	}
+	return 0;
+}
+
+struct deleted_stack {
+	uint64_t key;
+	struct fdt_stack s;
+};
+
+int procs_collect_stacks(struct fdtrack *t)
+{
+	struct key_set used = { 0 }, gone = { 0 }, again = { 0 };
+	uint32_t gen = __atomic_add_fetch(&t->bss->gc_gen, 1,
+					  __ATOMIC_SEQ_CST);
+	struct deleted_stack *copies = NULL;
+	uint64_t skey, *sprev = NULL;
+	size_t ncopies = 0;
+	int err = used_stacks(t, &used);
+
 	while (!err && !bpf_map_get_next_key(t->stacks_fd, sprev, &skey)) {
 		struct fdt_stack s;
 
@@ -380,12 +451,33 @@ int procs_collect_stacks(struct fdtrack *t)
 		    s.gc_gen != gen && !key_set_has(&used, skey))
 			err = key_set_add(&gone, skey);
 	}
-	for (size_t i = 0; !err && i < gone.cap; i++)
-		if (gone.keys[i] &&
-		    !bpf_map_delete_elem(t->stacks_fd, &gone.keys[i]))
+	if (!err && gone.n && !(copies = calloc(gone.n, sizeof(*copies))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < gone.cap; i++) {
+		struct deleted_stack *d = &copies[ncopies];
+
+		if (!gone.keys[i])
+			continue;
+		d->key = gone.keys[i];
+		if (!bpf_map_lookup_and_delete_elem(t->stacks_fd, &d->key,
+						    &d->s)) {
+			ncopies++;
 			t->stacks_deleted++;
+		}
+	}
+	if (!err)
+		err = used_stacks(t, &again);
+	for (size_t i = 0; !err && i < ncopies; i++)
+		if (key_set_has(&again, copies[i].key) &&
+		    !bpf_map_update_elem(t->stacks_fd, &copies[i].key,
+					 &copies[i].s, BPF_NOEXIST))
+			t->stacks_deleted--;
+	if (!err)
+		err = collect_unwinds(t, gen);
 	free(used.keys);
 	free(gone.keys);
+	free(again.keys);
+	free(copies);
 	return err ? fdtrack_fail(err, "fdtrack: out of memory") : 0;
 }
 

@@ -10,14 +10,22 @@
 #include <string.h>
 
 #include <elfutils/libdwfl.h>
+#include <libiberty/demangle.h>
+
+#include "fdtrack.h"
 
 struct exec_range {
 	uint64_t start, end;
 };
 
+/* What one code address resolves to (a cache slot). */
 struct symbol_slot {
 	uint64_t addr;
-	char *str; /* NULL: free slot */
+	char *str;     /* the frame as printed; NULL: free slot */
+	char *symbol;  /* function (demangled unless raw), NULL: unknown */
+	char *file;    /* source file's base name, NULL: unknown */
+	int line;
+	char *module;  /* mapped file's base name, NULL: unknown */
 };
 
 struct proc_maps {
@@ -27,6 +35,7 @@ struct proc_maps {
 	struct exec_range *exec;  /* executable ranges, sorted by address */
 	size_t nexec;
 	Dwfl *dwfl;               /* built on first lookup */
+	void *session_data;       /* the unwinder's (symbolizer_session) */
 	struct symbol_slot *sym;  /* open addressing, by address */
 	size_t symcap, nsym;
 };
@@ -160,16 +169,26 @@ static struct exec_range *exec_ranges(const char *text, size_t len,
 	return r;
 }
 
+static void slot_free(struct symbol_slot *slot)
+{
+	free(slot->str);
+	free(slot->symbol);
+	free(slot->file);
+	free(slot->module);
+}
+
 static void proc_maps_drop_symbols(struct proc_maps *m)
 {
 	for (size_t i = 0; i < m->symcap; i++)
-		free(m->sym[i].str);
+		slot_free(&m->sym[i]);
 	free(m->sym);
 	m->sym = NULL;
 	m->symcap = m->nsym = 0;
 	if (m->dwfl)
 		dwfl_end(m->dwfl);
 	m->dwfl = NULL;
+	free(m->session_data);
+	m->session_data = NULL;
 }
 
 static const Dwfl_Callbacks dwfl_callbacks = {
@@ -203,9 +222,29 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-/* "function (file:line)", "function+0xoff (module)", "0xaddr (module)" or
- * "0xaddr"; malloc'd, NULL if out of memory. */
-static char *describe(struct proc_maps *m, uint64_t addr)
+/* A function name as people read it: without its symbol version
+ * ("__libc_start_main@@GLIBC_2.34"), C++ (Itanium) and Rust (legacy, its
+ * ::h<hash> dropped as rustc's demangler does, and v0) demangled by
+ * libiberty, unless raw. malloc'd. */
+static char *readable_name(const char *fn, bool raw)
+{
+	size_t len = strcspn(fn, "@");
+	char *plain = strndup(fn, len), *d;
+
+	if (raw || !plain)
+		return raw ? strdup(fn) : NULL;
+	d = cplus_demangle(plain, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+	if (!d)
+		return plain;
+	free(plain);
+	return d;
+}
+
+/* Resolve addr into slot: "function (file:line)", "function+0xoff
+ * (module)", "0xaddr (module)" or "0xaddr", and the parts. slot->str NULL:
+ * out of memory. */
+static void describe(struct proc_maps *m, uint64_t addr, bool raw,
+		     struct symbol_slot *slot)
 {
 	Dwfl *dwfl = m ? proc_maps_dwfl(m) : NULL;
 	/* Return addresses point after the call: look up the call itself. */
@@ -217,6 +256,8 @@ static char *describe(struct proc_maps *m, uint64_t addr)
 	int lineno = 0;
 	char *out = NULL;
 
+	memset(slot, 0, sizeof(*slot));
+	slot->addr = addr;
 	if (mod) {
 		Dwfl_Line *line;
 
@@ -228,17 +269,24 @@ static char *describe(struct proc_maps *m, uint64_t addr)
 			src = base_name(dwfl_lineinfo(line, NULL, &lineno, NULL,
 						      NULL, NULL));
 	}
-	if (fn && src && lineno > 0)
-		(void)!asprintf(&out, "%s (%s:%d)", fn, src, lineno);
-	else if (fn)
-		(void)!asprintf(&out, "%s+0x%llx (%s)", fn,
+	slot->symbol = fn ? readable_name(fn, raw) : NULL;
+	slot->module = modname ? strdup(modname) : NULL;
+	if (src && lineno > 0) {
+		slot->file = strdup(src);
+		slot->line = lineno;
+	}
+	if (slot->symbol && slot->file)
+		(void)!asprintf(&out, "%s (%s:%d)", slot->symbol, slot->file,
+				slot->line);
+	else if (slot->symbol)
+		(void)!asprintf(&out, "%s+0x%llx (%s)", slot->symbol,
 				(unsigned long long)off + 1, modname);
 	else if (modname)
 		(void)!asprintf(&out, "0x%llx (%s)", (unsigned long long)addr,
 				modname);
 	else
 		(void)!asprintf(&out, "0x%llx", (unsigned long long)addr);
-	return out;
+	slot->str = out;
 }
 
 static size_t addr_hash(uint64_t addr)
@@ -268,26 +316,50 @@ static int symbol_cache_grow(struct proc_maps *m)
 	return 0;
 }
 
-/* A malloc'd symbol string for addr (cached in m when there is one). */
-static char *symbol_of(struct proc_maps *m, uint64_t addr)
+/* Copy a slot's parts into a public frame; false: out of memory. */
+static bool frame_from_slot(const struct symbol_slot *slot,
+			    struct fdtrack_frame *f)
 {
-	struct symbol_slot *slot;
+	f->addr = slot->addr;
+	f->line = slot->line;
+	f->symbol = slot->symbol ? strdup(slot->symbol) : NULL;
+	f->file = slot->file ? strdup(slot->file) : NULL;
+	f->module = slot->module ? strdup(slot->module) : NULL;
+	return (!slot->symbol || f->symbol) && (!slot->file || f->file) &&
+	       (!slot->module || f->module);
+}
+
+/* addr resolved (cached in m when there is one): its string (malloc'd)
+ * and its parts in *f; NULL if out of memory. */
+static char *symbol_of(struct proc_maps *m, uint64_t addr, bool raw,
+		       struct fdtrack_frame *f)
+{
+	struct symbol_slot *slot, tmp;
+	char *str;
 	size_t j;
 
-	if (!m)
-		return describe(NULL, addr);
+	if (!m) {
+		describe(NULL, addr, raw, &tmp);
+		str = tmp.str && frame_from_slot(&tmp, f) ? strdup(tmp.str) : NULL;
+		slot_free(&tmp);
+		return str;
+	}
 	if (m->nsym * 2 >= m->symcap && symbol_cache_grow(m))
 		return NULL;
 	for (j = addr_hash(addr); m->sym[j & (m->symcap - 1)].str; j++)
 		if (m->sym[j & (m->symcap - 1)].addr == addr)
-			return strdup(m->sym[j & (m->symcap - 1)].str);
+			break;
 	slot = &m->sym[j & (m->symcap - 1)];
-	slot->str = describe(m, addr);
-	if (!slot->str)
-		return NULL;
-	slot->addr = addr;
-	m->nsym++;
-	return strdup(slot->str);
+	if (!slot->str) {
+		describe(m, addr, raw, slot);
+		if (!slot->str) {
+			slot_free(slot);
+			memset(slot, 0, sizeof(*slot));
+			return NULL;
+		}
+		m->nsym++;
+	}
+	return frame_from_slot(slot, f) ? strdup(slot->str) : NULL;
 }
 
 static void proc_maps_put(struct proc_maps *m)
@@ -369,24 +441,63 @@ bool symbolizer_covers(struct symbolizer *s, uint32_t aspace, uint64_t addr)
 	return proc_maps_covers(maps_of(s, aspace), addr);
 }
 
+void symbolizer_frame_free(struct fdtrack_frame *f)
+{
+	free(f->symbol);
+	free(f->file);
+	free(f->module);
+}
+
 char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
-			 const uint64_t *pcs, unsigned n)
+			 const uint64_t *pcs, unsigned n,
+			 struct fdtrack_frame **info)
 {
 	struct proc_maps *m = maps_of(s, aspace);
 	char **v = calloc(n ? n : 1, sizeof(*v));
+	struct fdtrack_frame *f = calloc(n ? n : 1, sizeof(*f));
 
-	if (!v)
+	if (!v || !f) {
+		free(v);
+		free(f);
 		return NULL;
+	}
 	for (unsigned i = 0; i < n; i++) {
-		v[i] = symbol_of(m, pcs[i]);
+		v[i] = symbol_of(m, pcs[i], s->raw_symbols, &f[i]);
 		if (!v[i]) {
-			while (i--)
-				free(v[i]);
+			for (unsigned k = 0; k <= i; k++) {
+				free(v[k]);
+				symbolizer_frame_free(&f[k]);
+			}
 			free(v);
+			free(f);
 			return NULL;
 		}
 	}
+	*info = f;
 	return v;
+}
+
+void symbolizer_close_files(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct proc_maps *m = s->slots[i].maps;
+
+		if (!m || !m->dwfl)
+			continue;
+		dwfl_end(m->dwfl);
+		m->dwfl = NULL;
+		free(m->session_data);
+		m->session_data = NULL;
+	}
+}
+
+Dwfl *symbolizer_session(struct symbolizer *s, uint32_t aspace, void ***data)
+{
+	struct proc_maps *m = maps_of(s, aspace);
+	Dwfl *dwfl = m ? proc_maps_dwfl(m) : NULL;
+
+	*data = dwfl ? &m->session_data : NULL;
+	return dwfl;
 }
 
 void symbolizer_free(struct symbolizer *s)

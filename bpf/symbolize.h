@@ -30,7 +30,10 @@ struct aspace_slot {
 struct symbolizer {
 	struct aspace_slot *slots;
 	size_t nslots, cap;
+	bool raw_symbols; /* C++ and Rust names left mangled */
 };
+
+struct fdtrack_frame;
 
 /* Read /proc/PID/maps; the text (malloc'd) and its length, or NULL. */
 char *proc_maps_read(pid_t pid, size_t *len);
@@ -54,10 +57,26 @@ bool symbolizer_has(struct symbolizer *s, uint32_t aspace);
 bool symbolizer_covers(struct symbolizer *s, uint32_t aspace, uint64_t addr);
 
 /* The frames of one stack as strings, "function (file:line)" or
- * "function+0xoff (module)" or "0xaddr": the n addresses pcs[] resolved in
- * aspace's copy. NULL if out of memory; free each and the array. */
+ * "function+0xoff (module)" or "0xaddr", and as parts (*info, n of them):
+ * the n addresses pcs[] resolved in aspace's copy. NULL if out of memory;
+ * free each string and the array, symbolizer_frame_free() each part and
+ * free the array. */
 char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
-			 const uint64_t *pcs, unsigned n);
+			 const uint64_t *pcs, unsigned n,
+			 struct fdtrack_frame **info);
+void symbolizer_frame_free(struct fdtrack_frame *f);
+
+/* The libdwfl session of aspace's copy (built on first use; NULL: no copy)
+ * and, in *data, a slot for the caller's own data for that session (freed
+ * with free() when the session goes). */
+struct Dwfl;
+struct Dwfl *symbolizer_session(struct symbolizer *s, uint32_t aspace,
+				void ***data);
+
+/* Close the files libdwfl holds open (the mapped ELF files); the symbols
+ * already resolved stay cached, and the files are opened again when a new
+ * address needs them. */
+void symbolizer_close_files(struct symbolizer *s);
 
 /* Free every copy and its caches. */
 void symbolizer_free(struct symbolizer *s);

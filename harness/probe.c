@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef EXS_NO_FDTRACK
@@ -30,7 +31,16 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 		snprintf(why, whylen, "out of memory");
 		return mode == EXS_PROBE_REQUIRE ? -1 : 0;
 	}
-	struct fdtrack_options opts = { .ringbuf_bytes = 0, .want_stacks = 1 };
+	/* Every fd kind, with stacks. The fd table sized to what this process
+	 * can hold (its hard RLIMIT_NOFILE: it never raises it) rather than to
+	 * the largest any process could (/proc/sys/fs/nr_open): a smaller map
+	 * to allocate at start-up. */
+	struct fdtrack_options opts = { .ringbuf_bytes = 0, .want_stacks = 1,
+					 .frame_pointers_only = 1 };
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < (1u << 26))
+		opts.max_fds = (unsigned)rl.rlim_max;
 	int rc = fdtrack_open(getpid(), &opts, &p->t);
 	if (rc) {
 		snprintf(why, whylen, "%s", fdtrack_error());

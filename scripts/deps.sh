@@ -28,6 +28,10 @@ check_all() {
 	need_pc libdw libdw-dev
 	need_pc libelf libelf-dev
 	need_pc zlib zlib1g-dev
+	need_file /usr/include/libiberty/demangle.h libiberty-dev # fdtrack: names
+	need_pc libuv libuv1-dev       # bench: fdtrack's cost to a libuv program
+	need_cmd g++ g++               # fdtrack tests: a C++ target
+	need_cmd rustc rustc           # fdtrack tests: Rust targets (std only)
 	need_cmd clang clang
 	need_cmd llvm-strip llvm
 	need_cmd bpftool bpftool

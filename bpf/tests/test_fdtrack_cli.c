@@ -77,7 +77,7 @@ START_TEST(test_cli_pid_duration)
 	pid = waiting_leaker_io(&in, &out);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
 	cli = start_cli(argv, log, -1);
-	wait_text(log, "opens", 5);             /* attached */
+	wait_text(log, " open now;", 5);             /* attached */
 	leaker_leak_one(in, out);
 	ck_assert_int_eq(wait_exit(cli, 5), 23); /* 1 leaked at the end */
 	j = slurp(json);
@@ -165,7 +165,7 @@ START_TEST(test_cli_signals)
 		target = waiting_leaker(&leaker_in);
 		snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
 		cli = start_cli(byp, log, -1);
-		wait_text(log, "opens", 5); /* first interval line: attached */
+		wait_text(log, " open now;", 5); /* first interval line: attached */
 		ck_assert_int_eq(kill(cli, sigs[i]), 0);
 		t0 = mono_s();
 		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
@@ -319,6 +319,31 @@ START_TEST(test_cli_hostile_input)
 }
 END_TEST
 
+/* The last interval line of a CLI log (lines starting "HH:MM:SS") shows
+ * kind with exactly this balance, and so does the summary's line. */
+static void last_interval_agrees(const char *text, const char *kind,
+				 const char *balance)
+{
+	const char *line, *last = NULL, *summary;
+	char want[128], seg[256];
+	size_t n;
+
+	for (line = text; line && *line; line = strchr(line, '\n'),
+	     line = line ? line + 1 : NULL)
+		if (line[0] >= '0' && line[0] <= '9' && line[2] == ':')
+			last = line;
+	ck_assert_msg(last != NULL, "no interval line in:\n%s", text);
+	n = strcspn(last, "\n");
+	snprintf(seg, sizeof(seg), "%.*s", (int)(n < 255 ? n : 255), last);
+	snprintf(want, sizeof(want), "  %s %s;", kind, balance);
+	ck_assert_msg(strstr(seg, want), "last interval line '%s' lacks '%s'",
+		      seg, want);
+	snprintf(want, sizeof(want), "%s", balance);
+	summary = strstr(text, "fdtrack: pid ");
+	ck_assert_msg(summary && strstr(summary, want), "summary lacks '%s':"
+		      "\n%s", want, text);
+}
+
 /* -p PID whose process exits while watched: report what was seen, exit by
  * the leak rule. */
 START_TEST(test_cli_pid_exits)
@@ -340,7 +365,7 @@ START_TEST(test_cli_pid_exits)
 	target = waiting_leaker_io(&in, &out);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
 	cli = start_cli(argv, log, -1);
-	wait_text(log, "opens", 5);
+	wait_text(log, " open now;", 5);
 	leaker_leak_one(in, out);
 	close(in);                          /* the target exits ... */
 	ck_assert_int_eq(waitpid(target, NULL, 0), target);
@@ -351,6 +376,10 @@ START_TEST(test_cli_pid_exits)
 		      strstr(j, "\"interrupted\": false"), "%s", j);
 	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 3);
 	ck_assert_int_eq(json_num(j, "leaked"), 1);
+	/* The last -i line counts what the summary counts (it said "live 0"
+	 * after the exit while the summary said 3 left open: issue 16). */
+	last_interval_agrees(slurp(log), "eventfd",
+			     "2 at start + 1 opened - 0 closed = 3 left open");
 	no_progs_left(target);
 	close(out);
 out:
@@ -379,7 +408,7 @@ START_TEST(test_cli_only_target)
 	target = waiting_leaker(&in);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
 	cli = start_cli(argv, log, -1);
-	wait_text(log, "opens", 5);
+	wait_text(log, " open now;", 5);
 	for (int i = 0; i < 20; i++)            /* this process: a bystander */
 		fds[i] = efd();
 	for (int i = 0; i < 10; i++)

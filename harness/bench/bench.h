@@ -21,6 +21,11 @@
 #ifndef BENCH_EXSTRESS
 #define BENCH_EXSTRESS "build/bin/exstress"
 #endif
+#ifndef BENCH_FDTRACK /* the CLI and the programs fdtrack's figures run */
+#define BENCH_FDTRACK "build/bin/fdtrack"
+#define BENCH_UV_LOOPS "build/test/bench/uv_loops"
+#define BENCH_FD_BURST "build/test/bench/fd_burst"
+#endif
 
 #define BENCH_MAX_REPS 64
 #define BENCH_MAX_RESULTS 64
@@ -67,6 +72,11 @@ struct bench_result {
 	double extra[BENCH_MAX_REPS];
 	int nextra;
 	char error[256];
+	/* values a figure reports beside its ratio (fdtrack_burst: fds
+	 * without a stack, fdtrack's peak RSS): JSON "metrics", a line under
+	 * the table */
+	struct { const char *name; double value; } metrics[4];
+	int nmetrics;
 	/* computed by bench_finish */
 	double med, min, max, floor_med, floor_min, floor_max;
 	double ratio, paired_ratio, extra_med, extra_min, extra_max;
@@ -99,6 +109,9 @@ typedef double (*bench_rep_fn)(void *arg);
  * r->error set. */
 int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig, void *fig_arg,
 		     bench_rep_fn floor, void *floor_arg);
+
+/* Add a reported value to r (at most 4). */
+void bench_metric(struct bench_result *r, const char *name, double value);
 
 /* Statistics, ratio and goal of every result. */
 void bench_finish(struct bench_run *run);
@@ -190,7 +203,11 @@ struct bench_figure {
 	X(exstress_issue448)                                                   \
 	X(exstress_heap_check)                                                 \
 	X(exstress_iteration)                                                  \
-	X(fdtrack_syscall_overhead)
+	X(fdtrack_syscall_overhead)                                            \
+	X(fdtrack_open_close)                                                  \
+	X(fdtrack_startup)                                                     \
+	X(fdtrack_libuv)                                                       \
+	X(fdtrack_burst)
 
 #define BENCH_DECLARE_FIGURE(name) extern const struct bench_figure bench_fig_##name;
 BENCH_FIGURES(BENCH_DECLARE_FIGURE)

@@ -35,8 +35,16 @@ endif
 # not heap.o (it would replace malloc in the bench too).
 BENCH_EXS_OBJS = $(filter-out %/main.o %/run.o %/heap.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o))
 
+# The programs fdtrack's figures run (fig_fdtrack.c), not linked into bench.
+BENCH_UV_LOOPS := $(BUILD)/test/bench/uv_loops
+BENCH_FD_BURST := $(BUILD)/test/bench/fd_burst
+BENCH_FDT_CLI  := $(BUILD)/bin/fdtrack
+
 BENCH_CFLAGS = $(REX_CFLAGS) $(BENCH_FDT_CFL) -Iharness -I$(BENCH_GEN) $(call pc_cflags,libbpf) \
-	       -DBENCH_EXSTRESS='"$(abspath $(BENCH_EXS))"'
+	       -DBENCH_EXSTRESS='"$(abspath $(BENCH_EXS))"' \
+	       -DBENCH_FDTRACK='"$(abspath $(BENCH_FDT_CLI))"' \
+	       -DBENCH_UV_LOOPS='"$(abspath $(BENCH_UV_LOOPS))"' \
+	       -DBENCH_FD_BURST='"$(abspath $(BENCH_FD_BURST))"'
 
 ALL_TARGETS += $(BENCH_BIN)
 TEST_BINS   += $(BENCH_SMOKE)
@@ -55,9 +63,18 @@ $(BENCH_GEN)/%.o: harness/bench/%.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BENCH_CFLAGS) -c -o $@ $<
 
-$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_EXS_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB)
+$(BENCH_UV_LOOPS): harness/bench/targets/uv_loops.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
+	$(CC) $(CFLAGS) -Icommon -o $@ $< $(call pc_cflags,libuv) $(call pc_libs,libuv)
+
+$(BENCH_FD_BURST): harness/bench/targets/fd_burst.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Icommon -o $@ $< $(LDFLAGS)
+
+$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_EXS_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB) \
+	      | $(BENCH_UV_LOOPS) $(BENCH_FD_BURST) $(BENCH_FDT_CLI)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
 
 # The smoke test: the script with this build's paths filled in.
 $(BENCH_SMOKE): harness/bench/smoke_test.sh harness/bench/check_json.py $(BENCH_BIN) $(BENCH_EXS)

@@ -84,6 +84,19 @@ struct bench_result *bench_result_add(struct bench_run *run, const char *fmt, ..
 	return r;
 }
 
+void bench_metric(struct bench_result *r, const char *name, double value)
+{
+	for (int i = 0; i < r->nmetrics; i++)
+		if (!strcmp(r->metrics[i].name, name)) {
+			r->metrics[i].value = value;
+			return;
+		}
+	if (r->nmetrics < 4) {
+		r->metrics[r->nmetrics].name = name;
+		r->metrics[r->nmetrics++].value = value;
+	}
+}
+
 int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig, void *fig_arg,
 		     bench_rep_fn floor, void *floor_arg)
 {
@@ -271,6 +284,16 @@ static void json_result(FILE *f, const struct bench_result *r)
 		json_num_array(f, r->floor, (size_t)r->nrep);
 	else
 		fputs("null", f);
+	if (r->nmetrics) {
+		fprintf(f, ",\n     \"metrics\": {");
+		for (int i = 0; i < r->nmetrics; i++) {
+			fprintf(f, "%s", i ? ", " : "");
+			json_str(f, r->metrics[i].name);
+			fprintf(f, ": ");
+			json_num(f, r->metrics[i].value);
+		}
+		fprintf(f, "}");
+	}
 	if (r->error[0]) {
 		fprintf(f, ",\n     \"error\": ");
 		json_str(f, r->error);
@@ -386,6 +409,15 @@ void bench_print_markdown(const struct bench_run *run, double wall_s)
 	for (int i = 0; i < n; i++)
 		if (rs[i].extra_name && rs[i].nextra)
 			print_extra(&rs[i]);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < rs[i].nmetrics; k++)
+			printf("%s`%s` %s: %.4g", k ? "; " : "\n", rs[i].name,
+			       rs[i].metrics[k].name, rs[i].metrics[k].value);
+	for (int i = 0; i < n; i++)
+		if (rs[i].nmetrics) {
+			printf("\n");
+			break;
+		}
 	if (run->other_tracing_bpf_programs > 0 && !run->opt->smoke)
 		printf("\nNote: %d tracing BPF program(s) of other processes were loaded "
 		       "during the syscall figure (another fdtrack?): \"nothing loaded\" "

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Part of fdtrack.bpf.c: the opening stack of an installed fd. The
+ * frame-pointer walk gives the key of the stack in `stacks` (one copy per
+ * distinct stack, however many fds use it); with DWARF unwinding on, the
+ * variant of that key the stack is (struct fdt_recipe in
+ * fdtrack_shared.h, docs/design.md §4.6), a window of the stack copied for
+ * user space the first time a variant is met.
+ */
+#ifndef FDTRACK_STACKS_BPF_H
+#define FDTRACK_STACKS_BPF_H
+
+#define USER_SPACE_END 0x800000000000ULL
+
+/* glibc has no frame pointers, so the frame-pointer walk skips the caller of
+ * a leaf syscall wrapper. Its return address is then at [sp]; pass it on if
+ * the bytes before it look like a call instruction. */
+static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs)
+{
+	__u64 ra = 0;
+	__u8 b[8];
+
+	/* nothing is mapped below mmap_min_addr (64 KiB): do not fault on a
+	 * small number */
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp) ||
+	    ra < 65536 || ra >= USER_SPACE_END)
+		return 0;
+	if (bpf_probe_read_user(b, sizeof(b), (void *)(ra - 8)))
+		return 0;
+	if (b[3] == 0xe8 ||                                   /* call rel32 */
+	    (b[2] == 0xff && b[3] == 0x15) ||                 /* call *rip+x */
+	    (b[2] == 0xff && (b[3] & 0xf8) == 0x90) ||        /* call *d32(r) */
+	    (b[5] == 0xff && (b[6] & 0xf8) == 0x50) ||        /* call *d8(r) */
+	    (b[6] == 0xff && (b[7] & 0xf8) == 0xd0))          /* call *%r */
+		return ra;
+	return 0;
+}
+
+/* A zeroed record of `type` for the given table, or NULL (counted). */
+static __always_inline struct fdt_event *
+record_new(__u32 type, __u32 table, const struct fdt_table *tbl)
+{
+	struct fdt_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return NULL;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->table = table;
+	r->tgid = tbl->tgid;
+	r->ppid = tbl->ppid;
+	r->aspace = tbl->aspace;
+	r->ts = bpf_ktime_get_ns();
+	return r;
+}
+
+/* Tell user space to read the maps of the table's process while it lives:
+ * for a stack new to the map, and for the first stack of an address
+ * space. */
+static __always_inline void announce_stack(struct handler *h, __u64 key,
+					   bool new_stack)
+{
+	struct fdt_table *tbl = h->tbl;
+	struct fdt_event *r;
+	__u32 old = tbl->flags;
+
+	if (!new_stack) {
+		if (old & FDT_T_ANNOUNCED)
+			return;
+		old = __sync_fetch_and_or(&tbl->flags, FDT_T_ANNOUNCED);
+		if (old & FDT_T_ANNOUNCED)
+			return;
+	}
+	r = record_new(FDT_EV_STACK, h->table, tbl);
+	if (!r)
+		return;
+	r->stack = key;
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* The frame-pointer walk, done here rather than by bpf_get_stack(): the
+ * kernel's walk reads wherever rbp points, so every stack ended in a
+ * faulting read (rbp 0 at the outermost frame, or a data value in code
+ * without frame pointers), and on this VM an exception per open cost more
+ * than the rest of the capture. A frame is read only if it lies on the
+ * stack above the previous one: [sp, sp + FP_STACK_SPAN), 8-aligned,
+ * increasing. */
+#define FP_STACK_SPAN (64ULL << 20)
+
+struct fp_walk {
+	struct fdt_stack *s;
+	__u64 fp, sp;
+};
+
+static long fp_walk_cb(__u32 i, struct fp_walk *w)
+{
+	__u64 frame[2]; /* saved rbp, return address */
+	__u32 n = w->s->nframes;
+
+	if (w->fp < w->sp || w->fp - w->sp >= FP_STACK_SPAN || (w->fp & 7) ||
+	    n >= FDT_MAX_FRAMES ||
+	    bpf_probe_read_user(frame, sizeof(frame), (void *)w->fp) ||
+	    frame[1] < 4096)
+		return 1;
+	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = frame[1];
+	w->s->nframes = n + 1;
+	if (frame[0] <= w->fp)
+		return 1;
+	w->fp = frame[0];
+	return 0;
+}
+
+static __always_inline void fp_walk(struct fdt_stack *s, struct pt_regs *regs)
+{
+	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp };
+
+	s->frames[0] = regs->ip;
+	s->nframes = 1;
+	bpf_loop(FDT_MAX_FRAMES - 1, fp_walk_cb, &w, 0);
+}
+
+static __always_inline __u64 stack_hash(const struct fdt_stack *s)
+{
+	__u64 hash = 0xcbf29ce484222325ULL;
+
+	for (__u32 i = 0; i < FDT_MAX_FRAMES && i < s->nframes; i++)
+		hash = (hash ^ s->frames[i]) * 0x100000001b3ULL;
+	hash = (hash ^ s->retaddr) * 0x100000001b3ULL;
+	return hash ? hash : 1; /* 0 means "no stack" */
+}
+
+/* ---- DWARF variants ------------------------------------------------- */
+
+struct recipe_check {
+	const struct fdt_recipe *r;
+	const __u64 *words; /* the stack from sp, as read now */
+	bool ok;
+};
+
+static long recipe_slot_cb(__u32 i, struct recipe_check *c)
+{
+	__u32 slot = i & (FDT_RECIPE_SLOTS - 1);
+	__u32 word = (c->r->off[slot] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
+
+	if (c->words[word] != c->r->val[slot]) {
+		c->ok = false;
+		return 1;
+	}
+	return 0;
+}
+
+/* Does the stack now at regs->sp hold the recipe's return addresses? One
+ * read of the span, then a compare per slot. */
+static __always_inline bool recipe_matches(struct pt_regs *regs,
+					   const struct fdt_recipe *r,
+					   struct fdt_window *scratch)
+{
+	struct recipe_check c = { .r = r, .words = (__u64 *)scratch->data,
+				  .ok = true };
+	__u32 span = r->span, n = r->nslots;
+
+	if (!n)
+		return true; /* not unwindable: one variant for the key */
+	if (span < 8 || span > FDT_WINDOW_BYTES || n > FDT_RECIPE_SLOTS ||
+	    bpf_probe_read_user(scratch->data, span, (void *)regs->sp))
+		return false;
+	bpf_loop(n, recipe_slot_cb, &c, 0);
+	return c.ok;
+}
+
+/* Copy the window of a new variant (as much of FDT_WINDOW_BYTES as is
+ * mapped above sp) and tell user space. */
+static __always_inline bool window_copy(struct handler *h,
+					struct fdt_unwind_key *wkey,
+					struct fdt_window *w)
+{
+	struct pt_regs *r = h->regs;
+	struct fdt_event *e;
+	__u32 len = FDT_WINDOW_BYTES;
+
+	/* a stack near the top of its mapping: smaller windows */
+	while (len >= 512 && bpf_probe_read_user(w->data, len, (void *)r->sp))
+		len /= 2;
+	if (len < 512)
+		return false;
+	w->len = len;
+	w->regs[0] = r->ax;  w->regs[1] = r->dx;  w->regs[2] = r->cx;
+	w->regs[3] = r->bx;  w->regs[4] = r->si;  w->regs[5] = r->di;
+	w->regs[6] = r->bp;  w->regs[7] = r->sp;  w->regs[8] = r->r8;
+	w->regs[9] = r->r9;  w->regs[10] = r->r10; w->regs[11] = r->r11;
+	w->regs[12] = r->r12; w->regs[13] = r->r13; w->regs[14] = r->r14;
+	w->regs[15] = r->r15; w->regs[16] = r->ip;
+	if (bpf_map_update_elem(&windows, wkey, w, BPF_NOEXIST))
+		return false;
+	e = record_new(FDT_EV_WINDOW, h->table, h->tbl);
+	if (e) { /* lost: user space looks for windows at every report */
+		e->stack = wkey->stack;
+		e->aspace = wkey->aspace;
+		e->variant = wkey->variant;
+		bpf_ringbuf_submit(e, 0);
+	}
+	return true;
+}
+
+struct variant_search {
+	struct pt_regs *regs;
+	struct fdt_window *scratch;
+	struct fdt_unwind_key key;
+	__u32 found;
+};
+
+static long variant_cb(__u32 i, struct variant_search *vs)
+{
+	struct fdt_recipe *r;
+
+	vs->key.variant = i;
+	r = bpf_map_lookup_elem(&recipes, &vs->key);
+	if (!r || !recipe_matches(vs->regs, r, vs->scratch))
+		return 0;
+	vs->found = i;
+	return 1;
+}
+
+struct diff_scan {
+	const __u64 *now;  /* the stack from sp, as read now */
+	const __u64 *then; /* a variant's window */
+	struct opening_stack *out;
+	__u32 n;
+};
+
+static long diff_cb(__u32 i, struct diff_scan *d)
+{
+	__u32 w = i & (FDT_WINDOW_BYTES / 8 - 1);
+
+	if (d->now[w] == d->then[w])
+		return 0;
+	if (d->n >= FDT_MAX_DIFFS) {
+		d->n = FDT_MAX_DIFFS + 1;
+		return 1;
+	}
+	d->out->diff[d->n & (FDT_MAX_DIFFS - 1)] = w;
+	d->n++;
+	return 0;
+}
+
+/* Variant v is not unwound yet (its window waits in `windows`): is this
+ * stack the same as its window but in a few words? Then it is variant v
+ * provisionally, the differing words kept (user space decides later, once
+ * it knows where the return addresses are). */
+static __always_inline bool provisional(struct pt_regs *regs,
+					struct fdt_unwind_key *wkey,
+					struct fdt_window *scratch,
+					struct opening_stack *out)
+{
+	struct fdt_window *w = bpf_map_lookup_elem(&windows, wkey);
+	struct diff_scan d = { .now = (__u64 *)scratch->data, .out = out };
+	__u32 len;
+
+	if (!w)
+		return false;
+	len = w->len;
+	if (len < 8 || len > FDT_WINDOW_BYTES ||
+	    bpf_probe_read_user(scratch->data, len, (void *)regs->sp))
+		return false;
+	d.then = (__u64 *)w->data;
+	bpf_loop(len / 8, diff_cb, &d, 0);
+	if (d.n > FDT_MAX_DIFFS)
+		return false;
+	out->variant = wkey->variant;
+	out->ndiff = d.n;
+	return true;
+}
+
+/* The variant of stack `key` this open's stack is: one whose recipe its
+ * stack matches, or provisionally the newest one not unwound yet, or a new
+ * one (a window copied), or FDT_NO_VARIANT (all FDT_VARIANTS taken, or a
+ * table full: counted in unwinds_dropped). */
+static __noinline int dwarf_variant(struct handler *h, __u64 key,
+				    __u32 aspace, struct opening_stack *out)
+{
+	struct variant_search vs = {
+		.key = { .stack = key, .aspace = aspace,
+			 .variant = FDT_NO_VARIANT },
+		.found = FDT_NO_VARIANT,
+	};
+	struct fdt_unwind_state zero_state = {}, *st;
+	__u32 zero = 0, n, v;
+
+	if (!want_dwarf || !h || !key || !out)
+		return 0;
+	vs.regs = h->regs;
+	vs.scratch = bpf_map_lookup_elem(&window_scratch, &zero);
+	if (!vs.scratch)
+		return 0;
+	st = bpf_map_lookup_elem(&unwinds, &vs.key);
+	if (!st) {
+		bpf_map_update_elem(&unwinds, &vs.key, &zero_state, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&unwinds, &vs.key);
+		if (!st)
+			goto dropped;
+	}
+	if (st->gc_gen != gc_gen)
+		st->gc_gen = gc_gen;
+	n = *(volatile __u32 *)&st->nvariants;
+	bpf_loop(n < FDT_VARIANTS ? n : FDT_VARIANTS, variant_cb, &vs, 0);
+	if (vs.found != FDT_NO_VARIANT) {
+		out->variant = vs.found;
+		return 0;
+	}
+	vs.key.variant = n - 1;
+	if (n && n <= FDT_VARIANTS &&
+	    provisional(h->regs, &vs.key, vs.scratch, out))
+		return 0;
+	if (n >= FDT_VARIANTS)
+		goto dropped;
+	v = __sync_fetch_and_add(&st->nvariants, 1);
+	if (v >= FDT_VARIANTS)
+		goto dropped;
+	vs.key.variant = v;
+	if (window_copy(h, &vs.key, vs.scratch)) {
+		out->variant = v;
+		return 0;
+	}
+dropped:
+	__sync_fetch_and_add(&unwinds_dropped, 1);
+	return 0;
+}
+
+/* ---- the stack of an open ------------------------------------------- */
+
+/* The calling thread's user stack: its key in the stacks map (added if
+ * new) and its variant. Key 0: stacks off, or the map full
+ * (stacks_dropped). */
+static __always_inline void stack_capture(struct handler *h,
+					  struct opening_stack *out)
+{
+	struct fdt_stack *s, *known;
+	__u32 zero = 0;
+	__u64 key;
+	int err;
+
+	if (!want_stacks)
+		return;
+	s = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!s)
+		return;
+	fp_walk(s, h->regs);
+	s->retaddr = wrapper_retaddr(h->regs);
+	s->gc_gen = gc_gen;
+	key = stack_hash(s);
+	known = bpf_map_lookup_elem(&stacks, &key);
+	if (known) {
+		if (known->nframes != s->nframes || known->retaddr != s->retaddr ||
+		    known->frames[0] != s->frames[0]) {
+			/* two stacks, one 64-bit hash: never show a wrong one */
+			__sync_fetch_and_add(&stacks_dropped, 1);
+			return;
+		}
+		if (known->gc_gen != gc_gen)
+			known->gc_gen = gc_gen;
+		announce_stack(h, key, false);
+	} else {
+		err = bpf_map_update_elem(&stacks, &key, s, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			__sync_fetch_and_add(&stacks_dropped, 1);
+			return;
+		}
+		if (!err)
+			__sync_fetch_and_add(&stacks_added, 1);
+		announce_stack(h, key, !err);
+	}
+	out->key = key;
+	dwarf_variant(h, key, h->tbl->aspace, out);
+}
+
+/* After an entry took stack key `key` (taken by stack_capture() in this
+ * run of the program, so the scratch still holds it): if the collector in
+ * user space deleted it meanwhile (it scanned the entries before ours was
+ * set), put it back. Together with the collector's second scan this keeps
+ * every live entry's stack (procs_collect_stacks()). */
+static __always_inline void keep_stack(__u64 key)
+{
+	struct fdt_stack *s;
+	__u32 zero = 0;
+
+	if (!key || bpf_map_lookup_elem(&stacks, &key))
+		return;
+	s = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (s && bpf_map_update_elem(&stacks, &key, s, BPF_NOEXIST) == -E2BIG)
+		__sync_fetch_and_add(&stacks_dropped, 1);
+}
+
+#endif
