@@ -9,7 +9,6 @@
 #                                     stacks: DWARF, demangling (_stacks);
 #                                     their targets leaker, forker,
 #                                     scm_rights, nofp_uring
-#   build/bin/fdtrack-overhead        make fdtrack-overhead (not in make check)
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
 
@@ -128,20 +127,3 @@ $(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OB
 	  $(call pc_libs,check liburing)
 
 -include $(wildcard $(BUILD)/obj/bpf/*.d $(BUILD)/obj/bpf-tests/*.d)
-
-# fdtrack-overhead (not in `make check`): fdtrack's cost to other processes
-# (getppid) and to the one it watches (open/close pairs), each beside the
-# no-op tp_btf/sys_exit program of harness/bench (its generated skeleton).
-FDT_OVERHEAD := $(BUILD)/bin/fdtrack-overhead
-
-$(BUILD)/obj/bpf-bench/overhead.o: bpf/bench/overhead.c $(BUILD)/obj/bench/noop.skel.h $(DEPS_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(FDT_CFLAGS) -I$(BUILD)/obj/bench -c -o $@ $<
-
-$(FDT_OVERHEAD): $(BUILD)/obj/bpf-bench/overhead.o $(FDTRACK_LIB) $(COMMON_LIB)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
-
-.PHONY: fdtrack-overhead
-fdtrack-overhead: $(FDT_OVERHEAD)
-	$(FDT_OVERHEAD) $(OVERHEAD_ARGS)

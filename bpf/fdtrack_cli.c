@@ -256,6 +256,8 @@ static int parse_option(int c)
 	}
 }
 
+/* 0: run; 2: usage error (said); -1: --help printed, exit 0. Never exits:
+ * the caller decides. */
 static int parse_args(int argc, char **argv)
 {
 	int c, err;
@@ -272,7 +274,7 @@ static int parse_args(int argc, char **argv)
 		err = parse_option(c);
 		if (err < 0) {
 			fputs(usage, stdout);
-			exit(0);
+			return -1;
 		}
 		if (err)
 			return err;
@@ -470,7 +472,7 @@ int main(int argc, char **argv)
 
 	rc = parse_args(argc, argv);
 	if (rc)
-		return rc;
+		return rc < 0 ? 0 : rc;
 	if (env.json && json_report_check(env.json))
 		return 2;
 	if (env.cmd && run_as_setup(env.run_as_root, &run_as))

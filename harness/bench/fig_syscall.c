@@ -9,8 +9,8 @@
  *   process pays.
  * fdtrack_open_close: ns per open+close pair of a regular file in the child
  *   fdtrack watches (every fd kind, opening stacks with DWARF unwinding:
- *   its defaults): what the traced program pays. (This loop was
- *   bpf/bench/overhead.c, `make fdtrack-overhead`, before bench took it.)
+ *   its defaults): what the traced program pays. (This loop replaces
+ *   bpf/bench/overhead.c and `make fdtrack-overhead`.)
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -85,6 +85,22 @@ START_TEST(fixed_passes)
 }
 END_TEST
 
+/* Without a warm-up the probe's first unwinds fall inside the measured
+ * iterations: whatever fdtrack does in exstress's process to name a stack
+ * must open no fd and keep no heap there (libdw's DWARF unwinder did both:
+ * a false file and heap LEAK). */
+START_TEST(probe_without_warmup_passes)
+{
+	const char *args[] = { "--policy", "fixed", "--scenario", "issue448",
+			       "--iterations", "40", "--warmup", "0", "--quiet",
+			       "--probe", probe_mode(), NULL };
+	struct run r = run(EXS_BIN, NULL, 0, 0, args);
+	ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%s\njson:\n%.1500s", r.rc, r.err,
+		      r.json ? r.json : "(none)");
+	run_free(&r);
+}
+END_TEST
+
 /* The seed's options B (close-eventfd) and C (weak-notifier): fds stay
  * flat, but the parked tasks are never destroyed, so memory grows; the
  * verdict is still LEAK, named by the heap check, with the teardowns'
@@ -383,6 +399,7 @@ int main(void)
 	tcase_add_loop_test(tc, fixed_passes, 0, n);
 	tcase_add_test(tc, idle_legacy_passes);
 	tcase_add_test(tc, own_memory_is_flat_over_time);
+	tcase_add_test(tc, probe_without_warmup_passes);
 	tcase_add_loop_test(tc, workarounds_flat_under_legacy, 0, 2);
 	tcase_add_loop_test(tc, fd_only_fixes_still_leak_memory, 0, 2);
 	tcase_set_timeout(tc, 120);
