@@ -48,3 +48,15 @@ void json_num_array(FILE *out, const double *v, size_t n)
 	}
 	fputc(']', out);
 }
+
+void json_put_str(FILE *out, const char *prefix, const char *s)
+{
+	fputs(prefix, out);
+	json_str(out, s);
+}
+
+void json_put_num(FILE *out, const char *prefix, double v)
+{
+	fputs(prefix, out);
+	json_num(out, v);
+}

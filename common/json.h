@@ -17,6 +17,11 @@ void json_str(FILE *out, const char *s);
  * digits; NaN and infinities (which JSON lacks) as null. */
 void json_num(FILE *out, double v);
 
+/* prefix as it is (a separator and a key: ", \"name\": "), then the
+ * value: one call per field. */
+void json_put_str(FILE *out, const char *prefix, const char *s);
+void json_put_num(FILE *out, const char *prefix, double v);
+
 /* [v0, v1, ...] with json_num. */
 void json_num_array(FILE *out, const double *v, size_t n);
 

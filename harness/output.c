@@ -246,8 +246,7 @@ static void json_checks(FILE *out, const struct exs_verdict *v, const char *ind)
 		json_str(out, c->name);
 		fprintf(out, ", \"pass\": %s, \"value\": ", c->pass ? "true" : "false");
 		json_num(out, c->value);
-		fputs(", \"limit\": ", out);
-		json_num(out, c->limit);
+		json_put_num(out, ", \"limit\": ", c->limit);
 		fputs("}", out);
 	}
 	fprintf(out, "\n%s]", ind);
@@ -279,20 +278,16 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	const struct exs_verdict *v = &r->v;
 	char summary[1024];
 	exs_verdict_summary(v, summary, sizeof(summary));
-	fputs("    {\n      \"scenario\": ", out);
-	json_str(out, exs_scenario_name(r->scenario));
-	fputs(",\n      \"policy\": ", out);
-	json_str(out, info->policy);
+	json_put_str(out, "    {\n      \"scenario\": ", exs_scenario_name(r->scenario));
+	json_put_str(out, ",\n      \"policy\": ", info->policy);
 	fprintf(out, ",\n      \"verdict\": \"%s\",\n      \"interrupted\": %s"
 		",\n      \"iterations\": %" PRIu64
 		",\n      \"reference_iteration\": %" PRIu64 ",\n      \"probe\": ",
 		r->not_run ? "not run" : r->no_verdict ? "none" : v->leak ? "leak" : "pass",
 		r->interrupted ? "true" : "false", v->iterations, v->ref_iteration);
 	json_str(out, info->probe);
-	fputs(",\n      \"elapsed_s\": ", out);
-	json_num(out, r->elapsed_s);
-	fputs(",\n      \"parked_per_iteration\": ", out);
-	json_num(out, r->parked_per_iter);
+	json_put_num(out, ",\n      \"elapsed_s\": ", r->elapsed_s);
+	json_put_num(out, ",\n      \"parked_per_iteration\": ", r->parked_per_iter);
 	/* the measured iterations' teardowns: how many parked tasks had their
 	 * destructors run, and what the others left behind */
 	uint64_t torn = r->tasks_destroyed + r->tasks_left;
@@ -300,8 +295,7 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 		", \"tasks_left\": %" PRIu64 ", \"bytes_left\": %" PRIu64
 		", \"destructors_run_pct\": ", r->tasks_destroyed, r->tasks_left, r->bytes_left);
 	json_num(out, torn ? 100.0 * (double)r->tasks_destroyed / (double)torn : NAN);
-	fputs(", \"bytes_left_per_iter\": ", out);
-	json_num(out, v->iterations ? (double)r->bytes_left / (double)v->iterations : NAN);
+	json_put_num(out, ", \"bytes_left_per_iter\": ", v->iterations ? (double)r->bytes_left / (double)v->iterations : NAN);
 	fputs("}", out);
 	fputs(",\n      \"fd_growth\": ", out);
 	json_fd_map(out, v->fd_growth);
@@ -314,14 +308,10 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_kind_map(out, v->fd_per_iter);
 	fputs(",\n      \"fd_first_leak_iteration\": ", out);
 	json_kind_map(out, first);
-	fputs(",\n      \"vsz_slope_bytes_per_iter\": ", out);
-	json_num(out, v->vsz_slope);
-	fputs(",\n      \"rss_slope_bytes_per_iter\": ", out);
-	json_num(out, v->rss_slope);
-	fputs(",\n      \"vsz_growth_bytes\": ", out);
-	json_num(out, v->vsz_growth);
-	fputs(",\n      \"rss_growth_bytes\": ", out);
-	json_num(out, v->rss_growth);
+	json_put_num(out, ",\n      \"vsz_slope_bytes_per_iter\": ", v->vsz_slope);
+	json_put_num(out, ",\n      \"rss_slope_bytes_per_iter\": ", v->rss_slope);
+	json_put_num(out, ",\n      \"vsz_growth_bytes\": ", v->vsz_growth);
+	json_put_num(out, ",\n      \"rss_growth_bytes\": ", v->rss_growth);
 	fputs(",\n      \"heap\": ", out);
 	if (v->has_heap) {
 		fprintf(out, "{\"growth_bytes\": %" PRId64 ", \"growth_allocs\": %" PRId64
@@ -337,10 +327,8 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	} else {
 		fputs("null", out);
 	}
-	fputs(",\n      \"heap_growth_bytes_per_iter\": ", out);
-	json_num(out, v->has_heap ? v->heap_bytes_per_iter : NAN);
-	fputs(",\n      \"heap_growth_allocs_per_iter\": ", out);
-	json_num(out, v->has_heap ? v->heap_allocs_per_iter : NAN);
+	json_put_num(out, ",\n      \"heap_growth_bytes_per_iter\": ", v->has_heap ? v->heap_bytes_per_iter : NAN);
+	json_put_num(out, ",\n      \"heap_growth_allocs_per_iter\": ", v->has_heap ? v->heap_allocs_per_iter : NAN);
 	fputs(",\n      \"bpf\": ", out);
 	if (v->has_bpf) {
 		fputs("{", out);
@@ -363,10 +351,8 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	}
 	fputs(",\n      \"checks\": ", out);
 	json_checks(out, v, "      ");
-	fputs(",\n      \"summary\": ", out);
-	json_str(out, summary);
-	fputs(",\n      \"note\": ", out);
-	json_str(out, r->note);
+	json_put_str(out, ",\n      \"summary\": ", summary);
+	json_put_str(out, ",\n      \"note\": ", r->note);
 	fputs("\n    }", out);
 }
 
@@ -392,10 +378,8 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 		if (i == 0 || r[i].v.rss_slope > rs)
 			rs = r[i].v.rss_slope;
 	}
-	fputs("{\n  \"tool\": \"exstress\",\n  \"scenario\": ", out);
-	json_str(out, info->scenario);
-	fputs(",\n  \"policy\": ", out);
-	json_str(out, info->policy);
+	json_put_str(out, "{\n  \"tool\": \"exstress\",\n  \"scenario\": ", info->scenario);
+	json_put_str(out, ",\n  \"policy\": ", info->policy);
 	/* "none": interrupted before any measured iteration */
 	fprintf(out, ",\n  \"verdict\": \"%s\",\n  \"interrupted\": %s",
 		leak ? "leak" : measured ? "pass" : "none", info->interrupted ? "true" : "false");
@@ -405,33 +389,23 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	fprintf(out, ",\n  \"iterations\": %" PRIu64 ",\n  \"probe\": ",
 		n == 1 ? r[0].v.iterations : iters);
 	json_str(out, info->probe);
-	fputs(",\n  \"heap\": ", out);
-	json_str(out, info->heap);
-	fputs(",\n  \"elapsed_s\": ", out);
-	json_num(out, info->elapsed_s);
+	json_put_str(out, ",\n  \"heap\": ", info->heap);
+	json_put_num(out, ",\n  \"elapsed_s\": ", info->elapsed_s);
 	fprintf(out, ",\n  \"seed\": %" PRIu64 ",\n  \"executors\": %u,\n  \"tasks\": %u"
 		",\n  \"warmup\": %" PRIu64 ",\n  \"limits\": {\"vsz_slope\": ",
 		info->seed, info->executors, info->tasks, info->warmup);
 	json_num(out, info->limits->vsz_slope);
-	fputs(", \"rss_slope\": ", out);
-	json_num(out, info->limits->rss_slope);
-	fputs(", \"vsz_growth\": ", out);
-	json_num(out, info->limits->vsz_growth);
-	fputs(", \"rss_growth\": ", out);
-	json_num(out, info->limits->rss_growth);
-	fputs(", \"slope_floor\": ", out);
-	json_num(out, info->limits->slope_floor);
+	json_put_num(out, ", \"rss_slope\": ", info->limits->rss_slope);
+	json_put_num(out, ", \"vsz_growth\": ", info->limits->vsz_growth);
+	json_put_num(out, ", \"rss_growth\": ", info->limits->rss_growth);
+	json_put_num(out, ", \"slope_floor\": ", info->limits->slope_floor);
 	fputs("},\n  \"fd_growth\": ", out);
 	json_fd_map(out, growth);
 	/* For several scenarios: the worst slope, one check per scenario. */
-	fputs(",\n  \"vsz_slope_bytes_per_iter\": ", out);
-	json_num(out, vs);
-	fputs(",\n  \"rss_slope_bytes_per_iter\": ", out);
-	json_num(out, rs);
-	fputs(",\n  \"heap_growth_bytes_per_iter\": ", out);
-	json_num(out, hb);
-	fputs(",\n  \"heap_growth_allocs_per_iter\": ", out);
-	json_num(out, ha);
+	json_put_num(out, ",\n  \"vsz_slope_bytes_per_iter\": ", vs);
+	json_put_num(out, ",\n  \"rss_slope_bytes_per_iter\": ", rs);
+	json_put_num(out, ",\n  \"heap_growth_bytes_per_iter\": ", hb);
+	json_put_num(out, ",\n  \"heap_growth_allocs_per_iter\": ", ha);
 	fputs(",\n  \"checks\": ", out);
 	if (n == 1) {
 		json_checks(out, &r[0].v, "  ");

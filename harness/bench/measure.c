@@ -226,55 +226,34 @@ static void cpu_model(char *buf, size_t len)
 static void json_result(FILE *f, const struct bench_result *r)
 {
 	bool has_floor = r->floor_what[0] != 0; /* false only for a bug: check_json fails it */
-	fprintf(f, "\n    {\"name\": ");
-	json_str(f, r->name);
-	fprintf(f, ", \"unit\": ");
-	json_str(f, r->unit);
-	fprintf(f, ", \"clock\": ");
-	json_str(f, r->clock);
-	if (r->scenario) {
-		fprintf(f, ", \"scenario\": ");
-		json_str(f, r->scenario);
-	}
-	fprintf(f, ", \"what\": ");
-	json_str(f, r->what);
-	fprintf(f, ",\n     \"median\": ");
-	json_num(f, r->med);
-	fprintf(f, ", \"min\": ");
-	json_num(f, r->min);
-	fprintf(f, ", \"max\": ");
-	json_num(f, r->max);
-	fprintf(f, ",\n     \"baseline\": ");
-	json_str(f, has_floor ? r->floor_what : NULL);
-	fprintf(f, ", \"baseline_median\": ");
-	json_num(f, r->floor_med);
-	fprintf(f, ", \"baseline_min\": ");
-	json_num(f, r->floor_min);
-	fprintf(f, ", \"baseline_max\": ");
-	json_num(f, r->floor_max);
-	fprintf(f, ",\n     \"ratio\": ");
-	json_num(f, r->ratio);
-	fprintf(f, ", \"paired_ratio_median\": ");
-	json_num(f, r->paired_ratio);
+	json_put_str(f, "\n    {\"name\": ", r->name);
+	json_put_str(f, ", \"unit\": ", r->unit);
+	json_put_str(f, ", \"clock\": ", r->clock);
+	if (r->scenario)
+		json_put_str(f, ", \"scenario\": ", r->scenario);
+	json_put_str(f, ", \"what\": ", r->what);
+	json_put_num(f, ",\n     \"median\": ", r->med);
+	json_put_num(f, ", \"min\": ", r->min);
+	json_put_num(f, ", \"max\": ", r->max);
+	json_put_str(f, ",\n     \"baseline\": ", has_floor ? r->floor_what : NULL);
+	json_put_num(f, ", \"baseline_median\": ", r->floor_med);
+	json_put_num(f, ", \"baseline_min\": ", r->floor_min);
+	json_put_num(f, ", \"baseline_max\": ", r->floor_max);
+	json_put_num(f, ",\n     \"ratio\": ", r->ratio);
+	json_put_num(f, ", \"paired_ratio_median\": ", r->paired_ratio);
 	if (r->extra_name) {
-		fprintf(f, ",\n     ");
-		json_str(f, r->extra_name);
-		fprintf(f, ": {\"median\": ");
-		json_num(f, r->extra_med);
-		fprintf(f, ", \"min\": ");
-		json_num(f, r->extra_min);
-		fprintf(f, ", \"max\": ");
-		json_num(f, r->extra_max);
+		json_put_str(f, ",\n     ", r->extra_name);
+		json_put_num(f, ": {\"median\": ", r->extra_med);
+		json_put_num(f, ", \"min\": ", r->extra_min);
+		json_put_num(f, ", \"max\": ", r->extra_max);
 		fprintf(f, ", \"values\": ");
 		json_num_array(f, r->extra, (size_t)r->nextra);
 		fprintf(f, "}");
 	}
 	char goal[32];
 	goal_text(r, goal, sizeof(goal));
-	fprintf(f, ",\n     \"goal\": ");
-	json_str(f, has_goal(r) ? goal : NULL);
-	fprintf(f, ", \"goal_max_ratio\": ");
-	json_num(f, has_goal(r) ? r->goal_max_ratio : NAN);
+	json_put_str(f, ",\n     \"goal\": ", has_goal(r) ? goal : NULL);
+	json_put_num(f, ", \"goal_max_ratio\": ", has_goal(r) ? r->goal_max_ratio : NAN);
 	fprintf(f, ", \"goal_met\": %s, \"reps\": %d, \"count_per_rep\": %llu",
 		!has_goal(r) ? "null" : r->met ? "true" : "false", r->nrep, r->count);
 	fprintf(f, ",\n     \"values\": ");
@@ -289,15 +268,12 @@ static void json_result(FILE *f, const struct bench_result *r)
 		for (int i = 0; i < r->nmetrics; i++) {
 			fprintf(f, "%s", i ? ", " : "");
 			json_str(f, r->metrics[i].name);
-			fprintf(f, ": ");
-			json_num(f, r->metrics[i].value);
+			json_put_num(f, ": ", r->metrics[i].value);
 		}
 		fprintf(f, "}");
 	}
-	if (r->error[0]) {
-		fprintf(f, ",\n     \"error\": ");
-		json_str(f, r->error);
-	}
+	if (r->error[0])
+		json_put_str(f, ",\n     \"error\": ", r->error);
 	fprintf(f, "}");
 }
 
@@ -318,19 +294,14 @@ int bench_write_json(const struct bench_run *run, const char *path, double wall_
 	time_t now = time(NULL);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 
-	fprintf(f, "{\n  \"machine\": {\"kernel\": ");
-	json_str(f, u.release);
-	fprintf(f, ", \"arch\": ");
-	json_str(f, u.machine);
+	json_put_str(f, "{\n  \"machine\": {\"kernel\": ", u.release);
+	json_put_str(f, ", \"arch\": ", u.machine);
 	fprintf(f, ", \"cpus\": %d, \"cpu_model\": ", bench_ncpus());
 	json_str(f, cpu);
-	fprintf(f, "},\n  \"date\": ");
-	json_str(f, date);
-	fprintf(f, ",\n  \"commit\": ");
-	json_str(f, commit);
+	json_put_str(f, "},\n  \"date\": ", date);
+	json_put_str(f, ",\n  \"commit\": ", commit);
 	fprintf(f, ",\n  \"other_tracing_bpf_programs\": %d", run->other_tracing_bpf_programs);
-	fprintf(f, ",\n  \"load_average_at_end\": ");
-	json_num(f, loadavg());
+	json_put_num(f, ",\n  \"load_average_at_end\": ", loadavg());
 	fprintf(f, ",\n  \"smoke\": %s,\n  \"wall_s\": ", run->opt->smoke ? "true" : "false");
 	json_num(f, wall_s);
 	fprintf(f, ",\n  \"results\": [");
