@@ -8,7 +8,7 @@
 #                                     (_cli), -f and real programs (_follow),
 #                                     stacks: DWARF, demangling (_stacks);
 #                                     their targets leaker, forker,
-#                                     scm_rights, nofp_uring
+#                                     scm_rights, nofp_uring, dlopen_leak
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
 
@@ -39,6 +39,19 @@ $(FDT_NOFP): bpf/tests/nofp_uring.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
 	  -fomit-frame-pointer -o $@ $< $(call pc_libs,liburing)
+
+# The dlopen test's target and its module (loaded after fdtrack read the
+# maps), the module without frame pointers as shared libraries are.
+FDT_DLOPEN := $(BUILD)/test/bpf/dlopen_leak
+FDT_DLOPEN_MOD := $(BUILD)/test/bpf/dlopen_mod.so
+$(FDT_DLOPEN): bpf/tests/dlopen_leak.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
+	  -fno-omit-frame-pointer -o $@ $< -ldl
+$(FDT_DLOPEN_MOD): bpf/tests/dlopen_mod.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -Wall -Wextra -Werror -g -O2 -fomit-frame-pointer \
+	  -fPIC -shared -o $@ $<
 
 # The demangling test's targets: a C++ method, and a Rust method built with
 # each of rustc's symbol manglings (legacy is unstable on rustc >= 1.59,
@@ -116,11 +129,13 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_SCM_PATH='"$(abspath $(BUILD)/test/bpf/scm_rights)"' \
 	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' \
 	  -DFDT_NOFP_PATH='"$(abspath $(FDT_NOFP))"' \
+	  -DFDT_DLOPEN_PATH='"$(abspath $(FDT_DLOPEN))"' \
+	  -DFDT_DLOPEN_MOD_PATH='"$(abspath $(FDT_DLOPEN_MOD))"' \
 	  -DFDT_CXX_PATH='"$(abspath $(FDT_CXX))"' \
 	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
 	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' -c -o $@ $<
 
-$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) \
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) $(FDT_DLOPEN) $(FDT_DLOPEN_MOD) \
 	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \

@@ -83,6 +83,8 @@ int procs_scan_tables(struct fdtrack *t);
 int procs_collect_stacks(struct fdtrack *t);
 /* Make sure aspace's maps are copied, if a process still runs in it. */
 void procs_read_maps_for(struct fdtrack *t, uint32_t aspace);
+/* The same even if known: modules mapped since (dlopen) become known. */
+void procs_reread_maps_for(struct fdtrack *t, uint32_t aspace);
 /* Add one table's kernel counters to c (live and open_since_start
  * derived). */
 void counts_add(struct fdtrack_counts *c,

@@ -160,8 +160,12 @@ static void on_stack_record(struct fdtrack *t, const struct fdt_event *e)
 
 void procs_read_maps_for(struct fdtrack *t, uint32_t aspace)
 {
-	if (symbolizer_has(&t->symbolizer, aspace))
-		return;
+	if (!symbolizer_has(&t->symbolizer, aspace))
+		procs_reread_maps_for(t, aspace);
+}
+
+void procs_reread_maps_for(struct fdtrack *t, uint32_t aspace)
+{
 	for (size_t i = t->nprocs; i-- > 0;)
 		if (t->procs[i]->aspace == aspace && !t->procs[i]->exited) {
 			proc_read_maps(t, t->procs[i], aspace);

@@ -163,6 +163,19 @@ static bool same_frames_as_earlier(const struct unwinder *u,
 	return false;
 }
 
+/* Did the unwind end where unwinding should: every pc in a module the maps
+ * know (the last one may be the outermost frame or the window's end)? */
+static bool unwound_whole(struct fdtrack *t, uint32_t aspace,
+			  const struct fdt_window *w, const struct unwound *out)
+{
+	if (!symbolizer_covers(&t->symbolizer, aspace, w->regs[16]))
+		return false;
+	for (size_t i = 0; i < out->n; i++)
+		if (!symbolizer_covers(&t->symbolizer, aspace, out->pcs[i]))
+			return false;
+	return true;
+}
+
 int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 {
 	struct fdt_recipe recipe = { 0 };
@@ -182,6 +195,14 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 		/* maps first: a window record may be the first of its process */
 		procs_read_maps_for(t, key->aspace);
 		unwind_one(t, key->aspace, w, out, &recipe);
+		if (!unwound_whole(t, key->aspace, w, out)) {
+			/* a module mapped since the maps were read (dlopen):
+			 * read them again, unwind again */
+			procs_reread_maps_for(t, key->aspace);
+			out->n = 0;
+			memset(&recipe, 0, sizeof(recipe));
+			unwind_one(t, key->aspace, w, out, &recipe);
+		}
 		t->unwinder.last_ns = mono_ns();
 		/* the call path of an earlier variant: later opens find that
 		 * one; no recipe makes this one cost them a failed lookup */

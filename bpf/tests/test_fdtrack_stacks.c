@@ -129,6 +129,29 @@ static void names(const char *json, const char *log, const char *frame,
 
 /* C++ (Itanium) and Rust (legacy, its ::h<hash> dropped, and v0) names
  * demangled in the text and the JSON; --raw-symbols keeps them mangled. */
+/* A module loaded with dlopen after fdtrack read the process's maps (for
+ * an earlier open's stack) leaks: its stack names the module's function
+ * (built without frame pointers) and the caller in main. Unwound with the
+ * old maps, it stopped at the module's first address. */
+START_TEST(test_dlopen_after_maps_read)
+{
+	char json[32];
+	char *argv[] = { "fdtrack", "--json", json, "--", FDT_DLOPEN_PATH,
+			 FDT_DLOPEN_MOD_PATH, "500", NULL };
+	const char *j;
+
+	temp_name(json);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_int_eq(group_count(j, "leak_from_module (dlopen_mod.c:"), 1);
+	ck_assert_msg(strstr(leaks_of(j), "main (dlopen_leak.c:"), "%s", j);
+out:
+	unlink(json);
+}
+END_TEST
+
 START_TEST(test_demangled_names)
 {
 	char json[32], log[32];
@@ -204,6 +227,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_dwarf_without_frame_pointers);
+	tcase_add_test(tc, test_dlopen_after_maps_read);
 	tcase_add_test(tc, test_demangled_names);
 	tcase_add_test(tc, test_json_frames);
 	suite_add_tcase(s, tc);
