@@ -6,7 +6,8 @@
 #                                     (test_fdtrack), threads racing (_races),
 #                                     kinds and syscalls (_kinds), the CLI
 #                                     (_cli), -f and real programs (_follow),
-#                                     stacks: DWARF, demangling (_stacks);
+#                                     stacks: DWARF, demangling (_stacks),
+#                                     environment errors (_env);
 #                                     their targets leaker, forker,
 #                                     scm_rights, nofp_uring, dlopen_leak
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
@@ -30,6 +31,7 @@ FDT_KINDS_TEST := $(BUILD)/test/bpf/test_fdtrack_kinds
 FDT_FOLLOW_TEST := $(BUILD)/test/bpf/test_fdtrack_follow
 FDT_RACES_TEST := $(BUILD)/test/bpf/test_fdtrack_races
 FDT_STACKS_TEST := $(BUILD)/test/bpf/test_fdtrack_stacks
+FDT_ENV_TEST := $(BUILD)/test/bpf/test_fdtrack_env
 FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # Built without frame pointers, as optimised code and liburing are: the
@@ -84,7 +86,7 @@ FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
 TEST_BINS   += $(FDT_TEST) $(FDT_RACES_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) \
-	       $(FDT_FOLLOW_TEST) $(FDT_STACKS_TEST)
+	       $(FDT_FOLLOW_TEST) $(FDT_STACKS_TEST) $(FDT_ENV_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
