@@ -133,41 +133,28 @@ static __always_inline __u64 stack_hash(const struct fdt_stack *s)
 
 /* ---- DWARF variants ------------------------------------------------- */
 
-struct recipe_check {
-	const struct fdt_recipe *r;
-	const __u64 *words; /* the stack from sp, as read now */
-	bool ok;
-};
-
-static long recipe_slot_cb(__u32 i, struct recipe_check *c)
-{
-	__u32 slot = i & (FDT_RECIPE_SLOTS - 1);
-	__u32 word = (c->r->off[slot] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
-
-	if (c->words[word] != c->r->val[slot]) {
-		c->ok = false;
-		return 1;
-	}
-	return 0;
-}
-
 /* Does the stack now at regs->sp hold the recipe's return addresses? One
- * read of the span, then a compare per slot. */
+ * read of the span, then a compare per slot (unrolled: a bpf_loop callback
+ * per slot cost more than the compare). */
 static __always_inline bool recipe_matches(struct pt_regs *regs,
 					   const struct fdt_recipe *r,
 					   struct fdt_window *scratch)
 {
-	struct recipe_check c = { .r = r, .words = (__u64 *)scratch->data,
-				  .ok = true };
-	__u32 span = r->span, n = r->nslots;
+	const __u64 *words = (const __u64 *)scratch->data;
+	__u32 span = r->span, n = r->nslots, word;
 
 	if (!n)
 		return true; /* not unwindable: one variant for the key */
 	if (span < 8 || span > FDT_WINDOW_BYTES || n > FDT_RECIPE_SLOTS ||
 	    bpf_probe_read_user(scratch->data, span, (void *)regs->sp))
 		return false;
-	bpf_loop(n, recipe_slot_cb, &c, 0);
-	return c.ok;
+#pragma unroll
+	for (__u32 i = 0; i < FDT_RECIPE_SLOTS; i++) {
+		word = (r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
+		if (i < n && words[word] != r->val[i])
+			return false;
+	}
+	return true;
 }
 
 /* Copy the window of a new variant (as much of FDT_WINDOW_BYTES as is
@@ -230,18 +217,32 @@ struct diff_scan {
 	__u32 n;
 };
 
+/* Words compared per callback: a callback per word (1,024 for a full
+ * window) cost microseconds per open while a variant waits to be unwound.
+ * Windows are multiples of 512 bytes. */
+#define DIFF_CHUNK 16
+
 static long diff_cb(__u32 i, struct diff_scan *d)
 {
-	__u32 w = i & (FDT_WINDOW_BYTES / 8 - 1);
+	__u32 w0 = (i * DIFF_CHUNK) & (FDT_WINDOW_BYTES / 8 - DIFF_CHUNK);
+	__u64 x = 0;
 
-	if (d->now[w] == d->then[w])
+#pragma unroll
+	for (__u32 k = 0; k < DIFF_CHUNK; k++)
+		x |= d->now[w0 + k] ^ d->then[w0 + k];
+	if (!x)
 		return 0;
-	if (d->n >= FDT_MAX_DIFFS) {
-		d->n = FDT_MAX_DIFFS + 1;
-		return 1;
+#pragma unroll
+	for (__u32 k = 0; k < DIFF_CHUNK; k++) {
+		if (d->now[w0 + k] == d->then[w0 + k])
+			continue;
+		if (d->n >= FDT_MAX_DIFFS) {
+			d->n = FDT_MAX_DIFFS + 1;
+			return 1;
+		}
+		d->out->diff[d->n & (FDT_MAX_DIFFS - 1)] = w0 + k;
+		d->n++;
 	}
-	d->out->diff[d->n & (FDT_MAX_DIFFS - 1)] = w;
-	d->n++;
 	return 0;
 }
 
@@ -261,11 +262,11 @@ static __always_inline bool provisional(struct pt_regs *regs,
 	if (!w)
 		return false;
 	len = w->len;
-	if (len < 8 || len > FDT_WINDOW_BYTES ||
+	if (len < 8 || len > FDT_WINDOW_BYTES || len % (8 * DIFF_CHUNK) ||
 	    bpf_probe_read_user(scratch->data, len, (void *)regs->sp))
 		return false;
 	d.then = (__u64 *)w->data;
-	bpf_loop(len / 8, diff_cb, &d, 0);
+	bpf_loop(len / (8 * DIFF_CHUNK), diff_cb, &d, 0);
 	if (d.n > FDT_MAX_DIFFS)
 		return false;
 	out->variant = wkey->variant;
