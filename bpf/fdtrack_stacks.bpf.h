@@ -15,15 +15,17 @@
 /* glibc has no frame pointers, so the frame-pointer walk skips the caller of
  * a leaf syscall wrapper. Its return address is then at [sp]; pass it on if
  * the bytes before it look like a call instruction. */
-static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs)
+static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs, __u64 ra,
+					     bool have_ra)
 {
-	__u64 ra = 0;
 	__u8 b[8];
 
-	/* nothing is mapped below mmap_min_addr (64 KiB): do not fault on a
-	 * small number */
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp) ||
-	    ra < 65536 || ra >= USER_SPACE_END)
+	/* ra: [sp] if fp_walk() read it already. Nothing is mapped below
+	 * mmap_min_addr (64 KiB): do not fault on a small number. */
+	if (!have_ra &&
+	    bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp))
+		return 0;
+	if (ra < 65536 || ra >= USER_SPACE_END)
 		return 0;
 	if (bpf_probe_read_user(b, sizeof(b), (void *)(ra - 8)))
 		return 0;
@@ -89,36 +91,77 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
  * increasing. */
 #define FP_STACK_SPAN (64ULL << 20)
 
+/* The walk reads up to FP_CHUNK bytes of the stack at once, from a frame
+ * to the end of its page at most (so a read faults only where the 16 bytes
+ * of the frame would), and takes the frames above it from that copy: a
+ * read per frame was most of the walk's cost. */
+#define FP_CHUNK 512
+
 struct fp_walk {
 	struct fdt_stack *s;
 	__u64 fp, sp;
+	__u64 base;  /* user address of buf[0] */
+	__u64 have;  /* bytes of buf read from there */
+	__u64 *buf;  /* FP_CHUNK bytes (window_scratch, free until the DWARF
+			variant check) */
 };
 
 static long fp_walk_cb(__u32 i, struct fp_walk *w)
 {
-	__u64 frame[2]; /* saved rbp, return address */
+	__u64 off = w->fp - w->base, len, next, ra;
 	__u32 n = w->s->nframes;
 
 	if (w->fp < w->sp || w->fp - w->sp >= FP_STACK_SPAN || (w->fp & 7) ||
-	    n >= FDT_MAX_FRAMES ||
-	    bpf_probe_read_user(frame, sizeof(frame), (void *)w->fp) ||
-	    frame[1] < 4096)
+	    n >= FDT_MAX_FRAMES)
 		return 1;
-	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = frame[1];
+	if (w->fp < w->base || off + 16 > w->have) {
+		len = 4096 - (w->fp & 4095);
+		if (len < 16)
+			len = 16; /* the frame crosses a page */
+		if (len > FP_CHUNK)
+			len = FP_CHUNK;
+		if (bpf_probe_read_user(w->buf, len, (void *)w->fp))
+			return 1;
+		w->base = w->fp;
+		w->have = len;
+		off = 0;
+	}
+	off /= 8;
+	next = w->buf[off & (FP_CHUNK / 8 - 1)];
+	ra = w->buf[(off + 1) & (FP_CHUNK / 8 - 1)];
+	if (ra < 4096)
+		return 1;
+	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = ra;
 	w->s->nframes = n + 1;
-	if (frame[0] <= w->fp)
+	if (next <= w->fp)
 		return 1;
-	w->fp = frame[0];
+	w->fp = next;
 	return 0;
 }
 
-static __always_inline void fp_walk(struct fdt_stack *s, struct pt_regs *regs)
+/* The walk, its first read at sp (the top frames are often near, and
+ * [sp] is wrapper_retaddr()'s): true if it read [sp] into *ra0 (0: not
+ * mapped). */
+static __always_inline bool fp_walk(struct fdt_stack *s, struct pt_regs *regs,
+				    __u64 *buf, __u64 *ra0)
 {
-	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp };
+	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp,
+			     .buf = buf };
+	__u64 len = 4096 - (regs->sp & 4095);
 
+	if (len > FP_CHUNK)
+		len = FP_CHUNK;
+	*ra0 = 0; /* unreadable: so is the page of [sp] */
+	if (!(regs->sp & 7) &&
+	    !bpf_probe_read_user(buf, len, (void *)regs->sp)) {
+		w.base = regs->sp;
+		w.have = len;
+		*ra0 = buf[0];
+	}
 	s->frames[0] = regs->ip;
 	s->nframes = 1;
 	bpf_loop(FDT_MAX_FRAMES - 1, fp_walk_cb, &w, 0);
+	return !(regs->sp & 7);
 }
 
 static __always_inline __u64 stack_hash(const struct fdt_stack *s)
@@ -338,17 +381,20 @@ static __always_inline void stack_capture(struct handler *h,
 					  struct opening_stack *out)
 {
 	struct fdt_stack *s, *known;
+	struct fdt_window *buf;
 	__u32 zero = 0;
-	__u64 key;
+	__u64 key, ra = 0;
+	bool have_ra;
 	int err;
 
 	if (!want_stacks)
 		return;
 	s = bpf_map_lookup_elem(&stack_scratch, &zero);
-	if (!s)
+	buf = bpf_map_lookup_elem(&window_scratch, &zero);
+	if (!s || !buf)
 		return;
-	fp_walk(s, h->regs);
-	s->retaddr = wrapper_retaddr(h->regs);
+	have_ra = fp_walk(s, h->regs, (__u64 *)buf->data, &ra);
+	s->retaddr = wrapper_retaddr(h->regs, ra, have_ra);
 	s->gc_gen = gc_gen;
 	key = stack_hash(s);
 	known = bpf_map_lookup_elem(&stacks, &key);
