@@ -241,13 +241,12 @@ struct installs {
 	int how;
 	int n;
 	int fd[2];
-	struct opening_stack stack; /* taken for the first, kept for both */
 };
 
 static long install_cb(__u32 i, struct installs *in)
 {
 	if (i < 2 && in->fd[i & 1] >= 0)
-		on_install(in->h, in->fd[i & 1], in->how, &in->stack);
+		on_install(in->h, in->fd[i & 1], in->how);
 	return 0;
 }
 

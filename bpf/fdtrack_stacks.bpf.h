@@ -258,12 +258,28 @@ struct diff_scan {
 	const __u64 *then; /* a variant's window */
 	struct opening_stack *out;
 	__u32 n;
+	__u32 w0;          /* the chunk being looked at word by word */
 };
 
 /* Words compared per callback: a callback per word (1,024 for a full
  * window) cost microseconds per open while a variant waits to be unwound.
  * Windows are multiples of 512 bytes. */
 #define DIFF_CHUNK 16
+
+static long diff_word_cb(__u32 k, struct diff_scan *d)
+{
+	__u32 w = (d->w0 + k) & (FDT_WINDOW_BYTES / 8 - 1);
+
+	if (d->now[w] == d->then[w])
+		return 0;
+	if (d->n >= FDT_MAX_DIFFS) {
+		d->n = FDT_MAX_DIFFS + 1;
+		return 1;
+	}
+	d->out->diff[d->n & (FDT_MAX_DIFFS - 1)] = w;
+	d->n++;
+	return 0;
+}
 
 static long diff_cb(__u32 i, struct diff_scan *d)
 {
@@ -275,18 +291,11 @@ static long diff_cb(__u32 i, struct diff_scan *d)
 		x |= d->now[w0 + k] ^ d->then[w0 + k];
 	if (!x)
 		return 0;
-#pragma unroll
-	for (__u32 k = 0; k < DIFF_CHUNK; k++) {
-		if (d->now[w0 + k] == d->then[w0 + k])
-			continue;
-		if (d->n >= FDT_MAX_DIFFS) {
-			d->n = FDT_MAX_DIFFS + 1;
-			return 1;
-		}
-		d->out->diff[d->n & (FDT_MAX_DIFFS - 1)] = w0 + k;
-		d->n++;
-	}
-	return 0;
+	/* word by word only where they differ (an unrolled loop here made
+	 * the verifier take seconds) */
+	d->w0 = w0;
+	bpf_loop(DIFF_CHUNK, diff_word_cb, d, 0);
+	return d->n > FDT_MAX_DIFFS;
 }
 
 /* Variant v is not unwound yet (its window waits in `windows`): is this

@@ -14,8 +14,7 @@ enum { NEW_FD, REPLACE };
 
 /* A syscall installed fd (NEW_FD: the number was free at its effect;
  * REPLACE: dup2/dup3 onto it, closing what was there). */
-static __noinline void on_install(struct handler *h, __u32 fd, int how,
-				  struct opening_stack *same)
+static __noinline void on_install(struct handler *h, __u32 fd, int how)
 {
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
@@ -38,15 +37,8 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how,
 			return;
 		seq0 = 0; /* a racer that made and changed it bumped seq */
 	}
-	/* same: the stack of an earlier fd of this syscall (pipe2,
-	 * socketpair, SCM_RIGHTS), taken once */
-	if (c.kind >= 0 && same && same->key) {
-		stack = *same;
-	} else if (c.kind >= 0) {
+	if (c.kind >= 0)
 		stack_capture(h, &stack);
-		if (same)
-			*same = stack;
-	}
 	aspace = tbl->aspace;
 	TRY_LOCK_FRESH_AFTER(v, seq0, (occupant_read(&c, h->files, fd),
 				       det = NOTICED(v)), locked);
@@ -153,7 +145,6 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 
 struct scm_walk {
 	struct handler *h;
-	struct opening_stack stack; /* one stack for all fds received */
 	__u64 cmsg;       /* user address of the current cmsghdr */
 	__u64 end;        /* end of the control buffer */
 	__u64 data;       /* the fds of an SCM_RIGHTS message */
@@ -166,7 +157,7 @@ static long scm_fd_cb(__u32 i, struct scm_walk *w)
 	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(w->data + 4 * i)))
 		return 1;
 	if (fd >= 0)
-		on_install(w->h, fd, NEW_FD, &w->stack);
+		on_install(w->h, fd, NEW_FD);
 	return 0;
 }
 
