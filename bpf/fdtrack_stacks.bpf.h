@@ -15,15 +15,17 @@
 /* glibc has no frame pointers, so the frame-pointer walk skips the caller of
  * a leaf syscall wrapper. Its return address is then at [sp]; pass it on if
  * the bytes before it look like a call instruction. */
-static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs)
+static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs, __u64 ra,
+					     bool have_ra)
 {
-	__u64 ra = 0;
 	__u8 b[8];
 
-	/* nothing is mapped below mmap_min_addr (64 KiB): do not fault on a
-	 * small number */
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp) ||
-	    ra < 65536 || ra >= USER_SPACE_END)
+	/* ra: [sp] if fp_walk() read it already. Nothing is mapped below
+	 * mmap_min_addr (64 KiB): do not fault on a small number. */
+	if (!have_ra &&
+	    bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp))
+		return 0;
+	if (ra < 65536 || ra >= USER_SPACE_END)
 		return 0;
 	if (bpf_probe_read_user(b, sizeof(b), (void *)(ra - 8)))
 		return 0;
@@ -89,36 +91,77 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
  * increasing. */
 #define FP_STACK_SPAN (64ULL << 20)
 
+/* The walk reads up to FP_CHUNK bytes of the stack at once, from a frame
+ * to the end of its page at most (so a read faults only where the 16 bytes
+ * of the frame would), and takes the frames above it from that copy: a
+ * read per frame was most of the walk's cost. */
+#define FP_CHUNK 512
+
 struct fp_walk {
 	struct fdt_stack *s;
 	__u64 fp, sp;
+	__u64 base;  /* user address of buf[0] */
+	__u64 have;  /* bytes of buf read from there */
+	__u64 *buf;  /* FP_CHUNK bytes (window_scratch, free until the DWARF
+			variant check) */
 };
 
 static long fp_walk_cb(__u32 i, struct fp_walk *w)
 {
-	__u64 frame[2]; /* saved rbp, return address */
+	__u64 off = w->fp - w->base, len, next, ra;
 	__u32 n = w->s->nframes;
 
 	if (w->fp < w->sp || w->fp - w->sp >= FP_STACK_SPAN || (w->fp & 7) ||
-	    n >= FDT_MAX_FRAMES ||
-	    bpf_probe_read_user(frame, sizeof(frame), (void *)w->fp) ||
-	    frame[1] < 4096)
+	    n >= FDT_MAX_FRAMES)
 		return 1;
-	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = frame[1];
+	if (w->fp < w->base || off + 16 > w->have) {
+		len = 4096 - (w->fp & 4095);
+		if (len < 16)
+			len = 16; /* the frame crosses a page */
+		if (len > FP_CHUNK)
+			len = FP_CHUNK;
+		if (bpf_probe_read_user(w->buf, len, (void *)w->fp))
+			return 1;
+		w->base = w->fp;
+		w->have = len;
+		off = 0;
+	}
+	off /= 8;
+	next = w->buf[off & (FP_CHUNK / 8 - 1)];
+	ra = w->buf[(off + 1) & (FP_CHUNK / 8 - 1)];
+	if (ra < 4096)
+		return 1;
+	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = ra;
 	w->s->nframes = n + 1;
-	if (frame[0] <= w->fp)
+	if (next <= w->fp)
 		return 1;
-	w->fp = frame[0];
+	w->fp = next;
 	return 0;
 }
 
-static __always_inline void fp_walk(struct fdt_stack *s, struct pt_regs *regs)
+/* The walk, its first read at sp (the top frames are often near, and
+ * [sp] is wrapper_retaddr()'s): true if it read [sp] into *ra0 (0: not
+ * mapped). */
+static __always_inline bool fp_walk(struct fdt_stack *s, struct pt_regs *regs,
+				    __u64 *buf, __u64 *ra0)
 {
-	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp };
+	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp,
+			     .buf = buf };
+	__u64 len = 4096 - (regs->sp & 4095);
 
+	if (len > FP_CHUNK)
+		len = FP_CHUNK;
+	*ra0 = 0; /* unreadable: so is the page of [sp] */
+	if (!(regs->sp & 7) &&
+	    !bpf_probe_read_user(buf, len, (void *)regs->sp)) {
+		w.base = regs->sp;
+		w.have = len;
+		*ra0 = buf[0];
+	}
 	s->frames[0] = regs->ip;
 	s->nframes = 1;
 	bpf_loop(FDT_MAX_FRAMES - 1, fp_walk_cb, &w, 0);
+	return !(regs->sp & 7);
 }
 
 static __always_inline __u64 stack_hash(const struct fdt_stack *s)
@@ -133,41 +176,28 @@ static __always_inline __u64 stack_hash(const struct fdt_stack *s)
 
 /* ---- DWARF variants ------------------------------------------------- */
 
-struct recipe_check {
-	const struct fdt_recipe *r;
-	const __u64 *words; /* the stack from sp, as read now */
-	bool ok;
-};
-
-static long recipe_slot_cb(__u32 i, struct recipe_check *c)
-{
-	__u32 slot = i & (FDT_RECIPE_SLOTS - 1);
-	__u32 word = (c->r->off[slot] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
-
-	if (c->words[word] != c->r->val[slot]) {
-		c->ok = false;
-		return 1;
-	}
-	return 0;
-}
-
 /* Does the stack now at regs->sp hold the recipe's return addresses? One
- * read of the span, then a compare per slot. */
+ * read of the span, then a compare per slot (unrolled: a bpf_loop callback
+ * per slot cost more than the compare). */
 static __always_inline bool recipe_matches(struct pt_regs *regs,
 					   const struct fdt_recipe *r,
 					   struct fdt_window *scratch)
 {
-	struct recipe_check c = { .r = r, .words = (__u64 *)scratch->data,
-				  .ok = true };
-	__u32 span = r->span, n = r->nslots;
+	const __u64 *words = (const __u64 *)scratch->data;
+	__u32 span = r->span, n = r->nslots, word;
 
 	if (!n)
 		return true; /* not unwindable: one variant for the key */
 	if (span < 8 || span > FDT_WINDOW_BYTES || n > FDT_RECIPE_SLOTS ||
 	    bpf_probe_read_user(scratch->data, span, (void *)regs->sp))
 		return false;
-	bpf_loop(n, recipe_slot_cb, &c, 0);
-	return c.ok;
+#pragma unroll
+	for (__u32 i = 0; i < FDT_RECIPE_SLOTS; i++) {
+		word = (r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
+		if (i < n && words[word] != r->val[i])
+			return false;
+	}
+	return true;
 }
 
 /* Copy the window of a new variant (as much of FDT_WINDOW_BYTES as is
@@ -228,11 +258,17 @@ struct diff_scan {
 	const __u64 *then; /* a variant's window */
 	struct opening_stack *out;
 	__u32 n;
+	__u32 w0;          /* the chunk being looked at word by word */
 };
 
-static long diff_cb(__u32 i, struct diff_scan *d)
+/* Words compared per callback: a callback per word (1,024 for a full
+ * window) cost microseconds per open while a variant waits to be unwound.
+ * Windows are multiples of 512 bytes. */
+#define DIFF_CHUNK 16
+
+static long diff_word_cb(__u32 k, struct diff_scan *d)
 {
-	__u32 w = i & (FDT_WINDOW_BYTES / 8 - 1);
+	__u32 w = (d->w0 + k) & (FDT_WINDOW_BYTES / 8 - 1);
 
 	if (d->now[w] == d->then[w])
 		return 0;
@@ -243,6 +279,23 @@ static long diff_cb(__u32 i, struct diff_scan *d)
 	d->out->diff[d->n & (FDT_MAX_DIFFS - 1)] = w;
 	d->n++;
 	return 0;
+}
+
+static long diff_cb(__u32 i, struct diff_scan *d)
+{
+	__u32 w0 = (i * DIFF_CHUNK) & (FDT_WINDOW_BYTES / 8 - DIFF_CHUNK);
+	__u64 x = 0;
+
+#pragma unroll
+	for (__u32 k = 0; k < DIFF_CHUNK; k++)
+		x |= d->now[w0 + k] ^ d->then[w0 + k];
+	if (!x)
+		return 0;
+	/* word by word only where they differ (an unrolled loop here made
+	 * the verifier take seconds) */
+	d->w0 = w0;
+	bpf_loop(DIFF_CHUNK, diff_word_cb, d, 0);
+	return d->n > FDT_MAX_DIFFS;
 }
 
 /* Variant v is not unwound yet (its window waits in `windows`): is this
@@ -261,11 +314,11 @@ static __always_inline bool provisional(struct pt_regs *regs,
 	if (!w)
 		return false;
 	len = w->len;
-	if (len < 8 || len > FDT_WINDOW_BYTES ||
+	if (len < 8 || len > FDT_WINDOW_BYTES || len % (8 * DIFF_CHUNK) ||
 	    bpf_probe_read_user(scratch->data, len, (void *)regs->sp))
 		return false;
 	d.then = (__u64 *)w->data;
-	bpf_loop(len / 8, diff_cb, &d, 0);
+	bpf_loop(len / (8 * DIFF_CHUNK), diff_cb, &d, 0);
 	if (d.n > FDT_MAX_DIFFS)
 		return false;
 	out->variant = wkey->variant;
@@ -337,17 +390,20 @@ static __always_inline void stack_capture(struct handler *h,
 					  struct opening_stack *out)
 {
 	struct fdt_stack *s, *known;
+	struct fdt_window *buf;
 	__u32 zero = 0;
-	__u64 key;
+	__u64 key, ra = 0;
+	bool have_ra;
 	int err;
 
 	if (!want_stacks)
 		return;
 	s = bpf_map_lookup_elem(&stack_scratch, &zero);
-	if (!s)
+	buf = bpf_map_lookup_elem(&window_scratch, &zero);
+	if (!s || !buf)
 		return;
-	fp_walk(s, h->regs);
-	s->retaddr = wrapper_retaddr(h->regs);
+	have_ra = fp_walk(s, h->regs, (__u64 *)buf->data, &ra);
+	s->retaddr = wrapper_retaddr(h->regs, ra, have_ra);
 	s->gc_gen = gc_gen;
 	key = stack_hash(s);
 	known = bpf_map_lookup_elem(&stacks, &key);

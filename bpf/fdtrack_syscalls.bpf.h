@@ -82,7 +82,10 @@ static __noinline void on_close(struct handler *h, __u32 fd)
 
 	if (!v)
 		return;
-	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = NOTICED(v)),
+	/* det is used only with a claim (a close noticed since prev): the
+	 * clock is read for those alone, the fields as fresh as the lock */
+	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
+			   det = v->pclaim_ts > h->prev ? NOTICED(v) : 0),
 		       locked);
 	if (!locked) {
 		race_lost(); /* the snapshot will find the close: outside */
