@@ -39,8 +39,10 @@ static int parse_id(const char *name, unsigned *out)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || *s == '-' || v > 0xfffffffeUL) {
-		fprintf(stderr, "fdtrack: %s='%s' is not a user/group id; unset "
-			"it or pass --run-as-root\n", name, s);
+		fprintf(stderr,
+			"fdtrack: %s='%s' is not a user/group id; unset "
+			"it or pass --run-as-root\n",
+			name, s);
 		return -1;
 	}
 	*out = v;
@@ -141,9 +143,11 @@ int command_start(struct command *c, bool follow)
 			PTRACE_O_TRACECLONE;
 	c->traced = ptrace(PTRACE_SEIZE, c->pid, 0, opts) == 0;
 	if (!c->traced)
-		fprintf(stderr, "fdtrack: warning: cannot ptrace the command "
+		fprintf(stderr,
+			"fdtrack: warning: cannot ptrace the command "
 			"(%s): stacks of processes that exit quickly may stay "
-			"unresolved\n", strerror(errno));
+			"unresolved\n",
+			strerror(errno));
 	if (write(c->go_fd, "g", 1) != 1) {
 		fprintf(stderr, "fdtrack: cannot start the command: %s\n",
 			strerror(errno));

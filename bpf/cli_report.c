@@ -91,15 +91,18 @@ void run_totals_of(const struct fdtrack_counts *all,
 	out->counts.unwound = all->unwound;
 	out->exact = true;
 	if (all->fds_full)
-		why(out, "%llu fds not tracked: fdtrack's fd table (%u entries) "
-		    "was full; raise it with --max-fds", all->fds_full,
-		    ri->opts.max_fds);
+		why(out,
+		    "%llu fds not tracked: fdtrack's fd table (%u entries) "
+		    "was full; raise it with --max-fds",
+		    all->fds_full, ri->opts.max_fds);
 	if (all->procs_full)
-		why(out, "%llu processes not followed: fdtrack's process table "
-		    "(%u) was full; raise it with --max-procs", all->procs_full,
-		    ri->opts.max_procs);
+		why(out,
+		    "%llu processes not followed: fdtrack's process table "
+		    "(%u) was full; raise it with --max-procs",
+		    all->procs_full, ri->opts.max_procs);
 	if (all->stacks_dropped)
-		why(out, "%llu opens without their stack: fdtrack's stack table "
+		why(out,
+		    "%llu opens without their stack: fdtrack's stack table "
 		    "(%u) was full; raise it with --max-stacks",
 		    all->stacks_dropped, ri->opts.max_stacks);
 }
@@ -175,7 +178,7 @@ static void print_process(FILE *out, const struct fdtrack_process *p,
 			print_kind_line(out, c, k);
 	if (c->exited)
 		fprintf(out, "  (\"left open\": open when it exited, closed "
-			"by the exit; \"closed\" does not count those)\n");
+			     "by the exit; \"closed\" does not count those)\n");
 	if (p->ngroups)
 		fputc('\n', out);
 	fdtrack_print_groups(out, p->groups, p->ngroups);
@@ -216,29 +219,36 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 		}
 	}
 	if (clean > CLEAN_LINES_MAX)
-		fprintf(out, "fdtrack: ... and %zu more processes that closed "
-			"every fd they opened\n", clean - CLEAN_LINES_MAX);
+		fprintf(out,
+			"fdtrack: ... and %zu more processes that closed "
+			"every fd they opened\n",
+			clean - CLEAN_LINES_MAX);
 	if (ri->follow)
-		fprintf(out, "fdtrack: %zu processes followed (%llu still "
-			"running)", np,
-			(unsigned long long)tot->counts.running);
+		fprintf(out,
+			"fdtrack: %zu processes followed (%llu still "
+			"running)",
+			np, (unsigned long long)tot->counts.running);
 	else
 		fprintf(out, "fdtrack:");
-	fprintf(out, " %llu fds leaked in %zu process%s; lost events %llu, "
-		"stacks dropped %llu\n", (unsigned long long)tot->leaked,
-		tot->leaking, tot->leaking == 1 ? "" : "es",
+	fprintf(out,
+		" %llu fds leaked in %zu process%s; lost events %llu, "
+		"stacks dropped %llu\n",
+		(unsigned long long)tot->leaked, tot->leaking,
+		tot->leaking == 1 ? "" : "es",
 		(unsigned long long)tot->counts.lost_events,
 		(unsigned long long)tot->counts.stacks_dropped);
 	for (size_t i = 0; i < tot->nwhy; i++)
 		fprintf(out, "fdtrack: NOT EXACT: %s\n", tot->why_not_exact[i]);
 	if (tot->counts.unwinds_dropped)
-		fprintf(out, "fdtrack: %llu opens have frame-pointer frames only: "
+		fprintf(out,
+			"fdtrack: %llu opens have frame-pointer frames only: "
 			"more call paths behind one frame-pointer stack than "
 			"fdtrack unwinds (%d), or its unwind tables were full\n",
 			(unsigned long long)tot->counts.unwinds_dropped,
 			FDT_VARIANTS_PUBLIC);
 	if (tot->counts.races_lost)
-		fprintf(out, "fdtrack: %llu closes lost the race for their fd "
+		fprintf(out,
+			"fdtrack: %llu closes lost the race for their fd "
 			"number four times in a row and were counted as closed "
 			"outside syscalls\n",
 			(unsigned long long)tot->counts.races_lost);
@@ -263,7 +273,8 @@ int json_report_check(const char *path)
 		return -1;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-		fprintf(stderr, "fdtrack: cannot write %s: name too long\n", path);
+		fprintf(stderr, "fdtrack: cannot write %s: name too long\n",
+			path);
 		return -1;
 	}
 	fd = mkstemp(tmp);
@@ -290,7 +301,8 @@ static void json_legacy_kinds(FILE *f, const char *key, const uint64_t *v,
 		if (!(kinds & FDKIND_MASK(legacy[i])))
 			continue;
 		fprintf(f, "%s\"%s\": %llu", first ? "" : ", ",
-			fdkind_name(legacy[i]), (unsigned long long)v[legacy[i]]);
+			fdkind_name(legacy[i]),
+			(unsigned long long)v[legacy[i]]);
 		first = false;
 	}
 	fprintf(f, "},\n");
@@ -306,11 +318,12 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		if (!kind_active(c, k))
 			continue;
-		fprintf(f, "%s\n%s  \"%s\": {\"at_start\": %llu, \"opens\": %llu, "
+		fprintf(f,
+			"%s\n%s  \"%s\": {\"at_start\": %llu, \"opens\": %llu, "
 			"\"closes\": %llu, \"open_at_exit\": %llu, \"live\": %llu, "
 			"\"leaked\": %llu, \"opened_outside_syscalls\": %llu, "
-			"\"closed_outside_syscalls\": %llu}", first ? "" : ",",
-			indent, fdkind_name(k),
+			"\"closed_outside_syscalls\": %llu}",
+			first ? "" : ",", indent, fdkind_name(k),
 			(unsigned long long)c->at_start[k],
 			(unsigned long long)c->opens[k],
 			(unsigned long long)c->closes[k],
@@ -383,7 +396,8 @@ static void json_groups(FILE *f, const struct fdtrack_process *p, size_t np,
 
 static void json_process(FILE *f, const struct fdtrack_process *p)
 {
-	fprintf(f, "    { \"pid\": %d, \"ppid\": %d, \"command\": ", (int)p->pid,
+	fprintf(f,
+		"    { \"pid\": %d, \"ppid\": %d, \"command\": ", (int)p->pid,
 		(int)p->ppid);
 	json_str(f, p->cmdline);
 	fprintf(f, ", \"exited\": %s", p->exited ? "true" : "false");
@@ -414,9 +428,11 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		left_open[k] = c->open_at_exit[k] + c->live[k];
-	fprintf(f, "{\n  \"version\": 2,\n  \"pid\": %d,\n  \"target_exited\": %s,\n",
+	fprintf(f,
+		"{\n  \"version\": 2,\n  \"pid\": %d,\n  \"target_exited\": %s,\n",
 		(int)ri->pid, c->exited ? "true" : "false");
-	fprintf(f, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
+	fprintf(f, "  \"interrupted\": %s,\n",
+		ri->interrupted ? "true" : "false");
 	if (ri->interrupted)
 		fprintf(f, "  \"signal\": %d,\n", ri->interrupted);
 	if (ri->cmd) {
@@ -428,7 +444,8 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		ri->follow ? "true" : "false");
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (ri->kinds & FDKIND_MASK(k)) {
-			fprintf(f, "%s\"%s\"", first ? "" : ", ", fdkind_name(k));
+			fprintf(f, "%s\"%s\"", first ? "" : ", ",
+				fdkind_name(k));
 			first = false;
 		}
 	fprintf(f, "],\n  \"exact\": %s,\n  \"not_exact_because\": [",
@@ -446,7 +463,8 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 	json_legacy_kinds(f, "opened_outside_syscalls",
 			  c->opened_outside_syscalls, ri->kinds);
 	json_legacy_kinds(f, "at_start", c->at_start, ri->kinds);
-	fprintf(f, "  \"totals\": { \"processes\": %zu, \"running\": %llu, "
+	fprintf(f,
+		"  \"totals\": { \"processes\": %zu, \"running\": %llu, "
 		"\"leaking_processes\": %zu, \"leaked\": %llu,\n    \"by_kind\": ",
 		np, (unsigned long long)c->running, tot->leaking,
 		(unsigned long long)tot->leaked);
@@ -458,10 +476,12 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 	}
 	/* fdtrack's own memory: after attaching, when tracing ended, after
 	 * the report (symbolisation loads debug info) */
-	fprintf(f, "  ],\n  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
-		"\"end\": %ld, \"max\": %ld},\n", ri->rss_start,
-		ri->rss_traced, ri->rss_end, ri->rss_max);
-	fprintf(f, "  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
+	fprintf(f,
+		"  ],\n  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
+		"\"end\": %ld, \"max\": %ld},\n",
+		ri->rss_start, ri->rss_traced, ri->rss_end, ri->rss_max);
+	fprintf(f,
+		"  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
 		"  \"stacks_unwound\": %llu,\n  \"unwinds_dropped\": %llu,\n"
 		"  \"races_lost\": %llu,\n  \"leaks\": ",
 		(unsigned long long)c->lost_events,

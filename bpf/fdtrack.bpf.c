@@ -35,21 +35,21 @@
 #include "fdtrack_shared.h"
 
 #define EEXIST 17
-#define E2BIG 7
-#define EBADF 9
+#define E2BIG  7
+#define EBADF  9
 
 /* Set by user space before load. */
 const volatile __u32 targ_tgid = 0;
-const volatile bool follow = false;     /* also the processes it starts */
+const volatile bool follow = false; /* also the processes it starts */
 const volatile bool want_stacks = true;
-const volatile bool want_dwarf = true;  /* DWARF variants (§4.6) */
+const volatile bool want_dwarf = true; /* DWARF variants (§4.6) */
 const volatile __u64 kind_mask = FDKIND_ALL;
 
 /* Read (and some set) by user space through the mmap'ed .bss/.data. */
-__u64 lost_events;     /* ring buffer full: records lost (never counts) */
-__u64 fds_full;        /* `fds` full: entries not made, counts not exact */
-__u64 stacks_dropped;  /* `stacks` full: opens without their stack */
-__u64 tables_full;     /* `tables` full: processes not followed */
+__u64 lost_events;    /* ring buffer full: records lost (never counts) */
+__u64 fds_full;	      /* `fds` full: entries not made, counts not exact */
+__u64 stacks_dropped; /* `stacks` full: opens without their stack */
+__u64 tables_full;    /* `tables` full: processes not followed */
 __u64 stacks_added;
 __u64 unwinds_dropped; /* opens left with frame-pointer frames only */
 __u64 races_lost;      /* handlers that could not read fresh: did nothing */
@@ -57,11 +57,11 @@ __s64 live_tables = 1; /* followed tables not yet dead (the root's too) */
 __u32 next_table = FDT_ROOT_TABLE;
 __u32 next_aspace = 1; /* the root starts in address space 1 */
 __u32 root_gone;       /* the target process exited */
-__u32 snap_gen;        /* bumped by user space before each snapshot */
+__u32 snap_gen;	       /* bumped by user space before each snapshot */
 __u32 snap_baseline;   /* the attach-time snapshot: files are at_start */
 __u32 baseline_done;   /* ... and it ended: what a recheck finds is new */
 __u32 snap_gave_up;    /* this snapshot skipped a number: run it again */
-__u32 gc_gen;          /* user space's stack collection round */
+__u32 gc_gen;	       /* user space's stack collection round */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -268,8 +268,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(fdtrack_exit, struct task_struct *p)
 {
-	struct fdt_task_state *ts =
-		bpf_task_storage_get(&task_states, p, 0, 0);
+	struct fdt_task_state *ts = bpf_task_storage_get(&task_states, p, 0, 0);
 	__u32 table = ts ? ts->table : 0;
 	struct fdt_table *tbl;
 	struct handler h = {};
@@ -379,8 +378,9 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	if (!v)
 		return 0;
 	/* the walk's file may be stale by now: act on the table as it is */
-	TRY_LOCK_FRESH(v, (occupant_read(&c, files, fd),
-			   now = bpf_ktime_get_ns()), locked);
+	TRY_LOCK_FRESH(v,
+		       (occupant_read(&c, files, fd), now = bpf_ktime_get_ns()),
+		       locked);
 	if (!locked) {
 		snap_gave_up = 1;
 		return 0;
@@ -403,7 +403,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	entry_set(v, tbl, &c,
 		  snap_baseline ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
 		  FDT_F_UNCLAIMED |
-		  (snap_baseline ? FDT_F_BASE | FDT_F_INHERITED : 0),
+			  (snap_baseline ? FDT_F_BASE | FDT_F_INHERITED : 0),
 		  now, NULL, tbl->aspace);
 	__sync_fetch_and_add(&tbl->snap_seen, 1);
 	unlock(v);

@@ -23,10 +23,10 @@
 #include "fdtrack.skel.h"
 #include "fdtrack_internal.h"
 
-#define DEFAULT_RINGBUF (256u * 1024)
+#define DEFAULT_RINGBUF	   (256u * 1024)
 #define DEFAULT_MAX_STACKS 16384u
-#define DEFAULT_MAX_PROCS 4096u
-#define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define DEFAULT_MAX_PROCS  4096u
+#define BTF_PATH	   "/sys/kernel/btf/vmlinux"
 
 static _Thread_local char errbuf[512];
 
@@ -90,8 +90,7 @@ static unsigned ringbuf_size(unsigned want)
 	return n;
 }
 
-static struct fdtrack_options effective_options(
-	const struct fdtrack_options *in)
+static struct fdtrack_options effective_options(const struct fdtrack_options *in)
 {
 	struct fdtrack_options o = { .want_stacks = 1 };
 
@@ -102,7 +101,8 @@ static struct fdtrack_options effective_options(
 	o.max_fds = o.max_fds ? o.max_fds : nr_open();
 	o.max_stacks = o.max_stacks ? o.max_stacks : DEFAULT_MAX_STACKS;
 	o.max_procs = o.max_procs ? o.max_procs
-				  : o.follow ? DEFAULT_MAX_PROCS : 4;
+		      : o.follow  ? DEFAULT_MAX_PROCS
+				  : 4;
 	return o;
 }
 
@@ -123,8 +123,10 @@ static int snapshot_once(struct fdtrack *t)
 	__atomic_add_fetch(&t->bss->snap_gen, 1, __ATOMIC_SEQ_CST);
 	fd = bpf_iter_create(bpf_link__fd(t->iter));
 	if (fd < 0)
-		return fdtrack_fail(-errno, "fdtrack: cannot start the fd "
-				    "snapshot iterator: %s", strerror(errno));
+		return fdtrack_fail(-errno,
+				    "fdtrack: cannot start the fd "
+				    "snapshot iterator: %s",
+				    strerror(errno));
 	/* The program writes nothing; one read walks every table. */
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		;
@@ -144,11 +146,12 @@ static int run_snapshot(struct fdtrack *t)
 	for (int i = 0; i < 16; i++) {
 		int err = snapshot_once(t);
 
-		if (err || !__atomic_load_n(&t->bss->snap_gave_up,
-					    __ATOMIC_SEQ_CST))
+		if (err ||
+		    !__atomic_load_n(&t->bss->snap_gave_up, __ATOMIC_SEQ_CST))
 			return err;
 	}
-	return fdtrack_fail(-EAGAIN, "fdtrack: the fd snapshot kept losing "
+	return fdtrack_fail(-EAGAIN,
+			    "fdtrack: the fd snapshot kept losing "
 			    "races with the target (16 walks); try again");
 }
 
@@ -162,8 +165,10 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 	if (n >= 0 || n == -EINTR) /* records may not wake us: take them */
 		n = ring_buffer__consume(t->rb);
 	if (n < 0 && n != -EINTR)
-		return fdtrack_fail(n, "fdtrack: reading the ring buffer "
-				    "failed: %s", strerror(-n));
+		return fdtrack_fail(n,
+				    "fdtrack: reading the ring buffer "
+				    "failed: %s",
+				    strerror(-n));
 	if (t->failed)
 		return -ENOMEM; /* fdtrack_error() says what */
 	lost = __atomic_load_n(&t->bss->lost_events, __ATOMIC_RELAXED);
@@ -203,8 +208,7 @@ int fdtrack_exited(const struct fdtrack *t)
 
 int fdtrack_all_exited(const struct fdtrack *t)
 {
-	return __atomic_load_n(&t->data->live_tables,
-			       __ATOMIC_RELAXED) <= 0;
+	return __atomic_load_n(&t->data->live_tables, __ATOMIC_RELAXED) <= 0;
 }
 
 /* ---- counts ----------------------------------------------------------- */
@@ -299,8 +303,8 @@ static int process_publish(struct fdtrack *t, struct proc *p,
 	out->counts.processes = 1;
 	out->counts.running = !p->exited;
 	if (!err)
-		err = groups_publish(t, p->pid, raw, nraw, false,
-				     &out->groups, &out->ngroups);
+		err = groups_publish(t, p->pid, raw, nraw, false, &out->groups,
+				     &out->ngroups);
 	if (!p->exited)
 		raw_groups_free(raw, nraw);
 	return err;
@@ -349,16 +353,18 @@ void fdtrack_processes_free(struct fdtrack_process *procs, size_t nprocs)
 static int load_error(int err)
 {
 	if (err == -EPERM || err == -EACCES)
-		return fdtrack_fail(err, "fdtrack: permission denied loading "
+		return fdtrack_fail(err,
+				    "fdtrack: permission denied loading "
 				    "BPF programs (libbpf: %s): run as root, or "
 				    "grant CAP_BPF and CAP_PERFMON",
 				    strerror(-err));
-	return fdtrack_fail(err, "fdtrack: the kernel refused the BPF programs "
+	return fdtrack_fail(err,
+			    "fdtrack: the kernel refused the BPF programs "
 			    "(libbpf: %s, errno %d): fdtrack needs Linux >= "
 			    "6.2 with tp_btf tracepoints, ring buffers, "
 			    "task_file iterators and bpf_rdonly_cast; set "
-			    "FDTRACK_DEBUG=1 for libbpf's log", strerror(-err),
-			    -err);
+			    "FDTRACK_DEBUG=1 for libbpf's log",
+			    strerror(-err), -err);
 }
 
 static int on_record(void *ctx, void *data, size_t len)
@@ -387,12 +393,14 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	/* without DWARF unwinding its maps stay empty: one entry each */
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.unwinds,
-					       s->rodata->want_dwarf ?
-					       t->opts.max_stacks : 1);
+					       s->rodata->want_dwarf
+						       ? t->opts.max_stacks
+						       : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.recipes,
-					       s->rodata->want_dwarf ?
-					       t->opts.max_stacks : 1);
+					       s->rodata->want_dwarf
+						       ? t->opts.max_stacks
+						       : 1);
 	if (!err && !s->rodata->want_dwarf)
 		err = bpf_map__set_max_entries(s->maps.windows, 1);
 	if (!err)
@@ -411,8 +419,9 @@ static int configure(struct fdtrack *t, pid_t tgid)
  * common/fdkind.c) and the target's table. */
 static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 {
-	struct fdt_table root = { .tgid = tgid, .ppid = ppid, .aspace = 1,
-				  .holders = 1 };
+	struct fdt_table root = {
+		.tgid = tgid, .ppid = ppid, .aspace = 1, .holders = 1
+	};
 	uint32_t id = FDT_ROOT_TABLE;
 	enum fdkind kind;
 	const char *name;
@@ -427,7 +436,8 @@ static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 			return -errno;
 	}
 	return bpf_map_update_elem(t->tables_fd, &id, &root, BPF_NOEXIST)
-		       ? -errno : 0;
+		       ? -errno
+		       : 0;
 }
 
 static pid_t parent_of(pid_t pid)
@@ -507,8 +517,8 @@ static void *map_globals(const struct bpf_map *m, size_t *len)
 	void *p;
 
 	*len = (bpf_map__value_size(m) + page - 1) / page * page;
-	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 bpf_map__fd(m), 0);
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m),
+		 0);
 	if (p == MAP_FAILED) {
 		*len = 0;
 		return NULL;
@@ -525,7 +535,7 @@ static void *map_globals(const struct bpf_map *m, size_t *len)
 static int keep_used(struct fdtrack *t)
 {
 	struct fdtrack_bpf *s = t->skel;
-	int *fds[] = { &t->fds_fd, &t->tables_fd, &t->stacks_fd,
+	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
 		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
 	void *bss, *data;
 
@@ -551,11 +561,15 @@ static int keep_used(struct fdtrack *t)
 	fdtrack_bpf__destroy(s);
 	for (size_t i = 0; i < nfds; i++)
 		if (*fds[i] < 0)
-			return fdtrack_fail(-errno, "fdtrack: cannot keep a map "
-					    "fd: %s", strerror(errno));
+			return fdtrack_fail(-errno,
+					    "fdtrack: cannot keep a map "
+					    "fd: %s",
+					    strerror(errno));
 	if (!bss || !data)
-		return fdtrack_fail(-ENOMEM, "fdtrack: cannot map the BPF "
-				    "globals: %s", strerror(errno));
+		return fdtrack_fail(-ENOMEM,
+				    "fdtrack: cannot map the BPF "
+				    "globals: %s",
+				    strerror(errno));
 	return 0;
 }
 
@@ -563,7 +577,8 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		 struct fdtrack **out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	const char *btf = getenv("FDTRACK_BTF") ? getenv("FDTRACK_BTF") : BTF_PATH;
+	const char *btf = getenv("FDTRACK_BTF") ? getenv("FDTRACK_BTF")
+						: BTF_PATH;
 	struct fdtrack *t;
 	pid_t ppid;
 	int err;
@@ -571,12 +586,14 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	*out = NULL;
 	errbuf[0] = 0;
 	if (tgid <= 0)
-		return fdtrack_fail(-EINVAL, "fdtrack: invalid pid %d", (int)tgid);
+		return fdtrack_fail(-EINVAL, "fdtrack: invalid pid %d",
+				    (int)tgid);
 	if (access(btf, R_OK))
-		return fdtrack_fail(-ENOENT, "fdtrack: no kernel BTF at %s (%s): "
+		return fdtrack_fail(-ENOENT,
+				    "fdtrack: no kernel BTF at %s (%s): "
 				    "boot a kernel built with "
-				    "CONFIG_DEBUG_INFO_BTF=y", btf,
-				    strerror(errno));
+				    "CONFIG_DEBUG_INFO_BTF=y",
+				    btf, strerror(errno));
 	if (kill(tgid, 0) && errno == ESRCH)
 		return fdtrack_fail(-ESRCH, "fdtrack: no process with pid %d",
 				    (int)tgid);
@@ -622,8 +639,8 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 				 t, NULL);
 	err = t->rb ? fdtrack_bpf__attach(t->skel) : -errno;
 	if (!err) {
-		t->skel->links.fdtrack_sys_exit =
-			bpf_program__attach(t->skel->progs.fdtrack_sys_exit);
+		t->skel->links.fdtrack_sys_exit = bpf_program__attach(
+			t->skel->progs.fdtrack_sys_exit);
 		if (!t->skel->links.fdtrack_sys_exit)
 			err = -errno;
 	}
@@ -653,7 +670,7 @@ fail:
 
 static void drop_own(struct fdtrack *t)
 {
-	int *fds[] = { &t->fds_fd, &t->tables_fd, &t->stacks_fd,
+	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
 		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)

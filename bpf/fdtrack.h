@@ -39,36 +39,36 @@
  * include the closes done by the exit: open_at_exit of them. */
 struct fdtrack_counts {
 	uint64_t opens[FDKIND_COUNT];
-	uint64_t closes[FDKIND_COUNT];      /* closes seen by syscalls + exec/exit */
-	uint64_t live[FDKIND_COUNT];        /* open now, after reconciliation */
+	uint64_t closes[FDKIND_COUNT]; /* closes seen by syscalls + exec/exit */
+	uint64_t live[FDKIND_COUNT];   /* open now, after reconciliation */
 	uint64_t closed_outside_syscalls[FDKIND_COUNT]; /* e.g. IORING_OP_CLOSE */
-	uint64_t lost_events;               /* ring buffer overflows, never hidden */
+	uint64_t lost_events; /* ring buffer overflows, never hidden */
 	/* Added after the first contract; always
 	 *   at_start + opens + opened_outside_syscalls
 	 *     == closes + closed_outside_syscalls + live  */
-	uint64_t at_start[FDKIND_COUNT];    /* open when tracking began: at
+	uint64_t at_start[FDKIND_COUNT]; /* open when tracking began: at
 					       attach, or inherited at fork */
 	uint64_t opened_outside_syscalls[FDKIND_COUNT]; /* IORING_OP_OPENAT, ... */
 	uint64_t open_at_exit[FDKIND_COUNT]; /* open when the process exited */
-	uint64_t exited;                    /* 1 once the target process exited */
+	uint64_t exited; /* 1 once the target process exited */
 	/* Added with fd kinds and follow: */
 	uint64_t open_since_start[FDKIND_COUNT]; /* of open_at_exit (of live while
 						    running): open since
 						    tracking began, so not
 						    leaks */
-	uint64_t stacks_dropped;  /* opens left without a stack (table full) */
-	uint64_t fds_full;        /* fds not tracked: the fd table was full */
-	uint64_t procs_full;      /* processes not followed: table full */
-	uint64_t processes;       /* processes followed (the target included) */
-	uint64_t running;         /* ... of them still running */
-	uint64_t races_lost;      /* closes whose exit could not read its number
+	uint64_t stacks_dropped; /* opens left without a stack (table full) */
+	uint64_t fds_full;	 /* fds not tracked: the fd table was full */
+	uint64_t procs_full;	 /* processes not followed: table full */
+	uint64_t processes;	 /* processes followed (the target included) */
+	uint64_t running;	 /* ... of them still running */
+	uint64_t races_lost;	 /* closes whose exit could not read its number
 				     fresh (4 times): filed outside syscalls
 				     when the snapshot finds them (§4.4) */
 	/* Added with DWARF unwinding: */
 	uint64_t unwinds_dropped; /* opens left with frame-pointer frames only:
 				     FDT_VARIANTS call paths behind one
 				     frame-pointer stack, or a table full */
-	uint64_t unwound;         /* stack windows unwound with DWARF CFI */
+	uint64_t unwound;	  /* stack windows unwound with DWARF CFI */
 };
 
 /* Call paths unwound per frame-pointer stack and address space (more
@@ -84,17 +84,17 @@ static inline uint64_t fdtrack_leaked(const struct fdtrack_counts *c, int k)
 }
 
 struct fdtrack_options {
-	unsigned ringbuf_bytes;   /* 0 = default */
-	int want_stacks;          /* record user stacks of opens (default on: 1) */
+	unsigned ringbuf_bytes; /* 0 = default */
+	int want_stacks; /* record user stacks of opens (default on: 1) */
 	/* Added with fd kinds and follow (0 = the default each): */
-	uint64_t kinds;           /* FDKIND_MASK() set to track; 0 = all */
-	int follow;               /* also every process the target starts */
-	unsigned max_fds;         /* fd entries (default: /proc/sys/fs/nr_open) */
-	unsigned max_stacks;      /* distinct stacks (default 16384) */
-	unsigned max_procs;       /* processes at once (default 4096) */
+	uint64_t kinds;	     /* FDKIND_MASK() set to track; 0 = all */
+	int follow;	     /* also every process the target starts */
+	unsigned max_fds;    /* fd entries (default: /proc/sys/fs/nr_open) */
+	unsigned max_stacks; /* distinct stacks (default 16384) */
+	unsigned max_procs;  /* processes at once (default 4096) */
 	/* Added with DWARF unwinding and demangling (0 = the default): */
-	int frame_pointers_only;  /* 1: no DWARF unwinding of opening stacks */
-	int raw_symbols;          /* 1: C++ and Rust names left mangled */
+	int frame_pointers_only; /* 1: no DWARF unwinding of opening stacks */
+	int raw_symbols;	 /* 1: C++ and Rust names left mangled */
 };
 
 struct fdtrack;
@@ -122,11 +122,11 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out);
 
 /* One frame of an opening stack, as data (NULL / 0: not known). */
 struct fdtrack_frame {
-	uint64_t addr;  /* the return address (the first: the syscall's ip) */
-	char *symbol;   /* function, demangled unless raw_symbols */
-	char *file;     /* source file (base name) */
+	uint64_t addr; /* the return address (the first: the syscall's ip) */
+	char *symbol;  /* function, demangled unless raw_symbols */
+	char *file;    /* source file (base name) */
 	int line;
-	char *module;   /* the mapped file (base name) */
+	char *module; /* the mapped file (base name) */
 };
 
 /* Live tracked fds of the target, opened since tracking began, grouped by
@@ -169,10 +169,10 @@ int fdtrack_exited(const struct fdtrack *t);
 /* One followed process: exited ones as they exited, running ones as now. */
 struct fdtrack_process {
 	pid_t pid, ppid;
-	char *cmdline;           /* arguments joined by spaces; NULL: unknown */
-	int exited;              /* 1: gone; status is valid if has_status */
+	char *cmdline; /* arguments joined by spaces; NULL: unknown */
+	int exited;    /* 1: gone; status is valid if has_status */
 	int has_status;
-	int status;              /* as wait() gives it (WIFEXITED, ...) */
+	int status; /* as wait() gives it (WIFEXITED, ...) */
 	struct fdtrack_counts counts;
 	struct fdtrack_group *groups; /* leaks first, then the at_start ones */
 	size_t ngroups;

@@ -16,10 +16,10 @@
 
 /* uapi/linux/magic.h (vmlinux.h has no #defines) */
 #define ANON_INODE_FS_MAGIC 0x09041934
-#define PID_FS_MAGIC 0x50494446
-#define SOCKFS_MAGIC 0x534F434B
-#define PIPEFS_MAGIC 0x50495045
-#define NSFS_MAGIC 0x6e736673
+#define PID_FS_MAGIC	    0x50494446
+#define SOCKFS_MAGIC	    0x534F434B
+#define PIPEFS_MAGIC	    0x50495045
+#define NSFS_MAGIC	    0x6e736673
 
 /* Kernel memory is read through "untrusted" BTF pointers: plain loads the
  * JIT makes fault-safe, several times cheaper than a bpf_probe_read_kernel()

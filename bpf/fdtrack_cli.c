@@ -159,8 +159,16 @@ static int parse_kinds(const char *list)
 }
 
 enum {
-	OPT_FAIL = 256, OPT_NOSTACKS, OPT_RINGBUF, OPT_ROOT, OPT_LEAK_CODE,
-	OPT_MAX_FDS, OPT_MAX_STACKS, OPT_MAX_PROCS, OPT_FP_ONLY, OPT_RAW,
+	OPT_FAIL = 256,
+	OPT_NOSTACKS,
+	OPT_RINGBUF,
+	OPT_ROOT,
+	OPT_LEAK_CODE,
+	OPT_MAX_FDS,
+	OPT_MAX_STACKS,
+	OPT_MAX_PROCS,
+	OPT_FP_ONLY,
+	OPT_RAW,
 };
 
 static const struct option longopts[] = {
@@ -191,7 +199,8 @@ static int parse_option(int c)
 
 	switch (c) {
 	case 'p':
-		if (!parse_long(optarg, 1, 0x3fffffff, &v) || strpbrk(optarg, "xX"))
+		if (!parse_long(optarg, 1, 0x3fffffff, &v) ||
+		    strpbrk(optarg, "xX"))
 			return usage_error("invalid pid '%s'", optarg);
 		env.pid = v;
 		return 0;
@@ -202,10 +211,12 @@ static int parse_option(int c)
 		return parse_kinds(optarg);
 	case 'i':
 		return parse_secs(optarg, &env.interval)
-			       ? 0 : usage_error("invalid interval '%s'", optarg);
+			       ? 0
+			       : usage_error("invalid interval '%s'", optarg);
 	case 'd':
 		return parse_secs(optarg, &env.duration)
-			       ? 0 : usage_error("invalid duration '%s'", optarg);
+			       ? 0
+			       : usage_error("invalid duration '%s'", optarg);
 	case 'j':
 		if (!*optarg)
 			return usage_error("empty JSON file name%s", "");
@@ -219,8 +230,8 @@ static int parse_option(int c)
 		return 0;
 	case OPT_LEAK_CODE:
 		if (!parse_long(optarg, 1, 255, &v))
-			return usage_error("invalid leak exit code '%s' (1..255)",
-					   optarg);
+			return usage_error(
+				"invalid leak exit code '%s' (1..255)", optarg);
 		env.leak_exit_code = v;
 		return 0;
 	case OPT_MAX_FDS:
@@ -228,8 +239,9 @@ static int parse_option(int c)
 	case OPT_MAX_PROCS:
 		if (!parse_long(optarg, 1, 1L << 26, &v))
 			return usage_error("invalid table size '%s' "
-					   "(1..67108864)", optarg);
-		*(c == OPT_MAX_FDS ? &env.opts.max_fds
+					   "(1..67108864)",
+					   optarg);
+		*(c == OPT_MAX_FDS	? &env.opts.max_fds
 		  : c == OPT_MAX_STACKS ? &env.opts.max_stacks
 					: &env.opts.max_procs) = v;
 		return 0;
@@ -244,14 +256,17 @@ static int parse_option(int c)
 		return 0;
 	case OPT_RINGBUF:
 		if (!parse_long(optarg, 4096, 1L << 30, &v))
-			return usage_error("invalid ring buffer size '%s'", optarg);
+			return usage_error("invalid ring buffer size '%s'",
+					   optarg);
 		env.opts.ringbuf_bytes = v;
 		return 0;
 	case 'h':
 		return -1;
 	default:
-		fprintf(stderr, "fdtrack: unknown or incomplete option '-%c' "
-			"(see fdtrack --help)\n", optopt);
+		fprintf(stderr,
+			"fdtrack: unknown or incomplete option '-%c' "
+			"(see fdtrack --help)\n",
+			optopt);
 		return 2;
 	}
 }
@@ -264,11 +279,13 @@ static int parse_args(int argc, char **argv)
 
 	opterr = 0;
 	/* '+': stop at the first non-option, so CMD's own flags stay its own */
-	while ((c = getopt_long(argc, argv, "+p:fk:i:d:j:h", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:fk:i:d:j:h", longopts, NULL)) !=
+	       -1) {
 		if (c == '?' && !(optopt && optopt < 256)) {
-			fprintf(stderr, "fdtrack: unknown or incomplete option "
-				"'%s' (see fdtrack --help)\n", argv[optind - 1]);
+			fprintf(stderr,
+				"fdtrack: unknown or incomplete option "
+				"'%s' (see fdtrack --help)\n",
+				argv[optind - 1]);
 			return 2;
 		}
 		err = parse_option(c);
@@ -282,8 +299,9 @@ static int parse_args(int argc, char **argv)
 	if (optind < argc)
 		env.cmd = argv + optind;
 	if (!env.pid == !env.cmd)
-		return usage_error("%s", env.pid ? "give -p PID or -- CMD, not both"
-					      : "give -p PID or -- CMD");
+		return usage_error("%s",
+				   env.pid ? "give -p PID or -- CMD, not both"
+					   : "give -p PID or -- CMD");
 	return 0;
 }
 
@@ -352,7 +370,8 @@ static void wait_for_work(struct fdtrack *t, int sigfd, double secs)
 				 { .fd = sigfd, .events = POLLIN } };
 	struct signalfd_siginfo si;
 
-	if (poll(pfd, sigfd >= 0 ? 2 : 1, secs > 0.001 ? (int)(secs * 1000) : 1) > 0 &&
+	if (poll(pfd, sigfd >= 0 ? 2 : 1,
+		 secs > 0.001 ? (int)(secs * 1000) : 1) > 0 &&
 	    (pfd[1].revents & POLLIN))
 		while (read(sigfd, &si, sizeof(si)) == sizeof(si))
 			; /* drained; command_reap() finds what changed */
@@ -490,7 +509,8 @@ int main(int argc, char **argv)
 		command_kill(&cmd);
 		return 2;
 	}
-	ri = (struct run_info){ .pid = env.pid, .cmd = env.cmd,
+	ri = (struct run_info){ .pid = env.pid,
+				.cmd = env.cmd,
 				.follow = env.opts.follow,
 				.rss_start = rss_kb() };
 	fdtrack_get_options(t, &ri.opts);

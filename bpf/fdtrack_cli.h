@@ -33,13 +33,13 @@ int run_as_setup(bool run_as_root, struct run_as *ra);
 struct command {
 	char **argv;
 	pid_t pid;
-	int go_fd;          /* written to: the child execs */
-	int err_fd;         /* the child's reason if it could not exec */
-	bool traced;        /* ptrace-seized: exit stops (and, with follow,
+	int go_fd;	 /* written to: the child execs */
+	int err_fd;	 /* the child's reason if it could not exec */
+	bool traced;	 /* ptrace-seized: exit stops (and, with follow,
 			       every process it starts) */
-	bool done;          /* reaped */
-	int status;         /* exit code, or 128+N when killed by signal N */
-	int start_errno;    /* != 0: CMD could not be started */
+	bool done;	 /* reaped */
+	int status;	 /* exit code, or 128+N when killed by signal N */
+	int start_errno; /* != 0: CMD could not be started */
 	const char *start_what; /* what failed then ("run", "switch user") */
 };
 
@@ -66,12 +66,12 @@ void command_kill(struct command *c);
 int json_report_check(const char *path);
 
 struct run_info {
-	pid_t pid;             /* the target */
-	char **cmd;            /* -- CMD, or NULL with -p PID */
-	int cmd_status;        /* CMD's exit code or 128+N */
+	pid_t pid;	/* the target */
+	char **cmd;	/* -- CMD, or NULL with -p PID */
+	int cmd_status; /* CMD's exit code or 128+N */
 	bool follow;
-	uint64_t kinds;        /* the -k selection */
-	int interrupted;       /* the signal, or 0 */
+	uint64_t kinds;				      /* the -k selection */
+	int interrupted;			      /* the signal, or 0 */
 	long rss_start, rss_traced, rss_end, rss_max; /* KiB */
 	struct fdtrack_options opts; /* table sizes, for "raise it" hints */
 };
@@ -79,8 +79,8 @@ struct run_info {
 /* What the run found, summed over its processes. */
 struct run_totals {
 	struct fdtrack_counts counts; /* over every process */
-	uint64_t leaked;               /* fds leaked, all kinds */
-	size_t leaking;                /* processes that leaked */
+	uint64_t leaked;	      /* fds leaked, all kinds */
+	size_t leaking;		      /* processes that leaked */
 	bool exact;
 	char why_not_exact[3][160];
 	size_t nwhy;

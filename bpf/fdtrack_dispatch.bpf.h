@@ -63,11 +63,11 @@ static __always_inline void emit_table_event(__u32 type, __u32 table,
 
 /* The task storage of a followed task (created for the target's threads on
  * first sight), or NULL: not followed. */
-static __always_inline struct fdt_task_state *
-followed(struct task_struct *task, __u32 tgid)
+static __always_inline struct fdt_task_state *followed(struct task_struct *task,
+						       __u32 tgid)
 {
-	struct fdt_task_state *ts =
-		bpf_task_storage_get(&task_states, task, 0, 0);
+	struct fdt_task_state *ts = bpf_task_storage_get(&task_states, task, 0,
+							 0);
 
 	if (ts || tgid != targ_tgid || root_gone)
 		return ts;
@@ -104,56 +104,133 @@ static __always_inline void table_switch(struct handler *h,
 
 /* x86_64 syscall numbers */
 enum {
-	NR_read = 0, NR_write = 1, NR_open = 2, NR_close = 3, NR_poll = 7,
-	NR_lseek = 8, NR_mmap = 9, NR_ioctl = 16, NR_pread64 = 17,
-	NR_pwrite64 = 18, NR_readv = 19, NR_writev = 20, NR_pipe = 22,
-	NR_select = 23, NR_dup = 32, NR_dup2 = 33, NR_getcwd = 79,
-	NR_getdents = 78, NR_readlink = 89, NR_getxattr = 191,
-	NR_lgetxattr = 192, NR_fgetxattr = 193, NR_listxattr = 194,
-	NR_llistxattr = 195, NR_flistxattr = 196,
-	NR_sched_getaffinity = 204, NR_readlinkat = 267, NR_socket = 41,
-	NR_accept = 43, NR_sendto = 44, NR_recvfrom = 45, NR_sendmsg = 46,
-	NR_recvmsg = 47, NR_socketpair = 53, NR_clone = 56, NR_execve = 59,
-	NR_wait4 = 61, NR_fcntl = 72, NR_creat = 85, NR_gettid = 186,
-	NR_futex = 202, NR_epoll_create = 213, NR_getdents64 = 217,
-	NR_epoll_wait = 232, NR_inotify_init = 253, NR_openat = 257,
-	NR_pselect6 = 270, NR_ppoll = 271, NR_unshare = 272,
-	NR_epoll_pwait = 281, NR_signalfd = 282, NR_timerfd_create = 283,
-	NR_eventfd = 284, NR_accept4 = 288, NR_signalfd4 = 289,
-	NR_eventfd2 = 290, NR_epoll_create1 = 291, NR_dup3 = 292,
-	NR_pipe2 = 293, NR_inotify_init1 = 294, NR_perf_event_open = 298,
-	NR_recvmmsg = 299, NR_fanotify_init = 300, NR_open_by_handle_at = 304,
-	NR_sendmmsg = 307, NR_getrandom = 318, NR_memfd_create = 319,
-	NR_bpf = 321, NR_execveat = 322, NR_userfaultfd = 323,
-	NR_io_uring_setup = 425, NR_io_uring_enter = 426, NR_open_tree = 428,
-	NR_fsopen = 430, NR_fsmount = 432, NR_fspick = 433,
-	NR_pidfd_open = 434, NR_clone3 = 435, NR_close_range = 436,
-	NR_openat2 = 437, NR_pidfd_getfd = 438, NR_epoll_pwait2 = 441,
-	NR_memfd_secret = 447, NR_mprotect = 10, NR_munmap = 11,
-	NR_rt_sigaction = 13, NR_rt_sigprocmask = 14, NR_sched_yield = 24,
-	NR_mremap = 25, NR_madvise = 28, NR_nanosleep = 35, NR_getpid = 39,
-	NR_kill = 62, NR_uname = 63, NR_getrusage = 98, NR_sysinfo = 99,
-	NR_arch_prctl = 158, NR_tgkill = 234, NR_clock_gettime = 228,
-	NR_clock_nanosleep = 230, NR_sched_setaffinity = 203,
-	NR_set_robust_list = 273, NR_prlimit64 = 302, NR_rseq = 334,
-	NR_membarrier = 324, NR_newfstatat = 262, NR_fstat = 5, NR_stat = 4,
-	NR_statx = 332, NR_getppid = 110, NR_exit = 60,
+	NR_read = 0,
+	NR_write = 1,
+	NR_open = 2,
+	NR_close = 3,
+	NR_poll = 7,
+	NR_lseek = 8,
+	NR_mmap = 9,
+	NR_ioctl = 16,
+	NR_pread64 = 17,
+	NR_pwrite64 = 18,
+	NR_readv = 19,
+	NR_writev = 20,
+	NR_pipe = 22,
+	NR_select = 23,
+	NR_dup = 32,
+	NR_dup2 = 33,
+	NR_getcwd = 79,
+	NR_getdents = 78,
+	NR_readlink = 89,
+	NR_getxattr = 191,
+	NR_lgetxattr = 192,
+	NR_fgetxattr = 193,
+	NR_listxattr = 194,
+	NR_llistxattr = 195,
+	NR_flistxattr = 196,
+	NR_sched_getaffinity = 204,
+	NR_readlinkat = 267,
+	NR_socket = 41,
+	NR_accept = 43,
+	NR_sendto = 44,
+	NR_recvfrom = 45,
+	NR_sendmsg = 46,
+	NR_recvmsg = 47,
+	NR_socketpair = 53,
+	NR_clone = 56,
+	NR_execve = 59,
+	NR_wait4 = 61,
+	NR_fcntl = 72,
+	NR_creat = 85,
+	NR_gettid = 186,
+	NR_futex = 202,
+	NR_epoll_create = 213,
+	NR_getdents64 = 217,
+	NR_epoll_wait = 232,
+	NR_inotify_init = 253,
+	NR_openat = 257,
+	NR_pselect6 = 270,
+	NR_ppoll = 271,
+	NR_unshare = 272,
+	NR_epoll_pwait = 281,
+	NR_signalfd = 282,
+	NR_timerfd_create = 283,
+	NR_eventfd = 284,
+	NR_accept4 = 288,
+	NR_signalfd4 = 289,
+	NR_eventfd2 = 290,
+	NR_epoll_create1 = 291,
+	NR_dup3 = 292,
+	NR_pipe2 = 293,
+	NR_inotify_init1 = 294,
+	NR_perf_event_open = 298,
+	NR_recvmmsg = 299,
+	NR_fanotify_init = 300,
+	NR_open_by_handle_at = 304,
+	NR_sendmmsg = 307,
+	NR_getrandom = 318,
+	NR_memfd_create = 319,
+	NR_bpf = 321,
+	NR_execveat = 322,
+	NR_userfaultfd = 323,
+	NR_io_uring_setup = 425,
+	NR_io_uring_enter = 426,
+	NR_open_tree = 428,
+	NR_fsopen = 430,
+	NR_fsmount = 432,
+	NR_fspick = 433,
+	NR_pidfd_open = 434,
+	NR_clone3 = 435,
+	NR_close_range = 436,
+	NR_openat2 = 437,
+	NR_pidfd_getfd = 438,
+	NR_epoll_pwait2 = 441,
+	NR_memfd_secret = 447,
+	NR_mprotect = 10,
+	NR_munmap = 11,
+	NR_rt_sigaction = 13,
+	NR_rt_sigprocmask = 14,
+	NR_sched_yield = 24,
+	NR_mremap = 25,
+	NR_madvise = 28,
+	NR_nanosleep = 35,
+	NR_getpid = 39,
+	NR_kill = 62,
+	NR_uname = 63,
+	NR_getrusage = 98,
+	NR_sysinfo = 99,
+	NR_arch_prctl = 158,
+	NR_tgkill = 234,
+	NR_clock_gettime = 228,
+	NR_clock_nanosleep = 230,
+	NR_sched_setaffinity = 203,
+	NR_set_robust_list = 273,
+	NR_prlimit64 = 302,
+	NR_rseq = 334,
+	NR_membarrier = 324,
+	NR_newfstatat = 262,
+	NR_fstat = 5,
+	NR_stat = 4,
+	NR_statx = 332,
+	NR_getppid = 110,
+	NR_exit = 60,
 };
 
-#define F_DUPFD 0
-#define F_DUPFD_CLOEXEC 1030
+#define F_DUPFD		    0
+#define F_DUPFD_CLOEXEC	    1030
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
-#define CLONE_FILES 0x400
-#define CLONE_PIDFD 0x1000
+#define CLONE_FILES	    0x400
+#define CLONE_PIDFD	    0x1000
 
 /* bpf(2) commands that return a new fd */
 static __always_inline bool bpf_cmd_makes_fd(__u64 cmd)
 {
 	switch (cmd) {
-	case 0:  /* BPF_MAP_CREATE */
-	case 5:  /* BPF_PROG_LOAD */
-	case 7:  /* BPF_OBJ_GET */
+	case 0:	 /* BPF_MAP_CREATE */
+	case 5:	 /* BPF_PROG_LOAD */
+	case 7:	 /* BPF_OBJ_GET */
 	case 13: /* BPF_PROG_GET_FD_BY_ID */
 	case 14: /* BPF_MAP_GET_FD_BY_ID */
 	case 17: /* BPF_RAW_TRACEPOINT_OPEN */
@@ -173,28 +250,72 @@ static __always_inline bool bpf_cmd_makes_fd(__u64 cmd)
 static __always_inline bool never_returns_fd(long nr)
 {
 	switch (nr) {
-	case NR_read: case NR_write: case NR_poll: case NR_lseek:
-	case NR_mmap: case NR_pread64: case NR_pwrite64: case NR_readv:
-	case NR_writev: case NR_select: case NR_sendto: case NR_recvfrom:
-	case NR_sendmsg: case NR_sendmmsg: case NR_wait4: case NR_gettid:
-	case NR_futex: case NR_getdents64: case NR_epoll_wait:
-	case NR_pselect6: case NR_ppoll: case NR_epoll_pwait:
-	case NR_epoll_pwait2: case NR_getrandom: case NR_io_uring_enter:
-	case NR_getcwd: case NR_getdents: case NR_readlink:
-	case NR_readlinkat: case NR_getxattr: case NR_lgetxattr:
-	case NR_fgetxattr: case NR_listxattr: case NR_llistxattr:
-	case NR_flistxattr: case NR_sched_getaffinity:
+	case NR_read:
+	case NR_write:
+	case NR_poll:
+	case NR_lseek:
+	case NR_mmap:
+	case NR_pread64:
+	case NR_pwrite64:
+	case NR_readv:
+	case NR_writev:
+	case NR_select:
+	case NR_sendto:
+	case NR_recvfrom:
+	case NR_sendmsg:
+	case NR_sendmmsg:
+	case NR_wait4:
+	case NR_gettid:
+	case NR_futex:
+	case NR_getdents64:
+	case NR_epoll_wait:
+	case NR_pselect6:
+	case NR_ppoll:
+	case NR_epoll_pwait:
+	case NR_epoll_pwait2:
+	case NR_getrandom:
+	case NR_io_uring_enter:
+	case NR_getcwd:
+	case NR_getdents:
+	case NR_readlink:
+	case NR_readlinkat:
+	case NR_getxattr:
+	case NR_lgetxattr:
+	case NR_fgetxattr:
+	case NR_listxattr:
+	case NR_llistxattr:
+	case NR_flistxattr:
+	case NR_sched_getaffinity:
 		return true; /* lengths, counts, addresses */
 	/* 0 on success (a recheck of fd 0 for nothing), or ids */
-	case NR_mprotect: case NR_munmap: case NR_rt_sigaction:
-	case NR_rt_sigprocmask: case NR_sched_yield: case NR_mremap:
-	case NR_madvise: case NR_nanosleep: case NR_getpid: case NR_kill:
-	case NR_uname: case NR_getrusage: case NR_sysinfo:
-	case NR_arch_prctl: case NR_tgkill: case NR_clock_gettime:
-	case NR_clock_nanosleep: case NR_sched_setaffinity:
-	case NR_set_robust_list: case NR_prlimit64: case NR_rseq:
-	case NR_membarrier: case NR_newfstatat: case NR_fstat: case NR_stat:
-	case NR_statx: case NR_getppid: case NR_exit:
+	case NR_mprotect:
+	case NR_munmap:
+	case NR_rt_sigaction:
+	case NR_rt_sigprocmask:
+	case NR_sched_yield:
+	case NR_mremap:
+	case NR_madvise:
+	case NR_nanosleep:
+	case NR_getpid:
+	case NR_kill:
+	case NR_uname:
+	case NR_getrusage:
+	case NR_sysinfo:
+	case NR_arch_prctl:
+	case NR_tgkill:
+	case NR_clock_gettime:
+	case NR_clock_nanosleep:
+	case NR_sched_setaffinity:
+	case NR_set_robust_list:
+	case NR_prlimit64:
+	case NR_rseq:
+	case NR_membarrier:
+	case NR_newfstatat:
+	case NR_fstat:
+	case NR_stat:
+	case NR_statx:
+	case NR_getppid:
+	case NR_exit:
 		return true;
 	default:
 		return false;
@@ -260,8 +381,7 @@ static __always_inline void read_pair(struct installs *in, __u64 uptr)
 }
 
 /* exec succeeded: a new address space, the close-on-exec fds gone. */
-static __always_inline void on_exec(struct handler *h,
-				    struct task_struct *task,
+static __always_inline void on_exec(struct handler *h, struct task_struct *task,
 				    struct fdt_task_state *ts)
 {
 	struct fdt_exec_event *e;
@@ -288,7 +408,8 @@ static __always_inline void on_exec(struct handler *h,
 	mm = task->mm;
 	start = BPF_CORE_READ(mm, arg_start);
 	len = BPF_CORE_READ(mm, arg_end) - start;
-	bpf_probe_read_user(e->argv, len < FDT_ARGV_BYTES ? len : FDT_ARGV_BYTES,
+	bpf_probe_read_user(e->argv,
+			    len < FDT_ARGV_BYTES ? len : FDT_ARGV_BYTES,
 			    (void *)start);
 	bpf_ringbuf_submit(e, 0);
 }
@@ -311,15 +432,34 @@ static __always_inline void on_syscall(struct handler *h, long ret,
 	if (ret < 0)
 		return;
 	switch (nr) {
-	case NR_open: case NR_openat: case NR_openat2: case NR_creat:
-	case NR_socket: case NR_accept: case NR_accept4:
-	case NR_epoll_create: case NR_epoll_create1: case NR_timerfd_create:
-	case NR_eventfd: case NR_eventfd2: case NR_inotify_init:
-	case NR_inotify_init1: case NR_fanotify_init: case NR_memfd_create:
-	case NR_pidfd_open: case NR_pidfd_getfd: case NR_userfaultfd:
-	case NR_perf_event_open: case NR_io_uring_setup: case NR_dup:
-	case NR_open_by_handle_at: case NR_open_tree: case NR_fsopen:
-	case NR_fsmount: case NR_fspick: case NR_memfd_secret:
+	case NR_open:
+	case NR_openat:
+	case NR_openat2:
+	case NR_creat:
+	case NR_socket:
+	case NR_accept:
+	case NR_accept4:
+	case NR_epoll_create:
+	case NR_epoll_create1:
+	case NR_timerfd_create:
+	case NR_eventfd:
+	case NR_eventfd2:
+	case NR_inotify_init:
+	case NR_inotify_init1:
+	case NR_fanotify_init:
+	case NR_memfd_create:
+	case NR_pidfd_open:
+	case NR_pidfd_getfd:
+	case NR_userfaultfd:
+	case NR_perf_event_open:
+	case NR_io_uring_setup:
+	case NR_dup:
+	case NR_open_by_handle_at:
+	case NR_open_tree:
+	case NR_fsopen:
+	case NR_fsmount:
+	case NR_fspick:
+	case NR_memfd_secret:
 		in.n = 1;
 		break;
 	case NR_signalfd:

@@ -12,21 +12,21 @@
 
 /* One handler's view: the table the current task uses, and when. */
 struct handler {
-	void *ctx;                /* the tracing program's context */
-	struct pt_regs *regs;     /* the syscall's registers (NULL elsewhere) */
-	__u64 files;              /* the task's struct files_struct * */
+	void *ctx;	      /* the tracing program's context */
+	struct pt_regs *regs; /* the syscall's registers (NULL elsewhere) */
+	__u64 files;	      /* the task's struct files_struct * */
 	struct fdt_table *tbl;
 	__u32 table;
 	__u32 pad;
-	__u64 now;                /* ktime at the handler's start */
-	__u64 prev;               /* ktime of the thread's previous syscall exit */
+	__u64 now;  /* ktime at the handler's start */
+	__u64 prev; /* ktime of the thread's previous syscall exit */
 };
 
 /* What an installed fd keeps of its opening stack (fdtrack_stacks.bpf.h). */
 struct opening_stack {
-	__u64 key;     /* in `stacks`, 0: none */
-	__u8 variant;  /* FDT_NO_VARIANT: frame-pointer frames only */
-	__u8 ndiff;    /* FDT_PROVEN, or the words at diff[] differ from the
+	__u64 key;    /* in `stacks`, 0: none */
+	__u8 variant; /* FDT_NO_VARIANT: frame-pointer frames only */
+	__u8 ndiff;   /* FDT_PROVEN, or the words at diff[] differ from the
 			  variant's window (a provisional variant) */
 	__u16 diff[FDT_MAX_DIFFS];
 };
@@ -47,7 +47,8 @@ static __always_inline void entry_take_stack(struct fdt_fd_entry *v,
  * are < FDKIND_COUNT anyway (classify() returns no other). */
 static __always_inline __u64 kind_index(__u64 kind)
 {
-	asm volatile("if %0 < %1 goto +1; %0 = 0" : "+r"(kind)
+	asm volatile("if %0 < %1 goto +1; %0 = 0"
+		     : "+r"(kind)
 		     : "i"(FDKIND_COUNT));
 	return kind;
 }
@@ -66,14 +67,16 @@ static __always_inline void raise_limit(__u32 *limit, __u32 v)
 	for (int i = 0; i < 64; i++) {
 		__u32 old = *(volatile __u32 *)limit;
 
-		if (old >= v || __sync_val_compare_and_swap(limit, old, v) == old)
+		if (old >= v ||
+		    __sync_val_compare_and_swap(limit, old, v) == old)
 			return;
 	}
 }
 
 /* The entry of (table, fd); created (empty) if `create`. */
-static __always_inline struct fdt_fd_entry *
-entry_get(struct fdt_table *tbl, __u32 table, __u32 fd, bool create)
+static __always_inline struct fdt_fd_entry *entry_get(struct fdt_table *tbl,
+						      __u32 table, __u32 fd,
+						      bool create)
 {
 	struct fdt_fd_key key = { .table = table, .fd = fd };
 	struct fdt_fd_entry *v = bpf_map_lookup_elem(&fds, &key), *empty;
@@ -111,27 +114,27 @@ static __always_inline bool is_current(const struct fdt_fd_entry *v,
  * changes, each between a read and the lock: a preempted handler on a busy
  * machine), the handler must not act on its last read: §4.4.
  * TRY_LOCK_FRESH_AFTER: the first READ was done already, after seq0. */
-#define TRY_LOCK_FRESH_AFTER(v, seq0, READ, locked)               \
-	do {                                                      \
-		__u32 _seq = (seq0);                              \
-		(locked) = false;                                 \
-		for (int _i = 0; _i < 4; _i++) {                  \
-			bpf_spin_lock(&(v)->lock);                \
-			if ((v)->seq == _seq) {                   \
-				(locked) = true;                  \
-				break;                            \
-			}                                         \
-			bpf_spin_unlock(&(v)->lock);              \
-			_seq = *(volatile __u32 *)&(v)->seq;      \
-			READ;                                     \
-		}                                                 \
+#define TRY_LOCK_FRESH_AFTER(v, seq0, READ, locked)          \
+	do {                                                 \
+		__u32 _seq = (seq0);                         \
+		(locked) = false;                            \
+		for (int _i = 0; _i < 4; _i++) {             \
+			bpf_spin_lock(&(v)->lock);           \
+			if ((v)->seq == _seq) {              \
+				(locked) = true;             \
+				break;                       \
+			}                                    \
+			bpf_spin_unlock(&(v)->lock);         \
+			_seq = *(volatile __u32 *)&(v)->seq; \
+			READ;                                \
+		}                                            \
 	} while (0)
 
-#define TRY_LOCK_FRESH(v, READ, locked)                           \
-	do {                                                      \
-		__u32 _seq0 = *(volatile __u32 *)&(v)->seq;       \
-		READ;                                             \
-		TRY_LOCK_FRESH_AFTER(v, _seq0, READ, locked);     \
+#define TRY_LOCK_FRESH(v, READ, locked)                       \
+	do {                                                  \
+		__u32 _seq0 = *(volatile __u32 *)&(v)->seq;   \
+		READ;                                         \
+		TRY_LOCK_FRESH_AFTER(v, _seq0, READ, locked); \
 	} while (0)
 
 /* A handler that could not read its number fresh did nothing: counted. */
@@ -234,7 +237,8 @@ static __always_inline void claim_open(struct fdt_fd_entry *v,
 				       const struct opening_stack *st,
 				       __u32 aspace)
 {
-	count(tbl, v->flags & FDT_F_BASE ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
+	count(tbl,
+	      v->flags & FDT_F_BASE ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
 	      v->kind, -1);
 	count(tbl, FDT_C_OPENS, v->kind, 1);
 	if (v->flags & FDT_F_INHERITED)

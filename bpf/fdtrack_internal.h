@@ -23,9 +23,9 @@ struct raw_group {
 	int at_start;
 	uint32_t aspace;
 	uint64_t stack_key;
-	uint8_t variant;         /* of the stack (FDT_NO_VARIANT: none) */
+	uint8_t variant;	 /* of the stack (FDT_NO_VARIANT: none) */
 	struct fdt_stack *stack; /* copied from the kernel; NULL: none */
-	struct unwound *dwarf;   /* its DWARF frames, copied; NULL: none */
+	struct unwound *dwarf;	 /* its DWARF frames, copied; NULL: none */
 	int *fds;
 	unsigned count, cap;
 };
@@ -34,9 +34,9 @@ struct raw_group {
 struct proc {
 	uint32_t table;
 	pid_t pid, ppid;
-	uint32_t aspace;         /* its current address space */
-	char *cmdline;           /* NULL: not known yet */
-	uint64_t seq;            /* order of first sight */
+	uint32_t aspace; /* its current address space */
+	char *cmdline;	 /* NULL: not known yet */
+	uint64_t seq;	 /* order of first sight */
 	/* once it exited (report taken, kernel entries deleted): */
 	bool exited, has_status;
 	int status;
@@ -52,12 +52,12 @@ struct fdtrack {
 	struct fdtrack_bpf *skel;     /* until attached (see keep_used()) */
 	struct fdtrack_bpf__bss *bss; /* the kernel side's globals, mapped */
 	struct fdtrack_bpf__data *data;
-	size_t bss_len, data_len;     /* our own mappings, once skel is gone */
-	struct bpf_link *links[3];    /* sys_exit, exit, fork */
+	size_t bss_len, data_len;  /* our own mappings, once skel is gone */
+	struct bpf_link *links[3]; /* sys_exit, exit, fork */
 	struct ring_buffer *rb;
 	struct bpf_link *iter;
 	pid_t tgid;
-	struct fdtrack_options opts;  /* as used (defaults filled in) */
+	struct fdtrack_options opts; /* as used (defaults filled in) */
 	/* the maps user space reads (our own fds once skel is gone, else
 	 * -1 and skel's) */
 	int fds_fd, tables_fd, stacks_fd;
@@ -68,9 +68,9 @@ struct fdtrack {
 	struct proc **procs;
 	size_t nprocs, cap;
 	uint64_t next_seq;
-	uint64_t lost_seen;           /* lost_events when tables were scanned */
-	uint64_t stacks_deleted;      /* by the stack collector */
-	bool failed;                  /* an error while handling records */
+	uint64_t lost_seen;	 /* lost_events when tables were scanned */
+	uint64_t stacks_deleted; /* by the stack collector */
+	bool failed;		 /* an error while handling records */
 };
 
 /* procs.c */

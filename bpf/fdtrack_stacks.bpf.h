@@ -22,25 +22,24 @@ static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs, __u64 ra,
 
 	/* ra: [sp] if fp_walk() read it already. Nothing is mapped below
 	 * mmap_min_addr (64 KiB): do not fault on a small number. */
-	if (!have_ra &&
-	    bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp))
+	if (!have_ra && bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp))
 		return 0;
 	if (ra < 65536 || ra >= USER_SPACE_END)
 		return 0;
 	if (bpf_probe_read_user(b, sizeof(b), (void *)(ra - 8)))
 		return 0;
-	if (b[3] == 0xe8 ||                                   /* call rel32 */
-	    (b[2] == 0xff && b[3] == 0x15) ||                 /* call *rip+x */
-	    (b[2] == 0xff && (b[3] & 0xf8) == 0x90) ||        /* call *d32(r) */
-	    (b[5] == 0xff && (b[6] & 0xf8) == 0x50) ||        /* call *d8(r) */
-	    (b[6] == 0xff && (b[7] & 0xf8) == 0xd0))          /* call *%r */
+	if (b[3] == 0xe8 ||			       /* call rel32 */
+	    (b[2] == 0xff && b[3] == 0x15) ||	       /* call *rip+x */
+	    (b[2] == 0xff && (b[3] & 0xf8) == 0x90) || /* call *d32(r) */
+	    (b[5] == 0xff && (b[6] & 0xf8) == 0x50) || /* call *d8(r) */
+	    (b[6] == 0xff && (b[7] & 0xf8) == 0xd0))   /* call *%r */
 		return ra;
 	return 0;
 }
 
 /* A zeroed record of `type` for the given table, or NULL (counted). */
-static __always_inline struct fdt_event *
-record_new(__u32 type, __u32 table, const struct fdt_table *tbl)
+static __always_inline struct fdt_event *record_new(__u32 type, __u32 table,
+						    const struct fdt_table *tbl)
 {
 	struct fdt_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
@@ -100,9 +99,9 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
 struct fp_walk {
 	struct fdt_stack *s;
 	__u64 fp, sp;
-	__u64 base;  /* user address of buf[0] */
-	__u64 have;  /* bytes of buf read from there */
-	__u64 *buf;  /* FP_CHUNK bytes (window_scratch, free until the DWARF
+	__u64 base; /* user address of buf[0] */
+	__u64 have; /* bytes of buf read from there */
+	__u64 *buf; /* FP_CHUNK bytes (window_scratch, free until the DWARF
 			variant check) */
 };
 
@@ -145,8 +144,9 @@ static long fp_walk_cb(__u32 i, struct fp_walk *w)
 static __always_inline bool fp_walk(struct fdt_stack *s, struct pt_regs *regs,
 				    __u64 *buf, __u64 *ra0)
 {
-	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = regs->sp,
-			     .buf = buf };
+	struct fp_walk w = {
+		.s = s, .fp = regs->bp, .sp = regs->sp, .buf = buf
+	};
 	__u64 len = 4096 - (regs->sp & 4095);
 
 	if (len > FP_CHUNK)
@@ -216,12 +216,23 @@ static __always_inline bool window_copy(struct handler *h,
 	if (len < 512)
 		return false;
 	w->len = len;
-	w->regs[0] = r->ax;  w->regs[1] = r->dx;  w->regs[2] = r->cx;
-	w->regs[3] = r->bx;  w->regs[4] = r->si;  w->regs[5] = r->di;
-	w->regs[6] = r->bp;  w->regs[7] = r->sp;  w->regs[8] = r->r8;
-	w->regs[9] = r->r9;  w->regs[10] = r->r10; w->regs[11] = r->r11;
-	w->regs[12] = r->r12; w->regs[13] = r->r13; w->regs[14] = r->r14;
-	w->regs[15] = r->r15; w->regs[16] = r->ip;
+	w->regs[0] = r->ax;
+	w->regs[1] = r->dx;
+	w->regs[2] = r->cx;
+	w->regs[3] = r->bx;
+	w->regs[4] = r->si;
+	w->regs[5] = r->di;
+	w->regs[6] = r->bp;
+	w->regs[7] = r->sp;
+	w->regs[8] = r->r8;
+	w->regs[9] = r->r9;
+	w->regs[10] = r->r10;
+	w->regs[11] = r->r11;
+	w->regs[12] = r->r12;
+	w->regs[13] = r->r13;
+	w->regs[14] = r->r14;
+	w->regs[15] = r->r15;
+	w->regs[16] = r->ip;
 	if (bpf_map_update_elem(&windows, wkey, w, BPF_NOEXIST))
 		return false;
 	e = record_new(FDT_EV_WINDOW, h->table, h->tbl);
@@ -258,7 +269,7 @@ struct diff_scan {
 	const __u64 *then; /* a variant's window */
 	struct opening_stack *out;
 	__u32 n;
-	__u32 w0;          /* the chunk being looked at word by word */
+	__u32 w0; /* the chunk being looked at word by word */
 };
 
 /* Words compared per callback: a callback per word (1,024 for a full
@@ -330,11 +341,12 @@ static __always_inline bool provisional(struct pt_regs *regs,
  * stack matches, or provisionally the newest one not unwound yet, or a new
  * one (a window copied), or FDT_NO_VARIANT (all FDT_VARIANTS taken, or a
  * table full: counted in unwinds_dropped). */
-static __noinline int dwarf_variant(struct handler *h, __u64 key,
-				    __u32 aspace, struct opening_stack *out)
+static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
+				    struct opening_stack *out)
 {
 	struct variant_search vs = {
-		.key = { .stack = key, .aspace = aspace,
+		.key = { .stack = key,
+			 .aspace = aspace,
 			 .variant = FDT_NO_VARIANT },
 		.found = FDT_NO_VARIANT,
 	};
@@ -349,7 +361,8 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key,
 		return 0;
 	st = bpf_map_lookup_elem(&unwinds, &vs.key);
 	if (!st) {
-		bpf_map_update_elem(&unwinds, &vs.key, &zero_state, BPF_NOEXIST);
+		bpf_map_update_elem(&unwinds, &vs.key, &zero_state,
+				    BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&unwinds, &vs.key);
 		if (!st)
 			goto dropped;
@@ -408,7 +421,8 @@ static __always_inline void stack_capture(struct handler *h,
 	key = stack_hash(s);
 	known = bpf_map_lookup_elem(&stacks, &key);
 	if (known) {
-		if (known->nframes != s->nframes || known->retaddr != s->retaddr ||
+		if (known->nframes != s->nframes ||
+		    known->retaddr != s->retaddr ||
 		    known->frames[0] != s->frames[0]) {
 			/* two stacks, one 64-bit hash: never show a wrong one */
 			__sync_fetch_and_add(&stacks_dropped, 1);

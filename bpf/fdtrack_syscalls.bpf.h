@@ -10,7 +10,10 @@
 
 /* ---- installers, removers, rechecks --------------------------------- */
 
-enum { NEW_FD, REPLACE };
+enum {
+	NEW_FD,
+	REPLACE
+};
 
 /* A syscall installed fd (NEW_FD: the number was free at its effect;
  * REPLACE: dup2/dup3 onto it, closing what was there). */
@@ -40,8 +43,10 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	if (c.kind >= 0)
 		stack_capture(h, &stack);
 	aspace = tbl->aspace;
-	TRY_LOCK_FRESH_AFTER(v, seq0, (occupant_read(&c, h->files, fd),
-				       det = NOTICED(v)), locked);
+	TRY_LOCK_FRESH_AFTER(v, seq0,
+			     (occupant_read(&c, h->files, fd),
+			      det = NOTICED(v)),
+			     locked);
 	/* Still sound without a fresh read: an installer's own number keeps
 	 * its file until its exit (assumption C), so T is right; M is read
 	 * under the lock. */
@@ -84,8 +89,9 @@ static __noinline void on_close(struct handler *h, __u32 fd)
 		return;
 	/* det is used only with a claim (a close noticed since prev): the
 	 * clock is read for those alone, the fields as fresh as the lock */
-	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
-			   det = v->pclaim_ts > h->prev ? NOTICED(v) : 0),
+	TRY_LOCK_FRESH(v,
+		       (occupant_read(&c, h->files, fd),
+			det = v->pclaim_ts > h->prev ? NOTICED(v) : 0),
 		       locked);
 	if (!locked) {
 		race_lost(); /* the snapshot will find the close: outside */
@@ -118,8 +124,10 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	if (!v || is_current(v, &c))
 		return; /* nothing here, or nothing changed */
 	/* det: after the read, so after the effect of any close it sees */
-	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd),
-			   det = bpf_ktime_get_ns()), locked);
+	TRY_LOCK_FRESH(v,
+		       (occupant_read(&c, h->files, fd),
+			det = bpf_ktime_get_ns()),
+		       locked);
 	if (!locked) {
 		race_lost();
 		return;
@@ -130,24 +138,26 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	if (!v->live && c.kind >= 0)
 		entry_set(v, tbl, &c,
 			  baseline_done ? FDT_C_OPENED_OUTSIDE : FDT_C_AT_START,
-			  FDT_F_UNCLAIMED | (baseline_done ? 0 :
-					     FDT_F_BASE | FDT_F_INHERITED),
+			  FDT_F_UNCLAIMED |
+				  (baseline_done
+					   ? 0
+					   : FDT_F_BASE | FDT_F_INHERITED),
 			  det, NULL, tbl->aspace);
 	unlock(v);
 }
 
 /* ---- fds received with SCM_RIGHTS ----------------------------------- */
 
-#define SOL_SOCKET 1
-#define SCM_RIGHTS 1
-#define CMSG_MAX 16          /* control messages looked at per message */
-#define CMSG_FDS_MAX 253     /* SCM_MAX_FD */
+#define SOL_SOCKET   1
+#define SCM_RIGHTS   1
+#define CMSG_MAX     16	 /* control messages looked at per message */
+#define CMSG_FDS_MAX 253 /* SCM_MAX_FD */
 
 struct scm_walk {
 	struct handler *h;
-	__u64 cmsg;       /* user address of the current cmsghdr */
-	__u64 end;        /* end of the control buffer */
-	__u64 data;       /* the fds of an SCM_RIGHTS message */
+	__u64 cmsg; /* user address of the current cmsghdr */
+	__u64 end;  /* end of the control buffer */
+	__u64 data; /* the fds of an SCM_RIGHTS message */
 };
 
 static long scm_fd_cb(__u32 i, struct scm_walk *w)
@@ -164,7 +174,10 @@ static long scm_fd_cb(__u32 i, struct scm_walk *w)
 /* One control message: struct cmsghdr { size_t len; int level, type; }. */
 static long scm_cmsg_cb(__u32 i, struct scm_walk *w)
 {
-	struct { __u64 len; int level, type; } hdr;
+	struct {
+		__u64 len;
+		int level, type;
+	} hdr;
 	__u64 n;
 
 	if (w->cmsg + sizeof(hdr) > w->end ||

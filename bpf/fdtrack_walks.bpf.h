@@ -10,10 +10,10 @@
 
 enum walk_why {
 	WALK_CLOSE_RANGE, /* close_range: the remover of every number in range */
-	WALK_EXEC,        /* exec closed the close-on-exec ones */
-	WALK_EXIT,        /* the table dies: mark what is open, find the rest */
-	WALK_SNAPSHOT,    /* end of a snapshot: what the walk did not see */
-	WALK_INHERIT,     /* a new table: what it starts with (at_start) */
+	WALK_EXEC,	  /* exec closed the close-on-exec ones */
+	WALK_EXIT,	  /* the table dies: mark what is open, find the rest */
+	WALK_SNAPSHOT,	  /* end of a snapshot: what the walk did not see */
+	WALK_INHERIT,	  /* a new table: what it starts with (at_start) */
 };
 
 struct walk {
@@ -21,7 +21,7 @@ struct walk {
 	__u32 first;
 	__u32 why;
 	__u64 open_fds; /* WALK_EXIT: the table's open_fds bitmap */
-	__u32 max_fds;  /* ... and its size */
+	__u32 max_fds;	/* ... and its size */
 	__u32 pad;
 };
 
@@ -71,8 +71,11 @@ static __always_inline void walk_exit_one(struct walk *w, __u32 fd)
 			v->live = 0;
 			if (v->flags & FDT_F_INHERITED)
 				count(tbl, FDT_C_INHERITED_LIVE, v->kind, -1);
-			count(tbl, v->flags & FDT_F_CLOSE_SEEN ? FDT_C_CLOSES
-				   : FDT_C_CLOSED_OUTSIDE, v->kind, 1);
+			count(tbl,
+			      v->flags & FDT_F_CLOSE_SEEN
+				      ? FDT_C_CLOSES
+				      : FDT_C_CLOSED_OUTSIDE,
+			      v->kind, 1);
 			v->flags = 0;
 		}
 	}

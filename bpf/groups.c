@@ -12,15 +12,14 @@
 
 /* Leaks group by kind and opening stack; fds the program inherited by
  * kind alone (their stack, if any, is not the program's). */
-static bool same_group(const struct raw_group *g,
-		       const struct fdt_fd_entry *v)
+static bool same_group(const struct raw_group *g, const struct fdt_fd_entry *v)
 {
 	bool inherited = v->flags & FDT_F_INHERITED;
 
 	return g->kind == v->kind && g->at_start == inherited &&
-	       (inherited || (g->stack_key == v->stack &&
-			      g->variant == v->variant &&
-			      g->aspace == v->aspace)) &&
+	       (inherited ||
+		(g->stack_key == v->stack && g->variant == v->variant &&
+		 g->aspace == v->aspace)) &&
 	       !memcmp(g->name, v->name, FDT_NAME_BYTES);
 }
 
@@ -152,13 +151,14 @@ static unsigned stack_pcs(struct fdtrack *t, const struct raw_group *g,
 	bool known = symbolizer_has(&t->symbolizer, g->aspace);
 	unsigned n = 0, fp_from = 0;
 
-#define IS_CODE(a) ((a) && (!known || symbolizer_covers(&t->symbolizer, \
-							  g->aspace, (a))))
+#define IS_CODE(a) \
+	((a) && (!known || symbolizer_covers(&t->symbolizer, g->aspace, (a))))
 	if (g->dwarf) {
 		/* DWARF frames; if the window ended before the stack did and
 		 * the frame-pointer walk passed its last frame, the walk's
 		 * frames after it */
-		for (unsigned i = 0; i < g->dwarf->n && IS_CODE(g->dwarf->pcs[i]); i++)
+		for (unsigned i = 0;
+		     i < g->dwarf->n && IS_CODE(g->dwarf->pcs[i]); i++)
 			pcs[n++] = g->dwarf->pcs[i];
 		for (uint32_t i = 1; n && i < nframes; i++)
 			if (s->frames[i] == pcs[n - 1])
@@ -277,8 +277,8 @@ static void merge_same_text(struct fdtrack_group *g, size_t *n)
 		for (i = 0; i < kept && !same_text(&g[i], &g[j]); i++)
 			;
 		if (i < kept)
-			fds = realloc(g[i].fds, (g[i].count + g[j].count) *
-				      sizeof(int));
+			fds = realloc(g[i].fds,
+				      (g[i].count + g[j].count) * sizeof(int));
 		if (!fds) {
 			g[kept++] = g[j];
 			continue;
@@ -343,19 +343,22 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 				g->at_start ? "open since the start"
 					    : "open, opened at:");
 		if (g->at_start) {
-			fprintf(out, " (inherited, kept across exec, or open "
+			fprintf(out,
+				" (inherited, kept across exec, or open "
 				"before fdtrack attached; not a leak)\n\n");
 			continue;
 		}
 		fputc('\n', out);
 		if (!g->nframes)
 			fprintf(out, "   (no stack: opened outside a syscall, "
-				"with stacks off, or the stack table was "
-				"full)\n");
+				     "with stacks off, or the stack table was "
+				     "full)\n");
 		for (unsigned j = 0; j < g->nframes; j++)
-			fprintf(out, "   %s %s\n", j ? "by" : "at", g->frames[j]);
+			fprintf(out, "   %s %s\n", j ? "by" : "at",
+				g->frames[j]);
 		if (g->frame_pointers_only)
-			fprintf(out, "   (frame-pointer walk only: frames of code "
+			fprintf(out,
+				"   (frame-pointer walk only: frames of code "
 				"without frame pointers may be missing)\n");
 		fputc('\n', out);
 	}

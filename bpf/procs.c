@@ -349,7 +349,8 @@ static int key_set_add(struct key_set *s, uint64_t key)
 		for (size_t i = 0; i < s->cap; i++) {
 			if (!s->keys[i])
 				continue;
-			for (j = s->keys[i] & (ncap - 1); n[j]; j = (j + 1) & (ncap - 1))
+			for (j = s->keys[i] & (ncap - 1); n[j];
+			     j = (j + 1) & (ncap - 1))
 				;
 			n[j] = s->keys[i];
 		}
@@ -369,7 +370,8 @@ static bool key_set_has(const struct key_set *s, uint64_t key)
 {
 	if (!s->cap)
 		return false;
-	for (size_t j = key & (s->cap - 1); s->keys[j]; j = (j + 1) & (s->cap - 1))
+	for (size_t j = key & (s->cap - 1); s->keys[j];
+	     j = (j + 1) & (s->cap - 1))
 		if (s->keys[j] == key)
 			return true;
 	return false;
@@ -440,8 +442,7 @@ struct deleted_stack {
 int procs_collect_stacks(struct fdtrack *t)
 {
 	struct key_set used = { 0 }, gone = { 0 }, again = { 0 };
-	uint32_t gen = __atomic_add_fetch(&t->bss->gc_gen, 1,
-					  __ATOMIC_SEQ_CST);
+	uint32_t gen = __atomic_add_fetch(&t->bss->gc_gen, 1, __ATOMIC_SEQ_CST);
 	struct deleted_stack *copies = NULL;
 	uint64_t skey, *sprev = NULL;
 	size_t ncopies = 0;

@@ -21,22 +21,22 @@ struct exec_range {
 /* What one code address resolves to (a cache slot). */
 struct symbol_slot {
 	uint64_t addr;
-	char *str;     /* the frame as printed; NULL: free slot */
-	char *symbol;  /* function (demangled unless raw), NULL: unknown */
-	char *file;    /* source file's base name, NULL: unknown */
+	char *str;    /* the frame as printed; NULL: free slot */
+	char *symbol; /* function (demangled unless raw), NULL: unknown */
+	char *file;   /* source file's base name, NULL: unknown */
 	int line;
-	char *module;  /* mapped file's base name, NULL: unknown */
+	char *module; /* mapped file's base name, NULL: unknown */
 };
 
 struct proc_maps {
-	unsigned refs;            /* address spaces using it */
-	char *text;               /* /proc/PID/maps as read */
+	unsigned refs; /* address spaces using it */
+	char *text;    /* /proc/PID/maps as read */
 	size_t len;
-	struct exec_range *exec;  /* executable ranges, sorted by address */
+	struct exec_range *exec; /* executable ranges, sorted by address */
 	size_t nexec;
-	Dwfl *dwfl;               /* built on first lookup */
-	void *session_data;       /* the unwinder's (symbolizer_session) */
-	struct symbol_slot *sym;  /* open addressing, by address */
+	Dwfl *dwfl;		 /* built on first lookup */
+	void *session_data;	 /* the unwinder's (symbolizer_session) */
+	struct symbol_slot *sym; /* open addressing, by address */
 	size_t symcap, nsym;
 };
 
@@ -263,7 +263,8 @@ static void describe(struct proc_maps *m, uint64_t addr, bool raw,
 
 		modname = base_name(dwfl_module_info(mod, NULL, NULL, NULL,
 						     NULL, NULL, NULL, NULL));
-		fn = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
+		fn = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL,
+					  NULL);
 		line = dwfl_module_getsrc(mod, pc);
 		if (line)
 			src = base_name(dwfl_lineinfo(line, NULL, &lineno, NULL,
@@ -340,7 +341,8 @@ static char *symbol_of(struct proc_maps *m, uint64_t addr, bool raw,
 
 	if (!m) {
 		describe(NULL, addr, raw, &tmp);
-		str = tmp.str && frame_from_slot(&tmp, f) ? strdup(tmp.str) : NULL;
+		str = tmp.str && frame_from_slot(&tmp, f) ? strdup(tmp.str)
+							  : NULL;
 		slot_free(&tmp);
 		return str;
 	}

@@ -22,7 +22,7 @@ struct proc_maps;
 
 struct aspace_slot {
 	uint32_t aspace;
-	uint32_t from;          /* forked from (same layout), 0: none */
+	uint32_t from; /* forked from (same layout), 0: none */
 	unsigned holders;
 	struct proc_maps *maps; /* NULL: none read yet */
 };

@@ -88,7 +88,8 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	bool activation;
 	struct fdt_recipe *r = k->recipe;
 
-	if (k->out->n >= FDT_MAX_FRAMES || !dwfl_frame_pc(state, &pc, &activation))
+	if (k->out->n >= FDT_MAX_FRAMES ||
+	    !dwfl_frame_pc(state, &pc, &activation))
 		return DWARF_CB_ABORT;
 	if (k->out->n > 0) {
 		/* x86_64: a return address sits just below the caller's CFA,
@@ -245,7 +246,8 @@ int unwind_pending(struct fdtrack *t)
 	do {
 		n = 0;
 		prev = NULL;
-		while (n < 64 && !bpf_map_get_next_key(t->windows_fd, prev, &k)) {
+		while (n < 64 &&
+		       !bpf_map_get_next_key(t->windows_fd, prev, &k)) {
 			keys[n++] = k;
 			prev = &keys[n - 1];
 		}
@@ -268,7 +270,8 @@ const struct unwound *unwind_find(const struct unwinder *u,
 
 uint8_t unwind_resolve(const struct unwinder *u, const struct fdt_fd_entry *v)
 {
-	struct fdt_unwind_key key = { .stack = v->stack, .aspace = v->aspace,
+	struct fdt_unwind_key key = { .stack = v->stack,
+				      .aspace = v->aspace,
 				      .variant = v->variant };
 	const struct unwound *r;
 

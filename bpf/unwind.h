@@ -33,8 +33,8 @@ struct unwound {
 struct unwinder {
 	struct unwound *v;
 	size_t n, cap;
-	uint64_t unwound;        /* windows unwound so far */
-	uint64_t last_ns;        /* when the last one was (0: files closed) */
+	uint64_t unwound; /* windows unwound so far */
+	uint64_t last_ns; /* when the last one was (0: files closed) */
 };
 
 /* Unwind the window of key (a WINDOW record), write its recipe, delete

@@ -58,7 +58,7 @@ static const struct {
 	{ "bpf_link", FDKIND_BPF },
 	{ "bpf_iter", FDKIND_BPF },
 	{ "bpf-token", FDKIND_BPF },
-	{ "btf", FDKIND_BPF },       /* BTF objects (BPF_BTF_LOAD) */
+	{ "btf", FDKIND_BPF }, /* BTF objects (BPF_BTF_LOAD) */
 	{ "[perf_event]", FDKIND_PERF_EVENT },
 };
 

@@ -20,38 +20,43 @@ enum fdkind {
 	FDKIND_INOTIFY,
 	FDKIND_FANOTIFY,
 	FDKIND_USERFAULTFD,
-	FDKIND_BPF,            /* maps, programs, links, iterators */
+	FDKIND_BPF, /* maps, programs, links, iterators */
 	FDKIND_PERF_EVENT,
-	FDKIND_ANON,           /* another anonymous inode ("anon"): anon_inode:NAME */
+	FDKIND_ANON, /* another anonymous inode ("anon"): anon_inode:NAME */
 	FDKIND_SOCKET_UNIX,
 	FDKIND_SOCKET_INET,
 	FDKIND_SOCKET_INET6,
 	FDKIND_SOCKET_NETLINK,
-	FDKIND_SOCKET_OTHER,   /* any other address family */
+	FDKIND_SOCKET_OTHER, /* any other address family */
 	FDKIND_PIPE,
 	FDKIND_FIFO,
-	FDKIND_FILE,           /* regular file */
+	FDKIND_FILE, /* regular file */
 	FDKIND_MEMFD,
 	FDKIND_DIR,
 	FDKIND_CHR,
 	FDKIND_BLK,
-	FDKIND_OTHER,          /* none of the above (e.g. O_PATH of a symlink) */
+	FDKIND_OTHER, /* none of the above (e.g. O_PATH of a symlink) */
 	FDKIND_COUNT
 };
 
 #define FDKIND_MASK(k) (1ULL << (k))
-#define FDKIND_ALL ((1ULL << FDKIND_COUNT) - 1)
+#define FDKIND_ALL     ((1ULL << FDKIND_COUNT) - 1)
 
 /* The kind of a socket of address family AF_* (Linux's numbers, spelt out
  * so that the BPF side can use this without libc headers). */
 static inline enum fdkind fdkind_of_family(int family)
 {
 	switch (family) {
-	case 1: return FDKIND_SOCKET_UNIX;      /* AF_UNIX */
-	case 2: return FDKIND_SOCKET_INET;      /* AF_INET */
-	case 10: return FDKIND_SOCKET_INET6;    /* AF_INET6 */
-	case 16: return FDKIND_SOCKET_NETLINK;  /* AF_NETLINK */
-	default: return FDKIND_SOCKET_OTHER;
+	case 1:
+		return FDKIND_SOCKET_UNIX; /* AF_UNIX */
+	case 2:
+		return FDKIND_SOCKET_INET; /* AF_INET */
+	case 10:
+		return FDKIND_SOCKET_INET6; /* AF_INET6 */
+	case 16:
+		return FDKIND_SOCKET_NETLINK; /* AF_NETLINK */
+	default:
+		return FDKIND_SOCKET_OTHER;
 	}
 }
 
@@ -62,13 +67,19 @@ static inline enum fdkind fdkind_of_family(int family)
 static inline enum fdkind fdkind_of_mode(unsigned mode)
 {
 	switch (mode & 0170000) {
-	case 0010000: return FDKIND_FIFO;   /* S_IFIFO */
-	case 0040000: return FDKIND_DIR;    /* S_IFDIR */
-	case 0020000: return FDKIND_CHR;    /* S_IFCHR */
-	case 0060000: return FDKIND_BLK;    /* S_IFBLK */
-	case 0100000:                       /* S_IFREG */
-	case 0: return FDKIND_FILE;
-	default: return FDKIND_OTHER;       /* symlink (O_PATH), socket path */
+	case 0010000:
+		return FDKIND_FIFO; /* S_IFIFO */
+	case 0040000:
+		return FDKIND_DIR; /* S_IFDIR */
+	case 0020000:
+		return FDKIND_CHR; /* S_IFCHR */
+	case 0060000:
+		return FDKIND_BLK; /* S_IFBLK */
+	case 0100000:		   /* S_IFREG */
+	case 0:
+		return FDKIND_FILE;
+	default:
+		return FDKIND_OTHER; /* symlink (O_PATH), socket path */
 	}
 }
 

@@ -13,11 +13,21 @@ void json_str(FILE *out, const char *s)
 		unsigned char ch = (unsigned char)*s;
 
 		switch (ch) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\t': fputs("\\t", out); break;
-		case '\r': fputs("\\r", out); break;
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		case '\t':
+			fputs("\\t", out);
+			break;
+		case '\r':
+			fputs("\\r", out);
+			break;
 		default:
 			if (ch < 0x20 || ch == 0x7f)
 				fprintf(out, "\\u%04x", ch);

@@ -48,56 +48,58 @@ void exs_usage(FILE *out)
 	exs_fmt_bytes(l.vsz_growth, g, sizeof(g));
 	exs_fmt_bytes(l.slope_floor, f, sizeof(f));
 	fprintf(out,
-"usage: exstress [options]\n"
-"Create and destroy rex executors over and over; after every iteration count\n"
-"the process's fds by kind, its live heap (exactly), VSZ and RSS, and\n"
-"fdtrack's opens and closes; say whether anything grew.\n"
-"\n"
-"  --scenario NAME     all | idle | issue448 | timers | io | joins |\n"
-"                      foreign-wakers | spawn-in-drop | mixed   (default issue448)\n"
-"                      | long-lived | thread-local: issue448's work on executors\n"
-"                      kept across iterations (the seed's workarounds; not in all)\n"
-"  --policy P          fixed | legacy-448 (the glommio #448 bug) | close-eventfd |\n"
-"                      weak-notifier (the seed's options B and C, for comparison)\n"
-"                                                                  (default fixed)\n"
-"  --iterations N      measured iterations per scenario            (default 1000)\n"
-"  --duration SECONDS  run each scenario this long instead of N iterations (not\n"
-"                      with --iterations)\n"
-"  --warmup W          iterations before the reference sample      (default 50)\n"
-"  --executors K       executors (threads) per iteration           (default 2)\n"
-"  --tasks M           parked tasks per executor                   (default 4)\n"
-"  --seed S            seed of the `mixed` scenario                (default 1)\n"
-"  --probe MODE        auto | require | off: fdtrack (eBPF); auto falls back to\n"
-"                      /proc only and says why                     (default auto)\n"
-"  --csv FILE          one row per sample (see README for columns)\n"
-"  --sample-every N    CSV rows for every Nth iteration only (plus baseline,\n"
-"                      reference and last); the verdict uses every sample\n"
-"  --json FILE         summary; --junit FILE: JUnit XML, a test case per scenario\n"
-"  --vsz-slope-limit B, --rss-slope-limit B   bytes/iteration     (default %s)\n"
-"  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
-"  --slope-floor B     a slope fails only once memory grew by more (default %s)\n"
-"  --heap on|off       count the process's heap exactly (malloc & co.): any\n"
-"                      growth is a leak                            (default on)\n"
-"  --heap-stacks W     window | all | off: which measured iterations record the\n"
-"                      stack of every allocation, for the leak report: the first\n"
-"                      and last 32 (window), all (slower), none    (default window)\n"
-"  --quiet             no progress line and no pass summaries\n"
-"  --verbose           also print the fd census at start and at exit\n"
-"  --help\n"
-"\n"
-"Verdict, per scenario, against the sample taken right after warm-up: every fd\n"
-"kind and the heap (live bytes and allocations) equal it exactly after every\n"
-"iteration; fdtrack opens = closes (+ closes done outside syscalls); VSZ and RSS\n"
-"least-squares slopes and total growth stay under the limits.\n"
-"With --scenario all, a scenario whose fd leak is established stops at its\n"
-"share of the fd limit (at most 512 fds), so the others still run.\n"
-"Exit 0 pass, 1 leak, 2 usage or environment error;\n"
-"SIGINT/SIGTERM stop the run, write the outputs over the samples taken\n"
-"(\"interrupted\": true) and exit 130/143.\n"
-"%s",
+		"usage: exstress [options]\n"
+		"Create and destroy rex executors over and over; after every iteration count\n"
+		"the process's fds by kind, its live heap (exactly), VSZ and RSS, and\n"
+		"fdtrack's opens and closes; say whether anything grew.\n"
+		"\n"
+		"  --scenario NAME     all | idle | issue448 | timers | io | joins |\n"
+		"                      foreign-wakers | spawn-in-drop | mixed   (default issue448)\n"
+		"                      | long-lived | thread-local: issue448's work on executors\n"
+		"                      kept across iterations (the seed's workarounds; not in all)\n"
+		"  --policy P          fixed | legacy-448 (the glommio #448 bug) | close-eventfd |\n"
+		"                      weak-notifier (the seed's options B and C, for comparison)\n"
+		"                                                                  (default fixed)\n"
+		"  --iterations N      measured iterations per scenario            (default 1000)\n"
+		"  --duration SECONDS  run each scenario this long instead of N iterations (not\n"
+		"                      with --iterations)\n"
+		"  --warmup W          iterations before the reference sample      (default 50)\n"
+		"  --executors K       executors (threads) per iteration           (default 2)\n"
+		"  --tasks M           parked tasks per executor                   (default 4)\n"
+		"  --seed S            seed of the `mixed` scenario                (default 1)\n"
+		"  --probe MODE        auto | require | off: fdtrack (eBPF); auto falls back to\n"
+		"                      /proc only and says why                     (default auto)\n"
+		"  --csv FILE          one row per sample (see README for columns)\n"
+		"  --sample-every N    CSV rows for every Nth iteration only (plus baseline,\n"
+		"                      reference and last); the verdict uses every sample\n"
+		"  --json FILE         summary; --junit FILE: JUnit XML, a test case per scenario\n"
+		"  --vsz-slope-limit B, --rss-slope-limit B   bytes/iteration     (default %s)\n"
+		"  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
+		"  --slope-floor B     a slope fails only once memory grew by more (default %s)\n"
+		"  --heap on|off       count the process's heap exactly (malloc & co.): any\n"
+		"                      growth is a leak                            (default on)\n"
+		"  --heap-stacks W     window | all | off: which measured iterations record the\n"
+		"                      stack of every allocation, for the leak report: the first\n"
+		"                      and last 32 (window), all (slower), none    (default window)\n"
+		"  --quiet             no progress line and no pass summaries\n"
+		"  --verbose           also print the fd census at start and at exit\n"
+		"  --help\n"
+		"\n"
+		"Verdict, per scenario, against the sample taken right after warm-up: every fd\n"
+		"kind and the heap (live bytes and allocations) equal it exactly after every\n"
+		"iteration; fdtrack opens = closes (+ closes done outside syscalls); VSZ and RSS\n"
+		"least-squares slopes and total growth stay under the limits.\n"
+		"With --scenario all, a scenario whose fd leak is established stops at its\n"
+		"share of the fd limit (at most 512 fds), so the others still run.\n"
+		"Exit 0 pass, 1 leak, 2 usage or environment error;\n"
+		"SIGINT/SIGTERM stop the run, write the outputs over the samples taken\n"
+		"(\"interrupted\": true) and exit 130/143.\n"
+		"%s",
 		s, g, f,
-		EXS_SANITIZED ? "This is a sanitizer build: memory limits are off unless given, and\n"
-				"the heap is not counted (the sanitizer owns malloc).\n" : "");
+		EXS_SANITIZED
+			? "This is a sanitizer build: memory limits are off unless given, and\n"
+			  "the heap is not counted (the sanitizer owns malloc).\n"
+			: "");
 }
 
 static void fail(char *err, size_t len, const char *fmt, ...)
@@ -132,13 +134,13 @@ static int parse_u64(const char *opt, const char *val, uint64_t min,
 		return -1;
 	}
 	if (errno == ERANGE || v > max) {
-		fail(err, len, "%s: '%s' is too large (at most %" PRIu64 ")", opt,
-		     val, max);
+		fail(err, len, "%s: '%s' is too large (at most %" PRIu64 ")",
+		     opt, val, max);
 		return -1;
 	}
 	if (v < min) {
-		fail(err, len, "%s: '%s' is too small (at least %" PRIu64 ")", opt,
-		     val, min);
+		fail(err, len, "%s: '%s' is too small (at least %" PRIu64 ")",
+		     opt, val, min);
 		return -1;
 	}
 	*out = v;
@@ -148,7 +150,8 @@ static int parse_u64(const char *opt, const char *val, uint64_t min,
 /* A decimal (or strtod) number in [min, max]; with positive set, zero is
  * refused too. Rejects sign, junk, NaN, infinities and under/overflow. */
 static int parse_double(const char *opt, const char *val, int positive,
-			double min, double max, double *out, char *err, size_t len)
+			double min, double max, double *out, char *err,
+			size_t len)
 {
 	if (*val == '-') {
 		fail(err, len, "%s: '%s' must not be negative", opt, val);
@@ -158,12 +161,14 @@ static int parse_double(const char *opt, const char *val, int positive,
 	char *end;
 	double v = strtod(val, &end);
 	/* plain decimals only: no hex, "inf", "nan" or blanks */
-	if (end == val || *end != '\0' || isnan(v) || val[strspn(val, "0123456789.eE+-")] != '\0') {
+	if (end == val || *end != '\0' || isnan(v) ||
+	    val[strspn(val, "0123456789.eE+-")] != '\0') {
 		fail(err, len, "%s: '%s' is not a number", opt, val);
 		return -1;
 	}
 	if ((errno == ERANGE && v > 1) || v > max) {
-		fail(err, len, "%s: '%s' is too large (at most %g)", opt, val, max);
+		fail(err, len, "%s: '%s' is too large (at most %g)", opt, val,
+		     max);
 		return -1;
 	}
 	if (positive && v <= 0) {
@@ -171,7 +176,8 @@ static int parse_double(const char *opt, const char *val, int positive,
 		return -1;
 	}
 	if (errno == ERANGE || v < min) { /* underflow: ERANGE with v <= 1 */
-		fail(err, len, "%s: '%s' is too small (at least %g)", opt, val, min);
+		fail(err, len, "%s: '%s' is too small (at least %g)", opt, val,
+		     min);
 		return -1;
 	}
 	*out = v;
@@ -198,10 +204,26 @@ void exs_options_default(struct exs_options *o)
 /* Long options; the value of each table entry is its ID (short options
  * use their letter). */
 enum {
-	OPT_POLICY = 256, OPT_SCENARIO, OPT_ITERATIONS, OPT_EXECUTORS, OPT_TASKS,
-	OPT_WARMUP, OPT_PROBE, OPT_CSV, OPT_JSON, OPT_JUNIT, OPT_SEED, OPT_DURATION,
-	OPT_VSZ_SLOPE, OPT_RSS_SLOPE, OPT_VSZ_GROWTH, OPT_RSS_GROWTH, OPT_SLOPE_FLOOR,
-	OPT_SAMPLE_EVERY, OPT_HEAP, OPT_HEAP_STACKS,
+	OPT_POLICY = 256,
+	OPT_SCENARIO,
+	OPT_ITERATIONS,
+	OPT_EXECUTORS,
+	OPT_TASKS,
+	OPT_WARMUP,
+	OPT_PROBE,
+	OPT_CSV,
+	OPT_JSON,
+	OPT_JUNIT,
+	OPT_SEED,
+	OPT_DURATION,
+	OPT_VSZ_SLOPE,
+	OPT_RSS_SLOPE,
+	OPT_VSZ_GROWTH,
+	OPT_RSS_GROWTH,
+	OPT_SLOPE_FLOOR,
+	OPT_SAMPLE_EVERY,
+	OPT_HEAP,
+	OPT_HEAP_STACKS,
 };
 
 static const struct option long_options[] = {
@@ -239,23 +261,27 @@ static const char *option_name(int id)
 	return "?";
 }
 
-static int parse_policy(const char *val, struct exs_options *o, char *err, size_t len)
+static int parse_policy(const char *val, struct exs_options *o, char *err,
+			size_t len)
 {
 	char names[128] = "";
 
 	if (rex_policy_parse(val, &o->policy) == 0)
 		return 0;
 	for (int p = 0; p < REX_DROP_POLICY_COUNT; p++)
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-			 p ? ", " : "", rex_policy_name(p));
+		snprintf(names + strlen(names), sizeof(names) - strlen(names),
+			 "%s%s", p ? ", " : "", rex_policy_name(p));
 	fail(err, len, "--policy: unknown policy '%s' (%s)", val, names);
 	return -1;
 }
 
-static int parse_probe(const char *val, struct exs_options *o, char *err, size_t len)
+static int parse_probe(const char *val, struct exs_options *o, char *err,
+		       size_t len)
 {
 	static const char *const modes[] = {
-		[EXS_PROBE_AUTO] = "auto", [EXS_PROBE_REQUIRE] = "require", [EXS_PROBE_OFF] = "off",
+		[EXS_PROBE_AUTO] = "auto",
+		[EXS_PROBE_REQUIRE] = "require",
+		[EXS_PROBE_OFF] = "off",
 	};
 	for (int m = 0; m < 3; m++) {
 		if (strcmp(val, modes[m]) == 0) {
@@ -263,29 +289,34 @@ static int parse_probe(const char *val, struct exs_options *o, char *err, size_t
 			return 0;
 		}
 	}
-	fail(err, len, "--probe: unknown mode '%s' (auto, require or off)", val);
+	fail(err, len, "--probe: unknown mode '%s' (auto, require or off)",
+	     val);
 	return -1;
 }
 
 /* val among names[0..n-1]: its index, or -1 with err saying what is allowed. */
-static int parse_word(const char *opt, const char *val, const char *const *names, int n,
-		      char *err, size_t len)
+static int parse_word(const char *opt, const char *val,
+		      const char *const *names, int n, char *err, size_t len)
 {
 	char list[96] = "";
 
 	for (int i = 0; i < n; i++) {
 		if (strcmp(val, names[i]) == 0)
 			return i;
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+			 "%s%s",
+			 i == 0	      ? ""
+			 : i == n - 1 ? " or "
+				      : ", ",
+			 names[i]);
 	}
 	fail(err, len, "%s: unknown value '%s' (%s)", opt, val, list);
 	return -1;
 }
 
 /* One option's value into o. */
-static int set_option(int id, const char *opt, const char *val, struct exs_options *o,
-		      char *err, size_t len)
+static int set_option(int id, const char *opt, const char *val,
+		      struct exs_options *o, char *err, size_t len)
 {
 	uint64_t u;
 	int rc;
@@ -296,16 +327,20 @@ static int set_option(int id, const char *opt, const char *val, struct exs_optio
 	case OPT_SCENARIO:
 		if (exs_scenario_parse(val, &o->scenario) == 0)
 			return 0;
-		fail(err, len, "--scenario: unknown scenario '%s' (all, idle, issue448, timers, io, "
-		     "joins, foreign-wakers, spawn-in-drop, mixed, long-lived, thread-local)", val);
+		fail(err, len,
+		     "--scenario: unknown scenario '%s' (all, idle, issue448, timers, io, "
+		     "joins, foreign-wakers, spawn-in-drop, mixed, long-lived, thread-local)",
+		     val);
 		return -1;
 	case OPT_PROBE:
 		return parse_probe(val, o, err, len);
 	case OPT_ITERATIONS:
 		o->iterations_set = 1;
-		return parse_u64(opt, val, 1, 1000000000ULL, &o->iterations, err, len);
+		return parse_u64(opt, val, 1, 1000000000ULL, &o->iterations,
+				 err, len);
 	case OPT_WARMUP:
-		return parse_u64(opt, val, 0, 1000000000ULL, &o->warmup, err, len);
+		return parse_u64(opt, val, 0, 1000000000ULL, &o->warmup, err,
+				 len);
 	case OPT_EXECUTORS:
 		rc = parse_u64(opt, val, 1, 64, &u, err, len);
 		o->executors = (unsigned)u;
@@ -317,9 +352,11 @@ static int set_option(int id, const char *opt, const char *val, struct exs_optio
 	case OPT_SEED:
 		return parse_u64(opt, val, 0, UINT64_MAX, &o->seed, err, len);
 	case OPT_DURATION:
-		return parse_double(opt, val, 1, 0.01, 1e7, &o->duration_s, err, len);
+		return parse_double(opt, val, 1, 0.01, 1e7, &o->duration_s, err,
+				    len);
 	case OPT_SAMPLE_EVERY:
-		return parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every, err, len);
+		return parse_u64(opt, val, 1, 1000000000ULL, &o->sample_every,
+				 err, len);
 	case OPT_HEAP: {
 		static const char *const onoff[] = { "off", "on" };
 		int v = parse_word(opt, val, onoff, 2, err, len);
@@ -328,7 +365,8 @@ static int set_option(int id, const char *opt, const char *val, struct exs_optio
 	}
 	case OPT_HEAP_STACKS: {
 		static const char *const modes[] = {
-			[EXS_HEAP_STACKS_WINDOW] = "window", [EXS_HEAP_STACKS_ALL] = "all",
+			[EXS_HEAP_STACKS_WINDOW] = "window",
+			[EXS_HEAP_STACKS_ALL] = "all",
 			[EXS_HEAP_STACKS_OFF] = "off",
 		};
 		int v = parse_word(opt, val, modes, 3, err, len);
@@ -347,9 +385,9 @@ static int set_option(int id, const char *opt, const char *val, struct exs_optio
 	}
 	/* the memory limits */
 	double *limit = id == OPT_VSZ_SLOPE    ? &o->limits.vsz_slope
-		      : id == OPT_RSS_SLOPE    ? &o->limits.rss_slope
-		      : id == OPT_VSZ_GROWTH   ? &o->limits.vsz_growth
-		      : id == OPT_RSS_GROWTH   ? &o->limits.rss_growth
+			: id == OPT_RSS_SLOPE  ? &o->limits.rss_slope
+			: id == OPT_VSZ_GROWTH ? &o->limits.vsz_growth
+			: id == OPT_RSS_GROWTH ? &o->limits.rss_growth
 					       : &o->limits.slope_floor;
 	o->limits_set = 1;
 	return parse_double(opt, val, 0, 0, 1e15, limit, err, len);
@@ -365,7 +403,8 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		err[0] = '\0';
 	optind = 0; /* glibc: a full reset, so the parser can run again */
 	opterr = 0; /* errors are ours, in err */
-	while ((id = getopt_long(argc, argv, "+:qvh", long_options, NULL)) != -1) {
+	while ((id = getopt_long(argc, argv, "+:qvh", long_options, NULL)) !=
+	       -1) {
 		char opt[64];
 		const char *arg = argv[optind - 1];
 
@@ -384,12 +423,16 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			return EXS_ARGS_ERROR;
 		case '?':
 			if (strncmp(arg, "--", 2) != 0)
-				fail(err, errlen, "unknown option '-%c' (see --help)", optopt);
+				fail(err, errlen,
+				     "unknown option '-%c' (see --help)",
+				     optopt);
 			else if (optopt)
-				fail(err, errlen, "%.*s takes no value (see --help)",
+				fail(err, errlen,
+				     "%.*s takes no value (see --help)",
 				     (int)strcspn(arg, "="), arg);
 			else
-				fail(err, errlen, "unknown option '%.*s' (see --help)",
+				fail(err, errlen,
+				     "unknown option '%.*s' (see --help)",
 				     (int)strcspn(arg, "="), arg);
 			return EXS_ARGS_ERROR;
 		}
@@ -410,11 +453,13 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 	if (help)
 		return EXS_ARGS_HELP;
 	if (optind < argc) {
-		fail(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		fail(err, errlen, "unexpected argument '%s' (see --help)",
+		     argv[optind]);
 		return EXS_ARGS_ERROR;
 	}
 	if (o->iterations_set && o->duration_s > 0) {
-		fail(err, errlen, "--iterations and --duration exclude each other: give one");
+		fail(err, errlen,
+		     "--iterations and --duration exclude each other: give one");
 		return EXS_ARGS_ERROR;
 	}
 	return EXS_ARGS_OK;

@@ -19,7 +19,11 @@
 #include "rex.h" /* enum rex_drop_policy, rex_policy_name/parse */
 
 /* Exit codes. */
-enum { EXS_EXIT_PASS = 0, EXS_EXIT_LEAK = 1, EXS_EXIT_USAGE = 2 };
+enum {
+	EXS_EXIT_PASS = 0,
+	EXS_EXIT_LEAK = 1,
+	EXS_EXIT_USAGE = 2
+};
 
 /* ---- samples ---------------------------------------------------------- */
 
@@ -35,7 +39,11 @@ int exs_fd_name_parse(const char *name);
 int exs_statm_parse(const char *buf, size_t len, uint64_t page_size,
 		    uint64_t *vsz, uint64_t *rss);
 
-enum exs_phase { EXS_PHASE_BASELINE, EXS_PHASE_WARMUP, EXS_PHASE_MEASURE };
+enum exs_phase {
+	EXS_PHASE_BASELINE,
+	EXS_PHASE_WARMUP,
+	EXS_PHASE_MEASURE
+};
 const char *exs_phase_name(enum exs_phase phase);
 
 /* fdtrack's counts, per fd kind. */
@@ -51,21 +59,21 @@ struct exs_bpf_counts {
 	uint64_t opened_outside_syscalls[FDKIND_COUNT];
 	uint64_t lost;
 	uint64_t fds_not_tracked; /* fdtrack's fd table was full (not exact) */
-	int reconciled;  /* fdtrack_reconcile() ran at this boundary: live
+	int reconciled; /* fdtrack_reconcile() ran at this boundary: live
 			  * is then exact against /proc */
 };
 
 struct exs_sample {
-	uint64_t iteration;      /* 0 = before the first iteration */
+	uint64_t iteration; /* 0 = before the first iteration */
 	enum exs_phase phase;
-	double elapsed_ms;       /* since the scenario started */
+	double elapsed_ms; /* since the scenario started */
 	int64_t fds[FDKIND_COUNT];
 	uint64_t vsz_bytes;
 	uint64_t rss_bytes;
-	int has_heap;            /* heap_* are valid (heap.c) */
-	int64_t heap_bytes;      /* usable bytes of live allocations */
-	int64_t heap_allocs;     /* live allocations */
-	int has_bpf;             /* bpf is valid */
+	int has_heap;	     /* heap_* are valid (heap.c) */
+	int64_t heap_bytes;  /* usable bytes of live allocations */
+	int64_t heap_allocs; /* live allocations */
+	int has_bpf;	     /* bpf is valid */
 	struct exs_bpf_counts bpf;
 };
 
@@ -80,7 +88,7 @@ struct exs_sampler {
 	int statm_fd;
 	uint64_t page_size;
 };
-int exs_sampler_open(struct exs_sampler *s);          /* 0 or -errno */
+int exs_sampler_open(struct exs_sampler *s); /* 0 or -errno */
 /* Fills fds, vsz_bytes, rss_bytes; leaves the other fields alone. */
 int exs_sampler_read(struct exs_sampler *s, struct exs_sample *out);
 void exs_sampler_close(struct exs_sampler *s);
@@ -91,9 +99,9 @@ void exs_sampler_close(struct exs_sampler *s);
 double exs_slope(const double *x, const double *y, size_t n);
 
 struct exs_limits {
-	double vsz_slope;      /* bytes per iteration */
+	double vsz_slope; /* bytes per iteration */
 	double rss_slope;
-	double vsz_growth;     /* bytes, last sample minus reference */
+	double vsz_growth; /* bytes, last sample minus reference */
 	double rss_growth;
 	/* A slope fails only once memory grew (last - reference) by more
 	 * than this: in short runs a one-off page-in of a few pages is a
@@ -111,38 +119,40 @@ struct exs_check {
 };
 
 struct exs_verdict {
-	int leak;                       /* some check failed */
-	uint64_t iterations;            /* measured samples after the reference */
+	int leak;	     /* some check failed */
+	uint64_t iterations; /* measured samples after the reference */
 	uint64_t ref_iteration;
-	int64_t fd_growth[FDKIND_COUNT];   /* last minus reference */
-	int64_t fd_max_dev[FDKIND_COUNT];  /* largest |sample - reference| */
-	uint64_t fd_first[FDKIND_COUNT];   /* first iteration != reference; 0 none */
-	double fd_per_iter[FDKIND_COUNT];  /* growth / iterations */
-	double vsz_slope, rss_slope;        /* bytes per iteration */
-	double vsz_growth, rss_growth;      /* bytes */
+	int64_t fd_growth[FDKIND_COUNT];  /* last minus reference */
+	int64_t fd_max_dev[FDKIND_COUNT]; /* largest |sample - reference| */
+	uint64_t fd_first[FDKIND_COUNT]; /* first iteration != reference; 0 none */
+	double fd_per_iter[FDKIND_COUNT]; /* growth / iterations */
+	double vsz_slope, rss_slope;	  /* bytes per iteration */
+	double vsz_growth, rss_growth;	  /* bytes */
 	/* the heap (exact: every deviation from the reference fails) */
 	int has_heap;
-	int64_t heap_growth_bytes, heap_growth_allocs;   /* last minus reference */
+	int64_t heap_growth_bytes,
+		heap_growth_allocs; /* last minus reference */
 	double heap_bytes_per_iter, heap_allocs_per_iter;
-	int64_t heap_max_dev_bytes, heap_max_dev_allocs; /* largest |sample - ref| */
-	uint64_t heap_first;                             /* first iteration != ref */
+	int64_t heap_max_dev_bytes,
+		heap_max_dev_allocs; /* largest |sample - ref| */
+	uint64_t heap_first;	     /* first iteration != ref */
 	int has_bpf;
 	/* opens + opened outside - closes - closed outside, over the window */
 	int64_t bpf_unbalanced[FDKIND_COUNT];
 	/* largest |fdtrack live - /proc count| over the reconciled samples */
 	int64_t bpf_live_max_dev[FDKIND_COUNT];
-	uint64_t bpf_live_first[FDKIND_COUNT];  /* first such iteration; 0 none */
+	uint64_t bpf_live_first[FDKIND_COUNT]; /* first such iteration; 0 none */
 	/* largest closed + opened outside syscalls (absolute) at any sample:
 	 * 0 unless fdtrack mis-files something */
 	int64_t bpf_outside_syscalls_max[FDKIND_COUNT];
-	uint64_t bpf_reconciled;                  /* samples that reconciled */
+	uint64_t bpf_reconciled; /* samples that reconciled */
 	int64_t bpf_opens[FDKIND_COUNT];
 	int64_t bpf_closes[FDKIND_COUNT];
 	int64_t bpf_closed_outside_syscalls[FDKIND_COUNT];
 	int64_t bpf_opened_outside_syscalls[FDKIND_COUNT];
 	int64_t bpf_live_growth[FDKIND_COUNT];
 	uint64_t bpf_lost;
-	uint64_t bpf_not_exact;   /* fds fdtrack could not track (table full) */
+	uint64_t bpf_not_exact; /* fds fdtrack could not track (table full) */
 	size_t nchecks;
 	struct exs_check checks[EXS_MAX_CHECKS];
 };
@@ -154,8 +164,8 @@ struct exs_verdict {
  * measured sample in order, end() to get the checks. */
 struct exs_verdict_acc {
 	struct exs_sample ref, last;
-	uint64_t n;                            /* samples, the reference included */
-	uint64_t kinds_seen;                   /* FDKIND_MASK of kinds held at a sample */
+	uint64_t n;	     /* samples, the reference included */
+	uint64_t kinds_seen; /* FDKIND_MASK of kinds held at a sample */
 	int64_t heap_max_dev_bytes, heap_max_dev_allocs;
 	uint64_t heap_first;
 	int64_t fd_max_dev[FDKIND_COUNT];
@@ -170,8 +180,8 @@ struct exs_verdict_acc {
 };
 void exs_verdict_begin(struct exs_verdict_acc *a, const struct exs_sample *ref);
 void exs_verdict_add(struct exs_verdict_acc *a, const struct exs_sample *s);
-void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *lim,
-		     struct exs_verdict *v);
+void exs_verdict_end(const struct exs_verdict_acc *a,
+		     const struct exs_limits *lim, struct exs_verdict *v);
 
 /* The same over an array: s[0] is the reference, s[1..n-1] the measured
  * ones. Returns 0, or -EINVAL when n == 0. */
@@ -207,22 +217,29 @@ enum exs_scenario {
 const char *exs_scenario_name(enum exs_scenario sc);
 int exs_scenario_parse(const char *name, enum exs_scenario *out); /* 0/-1 */
 
-
-enum exs_probe_mode { EXS_PROBE_AUTO, EXS_PROBE_REQUIRE, EXS_PROBE_OFF };
+enum exs_probe_mode {
+	EXS_PROBE_AUTO,
+	EXS_PROBE_REQUIRE,
+	EXS_PROBE_OFF
+};
 
 /* Which measured iterations record the call stack of every allocation:
  * the first and the last EXS_HEAP_WINDOW (cheap), every one (slow), none. */
-enum exs_heap_stacks { EXS_HEAP_STACKS_WINDOW, EXS_HEAP_STACKS_ALL, EXS_HEAP_STACKS_OFF };
+enum exs_heap_stacks {
+	EXS_HEAP_STACKS_WINDOW,
+	EXS_HEAP_STACKS_ALL,
+	EXS_HEAP_STACKS_OFF
+};
 #define EXS_HEAP_WINDOW 32
 
 struct exs_options {
 	enum rex_drop_policy policy;
 	enum exs_scenario scenario;
-	uint64_t iterations;    /* measured iterations per scenario */
-	int iterations_set;     /* given on the command line */
+	uint64_t iterations; /* measured iterations per scenario */
+	int iterations_set;  /* given on the command line */
 	uint64_t warmup;
-	double duration_s;      /* > 0: run each scenario this long instead */
-	uint64_t sample_every;  /* CSV rows: every Nth iteration (+ baseline,
+	double duration_s;     /* > 0: run each scenario this long instead */
+	uint64_t sample_every; /* CSV rows: every Nth iteration (+ baseline,
 				 * reference and last); the verdict uses all */
 	unsigned executors;
 	unsigned tasks;
@@ -230,11 +247,11 @@ struct exs_options {
 	const char *csv_path, *json_path, *junit_path;
 	uint64_t seed;
 	int quiet;
-	int verbose;            /* fd census at start and exit, on stderr */
-	int heap;               /* exact heap accounting and its checks */
+	int verbose; /* fd census at start and exit, on stderr */
+	int heap;    /* exact heap accounting and its checks */
 	enum exs_heap_stacks heap_stacks;
 	struct exs_limits limits;
-	int limits_set;         /* a --*-limit or --slope-floor was given */
+	int limits_set; /* a --*-limit or --slope-floor was given */
 };
 
 /* Sanitizer builds: their allocators, shadow memory and thread registries
@@ -248,7 +265,11 @@ struct exs_options {
 void exs_limits_unsanitized(struct exs_limits *l); /* memory limits off */
 
 void exs_options_default(struct exs_options *o);
-enum { EXS_ARGS_OK = 0, EXS_ARGS_HELP = 1, EXS_ARGS_ERROR = -1 };
+enum {
+	EXS_ARGS_OK = 0,
+	EXS_ARGS_HELP = 1,
+	EXS_ARGS_ERROR = -1
+};
 /* Fills o (defaults first). On EXS_ARGS_ERROR, err holds one line. */
 int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		   size_t errlen);
@@ -262,7 +283,7 @@ void exs_usage(FILE *out);
  * there and writable, so a bad path fails before anything runs. */
 struct exs_outfile {
 	const char *path;
-	char *tmp;   /* NULL once committed or aborted */
+	char *tmp; /* NULL once committed or aborted */
 	int fd;
 };
 int exs_outfile_open(struct exs_outfile *f, const char *path); /* 0 or -errno */
@@ -293,26 +314,26 @@ struct exs_result {
 	enum exs_scenario scenario;
 	struct exs_verdict v;
 	double elapsed_s;
-	double parked_per_iter;  /* tasks still live when executors were freed */
+	double parked_per_iter; /* tasks still live when executors were freed */
 	/* what the teardowns of the measured iterations did (librex's
 	 * rex_teardown_totals): tasks destroyed, tasks left, bytes left */
 	uint64_t tasks_destroyed, tasks_left, bytes_left;
-	char note[640];          /* e.g. "stopped early: ..."; may be empty */
-	int interrupted;         /* stopped by a signal */
-	int no_verdict;          /* stopped before any measured iteration */
-	int not_run;             /* never started: note says why */
+	char note[640];	 /* e.g. "stopped early: ..."; may be empty */
+	int interrupted; /* stopped by a signal */
+	int no_verdict;	 /* stopped before any measured iteration */
+	int not_run;	 /* never started: note says why */
 };
 struct exs_run_info {
-	const char *scenario;    /* the requested one, e.g. "all" */
+	const char *scenario; /* the requested one, e.g. "all" */
 	const char *policy;
-	const char *probe;       /* "bpf" or "proc-only" */
-	const char *heap;        /* "exact", "off", or why it is not available */
+	const char *probe; /* "bpf" or "proc-only" */
+	const char *heap;  /* "exact", "off", or why it is not available */
 	uint64_t seed;
 	unsigned executors, tasks;
 	uint64_t warmup;
 	double elapsed_s;
 	const struct exs_limits *limits;
-	int interrupted;         /* signal number that stopped the run, or 0 */
+	int interrupted; /* signal number that stopped the run, or 0 */
 };
 int exs_json_write(FILE *out, const struct exs_run_info *info,
 		   const struct exs_result *r, size_t n);
@@ -368,8 +389,8 @@ void exs_probe_close(struct exs_probe *p);
  * knows the live heap of the whole process exactly. Not in sanitizer
  * builds: their runtimes own malloc. */
 struct exs_heap_counts {
-	int64_t bytes;      /* usable bytes of live allocations */
-	int64_t allocs;     /* live allocations */
+	int64_t bytes;	    /* usable bytes of live allocations */
+	int64_t allocs;	    /* live allocations */
 	uint64_t untracked; /* exs_heap_sites: allocations the table missed */
 };
 /* on = 0: count nothing (the bench's baseline). track_sites: allow
@@ -383,13 +404,14 @@ void exs_heap_track_reset(void);
 
 #define EXS_HEAP_FRAMES 12
 struct exs_heap_site {
-	uint64_t bytes, count;  /* tracked allocations still live */
+	uint64_t bytes, count; /* tracked allocations still live */
 	unsigned nframes;
 	void *frames[EXS_HEAP_FRAMES]; /* [0]: the caller of malloc & co. */
 };
 /* Tracked allocations still live, grouped by call stack, most bytes
  * first; *left: their totals. Stops tracking. */
-int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_counts *left);
+int exs_heap_sites(struct exs_heap_site **sites, size_t *n,
+		   struct exs_heap_counts *left);
 void exs_heap_sites_free(struct exs_heap_site *sites, size_t n);
 
 /* ---- test-only faults (test_faults.c) ----------------------------------- */

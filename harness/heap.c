@@ -49,7 +49,8 @@ void exs_heap_track_reset(void)
 {
 }
 
-int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_counts *left)
+int exs_heap_sites(struct exs_heap_site **sites, size_t *n,
+		   struct exs_heap_counts *left)
 {
 	*sites = NULL;
 	*n = 0;
@@ -92,7 +93,7 @@ static _Atomic int64_t live_bytes, live_allocs;
 #define SITE_TABLE (1u << 14)
 
 struct tracked {
-	void *ptr;                      /* NULL: empty; TOMBSTONE: removed */
+	void *ptr; /* NULL: empty; TOMBSTONE: removed */
 	size_t size;
 	unsigned nframes;
 	void *frames[EXS_HEAP_FRAMES];
@@ -100,17 +101,18 @@ struct tracked {
 
 #define TOMBSTONE ((void *)1)
 
-static atomic_int tracking;          /* record new allocations now */
-static atomic_int tracked_live;      /* entries in the table */
-static size_t used_slots;            /* entries + tombstones */
+static atomic_int tracking;	/* record new allocations now */
+static atomic_int tracked_live; /* entries in the table */
+static size_t used_slots;	/* entries + tombstones */
 static atomic_flag table_lock = ATOMIC_FLAG_INIT;
-static struct tracked *table;        /* mmap'd: not itself counted */
-static uint64_t untracked;           /* table full: allocations not recorded */
-static _Thread_local int in_hook;    /* backtrace() may allocate */
+static struct tracked *table;	  /* mmap'd: not itself counted */
+static uint64_t untracked;	  /* table full: allocations not recorded */
+static _Thread_local int in_hook; /* backtrace() may allocate */
 
 static void lock_table(void)
 {
-	while (atomic_flag_test_and_set_explicit(&table_lock, memory_order_acquire))
+	while (atomic_flag_test_and_set_explicit(&table_lock,
+						 memory_order_acquire))
 		;
 }
 
@@ -121,13 +123,15 @@ static void unlock_table(void)
 
 static size_t slot_of(const void *p)
 {
-	return ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull >> 48 & (SITE_TABLE - 1);
+	return ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull >> 48 &
+	       (SITE_TABLE - 1);
 }
 
 /* Under the lock. */
 static struct tracked *find(const void *p)
 {
-	for (size_t i = slot_of(p), n = 0; n < SITE_TABLE; i = (i + 1) & (SITE_TABLE - 1), n++) {
+	for (size_t i = slot_of(p), n = 0; n < SITE_TABLE;
+	     i = (i + 1) & (SITE_TABLE - 1), n++) {
 		if (table[i].ptr == p)
 			return &table[i];
 		if (!table[i].ptr)
@@ -139,7 +143,8 @@ static struct tracked *find(const void *p)
 /* Under the lock: a free slot for p (reusing tombstones), or NULL. */
 static struct tracked *slot_for(const void *p)
 {
-	for (size_t i = slot_of(p), k = 0; k < SITE_TABLE; i = (i + 1) & (SITE_TABLE - 1), k++)
+	for (size_t i = slot_of(p), k = 0; k < SITE_TABLE;
+	     i = (i + 1) & (SITE_TABLE - 1), k++)
 		if (!table[i].ptr || table[i].ptr == TOMBSTONE)
 			return &table[i];
 	return NULL;
@@ -171,7 +176,8 @@ static void compact(void)
 
 static void insert(const struct tracked *t)
 {
-	if (used_slots - (size_t)atomic_load_explicit(&tracked_live, memory_order_relaxed) >
+	if (used_slots - (size_t)atomic_load_explicit(&tracked_live,
+						      memory_order_relaxed) >
 	    SITE_TABLE / 4)
 		compact();
 	if (used_slots >= SITE_TABLE - SITE_TABLE / 4) {
@@ -210,7 +216,8 @@ static void forget(void *p, void *q, size_t qsize)
 		struct tracked moved = *t;
 
 		t->ptr = TOMBSTONE;
-		atomic_fetch_sub_explicit(&tracked_live, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&tracked_live, 1,
+					  memory_order_relaxed);
 		if (q) {
 			moved.ptr = q;
 			moved.size = qsize;
@@ -227,9 +234,12 @@ static void *allocated(void *p)
 	if (p && atomic_load_explicit(&counting, memory_order_relaxed)) {
 		size_t size = malloc_usable_size(p);
 
-		atomic_fetch_add_explicit(&live_bytes, (int64_t)size, memory_order_relaxed);
-		atomic_fetch_add_explicit(&live_allocs, 1, memory_order_relaxed);
-		if (atomic_load_explicit(&tracking, memory_order_relaxed) && !in_hook)
+		atomic_fetch_add_explicit(&live_bytes, (int64_t)size,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&live_allocs, 1,
+					  memory_order_relaxed);
+		if (atomic_load_explicit(&tracking, memory_order_relaxed) &&
+		    !in_hook)
 			record(p, size);
 	}
 	return p;
@@ -242,7 +252,8 @@ static void released(void *p)
 	atomic_fetch_sub_explicit(&live_bytes, (int64_t)malloc_usable_size(p),
 				  memory_order_relaxed);
 	atomic_fetch_sub_explicit(&live_allocs, 1, memory_order_relaxed);
-	if (atomic_load_explicit(&tracked_live, memory_order_relaxed) && !in_hook)
+	if (atomic_load_explicit(&tracked_live, memory_order_relaxed) &&
+	    !in_hook)
 		forget(p, NULL, 0);
 }
 
@@ -277,8 +288,10 @@ void *realloc(void *p, size_t size)
 	if (!q)
 		return NULL; /* p is untouched */
 	size_t now = malloc_usable_size(q);
-	atomic_fetch_add_explicit(&live_bytes, (int64_t)now - (int64_t)old, memory_order_relaxed);
-	if (atomic_load_explicit(&tracked_live, memory_order_relaxed) && !in_hook)
+	atomic_fetch_add_explicit(&live_bytes, (int64_t)now - (int64_t)old,
+				  memory_order_relaxed);
+	if (atomic_load_explicit(&tracked_live, memory_order_relaxed) &&
+	    !in_hook)
 		forget(p, q, now);
 	return q;
 }
@@ -326,7 +339,8 @@ int exs_heap_init(int on, int track_sites)
 		return 0;
 	}
 	if (track_sites && !table) {
-		table = mmap(NULL, SITE_TABLE * sizeof(*table), PROT_READ | PROT_WRITE,
+		table = mmap(NULL, SITE_TABLE * sizeof(*table),
+			     PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (table == MAP_FAILED) {
 			table = NULL;
@@ -342,8 +356,10 @@ int exs_heap_init(int on, int track_sites)
 	 * which malloc every other object calls: valgrind, for one, redirects
 	 * the executable's malloc to its own (a direct call from this file
 	 * would still reach ours and prove nothing). */
-	void *(*process_malloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "malloc");
-	void (*process_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+	void *(*process_malloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT,
+								   "malloc");
+	void (*process_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT,
+							       "free");
 	if (!process_malloc || !process_free) {
 		atomic_store(&counting, 0);
 		return -ENOTSUP;
@@ -399,7 +415,8 @@ static int same_stack(const struct exs_heap_site *s, const struct tracked *t)
 	       memcmp(s->frames, t->frames, t->nframes * sizeof(void *)) == 0;
 }
 
-int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_counts *left)
+int exs_heap_sites(struct exs_heap_site **sites, size_t *n,
+		   struct exs_heap_counts *left)
 {
 	struct exs_heap_site *out = NULL;
 	size_t used = 0, cap = 0;
@@ -425,8 +442,8 @@ int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_coun
 		if (j == used) {
 			if (used == cap) {
 				size_t ncap = cap ? 2 * cap : 16;
-				struct exs_heap_site *grown =
-					__libc_realloc(out, ncap * sizeof(*out));
+				struct exs_heap_site *grown = __libc_realloc(
+					out, ncap * sizeof(*out));
 				if (!grown)
 					break;
 				out = grown;
@@ -434,7 +451,8 @@ int exs_heap_sites(struct exs_heap_site **sites, size_t *n, struct exs_heap_coun
 			}
 			memset(&out[used], 0, sizeof(out[used]));
 			out[used].nframes = t->nframes;
-			memcpy(out[used].frames, t->frames, t->nframes * sizeof(void *));
+			memcpy(out[used].frames, t->frames,
+			       t->nframes * sizeof(void *));
 			used++;
 		}
 		out[j].bytes += t->size;

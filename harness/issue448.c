@@ -57,7 +57,8 @@ static void sender_drop(void *p)
 	rex_shared_tx_close(s->tx);
 }
 
-static const struct rex_task_vtable sender_vt = { "exs-448-sender", sender_poll, sender_drop };
+static const struct rex_task_vtable sender_vt = { "exs-448-sender", sender_poll,
+						  sender_drop };
 
 /* Receives CONSUME messages, then parks on a far timer still holding the
  * receiving end, so the sender fills the channel and blocks. */
@@ -120,7 +121,9 @@ static void consumer_drop(void *p)
 	rex_shared_rx_close(c->rx);
 }
 
-static const struct rex_task_vtable consumer_vt = { "exs-448-consumer", consumer_poll, consumer_drop };
+static const struct rex_task_vtable consumer_vt = { "exs-448-consumer",
+						    consumer_poll,
+						    consumer_drop };
 
 /* Holds one end of a cross channel (so its peer stays parked) and parks
  * on receiving from another that nobody sends on. */
@@ -160,7 +163,9 @@ static void cross_receiver_drop(void *p)
 	rex_shared_tx_close(t->hold);
 }
 
-static const struct rex_task_vtable cross_receiver_vt = { "exs-448-cross-receiver", cross_receiver_poll, cross_receiver_drop };
+static const struct rex_task_vtable cross_receiver_vt = {
+	"exs-448-cross-receiver", cross_receiver_poll, cross_receiver_drop
+};
 
 /* Spawn with the end handed over: on success, or -ECANCELED (drop already
  * ran and closed it), the pair no longer owns it. */
@@ -186,8 +191,8 @@ static int spawn_owned(struct exs_exec *x, const struct rex_task_vtable *vt,
  * peer is still on its way. A root that ends early arrives all the same, so
  * its peer is never left waiting. The waiting root is parked, woken by the
  * last to arrive: no spinning on a 2-CPU machine. */
-enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_context *cx,
-			int *arrived)
+enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m,
+			struct rex_context *cx, int *arrived)
 {
 	int me = x->role == ROLE_RECEIVER, peer = !me;
 
@@ -205,7 +210,8 @@ enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_contex
 		return REX_READY;
 	/* Park, then look again: the peer may have arrived in between and
 	 * found no waker to wake (then take ours back). */
-	rex_waker_drop(atomic_exchange(&m->waiting[me], rex_waker_clone(rex_context_waker(cx))));
+	rex_waker_drop(atomic_exchange(&m->waiting[me],
+				       rex_waker_clone(rex_context_waker(cx))));
 	if (atomic_load(&m->arrived) >= 2) {
 		rex_waker_drop(atomic_exchange(&m->waiting[me], NULL));
 		return REX_READY;
@@ -215,7 +221,8 @@ enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_contex
 
 /* Job mode: cancel and release every task this side parked (their drops
  * close their channel ends), then meet the peer, done the same. */
-enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *cancelled)
+enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx,
+			   int *cancelled)
 {
 	if (!*cancelled) {
 		for (unsigned i = 0; i < x->njob_tasks; i++) {
@@ -240,7 +247,8 @@ int start_pair(struct exs_exec *x)
 			return set_err(x, rc, "spawning the sender"), rc;
 	} else {
 		if ((rc = rex_shared_rx_connect(pr->data_rx)))
-			return set_err(x, rc, "connecting the receiver end"), rc;
+			return set_err(x, rc, "connecting the receiver end"),
+			       rc;
 		struct consumer c = { .x = x, .rx = pr->data_rx };
 		void **e[] = { (void **)&pr->data_rx };
 		if ((rc = spawn_owned(x, &consumer_vt, &c, sizeof(c), e, 1)))
@@ -269,7 +277,8 @@ int start_pair(struct exs_exec *x)
 		if (rc)
 			return set_err(x, rc, "connecting a cross channel"), rc;
 		x->expected++;
-		if ((rc = spawn_owned(x, &cross_receiver_vt, &t, sizeof(t), e, 2)))
+		if ((rc = spawn_owned(x, &cross_receiver_vt, &t, sizeof(t), e,
+				      2)))
 			return set_err(x, rc, "spawning a parked receiver"), rc;
 	}
 	return 0;
@@ -309,12 +318,17 @@ int pair_setup(struct exs_pair *pr)
 	atomic_store(&pr->recv_done, 0);
 	meeting_reset(&pr->parked);
 	meeting_reset(&pr->cancelled);
-	if ((rc = rex_shared_chan_new(sizeof(uint64_t), CHAN_CAP, &pr->data_tx, &pr->data_rx)))
+	if ((rc = rex_shared_chan_new(sizeof(uint64_t), CHAN_CAP, &pr->data_tx,
+				      &pr->data_rx)))
 		return rc;
 	for (unsigned j = 0; j < pr->m; j++) {
-		if ((rc = rex_shared_chan_new(sizeof(uint64_t), 1, &pr->to_recv_tx[j], &pr->to_recv_rx[j])))
+		if ((rc = rex_shared_chan_new(sizeof(uint64_t), 1,
+					      &pr->to_recv_tx[j],
+					      &pr->to_recv_rx[j])))
 			return rc;
-		if ((rc = rex_shared_chan_new(sizeof(uint64_t), 1, &pr->to_send_tx[j], &pr->to_send_rx[j])))
+		if ((rc = rex_shared_chan_new(sizeof(uint64_t), 1,
+					      &pr->to_send_tx[j],
+					      &pr->to_send_rx[j])))
 			return rc;
 	}
 	return 0;
@@ -346,7 +360,8 @@ void pair_close_side(struct exs_exec *x)
 			pr->to_send_tx[j] = NULL;
 		}
 		if (!atomic_exchange(&pr->recv_done, 1)) {
-			rex_waker *w = atomic_exchange(&pr->sender_root_waker, NULL);
+			rex_waker *w = atomic_exchange(&pr->sender_root_waker,
+						       NULL);
 			if (w)
 				rex_waker_wake(w);
 		}

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #define WATCHDOG_S 120 /* an iteration that takes this long is a hang */
 
 /* ---- watchdog: a hung iteration must not hang CI ---------------------------- */
@@ -46,10 +45,11 @@ static void *watchdog(void *arg)
 		}
 		if (++idle >= WATCHDOG_S) {
 			char buf[256];
-			int n = snprintf(buf, sizeof(buf),
-					 "\nexstress: scenario %s: an iteration has not finished after %d s "
-					 "(a hang in the runtime?); giving up\n",
-					 wd_scenario, WATCHDOG_S);
+			int n = snprintf(
+				buf, sizeof(buf),
+				"\nexstress: scenario %s: an iteration has not finished after %d s "
+				"(a hang in the runtime?); giving up\n",
+				wd_scenario, WATCHDOG_S);
 			if (n > 0 && write(2, buf, (size_t)n) < 0)
 				_exit(EXS_EXIT_USAGE);
 			_exit(EXS_EXIT_USAGE);
@@ -79,10 +79,12 @@ static void *signal_thread(void *arg)
 	struct timespec grace = { GRACE_S, 0 };
 	int again = sigtimedwait(set, NULL, &grace);
 	char buf[160];
-	int n = snprintf(buf, sizeof(buf),
-			 again > 0 ? "\nexstress: second signal, exiting now\n"
-				   : "\nexstress: still not stopped %d s after the signal, exiting now\n",
-			 GRACE_S);
+	int n = snprintf(
+		buf, sizeof(buf),
+		again > 0
+			? "\nexstress: second signal, exiting now\n"
+			: "\nexstress: still not stopped %d s after the signal, exiting now\n",
+		GRACE_S);
 	if (n > 0 && write(2, buf, (size_t)n) < 0)
 		_exit(128 + sig);
 	_exit(128 + sig);
@@ -116,7 +118,8 @@ static int fd_census(int64_t fds[FDKIND_COUNT])
 
 /* "eventfd 0 io_uring 0 pipe 2 chr 3": eventfd and io_uring, and every
  * other kind held. */
-static void print_census(const char *when, const int64_t fds[FDKIND_COUNT], const char *note)
+static void print_census(const char *when, const int64_t fds[FDKIND_COUNT],
+			 const char *note)
 {
 	fprintf(stderr, "exstress: fds at %s:", when);
 	for (int k = 0; k < FDKIND_COUNT; k++)
@@ -142,16 +145,21 @@ static int same_file(const char *a, const char *b)
 /* Usage errors that need more than one option to see. */
 static int check_options(const struct exs_options *o)
 {
-	if (same_file(o->csv_path, o->json_path) || same_file(o->csv_path, o->junit_path) ||
+	if (same_file(o->csv_path, o->json_path) ||
+	    same_file(o->csv_path, o->junit_path) ||
 	    same_file(o->json_path, o->junit_path)) {
-		fprintf(stderr, "exstress: --csv, --json and --junit must name different files\n");
+		fprintf(stderr,
+			"exstress: --csv, --json and --junit must name different files\n");
 		return -1;
 	}
-	if (o->executors < 2 && (o->scenario == EXS_SC_ISSUE448 || o->scenario == EXS_SC_ALL ||
-				 o->scenario == EXS_SC_LONG_LIVED ||
-				 o->scenario == EXS_SC_THREAD_LOCAL)) {
-		fprintf(stderr, "exstress: --executors %u: issue448 needs at least 2 (a sender and a "
-			"receiver)\n", o->executors);
+	if (o->executors < 2 &&
+	    (o->scenario == EXS_SC_ISSUE448 || o->scenario == EXS_SC_ALL ||
+	     o->scenario == EXS_SC_LONG_LIVED ||
+	     o->scenario == EXS_SC_THREAD_LOCAL)) {
+		fprintf(stderr,
+			"exstress: --executors %u: issue448 needs at least 2 (a sender and a "
+			"receiver)\n",
+			o->executors);
 		return -1;
 	}
 	return 0;
@@ -171,7 +179,8 @@ static void take_stop_signals(void)
 	if (pthread_create(&thread, NULL, signal_thread, &sigs) == 0)
 		pthread_detach(thread);
 	else
-		pthread_sigmask(SIG_UNBLOCK, &sigs, NULL); /* then they just kill us */
+		pthread_sigmask(SIG_UNBLOCK, &sigs,
+				NULL); /* then they just kill us */
 }
 
 /* Leaking policies run out of the soft fd limit long before they show
@@ -190,7 +199,8 @@ static int open_output(struct exs_outfile *f, const char *opt, const char *path)
 {
 	int rc = exs_outfile_open(f, path);
 	if (rc)
-		fprintf(stderr, "exstress: %s %s: cannot write there: %s\n", opt, path, strerror(-rc));
+		fprintf(stderr, "exstress: %s %s: cannot write there: %s\n",
+			opt, path, strerror(-rc));
 	return rc;
 }
 
@@ -205,8 +215,8 @@ static int open_outputs(struct ctx *c, struct outputs *out)
 	const struct exs_options *o = c->o;
 
 	if (o->csv_path && !(c->csv = exs_csv_open(o->csv_path))) {
-		fprintf(stderr, "exstress: --csv %s: cannot write there: %s\n", o->csv_path,
-			strerror(errno));
+		fprintf(stderr, "exstress: --csv %s: cannot write there: %s\n",
+			o->csv_path, strerror(errno));
 		return -1;
 	}
 	if (o->json_path && open_output(&out->json, "--json", o->json_path))
@@ -225,36 +235,49 @@ static int start(struct ctx *c)
 	int rc;
 
 	if (exs_probe_open(o->probe, &c->probe, why, sizeof(why)) != 0) {
-		fprintf(stderr, "exstress: fdtrack is required (--probe require) but cannot start: %s\n",
+		fprintf(stderr,
+			"exstress: fdtrack is required (--probe require) but cannot start: %s\n",
 			why);
 		return -1;
 	}
 	if (!c->probe && o->probe == EXS_PROBE_AUTO)
-		fprintf(stderr, "exstress: fdtrack unavailable, sampling /proc only: %s\n", why);
+		fprintf(stderr,
+			"exstress: fdtrack unavailable, sampling /proc only: %s\n",
+			why);
 	/* Before the baseline: the first stack walk loads libgcc's unwinder. */
 	rc = exs_heap_init(o->heap, o->heap_stacks != EXS_HEAP_STACKS_OFF);
 	c->heap = o->heap && rc == 0;
 	if (o->heap && rc) {
-		c->heap_why = EXS_SANITIZED ? "not available: the sanitizer owns malloc"
-			      : under_valgrind() ? "not available: valgrind owns malloc"
-						 : "not available: malloc is not exstress's";
+		c->heap_why =
+			EXS_SANITIZED
+				? "not available: the sanitizer owns malloc"
+			: under_valgrind()
+				? "not available: valgrind owns malloc"
+				: "not available: malloc is not exstress's";
 		fprintf(stderr, "exstress: heap %s\n", c->heap_why);
 	}
 	if ((rc = exs_sampler_open(&c->sampler))) {
-		fprintf(stderr, "exstress: cannot open /proc/self: %s\n", strerror(-rc));
+		fprintf(stderr, "exstress: cannot open /proc/self: %s\n",
+			strerror(-rc));
 		return -1;
 	}
 	struct exs_runner_config rcfg = {
-		.policy = o->policy, .executors = o->executors, .tasks = o->tasks, .seed = o->seed,
+		.policy = o->policy,
+		.executors = o->executors,
+		.tasks = o->tasks,
+		.seed = o->seed,
 	};
 	if ((rc = exs_runner_new(&rcfg, &c->runner, &what))) {
 		if (rc == -EMFILE || rc == -ENFILE) {
 			struct rlimit rl;
 			getrlimit(RLIMIT_NOFILE, &rl);
-			fprintf(stderr, "exstress: %s: %s (RLIMIT_NOFILE=%llu); raise ulimit -n\n", what,
-				strerror(-rc), (unsigned long long)rl.rlim_cur);
+			fprintf(stderr,
+				"exstress: %s: %s (RLIMIT_NOFILE=%llu); raise ulimit -n\n",
+				what, strerror(-rc),
+				(unsigned long long)rl.rlim_cur);
 		} else {
-			fprintf(stderr, "exstress: %s: %s\n", what, strerror(-rc));
+			fprintf(stderr, "exstress: %s: %s\n", what,
+				strerror(-rc));
 		}
 		return -1;
 	}
@@ -267,11 +290,13 @@ static int start(struct ctx *c)
 
 /* Every scenario asked for, in order. Returns the exit status so far and
  * the number of results filled. */
-static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres)
+static int run_scenarios(struct ctx *c, struct exs_result *results,
+			 size_t *nres)
 {
 	const struct exs_options *o = c->o;
 	enum exs_scenario first = o->scenario == EXS_SC_ALL ? 0 : o->scenario;
-	enum exs_scenario last = o->scenario == EXS_SC_ALL ? EXS_SC_IN_ALL - 1 : o->scenario;
+	enum exs_scenario last = o->scenario == EXS_SC_ALL ? EXS_SC_IN_ALL - 1
+							   : o->scenario;
 	int status = EXS_EXIT_PASS;
 
 	const char *not_run = NULL;
@@ -284,15 +309,18 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 			break;
 		}
 		c->scenarios_left = (unsigned)(last - sc + 1);
-		int st = exs_run_scenario(c, (enum exs_scenario)sc, &results[*nres]);
+		int st = exs_run_scenario(c, (enum exs_scenario)sc,
+					  &results[*nres]);
 		if (st == EXS_EXIT_USAGE && status == EXS_EXIT_LEAK) {
 			/* An earlier scenario leaked (in this process: its fds
 			 * are still open), which is what stopped this one: the
 			 * verdict stands, the rest is not run. */
-			fprintf(stderr, "exstress: %s and later scenarios not run: "
+			fprintf(stderr,
+				"exstress: %s and later scenarios not run: "
 				"the leak above left this process unable to go on\n",
 				exs_scenario_name((enum exs_scenario)sc));
-			not_run = "not run: the fds leaked by an earlier scenario left none for it";
+			not_run =
+				"not run: the fds leaked by an earlier scenario left none for it";
 			break;
 		}
 		if (st == EXS_EXIT_USAGE)
@@ -316,12 +344,15 @@ static int run_scenarios(struct ctx *c, struct exs_result *results, size_t *nres
 /* Writes a JSON/JUnit file opened (as a temporary) before the run, and
  * renames it to its name. */
 static int write_file(struct exs_outfile *f,
-		      int (*fn)(FILE *, const struct exs_run_info *, const struct exs_result *, size_t),
-		      const struct exs_run_info *info, const struct exs_result *r, size_t n)
+		      int (*fn)(FILE *, const struct exs_run_info *,
+				const struct exs_result *, size_t),
+		      const struct exs_run_info *info,
+		      const struct exs_result *r, size_t n)
 {
 	FILE *out = fdopen(f->fd, "w");
 	if (!out) {
-		fprintf(stderr, "exstress: cannot write %s: %s\n", f->path, strerror(errno));
+		fprintf(stderr, "exstress: cannot write %s: %s\n", f->path,
+			strerror(errno));
 		exs_outfile_abort(f);
 		return -1;
 	}
@@ -333,8 +364,9 @@ static int write_file(struct exs_outfile *f,
 		return -1;
 	}
 	if ((rc = exs_outfile_commit(f))) {
-		fprintf(stderr, "exstress: cannot rename the finished %s into place: %s\n", f->path,
-			strerror(-rc));
+		fprintf(stderr,
+			"exstress: cannot rename the finished %s into place: %s\n",
+			f->path, strerror(-rc));
 		return -1;
 	}
 	return 0;
@@ -342,8 +374,9 @@ static int write_file(struct exs_outfile *f,
 
 /* The summary files, after the run (also one stopped by a signal).
  * Returns the final exit status. */
-static int write_outputs(struct ctx *c, struct outputs *out, struct exs_result *results,
-			 size_t nres, int status, double elapsed_s)
+static int write_outputs(struct ctx *c, struct outputs *out,
+			 struct exs_result *results, size_t nres, int status,
+			 double elapsed_s)
 {
 	const struct exs_options *o = c->o;
 	int sig = atomic_load(&stop_signal);
@@ -351,7 +384,9 @@ static int write_outputs(struct ctx *c, struct outputs *out, struct exs_result *
 		.scenario = exs_scenario_name(o->scenario),
 		.policy = rex_policy_name(o->policy),
 		.probe = c->probe ? "bpf" : "proc-only",
-		.heap = c->heap ? "exact" : !o->heap ? "off" : c->heap_why,
+		.heap = c->heap	   ? "exact"
+			: !o->heap ? "off"
+				   : c->heap_why,
 		.seed = o->seed,
 		.executors = o->executors,
 		.tasks = o->tasks,
@@ -363,20 +398,25 @@ static int write_outputs(struct ctx *c, struct outputs *out, struct exs_result *
 
 	if (sig && nres == 0) {
 		/* stopped before the first scenario began: nothing to report */
-		results[0].scenario = o->scenario == EXS_SC_ALL ? 0 : o->scenario;
+		results[0].scenario = o->scenario == EXS_SC_ALL ? 0
+								: o->scenario;
 		results[0].no_verdict = results[0].interrupted = 1;
 		nres = 1;
 	}
 	if (sig)
 		status = 128 + sig;
-	if (o->json_path && write_file(&out->json, exs_json_write, &info, results, nres))
+	if (o->json_path &&
+	    write_file(&out->json, exs_json_write, &info, results, nres))
 		status = EXS_EXIT_USAGE;
-	if (o->junit_path && write_file(&out->junit, exs_junit_write, &info, results, nres))
+	if (o->junit_path &&
+	    write_file(&out->junit, exs_junit_write, &info, results, nres))
 		status = EXS_EXIT_USAGE;
 	if (nres > 1 && !o->quiet)
 		fprintf(stderr, "exstress: %s: %zu scenarios in %.1f s\n",
-			sig ? "interrupted" : status == EXS_EXIT_PASS ? "pass"
-					    : status == EXS_EXIT_LEAK ? "LEAK" : "error",
+			sig			  ? "interrupted"
+			: status == EXS_EXIT_PASS ? "pass"
+			: status == EXS_EXIT_LEAK ? "LEAK"
+						  : "error",
 			nres, info.elapsed_s);
 	return status;
 }
@@ -391,7 +431,8 @@ static int finish(struct ctx *c, struct outputs *out, int status)
 	if (status == EXS_EXIT_USAGE) {
 		exs_csv_abort(c->csv);
 	} else if (c->csv && (rc = exs_csv_close(c->csv)) != 0) {
-		fprintf(stderr, "exstress: writing %s failed: %s\n", c->o->csv_path, strerror(-rc));
+		fprintf(stderr, "exstress: writing %s failed: %s\n",
+			c->o->csv_path, strerror(-rc));
 		status = EXS_EXIT_USAGE;
 	}
 	exs_outfile_abort(&out->json);
@@ -439,7 +480,8 @@ int main(int argc, char **argv)
 		double t0 = mono_s();
 		status = run_scenarios(&c, results, &nres);
 		if (status != EXS_EXIT_USAGE)
-			status = write_outputs(&c, &out, results, nres, status, mono_s() - t0);
+			status = write_outputs(&c, &out, results, nres, status,
+					       mono_s() - t0);
 	}
 	status = finish(&c, &out, status);
 	free(results);
@@ -448,10 +490,12 @@ int main(int argc, char **argv)
 		/* The runtime's leaked fds stay open to the end: that is the
 		 * leak reported above, not the harness's doing. */
 		if (o.verbose || (left && status != EXS_EXIT_LEAK))
-			print_census("exit", fds_end,
-				     !left ? " (as at start)"
-				     : status == EXS_EXIT_LEAK ? " (the leaked fds reported above)"
-							       : " (not as at start: the harness left fds open)");
+			print_census(
+				"exit", fds_end,
+				!left ? " (as at start)"
+				: status == EXS_EXIT_LEAK
+					? " (the leaked fds reported above)"
+					: " (not as at start: the harness left fds open)");
 	}
 	return status;
 }

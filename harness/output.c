@@ -38,14 +38,16 @@ const char *exs_csv_header(void)
 			      "scenario,policy,iteration,phase,elapsed_ms");
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		column_name(kind, sizeof(kind), k);
-		n += (size_t)snprintf(header + n, sizeof(header) - n, ",fd_%s", kind);
+		n += (size_t)snprintf(header + n, sizeof(header) - n, ",fd_%s",
+				      kind);
 	}
 	n += (size_t)snprintf(header + n, sizeof(header) - n,
 			      ",vsz_bytes,rss_bytes,heap_bytes,heap_allocs");
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		column_name(kind, sizeof(kind), k);
 		n += (size_t)snprintf(header + n, sizeof(header) - n,
-				      ",bpf_%s_opens,bpf_%s_closes,bpf_%s_live", kind, kind, kind);
+				      ",bpf_%s_opens,bpf_%s_closes,bpf_%s_live",
+				      kind, kind, kind);
 	}
 	snprintf(header + n, sizeof(header) - n, ",bpf_lost_events\n");
 	return header;
@@ -72,19 +74,24 @@ int exs_csv_format(char *buf, size_t len, const char *scenario,
 		   const char *policy, const struct exs_sample *s)
 {
 	size_t n = 0;
-	int err = put(buf, len, &n, "%s,%s,%" PRIu64 ",%s,%.3f", scenario, policy, s->iteration,
-		      exs_phase_name(s->phase), s->elapsed_ms);
+	int err = put(buf, len, &n, "%s,%s,%" PRIu64 ",%s,%.3f", scenario,
+		      policy, s->iteration, exs_phase_name(s->phase),
+		      s->elapsed_ms);
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		err |= put(buf, len, &n, ",%" PRId64, s->fds[k]);
-	err |= put(buf, len, &n, ",%" PRIu64 ",%" PRIu64, s->vsz_bytes, s->rss_bytes);
+	err |= put(buf, len, &n, ",%" PRIu64 ",%" PRIu64, s->vsz_bytes,
+		   s->rss_bytes);
 	if (s->has_heap)
-		err |= put(buf, len, &n, ",%" PRId64 ",%" PRId64, s->heap_bytes, s->heap_allocs);
+		err |= put(buf, len, &n, ",%" PRId64 ",%" PRId64, s->heap_bytes,
+			   s->heap_allocs);
 	else
 		err |= put(buf, len, &n, ",,");
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		if (s->has_bpf)
-			err |= put(buf, len, &n, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, s->bpf.opens[k],
-				   s->bpf.closes[k], s->bpf.live[k]);
+			err |= put(buf, len, &n,
+				   ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+				   s->bpf.opens[k], s->bpf.closes[k],
+				   s->bpf.live[k]);
 		else
 			err |= put(buf, len, &n, ",,,");
 	}
@@ -121,7 +128,8 @@ int exs_outfile_open(struct exs_outfile *f, const char *path)
 	struct stat st;
 	if (len == 0)
 		return -ENOENT;
-	if (path[len - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+	if (path[len - 1] == '/' ||
+	    (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
 		return -EISDIR;
 	static const char suffix[] = ".tmp-XXXXXX";
 	char *tmp = malloc(len + sizeof(suffix));
@@ -244,7 +252,8 @@ static void json_checks(FILE *out, const struct exs_verdict *v, const char *ind)
 		const struct exs_check *c = &v->checks[i];
 		fprintf(out, "%s\n%s  {\"name\": ", i ? "," : "", ind);
 		json_str(out, c->name);
-		fprintf(out, ", \"pass\": %s, \"value\": ", c->pass ? "true" : "false");
+		fprintf(out, ", \"pass\": %s, \"value\": ",
+			c->pass ? "true" : "false");
 		json_num(out, c->value);
 		json_put_num(out, ", \"limit\": ", c->limit);
 		fputs("}", out);
@@ -278,24 +287,38 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	const struct exs_verdict *v = &r->v;
 	char summary[1024];
 	exs_verdict_summary(v, summary, sizeof(summary));
-	json_put_str(out, "    {\n      \"scenario\": ", exs_scenario_name(r->scenario));
+	json_put_str(out, "    {\n      \"scenario\": ",
+		     exs_scenario_name(r->scenario));
 	json_put_str(out, ",\n      \"policy\": ", info->policy);
-	fprintf(out, ",\n      \"verdict\": \"%s\",\n      \"interrupted\": %s"
+	fprintf(out,
+		",\n      \"verdict\": \"%s\",\n      \"interrupted\": %s"
 		",\n      \"iterations\": %" PRIu64
-		",\n      \"reference_iteration\": %" PRIu64 ",\n      \"probe\": ",
-		r->not_run ? "not run" : r->no_verdict ? "none" : v->leak ? "leak" : "pass",
-		r->interrupted ? "true" : "false", v->iterations, v->ref_iteration);
+		",\n      \"reference_iteration\": %" PRIu64
+		",\n      \"probe\": ",
+		r->not_run	? "not run"
+		: r->no_verdict ? "none"
+		: v->leak	? "leak"
+				: "pass",
+		r->interrupted ? "true" : "false", v->iterations,
+		v->ref_iteration);
 	json_str(out, info->probe);
 	json_put_num(out, ",\n      \"elapsed_s\": ", r->elapsed_s);
-	json_put_num(out, ",\n      \"parked_per_iteration\": ", r->parked_per_iter);
+	json_put_num(out,
+		     ",\n      \"parked_per_iteration\": ", r->parked_per_iter);
 	/* the measured iterations' teardowns: how many parked tasks had their
 	 * destructors run, and what the others left behind */
 	uint64_t torn = r->tasks_destroyed + r->tasks_left;
-	fprintf(out, ",\n      \"teardown\": {\"tasks_destroyed\": %" PRIu64
+	fprintf(out,
+		",\n      \"teardown\": {\"tasks_destroyed\": %" PRIu64
 		", \"tasks_left\": %" PRIu64 ", \"bytes_left\": %" PRIu64
-		", \"destructors_run_pct\": ", r->tasks_destroyed, r->tasks_left, r->bytes_left);
-	json_num(out, torn ? 100.0 * (double)r->tasks_destroyed / (double)torn : NAN);
-	json_put_num(out, ", \"bytes_left_per_iter\": ", v->iterations ? (double)r->bytes_left / (double)v->iterations : NAN);
+		", \"destructors_run_pct\": ",
+		r->tasks_destroyed, r->tasks_left, r->bytes_left);
+	json_num(out, torn ? 100.0 * (double)r->tasks_destroyed / (double)torn
+			   : NAN);
+	json_put_num(out, ", \"bytes_left_per_iter\": ",
+		     v->iterations
+			     ? (double)r->bytes_left / (double)v->iterations
+			     : NAN);
 	fputs("}", out);
 	fputs(",\n      \"fd_growth\": ", out);
 	json_fd_map(out, v->fd_growth);
@@ -303,22 +326,28 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	json_fd_map(out, v->fd_max_dev);
 	double first[FDKIND_COUNT];
 	for (int k = 0; k < FDKIND_COUNT; k++)
-		first[k] = v->fd_first[k] ? (double)v->fd_first[k] : NAN; /* none: null */
+		first[k] = v->fd_first[k] ? (double)v->fd_first[k]
+					  : NAN; /* none: null */
 	fputs(",\n      \"fd_growth_per_iter\": ", out);
 	json_kind_map(out, v->fd_per_iter);
 	fputs(",\n      \"fd_first_leak_iteration\": ", out);
 	json_kind_map(out, first);
-	json_put_num(out, ",\n      \"vsz_slope_bytes_per_iter\": ", v->vsz_slope);
-	json_put_num(out, ",\n      \"rss_slope_bytes_per_iter\": ", v->rss_slope);
+	json_put_num(out,
+		     ",\n      \"vsz_slope_bytes_per_iter\": ", v->vsz_slope);
+	json_put_num(out,
+		     ",\n      \"rss_slope_bytes_per_iter\": ", v->rss_slope);
 	json_put_num(out, ",\n      \"vsz_growth_bytes\": ", v->vsz_growth);
 	json_put_num(out, ",\n      \"rss_growth_bytes\": ", v->rss_growth);
 	fputs(",\n      \"heap\": ", out);
 	if (v->has_heap) {
-		fprintf(out, "{\"growth_bytes\": %" PRId64 ", \"growth_allocs\": %" PRId64
-			", \"max_deviation_bytes\": %" PRId64 ", \"max_deviation_allocs\": %" PRId64
+		fprintf(out,
+			"{\"growth_bytes\": %" PRId64
+			", \"growth_allocs\": %" PRId64
+			", \"max_deviation_bytes\": %" PRId64
+			", \"max_deviation_allocs\": %" PRId64
 			", \"first_leak_iteration\": ",
-			v->heap_growth_bytes, v->heap_growth_allocs, v->heap_max_dev_bytes,
-			v->heap_max_dev_allocs);
+			v->heap_growth_bytes, v->heap_growth_allocs,
+			v->heap_max_dev_bytes, v->heap_max_dev_allocs);
 		if (v->heap_first)
 			fprintf(out, "%" PRIu64, v->heap_first);
 		else
@@ -327,25 +356,36 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 	} else {
 		fputs("null", out);
 	}
-	json_put_num(out, ",\n      \"heap_growth_bytes_per_iter\": ", v->has_heap ? v->heap_bytes_per_iter : NAN);
-	json_put_num(out, ",\n      \"heap_growth_allocs_per_iter\": ", v->has_heap ? v->heap_allocs_per_iter : NAN);
+	json_put_num(out, ",\n      \"heap_growth_bytes_per_iter\": ",
+		     v->has_heap ? v->heap_bytes_per_iter : NAN);
+	json_put_num(out, ",\n      \"heap_growth_allocs_per_iter\": ",
+		     v->has_heap ? v->heap_allocs_per_iter : NAN);
 	fputs(",\n      \"bpf\": ", out);
 	if (v->has_bpf) {
 		fputs("{", out);
 		for (int k = 0; k < FDKIND_COUNT; k++)
-			fprintf(out, "%s\n        \"%s\": {\"opens\": %" PRId64
-				", \"opened_outside_syscalls\": %" PRId64 ", \"closes\": %" PRId64
+			fprintf(out,
+				"%s\n        \"%s\": {\"opens\": %" PRId64
+				", \"opened_outside_syscalls\": %" PRId64
+				", \"closes\": %" PRId64
 				", \"closed_outside_syscalls\": %" PRId64
-				", \"unbalanced\": %" PRId64 ", \"live_growth\": %" PRId64
+				", \"unbalanced\": %" PRId64
+				", \"live_growth\": %" PRId64
 				", \"live_vs_proc_max_dev\": %" PRId64
 				", \"outside_syscalls_max\": %" PRId64 "}",
 				k ? "," : "", fdkind_name(k), v->bpf_opens[k],
-				v->bpf_opened_outside_syscalls[k], v->bpf_closes[k], v->bpf_closed_outside_syscalls[k],
-				v->bpf_unbalanced[k], v->bpf_live_growth[k], v->bpf_live_max_dev[k],
+				v->bpf_opened_outside_syscalls[k],
+				v->bpf_closes[k],
+				v->bpf_closed_outside_syscalls[k],
+				v->bpf_unbalanced[k], v->bpf_live_growth[k],
+				v->bpf_live_max_dev[k],
 				v->bpf_outside_syscalls_max[k]);
-		fprintf(out, ",\n        \"lost_events\": %" PRIu64 ", \"reconciled_samples\": %" PRIu64
-			", \"exact\": %s, \"fds_not_tracked\": %" PRIu64 "}", v->bpf_lost,
-			v->bpf_reconciled, v->bpf_not_exact ? "false" : "true", v->bpf_not_exact);
+		fprintf(out,
+			",\n        \"lost_events\": %" PRIu64
+			", \"reconciled_samples\": %" PRIu64
+			", \"exact\": %s, \"fds_not_tracked\": %" PRIu64 "}",
+			v->bpf_lost, v->bpf_reconciled,
+			v->bpf_not_exact ? "false" : "true", v->bpf_not_exact);
 	} else {
 		fputs("null", out);
 	}
@@ -364,7 +404,8 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	int64_t growth[FDKIND_COUNT] = { 0 };
 	double vs = 0, rs = 0, hb = NAN, ha = NAN;
 	for (size_t i = 0; i < n; i++) {
-		if (r[i].v.has_heap && !(fabs(r[i].v.heap_bytes_per_iter) <= fabs(hb))) {
+		if (r[i].v.has_heap &&
+		    !(fabs(r[i].v.heap_bytes_per_iter) <= fabs(hb))) {
 			hb = r[i].v.heap_bytes_per_iter;
 			ha = r[i].v.heap_allocs_per_iter;
 		}
@@ -378,20 +419,28 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 		if (i == 0 || r[i].v.rss_slope > rs)
 			rs = r[i].v.rss_slope;
 	}
-	json_put_str(out, "{\n  \"tool\": \"exstress\",\n  \"scenario\": ", info->scenario);
+	json_put_str(out, "{\n  \"tool\": \"exstress\",\n  \"scenario\": ",
+		     info->scenario);
 	json_put_str(out, ",\n  \"policy\": ", info->policy);
 	/* "none": interrupted before any measured iteration */
 	fprintf(out, ",\n  \"verdict\": \"%s\",\n  \"interrupted\": %s",
-		leak ? "leak" : measured ? "pass" : "none", info->interrupted ? "true" : "false");
+		leak	   ? "leak"
+		: measured ? "pass"
+			   : "none",
+		info->interrupted ? "true" : "false");
 	if (info->interrupted)
 		fprintf(out, ",\n  \"signal\": \"%s\"",
-			info->interrupted == SIGINT ? "SIGINT" : info->interrupted == SIGTERM ? "SIGTERM" : "other");
+			info->interrupted == SIGINT    ? "SIGINT"
+			: info->interrupted == SIGTERM ? "SIGTERM"
+						       : "other");
 	fprintf(out, ",\n  \"iterations\": %" PRIu64 ",\n  \"probe\": ",
 		n == 1 ? r[0].v.iterations : iters);
 	json_str(out, info->probe);
 	json_put_str(out, ",\n  \"heap\": ", info->heap);
 	json_put_num(out, ",\n  \"elapsed_s\": ", info->elapsed_s);
-	fprintf(out, ",\n  \"seed\": %" PRIu64 ",\n  \"executors\": %u,\n  \"tasks\": %u"
+	fprintf(out,
+		",\n  \"seed\": %" PRIu64
+		",\n  \"executors\": %u,\n  \"tasks\": %u"
 		",\n  \"warmup\": %" PRIu64 ",\n  \"limits\": {\"vsz_slope\": ",
 		info->seed, info->executors, info->tasks, info->warmup);
 	json_num(out, info->limits->vsz_slope);
@@ -417,7 +466,8 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 				failed += !r[i].v.checks[c].pass;
 			fprintf(out, "%s\n    {\"name\": ", i ? "," : "");
 			json_str(out, exs_scenario_name(r[i].scenario));
-			fprintf(out, ", \"pass\": %s, \"value\": %zu, \"limit\": 0}",
+			fprintf(out,
+				", \"pass\": %s, \"value\": %zu, \"limit\": 0}",
 				r[i].v.leak ? "false" : "true", failed);
 		}
 		fputs("\n  ]", out);
@@ -437,11 +487,21 @@ static void xml_str(FILE *out, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '&': fputs("&amp;", out); break;
-		case '"': fputs("&quot;", out); break;
-		case '\n': fputs("&#10;", out); break;
+		case '<':
+			fputs("&lt;", out);
+			break;
+		case '>':
+			fputs("&gt;", out);
+			break;
+		case '&':
+			fputs("&amp;", out);
+			break;
+		case '"':
+			fputs("&quot;", out);
+			break;
+		case '\n':
+			fputs("&#10;", out);
+			break;
 		default:
 			if ((unsigned char)*s >= 0x20 || *s == '\t')
 				fputc(*s, out);
@@ -458,17 +518,22 @@ int exs_junit_write(FILE *out, const struct exs_run_info *info,
 		skipped += r[i].not_run != 0;
 	}
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
-	fprintf(out, "<testsuites name=\"exstress\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
+	fprintf(out,
+		"<testsuites name=\"exstress\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
 		n, failures, info->elapsed_s);
-	fprintf(out, "  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+	fprintf(out,
+		"  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
 		"skipped=\"%zu\" time=\"%.3f\">\n",
 		info->policy, n, failures, skipped, info->elapsed_s);
-	fprintf(out, "    <properties><property name=\"interrupted\" value=\"%s\"/></properties>\n",
+	fprintf(out,
+		"    <properties><property name=\"interrupted\" value=\"%s\"/></properties>\n",
 		info->interrupted ? "true" : "false");
 	for (size_t i = 0; i < n; i++) {
 		const struct exs_verdict *v = &r[i].v;
-		fprintf(out, "    <testcase classname=\"exstress.%s\" name=\"%s\" time=\"%.3f\">\n",
-			info->policy, exs_scenario_name(r[i].scenario), r[i].elapsed_s);
+		fprintf(out,
+			"    <testcase classname=\"exstress.%s\" name=\"%s\" time=\"%.3f\">\n",
+			info->policy, exs_scenario_name(r[i].scenario),
+			r[i].elapsed_s);
 		if (r[i].not_run) {
 			fputs("      <skipped message=\"", out);
 			xml_str(out, r[i].note);
@@ -492,13 +557,18 @@ int exs_junit_write(FILE *out, const struct exs_run_info *info,
 			fputs("</failure>\n", out);
 			free(text);
 		}
-		fprintf(out, "      <system-out>probe=%s heap=%s iterations=%" PRIu64 " warmup=%" PRIu64,
+		fprintf(out,
+			"      <system-out>probe=%s heap=%s iterations=%" PRIu64
+			" warmup=%" PRIu64,
 			info->probe, info->heap, v->iterations, info->warmup);
 		if (v->has_heap)
-			fprintf(out, " heap_growth_bytes_per_iter=%.6g heap_growth_allocs_per_iter=%.6g",
-				v->heap_bytes_per_iter, v->heap_allocs_per_iter);
+			fprintf(out,
+				" heap_growth_bytes_per_iter=%.6g heap_growth_allocs_per_iter=%.6g",
+				v->heap_bytes_per_iter,
+				v->heap_allocs_per_iter);
 		for (size_t c = 0; c < v->nchecks; c++)
-			fprintf(out, " %s=%.6g(%s)", v->checks[c].name, v->checks[c].value,
+			fprintf(out, " %s=%.6g(%s)", v->checks[c].name,
+				v->checks[c].value,
 				v->checks[c].pass ? "ok" : "FAIL");
 		if (r[i].note[0]) {
 			fputs(" note=", out);

@@ -35,8 +35,9 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 	 * can hold (its hard RLIMIT_NOFILE: it never raises it) rather than to
 	 * the largest any process could (/proc/sys/fs/nr_open): a smaller map
 	 * to allocate at start-up. */
-	struct fdtrack_options opts = { .ringbuf_bytes = 0, .want_stacks = 1,
-					 .frame_pointers_only = 1 };
+	struct fdtrack_options opts = { .ringbuf_bytes = 0,
+					.want_stacks = 1,
+					.frame_pointers_only = 1 };
 	struct rlimit rl;
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY &&
 	    rl.rlim_max < (1u << 26))
@@ -58,8 +59,10 @@ static void copy_counts(const struct fdtrack_counts *c, struct exs_sample *s)
 		s->bpf.opens[k] = c->opens[k];
 		s->bpf.closes[k] = c->closes[k];
 		s->bpf.live[k] = c->live[k];
-		s->bpf.closed_outside_syscalls[k] = c->closed_outside_syscalls[k];
-		s->bpf.opened_outside_syscalls[k] = c->opened_outside_syscalls[k];
+		s->bpf.closed_outside_syscalls[k] =
+			c->closed_outside_syscalls[k];
+		s->bpf.opened_outside_syscalls[k] =
+			c->opened_outside_syscalls[k];
 	}
 	s->bpf.lost = c->lost_events;
 	s->has_bpf = 1;
@@ -96,7 +99,8 @@ void exs_probe_print_live(struct exs_probe *p, FILE *out, uint64_t mask)
 	struct fdtrack_group *g = NULL;
 	size_t n = 0, shown = 0;
 	if (fdtrack_live_groups(p->t, &g, &n) != 0) {
-		fprintf(out, "  (fdtrack could not list live fds: %s)\n", fdtrack_error());
+		fprintf(out, "  (fdtrack could not list live fds: %s)\n",
+			fdtrack_error());
 		return;
 	}
 	/* the groups of the leaking kinds; fds open since before fdtrack
@@ -108,7 +112,8 @@ void exs_probe_print_live(struct exs_probe *p, FILE *out, uint64_t mask)
 		shown++;
 	}
 	if (!shown)
-		fprintf(out, "  fdtrack: no live fd of those kinds opened since it attached\n");
+		fprintf(out,
+			"  fdtrack: no live fd of those kinds opened since it attached\n");
 	fdtrack_groups_free(g, n);
 }
 
@@ -139,15 +144,19 @@ int exs_symbolize(const void *addr, char *buf, size_t len)
 		dwfl_linux_proc_report(self_dwfl, getpid());
 		dwfl_report_end(self_dwfl, NULL, NULL);
 	}
-	Dwarf_Addr pc = (Dwarf_Addr)(uintptr_t)addr - 1; /* the call, not the return */
+	Dwarf_Addr pc = (Dwarf_Addr)(uintptr_t)addr -
+			1; /* the call, not the return */
 	Dwfl_Module *mod = dwfl_addrmodule(self_dwfl, pc);
 	if (!mod)
 		return -1;
 	const char *fn = dwfl_module_addrname(mod, pc);
 	Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
 	int lineno = 0;
-	const char *src = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
-	const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	const char *src = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL,
+					       NULL)
+			       : NULL;
+	const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL,
+					       NULL, NULL, NULL);
 	if (src && strrchr(src, '/'))
 		src = strrchr(src, '/') + 1;
 	if (modname && strrchr(modname, '/'))
@@ -169,7 +178,6 @@ int exs_symbolize(const void *addr, char *buf, size_t len)
 	return 0;
 }
 
-
 struct exs_probe {
 	int unused;
 };
@@ -178,8 +186,10 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 		   size_t whylen)
 {
 	*out = NULL;
-	snprintf(why, whylen, mode == EXS_PROBE_OFF ? "disabled with --probe off"
-			      : "this exstress was built without fdtrack");
+	snprintf(why, whylen,
+		 mode == EXS_PROBE_OFF
+			 ? "disabled with --probe off"
+			 : "this exstress was built without fdtrack");
 	return mode == EXS_PROBE_REQUIRE ? -1 : 0;
 }
 

@@ -19,7 +19,8 @@
 #define RECONCILE_EVERY 256
 
 static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
-		       enum exs_phase phase, int reconcile, double t0, char *msg, size_t len)
+		       enum exs_phase phase, int reconcile, double t0,
+		       char *msg, size_t len)
 {
 	memset(s, 0, sizeof(*s));
 	s->iteration = iteration;
@@ -45,20 +46,27 @@ static int take_sample(struct ctx *c, struct exs_sample *s, uint64_t iteration,
 }
 
 static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
-			  uint64_t total, double rate, const struct exs_sample *s)
+			  uint64_t total, double rate,
+			  const struct exs_sample *s)
 {
 	char vsz[32];
 	exs_fmt_bytes((double)s->vsz_bytes, vsz, sizeof(vsz));
 	if (total)
-		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "/%" PRIu64 "  %.0f it/s  eventfd %" PRId64
-			"  io_uring %" PRId64 "  VSZ %s\033[K",
-			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, total,
-			rate, s->fds[FDKIND_EVENTFD], s->fds[FDKIND_IO_URING], vsz);
+		fprintf(stderr,
+			"\r%s [%s] iteration %" PRIu64 "/%" PRIu64
+			"  %.0f it/s  eventfd %" PRId64 "  io_uring %" PRId64
+			"  VSZ %s\033[K",
+			exs_scenario_name(sc), rex_policy_name(c->o->policy), i,
+			total, rate, s->fds[FDKIND_EVENTFD],
+			s->fds[FDKIND_IO_URING], vsz);
 	else
-		fprintf(stderr, "\r%s [%s] iteration %" PRIu64 "  %.0f it/s  eventfd %" PRId64
-			"  io_uring %" PRId64 "  VSZ %s\033[K",
-			exs_scenario_name(sc), rex_policy_name(c->o->policy), i, rate,
-			s->fds[FDKIND_EVENTFD], s->fds[FDKIND_IO_URING], vsz);
+		fprintf(stderr,
+			"\r%s [%s] iteration %" PRIu64
+			"  %.0f it/s  eventfd %" PRId64 "  io_uring %" PRId64
+			"  VSZ %s\033[K",
+			exs_scenario_name(sc), rex_policy_name(c->o->policy), i,
+			rate, s->fds[FDKIND_EVENTFD], s->fds[FDKIND_IO_URING],
+			vsz);
 }
 
 /* The state of one scenario's run. No sample is kept: the verdict is
@@ -71,33 +79,37 @@ struct scenario_run {
 	struct exs_sample cur, last;
 	struct exs_verdict_acc acc;
 	int have_last;
-	size_t n;               /* samples taken, the baseline included */
-	uint64_t total;         /* iterations to run; 0 = until the duration */
-	uint64_t csv_last;      /* iteration of the last CSV row written */
+	size_t n;	   /* samples taken, the baseline included */
+	uint64_t total;	   /* iterations to run; 0 = until the duration */
+	uint64_t csv_last; /* iteration of the last CSV row written */
 	double t0, measure_t0;
 	uint64_t failed_iteration; /* the iteration that could not run, or 0 */
 	struct rex_teardown_totals teardown_ref; /* at the reference sample */
 	int failed_errno;
 	struct exs_sample baseline;
-	int64_t fd_budget;         /* fds it may leak before it stops */
+	int64_t fd_budget; /* fds it may leak before it stops */
 	char msg[512];
 };
 
-static int write_csv_row(struct ctx *c, struct scenario_run *run, const struct exs_sample *s)
+static int write_csv_row(struct ctx *c, struct scenario_run *run,
+			 const struct exs_sample *s)
 {
 	if (exs_csv_row(c->csv, run->name, run->policy, s) == 0) {
 		run->csv_last = s->iteration;
 		return 0;
 	}
-	snprintf(run->msg, sizeof(run->msg), "writing %s: %s", c->o->csv_path, strerror(errno));
+	snprintf(run->msg, sizeof(run->msg), "writing %s: %s", c->o->csv_path,
+		 strerror(errno));
 	return -1;
 }
 
-static int loop_done(const struct exs_options *o, const struct scenario_run *run, uint64_t i)
+static int loop_done(const struct exs_options *o,
+		     const struct scenario_run *run, uint64_t i)
 {
 	if (run->total)
 		return i > run->total;
-	return i > o->warmup && run->measure_t0 > 0 && mono_s() - run->measure_t0 >= o->duration_s;
+	return i > o->warmup && run->measure_t0 > 0 &&
+	       mono_s() - run->measure_t0 >= o->duration_s;
 }
 
 static int64_t fds_total(const struct exs_sample *s)
@@ -119,7 +131,8 @@ static int over_fd_budget(const struct scenario_run *run)
 	int leaking = 0;
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		leaking |= run->cur.fds[k] != run->acc.ref.fds[k];
-	return leaking && fds_total(&run->cur) - fds_total(&run->baseline) >= run->fd_budget;
+	return leaking && fds_total(&run->cur) - fds_total(&run->baseline) >=
+				  run->fd_budget;
 }
 
 /* With --scenario all, a leaking scenario stops once it leaked this many
@@ -146,7 +159,8 @@ static int64_t fd_budget(const struct ctx *c, const struct exs_sample *baseline)
 }
 
 /* Does iteration i record the stacks of its allocations (--heap-stacks)? */
-static int heap_tracked(const struct exs_options *o, const struct scenario_run *run, uint64_t i)
+static int heap_tracked(const struct exs_options *o,
+			const struct scenario_run *run, uint64_t i)
 {
 	if (i <= o->warmup || o->heap_stacks == EXS_HEAP_STACKS_OFF)
 		return 0;
@@ -157,7 +171,8 @@ static int heap_tracked(const struct exs_options *o, const struct scenario_run *
 }
 
 /* Folds the samples added so far into res->v. */
-static void end_verdict(struct ctx *c, struct scenario_run *run, struct exs_result *res)
+static void end_verdict(struct ctx *c, struct scenario_run *run,
+			struct exs_result *res)
 {
 	if (run->have_last)
 		exs_verdict_add(&run->acc, &run->last);
@@ -168,7 +183,8 @@ static void end_verdict(struct ctx *c, struct scenario_run *run, struct exs_resu
 /* Iterations until the count, the duration or a signal. Returns 0, 1 when
  * the runtime could not go on because fds leaked (res->v holds that leak
  * verdict), or -1 on an environment error (run->msg says what). */
-static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *res)
+static int measure(struct ctx *c, struct scenario_run *run,
+		   struct exs_result *res)
 {
 	struct exs_options *o = c->o;
 	double last_draw = run->t0;
@@ -184,7 +200,8 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 		int track = heap_tracked(o, run, i);
 		if (track)
 			exs_heap_track(1);
-		int rc = exs_runner_iteration(c->runner, run->sc, i, run->msg, sizeof(run->msg));
+		int rc = exs_runner_iteration(c->runner, run->sc, i, run->msg,
+					      sizeof(run->msg));
 		if (!rc)
 			exs_test_fault_inject(i);
 		if (track)
@@ -193,23 +210,33 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 		if (rc) {
 			/* Out of fds because fds leaked: that is the verdict,
 			 * not an environment problem. */
-			if ((rc == -EMFILE || rc == -ENFILE) && run->n > o->warmup + 1) {
+			if ((rc == -EMFILE || rc == -ENFILE) &&
+			    run->n > o->warmup + 1) {
 				end_verdict(c, run, res);
 				if (res->v.leak) {
 					snprintf(res->note, sizeof(res->note),
-						 "stopped at iteration %" PRIu64 ": %s", i, run->msg);
+						 "stopped at iteration %" PRIu64
+						 ": %s",
+						 i, run->msg);
 					return 1;
 				}
 			}
 			run->failed_iteration = i;
-			run->failed_errno = rc == -EMFILE || rc == -ENFILE ? EMFILE : -rc;
+			run->failed_errno = rc == -EMFILE || rc == -ENFILE
+						    ? EMFILE
+						    : -rc;
 			return -1;
 		}
-		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP : EXS_PHASE_MEASURE;
-		int reconcile = i % RECONCILE_EVERY == 0 || i == o->warmup || i == run->total;
-		if (take_sample(c, &run->cur, i, ph, reconcile, run->t0, run->msg, sizeof(run->msg)))
+		enum exs_phase ph = i <= o->warmup ? EXS_PHASE_WARMUP
+						   : EXS_PHASE_MEASURE;
+		int reconcile = i % RECONCILE_EVERY == 0 || i == o->warmup ||
+				i == run->total;
+		if (take_sample(c, &run->cur, i, ph, reconcile, run->t0,
+				run->msg, sizeof(run->msg)))
 			return -1;
-		if (c->csv && (i % o->sample_every == 0 || i == o->warmup || i == run->total) &&
+		if (c->csv &&
+		    (i % o->sample_every == 0 || i == o->warmup ||
+		     i == run->total) &&
 		    write_csv_row(c, run, &run->cur))
 			return -1;
 		run->n++;
@@ -228,20 +255,27 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 			char why[128];
 			getrlimit(RLIMIT_NOFILE, &rl);
 			if (run->fd_budget == ALL_LEAK_CAP)
-				snprintf(why, sizeof(why), "the most one scenario of --scenario all "
+				snprintf(why, sizeof(why),
+					 "the most one scenario of --scenario all "
 					 "may leak");
 			else
-				snprintf(why, sizeof(why), "its share of RLIMIT_NOFILE=%llu",
+				snprintf(why, sizeof(why),
+					 "its share of RLIMIT_NOFILE=%llu",
 					 (unsigned long long)rl.rlim_cur);
 			snprintf(res->note, sizeof(res->note),
-				 "stopped at iteration %" PRIu64 ": the leak is established, %" PRId64
-				 " fds leaked (%s)", i,
-				 fds_total(&run->cur) - fds_total(&run->baseline), why);
+				 "stopped at iteration %" PRIu64
+				 ": the leak is established, %" PRId64
+				 " fds leaked (%s)",
+				 i,
+				 fds_total(&run->cur) -
+					 fds_total(&run->baseline),
+				 why);
 			return 0;
 		}
 		if (c->progress && mono_s() - last_draw >= 0.25) {
 			double t = mono_s();
-			progress_line(c, run->sc, i, run->total, (double)(i - last_i) / (t - last_draw),
+			progress_line(c, run->sc, i, run->total,
+				      (double)(i - last_i) / (t - last_draw),
 				      &run->cur);
 			last_draw = t;
 			last_i = i;
@@ -252,12 +286,14 @@ static int measure(struct ctx *c, struct scenario_run *run, struct exs_result *r
 /* The last sample is always reconciled (--duration, a signal or the sample
  * bound ended the loop early: still the same boundary, as no iteration ran
  * since its /proc counts were read) and always has its CSV row. */
-static int finish_samples(struct ctx *c, struct scenario_run *run, struct exs_result *res)
+static int finish_samples(struct ctx *c, struct scenario_run *run,
+			  struct exs_result *res)
 {
 	if (c->probe && !res->v.nchecks && !run->last.bpf.reconciled) {
 		int rc = exs_probe_sample(c->probe, &run->last, 1);
 		if (rc) {
-			snprintf(run->msg, sizeof(run->msg), "reading fdtrack: %s", strerror(-rc));
+			snprintf(run->msg, sizeof(run->msg),
+				 "reading fdtrack: %s", strerror(-rc));
 			return -1;
 		}
 	}
@@ -283,10 +319,11 @@ static void name_site(const struct exs_heap_site *site, struct named_site *out)
 	for (unsigned f = 0; f < site->nframes; f++) {
 		char line[512];
 		if (exs_symbolize(site->frames[f], line, sizeof(line)) != 0 ||
-		    strncmp(line, "start_thread ", 13) == 0 || strncmp(line, "__libc_start", 12) == 0)
+		    strncmp(line, "start_thread ", 13) == 0 ||
+		    strncmp(line, "__libc_start", 12) == 0)
 			break;
-		int n = snprintf(out->text + used, sizeof(out->text) - used, "     %s %s\n",
-				 f ? "by" : "at", line);
+		int n = snprintf(out->text + used, sizeof(out->text) - used,
+				 "     %s %s\n", f ? "by" : "at", line);
 		if (n < 0 || (size_t)n >= sizeof(out->text) - used)
 			break;
 		used += (size_t)n;
@@ -315,7 +352,8 @@ static void report_heap_sites(const struct exs_options *o)
 	char bytes[32];
 
 	if (o->heap_stacks == EXS_HEAP_STACKS_OFF) {
-		fprintf(stderr, "  (no allocation stacks: --heap-stacks off)\n");
+		fprintf(stderr,
+			"  (no allocation stacks: --heap-stacks off)\n");
 		return;
 	}
 	if (exs_heap_sites(&sites, &n, &left) != 0)
@@ -342,39 +380,47 @@ static void report_heap_sites(const struct exs_options *o)
 	qsort(named, m, sizeof(*named), named_site_cmp);
 	exs_fmt_bytes((double)left.bytes, bytes, sizeof(bytes));
 	if (o->heap_stacks == EXS_HEAP_STACKS_ALL)
-		fprintf(stderr, "  allocations made during the measured iterations");
+		fprintf(stderr,
+			"  allocations made during the measured iterations");
 	else
-		fprintf(stderr, "  allocations made during the first and last %d measured iterations",
+		fprintf(stderr,
+			"  allocations made during the first and last %d measured iterations",
 			EXS_HEAP_WINDOW);
-	fprintf(stderr, " and still live (%" PRId64 ", %s), by call stack:\n", left.allocs, bytes);
+	fprintf(stderr, " and still live (%" PRId64 ", %s), by call stack:\n",
+		left.allocs, bytes);
 	if (m == 0)
-		fprintf(stderr, "    none: the growth came from iterations whose allocations were "
+		fprintf(stderr,
+			"    none: the growth came from iterations whose allocations were "
 			"not tracked (--heap-stacks all tracks every one)\n");
 	for (size_t i = 0; i < m && i < 5; i++) {
 		exs_fmt_bytes((double)named[i].bytes, bytes, sizeof(bytes));
-		fprintf(stderr, "  %" PRIu64 " allocation%s, %s, allocated at:\n%s", named[i].count,
-			named[i].count == 1 ? "" : "s", bytes, named[i].text);
+		fprintf(stderr,
+			"  %" PRIu64 " allocation%s, %s, allocated at:\n%s",
+			named[i].count, named[i].count == 1 ? "" : "s", bytes,
+			named[i].text);
 	}
 	if (m > 5)
 		fprintf(stderr, "  (and %zu more call stacks)\n", m - 5);
 	if (left.untracked)
-		fprintf(stderr, "  (%" PRIu64 " allocations were not tracked: the table was full)\n",
+		fprintf(stderr,
+			"  (%" PRIu64
+			" allocations were not tracked: the table was full)\n",
 			left.untracked);
 	free(named);
 }
 
-static void report_leak(struct ctx *c, const struct scenario_run *run, const struct exs_result *res,
-			double rate)
+static void report_leak(struct ctx *c, const struct scenario_run *run,
+			const struct exs_result *res, double rate)
 {
 	const struct exs_verdict *v = &res->v;
 	char summary[1024];
 
 	exs_verdict_summary(v, summary, sizeof(summary));
 	fprintf(stderr,
-		"exstress: %s [%s]: LEAK over %" PRIu64 " iterations after %" PRIu64
-		" warm-up (%.0f it/s)%s%s\n",
-		run->name, run->policy, v->iterations, c->o->warmup, rate, res->note[0] ? "; " : "",
-		res->note);
+		"exstress: %s [%s]: LEAK over %" PRIu64
+		" iterations after %" PRIu64 " warm-up (%.0f it/s)%s%s\n",
+		run->name, run->policy, v->iterations, c->o->warmup, rate,
+		res->note[0] ? "; " : "", res->note);
 	exs_verdict_print(stderr, v);
 	uint64_t leaked_kinds = 0;
 	for (int k = 0; k < FDKIND_COUNT; k++)
@@ -384,26 +430,35 @@ static void report_leak(struct ctx *c, const struct scenario_run *run, const str
 	if (c->probe && fd_leak) {
 		/* fdtrack lists every live fd: say which part the verdict
 		 * counted, so the numbers below add up */
-		const struct exs_sample *ref = &run->acc.ref, *last = &run->last;
+		const struct exs_sample *ref = &run->acc.ref,
+					*last = &run->last;
 		for (int k = 0; k < FDKIND_COUNT; k++) {
 			if (!v->fd_max_dev[k])
 				continue;
-			fprintf(stderr, "  %s: %" PRId64 " open now = %" PRId64 " at the start of the "
-				"scenario + %" PRId64 " during the warm-up + %" PRId64 " during the "
-				"measured iterations\n", fdkind_name(k), last->fds[k],
-				run->baseline.fds[k], ref->fds[k] - run->baseline.fds[k],
+			fprintf(stderr,
+				"  %s: %" PRId64 " open now = %" PRId64
+				" at the start of the "
+				"scenario + %" PRId64
+				" during the warm-up + %" PRId64 " during the "
+				"measured iterations\n",
+				fdkind_name(k), last->fds[k],
+				run->baseline.fds[k],
+				ref->fds[k] - run->baseline.fds[k],
 				last->fds[k] - ref->fds[k]);
 		}
-		fprintf(stderr, "  where the live fds of those kinds were opened (fdtrack):\n");
+		fprintf(stderr,
+			"  where the live fds of those kinds were opened (fdtrack):\n");
 		exs_probe_print_live(c->probe, stderr, leaked_kinds);
 	} else if (fd_leak) {
-		fprintf(stderr, "  (no opening stacks: fdtrack is off; run with --probe require as root)\n");
+		fprintf(stderr,
+			"  (no opening stacks: fdtrack is off; run with --probe require as root)\n");
 	}
 	if (v->has_heap && (v->heap_max_dev_bytes || v->heap_max_dev_allocs))
 		report_heap_sites(c->o);
 }
 
-static void report_pass(const struct scenario_run *run, const struct exs_result *res, double rate)
+static void report_pass(const struct scenario_run *run,
+			const struct exs_result *res, double rate)
 {
 	const struct exs_verdict *v = &res->v;
 	char vs[32], rs[32], fds[512] = "";
@@ -411,22 +466,26 @@ static void report_pass(const struct scenario_run *run, const struct exs_result 
 
 	/* eventfd and io_uring, and every other kind held */
 	for (int k = 0; k < FDKIND_COUNT && n < sizeof(fds); k++)
-		if (run->last.fds[k] || k == FDKIND_EVENTFD || k == FDKIND_IO_URING)
-			n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%s %" PRId64, n ? " " : "",
+		if (run->last.fds[k] || k == FDKIND_EVENTFD ||
+		    k == FDKIND_IO_URING)
+			n += (size_t)snprintf(fds + n, sizeof(fds) - n,
+					      "%s%s %" PRId64, n ? " " : "",
 					      fdkind_name(k), run->last.fds[k]);
 	exs_fmt_bytes(v->vsz_slope, vs, sizeof(vs));
 	exs_fmt_bytes(v->rss_slope, rs, sizeof(rs));
 	fprintf(stderr,
-		"exstress: %s [%s]: pass, %" PRIu64 " iterations (%.0f it/s); fds %s (= reference "
+		"exstress: %s [%s]: pass, %" PRIu64
+		" iterations (%.0f it/s); fds %s (= reference "
 		"at every iteration); %sVSZ slope %s/iter, RSS slope %s/iter%s%s\n",
 		run->name, run->policy, v->iterations, rate, fds,
-		v->has_heap ? "heap = reference at every iteration; " : "",
-		vs, rs, res->note[0] ? "; " : "", res->note);
+		v->has_heap ? "heap = reference at every iteration; " : "", vs,
+		rs, res->note[0] ? "; " : "", res->note);
 }
 
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
  * printing why. */
-int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res)
+int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
+		     struct exs_result *res)
 {
 	struct exs_options *o = c->o;
 	struct scenario_run run = {
@@ -441,7 +500,8 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 	res->scenario = sc;
 	(void)exs_runner_take_parked(c->runner);
 	exs_heap_track_reset();
-	if (take_sample(c, &run.cur, 0, EXS_PHASE_BASELINE, 1, run.t0, run.msg, sizeof(run.msg)) ||
+	if (take_sample(c, &run.cur, 0, EXS_PHASE_BASELINE, 1, run.t0, run.msg,
+			sizeof(run.msg)) ||
 	    (c->csv && write_csv_row(c, &run, &run.cur)))
 		goto env_error;
 	run.n = 1;
@@ -462,36 +522,43 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 	if (finish_samples(c, &run, res))
 		goto env_error;
 	if (res->interrupted)
-		snprintf(res->note, sizeof(res->note), "interrupted by %s after %" PRIu64 " iterations",
+		snprintf(res->note, sizeof(res->note),
+			 "interrupted by %s after %" PRIu64 " iterations",
 			 exs_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT",
 			 run.last.iteration);
 	if (run.n <= o->warmup + 1 && res->interrupted) {
 		/* Nothing measured yet: no verdict. */
 		res->no_verdict = 1;
 		res->elapsed_s = mono_s() - run.t0;
-		fprintf(stderr, "exstress: %s [%s]: %s, during the warm-up: no verdict\n", run.name,
-			run.policy, res->note);
+		fprintf(stderr,
+			"exstress: %s [%s]: %s, during the warm-up: no verdict\n",
+			run.name, run.policy, res->note);
 		return EXS_EXIT_PASS;
 	}
 	if (run.n <= o->warmup) {
-		snprintf(run.msg, sizeof(run.msg), "no iteration after the warm-up");
+		snprintf(run.msg, sizeof(run.msg),
+			 "no iteration after the warm-up");
 		goto env_error;
 	}
 	if (!res->v.nchecks)
 		end_verdict(c, &run, res);
 	res->elapsed_s = mono_s() - run.t0;
-	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) / (double)(run.n - 1);
+	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) /
+			       (double)(run.n - 1);
 	struct rex_teardown_totals td;
 	rex_teardown_totals(&td);
-	res->tasks_destroyed = td.tasks_destroyed - run.teardown_ref.tasks_destroyed;
+	res->tasks_destroyed = td.tasks_destroyed -
+			       run.teardown_ref.tasks_destroyed;
 	res->tasks_left = td.tasks_left - run.teardown_ref.tasks_left;
 	res->bytes_left = td.bytes_left - run.teardown_ref.bytes_left;
 	if (res->v.bpf_lost)
-		snprintf(res->note + strlen(res->note), sizeof(res->note) - strlen(res->note),
-			 "%sfdtrack lost %" PRIu64 " events", res->note[0] ? "; " : "",
-			 res->v.bpf_lost);
+		snprintf(res->note + strlen(res->note),
+			 sizeof(res->note) - strlen(res->note),
+			 "%sfdtrack lost %" PRIu64 " events",
+			 res->note[0] ? "; " : "", res->v.bpf_lost);
 
-	double rate = (double)(run.n - 1) / (res->elapsed_s > 0 ? res->elapsed_s : 1);
+	double rate = (double)(run.n - 1) /
+		      (res->elapsed_s > 0 ? res->elapsed_s : 1);
 	if (res->v.leak) {
 		report_leak(c, &run, res, rate);
 		return EXS_EXIT_LEAK;
@@ -502,14 +569,17 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res
 
 env_error:
 	if (run.failed_iteration && run.failed_errno == EMFILE)
-		snprintf(run.msg + strlen(run.msg), sizeof(run.msg) - strlen(run.msg), "; %s",
-			 c->leaked_before ? "the fds leaked by the scenarios before it took them"
-					  : "raise ulimit -n");
+		snprintf(run.msg + strlen(run.msg),
+			 sizeof(run.msg) - strlen(run.msg), "; %s",
+			 c->leaked_before
+				 ? "the fds leaked by the scenarios before it took them"
+				 : "raise ulimit -n");
 	if (run.failed_iteration)
-		fprintf(stderr, "exstress: %s [%s], iteration %" PRIu64 ": %s\n", run.name,
-			run.policy, run.failed_iteration, run.msg);
+		fprintf(stderr,
+			"exstress: %s [%s], iteration %" PRIu64 ": %s\n",
+			run.name, run.policy, run.failed_iteration, run.msg);
 	else
-		fprintf(stderr, "exstress: %s [%s]: %s\n", run.name, run.policy, run.msg);
+		fprintf(stderr, "exstress: %s [%s]: %s\n", run.name, run.policy,
+			run.msg);
 	return EXS_EXIT_USAGE;
 }
-

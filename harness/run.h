@@ -10,16 +10,17 @@ struct ctx {
 	struct exs_probe *probe;
 	struct exs_runner *runner;
 	struct exs_csv *csv;
-	int progress;           /* draw the progress line */
-	int heap;               /* heap.c counts: sample it */
-	const char *heap_why;   /* why not, when --heap on */
+	int progress;		 /* draw the progress line */
+	int heap;		 /* heap.c counts: sample it */
+	const char *heap_why;	 /* why not, when --heap on */
 	unsigned scenarios_left; /* this one and those after it */
-	int leaked_before;       /* an earlier scenario of this run leaked */
+	int leaked_before;	 /* an earlier scenario of this run leaked */
 };
 
 /* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
  * printing why. */
-int exs_run_scenario(struct ctx *c, enum exs_scenario sc, struct exs_result *res);
+int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
+		     struct exs_result *res);
 
 /* main.c: a stop signal arrived (and which); an iteration finished. */
 int exs_stopping(void);

@@ -24,9 +24,9 @@ struct root {
 	int timer;
 	struct rex_sleep timeout;
 	struct rex_yield y;
-	int cancelled;   /* job mode: this side's tasks cancelled */
-	int arrived;     /* pair_meet: this side is all parked */
-	int drain;       /* job mode: yields left to drain late wakes */
+	int cancelled; /* job mode: this side's tasks cancelled */
+	int arrived;   /* pair_meet: this side is all parked */
+	int drain;     /* job mode: yields left to drain late wakes */
 };
 
 static int root_ready(struct exs_exec *x)
@@ -46,7 +46,8 @@ static void record_parked(struct exs_exec *x, struct rex_context *cx)
 {
 	struct rex_executor_stats st;
 	rex_executor_stats(cx->executor, &st);
-	x->parked_at_exit = st.tasks_live ? st.tasks_live - 1 : 0; /* not the root */
+	x->parked_at_exit = st.tasks_live ? st.tasks_live - 1
+					  : 0; /* not the root */
 }
 
 static enum rex_poll root_poll(void *p, struct rex_context *cx)
@@ -68,19 +69,25 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 		while (!root_ready(x)) {
 			if (x->role == ROLE_SENDER) {
 				/* Woken from the receiver's thread. */
-				rex_waker *w = rex_waker_clone(rex_context_waker(cx));
-				rex_waker *old = atomic_exchange(&x->pair->sender_root_waker, w);
+				rex_waker *w = rex_waker_clone(
+					rex_context_waker(cx));
+				rex_waker *old = atomic_exchange(
+					&x->pair->sender_root_waker, w);
 				rex_waker_drop(old);
 				if (root_ready(x))
 					break;
 			}
 			if (rex_sleep_poll(&rt->timeout, cx) == REX_READY) {
 				char what[96];
-				snprintf(what, sizeof(what),
-					 "root task timed out: %u of %u tasks parked%s",
-					 x->settled, x->expected,
-					 x->role == ROLE_SENDER ? ", sender waiting for the receiver"
-					 : x->role == ROLE_RECEIVER ? ", receiver waiting for messages" : "");
+				snprintf(
+					what, sizeof(what),
+					"root task timed out: %u of %u tasks parked%s",
+					x->settled, x->expected,
+					x->role == ROLE_SENDER
+						? ", sender waiting for the receiver"
+					: x->role == ROLE_RECEIVER
+						? ", receiver waiting for messages"
+						: "");
 				set_err(x, -ETIMEDOUT, what);
 				goto finish;
 			}
@@ -89,9 +96,11 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 		rt->stage = 2;
 		/* fall through */
 	case 2:
-		if (x->pair && pair_meet(x, &x->pair->parked, cx, &rt->arrived) == REX_PENDING) {
+		if (x->pair && pair_meet(x, &x->pair->parked, cx,
+					 &rt->arrived) == REX_PENDING) {
 			if (rex_sleep_poll(&rt->timeout, cx) == REX_READY) {
-				set_err(x, -ETIMEDOUT, "root task timed out waiting for its peer");
+				set_err(x, -ETIMEDOUT,
+					"root task timed out waiting for its peer");
 				goto finish;
 			}
 			return REX_PENDING;
@@ -120,13 +129,15 @@ static enum rex_poll root_poll(void *p, struct rex_context *cx)
 		 * job ends only after being woken through that queue itself
 		 * (by the waker thread), behind them, twice, so the executor
 		 * has taken them in and released them. */
-		if (x->pair && pair_end_job(x, cx, &rt->cancelled) == REX_PENDING)
+		if (x->pair &&
+		    pair_end_job(x, cx, &rt->cancelled) == REX_PENDING)
 			return REX_PENDING;
 		if (rt->drain < 2) {
 			rex_waker *w = rex_waker_clone(rex_context_waker(cx));
 			if (waker_post(x->r, w) != 0) {
 				rex_waker_drop(w);
-				set_err(x, -ENOMEM, "handing a waker to the waker thread");
+				set_err(x, -ENOMEM,
+					"handing a waker to the waker thread");
 				goto finish;
 			}
 			rt->drain++;
@@ -165,7 +176,8 @@ static void root_drop(void *p)
 	pair_close_side(x);
 }
 
-static const struct rex_task_vtable root_vt = { "exs-root", root_poll, root_drop };
+static const struct rex_task_vtable root_vt = { "exs-root", root_poll,
+						root_drop };
 
 static void root_init(void *p, struct exs_exec *x)
 {
@@ -203,7 +215,8 @@ static void prewarm_drop(void *p)
 		pthread_barrier_wait(pw->b);
 }
 
-static const struct rex_task_vtable prewarm_vt = { "exs-prewarm", prewarm_poll, prewarm_drop };
+static const struct rex_task_vtable prewarm_vt = { "exs-prewarm", prewarm_poll,
+						   prewarm_drop };
 
 /* Returns 0, or the first executor creation error (e.g. -EMFILE: n
  * executors cannot exist at once under this fd limit, so neither can an
@@ -220,7 +233,8 @@ static int prewarm_arenas(const struct rex_config *cfg, unsigned n)
 		return 0;
 	unsigned started = 0;
 	for (; started < n; started++)
-		if (rex_thread_spawn(cfg, &prewarm_vt, &p, sizeof(p), &t[started]) != 0)
+		if (rex_thread_spawn(cfg, &prewarm_vt, &p, sizeof(p),
+				     &t[started]) != 0)
 			break;
 	/* Best effort: if a thread is missing, stand in for it so nobody
 	 * waits forever. */
@@ -324,13 +338,18 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 		r->x[i].r = r;
 		r->x[i].index = i;
 		r->x[i].nslots = cfg->tasks;
-		r->x[i].job_cap = cfg->tasks + 1; /* the sender or consumer, M cross receivers */
-		if (!(r->x[i].job_tasks = calloc(r->x[i].job_cap, sizeof(rex_task *)))) {
+		r->x[i].job_cap =
+			cfg->tasks +
+			1; /* the sender or consumer, M cross receivers */
+		if (!(r->x[i].job_tasks = calloc(r->x[i].job_cap,
+						 sizeof(rex_task *)))) {
 			rc = -ENOMEM;
 			*what = "allocating executor contexts";
 			goto fail;
 		}
-		if (cfg->tasks && !(r->x[i].slots = calloc(cfg->tasks, sizeof(rex_waker *)))) {
+		if (cfg->tasks &&
+		    !(r->x[i].slots = calloc(cfg->tasks,
+					     sizeof(rex_waker *)))) {
 			rc = -ENOMEM;
 			*what = "allocating executor contexts";
 			goto fail;
@@ -343,7 +362,8 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 		pr->to_recv_rx = calloc(m, sizeof(*pr->to_recv_rx));
 		pr->to_send_tx = calloc(m, sizeof(*pr->to_send_tx));
 		pr->to_send_rx = calloc(m, sizeof(*pr->to_send_rx));
-		if (!pr->to_recv_tx || !pr->to_recv_rx || !pr->to_send_tx || !pr->to_send_rx) {
+		if (!pr->to_recv_tx || !pr->to_recv_rx || !pr->to_send_tx ||
+		    !pr->to_send_rx) {
 			rc = -ENOMEM;
 			*what = "allocating channel tables";
 			goto fail;
@@ -353,7 +373,8 @@ int exs_runner_new(const struct exs_runner_config *cfg, struct exs_runner **out,
 		*what = "starting the waker thread";
 		goto fail;
 	}
-	if ((rc = prewarm_arenas(&r->rcfg, k + 2)) == -EMFILE || rc == -ENFILE) {
+	if ((rc = prewarm_arenas(&r->rcfg, k + 2)) == -EMFILE ||
+	    rc == -ENFILE) {
 		*what = "executor creation failed";
 		goto fail;
 	}
@@ -378,7 +399,8 @@ static void plan_iteration(struct exs_runner *r, enum exs_scenario sc,
 {
 	unsigned k = r->cfg.executors, m = r->cfg.tasks;
 	uint64_t rng = r->cfg.seed ^ (iteration * 0xd1b54a32d192ed03ull);
-	int pairs = sc == EXS_SC_ISSUE448 || sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL ||
+	int pairs = sc == EXS_SC_ISSUE448 || sc == EXS_SC_LONG_LIVED ||
+		    sc == EXS_SC_THREAD_LOCAL ||
 		    (sc == EXS_SC_MIXED && (splitmix64(&rng) & 1));
 
 	for (unsigned i = 0; i < k; i++) {
@@ -394,7 +416,8 @@ static void plan_iteration(struct exs_runner *r, enum exs_scenario sc,
 		x->consumer_done = x->sender_blocked = x->sender_done = 0;
 		x->role = ROLE_NONE;
 		x->pair = NULL;
-		x->job_mode = sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL;
+		x->job_mode = sc == EXS_SC_LONG_LIVED ||
+			      sc == EXS_SC_THREAD_LOCAL;
 		x->njob_tasks = 0;
 		if (pairs && i / 2 < r->npairs) {
 			x->pair = &r->pairs[i / 2];
@@ -458,9 +481,11 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 	char what[160] = "";
 
 	plan_iteration(r, sc, iteration);
-	if ((sc == EXS_SC_ISSUE448 || sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL) &&
+	if ((sc == EXS_SC_ISSUE448 || sc == EXS_SC_LONG_LIVED ||
+	     sc == EXS_SC_THREAD_LOCAL) &&
 	    r->npairs == 0) {
-		snprintf(msg, msglen, "issue448 needs at least 2 executors (--executors)");
+		snprintf(msg, msglen,
+			 "issue448 needs at least 2 executors (--executors)");
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < r->npairs; i++) {
@@ -470,7 +495,8 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 			continue;
 		pr->m = r->cfg.tasks;
 		if ((err = pair_setup(pr))) {
-			describe_err(err, msg, msglen, "creating shared channels");
+			describe_err(err, msg, msglen,
+				     "creating shared channels");
 			for (unsigned j = 0; j <= i; j++)
 				pair_release(&r->pairs[j]);
 			return err;
@@ -480,8 +506,8 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 	int jobs = sc == EXS_SC_LONG_LIVED || sc == EXS_SC_THREAD_LOCAL;
 	if (jobs) {
 		const char *failed = "";
-		err = workers_run_jobs(r, sc == EXS_SC_THREAD_LOCAL, &root_vt, sizeof(struct root),
-				       root_init, &failed);
+		err = workers_run_jobs(r, sc == EXS_SC_THREAD_LOCAL, &root_vt,
+				       sizeof(struct root), root_init, &failed);
 		if (err)
 			snprintf(what, sizeof(what), "%s", failed);
 		goto joined;
@@ -493,7 +519,8 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 					  &r->threads[started]);
 		if (rc) {
 			err = rc;
-			snprintf(what, sizeof(what), "starting executor thread %u", started);
+			snprintf(what, sizeof(what),
+				 "starting executor thread %u", started);
 			break;
 		}
 	}
@@ -509,10 +536,12 @@ int exs_runner_iteration(struct exs_runner *r, enum exs_scenario sc,
 		r->threads[i] = NULL;
 		if (rc && (!err || err == -ETIMEDOUT)) {
 			err = rc;
-			snprintf(what, sizeof(what), "executor creation failed");
+			snprintf(what, sizeof(what),
+				 "executor creation failed");
 		} else if (!rc && r->x[i].err && !err) {
 			err = r->x[i].err;
-			snprintf(what, sizeof(what), "executor %u: %s", i, r->x[i].what);
+			snprintf(what, sizeof(what), "executor %u: %s", i,
+				 r->x[i].what);
 		}
 	}
 joined:

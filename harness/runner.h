@@ -19,19 +19,20 @@
 #include "exstress.h"
 #include "rex.h"
 
-#define FAR_NS (3600ull * 1000000000ull)   /* "never" for a parked timer */
+#define FAR_NS		(3600ull * 1000000000ull) /* "never" for a parked timer */
 #define ROOT_TIMEOUT_NS (5ull * 1000000000ull)
-#define CHAN_CAP 8      /* issue448: so the sender ends blocked on a full one */
-#define CONSUME CHAN_CAP /* issue448: messages the receiver takes, then stops
+#define CHAN_CAP	8 /* issue448: so the sender ends blocked on a full one */
+#define CONSUME \
+	CHAN_CAP /* issue448: messages the receiver takes, then stops
 			  * (the sender then fills the channel and blocks) */
-#define SPAWN_IN_DROP_DEPTH 3     /* spawn-in-drop: destructors spawn this deep */
+#define SPAWN_IN_DROP_DEPTH 3 /* spawn-in-drop: destructors spawn this deep */
 
 enum task_kind {
 	K_TIMER,      /* parked on a far timer */
 	K_PIPE_READ,  /* io_uring read of a pipe nobody writes */
 	K_OPEN_FIFO,  /* io_uring openat of a FIFO with no writer: blocks */
 	K_OPEN_LATE,  /* openat /dev/null submitted right before teardown */
-	K_JOIN,       /* unit: a sleeper, a joiner of it, a joiner of that */
+	K_JOIN,	      /* unit: a sleeper, a joiner of it, a joiner of that */
 	K_FOREIGN,    /* waker handed to the waker thread */
 	K_SPAWN_DROP, /* unit: victim, waker donor, destructor that spawns,
 			 cancels and wakes */
@@ -39,12 +40,16 @@ enum task_kind {
 	K_NKINDS
 };
 
-enum role { ROLE_NONE, ROLE_SENDER, ROLE_RECEIVER };
+enum role {
+	ROLE_NONE,
+	ROLE_SENDER,
+	ROLE_RECEIVER
+};
 
 /* Where the two roots of a pair wait for each other (issue448.c). */
 struct meeting {
 	atomic_int arrived;
-	_Atomic(rex_waker *) waiting[2];   /* by role: the root parked here */
+	_Atomic(rex_waker *) waiting[2]; /* by role: the root parked here */
 };
 
 struct exs_pair {
@@ -58,10 +63,11 @@ struct exs_pair {
 	rex_shared_rx **to_recv_rx;
 	rex_shared_tx **to_send_tx;
 	rex_shared_rx **to_send_rx;
-	atomic_int recv_done;               /* receiver consumed CONSUME */
-	struct meeting parked;              /* both roots saw their side all parked */
-	struct meeting cancelled;           /* job mode: both jobs cancelled theirs */
-	_Atomic(rex_waker *) sender_root_waker;  /* sender root, woken cross-thread */
+	atomic_int recv_done;	  /* receiver consumed CONSUME */
+	struct meeting parked;	  /* both roots saw their side all parked */
+	struct meeting cancelled; /* job mode: both jobs cancelled theirs */
+	_Atomic(rex_waker *)
+		sender_root_waker; /* sender root, woken cross-thread */
 };
 
 struct exs_exec {
@@ -108,7 +114,7 @@ struct exs_runner {
 	rex_waker **q;
 	size_t qn, qcap;
 	int flush_req, flush_done, stop;
-	int posted;     /* a waker was posted since the last flush */
+	int posted; /* a waker was posted since the last flush */
 	/* workaround scenarios: a thread per executor, kept for the run */
 	struct worker *workers;
 	int workers_thread_local;
@@ -124,8 +130,8 @@ struct parked_task {
 		struct rex_join join;
 		struct {
 			struct rex_sleep sleep;
-			rex_task *victim;  /* join handle, may be NULL */
-			int slot;          /* donor slot to wake, -1 none */
+			rex_task *victim; /* join handle, may be NULL */
+			int slot;	  /* donor slot to wake, -1 none */
 			unsigned depth;
 		} spawn_in_drop;
 		struct {
@@ -150,11 +156,12 @@ int start_pair(struct exs_exec *x);
 int pair_setup(struct exs_pair *pr);
 void pair_release(struct exs_pair *pr);
 void pair_close_side(struct exs_exec *x);
-enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx, int *cancelled);
+enum rex_poll pair_end_job(struct exs_exec *x, struct rex_context *cx,
+			   int *cancelled);
 /* Arrive at m (once: *arrived) and wait for the peer root there; READY
  * once both arrived. cx NULL: arrive only (a root that ends early). */
-enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m, struct rex_context *cx,
-			int *arrived);
+enum rex_poll pair_meet(struct exs_exec *x, struct meeting *m,
+			struct rex_context *cx, int *arrived);
 
 /* waker.c: the foreign-waker thread. post: from an executor thread;
  * flush: from the main thread once the executors are gone. */
@@ -168,7 +175,8 @@ void waker_flush(struct exs_runner *r);
  * with *what set. */
 int workers_run_jobs(struct exs_runner *r, int thread_local,
 		     const struct rex_task_vtable *root_vt, size_t root_size,
-		     void (*root_init)(void *root, struct exs_exec *x), const char **what);
+		     void (*root_init)(void *root, struct exs_exec *x),
+		     const char **what);
 void workers_stop(struct exs_runner *r);
 
 #endif

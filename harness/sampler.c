@@ -19,9 +19,12 @@
 const char *exs_phase_name(enum exs_phase phase)
 {
 	switch (phase) {
-	case EXS_PHASE_BASELINE: return "baseline";
-	case EXS_PHASE_WARMUP: return "warmup";
-	default: return "measure";
+	case EXS_PHASE_BASELINE:
+		return "baseline";
+	case EXS_PHASE_WARMUP:
+		return "warmup";
+	default:
+		return "measure";
 	}
 }
 
@@ -66,7 +69,8 @@ int exs_statm_parse(const char *buf, size_t len, uint64_t page_size,
 	uint64_t size, resident;
 	if (statm_field(&p, end, &size) || statm_field(&p, end, &resident))
 		return -EPROTO;
-	if (page_size && (size > UINT64_MAX / page_size || resident > UINT64_MAX / page_size))
+	if (page_size && (size > UINT64_MAX / page_size ||
+			  resident > UINT64_MAX / page_size))
 		return -EPROTO;
 	*vsz = size * page_size;
 	*rss = resident * page_size;

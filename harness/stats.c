@@ -13,9 +13,9 @@
  * the slopes stay within a few hundred bytes per iteration over a few
  * hundred iterations (a single 132 KiB heap step shows up as ~1.5*h/n);
  * legacy-448 leaks several KiB per iteration. */
-#define EXS_DEFAULT_SLOPE   1024.0
-#define EXS_DEFAULT_GROWTH  (8.0 * 1024 * 1024)
-#define EXS_DEFAULT_FLOOR   (256.0 * 1024)
+#define EXS_DEFAULT_SLOPE  1024.0
+#define EXS_DEFAULT_GROWTH (8.0 * 1024 * 1024)
+#define EXS_DEFAULT_FLOOR  (256.0 * 1024)
 
 void exs_limits_default(struct exs_limits *l)
 {
@@ -72,8 +72,9 @@ static void add_check(struct exs_verdict *v, const char *name, int pass,
 static void acc_kinds(struct exs_verdict_acc *a, const struct exs_sample *s)
 {
 	for (int k = 0; k < FDKIND_COUNT; k++)
-		if (s->fds[k] || (s->has_bpf && (s->bpf.opens[k] || s->bpf.live[k] ||
-						 s->bpf.opened_outside_syscalls[k])))
+		if (s->fds[k] ||
+		    (s->has_bpf && (s->bpf.opens[k] || s->bpf.live[k] ||
+				    s->bpf.opened_outside_syscalls[k])))
 			a->kinds_seen |= FDKIND_MASK(k);
 }
 
@@ -83,7 +84,8 @@ static void acc_bpf(struct exs_verdict_acc *a, const struct exs_sample *s)
 		return;
 	a->bpf_reconciled += s->bpf.reconciled;
 	for (int k = 0; k < FDKIND_COUNT; k++) {
-		int64_t out = (int64_t)(s->bpf.closed_outside_syscalls[k] + s->bpf.opened_outside_syscalls[k]);
+		int64_t out = (int64_t)(s->bpf.closed_outside_syscalls[k] +
+					s->bpf.opened_outside_syscalls[k]);
 		if (out > a->bpf_outside_syscalls_max[k])
 			a->bpf_outside_syscalls_max[k] = out;
 		if (!s->bpf.reconciled)
@@ -163,8 +165,8 @@ static int kind_listed(const struct exs_verdict_acc *a, int k)
 	return syscalls_only(k) || (a->kinds_seen & FDKIND_MASK(k));
 }
 
-void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *lim,
-		     struct exs_verdict *v)
+void exs_verdict_end(const struct exs_verdict_acc *a,
+		     const struct exs_limits *lim, struct exs_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
 	const struct exs_sample *ref = &a->ref, *last = &a->last;
@@ -217,21 +219,33 @@ void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *l
 		v->bpf_reconciled = a->bpf_reconciled;
 		for (int k = 0; k < FDKIND_COUNT; k++) {
 			char bname[48], lname[48], oname[48];
-			snprintf(bname, sizeof(bname), "bpf_%s_balance", fdkind_name(k));
-			snprintf(lname, sizeof(lname), "bpf_%s_live", fdkind_name(k));
-			snprintf(oname, sizeof(oname), "bpf_%s_outside", fdkind_name(k));
-			v->bpf_opens[k] = (int64_t)(last->bpf.opens[k] - ref->bpf.opens[k]);
-			v->bpf_closes[k] = (int64_t)(last->bpf.closes[k] - ref->bpf.closes[k]);
-			v->bpf_closed_outside_syscalls[k] = (int64_t)(last->bpf.closed_outside_syscalls[k] -
-						      ref->bpf.closed_outside_syscalls[k]);
-			v->bpf_opened_outside_syscalls[k] = (int64_t)(last->bpf.opened_outside_syscalls[k] -
-							     ref->bpf.opened_outside_syscalls[k]);
-			v->bpf_live_growth[k] = (int64_t)(last->bpf.live[k] - ref->bpf.live[k]);
-			v->bpf_unbalanced[k] = v->bpf_opens[k] + v->bpf_opened_outside_syscalls[k] -
-					       v->bpf_closes[k] - v->bpf_closed_outside_syscalls[k];
+			snprintf(bname, sizeof(bname), "bpf_%s_balance",
+				 fdkind_name(k));
+			snprintf(lname, sizeof(lname), "bpf_%s_live",
+				 fdkind_name(k));
+			snprintf(oname, sizeof(oname), "bpf_%s_outside",
+				 fdkind_name(k));
+			v->bpf_opens[k] = (int64_t)(last->bpf.opens[k] -
+						    ref->bpf.opens[k]);
+			v->bpf_closes[k] = (int64_t)(last->bpf.closes[k] -
+						     ref->bpf.closes[k]);
+			v->bpf_closed_outside_syscalls[k] =
+				(int64_t)(last->bpf.closed_outside_syscalls[k] -
+					  ref->bpf.closed_outside_syscalls[k]);
+			v->bpf_opened_outside_syscalls[k] =
+				(int64_t)(last->bpf.opened_outside_syscalls[k] -
+					  ref->bpf.opened_outside_syscalls[k]);
+			v->bpf_live_growth[k] = (int64_t)(last->bpf.live[k] -
+							  ref->bpf.live[k]);
+			v->bpf_unbalanced[k] =
+				v->bpf_opens[k] +
+				v->bpf_opened_outside_syscalls[k] -
+				v->bpf_closes[k] -
+				v->bpf_closed_outside_syscalls[k];
 			v->bpf_live_max_dev[k] = a->bpf_live_max_dev[k];
 			v->bpf_live_first[k] = a->bpf_live_first[k];
-			v->bpf_outside_syscalls_max[k] = a->bpf_outside_syscalls_max[k];
+			v->bpf_outside_syscalls_max[k] =
+				a->bpf_outside_syscalls_max[k];
 			if (!kind_listed(a, k))
 				continue;
 			add_check(v, bname, v->bpf_unbalanced[k] == 0,
@@ -239,8 +253,10 @@ void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *l
 			add_check(v, lname, v->bpf_live_max_dev[k] == 0,
 				  (double)v->bpf_live_max_dev[k], 0);
 			if (syscalls_only(k))
-				add_check(v, oname, v->bpf_outside_syscalls_max[k] == 0,
-					  (double)v->bpf_outside_syscalls_max[k], 0);
+				add_check(v, oname,
+					  v->bpf_outside_syscalls_max[k] == 0,
+					  (double)v->bpf_outside_syscalls_max[k],
+					  0);
 		}
 		v->bpf_lost = last->bpf.lost - ref->bpf.lost;
 		v->bpf_not_exact = last->bpf.fds_not_tracked;
@@ -251,10 +267,12 @@ void exs_verdict_end(const struct exs_verdict_acc *a, const struct exs_limits *l
 	v->vsz_growth = (double)last->vsz_bytes - (double)ref->vsz_bytes;
 	v->rss_growth = (double)last->rss_bytes - (double)ref->rss_bytes;
 	add_check(v, "vsz_slope",
-		  v->vsz_slope <= lim->vsz_slope || v->vsz_growth <= lim->slope_floor,
+		  v->vsz_slope <= lim->vsz_slope ||
+			  v->vsz_growth <= lim->slope_floor,
 		  v->vsz_slope, lim->vsz_slope);
 	add_check(v, "rss_slope",
-		  v->rss_slope <= lim->rss_slope || v->rss_growth <= lim->slope_floor,
+		  v->rss_slope <= lim->rss_slope ||
+			  v->rss_growth <= lim->slope_floor,
 		  v->rss_slope, lim->rss_slope);
 	add_check(v, "vsz_growth", v->vsz_growth <= lim->vsz_growth,
 		  v->vsz_growth, lim->vsz_growth);
@@ -316,31 +334,39 @@ void exs_verdict_summary(const struct exs_verdict *v, char *buf, size_t len)
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		if (v->fd_max_dev[k] == 0)
 			continue;
-		cat(buf, len, "%s%s %+" PRId64 " (%+.3f/iter) from iteration %" PRIu64,
+		cat(buf, len,
+		    "%s%s %+" PRId64 " (%+.3f/iter) from iteration %" PRIu64,
 		    buf[0] ? "; " : "", fdkind_name(k), v->fd_growth[k],
 		    v->fd_per_iter[k], v->fd_first[k]);
 	}
 	if (v->has_heap && (v->heap_max_dev_bytes || v->heap_max_dev_allocs)) {
 		exs_fmt_bytes(v->heap_bytes_per_iter, a, sizeof(a));
-		cat(buf, len, "%sheap %s/iter (%+.3f allocations/iter) from iteration %" PRIu64,
-		    buf[0] ? "; " : "", a, v->heap_allocs_per_iter, v->heap_first);
+		cat(buf, len,
+		    "%sheap %s/iter (%+.3f allocations/iter) from iteration %" PRIu64,
+		    buf[0] ? "; " : "", a, v->heap_allocs_per_iter,
+		    v->heap_first);
 	}
 	for (size_t i = 0; i < v->nchecks; i++) {
 		const struct exs_check *c = &v->checks[i];
-		if (c->pass || strncmp(c->name, "fd_", 3) == 0 || strncmp(c->name, "heap_", 5) == 0)
+		if (c->pass || strncmp(c->name, "fd_", 3) == 0 ||
+		    strncmp(c->name, "heap_", 5) == 0)
 			continue;
 		if (strncmp(c->name, "bpf_", 4) == 0) {
-			const char *what = strstr(c->name, "_balance") ? "%s%s %+.0f (opens - closes)"
-					   : strstr(c->name, "_live") ? "%s%s off by %.0f from /proc"
-					   : "%s%s %.0f (opened/closed outside syscalls)";
-			cat(buf, len, what, buf[0] ? "; " : "", c->name, c->value);
+			const char *what =
+				strstr(c->name, "_balance")
+					? "%s%s %+.0f (opens - closes)"
+				: strstr(c->name, "_live")
+					? "%s%s off by %.0f from /proc"
+					: "%s%s %.0f (opened/closed outside syscalls)";
+			cat(buf, len, what, buf[0] ? "; " : "", c->name,
+			    c->value);
 			continue;
 		}
 		int slope = strstr(c->name, "slope") != NULL;
 		exs_fmt_bytes(c->value, a, sizeof(a));
 		exs_fmt_bytes(c->limit, b, sizeof(b));
-		cat(buf, len, "%s%s %s%s > %s%s", buf[0] ? "; " : "", c->name, a,
-		    slope ? "/iter" : "", b, slope ? "/iter" : "");
+		cat(buf, len, "%s%s %s%s > %s%s", buf[0] ? "; " : "", c->name,
+		    a, slope ? "/iter" : "", b, slope ? "/iter" : "");
 	}
 }
 
@@ -351,56 +377,78 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 		if (v->fd_max_dev[k] == 0)
 			continue;
 		fprintf(out,
-			"  %-9s %+" PRId64 " over %" PRIu64 " iterations (%+.3f per iteration), "
-			"first differed at iteration %" PRIu64 " (reference: iteration %" PRIu64 ")\n",
+			"  %-9s %+" PRId64 " over %" PRIu64
+			" iterations (%+.3f per iteration), "
+			"first differed at iteration %" PRIu64
+			" (reference: iteration %" PRIu64 ")\n",
 			fdkind_name(k), v->fd_growth[k], v->iterations,
 			v->fd_per_iter[k], v->fd_first[k], v->ref_iteration);
 	}
 	if (v->has_heap && (v->heap_max_dev_bytes || v->heap_max_dev_allocs)) {
 		exs_fmt_bytes((double)v->heap_growth_bytes, a, sizeof(a));
 		fprintf(out,
-			"  %-9s %s in %+" PRId64 " allocations over %" PRIu64 " iterations (%+.1f bytes, "
+			"  %-9s %s in %+" PRId64 " allocations over %" PRIu64
+			" iterations (%+.1f bytes, "
 			"%+.3f allocations per iteration), first differed at iteration %" PRIu64
 			" (reference: iteration %" PRIu64 ")\n",
-			"heap", a, v->heap_growth_allocs, v->iterations, v->heap_bytes_per_iter,
-			v->heap_allocs_per_iter, v->heap_first, v->ref_iteration);
+			"heap", a, v->heap_growth_allocs, v->iterations,
+			v->heap_bytes_per_iter, v->heap_allocs_per_iter,
+			v->heap_first, v->ref_iteration);
 	}
 	if (v->has_bpf) {
 		for (int k = 0; k < FDKIND_COUNT; k++) {
 			if (v->bpf_unbalanced[k] == 0)
 				continue;
 			fprintf(out,
-				"  fdtrack   %s: %" PRId64 " opens (+%" PRId64 " outside syscalls), %" PRId64
-				" closes (+%" PRId64 " outside syscalls): %+" PRId64 " %s\n",
+				"  fdtrack   %s: %" PRId64 " opens (+%" PRId64
+				" outside syscalls), %" PRId64
+				" closes (+%" PRId64
+				" outside syscalls): %+" PRId64 " %s\n",
 				fdkind_name(k), v->bpf_opens[k],
-				v->bpf_opened_outside_syscalls[k], v->bpf_closes[k], v->bpf_closed_outside_syscalls[k],
+				v->bpf_opened_outside_syscalls[k],
+				v->bpf_closes[k],
+				v->bpf_closed_outside_syscalls[k],
 				v->bpf_unbalanced[k],
-				v->bpf_unbalanced[k] > 0 ? "never closed" : "closed but never opened");
+				v->bpf_unbalanced[k] > 0
+					? "never closed"
+					: "closed but never opened");
 		}
 		for (int k = 0; k < FDKIND_COUNT; k++) {
 			const char *kn = fdkind_name(k);
 			if (v->bpf_live_max_dev[k])
-				fprintf(out, "  fdtrack   %s: live differs from /proc by up to %" PRId64
-					" after a reconcile, first at iteration %" PRIu64 " (%s)\n", kn,
-					v->bpf_live_max_dev[k], v->bpf_live_first[k],
-					v->bpf_not_exact ? "fdtrack's tables were full: see below"
-							 : "fdtrack bug");
+				fprintf(out,
+					"  fdtrack   %s: live differs from /proc by up to %" PRId64
+					" after a reconcile, first at iteration %" PRIu64
+					" (%s)\n",
+					kn, v->bpf_live_max_dev[k],
+					v->bpf_live_first[k],
+					v->bpf_not_exact
+						? "fdtrack's tables were full: see below"
+						: "fdtrack bug");
 			if (v->bpf_outside_syscalls_max[k] && syscalls_only(k))
-				fprintf(out, "  fdtrack   %s: up to %" PRId64 " fds opened/closed outside "
+				fprintf(out,
+					"  fdtrack   %s: up to %" PRId64
+					" fds opened/closed outside "
 					"syscalls at a boundary, where there must be none (fdtrack bug)\n",
 					kn, v->bpf_outside_syscalls_max[k]);
 		}
 		if (v->bpf_lost)
-			fprintf(out, "  fdtrack   lost %" PRIu64 " events (counts are incomplete)\n",
+			fprintf(out,
+				"  fdtrack   lost %" PRIu64
+				" events (counts are incomplete)\n",
 				v->bpf_lost);
 		if (v->bpf_not_exact)
-			fprintf(out, "  fdtrack   its fd table was full (%" PRIu64 " fds not tracked): "
-				"its counts are not exact; /proc's are\n", v->bpf_not_exact);
+			fprintf(out,
+				"  fdtrack   its fd table was full (%" PRIu64
+				" fds not tracked): "
+				"its counts are not exact; /proc's are\n",
+				v->bpf_not_exact);
 	}
 	for (size_t i = 0; i < v->nchecks; i++) {
 		const struct exs_check *c = &v->checks[i];
 		if (c->pass || strncmp(c->name, "fd_", 3) == 0 ||
-		    strncmp(c->name, "bpf_", 4) == 0 || strncmp(c->name, "heap_", 5) == 0)
+		    strncmp(c->name, "bpf_", 4) == 0 ||
+		    strncmp(c->name, "heap_", 5) == 0)
 			continue;
 		int slope = strstr(c->name, "slope") != NULL;
 		exs_fmt_bytes(c->value, a, sizeof(a));

@@ -35,7 +35,6 @@ void settle(struct exs_exec *x, int *counted)
 
 /* ---- task kinds -------------------------------------------------------------------- */
 
-
 static enum rex_poll timer_poll(void *p, struct rex_context *cx)
 {
 	struct parked_task *t = p;
@@ -55,7 +54,8 @@ static void timer_drop(void *p)
 		rex_sleep_drop(&t->u.sleep);
 }
 
-static const struct rex_task_vtable timer_vt = { "exs-timer", timer_poll, timer_drop };
+static const struct rex_task_vtable timer_vt = { "exs-timer", timer_poll,
+						 timer_drop };
 
 /* io kinds: the fd or path comes from the runner. */
 static enum rex_poll io_poll(void *p, struct rex_context *cx, int kind)
@@ -66,9 +66,11 @@ static enum rex_poll io_poll(void *p, struct rex_context *cx, int kind)
 		if (kind == K_PIPE_READ)
 			rex_io_read_init(&t->u.io, r->pipe_rd, 64, -1);
 		else if (kind == K_OPEN_FIFO)
-			rex_io_openat_init(&t->u.io, AT_FDCWD, r->fifo, O_RDONLY, 0);
+			rex_io_openat_init(&t->u.io, AT_FDCWD, r->fifo,
+					   O_RDONLY, 0);
 		else
-			rex_io_openat_init(&t->u.io, AT_FDCWD, "/dev/null", O_RDONLY, 0);
+			rex_io_openat_init(&t->u.io, AT_FDCWD, "/dev/null",
+					   O_RDONLY, 0);
 		t->started = 1;
 	}
 	int res;
@@ -105,9 +107,12 @@ static void io_drop(void *p)
 		rex_io_drop(&t->u.io);
 }
 
-static const struct rex_task_vtable pipe_read_vt = { "exs-pipe-read", pipe_read_poll, io_drop };
-static const struct rex_task_vtable open_fifo_vt = { "exs-open-fifo", open_fifo_poll, io_drop };
-static const struct rex_task_vtable open_late_vt = { "exs-open-late", open_late_poll, io_drop };
+static const struct rex_task_vtable pipe_read_vt = { "exs-pipe-read",
+						     pipe_read_poll, io_drop };
+static const struct rex_task_vtable open_fifo_vt = { "exs-open-fifo",
+						     open_fifo_poll, io_drop };
+static const struct rex_task_vtable open_late_vt = { "exs-open-late",
+						     open_late_poll, io_drop };
 
 /* Joiner: u.join was initialised with the handle before spawn. */
 static enum rex_poll join_poll(void *p, struct rex_context *cx)
@@ -127,7 +132,8 @@ static void join_drop(void *p)
 	rex_join_drop(&t->u.join);
 }
 
-static const struct rex_task_vtable join_vt = { "exs-join", join_poll, join_drop };
+static const struct rex_task_vtable join_vt = { "exs-join", join_poll,
+						join_drop };
 
 static enum rex_poll foreign_poll(void *p, struct rex_context *cx)
 {
@@ -137,7 +143,8 @@ static enum rex_poll foreign_poll(void *p, struct rex_context *cx)
 		rex_waker *w = rex_waker_clone(rex_context_waker(cx));
 		if (waker_post(t->x->r, w) != 0) {
 			rex_waker_drop(w);
-			set_err(t->x, -ENOMEM, "handing a waker to the waker thread");
+			set_err(t->x, -ENOMEM,
+				"handing a waker to the waker thread");
 		}
 	}
 	/* Woken by the other thread: stay parked. */
@@ -145,7 +152,8 @@ static enum rex_poll foreign_poll(void *p, struct rex_context *cx)
 	return REX_PENDING;
 }
 
-static const struct rex_task_vtable foreign_vt = { "exs-foreign", foreign_poll, NULL };
+static const struct rex_task_vtable foreign_vt = { "exs-foreign", foreign_poll,
+						   NULL };
 
 static enum rex_poll forever_poll(void *p, struct rex_context *cx)
 {
@@ -155,7 +163,8 @@ static enum rex_poll forever_poll(void *p, struct rex_context *cx)
 	return REX_PENDING;
 }
 
-static const struct rex_task_vtable forever_vt = { "exs-forever", forever_poll, NULL };
+static const struct rex_task_vtable forever_vt = { "exs-forever", forever_poll,
+						   NULL };
 
 /* Waker donor: parks on a timer, leaves a waker clone in its slot. */
 static enum rex_poll donor_poll(void *p, struct rex_context *cx)
@@ -166,8 +175,8 @@ static enum rex_poll donor_poll(void *p, struct rex_context *cx)
 		rex_sleep_init(&t->u.donor.sleep, FAR_NS);
 		struct exs_exec *x = t->x;
 		if (t->u.donor.slot >= 0 && !x->slots[t->u.donor.slot])
-			x->slots[t->u.donor.slot] =
-				rex_waker_clone(rex_context_waker(cx));
+			x->slots[t->u.donor.slot] = rex_waker_clone(
+				rex_context_waker(cx));
 	}
 	enum rex_poll r = rex_sleep_poll(&t->u.donor.sleep, cx);
 	settle(t->x, &t->counted);
@@ -181,7 +190,8 @@ static void donor_drop(void *p)
 		rex_sleep_drop(&t->u.donor.sleep);
 }
 
-static const struct rex_task_vtable donor_vt = { "exs-donor", donor_poll, donor_drop };
+static const struct rex_task_vtable donor_vt = { "exs-donor", donor_poll,
+						 donor_drop };
 
 static const struct rex_task_vtable spawn_in_drop_vt;
 
@@ -214,7 +224,8 @@ static void spawn_in_drop_drop(void *p)
 		/* 0 (normal completion) or -ECANCELED (teardown) are both
 		 * fine; the child counts toward nothing. */
 		child.counted = 1;
-		(void)rex_spawn(x->ex, &spawn_in_drop_vt, &child, sizeof(child), NULL);
+		(void)rex_spawn(x->ex, &spawn_in_drop_vt, &child, sizeof(child),
+				NULL);
 	}
 	if (t->u.spawn_in_drop.victim) {
 		(void)rex_task_cancel(t->u.spawn_in_drop.victim);
@@ -229,7 +240,9 @@ static void spawn_in_drop_drop(void *p)
 	}
 }
 
-static const struct rex_task_vtable spawn_in_drop_vt = { "exs-spawn-in-drop", spawn_in_drop_poll, spawn_in_drop_drop };
+static const struct rex_task_vtable spawn_in_drop_vt = { "exs-spawn-in-drop",
+							 spawn_in_drop_poll,
+							 spawn_in_drop_drop };
 
 static int spawn_plain(struct exs_exec *x, const struct rex_task_vtable *vt,
 		       struct parked_task *t, rex_task **handle)
@@ -244,7 +257,7 @@ static int spawn_plain(struct exs_exec *x, const struct rex_task_vtable *vt,
 int start_plan(struct exs_exec *x)
 {
 	static const struct rex_task_vtable *const simple[K_NKINDS] = {
-		[K_TIMER] = &timer_vt, [K_PIPE_READ] = &pipe_read_vt,
+		[K_TIMER] = &timer_vt,	       [K_PIPE_READ] = &pipe_read_vt,
 		[K_OPEN_FIFO] = &open_fifo_vt, [K_FOREIGN] = &foreign_vt,
 		[K_FOREVER] = &forever_vt,
 	};
@@ -272,7 +285,8 @@ int start_plan(struct exs_exec *x)
 			x->expected++;
 			/* The joiner consumes h, also when its spawn fails
 			 * with -ECANCELED (its drop releases it). */
-			rc = spawn_plain(x, &join_vt, &j, depth == 0 ? &h : NULL);
+			rc = spawn_plain(x, &join_vt, &j,
+					 depth == 0 ? &h : NULL);
 			if (rc) {
 				if (rc != -ECANCELED)
 					rex_task_detach(j.u.join.task);

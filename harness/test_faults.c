@@ -27,12 +27,14 @@ static size_t fault_nkeep, fault_capkeep;
 
 /* The kinds a fault can leak, by fdkind name. */
 static const int fault_kinds[] = {
-	FDKIND_EVENTFD, FDKIND_IO_URING, FDKIND_TIMERFD, FDKIND_PIPE, FDKIND_SOCKET_UNIX, FDKIND_CHR,
+	FDKIND_EVENTFD, FDKIND_IO_URING,    FDKIND_TIMERFD,
+	FDKIND_PIPE,	FDKIND_SOCKET_UNIX, FDKIND_CHR,
 };
 
 static int fault_kind(const char *name)
 {
-	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]); i++)
+	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]);
+	     i++)
 		if (strcmp(name, fdkind_name(fault_kinds[i])) == 0)
 			return fault_kinds[i];
 	return -1;
@@ -75,8 +77,10 @@ int exs_test_fault_init(void)
 	char *copy = strdup(env), *save = NULL;
 	if (!copy)
 		return -1;
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *colon = strrchr(tok, ':'); /* kinds may hold one: socket:unix */
+	for (char *tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon =
+			strrchr(tok, ':'); /* kinds may hold one: socket:unix */
 		char *end;
 		if (!colon)
 			goto bad;
@@ -118,7 +122,8 @@ __attribute__((noinline)) void exs_test_fault_inject(uint64_t iteration)
 		}
 		void *p = malloc(fault_mem);
 		if (p) {
-			memset(p, 0x5a, fault_mem); /* resident, not just reserved */
+			memset(p, 0x5a,
+			       fault_mem); /* resident, not just reserved */
 			fault_keep[fault_nkeep++] = p;
 		}
 	}

@@ -41,7 +41,8 @@ static void *waker_thread(void *arg)
 			rex_waker_wake_by_ref(batch[i]);
 			if (nheld == heldcap) {
 				size_t nc = heldcap ? heldcap * 2 : 64;
-				rex_waker **nh = realloc(held, nc * sizeof(*nh));
+				rex_waker **nh = realloc(held,
+							 nc * sizeof(*nh));
 				if (!nh) { /* keep going: wake and drop now */
 					rex_waker_wake(batch[i]);
 					continue;

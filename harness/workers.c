@@ -24,11 +24,11 @@ struct worker {
 	struct exs_runner *r;
 	struct exs_exec *x;
 	pthread_t thread;
-	int started;            /* the thread runs: workers_stop joins it */
+	int started; /* the thread runs: workers_stop joins it */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int thread_local;       /* create the executor on the first job */
-	rex_executor *ex;       /* long-lived: made when the thread starts */
+	int thread_local; /* create the executor on the first job */
+	rex_executor *ex; /* long-lived: made when the thread starts */
 	int start_err;
 	/* the job: a root task state, handed over under mu */
 	const struct rex_task_vtable *root_vt;
@@ -71,9 +71,11 @@ static void *worker_main(void *arg)
 		int64_t out = 0;
 		rex_executor *ex = job_executor(w, &err);
 		if (ex)
-			err = rex_executor_run(ex, w->root_vt, w->root, w->root_size, &out);
+			err = rex_executor_run(ex, w->root_vt, w->root,
+					       w->root_size, &out);
 		else if (w->root_vt->drop)
-			w->root_vt->drop(w->root); /* no executor: the root is ours to drop */
+			w->root_vt->drop(
+				w->root); /* no executor: the root is ours to drop */
 
 		pthread_mutex_lock(&w->mu);
 		w->job_err = err;
@@ -90,7 +92,8 @@ static void *worker_main(void *arg)
 
 /* Start a worker per executor. On failure the ones started are stopped by
  * workers_stop(). */
-static int workers_start(struct exs_runner *r, int thread_local, const char **what)
+static int workers_start(struct exs_runner *r, int thread_local,
+			 const char **what)
 {
 	unsigned k = r->cfg.executors;
 
@@ -119,7 +122,8 @@ static int workers_start(struct exs_runner *r, int thread_local, const char **wh
 /* Hand each worker its job, then wait for all of them. */
 int workers_run_jobs(struct exs_runner *r, int thread_local,
 		     const struct rex_task_vtable *root_vt, size_t root_size,
-		     void (*root_init)(void *root, struct exs_exec *x), const char **what)
+		     void (*root_init)(void *root, struct exs_exec *x),
+		     const char **what)
 {
 	unsigned k = r->cfg.executors;
 	int err = 0;

@@ -65,8 +65,8 @@ int kind_of_fd(pid_t pid, int fd)
 
 		if (pidfd >= 0)
 			copy = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-		if (copy < 0 || getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &family,
-					   &len))
+		if (copy < 0 ||
+		    getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &family, &len))
 			family = -1;
 		if (copy >= 0)
 			close(copy);
@@ -115,20 +115,22 @@ void agree_at(struct fdtrack *t, pid_t pid, int line)
 	proc_counts(pid, p);
 	fdtrack_counts(t, &c);
 	for (int k = 0; k < FDKIND_COUNT; k++)
-		ck_assert_msg(c.live[k] == p[k],
-			      "line %d: %s live %llu (syscall view) but /proc has %u",
-			      line, fdkind_name(k),
-			      (unsigned long long)c.live[k], p[k]);
+		ck_assert_msg(
+			c.live[k] == p[k],
+			"line %d: %s live %llu (syscall view) but /proc has %u",
+			line, fdkind_name(k), (unsigned long long)c.live[k],
+			p[k]);
 	/* the reconcile may run fdtrack's own work (records can make it
 	 * reread maps and close what libdw held): read /proc after it */
 	ck_assert_int_eq(fdtrack_reconcile(t), 0);
 	proc_counts(pid, p);
 	fdtrack_counts(t, &c);
 	for (int k = 0; k < FDKIND_COUNT; k++)
-		ck_assert_msg(c.live[k] == p[k],
-			      "line %d: %s live %llu (reconciled) but /proc has %u",
-			      line, fdkind_name(k),
-			      (unsigned long long)c.live[k], p[k]);
+		ck_assert_msg(
+			c.live[k] == p[k],
+			"line %d: %s live %llu (reconciled) but /proc has %u",
+			line, fdkind_name(k), (unsigned long long)c.live[k],
+			p[k]);
 }
 
 struct fdtrack_counts counts(struct fdtrack *t)
@@ -260,8 +262,8 @@ int wait_exit(pid_t pid, double timeout)
 		if (mono_s() > end) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
-			ck_abort_msg("pid %d still running after %.1f s", (int)pid,
-				     timeout);
+			ck_abort_msg("pid %d still running after %.1f s",
+				     (int)pid, timeout);
 		}
 		usleep(5000);
 	}
@@ -316,7 +318,8 @@ int fdtrack_progs_for(pid_t tgid) /* 0: any */
 			if (mfd < 0)
 				continue;
 			if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) &&
-			    strstr(mi.name, ".rodata") && mi.value_size <= sizeof(val) &&
+			    strstr(mi.name, ".rodata") &&
+			    mi.value_size <= sizeof(val) &&
 			    !bpf_map_lookup_elem(mfd, &key, val) &&
 			    (!tgid || *(__u32 *)val == (__u32)tgid))
 				n++;
@@ -332,8 +335,10 @@ void no_progs_left(pid_t tgid)
 	double end = mono_s() + 2;
 
 	while (fdtrack_progs_for(tgid)) {
-		ck_assert_msg(mono_s() < end, "fdtrack programs for pid %d still "
-			      "loaded", (int)tgid);
+		ck_assert_msg(mono_s() < end,
+			      "fdtrack programs for pid %d still "
+			      "loaded",
+			      (int)tgid);
 		usleep(10000);
 	}
 }
@@ -342,7 +347,10 @@ static int bpffs_n;
 static int bpffs_count(const char *p, const struct stat *sb, int flag,
 		       struct FTW *ftw)
 {
-	(void)p; (void)sb; (void)flag; (void)ftw;
+	(void)p;
+	(void)sb;
+	(void)flag;
+	(void)ftw;
 	bpffs_n++;
 	return 0;
 }
@@ -388,7 +396,8 @@ pid_t waiting_leaker_io(int *in, int *out)
 		dup2(o[1], 1);
 		close(i[1]);
 		close(o[0]);
-		execl(FDT_LEAKER_PATH, "leaker", "2", "0", "--wait", (char *)NULL);
+		execl(FDT_LEAKER_PATH, "leaker", "2", "0", "--wait",
+		      (char *)NULL);
 		_exit(98);
 	}
 	close(i[0]);
@@ -410,7 +419,6 @@ long json_num(const char *json, const char *key)
 	ck_assert_msg(p != NULL, "no %s in JSON:\n%s", key, json);
 	return strtol(p + strlen(pat), NULL, 10);
 }
-
 
 #define PROC_START "\n    { \"pid\": "
 

@@ -13,7 +13,7 @@
 #include "fdkind.h"
 #include "fdtrack.h"
 
-#define EFD FDKIND_EVENTFD
+#define EFD   FDKIND_EVENTFD
 #define URING FDKIND_IO_URING
 
 /* FDTRACK_REQUIRE_BPF=1 (CI): a skipped BPF test is a failure. */
@@ -22,11 +22,11 @@ int require_bpf(void);
 /* Open fdtrack on pid, or skip the test (fail under FDTRACK_REQUIRE_BPF). */
 struct fdtrack *open_or_skip(pid_t pid, const struct fdtrack_options *o);
 
-#define OPEN_OR_SKIP(t, pid, o)            \
-	do {                               \
-		t = open_or_skip(pid, o);  \
-		if (!t)                    \
-			return;            \
+#define OPEN_OR_SKIP(t, pid, o)           \
+	do {                              \
+		t = open_or_skip(pid, o); \
+		if (!t)                   \
+			return;           \
 	} while (0)
 
 /* Can this test use BPF at all? (skips, or fails when required) */
@@ -49,7 +49,7 @@ struct fdtrack_counts counts(struct fdtrack *t);
 void no_outside(struct fdtrack *t);
 
 int new_ring(struct io_uring *ring); /* io_uring_queue_init(8), its fd */
-int efd(void);                       /* eventfd(0, 0), checked */
+int efd(void);			     /* eventfd(0, 0), checked */
 
 /* ---- running the CLI ---- */
 

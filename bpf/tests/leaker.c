@@ -78,8 +78,8 @@ int main(int argc, char **argv)
 	char c;
 
 	if (argc > 1 && !strcmp(argv[1], "--ids")) {
-		printf("uid %d gid %d groups %d\n", (int)getuid(), (int)getgid(),
-		       getgroups(0, NULL));
+		printf("uid %d gid %d groups %d\n", (int)getuid(),
+		       (int)getgid(), getgroups(0, NULL));
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "--uring-open")) {

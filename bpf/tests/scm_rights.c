@@ -22,7 +22,8 @@ static int send_fds(int sock, const int *fds, int n)
 {
 	char byte = 'x', ctl[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
 			      .msg_control = ctl,
 			      .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
@@ -54,8 +55,10 @@ __attribute__((noinline)) static int recv_with_recvmsg(int sock, int *out)
 {
 	char byte, ctl[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctl,
+			      .msg_controllen = sizeof(ctl) };
 
 	if (recvmsg(sock, &msg, 0) != 1)
 		return -1;

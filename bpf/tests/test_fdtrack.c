@@ -36,8 +36,8 @@ START_TEST(test_create_close)
 
 	OPEN_OR_SKIP(t, me, NULL);
 	agree(t, me);
-	a = efd();                                  /* eventfd2 */
-	b = syscall(SYS_eventfd, 0);                /* legacy eventfd */
+	a = efd();		     /* eventfd2 */
+	b = syscall(SYS_eventfd, 0); /* legacy eventfd */
 	ck_assert_int_ge(b, 0);
 	new_ring(&ring);
 	agree(t, me);
@@ -70,7 +70,7 @@ START_TEST(test_dup_family)
 	d[2] = dup3(a, 301, O_CLOEXEC);
 	d[3] = fcntl(a, F_DUPFD, 302);
 	d[4] = fcntl(r, F_DUPFD_CLOEXEC, 310);
-	d[5] = dup(p[0]);                           /* not tracked */
+	d[5] = dup(p[0]); /* not tracked */
 	for (int i = 0; i < 6; i++)
 		ck_assert_int_ge(d[i], 0);
 	agree(t, me);
@@ -102,14 +102,14 @@ START_TEST(test_dup2_onto_tracked)
 	a = efd();
 	b = efd();
 	ck_assert_int_eq(pipe(p), 0);
-	ck_assert_int_eq(dup2(p[0], b), b);         /* eventfd b is closed */
+	ck_assert_int_eq(dup2(p[0], b), b); /* eventfd b is closed */
 	agree(t, me);
 	ck_assert_int_eq(counts(t).closes[EFD], 1);
-	ck_assert_int_eq(dup3(a, b, 0), b);         /* b is an eventfd again */
+	ck_assert_int_eq(dup3(a, b, 0), b); /* b is an eventfd again */
 	agree(t, me);
 	ck_assert_int_eq(counts(t).opens[EFD], 3);
-	ck_assert_int_eq(dup2(a, a), a);            /* no-op */
-	ck_assert_int_eq(dup2(a, b), b);            /* closes b, opens b */
+	ck_assert_int_eq(dup2(a, a), a); /* no-op */
+	ck_assert_int_eq(dup2(a, b), b); /* closes b, opens b */
 	agree(t, me);
 	ck_assert_int_eq(counts(t).opens[EFD], 4);
 	ck_assert_int_eq(counts(t).closes[EFD], 2);
@@ -141,7 +141,8 @@ START_TEST(test_close_range)
 	ck_assert_int_eq(counts(t).closes[EFD], 6 + 2);
 	/* CLOEXEC marks, it does not close */
 	ck_assert_int_eq(syscall(SYS_close_range, 502, 503,
-				 CLOSE_RANGE_CLOEXEC), 0);
+				 CLOSE_RANGE_CLOEXEC),
+			 0);
 	agree(t, me);
 	ck_assert_int_eq(counts(t).closes[EFD], 6 + 2);
 	ck_assert_int_eq(syscall(SYS_close_range, 502, 505, 0), 0);
@@ -155,7 +156,10 @@ END_TEST
 /* ---- exec, exit, children, threads --------------------------------- */
 
 /* A child that waits for "go" on a pipe before doing fn, like the CLI. */
-struct kid { pid_t pid; int go; };
+struct kid {
+	pid_t pid;
+	int go;
+};
 
 static struct kid fork_waiting(void (*fn)(void *), void *arg)
 {
@@ -185,7 +189,9 @@ static void go(struct kid *k)
 	close(k->go);
 }
 
-struct exec_arg { int in, out; };
+struct exec_arg {
+	int in, out;
+};
 
 static void exec_child(void *arg)
 {
@@ -233,7 +239,7 @@ START_TEST(test_exec_cloexec)
 	ck_assert_int_eq(counts(t).closes[EFD], 3);
 	ck_assert_int_eq(counts(t).live[EFD], 2);
 	no_outside(t);
-	close(in[1]);                               /* let it exit */
+	close(in[1]); /* let it exit */
 	ck_assert_int_eq(waitpid(k.pid, &st, 0), k.pid);
 	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
 	ck_assert_int_eq(counts(t).exited, 1);
@@ -366,7 +372,7 @@ START_TEST(test_ioring_op_close)
 	ck_assert_int_eq(counts(t).closed_outside_syscalls[EFD], 1);
 	ck_assert_int_eq(counts(t).closes[EFD], 0);
 	/* reuse of a number freed behind our back is noticed at once */
-	c = efd();                 /* takes a's free number */
+	c = efd(); /* takes a's free number */
 	uring_close(&ring, b);
 	ck_assert_int_eq(counts(t).live[EFD], 2);
 	ck_assert_int_eq(efd(), b);
@@ -402,12 +408,30 @@ START_TEST(test_mixed)
 		if (nfds >= 28)
 			op = 5;
 		switch (op) {
-		case 0: fd = eventfd(0, EFD_NONBLOCK); break;
-		case 1: fd = new_ring(&r2); break;
-		case 2: if (nfds) fd = dup(fds[i]); break;
-		case 3: if (nfds) fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 100); break;
-		case 4: if (nfds) fd = dup3(fds[i], 700 + step % 20, 0); break;
-		case 5: if (nfds) { close(fds[i]); closed = 1; } break;
+		case 0:
+			fd = eventfd(0, EFD_NONBLOCK);
+			break;
+		case 1:
+			fd = new_ring(&r2);
+			break;
+		case 2:
+			if (nfds)
+				fd = dup(fds[i]);
+			break;
+		case 3:
+			if (nfds)
+				fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
+			break;
+		case 4:
+			if (nfds)
+				fd = dup3(fds[i], 700 + step % 20, 0);
+			break;
+		case 5:
+			if (nfds) {
+				close(fds[i]);
+				closed = 1;
+			}
+			break;
 		case 6:
 			if (!nfds)
 				break;
@@ -417,9 +441,18 @@ START_TEST(test_mixed)
 			else
 				close(fds[i]); /* a ring fd */
 			break;
-		case 7: if (nfds) { syscall(SYS_close_range, fds[i], fds[i], 0);
-				    closed = 1; } break;
-		case 8: if (nfds) { dup2(p[0], fds[i]); closed = 1; } break;
+		case 7:
+			if (nfds) {
+				syscall(SYS_close_range, fds[i], fds[i], 0);
+				closed = 1;
+			}
+			break;
+		case 8:
+			if (nfds) {
+				dup2(p[0], fds[i]);
+				closed = 1;
+			}
+			break;
 		}
 		if (closed) {
 			/* a dup3 target may appear twice in fds[]: drop all */
@@ -455,9 +488,11 @@ START_TEST(test_mixed)
 	io_uring_queue_exit(&ring);
 	agree(t, me);
 	ck_assert_int_eq(counts(t).closed_outside_syscalls[EFD] +
-			 counts(t).closed_outside_syscalls[URING], ring_closes);
+				 counts(t).closed_outside_syscalls[URING],
+			 ring_closes);
 	ck_assert_int_eq(counts(t).opened_outside_syscalls[EFD] +
-			 counts(t).opened_outside_syscalls[URING], 0);
+				 counts(t).opened_outside_syscalls[URING],
+			 0);
 	fdtrack_close(t);
 }
 END_TEST
@@ -513,11 +548,14 @@ END_TEST
 
 /* Two calls on one source line: two stacks (different return addresses)
  * that print the same. */
+/* the two calls must stay on one line */
+/* clang-format off */
 __attribute__((noinline)) static void open_two_on_one_line(int fd[2])
 {
 	fd[0] = eventfd(0, 0); fd[1] = eventfd(0, 0); /* one line */
 	sink = fd[1];
 }
+/* clang-format on */
 
 /* Stacks that print the same are one group (a report showed "41 timerfd
  * fds" and "9 timerfd fds" with identical frames). */

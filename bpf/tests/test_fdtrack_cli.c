@@ -25,10 +25,12 @@ START_TEST(test_cli_leaker)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
 	int fd = mkstemp(json);
-	char *leak[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
-			 FDT_LEAKER_PATH, "4", "3", NULL };
-	char *clean[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
-			  FDT_LEAKER_PATH, "0", "5", NULL };
+	char *leak[] = { "fdtrack", "--json",	     json, "--fail-on-leak",
+			 "--",	    FDT_LEAKER_PATH, "4",  "3",
+			 NULL };
+	char *clean[] = { "fdtrack", "--json",	      json, "--fail-on-leak",
+			  "--",	     FDT_LEAKER_PATH, "0",  "5",
+			  NULL };
 	const char *j;
 
 	ck_assert_int_ge(fd, 0);
@@ -43,8 +45,10 @@ START_TEST(test_cli_leaker)
 	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 4);
 	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 7);
 	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), 7);
-	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "no leaking "
-		      "function in the report:\n%s", j);
+	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"),
+		      "no leaking "
+		      "function in the report:\n%s",
+		      j);
 	ck_assert_msg(strstr(j, "\"lost_events\": 0"), "lost events:\n%s", j);
 	ck_assert_int_eq(run_cli(clean, NULL, 0), 0);
 	j = slurp(json);
@@ -60,10 +64,12 @@ END_TEST
  * opens while watched and still holds at the end is. */
 START_TEST(test_cli_pid_duration)
 {
-	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char json[] = "/tmp/fdtrack-test-XXXXXX",
+	     log[] = "/tmp/fdtrack-test-XXXXXX";
 	char pidarg[16];
-	char *argv[] = { "fdtrack", "-p", pidarg, "-d", "0.6", "-i", "0.1",
-			 "--json", json, "--fail-on-leak", NULL };
+	char *argv[] = { "fdtrack", "-p",  pidarg,   "-d", "0.6",
+			 "-i",	    "0.1", "--json", json, "--fail-on-leak",
+			 NULL };
 	int jfd = mkstemp(json), lfd = mkstemp(log), in, out;
 	const char *j;
 	pid_t pid, cli;
@@ -77,7 +83,7 @@ START_TEST(test_cli_pid_duration)
 	pid = waiting_leaker_io(&in, &out);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
 	cli = start_cli(argv, log, -1);
-	wait_text(log, " open now;", 5);             /* attached */
+	wait_text(log, " open now;", 5); /* attached */
 	leaker_leak_one(in, out);
 	ck_assert_int_eq(wait_exit(cli, 5), 23); /* 1 leaked at the end */
 	j = slurp(json);
@@ -116,7 +122,8 @@ END_TEST
  * 128+signal, programs detached, nothing pinned; -- CMD gets the signal. */
 START_TEST(test_cli_signals)
 {
-	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char json[] = "/tmp/fdtrack-test-XXXXXX",
+	     log[] = "/tmp/fdtrack-test-XXXXXX";
 	int sigs[2] = { SIGINT, SIGTERM }, pins = bpffs_entries();
 	int jfd = mkstemp(json), lfd = mkstemp(log);
 
@@ -129,10 +136,11 @@ START_TEST(test_cli_signals)
 	for (int i = 0; i < 2; i++) {
 		int in[2], leaker_in;
 		char pidarg[16];
-		char *cmd[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
-				"2", "0", "--wait", NULL };
-		char *byp[] = { "fdtrack", "--json", json, "-i", "0.05", "-p",
-				pidarg, NULL };
+		char *cmd[] = { "fdtrack", "--json",	    json,
+				"--",	   FDT_LEAKER_PATH, "2",
+				"0",	   "--wait",	    NULL };
+		char *byp[] = { "fdtrack", "--json", json,   "-i",
+				"0.05",	   "-p",     pidarg, NULL };
 		const char *j;
 		double t0;
 		pid_t cli, target;
@@ -147,15 +155,19 @@ START_TEST(test_cli_signals)
 		ck_assert_int_eq(kill(cli, sigs[i]), 0);
 		t0 = mono_s();
 		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
-		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s", mono_s() - t0);
+		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s",
+			      mono_s() - t0);
 		close(in[1]);
 		j = slurp(json);
 		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
-			      strstr(j, "\"leaks\": [") && strstr(j, "\n}\n"),
+				      strstr(j, "\"leaks\": [") &&
+				      strstr(j, "\n}\n"),
 			      "%s", j);
 		/* the leaker got the signal and exited with its 2 fds open */
-		ck_assert_msg(strstr(j, sigs[i] == SIGINT ? "\"command_status\": 130"
-					: "\"command_status\": 143"), "%s", j);
+		ck_assert_msg(strstr(j, sigs[i] == SIGINT
+						? "\"command_status\": 130"
+						: "\"command_status\": 143"),
+			      "%s", j);
 		ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 2);
 		sscanf(strstr(j, "\"pid\": ") + 7, "%d", &target);
 		no_progs_left(target);
@@ -165,14 +177,17 @@ START_TEST(test_cli_signals)
 		target = waiting_leaker(&leaker_in);
 		snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
 		cli = start_cli(byp, log, -1);
-		wait_text(log, " open now;", 5); /* first interval line: attached */
+		wait_text(log, " open now;",
+			  5); /* first interval line: attached */
 		ck_assert_int_eq(kill(cli, sigs[i]), 0);
 		t0 = mono_s();
 		ck_assert_int_eq(wait_exit(cli, 3), 128 + sigs[i]);
-		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s", mono_s() - t0);
+		ck_assert_msg(mono_s() - t0 < 1.0, "took %.2f s",
+			      mono_s() - t0);
 		j = slurp(json);
 		ck_assert_msg(strstr(j, "\"interrupted\": true") &&
-			      strstr(j, "\"target_exited\": false"), "%s", j);
+				      strstr(j, "\"target_exited\": false"),
+			      "%s", j);
 		ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
 		no_progs_left(target);
 		ck_assert_int_eq(kill(target, 0), 0); /* not touched */
@@ -191,10 +206,10 @@ END_TEST
 START_TEST(test_cli_flood)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
-	char *argv[] = { "fdtrack", "--json", json, "-i", "0.5", "--", FDT_LEAKER_PATH,
-			 "--flood", "2.5", NULL };
-	char *small[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH, "1",
-			  NULL };
+	char *argv[] = { "fdtrack", "--json",	     json,	"-i",  "0.5",
+			 "--",	    FDT_LEAKER_PATH, "--flood", "2.5", NULL };
+	char *small[] = { "fdtrack",	   "--json", json, "--",
+			  FDT_LEAKER_PATH, "1",	     NULL };
 	int fd = mkstemp(json);
 	long opens, lost, rss0, rss1, base;
 	const char *j;
@@ -214,8 +229,8 @@ START_TEST(test_cli_flood)
 	rss0 = json_num(j, "start");
 	rss1 = json_num(j, "traced");
 	printf("flood: %ld eventfds in 2.5 s (%.0f/s), %ld lost events, "
-	       "fdtrack RSS %ld -> %ld KiB (1-fd run: %ld KiB)\n", opens,
-	       opens / 2.5, lost, rss0, rss1, base);
+	       "fdtrack RSS %ld -> %ld KiB (1-fd run: %ld KiB)\n",
+	       opens, opens / 2.5, lost, rss0, rss1, base);
 	ck_assert_int_gt(opens, 20000);
 	/* closes include the one left open at exit */
 	ck_assert_int_eq(json_kind(j, "closes", "eventfd"), opens);
@@ -224,8 +239,10 @@ START_TEST(test_cli_flood)
 	ck_assert_int_eq(json_kind(j, "opened_outside_syscalls", "eventfd"), 0);
 	/* the leaked one has its stack even if others lost theirs */
 	ck_assert_msg(strstr(j, "leak_eventfds (leaker.c:"), "%s", j);
-	ck_assert_msg(rss1 - base < 4 * 1024, "fdtrack used %ld KiB after the "
-		      "flood, %ld KiB after one fd", rss1, base);
+	ck_assert_msg(rss1 - base < 4 * 1024,
+		      "fdtrack used %ld KiB after the "
+		      "flood, %ld KiB after one fd",
+		      rss1, base);
 out:
 	unlink(json);
 }
@@ -235,7 +252,8 @@ END_TEST
  * nothing attached, no JSON file, CMD not run. */
 START_TEST(test_cli_hostile_input)
 {
-	char log[] = "/tmp/fdtrack-test-XXXXXX", mark[] = "/tmp/fdtrack-test-XXXXXX";
+	char log[] = "/tmp/fdtrack-test-XXXXXX",
+	     mark[] = "/tmp/fdtrack-test-XXXXXX";
 	char dead[16], json_new[64];
 	pid_t gone = fork();
 	int fd = mkstemp(log), mfd = mkstemp(mark);
@@ -272,15 +290,18 @@ START_TEST(test_cli_hostile_input)
 		{ "fdtrack", "--ringbuf", "abc", "-p", "1", NULL },
 		{ "fdtrack", "--ringbuf", "100", "-p", "1", NULL },
 		{ "fdtrack", "--ringbuf", "4294967296", "-p", "1", NULL },
-		{ "fdtrack", "--ringbuf", "99999999999999999999999", "-p", "1", NULL },
+		{ "fdtrack", "--ringbuf", "99999999999999999999999", "-p", "1",
+		  NULL },
 		{ "fdtrack", "--json", NULL },
 		{ "fdtrack", "--json", "", "-p", "1", NULL },
 		{ "fdtrack", "--fail-on-leak=yes", "-p", "1", NULL },
 		{ "fdtrack", "-x", NULL },
 		{ "fdtrack", "--", NULL },
 		{ "fdtrack", "-p", "1", "--", "true", NULL },
-		{ "fdtrack", "--json", "/nonexistent-dir/x.json", "--", "touch", mark, NULL },
-		{ "fdtrack", "--json", "/proc/fdtrack.json", "--", "touch", mark, NULL },
+		{ "fdtrack", "--json", "/nonexistent-dir/x.json", "--", "touch",
+		  mark, NULL },
+		{ "fdtrack", "--json", "/proc/fdtrack.json", "--", "touch",
+		  mark, NULL },
 		{ "fdtrack", "--json", "/tmp", "--", "touch", mark, NULL },
 		{ "fdtrack", "--json", json_new, "-p", dead, NULL },
 	};
@@ -328,8 +349,8 @@ static void last_interval_agrees(const char *text, const char *kind,
 	char want[128], seg[256];
 	size_t n;
 
-	for (line = text; line && *line; line = strchr(line, '\n'),
-	     line = line ? line + 1 : NULL)
+	for (line = text; line && *line;
+	     line = strchr(line, '\n'), line = line ? line + 1 : NULL)
 		if (line[0] >= '0' && line[0] <= '9' && line[2] == ':')
 			last = line;
 	ck_assert_msg(last != NULL, "no interval line in:\n%s", text);
@@ -340,18 +361,21 @@ static void last_interval_agrees(const char *text, const char *kind,
 		      seg, want);
 	snprintf(want, sizeof(want), "%s", balance);
 	summary = strstr(text, "fdtrack: pid ");
-	ck_assert_msg(summary && strstr(summary, want), "summary lacks '%s':"
-		      "\n%s", want, text);
+	ck_assert_msg(summary && strstr(summary, want),
+		      "summary lacks '%s':"
+		      "\n%s",
+		      want, text);
 }
 
 /* -p PID whose process exits while watched: report what was seen, exit by
  * the leak rule. */
 START_TEST(test_cli_pid_exits)
 {
-	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char json[] = "/tmp/fdtrack-test-XXXXXX",
+	     log[] = "/tmp/fdtrack-test-XXXXXX";
 	char pidarg[16];
-	char *argv[] = { "fdtrack", "-p", pidarg, "-i", "0.05", "--json", json,
-			 "--fail-on-leak", NULL };
+	char *argv[] = { "fdtrack", "-p", pidarg,	    "-i", "0.05",
+			 "--json",  json, "--fail-on-leak", NULL };
 	int jfd = mkstemp(json), lfd = mkstemp(log), in, out;
 	const char *j;
 	pid_t target, cli;
@@ -367,13 +391,14 @@ START_TEST(test_cli_pid_exits)
 	cli = start_cli(argv, log, -1);
 	wait_text(log, " open now;", 5);
 	leaker_leak_one(in, out);
-	close(in);                          /* the target exits ... */
+	close(in); /* the target exits ... */
 	ck_assert_int_eq(waitpid(target, NULL, 0), target);
 	ck_assert_int_eq(wait_exit(cli, 3), 23); /* ... leaking 1, 2 more open
 						    since before attach */
 	j = slurp(json);
 	ck_assert_msg(strstr(j, "\"target_exited\": true") &&
-		      strstr(j, "\"interrupted\": false"), "%s", j);
+			      strstr(j, "\"interrupted\": false"),
+		      "%s", j);
 	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 3);
 	ck_assert_int_eq(json_num(j, "leaked"), 1);
 	/* The last -i line counts what the summary counts (it said "live 0"
@@ -391,10 +416,11 @@ END_TEST
 /* The kernel-side filter: another process's eventfds never show up. */
 START_TEST(test_cli_only_target)
 {
-	char json[] = "/tmp/fdtrack-test-XXXXXX", log[] = "/tmp/fdtrack-test-XXXXXX";
+	char json[] = "/tmp/fdtrack-test-XXXXXX",
+	     log[] = "/tmp/fdtrack-test-XXXXXX";
 	char pidarg[16];
-	char *argv[] = { "fdtrack", "-p", pidarg, "-i", "0.05", "-d", "0.6",
-			 "--json", json, NULL };
+	char *argv[] = { "fdtrack", "-p",  pidarg,   "-i", "0.05",
+			 "-d",	    "0.6", "--json", json, NULL };
 	int jfd = mkstemp(json), lfd = mkstemp(log), in, fds[20];
 	const char *j;
 	pid_t target, cli;
@@ -409,7 +435,7 @@ START_TEST(test_cli_only_target)
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
 	cli = start_cli(argv, log, -1);
 	wait_text(log, " open now;", 5);
-	for (int i = 0; i < 20; i++)            /* this process: a bystander */
+	for (int i = 0; i < 20; i++) /* this process: a bystander */
 		fds[i] = efd();
 	for (int i = 0; i < 10; i++)
 		close(fds[i]);
@@ -436,12 +462,12 @@ START_TEST(test_cli_no_leftovers)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
 	char pidarg[16];
-	char *ok[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH, "0", "3",
-		       NULL };
-	char *leak[] = { "fdtrack", "--json", json, "--fail-on-leak", "--",
-			 FDT_LEAKER_PATH, "1", NULL };
-	char *fail[] = { "fdtrack", "--json", json, "--", "/nonexistent/cmd",
-			 NULL };
+	char *ok[] = { "fdtrack",	"--json", json, "--",
+		       FDT_LEAKER_PATH, "0",	  "3",	NULL };
+	char *leak[] = { "fdtrack", "--json",	     json, "--fail-on-leak",
+			 "--",	    FDT_LEAKER_PATH, "1",  NULL };
+	char *fail[] = { "fdtrack", "--json",		json,
+			 "--",	    "/nonexistent/cmd", NULL };
 	char *bypid[] = { "fdtrack", "-p", pidarg, "-d", "0.2", NULL };
 	char *const *runs[] = { ok, leak };
 	int want[] = { 0, 23 }, pins = bpffs_entries(), fd = mkstemp(json), in;
@@ -482,8 +508,8 @@ START_TEST(test_cli_sudo_user)
 {
 	char log[] = "/tmp/fdtrack-test-XXXXXX";
 	char *as_user[] = { "fdtrack", "--", FDT_LEAKER_PATH, "--ids", NULL };
-	char *as_root[] = { "fdtrack", "--run-as-root", "--", FDT_LEAKER_PATH,
-			    "--ids", NULL };
+	char *as_root[] = { "fdtrack",	     "--run-as-root", "--",
+			    FDT_LEAKER_PATH, "--ids",	      NULL };
 	char *bad[] = { "fdtrack", "--", FDT_LEAKER_PATH, "--ids", NULL };
 	int fd = mkstemp(log);
 
@@ -504,11 +530,14 @@ START_TEST(test_cli_sudo_user)
 		if (pid == 0) {
 			if (setgroups(2, groups))
 				_exit(97);
-			_exit(wait_exit(start_cli(i ? as_root : as_user, log, -1), 10));
+			_exit(wait_exit(start_cli(i ? as_root : as_user, log,
+						  -1),
+					10));
 		}
 		ck_assert_int_eq(wait_exit(pid, 15), 0);
-		ck_assert_msg(strstr(slurp(log), i ? "uid 0 gid 0 groups 2\n"
-						   : "uid 65534 gid 65534 groups 0\n"),
+		ck_assert_msg(strstr(slurp(log),
+				     i ? "uid 0 gid 0 groups 2\n"
+				       : "uid 65534 gid 65534 groups 0\n"),
 			      "%s: %s", i ? "--run-as-root" : "as SUDO_UID",
 			      slurp(log));
 	}

@@ -75,8 +75,10 @@ START_TEST(test_not_root)
 	ck_assert_msg(strstr(slurp(log), "CAP_BPF"), "%s", slurp(log));
 	/* the way a user would: setpriv to nobody, no groups */
 	if (access("/usr/bin/setpriv", X_OK) == 0) {
-		char *sp[] = { "setpriv", "--reuid=65534", "--regid=65534",
-			       "--clear-groups", FDT_CLI_PATH, "--", "true", NULL };
+		char *sp[] = { "setpriv",	"--reuid=65534",
+			       "--regid=65534", "--clear-groups",
+			       FDT_CLI_PATH,	"--",
+			       "true",		NULL };
 
 		pid = fork();
 		ck_assert_int_ge(pid, 0);
@@ -92,8 +94,9 @@ START_TEST(test_not_root)
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2,
 			      "setpriv fdtrack: status %d: %s", st, slurp(log));
 		ck_assert_msg(strstr(slurp(log), "CAP_BPF") &&
-			      strstr(slurp(log), "CAP_PERFMON") &&
-			      strstr(slurp(log), "root"), "%s", slurp(log));
+				      strstr(slurp(log), "CAP_PERFMON") &&
+				      strstr(slurp(log), "root"),
+			      "%s", slurp(log));
 	}
 	unlink(log);
 }

@@ -45,16 +45,30 @@ START_TEST(test_exit_status)
 	char *not_exec[] = { "fdtrack", "--", plain, NULL };
 	char *exit3[] = { "fdtrack", "--", "sh", "-c", "exit 3", NULL };
 	char *segv[] = { "fdtrack", "--", "sh", "-c", "kill -SEGV $$", NULL };
-	char *leak[] = { "fdtrack", "--fail-on-leak", "--", FDT_LEAKER_PATH,
-			 "1", NULL };
-	char *leak42[] = { "fdtrack", "--fail-on-leak", "--leak-exit-code", "42",
-			   "--", FDT_LEAKER_PATH, "1", NULL };
-	char *leak_unchecked[] = { "fdtrack", "--", FDT_LEAKER_PATH, "1", NULL };
-	char *child_leak_exit3[] = { "fdtrack", "-f", "--fail-on-leak", "--",
-				     "sh", "-c", FDT_LEAKER_PATH " 1; exit 3",
+	char *leak[] = { "fdtrack", "--fail-on-leak",
+			 "--",	    FDT_LEAKER_PATH,
+			 "1",	    NULL };
+	char *leak42[] = { "fdtrack",
+			   "--fail-on-leak",
+			   "--leak-exit-code",
+			   "42",
+			   "--",
+			   FDT_LEAKER_PATH,
+			   "1",
+			   NULL };
+	char *leak_unchecked[] = { "fdtrack", "--", FDT_LEAKER_PATH, "1",
+				   NULL };
+	char *child_leak_exit3[] = { "fdtrack",
+				     "-f",
+				     "--fail-on-leak",
+				     "--",
+				     "sh",
+				     "-c",
+				     FDT_LEAKER_PATH " 1; exit 3",
 				     NULL };
-	char *child_exit3[] = { "fdtrack", "-f", "--", "sh", "-c",
-				FDT_LEAKER_PATH " 1; exit 3", NULL };
+	char *child_exit3[] = { "fdtrack", "-f", "--",
+				"sh",	   "-c", FDT_LEAKER_PATH " 1; exit 3",
+				NULL };
 
 	char want[128];
 	int fd;
@@ -65,13 +79,15 @@ START_TEST(test_exit_status)
 		return;
 	ck_assert_int_eq(run_cli(missing, log, 0), 2);
 	ck_assert_str_eq(slurp(log), "fdtrack: cannot run '/nonexistent/cmd': "
-			 "No such file or directory\n");
+				     "No such file or directory\n");
 	fd = open(plain, O_WRONLY | O_CREAT, 0644); /* no x bit: EACCES */
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ck_assert_int_eq(run_cli(not_exec, log, 0), 2);
-	snprintf(want, sizeof(want), "fdtrack: cannot run '%s': Permission "
-		 "denied\n", plain);
+	snprintf(want, sizeof(want),
+		 "fdtrack: cannot run '%s': Permission "
+		 "denied\n",
+		 plain);
 	ck_assert_str_eq(slurp(log), want);
 	unlink(plain);
 	ck_assert_int_eq(run_cli(exit3, NULL, 0), 3);
@@ -90,10 +106,11 @@ END_TEST
 START_TEST(test_table_full)
 {
 	char json[64], log[64];
-	char *argv[] = { "fdtrack", "--max-fds", "50", "--json", json, "--",
-			 FDT_LEAKER_PATH, "100", NULL };
+	char *argv[] = { "fdtrack", "--max-fds",     "50",  "--json", json,
+			 "--",	    FDT_LEAKER_PATH, "100", NULL };
 	char *failing[] = { "fdtrack", "--max-fds", "50", "--fail-on-leak",
-			    "--json", json, "--", FDT_LEAKER_PATH, "100", NULL };
+			    "--json",  json,	    "--", FDT_LEAKER_PATH,
+			    "100",     NULL };
 	const char *j;
 
 	temp_name(json);
@@ -102,7 +119,8 @@ START_TEST(test_table_full)
 		return;
 	ck_assert_int_eq(run_cli(argv, log, 0), 2);
 	ck_assert_msg(strstr(slurp(log), "NOT EXACT") &&
-		      strstr(slurp(log), "--max-fds"), "%s", slurp(log));
+			      strstr(slurp(log), "--max-fds"),
+		      "%s", slurp(log));
 	j = slurp(json);
 	ck_assert_msg(strstr(j, "\"exact\": false") && strstr(j, "--max-fds"),
 		      "%s", j);
@@ -117,7 +135,8 @@ END_TEST
 START_TEST(test_opened_outside_at_exit)
 {
 	char json[64];
-	char *argv[] = { "fdtrack", "-k", "chr,io_uring", "--json", json, "--",
+	char *argv[] = { "fdtrack",	  "-k",		  "chr,io_uring",
+			 "--json",	  json,		  "--",
 			 FDT_LEAKER_PATH, "--uring-open", NULL };
 	const char *tot;
 
@@ -127,7 +146,8 @@ START_TEST(test_opened_outside_at_exit)
 	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
 	tot = strstr(slurp(json), "\"totals\"");
 	ck_assert_ptr_nonnull(tot);
-	ck_assert_int_eq(json_proc_kind(tot, "chr", "opened_outside_syscalls"), 1);
+	ck_assert_int_eq(json_proc_kind(tot, "chr", "opened_outside_syscalls"),
+			 1);
 	ck_assert_int_eq(json_proc_kind(tot, "chr", "leaked"), 1);
 	ck_assert_int_eq(json_proc_kind(tot, "io_uring", "leaked"), 1);
 	unlink(json);
@@ -141,8 +161,8 @@ END_TEST
 START_TEST(test_at_fd_limit)
 {
 	char json[64], log[64];
-	char *argv[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
-			 "--many", "0", NULL };
+	char *argv[] = { "fdtrack",	  "--json", json, "--",
+			 FDT_LEAKER_PATH, "--many", "0",  NULL };
 	struct rlimit rl;
 	const char *j, *g;
 	long many = 0;
@@ -157,8 +177,8 @@ START_TEST(test_at_fd_limit)
 	ck_assert_int_eq(run_cli(argv, log, 0), 0);
 	ck_assert_int_eq(sscanf(slurp(log), "many %ld", &many), 1);
 	printf("at the fd limit (hard %llu): %ld eventfds leaked, fdtrack run "
-	       "%.2f s\n", (unsigned long long)rl.rlim_max, many,
-	       mono_s() - t0);
+	       "%.2f s\n",
+	       (unsigned long long)rl.rlim_max, many, mono_s() - t0);
 	ck_assert_int_gt(many, (long)rl.rlim_max - 64);
 	j = slurp(json);
 	ck_assert_msg(strstr(j, "\"exact\": true"), "not exact");
@@ -182,9 +202,18 @@ END_TEST
 START_TEST(test_shell_pipeline)
 {
 	char json[64];
-	char *argv[] = { "fdtrack", "-f", "--fail-on-leak", "--json", json, "--",
-			 "sh", "-c", FDT_LEAKER_PATH " 2 | cat >/dev/null; "
-			 "seq 50 | sort -rn | head -1 >/dev/null", NULL };
+	char *argv[] = { "fdtrack",
+			 "-f",
+			 "--fail-on-leak",
+			 "--json",
+			 json,
+			 "--",
+			 "sh",
+			 "-c",
+			 FDT_LEAKER_PATH
+			 " 2 | cat >/dev/null; "
+			 "seq 50 | sort -rn | head -1 >/dev/null",
+			 NULL };
 	const char *j, *p;
 
 	temp_name(json);
@@ -204,8 +233,8 @@ START_TEST(test_shell_pipeline)
 	/* its stdout was the pipe: inherited, not a leak */
 	ck_assert_int_eq(json_proc_kind(p, "pipe", "leaked"), 0);
 	ck_assert_int_ge(json_proc_kind(p, "pipe", "open_at_exit"), 1);
-	for (const char *cmd = "cat"; cmd; cmd = !strcmp(cmd, "cat") ? "sort -rn"
-					       : NULL) {
+	for (const char *cmd = "cat"; cmd;
+	     cmd = !strcmp(cmd, "cat") ? "sort -rn" : NULL) {
 		p = json_process(j, cmd);
 		ck_assert_msg(p, "no process '%s' in\n%s", cmd, j);
 		ck_assert_int_eq(json_num(p, "leaked"), 0);
@@ -225,8 +254,9 @@ END_TEST
 START_TEST(test_forking_program)
 {
 	char json[64];
-	char *argv[] = { "fdtrack", "-f", "-k", "eventfd", "--json", json, "--",
-			 FDT_FORKER_PATH, FDT_LEAKER_PATH, NULL };
+	char *argv[] = { "fdtrack",	  "-f", "-k", "eventfd",
+			 "--json",	  json, "--", FDT_FORKER_PATH,
+			 FDT_LEAKER_PATH, NULL };
 	const char *j, *p;
 
 	temp_name(json);
@@ -242,7 +272,8 @@ START_TEST(test_forking_program)
 	ck_assert_int_eq(json_proc_kind(p, "eventfd", "opens"), 5);
 	ck_assert_int_eq(json_proc_kind(p, "eventfd", "closes"), 5);
 	ck_assert_int_eq(json_proc_kind(p, "eventfd", "open_at_exit"), 1);
-	ck_assert_int_eq(json_proc_kind(p, "eventfd", "closed_outside_syscalls"),
+	ck_assert_int_eq(json_proc_kind(p, "eventfd",
+					"closed_outside_syscalls"),
 			 0);
 	ck_assert_msg(strstr(p, "leak_in_parent (forker.c:"), "%s", p);
 	/* the leaky child: 4 of its own, 3 inherited (not leaks) */
@@ -264,8 +295,8 @@ END_TEST
 START_TEST(test_scm_rights_program)
 {
 	char json[64];
-	char *argv[] = { "fdtrack", "-f", "--fail-on-leak", "--json", json, "--",
-			 FDT_SCM_PATH, NULL };
+	char *argv[] = { "fdtrack", "-f", "--fail-on-leak", "--json",
+			 json,	    "--", FDT_SCM_PATH,	    NULL };
 	const char *j;
 
 	temp_name(json);
@@ -279,11 +310,14 @@ START_TEST(test_scm_rights_program)
 	/* the parent made 5 eventfds, the child received them (and a pipe
 	 * end and /dev/null) */
 	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "eventfd",
-					"opens"), 5 + 5);
+					"opens"),
+			 5 + 5);
 	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "eventfd",
-					"opened_outside_syscalls"), 0);
+					"opened_outside_syscalls"),
+			 0);
 	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "chr",
-					"opened_outside_syscalls"), 0);
+					"opened_outside_syscalls"),
+			 0);
 	unlink(json);
 }
 END_TEST
@@ -293,9 +327,15 @@ END_TEST
 START_TEST(test_many_short_processes)
 {
 	char json[64];
-	char *argv[] = { "fdtrack", "-f", "--max-procs", "8", "--max-fds", "256",
-			 "--json", json, "--", "sh", "-c",
-			 "for i in $(seq 150); do cat /dev/null; done", NULL };
+	char *argv[] = {
+		"fdtrack",     "-f",
+		"--max-procs", "8",
+		"--max-fds",   "256",
+		"--json",      json,
+		"--",	       "sh",
+		"-c",	       "for i in $(seq 150); do cat /dev/null; done",
+		NULL
+	};
 	const char *j;
 
 	temp_name(json);
@@ -339,7 +379,7 @@ START_TEST(test_pid_follow)
 	usleep(100000);
 	while (!fdtrack_progs_for(sh))
 		usleep(20000); /* attached */
-	usleep(300000);       /* and its baseline snapshot taken */
+	usleep(300000);	       /* and its baseline snapshot taken */
 	ck_assert_int_eq(write(in[1], "\n", 1), 1);
 	close(in[1]);
 	ck_assert_int_eq(waitpid(sh, NULL, 0), sh);
@@ -360,22 +400,25 @@ START_TEST(test_python_asyncio)
 {
 	char json[64];
 	char *argv[] = { "fdtrack", "--fail-on-leak", "--json", json, "--",
-			 "python3", FDT_ASYNCIO_PATH, "5", NULL };
+			 "python3", FDT_ASYNCIO_PATH, "5",	NULL };
 	const char *j;
 
 	temp_name(json);
 	if (!bpf_usable())
 		return;
-	if (access("/usr/bin/python3", X_OK) && system("python3 -c '' 2>/dev/null")) {
+	if (access("/usr/bin/python3", X_OK) &&
+	    system("python3 -c '' 2>/dev/null")) {
 		ck_assert_msg(!require_bpf(), "no python3");
 		return;
 	}
 	ck_assert_int_eq(run_cli(argv, NULL, 0), 23);
 	j = slurp(json);
 	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "epoll",
-					"leaked"), 5);
+					"leaked"),
+			 5);
 	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "socket:unix",
-					"leaked"), 10);
+					"leaked"),
+			 10);
 	ck_assert_msg(strstr(j, "epoll_create1") && strstr(j, "socketpair"),
 		      "%s", j);
 	unlink(json);

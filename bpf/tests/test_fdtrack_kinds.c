@@ -103,42 +103,108 @@ static int a_socket(int family, int type)
 	return socket(family, type, 0);
 }
 
-static int unix_socket(void) { return a_socket(AF_UNIX, SOCK_STREAM); }
-static int inet_socket(void) { return a_socket(AF_INET, SOCK_DGRAM); }
-static int inet6_socket(void) { return a_socket(AF_INET6, SOCK_DGRAM); }
-static int netlink_socket(void) { return a_socket(AF_NETLINK, SOCK_RAW); }
-static int packet_socket(void) { return a_socket(AF_PACKET, SOCK_DGRAM); }
-static int an_eventfd(void) { return eventfd(0, 0); }
-static int an_epoll(void) { return epoll_create1(0); }
-static int a_timerfd(void) { return timerfd_create(CLOCK_MONOTONIC, 0); }
-static int a_pidfd(void) { return syscall(SYS_pidfd_open, getpid(), 0); }
-static int an_inotify(void) { return inotify_init1(0); }
-static int a_fanotify(void) { return fanotify_init(FAN_CLASS_NOTIF, O_RDONLY); }
-static int a_userfaultfd(void) { return syscall(SYS_userfaultfd, O_CLOEXEC); }
-static int a_file(void) { return open("/proc/self/exe", O_RDONLY); }
-static int a_memfd(void) { return memfd_create("fdtrack-test", 0); }
-static int a_dir(void) { return open("/tmp", O_RDONLY | O_DIRECTORY); }
-static int a_chr(void) { return open("/dev/null", O_RDONLY); }
-static int a_blk(void) { return open("/dev/loop0", O_RDONLY | O_NONBLOCK); }
-static int an_nsfs(void) { return open("/proc/self/ns/net", O_RDONLY); }
+static int unix_socket(void)
+{
+	return a_socket(AF_UNIX, SOCK_STREAM);
+}
+static int inet_socket(void)
+{
+	return a_socket(AF_INET, SOCK_DGRAM);
+}
+static int inet6_socket(void)
+{
+	return a_socket(AF_INET6, SOCK_DGRAM);
+}
+static int netlink_socket(void)
+{
+	return a_socket(AF_NETLINK, SOCK_RAW);
+}
+static int packet_socket(void)
+{
+	return a_socket(AF_PACKET, SOCK_DGRAM);
+}
+static int an_eventfd(void)
+{
+	return eventfd(0, 0);
+}
+static int an_epoll(void)
+{
+	return epoll_create1(0);
+}
+static int a_timerfd(void)
+{
+	return timerfd_create(CLOCK_MONOTONIC, 0);
+}
+static int a_pidfd(void)
+{
+	return syscall(SYS_pidfd_open, getpid(), 0);
+}
+static int an_inotify(void)
+{
+	return inotify_init1(0);
+}
+static int a_fanotify(void)
+{
+	return fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+}
+static int a_userfaultfd(void)
+{
+	return syscall(SYS_userfaultfd, O_CLOEXEC);
+}
+static int a_file(void)
+{
+	return open("/proc/self/exe", O_RDONLY);
+}
+static int a_memfd(void)
+{
+	return memfd_create("fdtrack-test", 0);
+}
+static int a_dir(void)
+{
+	return open("/tmp", O_RDONLY | O_DIRECTORY);
+}
+static int a_chr(void)
+{
+	return open("/dev/null", O_RDONLY);
+}
+static int a_blk(void)
+{
+	return open("/dev/loop0", O_RDONLY | O_NONBLOCK);
+}
+static int an_nsfs(void)
+{
+	return open("/proc/self/ns/net", O_RDONLY);
+}
 
 static const struct {
 	enum fdkind kind;
 	int (*make)(void);
 } makers[] = {
-	{ FDKIND_EVENTFD, an_eventfd }, { FDKIND_IO_URING, an_io_uring },
-	{ FDKIND_EPOLL, an_epoll }, { FDKIND_TIMERFD, a_timerfd },
-	{ FDKIND_SIGNALFD, a_signalfd }, { FDKIND_PIDFD, a_pidfd },
-	{ FDKIND_INOTIFY, an_inotify }, { FDKIND_FANOTIFY, a_fanotify },
-	{ FDKIND_USERFAULTFD, a_userfaultfd }, { FDKIND_BPF, a_bpf_map },
-	{ FDKIND_PERF_EVENT, a_perf_event }, { FDKIND_ANON, fsopen_tmpfs },
-	{ FDKIND_SOCKET_UNIX, unix_socket }, { FDKIND_SOCKET_INET, inet_socket },
+	{ FDKIND_EVENTFD, an_eventfd },
+	{ FDKIND_IO_URING, an_io_uring },
+	{ FDKIND_EPOLL, an_epoll },
+	{ FDKIND_TIMERFD, a_timerfd },
+	{ FDKIND_SIGNALFD, a_signalfd },
+	{ FDKIND_PIDFD, a_pidfd },
+	{ FDKIND_INOTIFY, an_inotify },
+	{ FDKIND_FANOTIFY, a_fanotify },
+	{ FDKIND_USERFAULTFD, a_userfaultfd },
+	{ FDKIND_BPF, a_bpf_map },
+	{ FDKIND_PERF_EVENT, a_perf_event },
+	{ FDKIND_ANON, fsopen_tmpfs },
+	{ FDKIND_SOCKET_UNIX, unix_socket },
+	{ FDKIND_SOCKET_INET, inet_socket },
 	{ FDKIND_SOCKET_INET6, inet6_socket },
 	{ FDKIND_SOCKET_NETLINK, netlink_socket },
-	{ FDKIND_SOCKET_OTHER, packet_socket }, { FDKIND_PIPE, a_pipe_end },
-	{ FDKIND_FIFO, a_fifo }, { FDKIND_FILE, a_file },
-	{ FDKIND_MEMFD, a_memfd }, { FDKIND_DIR, a_dir }, { FDKIND_CHR, a_chr },
-	{ FDKIND_BLK, a_blk }, { FDKIND_OTHER, an_nsfs },
+	{ FDKIND_SOCKET_OTHER, packet_socket },
+	{ FDKIND_PIPE, a_pipe_end },
+	{ FDKIND_FIFO, a_fifo },
+	{ FDKIND_FILE, a_file },
+	{ FDKIND_MEMFD, a_memfd },
+	{ FDKIND_DIR, a_dir },
+	{ FDKIND_CHR, a_chr },
+	{ FDKIND_BLK, a_blk },
+	{ FDKIND_OTHER, an_nsfs },
 };
 
 /* Every kind, made in this process: fdtrack names each as /proc does, and
@@ -160,7 +226,8 @@ START_TEST(test_every_kind)
 		fds[i] = makers[i].make();
 		ck_assert_msg(fds[i] >= 0, "making a %s fd: %s",
 			      fdkind_name(makers[i].kind), strerror(errno));
-		ck_assert_msg(kind_of_fd(getpid(), fds[i]) == (int)makers[i].kind,
+		ck_assert_msg(kind_of_fd(getpid(), fds[i]) ==
+				      (int)makers[i].kind,
 			      "/proc calls the %s fd a %s",
 			      fdkind_name(makers[i].kind),
 			      fdkind_name(kind_of_fd(getpid(), fds[i])));
@@ -176,7 +243,8 @@ START_TEST(test_every_kind)
 	no_outside(t);
 	ck_assert_int_eq(fdtrack_live_groups(t, &g, &ng), 0);
 	for (size_t i = 0; i < ng; i++)
-		if (g[i].kind == FDKIND_ANON && !strcmp(g[i].name, "[fscontext]"))
+		if (g[i].kind == FDKIND_ANON &&
+		    !strcmp(g[i].name, "[fscontext]"))
 			named = true;
 	ck_assert_msg(named, "no anon group named [fscontext]");
 	fdtrack_groups_free(g, ng);
@@ -193,7 +261,8 @@ START_TEST(test_kind_filter)
 {
 	struct fdtrack_options o = {
 		.want_stacks = 1,
-		.kinds = FDKIND_MASK(FDKIND_EVENTFD) | FDKIND_MASK(FDKIND_IO_URING),
+		.kinds = FDKIND_MASK(FDKIND_EVENTFD) |
+			 FDKIND_MASK(FDKIND_IO_URING),
 	};
 	const size_t n = sizeof(makers) / sizeof(makers[0]);
 	struct fdtrack_counts c;
@@ -214,8 +283,10 @@ START_TEST(test_kind_filter)
 		if (tracked)
 			continue;
 		ck_assert_msg(!c.opens[k] && !c.closes[k] && !c.at_start[k] &&
-			      !c.live[k] && !c.opened_outside_syscalls[k],
-			      "%s tracked although not selected", fdkind_name(k));
+				      !c.live[k] &&
+				      !c.opened_outside_syscalls[k],
+			      "%s tracked although not selected",
+			      fdkind_name(k));
 	}
 	ck_assert_int_eq(c.opens[EFD], 2);
 	ck_assert_int_eq(c.opens[URING], 1);
@@ -231,7 +302,8 @@ static int send_fds(int sock, const int *fds, int n)
 {
 	char byte = 'x', ctl[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = { &byte, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
 			    .msg_control = ctl,
 			    .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
@@ -287,7 +359,8 @@ START_TEST(test_every_syscall)
 	step_begin(&s);
 	close(syscall(SYS_open, "/proc/self/exe", O_RDONLY));
 	close(openat(AT_FDCWD, "/proc/self/exe", O_RDONLY));
-	close(syscall(SYS_openat2, AT_FDCWD, "/proc/self/exe", &how, sizeof(how)));
+	close(syscall(SYS_openat2, AT_FDCWD, "/proc/self/exe", &how,
+		      sizeof(how)));
 	step_end(&s, "open, openat, openat2", FDKIND_FILE, 3);
 
 	step_begin(&s);

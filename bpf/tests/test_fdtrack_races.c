@@ -30,7 +30,7 @@
  * way round. Every path that frees or takes a number: close, dup, dup3 onto
  * a private number, close_range, fcntl F_DUPFD. */
 #define RACE_THREADS 4
-#define RACE_ITERS 1500
+#define RACE_ITERS   1500
 
 static int race_done; /* threads finished (the test runs in a fork) */
 
@@ -85,20 +85,20 @@ static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
 	proc_counts(pid, p);
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		ck_assert_msg(c.closed_outside_syscalls[k] == 0 &&
-			      c.opened_outside_syscalls[k] == 0,
+				      c.opened_outside_syscalls[k] == 0,
 			      "%s: closed/opened outside syscalls %llu/%llu",
 			      fdkind_name(k),
 			      (unsigned long long)c.closed_outside_syscalls[k],
 			      (unsigned long long)c.opened_outside_syscalls[k]);
-		ck_assert_msg(c.at_start[k] + c.opens[k] ==
-				      c.closes[k] + c.live[k] &&
-			      c.live[k] == p[k],
-			      "%s: at start %llu opens %llu closes %llu live %llu "
-			      "/proc %u", fdkind_name(k),
-			      (unsigned long long)c.at_start[k],
-			      (unsigned long long)c.opens[k],
-			      (unsigned long long)c.closes[k],
-			      (unsigned long long)c.live[k], p[k]);
+		ck_assert_msg(
+			c.at_start[k] + c.opens[k] == c.closes[k] + c.live[k] &&
+				c.live[k] == p[k],
+			"%s: at start %llu opens %llu closes %llu live %llu "
+			"/proc %u",
+			fdkind_name(k), (unsigned long long)c.at_start[k],
+			(unsigned long long)c.opens[k],
+			(unsigned long long)c.closes[k],
+			(unsigned long long)c.live[k], p[k]);
 	}
 	ck_assert_int_eq(p[EFD], want_efd);
 	ck_assert_int_eq(p[URING], want_uring);
@@ -107,7 +107,8 @@ static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
 START_TEST(test_other_threads_counted)
 {
 	/* big enough that the poller (sharing 2 CPUs with 4 threads) keeps up */
-	struct fdtrack_options o = { .ringbuf_bytes = 8 << 20, .want_stacks = 1 };
+	struct fdtrack_options o = { .ringbuf_bytes = 8 << 20,
+				     .want_stacks = 1 };
 	struct race_arg args[RACE_THREADS];
 	pthread_t th[RACE_THREADS];
 	struct fdtrack_group *g;
@@ -122,7 +123,8 @@ START_TEST(test_other_threads_counted)
 	for (int i = 0; i < RACE_THREADS; i++) {
 		args[i].id = i;
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_opens,
-						&args[i]), 0);
+						&args[i]),
+				 0);
 	}
 	/* snapshot back to back while the threads run: a snapshot races with
 	 * closes and opens on their way to sys_exit (no sleeping in the
@@ -193,7 +195,8 @@ START_TEST(test_dup3_during_snapshots)
 	for (int i = 0; i < 2; i++) {
 		args[i].id = i;
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_dup3s,
-						&args[i]), 0);
+						&args[i]),
+				 0);
 	}
 	while (__atomic_load_n(&race_done, __ATOMIC_ACQUIRE) < 2)
 		ck_assert_int_eq(fdtrack_reconcile(t), 0);
@@ -209,8 +212,8 @@ END_TEST
  * the smallest ring buffer: every fd left open still has its stack (stacks
  * live in the kernel's per-fd entries, not in ring buffer records). */
 #define BURST_THREADS 4
-#define BURST_PAIRS 5000
-#define BURST_KEPT 50
+#define BURST_PAIRS   5000
+#define BURST_KEPT    50
 
 static void *burst(void *arg)
 {
@@ -235,7 +238,8 @@ START_TEST(test_burst_keeps_stacks)
 
 	OPEN_OR_SKIP(t, getpid(), &o);
 	for (int i = 0; i < BURST_THREADS; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, burst, kept[i]), 0);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, burst, kept[i]),
+				 0);
 	for (int i = 0; i < BURST_THREADS; i++)
 		pthread_join(th[i], NULL);
 	ck_assert_int_eq(counts(t).opens[EFD],

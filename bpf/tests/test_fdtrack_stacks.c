@@ -44,8 +44,8 @@ static long group_count(const char *json, const char *text)
 
 	if (!hit)
 		return 0;
-	ck_assert_msg(!strstr(hit + 1, text), "two groups with '%s':\n%s",
-		      text, leaks);
+	ck_assert_msg(!strstr(hit + 1, text), "two groups with '%s':\n%s", text,
+		      leaks);
 	for (c = hit; c > leaks && strncmp(c, "\"count\": ", 9); c--)
 		;
 	ck_assert_msg(c > leaks, "no count before '%s'", text);
@@ -63,10 +63,11 @@ static long group_count(const char *json, const char *text)
 START_TEST(test_dwarf_without_frame_pointers)
 {
 	char json[32];
-	char *argv[] = { "fdtrack", "--json", json, "--", FDT_NOFP_PATH, "2", "3",
-			 "500", NULL };
-	char *fp_only[] = { "fdtrack", "--frame-pointers", "--json", json, "--",
-			    FDT_NOFP_PATH, "2", "3", NULL };
+	char *argv[] = { "fdtrack", "--json", json,  "--", FDT_NOFP_PATH,
+			 "2",	    "3",      "500", NULL };
+	char *fp_only[] = { "fdtrack", "--frame-pointers", "--json", json,
+			    "--",      FDT_NOFP_PATH,	   "2",	     "3",
+			    NULL };
 	const char *j;
 
 	temp_name(json);
@@ -102,8 +103,10 @@ END_TEST
  * JSON in json. raw: --raw-symbols. */
 static void run_target(const char *cmd, bool raw, char *json, char *log)
 {
-	char *argv[] = { "fdtrack", "--json", json, raw ? "--raw-symbols" : "-f",
-			 "--", (char *)cmd, NULL };
+	char *argv[] = { "fdtrack", "--json",
+			 json,	    raw ? "--raw-symbols" : "-f",
+			 "--",	    (char *)cmd,
+			 NULL };
 
 	ck_assert_int_eq(run_cli(argv, log, 0), 0);
 }
@@ -136,8 +139,10 @@ static void names(const char *json, const char *log, const char *frame,
 START_TEST(test_dlopen_after_maps_read)
 {
 	char json[32];
-	char *argv[] = { "fdtrack", "--json", json, "--", FDT_DLOPEN_PATH,
-			 FDT_DLOPEN_MOD_PATH, "500", NULL };
+	char *argv[] = {
+		"fdtrack",	     "--json", json, "--", FDT_DLOPEN_PATH,
+		FDT_DLOPEN_MOD_PATH, "500",    NULL
+	};
 	const char *j;
 
 	temp_name(json);
@@ -162,8 +167,10 @@ START_TEST(test_demangled_names)
 	if (!bpf_usable())
 		goto out;
 	run_target(FDT_CXX_PATH, false, json, log);
-	names(json, log, "executor::SleepNotifier::open_eventfd(unsigned int) "
-	      "(cxx_notifier.cpp:", "executor::SleepNotifier::open_eventfd("
+	names(json, log,
+	      "executor::SleepNotifier::open_eventfd(unsigned int) "
+	      "(cxx_notifier.cpp:",
+	      "executor::SleepNotifier::open_eventfd("
 	      "unsigned int)");
 	run_target(FDT_CXX_PATH, true, json, log);
 	names(json, log, "_ZN8executor13SleepNotifier12open_eventfdEj (",
@@ -173,20 +180,25 @@ START_TEST(test_demangled_names)
 	names(json, log, "rust_notifier::SleepNotifier::new (rust_notifier.rs:",
 	      "rust_notifier::SleepNotifier::new");
 	j = slurp(json);
-	ck_assert_msg(!strstr(j, "SleepNotifier::new::h"), "hash kept:\n%.3000s", leaks_of(j));
+	ck_assert_msg(!strstr(j, "SleepNotifier::new::h"),
+		      "hash kept:\n%.3000s", leaks_of(j));
 	run_target(FDT_RUST_LEGACY_PATH, true, json, log);
 	j = slurp(json);
-	ck_assert_msg(strstr(j, "\"symbol\": \"_ZN13rust_notifier13SleepNotifier"
-			     "3new17h"), "not raw:\n%.3000s", leaks_of(j));
+	ck_assert_msg(strstr(j,
+			     "\"symbol\": \"_ZN13rust_notifier13SleepNotifier"
+			     "3new17h"),
+		      "not raw:\n%.3000s", leaks_of(j));
 
 	run_target(FDT_RUST_V0_PATH, false, json, log);
-	names(json, log, "<rust_notifier::SleepNotifier>::new (rust_notifier.rs:",
+	names(json, log,
+	      "<rust_notifier::SleepNotifier>::new (rust_notifier.rs:",
 	      "<rust_notifier::SleepNotifier>::new");
 	run_target(FDT_RUST_V0_PATH, true, json, log);
 	j = slurp(json);
 	ck_assert_msg(strstr(j, "\"symbol\": \"_R") &&
-		      strstr(j, "13rust_notifier") &&
-		      strstr(j, "13SleepNotifier3new"), "not raw:\n%.3000s", leaks_of(j));
+			      strstr(j, "13rust_notifier") &&
+			      strstr(j, "13SleepNotifier3new"),
+		      "not raw:\n%.3000s", leaks_of(j));
 out:
 	unlink(json);
 	unlink(log);
@@ -208,12 +220,15 @@ START_TEST(test_json_frames)
 	frames = strstr(leaks_of(j), "\"frames\": [");
 	ck_assert_msg(frames != NULL, "no frames in:\n%s", j);
 	ck_assert_msg(strstr(frames, "{\"addr\": \"0x") &&
-		      strstr(frames, "\"symbol\": \"executor::SleepNotifier::"
-			     "open_eventfd(unsigned int)\", \"file\": "
-			     "\"cxx_notifier.cpp\", \"line\": ") &&
-		      strstr(frames, "\"module\": \"cxx_notifier\"}") &&
-		      strstr(frames, "\"module\": \"libc.so.6\"}"), "%s", j);
-	ck_assert_msg(strstr(frames, "\"frame_pointers_only\": false"), "%s", j);
+			      strstr(frames,
+				     "\"symbol\": \"executor::SleepNotifier::"
+				     "open_eventfd(unsigned int)\", \"file\": "
+				     "\"cxx_notifier.cpp\", \"line\": ") &&
+			      strstr(frames, "\"module\": \"cxx_notifier\"}") &&
+			      strstr(frames, "\"module\": \"libc.so.6\"}"),
+		      "%s", j);
+	ck_assert_msg(strstr(frames, "\"frame_pointers_only\": false"), "%s",
+		      j);
 out:
 	unlink(json);
 	unlink(log);

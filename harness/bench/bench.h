@@ -22,25 +22,30 @@
 #define BENCH_EXSTRESS "build/bin/exstress"
 #endif
 #ifndef BENCH_FDTRACK /* the CLI and the programs fdtrack's figures run */
-#define BENCH_FDTRACK "build/bin/fdtrack"
+#define BENCH_FDTRACK  "build/bin/fdtrack"
 #define BENCH_UV_LOOPS "build/test/bench/uv_loops"
 #define BENCH_FD_BURST "build/test/bench/fd_burst"
 #endif
 
-#define BENCH_MAX_REPS 64
+#define BENCH_MAX_REPS	  64
 #define BENCH_MAX_RESULTS 64
 
 /* ---- options ---------------------------------------------------------- */
 
 struct bench_options {
-	bool smoke;           /* tiny counts, one repetition */
+	bool smoke;	      /* tiny counts, one repetition */
 	const char *json;     /* --json FILE, or NULL */
-	int reps;             /* --reps N; 0: each figure's own default */
+	int reps;	      /* --reps N; 0: each figure's own default */
 	const char *only;     /* --only NAMES (comma separated), or NULL */
 	const char *exstress; /* the exstress binary */
 };
 
-enum { BENCH_ARGS_OK, BENCH_ARGS_HELP, BENCH_ARGS_LIST, BENCH_ARGS_ERROR };
+enum {
+	BENCH_ARGS_OK,
+	BENCH_ARGS_HELP,
+	BENCH_ARGS_LIST,
+	BENCH_ARGS_ERROR
+};
 /* Fills o (defaults first). Never exits; on BENCH_ARGS_ERROR err holds one
  * line saying what is wrong. */
 int bench_parse_args(int argc, char **argv, struct bench_options *o, char *err,
@@ -55,9 +60,9 @@ struct bench_result {
 	char name[64];
 	char what[256];
 	char floor_what[320]; /* every figure has a floor */
-	const char *unit;      /* a cost: lower is better */
-	const char *clock;     /* "thread-cpu" or "wall" */
-	const char *scenario;  /* exstress_iteration: the exstress scenario */
+	const char *unit;     /* a cost: lower is better */
+	const char *clock;    /* "thread-cpu" or "wall" */
+	const char *scenario; /* exstress_iteration: the exstress scenario */
 	/* The goal is always a ratio to the floor measured in the same run
 	 * (an absolute figure says more about the machine than the code):
 	 * ratio <= goal_max_ratio. 0 = no goal, reported only. */
@@ -75,7 +80,10 @@ struct bench_result {
 	/* values a figure reports beside its ratio (fdtrack_burst: fds
 	 * without a stack, fdtrack's peak RSS): JSON "metrics", a line under
 	 * the table */
-	struct { const char *name; double value; } metrics[4];
+	struct {
+		const char *name;
+		double value;
+	} metrics[4];
 	int nmetrics;
 	/* computed by bench_finish */
 	double med, min, max, floor_med, floor_min, floor_max;
@@ -94,7 +102,8 @@ struct bench_run {
 
 /* A new, zeroed result named `name` (printf-style), or NULL when the run
  * is full. */
-struct bench_result *bench_result_add(struct bench_run *run, const char *fmt, ...)
+struct bench_result *bench_result_add(struct bench_run *run, const char *fmt,
+				      ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* The repetitions to run: 1 with --smoke, else --reps, else dflt. */
@@ -107,8 +116,8 @@ typedef double (*bench_rep_fn)(void *arg);
 /* n repetitions of fig and of floor, interleaved, the order flipped every
  * repetition (A B, B A, ...) so drift hits both alike. 0, or -1 with
  * r->error set. */
-int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig, void *fig_arg,
-		     bench_rep_fn floor, void *floor_arg);
+int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig,
+		     void *fig_arg, bench_rep_fn floor, void *floor_arg);
 
 /* Add a reported value to r (at most 4). */
 void bench_metric(struct bench_result *r, const char *name, double value);
@@ -118,7 +127,8 @@ void bench_finish(struct bench_run *run);
 /* The table, notes and missed goals on stdout. */
 void bench_print_markdown(const struct bench_run *run, double wall_s);
 /* The JSON file (written as PATH.tmp, then renamed); 0 or -1. */
-int bench_write_json(const struct bench_run *run, const char *path, double wall_s);
+int bench_write_json(const struct bench_run *run, const char *path,
+		     double wall_s);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -159,22 +169,22 @@ void floor_run(struct floor_executor *ex);
 /* ---- librex's measurements, also per drop policy (fig_policies.c) ---------- */
 
 /* Each takes the drop policy of the executors it makes (0: fixed). */
-struct bench_cycle_arg {        /* executor new + run empty root + free */
+struct bench_cycle_arg { /* executor new + run empty root + free */
 	unsigned long long n;
 	enum rex_drop_policy policy;
 };
-struct bench_rate_arg {         /* spawn_complete, local_wake */
+struct bench_rate_arg { /* spawn_complete, local_wake */
 	unsigned long long n;
 	enum rex_drop_policy policy;
 };
-struct bench_pingpong_arg {     /* a round trip between executors on 2 threads */
+struct bench_pingpong_arg { /* a round trip between executors on 2 threads */
 	unsigned long long n, warm;
 	int cpu_a, cpu_b;
 	enum rex_drop_policy policy;
 };
-double bench_rep_rex_cycle(void *arg);     /* thread CPU ns per cycle */
-double bench_rep_rex_wake(void *arg);      /* thread CPU ns per local wake */
-double bench_rep_rex_pingpong(void *arg);  /* wall ns per round trip */
+double bench_rep_rex_cycle(void *arg);	  /* thread CPU ns per cycle */
+double bench_rep_rex_wake(void *arg);	  /* thread CPU ns per local wake */
+double bench_rep_rex_pingpong(void *arg); /* wall ns per round trip */
 
 /* ---- figures -------------------------------------------------------------- */
 
@@ -193,23 +203,24 @@ struct bench_figure {
 };
 
 /* In the order they run. */
-#define BENCH_FIGURES(X)                                                       \
-	X(executor_cycle)                                                      \
-	X(executor_cycle_thread)                                               \
-	X(spawn_complete)                                                      \
-	X(local_wake)                                                          \
-	X(foreign_pingpong)                                                    \
-	X(policy)                                                              \
-	X(exstress_issue448)                                                   \
-	X(exstress_heap_check)                                                 \
-	X(exstress_iteration)                                                  \
-	X(fdtrack_syscall_overhead)                                            \
-	X(fdtrack_open_close)                                                  \
-	X(fdtrack_startup)                                                     \
-	X(fdtrack_libuv)                                                       \
+#define BENCH_FIGURES(X)            \
+	X(executor_cycle)           \
+	X(executor_cycle_thread)    \
+	X(spawn_complete)           \
+	X(local_wake)               \
+	X(foreign_pingpong)         \
+	X(policy)                   \
+	X(exstress_issue448)        \
+	X(exstress_heap_check)      \
+	X(exstress_iteration)       \
+	X(fdtrack_syscall_overhead) \
+	X(fdtrack_open_close)       \
+	X(fdtrack_startup)          \
+	X(fdtrack_libuv)            \
 	X(fdtrack_burst)
 
-#define BENCH_DECLARE_FIGURE(name) extern const struct bench_figure bench_fig_##name;
+#define BENCH_DECLARE_FIGURE(name) \
+	extern const struct bench_figure bench_fig_##name;
 BENCH_FIGURES(BENCH_DECLARE_FIGURE)
 #undef BENCH_DECLARE_FIGURE
 

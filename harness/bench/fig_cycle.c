@@ -113,17 +113,21 @@ static void run_executor_cycle(struct bench_run *run)
 		return;
 	r->unit = "ns/cycle";
 	r->clock = "thread-cpu";
-	snprintf(r->what, sizeof(r->what), "rex_executor_new + run an empty root task + "
+	snprintf(r->what, sizeof(r->what),
+		 "rex_executor_new + run an empty root task + "
 		 "rex_executor_free, calling thread");
-	snprintf(r->floor_what, sizeof(r->floor_what),
-		 "eventfd + io_uring_queue_init(%d) + close + io_uring_queue_exit", RING_ENTRIES);
+	snprintf(
+		r->floor_what, sizeof(r->floor_what),
+		"eventfd + io_uring_queue_init(%d) + close + io_uring_queue_exit",
+		RING_ENTRIES);
 	r->goal_max_ratio = 1.2;
 	struct bench_cycle_arg a = { .n = smoke ? 20 : 400 };
 	struct bench_cycle_arg warm = { .n = smoke ? 2 : 200 };
 	r->count = a.n;
 	bench_rep_rex_cycle(&warm);
 	rep_raw_cycle(&warm);
-	bench_interleave(r, bench_reps(run->opt, 15), bench_rep_rex_cycle, &a, rep_raw_cycle, &a);
+	bench_interleave(r, bench_reps(run->opt, 15), bench_rep_rex_cycle, &a,
+			 rep_raw_cycle, &a);
 }
 
 static void run_executor_cycle_thread(struct bench_run *run)
@@ -134,11 +138,13 @@ static void run_executor_cycle_thread(struct bench_run *run)
 		return;
 	r->unit = "ns/cycle";
 	r->clock = "wall";
-	snprintf(r->what, sizeof(r->what),
-		 "rex_thread_spawn (new, run empty root, free) + rex_thread_join");
+	snprintf(
+		r->what, sizeof(r->what),
+		"rex_thread_spawn (new, run empty root, free) + rex_thread_join");
 	snprintf(r->floor_what, sizeof(r->floor_what),
 		 "pthread_create + (eventfd + io_uring_queue_init(%d) + close + "
-		 "io_uring_queue_exit) + pthread_join", RING_ENTRIES);
+		 "io_uring_queue_exit) + pthread_join",
+		 RING_ENTRIES);
 	r->goal_max_ratio = 1.2;
 	struct bench_cycle_arg a = { .n = smoke ? 20 : 250 };
 	struct bench_cycle_arg warm = { .n = smoke ? 2 : 100 };
@@ -152,8 +158,12 @@ static void run_executor_cycle_thread(struct bench_run *run)
 /* Pinned: the threads of executor_cycle_thread inherit the last CPU, as the
  * single-threaded code they run always did. */
 const struct bench_figure bench_fig_executor_cycle = {
-	.name = "executor_cycle", .pinned = true, .run = run_executor_cycle,
+	.name = "executor_cycle",
+	.pinned = true,
+	.run = run_executor_cycle,
 };
 const struct bench_figure bench_fig_executor_cycle_thread = {
-	.name = "executor_cycle_thread", .pinned = true, .run = run_executor_cycle_thread,
+	.name = "executor_cycle_thread",
+	.pinned = true,
+	.run = run_executor_cycle_thread,
 };

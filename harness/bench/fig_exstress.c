@@ -33,7 +33,7 @@
 
 /* exstress's ring size (runner.c: "small rings: creation cost is what an
  * iteration is made of"). */
-#define EXS_RING_ENTRIES 64
+#define EXS_RING_ENTRIES  64
 #define FLOOR_MAX_THREADS 64
 
 extern char **environ;
@@ -41,7 +41,7 @@ extern char **environ;
 struct exs_arg {
 	const char *bin;
 	const char *probe;
-	const char *heap;       /* --heap on/off */
+	const char *heap; /* --heap on/off */
 	unsigned long long iterations;
 	bool smoke;
 	double whole[BENCH_MAX_REPS]; /* each run's whole wall time, s */
@@ -77,11 +77,24 @@ static double rep_exstress(void *arg)
 	struct exs_arg *a = arg;
 	char iters[32], json[64];
 	snprintf(iters, sizeof(iters), "%llu", a->iterations);
-	snprintf(json, sizeof(json), "/tmp/bench-exstress-%d.json", (int)getpid());
-	char *argv[] = { (char *)a->bin, "--policy", "fixed", "--scenario", "issue448",
-			 "--iterations", iters, "--probe", (char *)a->probe,
-			 "--heap", (char *)(a->heap ? a->heap : "on"),
-			 "--json", json, "--quiet", a->smoke ? "--warmup" : NULL, "10",
+	snprintf(json, sizeof(json), "/tmp/bench-exstress-%d.json",
+		 (int)getpid());
+	char *argv[] = { (char *)a->bin,
+			 "--policy",
+			 "fixed",
+			 "--scenario",
+			 "issue448",
+			 "--iterations",
+			 iters,
+			 "--probe",
+			 (char *)a->probe,
+			 "--heap",
+			 (char *)(a->heap ? a->heap : "on"),
+			 "--json",
+			 json,
+			 "--quiet",
+			 a->smoke ? "--warmup" : NULL,
+			 "10",
 			 NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -91,7 +104,8 @@ static double rep_exstress(void *arg)
 	int err = posix_spawn(&pid, a->bin, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (err) {
-		snprintf(a->err, a->errlen, "cannot run %s: %s", a->bin, strerror(err));
+		snprintf(a->err, a->errlen, "cannot run %s: %s", a->bin,
+			 strerror(err));
 		return -1;
 	}
 	int st;
@@ -101,13 +115,15 @@ static double rep_exstress(void *arg)
 	double own = json_elapsed(json);
 	unlink(json);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		snprintf(a->err, a->errlen, "exstress --probe %s --heap %s exited with status %d",
+		snprintf(a->err, a->errlen,
+			 "exstress --probe %s --heap %s exited with status %d",
 			 a->probe, a->heap ? a->heap : "on",
 			 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		return -1;
 	}
 	if (own < 0) {
-		snprintf(a->err, a->errlen, "exstress --json wrote no elapsed_s");
+		snprintf(a->err, a->errlen,
+			 "exstress --json wrote no elapsed_s");
 		return -1;
 	}
 	if (a->nwhole < BENCH_MAX_REPS)
@@ -135,9 +151,13 @@ static void run_exstress_issue448(struct bench_run *run)
 	/* make gate's iteration count (10000 until make bench had to fit in 2
 	 * minutes beside exstress_iteration) */
 	static struct exs_arg on, off;
-	on = (struct exs_arg){ .bin = o->exstress, .probe = "require", .heap = "on",
-			       .iterations = o->smoke ? 200 : 5000, .smoke = o->smoke,
-			       .err = r->error, .errlen = sizeof(r->error) };
+	on = (struct exs_arg){ .bin = o->exstress,
+			       .probe = "require",
+			       .heap = "on",
+			       .iterations = o->smoke ? 200 : 5000,
+			       .smoke = o->smoke,
+			       .err = r->error,
+			       .errlen = sizeof(r->error) };
 	off = on;
 	off.probe = "off";
 	r->unit = "s";
@@ -145,21 +165,27 @@ static void run_exstress_issue448(struct bench_run *run)
 	/* The probe's cost per iteration. Its fixed start-up (loading and
 	 * attaching the BPF programs, ~0.2 s) is fdtrack_startup's figure;
 	 * the whole run's ratio, start-up included, is reported beside. */
-	snprintf(r->what, sizeof(r->what), "build/bin/exstress --scenario issue448 "
+	snprintf(r->what, sizeof(r->what),
+		 "build/bin/exstress --scenario issue448 "
 		 "--iterations %llu --probe require: its iterations' wall time "
-		 "(JSON elapsed_s)", on.iterations);
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same with --probe off");
+		 "(JSON elapsed_s)",
+		 on.iterations);
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same with --probe off");
 	r->goal_max_ratio = 1.05;
 	r->count = on.iterations;
-	if (bench_interleave(r, bench_reps(o, 3), rep_exstress, &on, rep_exstress, &off))
+	if (bench_interleave(r, bench_reps(o, 3), rep_exstress, &on,
+			     rep_exstress, &off))
 		return;
 	if (on.nwhole && off.nwhole)
-		bench_metric(r, "whole_run_ratio", median_of(on.whole, on.nwhole) /
-						   median_of(off.whole, off.nwhole));
+		bench_metric(r, "whole_run_ratio",
+			     median_of(on.whole, on.nwhole) /
+				     median_of(off.whole, off.nwhole));
 }
 
 const struct bench_figure bench_fig_exstress_issue448 = {
-	.name = "exstress_issue448", .run = run_exstress_issue448,
+	.name = "exstress_issue448",
+	.run = run_exstress_issue448,
 };
 
 /* What exact heap accounting costs exstress: malloc & co. counted (and the
@@ -172,24 +198,33 @@ static void run_exstress_heap_check(struct bench_run *run)
 	if (!r)
 		return;
 	static struct exs_arg on, off;
-	on = (struct exs_arg){ .bin = o->exstress, .probe = "off", .heap = "on",
-			       .iterations = o->smoke ? 200 : 5000, .smoke = o->smoke,
-			       .err = r->error, .errlen = sizeof(r->error) };
+	on = (struct exs_arg){ .bin = o->exstress,
+			       .probe = "off",
+			       .heap = "on",
+			       .iterations = o->smoke ? 200 : 5000,
+			       .smoke = o->smoke,
+			       .err = r->error,
+			       .errlen = sizeof(r->error) };
 	off = on;
 	off.heap = "off";
 	r->unit = "s";
 	r->clock = "wall";
-	snprintf(r->what, sizeof(r->what), "build/bin/exstress --scenario issue448 "
+	snprintf(r->what, sizeof(r->what),
+		 "build/bin/exstress --scenario issue448 "
 		 "--iterations %llu --probe off --heap on: its iterations' wall time "
-		 "(JSON elapsed_s)", on.iterations);
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same with --heap off");
+		 "(JSON elapsed_s)",
+		 on.iterations);
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same with --heap off");
 	r->goal_max_ratio = 1.05;
 	r->count = on.iterations;
-	bench_interleave(r, bench_reps(o, 5), rep_exstress, &on, rep_exstress, &off);
+	bench_interleave(r, bench_reps(o, 5), rep_exstress, &on, rep_exstress,
+			 &off);
 }
 
 const struct bench_figure bench_fig_exstress_heap_check = {
-	.name = "exstress_heap_check", .run = run_exstress_heap_check,
+	.name = "exstress_heap_check",
+	.run = run_exstress_heap_check,
 };
 
 /* ---- exstress_iteration -------------------------------------------------- */
@@ -223,7 +258,8 @@ static int exstress_iteration(struct iteration_arg *a)
 	s.iteration = i;
 	s.phase = EXS_PHASE_MEASURE;
 	if ((rc = exs_sampler_read(a->sampler, &s))) {
-		snprintf(a->err, a->errlen, "reading /proc/self: %s", strerror(-rc));
+		snprintf(a->err, a->errlen, "reading /proc/self: %s",
+			 strerror(-rc));
 		return -1;
 	}
 	if (a->acc)
@@ -265,7 +301,8 @@ static double rep_floor_iterations(void *arg)
 	for (unsigned long long i = 0; i < a->n; i++) {
 		unsigned started = 0;
 		while (started < a->executors &&
-		       !pthread_create(&th[started], NULL, floor_executor_thread, NULL))
+		       !pthread_create(&th[started], NULL,
+				       floor_executor_thread, NULL))
 			started++;
 		bool ok = started == a->executors;
 		for (unsigned k = 0; k < started; k++) {
@@ -285,7 +322,8 @@ static double rep_floor_iterations(void *arg)
 
 static const char *scenario_variant(unsigned i)
 {
-	return i < EXS_SC_IN_ALL ? exs_scenario_name((enum exs_scenario)i) : NULL;
+	return i < EXS_SC_IN_ALL ? exs_scenario_name((enum exs_scenario)i)
+				 : NULL;
 }
 
 /* Warm-up as exstress does it, then the interleaved repetitions; under
@@ -296,20 +334,26 @@ static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 {
 	const struct bench_options *o = run->opt;
 	const char *name = exs_scenario_name(a->sc);
-	struct bench_result *r = bench_result_add(run, "exstress_iteration/%s", name);
+	struct bench_result *r = bench_result_add(run, "exstress_iteration/%s",
+						  name);
 	if (!r)
 		return;
 	r->scenario = name;
 	r->unit = "ns/iteration";
 	r->clock = "wall";
 	r->count = a->n;
-	snprintf(r->what, sizeof(r->what), "one exstress iteration of %s, probe off, in "
+	snprintf(r->what, sizeof(r->what),
+		 "one exstress iteration of %s, probe off, in "
 		 "process: exs_runner_iteration (%u executors on their threads, %s) + "
-		 "exs_sampler_read + the verdict fold", name, a->executors, "fixed");
-	snprintf(r->floor_what, sizeof(r->floor_what), "%u threads each eventfd + "
-		 "io_uring_queue_init(%d) + close + io_uring_queue_exit, joined, + "
-		 "exs_sampler_read (/proc/self/fd getdents + readlinkat per fd, "
-		 "/proc/self/statm)", a->executors, EXS_RING_ENTRIES);
+		 "exs_sampler_read + the verdict fold",
+		 name, a->executors, "fixed");
+	snprintf(
+		r->floor_what, sizeof(r->floor_what),
+		"%u threads each eventfd + "
+		"io_uring_queue_init(%d) + close + io_uring_queue_exit, joined, + "
+		"exs_sampler_read (/proc/self/fd getdents + readlinkat per fd, "
+		"/proc/self/statm)",
+		a->executors, EXS_RING_ENTRIES);
 	if (a->sc == EXS_SC_ISSUE448)
 		r->goal_max_ratio = 2.0;
 	a->err = r->error;
@@ -320,13 +364,15 @@ static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 	struct iteration_arg warm = *a;
 	warm.n = warmup;
 	warm.acc = NULL;
-	if (rep_floor_iterations(&warm) < 0 || rep_exstress_iterations(&warm) < 0)
+	if (rep_floor_iterations(&warm) < 0 ||
+	    rep_exstress_iterations(&warm) < 0)
 		return;
 	struct exs_verdict_acc acc;
 	struct exs_sample ref;
 	memset(&ref, 0, sizeof(ref));
 	if (exs_sampler_read(a->sampler, &ref)) {
-		snprintf(r->error, sizeof(r->error), "reading /proc/self failed");
+		snprintf(r->error, sizeof(r->error),
+			 "reading /proc/self failed");
 		return;
 	}
 	exs_verdict_begin(&acc, &ref);
@@ -340,8 +386,10 @@ static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 	exs_verdict_end(&acc, &lim, &v);
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (v.fd_max_dev[k])
-			snprintf(r->error, sizeof(r->error), "%s fds moved by %lld during the "
-				 "run: a leak under fixed?", fdkind_name((enum fdkind)k),
+			snprintf(r->error, sizeof(r->error),
+				 "%s fds moved by %lld during the "
+				 "run: a leak under fixed?",
+				 fdkind_name((enum fdkind)k),
 				 (long long)v.fd_max_dev[k]);
 }
 
@@ -349,9 +397,12 @@ static void run_exstress_iteration(struct bench_run *run)
 {
 	const struct bench_options *o = run->opt;
 	struct exs_options eo;
-	exs_options_default(&eo); /* exstress's defaults: executors, tasks, seed */
-	struct exs_runner_config cfg = { .policy = REX_DROP_FIXED, .executors = eo.executors,
-					 .tasks = eo.tasks, .seed = eo.seed };
+	exs_options_default(
+		&eo); /* exstress's defaults: executors, tasks, seed */
+	struct exs_runner_config cfg = { .policy = REX_DROP_FIXED,
+					 .executors = eo.executors,
+					 .tasks = eo.tasks,
+					 .seed = eo.seed };
 	struct exs_sampler sampler = { -1, -1, 0 };
 	struct exs_runner *runner = NULL;
 	const char *what = "";
@@ -359,23 +410,31 @@ static void run_exstress_iteration(struct bench_run *run)
 	int rc;
 
 	if (eo.executors > FLOOR_MAX_THREADS)
-		snprintf(err, sizeof(err), "more than %d executors", FLOOR_MAX_THREADS);
+		snprintf(err, sizeof(err), "more than %d executors",
+			 FLOOR_MAX_THREADS);
 	else if ((rc = exs_sampler_open(&sampler)))
-		snprintf(err, sizeof(err), "opening /proc/self: %s", strerror(-rc));
+		snprintf(err, sizeof(err), "opening /proc/self: %s",
+			 strerror(-rc));
 	else if ((rc = exs_runner_new(&cfg, &runner, &what)))
-		snprintf(err, sizeof(err), "exstress runner: %s: %s", what, strerror(-rc));
+		snprintf(err, sizeof(err), "exstress runner: %s: %s", what,
+			 strerror(-rc));
 
 	uint64_t iteration = 0;
 	for (unsigned i = 0; i < EXS_SC_IN_ALL; i++) {
 		char name[96];
-		snprintf(name, sizeof(name), "exstress_iteration/%s", scenario_variant(i));
+		snprintf(name, sizeof(name), "exstress_iteration/%s",
+			 scenario_variant(i));
 		if (!bench_selected(o, name))
 			continue;
-		struct iteration_arg a = { .runner = runner, .sampler = &sampler,
-					   .sc = (enum exs_scenario)i, .executors = eo.executors,
-					   .n = o->smoke ? 20 : 200, .iteration = &iteration };
+		struct iteration_arg a = { .runner = runner,
+					   .sampler = &sampler,
+					   .sc = (enum exs_scenario)i,
+					   .executors = eo.executors,
+					   .n = o->smoke ? 20 : 200,
+					   .iteration = &iteration };
 		if (err[0]) {
-			struct bench_result *r = bench_result_add(run, "%s", name);
+			struct bench_result *r = bench_result_add(run, "%s",
+								  name);
 			if (r)
 				snprintf(r->error, sizeof(r->error), "%s", err);
 			continue;
@@ -387,5 +446,7 @@ static void run_exstress_iteration(struct bench_run *run)
 }
 
 const struct bench_figure bench_fig_exstress_iteration = {
-	.name = "exstress_iteration", .variant = scenario_variant, .run = run_exstress_iteration,
+	.name = "exstress_iteration",
+	.variant = scenario_variant,
+	.run = run_exstress_iteration,
 };

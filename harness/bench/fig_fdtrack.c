@@ -31,9 +31,9 @@
 extern char **environ;
 
 struct run_arg {
-	char **argv;       /* the command (fdtrack's or the bare one) */
-	const char *out;   /* where the target writes its seconds */
-	bool whole;        /* time the whole command, not the target's own */
+	char **argv;	 /* the command (fdtrack's or the bare one) */
+	const char *out; /* where the target writes its seconds */
+	bool whole;	 /* time the whole command, not the target's own */
 	char *err;
 	size_t errlen;
 };
@@ -53,7 +53,8 @@ static double run_quiet(char **argv, char *err, size_t errlen)
 	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc) {
-		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(rc));
+		snprintf(err, errlen, "cannot run %s: %s", argv[0],
+			 strerror(rc));
 		return -1;
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -81,8 +82,8 @@ static double rep_run(void *arg)
 		return whole;
 	f = fopen(a->out, "r");
 	if (!f || fscanf(f, "%lf", &own) != 1 || own <= 0) {
-		snprintf(a->err, a->errlen, "%s wrote no time to %s", a->argv[0],
-			 a->out);
+		snprintf(a->err, a->errlen, "%s wrote no time to %s",
+			 a->argv[0], a->out);
 		own = -1;
 	}
 	if (f)
@@ -113,23 +114,31 @@ static void run_fdtrack_libuv(struct bench_run *run)
 	temp_path(out, sizeof(out), "uv");
 	char *fig_argv[] = { BENCH_FDTRACK, "--", BENCH_UV_LOOPS, n, out, NULL };
 	char *floor_argv[] = { BENCH_UV_LOOPS, n, out, NULL };
-	struct run_arg fig = { fig_argv, out, false, r->error, sizeof(r->error) };
-	struct run_arg floor = { floor_argv, out, false, r->error, sizeof(r->error) };
+	struct run_arg fig = { fig_argv, out, false, r->error,
+			       sizeof(r->error) };
+	struct run_arg floor = { floor_argv, out, false, r->error,
+				 sizeof(r->error) };
 
 	r->unit = "s";
 	r->clock = "wall";
-	snprintf(r->what, sizeof(r->what), "uv_loops %llu: its own wall time for "
-		 "creating, running once and closing %llu libuv loops (4 fds each) "
-		 "under `fdtrack -- CMD` (defaults: every kind, stacks with DWARF "
-		 "unwinding)", r->count, r->count);
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same program run bare");
+	snprintf(
+		r->what, sizeof(r->what),
+		"uv_loops %llu: its own wall time for "
+		"creating, running once and closing %llu libuv loops (4 fds each) "
+		"under `fdtrack -- CMD` (defaults: every kind, stacks with DWARF "
+		"unwinding)",
+		r->count, r->count);
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same program run bare");
 	r->goal_max_ratio = 1.3;
-	bench_interleave(r, bench_reps(run->opt, 5), rep_run, &fig, rep_run, &floor);
+	bench_interleave(r, bench_reps(run->opt, 5), rep_run, &fig, rep_run,
+			 &floor);
 	unlink(out);
 }
 
 const struct bench_figure bench_fig_fdtrack_libuv = {
-	.name = "fdtrack_libuv", .run = run_fdtrack_libuv,
+	.name = "fdtrack_libuv",
+	.run = run_fdtrack_libuv,
 };
 
 static void run_fdtrack_startup(struct bench_run *run)
@@ -140,24 +149,31 @@ static void run_fdtrack_startup(struct bench_run *run)
 	if (!r)
 		return;
 	temp_path(out, sizeof(out), "uv0");
-	char *fig_argv[] = { BENCH_FDTRACK, "--", BENCH_UV_LOOPS, "0", out, NULL };
+	char *fig_argv[] = {
+		BENCH_FDTRACK, "--", BENCH_UV_LOOPS, "0", out, NULL
+	};
 	char *floor_argv[] = { BENCH_UV_LOOPS, "0", out, NULL };
-	struct run_arg fig = { fig_argv, out, true, r->error, sizeof(r->error) };
-	struct run_arg floor = { floor_argv, out, true, r->error, sizeof(r->error) };
+	struct run_arg fig = { fig_argv, out, true, r->error,
+			       sizeof(r->error) };
+	struct run_arg floor = { floor_argv, out, true, r->error,
+				 sizeof(r->error) };
 
 	r->unit = "s";
 	r->clock = "wall";
 	r->count = 1;
-	snprintf(r->what, sizeof(r->what), "`fdtrack -- uv_loops 0` from start to "
+	snprintf(r->what, sizeof(r->what),
+		 "`fdtrack -- uv_loops 0` from start to "
 		 "exit: loading and verifying the BPF programs, the attach-time "
 		 "snapshot, running a command that exits at once, the report");
 	snprintf(r->floor_what, sizeof(r->floor_what), "`uv_loops 0` run bare");
-	bench_interleave(r, bench_reps(run->opt, 5), rep_run, &fig, rep_run, &floor);
+	bench_interleave(r, bench_reps(run->opt, 5), rep_run, &fig, rep_run,
+			 &floor);
 	unlink(out);
 }
 
 const struct bench_figure bench_fig_fdtrack_startup = {
-	.name = "fdtrack_startup", .run = run_fdtrack_startup,
+	.name = "fdtrack_startup",
+	.run = run_fdtrack_startup,
 };
 
 /* ---- the burst ---------------------------------------------------------- */
@@ -191,7 +207,8 @@ static int read_report(const char *path, double *leaked, double *nostack,
 	*leaked = number_after(strstr(text, "\"totals\""), "leaked");
 	*rss = number_after(strstr(text, "\"fdtrack_rss_kb\""), "max");
 	*nostack = 0;
-	for (g = strstr(leaks, "\"count\": "); g; g = strstr(g + 1, "\"count\": ")) {
+	for (g = strstr(leaks, "\"count\": "); g;
+	     g = strstr(g + 1, "\"count\": ")) {
 		const char *stack = strstr(g, "\"stack\": [");
 
 		if (stack && !strncmp(stack + 10, " ]", 2))
@@ -217,8 +234,10 @@ static double rep_burst(void *arg)
 	if (!b->json)
 		return s; /* the bare run */
 	if (read_report(b->json, &leaked, &nostack, &rss)) {
-		snprintf(b->r->error, sizeof(b->r->error), "no JSON report from "
-			 "fdtrack in %s", b->json);
+		snprintf(b->r->error, sizeof(b->r->error),
+			 "no JSON report from "
+			 "fdtrack in %s",
+			 b->json);
 		return -1;
 	}
 	bench_metric(b->r, "fds_without_stack", nostack);
@@ -228,9 +247,11 @@ static double rep_burst(void *arg)
 			rss = b->r->metrics[i].value;
 	bench_metric(b->r, "fdtrack_peak_rss_kib", rss);
 	if (leaked != b->kept || nostack) {
-		snprintf(b->r->error, sizeof(b->r->error), "fdtrack reported %.0f "
-			 "fds left open (%ld kept), %.0f of them without a stack",
-			 leaked, b->kept, nostack);
+		snprintf(
+			b->r->error, sizeof(b->r->error),
+			"fdtrack reported %.0f "
+			"fds left open (%ld kept), %.0f of them without a stack",
+			leaked, b->kept, nostack);
 		return -1;
 	}
 	return s;
@@ -249,27 +270,39 @@ static void run_fdtrack_burst(struct bench_run *run)
 	snprintf(kept, sizeof(kept), "%ld", nkept);
 	temp_path(out, sizeof(out), "burst");
 	temp_path(json, sizeof(json), "burst-json");
-	char *fig_argv[] = { BENCH_FDTRACK, "--json", json, "--", BENCH_FD_BURST,
-			     "4", pairs, kept, out, NULL };
+	char *fig_argv[] = { BENCH_FDTRACK, "--json",	    json,
+			     "--",	    BENCH_FD_BURST, "4",
+			     pairs,	    kept,	    out,
+			     NULL };
 	char *floor_argv[] = { BENCH_FD_BURST, "4", pairs, kept, out, NULL };
-	struct burst_arg fig = { { fig_argv, out, false, r->error, sizeof(r->error) },
-				 json, nkept, r };
+	struct burst_arg fig = { { fig_argv, out, false, r->error,
+				   sizeof(r->error) },
+				 json,
+				 nkept,
+				 r };
 	struct burst_arg floor = { { floor_argv, out, false, r->error,
-				     sizeof(r->error) }, NULL, nkept, r };
+				     sizeof(r->error) },
+				   NULL,
+				   nkept,
+				   r };
 
 	r->unit = "s";
 	r->clock = "wall";
 	r->count = npairs;
-	snprintf(r->what, sizeof(r->what), "fd_burst: 4 threads open and close %ld "
+	snprintf(r->what, sizeof(r->what),
+		 "fd_burst: 4 threads open and close %ld "
 		 "eventfds, then leave %ld open; its own wall time under `fdtrack "
 		 "--json -- CMD` (defaults), every fd left open with its stack",
 		 npairs, nkept);
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same program run bare");
-	bench_interleave(r, bench_reps(run->opt, 3), rep_burst, &fig, rep_burst, &floor);
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same program run bare");
+	bench_interleave(r, bench_reps(run->opt, 3), rep_burst, &fig, rep_burst,
+			 &floor);
 	unlink(out);
 	unlink(json);
 }
 
 const struct bench_figure bench_fig_fdtrack_burst = {
-	.name = "fdtrack_burst", .run = run_fdtrack_burst,
+	.name = "fdtrack_burst",
+	.run = run_fdtrack_burst,
 };

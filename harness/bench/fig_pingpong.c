@@ -32,7 +32,8 @@ static enum rex_poll pp_poll(void *st, struct rex_context *cx)
 	int res;
 
 	if (p->phase == 0) {
-		if (rex_shared_tx_connect(p->tx) || rex_shared_rx_connect(p->rx)) {
+		if (rex_shared_tx_connect(p->tx) ||
+		    rex_shared_rx_connect(p->rx)) {
 			cx->output = -1;
 			return REX_READY;
 		}
@@ -46,7 +47,8 @@ static enum rex_poll pp_poll(void *st, struct rex_context *cx)
 		if (p->phase == 1) {
 			if (p->initiator && p->i == p->warm)
 				p->t0 = mono_ns();
-			if (rex_shared_send_poll(&p->send, cx, &res) == REX_PENDING)
+			if (rex_shared_send_poll(&p->send, cx, &res) ==
+			    REX_PENDING)
 				return REX_PENDING;
 			if (res)
 				goto fail;
@@ -55,7 +57,8 @@ static enum rex_poll pp_poll(void *st, struct rex_context *cx)
 			p->phase = 2;
 			rex_shared_recv_init(&p->recv, p->rx, &p->item);
 		} else {
-			if (rex_shared_recv_poll(&p->recv, cx, &res) == REX_PENDING)
+			if (rex_shared_recv_poll(&p->recv, cx, &res) ==
+			    REX_PENDING)
 				return REX_PENDING;
 			if (res)
 				goto fail;
@@ -84,7 +87,8 @@ static void pp_drop(void *st)
 	rex_shared_tx_close(p->tx);
 	rex_shared_rx_close(p->rx);
 }
-static const struct rex_task_vtable pp_vt = { "bench-pingpong", pp_poll, pp_drop };
+static const struct rex_task_vtable pp_vt = { "bench-pingpong", pp_poll,
+					      pp_drop };
 
 double bench_rep_rex_pingpong(void *arg)
 {
@@ -98,9 +102,14 @@ double bench_rep_rex_pingpong(void *arg)
 		rex_shared_rx_close(rx_ab);
 		return -1;
 	}
-	struct pp_side sa = { .tx = tx_ab, .rx = rx_ba, .n = a->n, .warm = a->warm,
+	struct pp_side sa = { .tx = tx_ab,
+			      .rx = rx_ba,
+			      .n = a->n,
+			      .warm = a->warm,
 			      .initiator = 1 };
-	struct pp_side sb = { .tx = tx_ba, .rx = rx_ab, .n = a->n, .warm = a->warm };
+	struct pp_side sb = {
+		.tx = tx_ba, .rx = rx_ab, .n = a->n, .warm = a->warm
+	};
 	struct rex_config ca, cb;
 	rex_config_init(&ca);
 	rex_config_init(&cb);
@@ -144,10 +153,12 @@ static void *raw_pp_thread(void *arg)
 		if (p->initiator) {
 			if (i == p->warm)
 				t0 = mono_ns();
-			if (eventfd_write(p->efd_ab, 1) || eventfd_read(p->efd_ba, &v))
+			if (eventfd_write(p->efd_ab, 1) ||
+			    eventfd_read(p->efd_ba, &v))
 				goto fail;
 		} else {
-			if (eventfd_read(p->efd_ab, &v) || eventfd_write(p->efd_ba, 1))
+			if (eventfd_read(p->efd_ab, &v) ||
+			    eventfd_write(p->efd_ba, 1))
 				goto fail;
 		}
 	}
@@ -196,17 +207,23 @@ static void run_foreign_pingpong(struct bench_run *run)
 		return;
 	r->unit = "ns/round-trip";
 	r->clock = "wall";
-	snprintf(r->what, sizeof(r->what), "two executors on two threads (pinned to 2 CPUs), "
+	snprintf(r->what, sizeof(r->what),
+		 "two executors on two threads (pinned to 2 CPUs), "
 		 "a round trip over two shared channels");
-	snprintf(r->floor_what, sizeof(r->floor_what),
-		 "two threads (same pinning) ping-ponging blocking eventfd write/read");
+	snprintf(
+		r->floor_what, sizeof(r->floor_what),
+		"two threads (same pinning) ping-ponging blocking eventfd write/read");
 	r->goal_max_ratio = 1.5;
-	struct bench_pingpong_arg a = { .n = smoke ? 500 : 5000, .warm = smoke ? 50 : 500,
-			    .cpu_a = 0, .cpu_b = bench_ncpus() > 1 ? 1 : 0 };
+	struct bench_pingpong_arg a = { .n = smoke ? 500 : 5000,
+					.warm = smoke ? 50 : 500,
+					.cpu_a = 0,
+					.cpu_b = bench_ncpus() > 1 ? 1 : 0 };
 	r->count = a.n;
-	bench_interleave(r, bench_reps(run->opt, 7), bench_rep_rex_pingpong, &a, rep_raw_pingpong, &a);
+	bench_interleave(r, bench_reps(run->opt, 7), bench_rep_rex_pingpong, &a,
+			 rep_raw_pingpong, &a);
 }
 
 const struct bench_figure bench_fig_foreign_pingpong = {
-	.name = "foreign_pingpong", .run = run_foreign_pingpong,
+	.name = "foreign_pingpong",
+	.run = run_foreign_pingpong,
 };

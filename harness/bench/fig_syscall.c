@@ -31,7 +31,10 @@
 #endif
 #include "noop.skel.h"
 
-enum loop { GETPPID, OPEN_CLOSE };
+enum loop {
+	GETPPID,
+	OPEN_CLOSE
+};
 
 struct sys_arg {
 	enum loop loop;
@@ -76,7 +79,11 @@ static _Noreturn void child_loop(const struct sys_arg *a, int go, int result)
 	_exit(write(result, &ns, sizeof(ns)) == sizeof(ns) ? 0 : 1);
 }
 
-enum floor { NOTHING, NOOP, FDTRACK };
+enum floor {
+	NOTHING,
+	NOOP,
+	FDTRACK
+};
 
 /* One repetition with f attached: ns per iteration, or -1 (a->err). */
 static double rep(struct sys_arg *a, enum floor f)
@@ -106,9 +113,12 @@ static double rep(struct sys_arg *a, enum floor f)
 	}
 	close(go[0]);
 	close(res[1]);
-	if (f == NOOP && !(link = bpf_program__attach(noop_skel->progs.bench_noop))) {
-		snprintf(a->err, a->errlen, "attaching the no-op tp_btf/sys_exit "
-			 "program: %s", strerror(errno));
+	if (f == NOOP &&
+	    !(link = bpf_program__attach(noop_skel->progs.bench_noop))) {
+		snprintf(a->err, a->errlen,
+			 "attaching the no-op tp_btf/sys_exit "
+			 "program: %s",
+			 strerror(errno));
 		ok = 0;
 	}
 	if (f == FDTRACK) {
@@ -126,7 +136,8 @@ static double rep(struct sys_arg *a, enum floor f)
 	if (ok && write(go[1], "g", 1) == 1) {
 		ssize_t r;
 
-		while ((r = read(res[0], &ns, sizeof(ns))) < 0 && errno == EINTR)
+		while ((r = read(res[0], &ns, sizeof(ns))) < 0 &&
+		       errno == EINTR)
 			;
 		if (r != sizeof(ns))
 			ns = -1;
@@ -182,8 +193,11 @@ static void measure_rotated(struct bench_result *r, int reps, struct sys_arg *a)
 			double v = rep(a, order[which]);
 			if (v < 0) {
 				if (!r->error[0])
-					snprintf(r->error, sizeof(r->error), "%s loop failed",
-						 a->loop == GETPPID ? "getppid" : "open/close");
+					snprintf(r->error, sizeof(r->error),
+						 "%s loop failed",
+						 a->loop == GETPPID
+							 ? "getppid"
+							 : "open/close");
 				return;
 			}
 			slot[which][i] = v;
@@ -200,7 +214,8 @@ static int setup(struct bench_result *r)
 	if (!noop_skel) {
 		snprintf(r->error, sizeof(r->error),
 			 "loading the no-op BPF program failed (%s): run as root "
-			 "on a kernel with BTF and tp_btf support", strerror(errno));
+			 "on a kernel with BTF and tp_btf support",
+			 strerror(errno));
 		return -1;
 	}
 	idle_pid = fork();
@@ -209,7 +224,8 @@ static int setup(struct bench_result *r)
 			pause();
 	}
 	if (idle_pid < 0) {
-		snprintf(r->error, sizeof(r->error), "fork: %s", strerror(errno));
+		snprintf(r->error, sizeof(r->error), "fork: %s",
+			 strerror(errno));
 		bench_noop_bpf__destroy(noop_skel);
 		noop_skel = NULL;
 		return -1;
@@ -227,20 +243,26 @@ static void teardown(void)
 
 static void run_fdtrack_syscall_overhead(struct bench_run *run)
 {
-	struct bench_result *r = bench_result_add(run, "fdtrack_syscall_overhead");
+	struct bench_result *r = bench_result_add(run,
+						  "fdtrack_syscall_overhead");
 	if (!r)
 		return;
 	r->unit = "ns/syscall";
 	r->clock = "thread-cpu";
-	snprintf(r->what, sizeof(r->what), "getppid loop in a child pinned to one CPU while "
+	snprintf(r->what, sizeof(r->what),
+		 "getppid loop in a child pinned to one CPU while "
 		 "fdtrack watches another (idle) pid, every fd kind");
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same loop while one no-op "
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same loop while one no-op "
 		 "tp_btf/sys_exit program is attached");
 	r->extra_name = "nothing_loaded";
 	r->goal_max_ratio = 1.10;
 	r->count = run->opt->smoke ? 20000 : 500000;
-	struct sys_arg a = { .loop = GETPPID, .n = r->count, .cpu = bench_ncpus() - 1,
-			     .err = r->error, .errlen = sizeof(r->error) };
+	struct sys_arg a = { .loop = GETPPID,
+			     .n = r->count,
+			     .cpu = bench_ncpus() - 1,
+			     .err = r->error,
+			     .errlen = sizeof(r->error) };
 
 	run->other_tracing_bpf_programs = other_tracing_programs();
 	if (setup(r))
@@ -251,7 +273,8 @@ static void run_fdtrack_syscall_overhead(struct bench_run *run)
 
 /* The child pins itself to the last CPU; the parent only waits. */
 const struct bench_figure bench_fig_fdtrack_syscall_overhead = {
-	.name = "fdtrack_syscall_overhead", .run = run_fdtrack_syscall_overhead,
+	.name = "fdtrack_syscall_overhead",
+	.run = run_fdtrack_syscall_overhead,
 };
 
 static void run_fdtrack_open_close(struct bench_run *run)
@@ -261,16 +284,21 @@ static void run_fdtrack_open_close(struct bench_run *run)
 		return;
 	r->unit = "ns/pair";
 	r->clock = "thread-cpu";
-	snprintf(r->what, sizeof(r->what), "open+close of a regular file in a child "
+	snprintf(r->what, sizeof(r->what),
+		 "open+close of a regular file in a child "
 		 "pinned to one CPU that fdtrack watches (every fd kind, opening stacks "
 		 "unwound with DWARF: its defaults)");
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same loop while one no-op "
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same loop while one no-op "
 		 "tp_btf/sys_exit program is attached");
 	r->extra_name = "nothing_loaded";
 	r->goal_max_ratio = 1.5;
 	r->count = run->opt->smoke ? 20000 : 1000000;
-	struct sys_arg a = { .loop = OPEN_CLOSE, .n = r->count, .cpu = bench_ncpus() - 1,
-			     .err = r->error, .errlen = sizeof(r->error) };
+	struct sys_arg a = { .loop = OPEN_CLOSE,
+			     .n = r->count,
+			     .cpu = bench_ncpus() - 1,
+			     .err = r->error,
+			     .errlen = sizeof(r->error) };
 
 	if (setup(r))
 		return;
@@ -279,5 +307,6 @@ static void run_fdtrack_open_close(struct bench_run *run)
 }
 
 const struct bench_figure bench_fig_fdtrack_open_close = {
-	.name = "fdtrack_open_close", .run = run_fdtrack_open_close,
+	.name = "fdtrack_open_close",
+	.run = run_fdtrack_open_close,
 };

@@ -39,7 +39,8 @@ static enum rex_poll rex_trivial_poll(void *st, struct rex_context *cx)
 	cx->output = 0;
 	return REX_READY;
 }
-static const struct rex_task_vtable rex_trivial_vt = { "bench-trivial", rex_trivial_poll,
+static const struct rex_task_vtable rex_trivial_vt = { "bench-trivial",
+						       rex_trivial_poll,
 						       count_drop };
 
 /* The run queue is FIFO: spawn a batch, wake ourselves (queued behind the
@@ -67,7 +68,8 @@ static enum rex_poll rex_spawner_poll(void *st, struct rex_context *cx)
 	rex_waker_wake_by_ref(rex_context_waker(cx));
 	return REX_PENDING;
 }
-static const struct rex_task_vtable rex_spawner_vt = { "bench-spawner", rex_spawner_poll, NULL };
+static const struct rex_task_vtable rex_spawner_vt = { "bench-spawner",
+						       rex_spawner_poll, NULL };
 
 static double rep_rex_spawn(void *arg)
 {
@@ -96,7 +98,8 @@ static enum rex_poll floor_trivial_poll(void *st, struct floor_context *cx)
 	c->completed++;
 	return REX_READY;
 }
-static const struct floor_task_vtable floor_trivial_vt = { floor_trivial_poll, count_drop };
+static const struct floor_task_vtable floor_trivial_vt = { floor_trivial_poll,
+							   count_drop };
 
 static enum rex_poll floor_spawner_poll(void *st, struct floor_context *cx)
 {
@@ -119,7 +122,8 @@ static enum rex_poll floor_spawner_poll(void *st, struct floor_context *cx)
 	floor_wake_by_ref(cx->task);
 	return REX_PENDING;
 }
-static const struct floor_task_vtable floor_spawner_vt = { floor_spawner_poll, NULL };
+static const struct floor_task_vtable floor_spawner_vt = { floor_spawner_poll,
+							   NULL };
 
 static double rep_floor_spawn(void *arg)
 {
@@ -167,7 +171,8 @@ static enum rex_poll rex_self_wake_poll(void *st, struct rex_context *cx)
 	rex_waker_wake_by_ref(rex_context_waker(cx));
 	return REX_PENDING;
 }
-static const struct rex_task_vtable rex_self_wake_vt = { "bench-self-wake", rex_self_wake_poll,
+static const struct rex_task_vtable rex_self_wake_vt = { "bench-self-wake",
+							 rex_self_wake_poll,
 							 self_waker_drop };
 
 static enum rex_poll floor_self_wake_poll(void *st, struct floor_context *cx)
@@ -179,8 +184,9 @@ static enum rex_poll floor_self_wake_poll(void *st, struct floor_context *cx)
 	floor_wake_by_ref(cx->task);
 	return REX_PENDING;
 }
-static const struct floor_task_vtable floor_self_wake_vt = { floor_self_wake_poll,
-							     self_waker_drop };
+static const struct floor_task_vtable floor_self_wake_vt = {
+	floor_self_wake_poll, self_waker_drop
+};
 
 double bench_rep_rex_wake(void *arg)
 {
@@ -231,9 +237,12 @@ static void run_spawn_complete(struct bench_run *run)
 		return;
 	r->unit = "ns/task";
 	r->clock = "thread-cpu";
-	snprintf(r->what, sizeof(r->what), "rex_spawn a trivial task (batches of %d) and run "
-		 "it to completion, one executor, one core", SPAWN_BATCH);
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same on the floor executor "
+	snprintf(r->what, sizeof(r->what),
+		 "rex_spawn a trivial task (batches of %d) and run "
+		 "it to completion, one executor, one core",
+		 SPAWN_BATCH);
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same on the floor executor "
 		 "(bench floor_executor.c: malloc + free, 2 atomic RMWs, FIFO push + pop, "
 		 "indirect poll + drop)");
 	r->goal_max_ratio = 2.0;
@@ -242,7 +251,8 @@ static void run_spawn_complete(struct bench_run *run)
 	r->count = a.n;
 	rep_rex_spawn(&warm);
 	rep_floor_spawn(&warm);
-	bench_interleave(r, bench_reps(run->opt, 7), rep_rex_spawn, &a, rep_floor_spawn, &a);
+	bench_interleave(r, bench_reps(run->opt, 7), rep_rex_spawn, &a,
+			 rep_floor_spawn, &a);
 }
 
 static void run_local_wake(struct bench_run *run)
@@ -253,9 +263,11 @@ static void run_local_wake(struct bench_run *run)
 		return;
 	r->unit = "ns/wake";
 	r->clock = "thread-cpu";
-	snprintf(r->what, sizeof(r->what), "a task wakes itself (rex_waker_wake_by_ref) on its "
+	snprintf(r->what, sizeof(r->what),
+		 "a task wakes itself (rex_waker_wake_by_ref) on its "
 		 "own executor and is re-polled");
-	snprintf(r->floor_what, sizeof(r->floor_what), "the same on the floor executor "
+	snprintf(r->floor_what, sizeof(r->floor_what),
+		 "the same on the floor executor "
 		 "(bench floor_executor.c: CAS to NOTIFIED, FIFO push + pop, 2 atomic RMWs "
 		 "around an indirect poll)");
 	r->goal_max_ratio = 2.0;
@@ -264,12 +276,17 @@ static void run_local_wake(struct bench_run *run)
 	r->count = a.n;
 	bench_rep_rex_wake(&warm);
 	rep_floor_wake(&warm);
-	bench_interleave(r, bench_reps(run->opt, 7), bench_rep_rex_wake, &a, rep_floor_wake, &a);
+	bench_interleave(r, bench_reps(run->opt, 7), bench_rep_rex_wake, &a,
+			 rep_floor_wake, &a);
 }
 
 const struct bench_figure bench_fig_spawn_complete = {
-	.name = "spawn_complete", .pinned = true, .run = run_spawn_complete,
+	.name = "spawn_complete",
+	.pinned = true,
+	.run = run_spawn_complete,
 };
 const struct bench_figure bench_fig_local_wake = {
-	.name = "local_wake", .pinned = true, .run = run_local_wake,
+	.name = "local_wake",
+	.pinned = true,
+	.run = run_local_wake,
 };

@@ -27,11 +27,12 @@
 
 #include "bench.h"
 
-#define NOTIFIED  ((uint64_t)1) /* in a run queue, or to be queued when its poll ends */
-#define RUNNING   ((uint64_t)2) /* poll() is on the stack */
-#define COMPLETED ((uint64_t)4) /* poll() returned READY */
-#define REF_ONE   ((uint64_t)8) /* the count above the flags */
-#define RUN_BUDGET 256          /* polls between looks at the remote queue */
+#define NOTIFIED \
+	((uint64_t)1) /* in a run queue, or to be queued when its poll ends */
+#define RUNNING	   ((uint64_t)2) /* poll() is on the stack */
+#define COMPLETED  ((uint64_t)4) /* poll() returned READY */
+#define REF_ONE	   ((uint64_t)8) /* the count above the flags */
+#define RUN_BUDGET 256		 /* polls between looks at the remote queue */
 
 struct floor_task {
 	_Atomic uint64_t state;
@@ -42,8 +43,8 @@ struct floor_task {
 };
 
 struct floor_executor {
-	struct floor_task *head, *tail;        /* run queue, owner thread */
-	_Atomic(struct floor_task *) remote;   /* pushed by other threads */
+	struct floor_task *head, *tail;	     /* run queue, owner thread */
+	_Atomic(struct floor_task *) remote; /* pushed by other threads */
 };
 
 static _Thread_local struct floor_executor *current;
@@ -84,7 +85,8 @@ static struct floor_task *pop_local(struct floor_executor *ex)
  * run queue by the owner. */
 static void push_remote(struct floor_executor *ex, struct floor_task *t)
 {
-	struct floor_task *head = atomic_load_explicit(&ex->remote, memory_order_relaxed);
+	struct floor_task *head = atomic_load_explicit(&ex->remote,
+						       memory_order_relaxed);
 	do
 		t->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&ex->remote, &head, t,
@@ -94,7 +96,8 @@ static void push_remote(struct floor_executor *ex, struct floor_task *t)
 
 static void drain_remote(struct floor_executor *ex)
 {
-	struct floor_task *t = atomic_exchange_explicit(&ex->remote, NULL, memory_order_acquire);
+	struct floor_task *t = atomic_exchange_explicit(&ex->remote, NULL,
+							memory_order_acquire);
 	struct floor_task *fifo = NULL;
 	while (t) { /* reverse: wake order */
 		struct floor_task *next = t->next;
@@ -116,7 +119,8 @@ int floor_spawn(struct floor_executor *ex, const struct floor_task_vtable *vt,
 	if (!t)
 		return -1;
 	memcpy(t->data, state, size);
-	atomic_init(&t->state, NOTIFIED | REF_ONE); /* the queue entry's reference */
+	atomic_init(&t->state,
+		    NOTIFIED | REF_ONE); /* the queue entry's reference */
 	t->vt = vt;
 	t->ex = ex;
 	push_local(ex, t);
@@ -125,7 +129,8 @@ int floor_spawn(struct floor_executor *ex, const struct floor_task_vtable *vt,
 
 void floor_wake_by_ref(struct floor_task *t)
 {
-	uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire), next;
+	uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire),
+		 next;
 	do {
 		if (s & (NOTIFIED | COMPLETED))
 			return;
@@ -153,19 +158,23 @@ static void destroy(struct floor_task *t)
 static void run_task(struct floor_executor *ex, struct floor_task *t)
 {
 	/* Queued means NOTIFIED and not RUNNING: one RMW flips both. */
-	atomic_fetch_xor_explicit(&t->state, NOTIFIED | RUNNING, memory_order_acquire);
+	atomic_fetch_xor_explicit(&t->state, NOTIFIED | RUNNING,
+				  memory_order_acquire);
 	struct floor_context cx = { ex, t };
 	if (t->vt->poll(t->data, &cx) == REX_READY) {
 		if (t->vt->drop)
 			t->vt->drop(t->data);
 		/* COMPLETED, not RUNNING, and the queue's reference gone. */
-		uint64_t old = atomic_fetch_add_explicit(&t->state, COMPLETED - RUNNING - REF_ONE,
+		uint64_t old = atomic_fetch_add_explicit(&t->state,
+							 COMPLETED - RUNNING -
+								 REF_ONE,
 							 memory_order_acq_rel);
 		if (old / REF_ONE == 1)
 			free(t);
 		return;
 	}
-	uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed), next;
+	uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed),
+		 next;
 	do { /* woken during the poll: keep the reference for the queue */
 		next = s & NOTIFIED ? s & ~RUNNING : (s & ~RUNNING) - REF_ONE;
 	} while (!atomic_compare_exchange_weak_explicit(&t->state, &s, next,

@@ -22,20 +22,23 @@
 #include "clock.h"
 
 #define BENCH_FIGURE_PTR(name) &bench_fig_##name,
-static const struct bench_figure *const figures[] = { BENCH_FIGURES(BENCH_FIGURE_PTR) };
+static const struct bench_figure *const figures[] = { BENCH_FIGURES(
+	BENCH_FIGURE_PTR) };
 #define NFIGURES (sizeof(figures) / sizeof(figures[0]))
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: bench [--smoke] [--json FILE] [--reps N] [--only NAME[,NAME...]]\n"
-"             [--exstress PATH] [--list]\n"
-"  --smoke       tiny counts, one repetition (seconds; for make check)\n"
-"  --json FILE   write the results as JSON\n"
-"  --reps N      repetitions of each figure and of its floor (1..%d)\n"
-"  --only NAMES  run only these figures (comma separated; see --list)\n"
-"  --exstress P  the exstress binary (default " BENCH_EXSTRESS ")\n"
-"  --list        list the figures\n", BENCH_MAX_REPS);
+		"usage: bench [--smoke] [--json FILE] [--reps N] [--only NAME[,NAME...]]\n"
+		"             [--exstress PATH] [--list]\n"
+		"  --smoke       tiny counts, one repetition (seconds; for make check)\n"
+		"  --json FILE   write the results as JSON\n"
+		"  --reps N      repetitions of each figure and of its floor (1..%d)\n"
+		"  --only NAMES  run only these figures (comma separated; see --list)\n"
+		"  --exstress P  the exstress binary (default " BENCH_EXSTRESS
+		")\n"
+		"  --list        list the figures\n",
+		BENCH_MAX_REPS);
 }
 
 static void list_figures(FILE *f)
@@ -60,19 +63,21 @@ static bool figure_exists(const char *name, size_t len)
 		size_t n = strlen(fig->name);
 		if (len == n && strncmp(name, fig->name, n) == 0)
 			return true;
-		if (!fig->variant || len <= n + 1 || strncmp(name, fig->name, n) != 0 ||
-		    name[n] != '/')
+		if (!fig->variant || len <= n + 1 ||
+		    strncmp(name, fig->name, n) != 0 || name[n] != '/')
 			continue;
 		const char *v;
 		for (unsigned k = 0; (v = fig->variant(k)); k++)
-			if (strlen(v) == len - n - 1 && strncmp(name + n + 1, v, len - n - 1) == 0)
+			if (strlen(v) == len - n - 1 &&
+			    strncmp(name + n + 1, v, len - n - 1) == 0)
 				return true;
 	}
 	return false;
 }
 
 /* Does --only select anything of this figure? */
-static bool figure_selected(const struct bench_options *o, const struct bench_figure *fig)
+static bool figure_selected(const struct bench_options *o,
+			    const struct bench_figure *fig)
 {
 	if (!o->only || bench_selected(o, fig->name))
 		return true;
@@ -130,8 +135,10 @@ int bench_parse_args(int argc, char **argv, struct bench_options *o, char *err,
 			break;
 		case 'r':
 			if (parse_reps(optarg, &o->reps)) {
-				snprintf(err, errlen, "--reps: '%s' is not a whole number from 1 to %d",
-					 optarg, BENCH_MAX_REPS);
+				snprintf(
+					err, errlen,
+					"--reps: '%s' is not a whole number from 1 to %d",
+					optarg, BENCH_MAX_REPS);
 				return BENCH_ARGS_ERROR;
 			}
 			break;
@@ -147,18 +154,24 @@ int bench_parse_args(int argc, char **argv, struct bench_options *o, char *err,
 		case 'h':
 			return BENCH_ARGS_HELP;
 		case ':':
-			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
+			snprintf(err, errlen, "%s needs a value",
+				 argv[optind - 1]);
 			return BENCH_ARGS_ERROR;
 		default:
 			if (optopt)
-				snprintf(err, errlen, "unknown option '-%c' (see --help)", optopt);
+				snprintf(err, errlen,
+					 "unknown option '-%c' (see --help)",
+					 optopt);
 			else
-				snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+				snprintf(err, errlen,
+					 "unknown option '%s' (see --help)",
+					 argv[optind - 1]);
 			return BENCH_ARGS_ERROR;
 		}
 	}
 	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		snprintf(err, errlen, "unexpected argument '%s' (see --help)",
+			 argv[optind]);
 		return BENCH_ARGS_ERROR;
 	}
 	if (o->json && !o->json[0]) {
@@ -168,8 +181,10 @@ int bench_parse_args(int argc, char **argv, struct bench_options *o, char *err,
 	for (const char *p = o->only; p && *p;) {
 		size_t len = strcspn(p, ",");
 		if (!figure_exists(p, len)) {
-			snprintf(err, errlen, "--only: no figure '%.*s' (bench --list names them)",
-				 len > INT_MAX ? INT_MAX : (int)len, p);
+			snprintf(
+				err, errlen,
+				"--only: no figure '%.*s' (bench --list names them)",
+				len > INT_MAX ? INT_MAX : (int)len, p);
 			return BENCH_ARGS_ERROR;
 		}
 		p += len + (p[len] == ',');

@@ -35,7 +35,8 @@ static enum rex_poll empty_poll(void *state, struct rex_context *cx)
 	cx->output = 0;
 	return REX_READY;
 }
-const struct rex_task_vtable bench_empty_task = { "bench-empty", empty_poll, NULL };
+const struct rex_task_vtable bench_empty_task = { "bench-empty", empty_poll,
+						  NULL };
 
 /* ---- selection and repetitions ----------------------------------------- */
 
@@ -68,10 +69,12 @@ int bench_reps(const struct bench_options *o, int dflt)
 	return n > BENCH_MAX_REPS ? BENCH_MAX_REPS : n;
 }
 
-struct bench_result *bench_result_add(struct bench_run *run, const char *fmt, ...)
+struct bench_result *bench_result_add(struct bench_run *run, const char *fmt,
+				      ...)
 {
 	if (run->nresults == BENCH_MAX_RESULTS) {
-		fprintf(stderr, "bench: more than %d results; raise BENCH_MAX_RESULTS\n",
+		fprintf(stderr,
+			"bench: more than %d results; raise BENCH_MAX_RESULTS\n",
 			BENCH_MAX_RESULTS);
 		return NULL;
 	}
@@ -97,8 +100,8 @@ void bench_metric(struct bench_result *r, const char *name, double value)
 	}
 }
 
-int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig, void *fig_arg,
-		     bench_rep_fn floor, void *floor_arg)
+int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig,
+		     void *fig_arg, bench_rep_fn floor, void *floor_arg)
 {
 	for (int i = 0; i < n; i++) {
 		for (int k = 0; k < 2; k++) {
@@ -110,7 +113,8 @@ int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig, void *fig_
 			double v = f(is_fig ? fig_arg : floor_arg);
 			if (v < 0) {
 				if (!r->error[0])
-					snprintf(r->error, sizeof(r->error), "%s failed",
+					snprintf(r->error, sizeof(r->error),
+						 "%s failed",
 						 is_fig ? "figure" : "floor");
 				return -1;
 			}
@@ -147,11 +151,13 @@ static void stats(const double *v, int n, double *med, double *min, double *max)
 static void finish_one(struct bench_result *r)
 {
 	stats(r->fig, r->nrep, &r->med, &r->min, &r->max);
-	r->floor_med = r->floor_min = r->floor_max = r->ratio = r->paired_ratio = NAN;
+	r->floor_med = r->floor_min = r->floor_max = r->ratio =
+		r->paired_ratio = NAN;
 	r->extra_med = r->extra_min = r->extra_max = NAN;
 	if (r->floor_what[0]) {
 		double q[BENCH_MAX_REPS], lo, hi;
-		stats(r->floor, r->nrep, &r->floor_med, &r->floor_min, &r->floor_max);
+		stats(r->floor, r->nrep, &r->floor_med, &r->floor_min,
+		      &r->floor_max);
 		if (r->floor_med > 0)
 			r->ratio = r->med / r->floor_med;
 		for (int i = 0; i < r->nrep; i++)
@@ -159,7 +165,8 @@ static void finish_one(struct bench_result *r)
 		stats(q, r->nrep, &r->paired_ratio, &lo, &hi);
 	}
 	if (r->nextra)
-		stats(r->extra, r->nextra, &r->extra_med, &r->extra_min, &r->extra_max);
+		stats(r->extra, r->nextra, &r->extra_med, &r->extra_min,
+		      &r->extra_max);
 	r->met = !r->error[0] && r->nrep > 0 && r->ratio <= r->goal_max_ratio;
 }
 
@@ -172,7 +179,10 @@ static bool has_goal(const struct bench_result *r)
 static void goal_text(const struct bench_result *r, char *buf, size_t len)
 {
 	double v = r->goal_max_ratio;
-	snprintf(buf, len, fabs(v * 10 - round(v * 10)) < 1e-9 ? "ratio <= %.1f" : "ratio <= %.2f", v);
+	snprintf(buf, len,
+		 fabs(v * 10 - round(v * 10)) < 1e-9 ? "ratio <= %.1f"
+						     : "ratio <= %.2f",
+		 v);
 }
 
 void bench_finish(struct bench_run *run)
@@ -225,7 +235,8 @@ static void cpu_model(char *buf, size_t len)
 
 static void json_result(FILE *f, const struct bench_result *r)
 {
-	bool has_floor = r->floor_what[0] != 0; /* false only for a bug: check_json fails it */
+	bool has_floor = r->floor_what[0] !=
+			 0; /* false only for a bug: check_json fails it */
 	json_put_str(f, "\n    {\"name\": ", r->name);
 	json_put_str(f, ", \"unit\": ", r->unit);
 	json_put_str(f, ", \"clock\": ", r->clock);
@@ -235,7 +246,8 @@ static void json_result(FILE *f, const struct bench_result *r)
 	json_put_num(f, ",\n     \"median\": ", r->med);
 	json_put_num(f, ", \"min\": ", r->min);
 	json_put_num(f, ", \"max\": ", r->max);
-	json_put_str(f, ",\n     \"baseline\": ", has_floor ? r->floor_what : NULL);
+	json_put_str(f, ",\n     \"baseline\": ",
+		     has_floor ? r->floor_what : NULL);
 	json_put_num(f, ", \"baseline_median\": ", r->floor_med);
 	json_put_num(f, ", \"baseline_min\": ", r->floor_min);
 	json_put_num(f, ", \"baseline_max\": ", r->floor_max);
@@ -253,9 +265,13 @@ static void json_result(FILE *f, const struct bench_result *r)
 	char goal[32];
 	goal_text(r, goal, sizeof(goal));
 	json_put_str(f, ",\n     \"goal\": ", has_goal(r) ? goal : NULL);
-	json_put_num(f, ", \"goal_max_ratio\": ", has_goal(r) ? r->goal_max_ratio : NAN);
+	json_put_num(f, ", \"goal_max_ratio\": ",
+		     has_goal(r) ? r->goal_max_ratio : NAN);
 	fprintf(f, ", \"goal_met\": %s, \"reps\": %d, \"count_per_rep\": %llu",
-		!has_goal(r) ? "null" : r->met ? "true" : "false", r->nrep, r->count);
+		!has_goal(r) ? "null"
+		: r->met     ? "true"
+			     : "false",
+		r->nrep, r->count);
 	fprintf(f, ",\n     \"values\": ");
 	json_num_array(f, r->fig, (size_t)r->nrep);
 	fprintf(f, ", \"baseline_values\": ");
@@ -277,20 +293,23 @@ static void json_result(FILE *f, const struct bench_result *r)
 	fprintf(f, "}");
 }
 
-int bench_write_json(const struct bench_run *run, const char *path, double wall_s)
+int bench_write_json(const struct bench_run *run, const char *path,
+		     double wall_s)
 {
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
-		fprintf(stderr, "bench: cannot write %s: %s\n", tmp, strerror(errno));
+		fprintf(stderr, "bench: cannot write %s: %s\n", tmp,
+			strerror(errno));
 		return -1;
 	}
 	struct utsname u;
 	uname(&u);
 	char cpu[256], commit[128], date[64];
 	cpu_model(cpu, sizeof(cpu));
-	read_line("git rev-parse --short HEAD 2>/dev/null", commit, sizeof(commit));
+	read_line("git rev-parse --short HEAD 2>/dev/null", commit,
+		  sizeof(commit));
 	time_t now = time(NULL);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 
@@ -300,9 +319,11 @@ int bench_write_json(const struct bench_run *run, const char *path, double wall_
 	json_str(f, cpu);
 	json_put_str(f, "},\n  \"date\": ", date);
 	json_put_str(f, ",\n  \"commit\": ", commit);
-	fprintf(f, ",\n  \"other_tracing_bpf_programs\": %d", run->other_tracing_bpf_programs);
+	fprintf(f, ",\n  \"other_tracing_bpf_programs\": %d",
+		run->other_tracing_bpf_programs);
 	json_put_num(f, ",\n  \"load_average_at_end\": ", loadavg());
-	fprintf(f, ",\n  \"smoke\": %s,\n  \"wall_s\": ", run->opt->smoke ? "true" : "false");
+	fprintf(f, ",\n  \"smoke\": %s,\n  \"wall_s\": ",
+		run->opt->smoke ? "true" : "false");
 	json_num(f, wall_s);
 	fprintf(f, ",\n  \"results\": [");
 	for (int i = 0; i < run->nresults; i++) {
@@ -312,7 +333,8 @@ int bench_write_json(const struct bench_run *run, const char *path, double wall_
 	}
 	fprintf(f, "\n  ]\n}\n");
 	if (fclose(f) || rename(tmp, path)) {
-		fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "bench: cannot write %s: %s\n", path,
+			strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -348,9 +370,12 @@ static void print_row(const struct bench_result *r, bool smoke)
 		goal_text(r, goal, sizeof(goal));
 	else
 		snprintf(goal, sizeof(goal), "— (reported)");
-	printf("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->name, r->unit,
-	       med, min, max, floor_med, ratio, goal,
-	       r->error[0] ? "error" : !has_goal(r) || smoke ? "—" : r->met ? "yes" : "**no**",
+	printf("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+	       r->name, r->unit, med, min, max, floor_med, ratio, goal,
+	       r->error[0]	       ? "error"
+	       : !has_goal(r) || smoke ? "—"
+	       : r->met		       ? "yes"
+				       : "**no**",
 	       r->clock);
 }
 
@@ -363,8 +388,8 @@ static void print_extra(const struct bench_result *r)
 	fmt_num(max, sizeof(max), r->extra_max);
 	printf("\n`%s`, %s: median %s %s (min %s, max %s); floor %.3g, figure %.3g: "
 	       "the floor costs %+.0f%% over %s, the figure %+.0f%% over the floor.\n",
-	       r->name, r->extra_name, med, r->unit, min, max, r->floor_med, r->med,
-	       (r->floor_med / r->extra_med - 1) * 100, r->extra_name,
+	       r->name, r->extra_name, med, r->unit, min, max, r->floor_med,
+	       r->med, (r->floor_med / r->extra_med - 1) * 100, r->extra_name,
 	       (r->med / r->floor_med - 1) * 100);
 }
 
@@ -392,8 +417,10 @@ void bench_print_markdown(const struct bench_run *run, double wall_s)
 	if (run->other_tracing_bpf_programs > 0 && !run->opt->smoke)
 		printf("\nNote: %d tracing BPF program(s) of other processes were loaded "
 		       "during the syscall figure (another fdtrack?): \"nothing loaded\" "
-		       "and the floor include them.\n", run->other_tracing_bpf_programs);
-	printf("\nLoad average at the end: %.2f on %d CPUs.\n", loadavg(), bench_ncpus());
+		       "and the floor include them.\n",
+		       run->other_tracing_bpf_programs);
+	printf("\nLoad average at the end: %.2f on %d CPUs.\n", loadavg(),
+	       bench_ncpus());
 	int missed = 0;
 	for (int i = 0; i < n; i++)
 		missed += has_goal(&rs[i]) && !rs[i].met && !rs[i].error[0];
@@ -414,7 +441,10 @@ void bench_print_markdown(const struct bench_run *run, double wall_s)
 	}
 	for (int i = 0; i < n; i++)
 		if (rs[i].error[0])
-			printf("Not measured: `%s`: %s\n", rs[i].name, rs[i].error);
+			printf("Not measured: `%s`: %s\n", rs[i].name,
+			       rs[i].error);
 	printf("\nbench, %d CPUs, %.1f s%s.\n", bench_ncpus(), wall_s,
-	       run->opt->smoke ? " (smoke: tiny counts, 1 repetition; not a measurement)" : "");
+	       run->opt->smoke
+		       ? " (smoke: tiny counts, 1 repetition; not a measurement)"
+		       : "");
 }

@@ -51,15 +51,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		require(o.executors >= 1 && o.executors <= 64);
 		require(o.tasks <= 4096);
 		require(o.sample_every >= 1);
-		require(o.duration_s == 0 || (o.duration_s >= 0.01 && o.duration_s <= 1e7));
+		require(o.duration_s == 0 ||
+			(o.duration_s >= 0.01 && o.duration_s <= 1e7));
 		require((unsigned)o.scenario <= EXS_SC_ALL);
-		const double lim[] = { o.limits.vsz_slope, o.limits.rss_slope, o.limits.vsz_growth,
-				       o.limits.rss_growth, o.limits.slope_floor };
+		const double lim[] = { o.limits.vsz_slope, o.limits.rss_slope,
+				       o.limits.vsz_growth, o.limits.rss_growth,
+				       o.limits.slope_floor };
 		for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++)
 			require(isfinite(lim[i]) && lim[i] >= 0);
 		const char *paths[] = { o.csv_path, o.json_path, o.junit_path };
 		for (size_t i = 0; i < 3; i++)
-			require(!paths[i] || (paths[i] >= copy && paths[i] < copy + size + 1 && *paths[i]));
+			require(!paths[i] ||
+				(paths[i] >= copy &&
+				 paths[i] < copy + size + 1 && *paths[i]));
 	} else {
 		require(rc == EXS_ARGS_HELP);
 	}

@@ -78,8 +78,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	} else {
 		enum fdkind k = fdkind_classify(s, 0, -1);
 		require(k < FDKIND_COUNT);
-		require((k == FDKIND_EVENTFD) == (strcmp(s, "anon_inode:[eventfd]") == 0));
-		require((k == FDKIND_IO_URING) == (strcmp(s, "anon_inode:[io_uring]") == 0));
+		require((k == FDKIND_EVENTFD) ==
+			(strcmp(s, "anon_inode:[eventfd]") == 0));
+		require((k == FDKIND_IO_URING) ==
+			(strcmp(s, "anon_inode:[io_uring]") == 0));
 	}
 	free(s);
 	return 0;

@@ -54,10 +54,11 @@ uid_t run_uid;
  * nofile > 0 sets RLIMIT_NOFILE; leaks = the run leaks on purpose (no
  * LeakSanitizer then). Adds --json and --quiet. */
 struct run run(const char *bin, const char *fault, long nofile, int leaks,
-		      const char *const *args)
+	       const char *const *args)
 {
 	struct run r = { 0 };
-	char jpath[] = "/tmp/exs-e2e-json-XXXXXX", epath[] = "/tmp/exs-e2e-err-XXXXXX",
+	char jpath[] = "/tmp/exs-e2e-json-XXXXXX",
+	     epath[] = "/tmp/exs-e2e-err-XXXXXX",
 	     opath[] = "/tmp/exs-e2e-out-XXXXXX";
 	int jfd = mkstemp(jpath), efd = mkstemp(epath), ofd = mkstemp(opath);
 	ck_assert(jfd >= 0 && efd >= 0 && ofd >= 0);
@@ -90,15 +91,18 @@ struct run run(const char *bin, const char *fault, long nofile, int leaks,
 			unsetenv("EXS_TEST_FAULT");
 		/* ASan builds: leaking on purpose is the point of some runs;
 		 * a quarantine would look like memory growth. */
-		setenv("ASAN_OPTIONS", leaks ? "detect_leaks=0:quarantine_size_mb=0"
-					     : "quarantine_size_mb=0", 1);
+		setenv("ASAN_OPTIONS",
+		       leaks ? "detect_leaks=0:quarantine_size_mb=0"
+			     : "quarantine_size_mb=0",
+		       1);
 		/* TSan sleeps 1 s at exit by default; timings are checked */
 		setenv("TSAN_OPTIONS", "atexit_sleep_ms=0", 1);
 		if (nofile > 0) {
 			struct rlimit rl = { (rlim_t)nofile, (rlim_t)nofile };
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
-		if (run_uid && (setgroups(0, NULL) || setgid(run_uid) || setuid(run_uid)))
+		if (run_uid &&
+		    (setgroups(0, NULL) || setgid(run_uid) || setuid(run_uid)))
 			_exit(126);
 		execv(bin, (char *const *)argv);
 		_exit(127);
@@ -149,9 +153,10 @@ void assert_no_fd_growth(const char *json)
 	const char *end = strchr(p, '}');
 	ck_assert_ptr_nonnull(end);
 	ck_assert_ptr_nonnull(strstr(p, "\"eventfd\": 0"));
-	for (const char *q = p + strlen("\"fd_growth\": {"); (q = strstr(q, "\": ")) && q < end; q++)
-		ck_assert_msg(q[3] == '0' && (q[4] == ',' || q[4] == '}'), "fd growth: %.*s",
-			      (int)(end - p + 1), p);
+	for (const char *q = p + strlen("\"fd_growth\": {");
+	     (q = strstr(q, "\": ")) && q < end; q++)
+		ck_assert_msg(q[3] == '0' && (q[4] == ',' || q[4] == '}'),
+			      "fd growth: %.*s", (int)(end - p + 1), p);
 }
 
 /* A check's pass flag from the JSON checks array. */
@@ -163,7 +168,6 @@ int check_passed(const char *json, const char *name)
 	ck_assert_msg(p, "no check %s in:\n%.1500s", name, json);
 	return strncmp(p + strlen(pat), "true", 4) == 0;
 }
-
 
 int fields(const char *line)
 {

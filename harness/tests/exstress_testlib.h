@@ -17,9 +17,9 @@
 
 struct run {
 	int rc;
-	char *json;   /* NULL when no JSON was written */
-	char *err;    /* stderr */
-	char *out;    /* stdout */
+	char *json; /* NULL when no JSON was written */
+	char *err;  /* stderr */
+	char *out;  /* stdout */
 	char csv[64];
 };
 

@@ -39,15 +39,37 @@ END_TEST
 START_TEST(values)
 {
 	struct exs_options o;
-	char *argv[] = { "exstress", "--policy", "legacy-448", "--scenario=all",
-			 "--iterations", "5000", "--executors", "4", "--tasks=7",
-			 "--warmup", "0", "--probe", "require", "--csv", "a.csv",
-			 "--json=b.json", "--junit", "c.xml", "--seed",
-			 "18446744073709551615", "--quiet",
-			 "--vsz-slope-limit", "100", "--slope-floor=5", "--sample-every", "250",
-			 "--verbose", NULL };
+	char *argv[] = { "exstress",
+			 "--policy",
+			 "legacy-448",
+			 "--scenario=all",
+			 "--iterations",
+			 "5000",
+			 "--executors",
+			 "4",
+			 "--tasks=7",
+			 "--warmup",
+			 "0",
+			 "--probe",
+			 "require",
+			 "--csv",
+			 "a.csv",
+			 "--json=b.json",
+			 "--junit",
+			 "c.xml",
+			 "--seed",
+			 "18446744073709551615",
+			 "--quiet",
+			 "--vsz-slope-limit",
+			 "100",
+			 "--slope-floor=5",
+			 "--sample-every",
+			 "250",
+			 "--verbose",
+			 NULL };
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
-	ck_assert_int_eq(exs_parse_args(argc, argv, &o, err, sizeof(err)), EXS_ARGS_OK);
+	ck_assert_int_eq(exs_parse_args(argc, argv, &o, err, sizeof(err)),
+			 EXS_ARGS_OK);
 	ck_assert_int_eq(o.policy, REX_DROP_LEGACY_448);
 	ck_assert_int_eq(o.scenario, EXS_SC_ALL);
 	ck_assert_uint_eq(o.iterations, 5000);
@@ -74,8 +96,11 @@ START_TEST(duration_or_iterations)
 	struct exs_options o;
 	ck_assert_int_eq(parse(&o, "--duration", "2.5", NULL), EXS_ARGS_OK);
 	ck_assert_double_eq(o.duration_s, 2.5);
-	ck_assert_int_eq(parse(&o, "--iterations=10", "--duration", "1"), EXS_ARGS_ERROR);
-	ck_assert_msg(strstr(err, "--iterations and --duration exclude each other"), "got '%s'", err);
+	ck_assert_int_eq(parse(&o, "--iterations=10", "--duration", "1"),
+			 EXS_ARGS_ERROR);
+	ck_assert_msg(strstr(err,
+			     "--iterations and --duration exclude each other"),
+		      "got '%s'", err);
 }
 END_TEST
 
@@ -84,11 +109,14 @@ START_TEST(scenarios_by_name)
 	struct exs_options o;
 	for (int sc = 0; sc <= EXS_SC_ALL; sc++) {
 		const char *name = exs_scenario_name(sc);
-		ck_assert_int_eq(parse(&o, "--scenario", name, NULL), EXS_ARGS_OK);
+		ck_assert_int_eq(parse(&o, "--scenario", name, NULL),
+				 EXS_ARGS_OK);
 		ck_assert_int_eq(o.scenario, sc);
 	}
-	ck_assert_str_eq(exs_scenario_name(EXS_SC_FOREIGN_WAKERS), "foreign-wakers");
-	ck_assert_str_eq(exs_scenario_name(EXS_SC_SPAWN_IN_DROP), "spawn-in-drop");
+	ck_assert_str_eq(exs_scenario_name(EXS_SC_FOREIGN_WAKERS),
+			 "foreign-wakers");
+	ck_assert_str_eq(exs_scenario_name(EXS_SC_SPAWN_IN_DROP),
+			 "spawn-in-drop");
 }
 END_TEST
 
@@ -115,7 +143,8 @@ static const struct {
 	{ "--executors", "1000", "--executors: '1000' is too large" },
 	{ "--tasks", "-1", "must not be negative" },
 	{ "--warmup", "1e3", "is not a number" },
-	{ "--seed", "18446744073709551616", "--seed: '18446744073709551616' is too large" },
+	{ "--seed", "18446744073709551616",
+	  "--seed: '18446744073709551616' is too large" },
 	{ "--duration", "0", "--duration: '0' must be greater than 0" },
 	{ "--duration", "soon", "--duration: 'soon' is not a number" },
 	{ "--duration", "-1", "must not be negative" },
@@ -135,8 +164,8 @@ START_TEST(bad_values)
 	struct exs_options o;
 	int rc = parse(&o, bad[_i].a1, bad[_i].a2, NULL);
 	ck_assert_int_eq(rc, EXS_ARGS_ERROR);
-	ck_assert_msg(strstr(err, bad[_i].want) != NULL, "got '%s', want '%s'", err,
-		      bad[_i].want);
+	ck_assert_msg(strstr(err, bad[_i].want) != NULL, "got '%s', want '%s'",
+		      err, bad[_i].want);
 	ck_assert_ptr_null(strchr(err, '\n'));
 }
 END_TEST
@@ -148,11 +177,28 @@ START_TEST(usage_text)
 	FILE *f = open_memstream(&buf, &len);
 	exs_usage(f);
 	fclose(f);
-	const char *must[] = { "--policy", "--scenario", "--iterations", "--executors",
-			       "--tasks", "--warmup", "--probe", "--csv", "--json",
-			       "--junit", "--seed", "--quiet", "--help", "--duration",
-			       "--sample-every", "--verbose", "SIGINT/SIGTERM", "130/143",
-			       "issue448", "foreign-wakers", "spawn-in-drop", "legacy-448",
+	const char *must[] = { "--policy",
+			       "--scenario",
+			       "--iterations",
+			       "--executors",
+			       "--tasks",
+			       "--warmup",
+			       "--probe",
+			       "--csv",
+			       "--json",
+			       "--junit",
+			       "--seed",
+			       "--quiet",
+			       "--help",
+			       "--duration",
+			       "--sample-every",
+			       "--verbose",
+			       "SIGINT/SIGTERM",
+			       "130/143",
+			       "issue448",
+			       "foreign-wakers",
+			       "spawn-in-drop",
+			       "legacy-448",
 			       "Exit 0 pass, 1 leak, 2 usage" };
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
 		ck_assert_msg(strstr(buf, must[i]), "usage lacks %s", must[i]);
@@ -169,7 +215,8 @@ int main(void)
 	tcase_add_test(tc, duration_or_iterations);
 	tcase_add_test(tc, scenarios_by_name);
 	tcase_add_test(tc, help);
-	tcase_add_loop_test(tc, bad_values, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_loop_test(tc, bad_values, 0,
+			    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, usage_text);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);

@@ -42,7 +42,8 @@ START_TEST(usage_errors)
 	const char *args[] = { usage_bad[_i].a1, usage_bad[_i].a2, NULL };
 	struct run r = run(EXS_BIN, NULL, 0, 0, args);
 	ck_assert_int_eq(r.rc, 2);
-	ck_assert_msg(strstr(r.err, usage_bad[_i].want), "stderr: %.1500s", r.err);
+	ck_assert_msg(strstr(r.err, usage_bad[_i].want), "stderr: %.1500s",
+		      r.err);
 	/* one line */
 	ck_assert_ptr_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1);
 	ck_assert_ptr_null(r.json);
@@ -64,12 +65,14 @@ END_TEST
 START_TEST(emfile_is_an_environment_error)
 {
 	/* Enough fds for exstress itself, not for two executors. */
-	const char *args[] = { "--scenario", "idle", "--iterations", "10", "--probe", "off",
-			       "--quiet", NULL };
+	const char *args[] = { "--scenario", "idle", "--iterations", "10",
+			       "--probe",    "off",  "--quiet",	     NULL };
 	struct run r = run(EXS_BIN, NULL, 8, 0, args);
 	ck_assert_msg(r.rc == 2, "exit %d, stderr:\n%.1500s", r.rc, r.err);
-	ck_assert_msg(strstr(r.err, "executor creation failed: Too many open files (RLIMIT_NOFILE=8); raise ulimit -n"),
-		      "stderr: %.1500s", r.err);
+	ck_assert_msg(
+		strstr(r.err,
+		       "executor creation failed: Too many open files (RLIMIT_NOFILE=8); raise ulimit -n"),
+		"stderr: %.1500s", r.err);
 	run_free(&r);
 }
 END_TEST
@@ -77,9 +80,10 @@ END_TEST
 /* Running out of fds because they leaked is the verdict, not an error. */
 START_TEST(emfile_after_a_leak_is_a_leak)
 {
-	const char *args[] = { "--policy", "legacy-448", "--scenario", "issue448",
-			       "--iterations", "1000", "--warmup", "10", "--probe", "off",
-			       "--quiet", NULL };
+	const char *args[] = { "--policy", "legacy-448",   "--scenario",
+			       "issue448", "--iterations", "1000",
+			       "--warmup", "10",	   "--probe",
+			       "off",	   "--quiet",	   NULL };
 	struct run r = run(EXS_BIN, NULL, 200, 1, args);
 	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%.1500s", r.rc, r.err);
 	ck_assert_ptr_nonnull(strstr(r.json, "\"verdict\": \"leak\""));
@@ -95,16 +99,20 @@ END_TEST
  * share of fds, so every scenario runs and reports, none starved. */
 START_TEST(all_legacy_runs_every_scenario)
 {
-	const char *args[] = { "--policy", "legacy-448", "--scenario", "all",
-			       "--iterations", "1000", "--warmup", "10", "--probe", "off",
-			       "--heap-stacks", "off", "--quiet", NULL };
+	const char *args[] = {
+		"--policy",	"legacy-448", "--scenario",    "all",
+		"--iterations", "1000",	      "--warmup",      "10",
+		"--probe",	"off",	      "--heap-stacks", "off",
+		"--quiet",	NULL
+	};
 	struct run r = run(EXS_BIN, NULL, 0, 1, args);
 	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%.1500s", r.rc, r.err);
 	ck_assert_ptr_null(strstr(r.json, "not run"));
 	const char *p = r.json;
 	int stopped = 0;
 	while ((p = strstr(p, "stopped at iteration"))) {
-		ck_assert_msg(!strncmp(strstr(p, "fds leaked ("), "fds leaked (the most one scenario", 32),
+		ck_assert_msg(!strncmp(strstr(p, "fds leaked ("),
+				       "fds leaked (the most one scenario", 32),
 			      "%.200s", p);
 		stopped++;
 		p++;
@@ -121,27 +129,43 @@ START_TEST(later_scenario_starved_by_a_leak_is_a_leak)
 {
 	char xml[] = "/tmp/exs-e2e-starved-XXXXXX";
 	close(mkstemp(xml));
-	const char *args[] = { "--policy", "legacy-448", "--scenario", "all",
-			       "--iterations", "20", "--warmup", "50", "--probe", "off",
-			       "--quiet", "--junit", xml, NULL };
+	const char *args[] = { "--policy",
+			       "legacy-448",
+			       "--scenario",
+			       "all",
+			       "--iterations",
+			       "20",
+			       "--warmup",
+			       "50",
+			       "--probe",
+			       "off",
+			       "--quiet",
+			       "--junit",
+			       xml,
+			       NULL };
 	struct run r = run(EXS_BIN, NULL, 256, 1, args);
 	ck_assert_msg(r.rc == 1, "exit %d, stderr:\n%.1500s", r.rc, r.err);
 	ck_assert_ptr_nonnull(strstr(r.err, "not run"));
 	ck_assert_ptr_nonnull(strstr(r.json, "\"verdict\": \"leak\""));
 	/* the cause is the leak, not the limit: no advice to raise it */
 	ck_assert_msg(!strstr(r.err, "raise ulimit"), "%.1500s", r.err);
-	ck_assert_ptr_nonnull(strstr(r.err, "the fds leaked by the scenarios before it"));
+	ck_assert_ptr_nonnull(
+		strstr(r.err, "the fds leaked by the scenarios before it"));
 	/* every scenario is in the JSON and the JUnit, those not run as such */
 	for (int sc = 0; sc < EXS_SC_IN_ALL; sc++) {
 		char want[96];
-		snprintf(want, sizeof(want), "\"scenario\": \"%s\"", exs_scenario_name(sc));
-		ck_assert_msg(strstr(r.json, want), "no %s in:\n%.1500s", want, r.json);
+		snprintf(want, sizeof(want), "\"scenario\": \"%s\"",
+			 exs_scenario_name(sc));
+		ck_assert_msg(strstr(r.json, want), "no %s in:\n%.1500s", want,
+			      r.json);
 	}
 	ck_assert_ptr_nonnull(strstr(r.json, "\"verdict\": \"not run\""));
 	char *x = slurp(xml);
 	ck_assert_ptr_nonnull(x);
-	ck_assert_msg(strstr(x, "tests=\"8\"") && strstr(x, "<skipped message=\"not run: the fds leaked"),
-		      "%s", x);
+	ck_assert_msg(
+		strstr(x, "tests=\"8\"") &&
+			strstr(x, "<skipped message=\"not run: the fds leaked"),
+		"%s", x);
 	free(x);
 	unlink(xml);
 	run_free(&r);
@@ -150,16 +174,21 @@ END_TEST
 
 START_TEST(csv_and_junit_files)
 {
-	char csv[] = "/tmp/exs-e2e-csv-XXXXXX", xml[] = "/tmp/exs-e2e-xml-XXXXXX";
+	char csv[] = "/tmp/exs-e2e-csv-XXXXXX",
+	     xml[] = "/tmp/exs-e2e-xml-XXXXXX";
 	close(mkstemp(csv));
 	close(mkstemp(xml));
-	const char *args[] = { "--scenario", "all", "--iterations", "20", "--warmup", "5",
-			       "--probe", "off", "--quiet", "--csv", csv, "--junit", xml, NULL };
+	const char *args[] = { "--scenario", "all",	 "--iterations",
+			       "20",	     "--warmup", "5",
+			       "--probe",    "off",	 "--quiet",
+			       "--csv",	     csv,	 "--junit",
+			       xml,	     NULL };
 	struct run r = run(EXS_BIN, NULL, 0, 0, args);
 	ck_assert_msg(r.rc == 0, "exit %d, stderr:\n%.1500s", r.rc, r.err);
 	ck_assert_ptr_nonnull(strstr(r.json, "\"scenario\": \"all\""));
 	ck_assert_ptr_nonnull(strstr(r.json, "\"probe\": \"proc-only\""));
-	ck_assert_ptr_nonnull(strstr(r.json, "\"scenario\": \"spawn-in-drop\""));
+	ck_assert_ptr_nonnull(
+		strstr(r.json, "\"scenario\": \"spawn-in-drop\""));
 
 	FILE *f = fopen(csv, "r");
 	ck_assert_ptr_nonnull(f);
@@ -170,7 +199,9 @@ START_TEST(csv_and_junit_files)
 	while (fgets(line, sizeof(line), f)) {
 		ck_assert_int_eq(fields(line), fields(exs_csv_header()));
 		ck_assert_ptr_nonnull(strstr(line, ",fixed,"));
-		ck_assert_ptr_nonnull(strstr(line, ",,,,,,,")); /* probe off: no bpf columns */
+		ck_assert_ptr_nonnull(
+			strstr(line,
+			       ",,,,,,,")); /* probe off: no bpf columns */
 		base += strstr(line, ",baseline,") != NULL;
 		warm += strstr(line, ",warmup,") != NULL;
 		meas += strstr(line, ",measure,") != NULL;
@@ -197,14 +228,27 @@ START_TEST(junit_failure_names_the_leak)
 {
 	char xml[] = "/tmp/exs-e2e-xml-XXXXXX";
 	close(mkstemp(xml));
-	const char *args[] = { "--policy", "legacy-448", "--scenario", "issue448",
-			       "--iterations", "50", "--warmup", "10", "--probe", "off",
-			       "--quiet", "--junit", xml, NULL };
+	const char *args[] = { "--policy",
+			       "legacy-448",
+			       "--scenario",
+			       "issue448",
+			       "--iterations",
+			       "50",
+			       "--warmup",
+			       "10",
+			       "--probe",
+			       "off",
+			       "--quiet",
+			       "--junit",
+			       xml,
+			       NULL };
 	struct run r = run(EXS_BIN, NULL, 0, 1, args);
 	ck_assert_int_eq(r.rc, 1);
 	char *x = slurp(xml);
 	ck_assert_ptr_nonnull(strstr(x, "tests=\"1\" failures=\"1\""));
-	ck_assert_ptr_nonnull(strstr(x, "<failure type=\"leak\" message=\"eventfd +100 (+2.000/iter) from iteration 11"));
+	ck_assert_ptr_nonnull(strstr(
+		x,
+		"<failure type=\"leak\" message=\"eventfd +100 (+2.000/iter) from iteration 11"));
 	free(x);
 	unlink(xml);
 	run_free(&r);
@@ -217,7 +261,8 @@ int main(void)
 	TCase *tc;
 
 	tc = tcase_create("cli");
-	tcase_add_loop_test(tc, usage_errors, 0, (int)(sizeof(usage_bad) / sizeof(usage_bad[0])));
+	tcase_add_loop_test(tc, usage_errors, 0,
+			    (int)(sizeof(usage_bad) / sizeof(usage_bad[0])));
 	tcase_add_test(tc, help);
 	tcase_add_test(tc, emfile_is_an_environment_error);
 	tcase_add_test(tc, emfile_after_a_leak_is_a_leak);

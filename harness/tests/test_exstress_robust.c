@@ -24,7 +24,6 @@
 #include "exstress.h"
 #include "exstress_testlib.h"
 
-
 /* ---- interruption --------------------------------------------------------------- */
 
 static double now_s(void)
@@ -55,7 +54,8 @@ static void rm_dir(const char *dir)
 	struct dirent *e;
 	char p[512];
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+		if (e->d_name[0] == '.' &&
+		    (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
 		unlink(p);
@@ -64,7 +64,6 @@ static void rm_dir(const char *dir)
 	rmdir(dir);
 }
 
-
 /* Every field of a CSV row: text for the first two and the phase, numbers
  * (or empty bpf columns) for the rest. */
 static void assert_csv_row(const char *line)
@@ -72,14 +71,17 @@ static void assert_csv_row(const char *line)
 	ck_assert_int_eq(fields(line), fields(exs_csv_header()));
 	char *copy = strdup(line), *save = NULL;
 	int i = 0;
-	for (char *f = strtok_r(copy, ",\n", &save); f; f = strtok_r(NULL, ",\n", &save), i++) {
+	for (char *f = strtok_r(copy, ",\n", &save); f;
+	     f = strtok_r(NULL, ",\n", &save), i++) {
 		if (i == 0 || i == 1 || i == 3)
 			continue;
 		char *end;
 		errno = 0;
 		double v = strtod(f, &end);
-		ck_assert_msg(end != f && *end == '\0' && errno == 0 && isfinite(v),
-			      "field %d '%s' of row '%s' is not a number", i, f, line);
+		ck_assert_msg(end != f && *end == '\0' && errno == 0 &&
+				      isfinite(v),
+			      "field %d '%s' of row '%s' is not a number", i, f,
+			      line);
 	}
 	free(copy);
 }
@@ -109,9 +111,9 @@ START_TEST(interrupt_stops_cleanly)
 		syscall(SYS_close_range, 3, ~0U, 0);
 		setenv("ASAN_OPTIONS", "quarantine_size_mb=0", 1);
 		setenv("TSAN_OPTIONS", "atexit_sleep_ms=0", 1);
-		execl(EXS_BIN, EXS_BIN, "--scenario", "mixed", "--duration", "60", "--quiet",
-		      "--probe", probe_mode(), "--csv", csv, "--json", json, "--junit", xml,
-		      (char *)NULL);
+		execl(EXS_BIN, EXS_BIN, "--scenario", "mixed", "--duration",
+		      "60", "--quiet", "--probe", probe_mode(), "--csv", csv,
+		      "--json", json, "--junit", xml, (char *)NULL);
 		_exit(127);
 	}
 	usleep(1000 * 1000);
@@ -127,9 +129,11 @@ START_TEST(interrupt_stops_cleanly)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	double dt = now_s() - t0;
 	char *err = slurp(epath);
-	ck_assert_msg(WIFEXITED(st), "killed by signal %d; stderr:\n%.1500s", WTERMSIG(st), err);
-	ck_assert_msg(WEXITSTATUS(st) == 128 + sig, "exit %d, want %d; stderr:\n%s",
-		      WEXITSTATUS(st), 128 + sig, err);
+	ck_assert_msg(WIFEXITED(st), "killed by signal %d; stderr:\n%.1500s",
+		      WTERMSIG(st), err);
+	ck_assert_msg(WEXITSTATUS(st) == 128 + sig,
+		      "exit %d, want %d; stderr:\n%s", WEXITSTATUS(st),
+		      128 + sig, err);
 	ck_assert_msg(dt < 2.0, "took %.2f s to stop after the signal", dt);
 	fprintf(stderr, "interrupt (%s): stopped %.0f ms after the signal\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", dt * 1000);
@@ -137,7 +141,9 @@ START_TEST(interrupt_stops_cleanly)
 	char *j = slurp(json);
 	ck_assert_msg(j, "no JSON; stderr:\n%.1500s", err);
 	ck_assert_ptr_nonnull(strstr(j, "\"interrupted\": true"));
-	ck_assert_ptr_nonnull(strstr(j, sig == SIGINT ? "\"signal\": \"SIGINT\"" : "\"signal\": \"SIGTERM\""));
+	ck_assert_ptr_nonnull(strstr(j, sig == SIGINT
+						? "\"signal\": \"SIGINT\""
+						: "\"signal\": \"SIGTERM\""));
 	ck_assert_msg(strstr(j, "\"verdict\": \"pass\""), "%.1500s", j);
 	double iters = num_after(j, "\"scenarios\"", "\"iterations\": ");
 	ck_assert_msg(iters > 10, "only %g measured iterations", iters);
@@ -147,7 +153,8 @@ START_TEST(interrupt_stops_cleanly)
 	char *c = slurp(csv);
 	ck_assert_ptr_nonnull(c);
 	size_t len = strlen(c);
-	ck_assert_msg(len > 0 && c[len - 1] == '\n', "the CSV ends in the middle of a row");
+	ck_assert_msg(len > 0 && c[len - 1] == '\n',
+		      "the CSV ends in the middle of a row");
 	c[len - 1] = '\0';
 	char *last = strrchr(c, '\n');
 	ck_assert_ptr_nonnull(last);
@@ -177,8 +184,9 @@ START_TEST(interrupt_during_warmup)
 		int nul = open("/dev/null", O_WRONLY);
 		dup2(nul, 2);
 		syscall(SYS_close_range, 3, ~0U, 0);
-		execl(EXS_BIN, EXS_BIN, "--scenario", "idle", "--warmup", "1000000000", "--duration", "60",
-		      "--quiet", "--probe", "off", "--json", json, (char *)NULL);
+		execl(EXS_BIN, EXS_BIN, "--scenario", "idle", "--warmup",
+		      "1000000000", "--duration", "60", "--quiet", "--probe",
+		      "off", "--json", json, (char *)NULL);
 		_exit(127);
 	}
 	usleep(300 * 1000);
@@ -210,14 +218,20 @@ START_TEST(fd_exhaustion)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	char csv[600];
 	snprintf(csv, sizeof(csv), "%s/run.csv", dir);
-	const char *args[] = { "--scenario", "issue448", "--executors", "64", "--iterations", "200",
-			       "--warmup", "10", "--verbose", "--quiet", "--probe", "auto",
-			       "--csv", csv, NULL };
+	const char *args[] = {
+		"--scenario",	"issue448", "--executors", "64",
+		"--iterations", "200",	    "--warmup",	   "10",
+		"--verbose",	"--quiet",  "--probe",	   "auto",
+		"--csv",	csv,	    NULL
+	};
 	struct run r = run(EXS_BIN, NULL, 64, 0, args);
 	ck_assert_msg(r.rc == 2, "exit %d, stderr:\n%.1500s", r.rc, r.err);
-	ck_assert_msg(strstr(r.err, "executor creation failed: Too many open files (RLIMIT_NOFILE=64); raise ulimit -n"),
-		      "stderr:\n%.1500s", r.err);
-	ck_assert_msg(strstr(r.err, "fds at exit: ") && strstr(r.err, "(as at start)"),
+	ck_assert_msg(
+		strstr(r.err,
+		       "executor creation failed: Too many open files (RLIMIT_NOFILE=64); raise ulimit -n"),
+		"stderr:\n%.1500s", r.err);
+	ck_assert_msg(strstr(r.err, "fds at exit: ") &&
+			      strstr(r.err, "(as at start)"),
 		      "fds left open:\n%.1500s", r.err);
 	ck_assert_ptr_null(r.json);
 	ck_assert_int_eq(access(csv, F_OK), -1);
@@ -229,19 +243,31 @@ START_TEST(fd_exhaustion)
 	if (access(EXS_FDTRACK_CLI, X_OK) == 0) {
 		char fj[600];
 		snprintf(fj, sizeof(fj), "%s/fdtrack.json", dir);
-		const char *fargs[] = { "--json", fj, "--", EXS_BIN, "--scenario", "issue448",
-					"--executors", "64", "--iterations", "200", "--warmup", "10",
-					"--quiet", "--probe", "off", NULL };
+		const char *fargs[] = {
+			"--json",	fj,	    "--",	   EXS_BIN,
+			"--scenario",	"issue448", "--executors", "64",
+			"--iterations", "200",	    "--warmup",	   "10",
+			"--quiet",	"--probe",  "off",	   NULL
+		};
 		r = run(EXS_FDTRACK_CLI, NULL, 64, 0, fargs);
 		char *f = slurp(fj);
-		if (!f && !(getenv("FDTRACK_REQUIRE_BPF") && strcmp(getenv("FDTRACK_REQUIRE_BPF"), "1") == 0)) {
-			fprintf(stderr, "fd_exhaustion: fdtrack unavailable, /proc census only: %.1500s", r.err);
+		if (!f && !(getenv("FDTRACK_REQUIRE_BPF") &&
+			    strcmp(getenv("FDTRACK_REQUIRE_BPF"), "1") == 0)) {
+			fprintf(stderr,
+				"fd_exhaustion: fdtrack unavailable, /proc census only: %.1500s",
+				r.err);
 		} else {
-			ck_assert_msg(f, "fdtrack wrote no JSON (exit %d):\n%.1500s", r.rc, r.err);
-			ck_assert_msg(strstr(f, "\"command_status\": 2"), "%s\n%.1500s", f, r.err);
-			ck_assert_msg(strstr(f, "\"open_at_exit\": {\"eventfd\": 0, \"io_uring\": 0}"),
-				      "exstress left fds open:\n%s", f);
-			ck_assert_ptr_nonnull(strstr(r.err, "RLIMIT_NOFILE=64"));
+			ck_assert_msg(
+				f, "fdtrack wrote no JSON (exit %d):\n%.1500s",
+				r.rc, r.err);
+			ck_assert_msg(strstr(f, "\"command_status\": 2"),
+				      "%s\n%.1500s", f, r.err);
+			ck_assert_msg(
+				strstr(f,
+				       "\"open_at_exit\": {\"eventfd\": 0, \"io_uring\": 0}"),
+				"exstress left fds open:\n%s", f);
+			ck_assert_ptr_nonnull(
+				strstr(r.err, "RLIMIT_NOFILE=64"));
 		}
 		free(f);
 		run_free(&r);
@@ -254,24 +280,49 @@ END_TEST
 
 /* Every option with a missing, empty, negative, non-numeric, huge and
  * overflowing value: one line naming the option, exit 2, nothing written. */
-static const char *const int_opts[] = { "--iterations", "--warmup", "--executors", "--tasks",
-					"--seed", "--sample-every" };
-static const char *const dbl_opts[] = { "--duration", "--vsz-slope-limit", "--rss-slope-limit",
-					"--vsz-growth-limit", "--rss-growth-limit", "--slope-floor" };
-static const char *const int_bad[] = { NULL, "", "-1", "abc", "12abc", "0x10", " 5",
-				       "99999999999999999999999999999", "18446744073709551616" };
-static const char *const dbl_bad[] = { NULL, "", "-1", "abc", "nan", "inf", "0x10", "1e999",
-				       "1e-999", "2.5s" };
+static const char *const int_opts[] = { "--iterations", "--warmup",
+					"--executors",	"--tasks",
+					"--seed",	"--sample-every" };
+static const char *const dbl_opts[] = {
+	"--duration",	      "--vsz-slope-limit",  "--rss-slope-limit",
+	"--vsz-growth-limit", "--rss-growth-limit", "--slope-floor"
+};
+static const char *const int_bad[] = { NULL,
+				       "",
+				       "-1",
+				       "abc",
+				       "12abc",
+				       "0x10",
+				       " 5",
+				       "99999999999999999999999999999",
+				       "18446744073709551616" };
+static const char *const dbl_bad[] = {
+	NULL, "", "-1", "abc", "nan", "inf", "0x10", "1e999", "1e-999", "2.5s"
+};
 #define N_INT_BAD (sizeof(int_bad) / sizeof(int_bad[0]))
 #define N_DBL_BAD (sizeof(dbl_bad) / sizeof(dbl_bad[0]))
 /* huge, in range of the type but not of the option */
 static const char *const int_huge[][2] = {
-	{ "--iterations", "1000000001" }, { "--warmup", "4000000000" }, { "--executors", "65" },
-	{ "--executors", "4294967298" }, { "--tasks", "4097" }, { "--sample-every", "1000000001" },
-	{ "--executors", "0" }, { "--iterations", "0" }, { "--sample-every", "0" },
-	{ "--duration", "0" }, { "--duration", "10000001" }, { "--slope-floor", "1e16" },
-	{ "--policy", "legacy" }, { "--scenario", "nope" }, { "--scenario", "" }, { "--probe", "maybe" },
-	{ "--csv", NULL }, { "--json", "" }, { "--junit", NULL }, { "--iterationz", "5" },
+	{ "--iterations", "1000000001" },
+	{ "--warmup", "4000000000" },
+	{ "--executors", "65" },
+	{ "--executors", "4294967298" },
+	{ "--tasks", "4097" },
+	{ "--sample-every", "1000000001" },
+	{ "--executors", "0" },
+	{ "--iterations", "0" },
+	{ "--sample-every", "0" },
+	{ "--duration", "0" },
+	{ "--duration", "10000001" },
+	{ "--slope-floor", "1e16" },
+	{ "--policy", "legacy" },
+	{ "--scenario", "nope" },
+	{ "--scenario", "" },
+	{ "--probe", "maybe" },
+	{ "--csv", NULL },
+	{ "--json", "" },
+	{ "--junit", NULL },
+	{ "--iterationz", "5" },
 	{ "stray", NULL },
 };
 
@@ -279,12 +330,17 @@ static void assert_usage_error(const char *a1, const char *a2)
 {
 	const char *args[] = { a1, a2, NULL };
 	struct run r = run(EXS_BIN, NULL, 0, 0, args);
-	ck_assert_msg(r.rc == 2, "%s '%s': exit %d, stderr:\n%.1500s", a1, a2 ? a2 : "(missing)", r.rc, r.err);
+	ck_assert_msg(r.rc == 2, "%s '%s': exit %d, stderr:\n%.1500s", a1,
+		      a2 ? a2 : "(missing)", r.rc, r.err);
 	size_t n = strlen(r.err);
 	ck_assert_msg(n > 0 && strchr(r.err, '\n') == r.err + n - 1,
-		      "%s '%s': not one line:\n%.1500s", a1, a2 ? a2 : "(missing)", r.err);
-	ck_assert_msg(strncmp(r.err, "exstress: ", 10) == 0 && (strstr(r.err, a1) || strstr(r.err, "iterations")),
-		      "%s: the error does not name the option: %.1500s", a1, r.err);
+		      "%s '%s': not one line:\n%.1500s", a1,
+		      a2 ? a2 : "(missing)", r.err);
+	ck_assert_msg(strncmp(r.err, "exstress: ", 10) == 0 &&
+			      (strstr(r.err, a1) ||
+			       strstr(r.err, "iterations")),
+		      "%s: the error does not name the option: %.1500s", a1,
+		      r.err);
 	ck_assert_ptr_null(r.json);
 	run_free(&r);
 }
@@ -316,19 +372,26 @@ static const char *const out_opts[] = { "--csv", "--json", "--junit" };
 START_TEST(unwritable_output_paths)
 {
 	const char *opt = out_opts[_i];
-	const char *paths[] = { "/nonexistent-exs-dir/out", "/etc/hostname/out", "/tmp",
-				"/tmp/", "/proc/exs-out" };
+	const char *paths[] = { "/nonexistent-exs-dir/out", "/etc/hostname/out",
+				"/tmp", "/tmp/", "/proc/exs-out" };
 	for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++) {
-		const char *args[] = { "--scenario", "mixed", "--iterations", "100000", "--quiet",
-				       "--probe", "off", opt, paths[p], NULL };
+		const char *args[] = { "--scenario", "mixed",	"--iterations",
+				       "100000",     "--quiet", "--probe",
+				       "off",	     opt,	paths[p],
+				       NULL };
 		double t0 = now_s();
 		struct run r = run(EXS_BIN, NULL, 0, 0, args);
 		double dt = now_s() - t0;
-		ck_assert_msg(r.rc == 2, "%s %s: exit %d, stderr:\n%.1500s", opt, paths[p], r.rc, r.err);
-		ck_assert_msg(strstr(r.err, "cannot write there") && strstr(r.err, paths[p]),
+		ck_assert_msg(r.rc == 2, "%s %s: exit %d, stderr:\n%.1500s",
+			      opt, paths[p], r.rc, r.err);
+		ck_assert_msg(strstr(r.err, "cannot write there") &&
+				      strstr(r.err, paths[p]),
 			      "%s %s: %.1500s", opt, paths[p], r.err);
-		ck_assert_ptr_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1);
-		ck_assert_msg(dt < 1.0, "%s %s: failed only after %.1f s (after running?)", opt, paths[p], dt);
+		ck_assert_ptr_eq(strchr(r.err, '\n'),
+				 r.err + strlen(r.err) - 1);
+		ck_assert_msg(dt < 1.0,
+			      "%s %s: failed only after %.1f s (after running?)",
+			      opt, paths[p], dt);
 		run_free(&r);
 	}
 	/* A directory that is there but not writable (as an unprivileged
@@ -338,8 +401,9 @@ START_TEST(unwritable_output_paths)
 	ck_assert_int_eq(chmod(dir, 0555), 0);
 	char path[600];
 	snprintf(path, sizeof(path), "%s/out", dir);
-	const char *args[] = { "--scenario", "idle", "--iterations", "10", "--quiet", "--probe", "off",
-			       opt, path, NULL };
+	const char *args[] = { "--scenario", "idle",	"--iterations", "10",
+			       "--quiet",    "--probe", "off",		opt,
+			       path,	     NULL };
 	if (geteuid() == 0)
 		run_uid = 65534;
 	struct run r = run(EXS_BIN, NULL, 0, 0, args);
@@ -359,15 +423,27 @@ START_TEST(no_partial_outputs)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	char csv[600];
 	snprintf(csv, sizeof(csv), "%s/run.csv", dir);
-	const char *args[] = { "--scenario", "idle", "--iterations", "10", "--quiet", "--probe", "off",
-			       "--csv", csv, "--junit", "/nonexistent-exs-dir/x.xml", NULL };
+	const char *args[] = { "--scenario",
+			       "idle",
+			       "--iterations",
+			       "10",
+			       "--quiet",
+			       "--probe",
+			       "off",
+			       "--csv",
+			       csv,
+			       "--junit",
+			       "/nonexistent-exs-dir/x.xml",
+			       NULL };
 	struct run r = run(EXS_BIN, NULL, 0, 0, args);
 	ck_assert_int_eq(r.rc, 2);
 	ck_assert_int_eq(count_files(dir, ""), 2);
 	run_free(&r);
 	/* the same file twice */
-	const char *args2[] = { "--scenario", "idle", "--iterations", "10", "--quiet", "--probe", "off",
-				"--csv", csv, "--json", csv, NULL };
+	const char *args2[] = { "--scenario", "idle",	 "--iterations",
+				"10",	      "--quiet", "--probe",
+				"off",	      "--csv",	 csv,
+				"--json",     csv,	 NULL };
 	r = run(EXS_BIN, NULL, 0, 0, args2);
 	ck_assert_int_eq(r.rc, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "must name different files"));
@@ -382,21 +458,27 @@ START_TEST(sample_every)
 {
 	char csv[] = "/tmp/exs-e2e-se-XXXXXX";
 	close(mkstemp(csv));
-	const char *args[] = { "--scenario", "idle", "--iterations", "1000", "--warmup", "10",
-			       "--sample-every", "100", "--probe", "off", "--quiet", "--csv", csv, NULL };
+	const char *args[] = { "--scenario", "idle", "--iterations",   "1000",
+			       "--warmup",   "10",   "--sample-every", "100",
+			       "--probe",    "off",  "--quiet",	       "--csv",
+			       csv,	     NULL };
 	struct run r = run(EXS_BIN, NULL, 0, 0, args);
 	ck_assert_msg(r.rc == 0, "exit %d:\n%.1500s", r.rc, r.err);
-	ck_assert_int_eq((int)num_after(r.json, "\"scenarios\"", "\"iterations\": "), 1000);
+	ck_assert_int_eq((int)num_after(r.json, "\"scenarios\"",
+					"\"iterations\": "),
+			 1000);
 	FILE *f = fopen(csv, "r");
 	char line[8192];
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
 	/* baseline 0, reference 10, every 100th, the last (1010) */
-	const int want[] = { 0, 10, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1010 };
+	const int want[] = { 0,	  10,  100, 200, 300,  400, 500,
+			     600, 700, 800, 900, 1000, 1010 };
 	size_t i = 0;
 	while (fgets(line, sizeof(line), f)) {
 		ck_assert_uint_lt(i, sizeof(want) / sizeof(want[0]));
 		assert_csv_row(line);
-		ck_assert_int_eq(atoi(strchr(strchr(line, ',') + 1, ',') + 1), want[i]);
+		ck_assert_int_eq(atoi(strchr(strchr(line, ',') + 1, ',') + 1),
+				 want[i]);
 		i++;
 	}
 	ck_assert_uint_eq(i, sizeof(want) / sizeof(want[0]));
@@ -415,9 +497,12 @@ int main(void)
 	tcase_add_loop_test(tc, interrupt_stops_cleanly, 0, 2);
 	tcase_add_test(tc, interrupt_during_warmup);
 	tcase_add_test(tc, fd_exhaustion);
-	tcase_add_loop_test(tc, hostile_int_values, 0, (int)(sizeof(int_opts) / sizeof(int_opts[0])));
-	tcase_add_loop_test(tc, hostile_double_values, 0, (int)(sizeof(dbl_opts) / sizeof(dbl_opts[0])));
-	tcase_add_loop_test(tc, hostile_out_of_range, 0, (int)(sizeof(int_huge) / sizeof(int_huge[0])));
+	tcase_add_loop_test(tc, hostile_int_values, 0,
+			    (int)(sizeof(int_opts) / sizeof(int_opts[0])));
+	tcase_add_loop_test(tc, hostile_double_values, 0,
+			    (int)(sizeof(dbl_opts) / sizeof(dbl_opts[0])));
+	tcase_add_loop_test(tc, hostile_out_of_range, 0,
+			    (int)(sizeof(int_huge) / sizeof(int_huge[0])));
 	tcase_add_loop_test(tc, unwritable_output_paths, 0, 3);
 	tcase_add_test(tc, no_partial_outputs);
 	tcase_add_test(tc, sample_every);

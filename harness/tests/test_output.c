@@ -21,21 +21,30 @@ static int count_fields(const char *line)
 START_TEST(csv_header_is_fixed)
 {
 	const char *h = exs_csv_header();
-	ck_assert_int_eq(strncmp(h, "scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,"
-				 "fd_io_uring,fd_epoll,", 62), 0);
+	ck_assert_int_eq(
+		strncmp(h,
+			"scenario,policy,iteration,phase,elapsed_ms,fd_eventfd,"
+			"fd_io_uring,fd_epoll,",
+			62),
+		0);
 	ck_assert_ptr_nonnull(strstr(h, ",fd_socket_unix,fd_socket_inet,"));
-	ck_assert_ptr_nonnull(strstr(h, ",fd_other,vsz_bytes,rss_bytes,heap_bytes,heap_allocs,"
-				       "bpf_eventfd_opens,bpf_eventfd_closes,bpf_eventfd_live,"));
+	ck_assert_ptr_nonnull(strstr(
+		h, ",fd_other,vsz_bytes,rss_bytes,heap_bytes,heap_allocs,"
+		   "bpf_eventfd_opens,bpf_eventfd_closes,bpf_eventfd_live,"));
 	ck_assert_ptr_nonnull(strstr(h, ",bpf_other_live,bpf_lost_events\n"));
-	ck_assert_int_eq(count_fields(h), 5 + FDKIND_COUNT + 4 + 3 * FDKIND_COUNT + 1);
+	ck_assert_int_eq(count_fields(h),
+			 5 + FDKIND_COUNT + 4 + 3 * FDKIND_COUNT + 1);
 	ck_assert_ptr_eq(exs_csv_header(), h); /* built once */
 }
 END_TEST
 
 START_TEST(csv_rows)
 {
-	struct exs_sample s = { .iteration = 7, .phase = EXS_PHASE_WARMUP, .elapsed_ms = 12.5,
-				.vsz_bytes = 4096, .rss_bytes = 1024 };
+	struct exs_sample s = { .iteration = 7,
+				.phase = EXS_PHASE_WARMUP,
+				.elapsed_ms = 12.5,
+				.vsz_bytes = 4096,
+				.rss_bytes = 1024 };
 	char row[4096], want[4096];
 	s.fds[FDKIND_EVENTFD] = 2;
 	s.fds[FDKIND_IO_URING] = 1;
@@ -44,11 +53,14 @@ START_TEST(csv_rows)
 	ck_assert_int_gt(n, 0);
 	ck_assert_int_eq(count_fields(row), count_fields(exs_csv_header()));
 	/* fds by kind, then memory, then empty heap and bpf columns */
-	size_t w = (size_t)snprintf(want, sizeof(want), "issue448,fixed,7,warmup,12.500");
+	size_t w = (size_t)snprintf(want, sizeof(want),
+				    "issue448,fixed,7,warmup,12.500");
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		w += (size_t)snprintf(want + w, sizeof(want) - w, ",%d",
-				      k == FDKIND_EVENTFD ? 2 : k == FDKIND_IO_URING ? 1 :
-				      k == FDKIND_PIPE ? 9 : 0);
+				      k == FDKIND_EVENTFD    ? 2
+				      : k == FDKIND_IO_URING ? 1
+				      : k == FDKIND_PIPE     ? 9
+							     : 0);
 	w += (size_t)snprintf(want + w, sizeof(want) - w, ",4096,1024,,");
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		w += (size_t)snprintf(want + w, sizeof(want) - w, ",,,");
@@ -68,7 +80,8 @@ START_TEST(csv_rows)
 	s.bpf.lost = 3;
 	n = exs_csv_format(row, sizeof(row), "io", "legacy-448", &s);
 	ck_assert_int_eq(count_fields(row), count_fields(exs_csv_header()));
-	ck_assert_ptr_nonnull(strstr(row, ",4096,1024,123456,789,10,8,2,5,4,1,0,0,0,"));
+	ck_assert_ptr_nonnull(
+		strstr(row, ",4096,1024,123456,789,10,8,2,5,4,1,0,0,0,"));
 	ck_assert_ptr_nonnull(strstr(row, ",0,0,0,3\n"));
 	ck_assert_int_eq(exs_csv_format(row, 10, "io", "fixed", &s), -1);
 }
@@ -83,7 +96,9 @@ START_TEST(csv_file_whole_rows)
 	struct exs_csv *c = exs_csv_open(path);
 	ck_assert_ptr_nonnull(c);
 	struct exs_sample s = { .vsz_bytes = 123456789, .rss_bytes = 1234567 };
-	enum { ROWS = 5000 }; /* several buffer flushes */
+	enum {
+		ROWS = 5000
+	}; /* several buffer flushes */
 	for (int i = 0; i < ROWS; i++) {
 		s.iteration = (uint64_t)i;
 		s.phase = i == 0 ? EXS_PHASE_BASELINE : EXS_PHASE_MEASURE;
@@ -96,7 +111,8 @@ START_TEST(csv_file_whole_rows)
 	while (fgets(line, sizeof(line), f)) {
 		size_t len = strlen(line);
 		ck_assert_msg(len && line[len - 1] == '\n', "half line %d", n);
-		ck_assert_int_eq(count_fields(line), count_fields(exs_csv_header()));
+		ck_assert_int_eq(count_fields(line),
+				 count_fields(exs_csv_header()));
 		if (n == 1)
 			ck_assert_ptr_nonnull(strstr(line, ",baseline,"));
 		n++;
@@ -146,8 +162,11 @@ static char *render(int (*fn)(FILE *, const struct exs_run_info *,
 {
 	struct exs_limits l;
 	exs_limits_default(&l);
-	struct exs_run_info info = { .scenario = scenario, .policy = "legacy-448",
-				     .probe = "proc-only", .elapsed_s = 2.0, .limits = &l };
+	struct exs_run_info info = { .scenario = scenario,
+				     .policy = "legacy-448",
+				     .probe = "proc-only",
+				     .elapsed_s = 2.0,
+				     .limits = &l };
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -166,7 +185,8 @@ static void json_valid(const char *text)
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -m json.tool %s >/dev/null", path);
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -m json.tool %s >/dev/null", path);
 	int rc = system(cmd);
 	unlink(path);
 	ck_assert_msg(rc == 0, "invalid JSON:\n%s", text);
@@ -178,17 +198,24 @@ START_TEST(json_single)
 	leak_result(&r);
 	char *j = render(exs_json_write, &r, 1, "issue448");
 	json_valid(j);
-	const char *must[] = { "\"verdict\": \"leak\"", "\"iterations\": 10",
-			       "\"probe\": \"proc-only\"", "\"scenario\": \"issue448\"",
-			       "\"policy\": \"legacy-448\"", "\"elapsed_s\": 2",
-			       "\"fd_growth\": {\"eventfd\": 20, \"io_uring\": 0, \"epoll\": 0,",
-			       "\"vsz_slope_bytes_per_iter\": 10000",
-			       "\"rss_slope_bytes_per_iter\": 0",
-			       "\"name\": \"fd_eventfd\", \"pass\": false, \"value\": 20, \"limit\": 0",
-			       "\"fd_first_leak_iteration\": {\"eventfd\": 51",
-			       "\"checks\": [", "\\\"quoted\\\"" };
+	const char *must[] = {
+		"\"verdict\": \"leak\"",
+		"\"iterations\": 10",
+		"\"probe\": \"proc-only\"",
+		"\"scenario\": \"issue448\"",
+		"\"policy\": \"legacy-448\"",
+		"\"elapsed_s\": 2",
+		"\"fd_growth\": {\"eventfd\": 20, \"io_uring\": 0, \"epoll\": 0,",
+		"\"vsz_slope_bytes_per_iter\": 10000",
+		"\"rss_slope_bytes_per_iter\": 0",
+		"\"name\": \"fd_eventfd\", \"pass\": false, \"value\": 20, \"limit\": 0",
+		"\"fd_first_leak_iteration\": {\"eventfd\": 51",
+		"\"checks\": [",
+		"\\\"quoted\\\""
+	};
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
-		ck_assert_msg(strstr(j, must[i]), "JSON lacks %s:\n%.1500s", must[i], j);
+		ck_assert_msg(strstr(j, must[i]), "JSON lacks %s:\n%.1500s",
+			      must[i], j);
 	free(j);
 }
 END_TEST
@@ -205,7 +232,8 @@ START_TEST(json_all)
 	ck_assert_ptr_nonnull(strstr(j, "\"verdict\": \"leak\""));
 	ck_assert_ptr_nonnull(strstr(j, "\"scenarios\": ["));
 	ck_assert_ptr_nonnull(strstr(j, "{\"name\": \"idle\", \"pass\": true"));
-	ck_assert_ptr_nonnull(strstr(j, "{\"name\": \"issue448\", \"pass\": false"));
+	ck_assert_ptr_nonnull(
+		strstr(j, "{\"name\": \"issue448\", \"pass\": false"));
 	ck_assert_ptr_nonnull(strstr(j, "\"scenario\": \"timers\""));
 	free(j);
 	pass_result(&r[1], EXS_SC_IO);
@@ -222,10 +250,16 @@ START_TEST(junit)
 	pass_result(&r[0], EXS_SC_IDLE);
 	leak_result(&r[1]);
 	char *x = render(exs_junit_write, r, 2, "all");
-	ck_assert_ptr_nonnull(strstr(x, "<testsuites name=\"exstress\" tests=\"2\" failures=\"1\""));
-	ck_assert_ptr_nonnull(strstr(x, "<testcase classname=\"exstress.legacy-448\" name=\"idle\""));
-	ck_assert_ptr_nonnull(strstr(x, "<testcase classname=\"exstress.legacy-448\" name=\"issue448\""));
-	ck_assert_ptr_nonnull(strstr(x, "<failure type=\"leak\" message=\"eventfd +20"));
+	ck_assert_ptr_nonnull(strstr(
+		x, "<testsuites name=\"exstress\" tests=\"2\" failures=\"1\""));
+	ck_assert_ptr_nonnull(strstr(
+		x,
+		"<testcase classname=\"exstress.legacy-448\" name=\"idle\""));
+	ck_assert_ptr_nonnull(strstr(
+		x,
+		"<testcase classname=\"exstress.legacy-448\" name=\"issue448\""));
+	ck_assert_ptr_nonnull(
+		strstr(x, "<failure type=\"leak\" message=\"eventfd +20"));
 	ck_assert_ptr_nonnull(strstr(x, "&lt;note&gt; &amp; more"));
 	ck_assert_ptr_null(strstr(x, "<note>"));
 	/* exactly one failure element */

@@ -55,7 +55,8 @@ static struct exs_sample *flat(size_t n, uint64_t first)
 	return s;
 }
 
-static const struct exs_check *check(const struct exs_verdict *v, const char *name)
+static const struct exs_check *check(const struct exs_verdict *v,
+				     const char *name)
 {
 	for (size_t i = 0; i < v->nchecks; i++)
 		if (strcmp(v->checks[i].name, name) == 0)
@@ -96,7 +97,9 @@ START_TEST(eventfd_growth_found_with_first_iteration)
 	struct exs_sample *s = flat(101, 50);
 	for (size_t i = 0; i < 101; i++)
 		if (s[i].iteration >= 61)
-			s[i].fds[FDKIND_EVENTFD] += 2 * (int64_t)(s[i].iteration - 60);
+			s[i].fds[FDKIND_EVENTFD] += 2 *
+						    (int64_t)(s[i].iteration -
+							      60);
 	exs_verdict_compute(s, 101, &l, &v);
 	ck_assert_int_eq(v.leak, 1);
 	ck_assert_int_eq(check(&v, "fd_eventfd")->pass, 0);
@@ -245,7 +248,8 @@ START_TEST(bpf_balance)
 		s[i].bpf.closes[0] = 100 + 4 * i;
 		s[i].bpf.opens[1] = 10 + 2 * i;
 		s[i].bpf.closes[1] = 10 + 2 * i;
-		s[i].bpf.live[FDKIND_EVENTFD] = 2;  /* fdtrack sees what /proc sees */
+		s[i].bpf.live[FDKIND_EVENTFD] =
+			2; /* fdtrack sees what /proc sees */
 		s[i].bpf.live[FDKIND_OTHER] = 5;
 	}
 	exs_verdict_compute(s, 11, &l, &v);
@@ -376,8 +380,8 @@ START_TEST(heap_exact)
 	ck_assert_int_eq(exs_verdict_compute(s, 101, &lim, &v), 0);
 	ck_assert_int_eq(v.leak, 0);
 	for (size_t i = 0; i < v.nchecks; i++)
-		ck_assert_msg(strncmp(v.checks[i].name, "heap_", 5) != 0, "%s without heap samples",
-			      v.checks[i].name);
+		ck_assert_msg(strncmp(v.checks[i].name, "heap_", 5) != 0,
+			      "%s without heap samples", v.checks[i].name);
 	free(s);
 }
 END_TEST

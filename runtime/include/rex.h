@@ -56,7 +56,7 @@ enum rex_drop_policy {
 struct rex_config {
 	enum rex_drop_policy policy;
 	unsigned ring_entries; /* io_uring SQ size; 0 = default (256) */
-	int cpu;               /* pin the executor's thread; -1 = no pinning */
+	int cpu;	       /* pin the executor's thread; -1 = no pinning */
 };
 
 /* Defaults: fixed policy, 256 entries, no pinning. */
@@ -71,21 +71,24 @@ int rex_policy_parse(const char *name, enum rex_drop_policy *out);
 /* ---- tasks -------------------------------------------------------------- */
 
 typedef struct rex_executor rex_executor;
-typedef struct rex_task rex_task;   /* task header; also the join handle */
-typedef struct rex_task rex_waker;  /* a waker is a counted task reference */
+typedef struct rex_task rex_task;  /* task header; also the join handle */
+typedef struct rex_task rex_waker; /* a waker is a counted task reference */
 
-enum rex_poll { REX_PENDING = 0, REX_READY = 1 };
+enum rex_poll {
+	REX_PENDING = 0,
+	REX_READY = 1
+};
 
 struct rex_context {
 	rex_executor *executor;
-	rex_task *task;      /* the task being polled */
-	int64_t output;      /* set by poll() before it returns REX_READY */
+	rex_task *task; /* the task being polled */
+	int64_t output; /* set by poll() before it returns REX_READY */
 };
 
 struct rex_task_vtable {
-	const char *name;                      /* for diagnostics; may be NULL */
+	const char *name; /* for diagnostics; may be NULL */
 	enum rex_poll (*poll)(void *state, struct rex_context *cx);
-	void (*drop)(void *state);             /* may be NULL */
+	void (*drop)(void *state); /* may be NULL */
 };
 
 /*
@@ -118,7 +121,7 @@ int rex_task_is_finished(const rex_task *handle);
 /* The waker of the task being polled; borrowed, valid during poll(). */
 rex_waker *rex_context_waker(struct rex_context *cx);
 rex_waker *rex_waker_clone(rex_waker *w);
-void rex_waker_wake(rex_waker *w);        /* wake, then drop the waker */
+void rex_waker_wake(rex_waker *w);	  /* wake, then drop the waker */
 void rex_waker_wake_by_ref(rex_waker *w); /* wake, keep the waker */
 void rex_waker_drop(rex_waker *w);
 
@@ -145,11 +148,11 @@ rex_executor *rex_current(void);
 
 struct rex_executor_stats {
 	uint64_t tasks_spawned;
-	uint64_t tasks_live;      /* registered, not finished */
+	uint64_t tasks_live; /* registered, not finished */
 	uint64_t polls;
-	uint64_t foreign_wakes;   /* wakes received through the notifier */
-	uint64_t sleeps;          /* waits in io_uring_enter */
-	int eventfd;              /* the notifier's fd, -1 once closed */
+	uint64_t foreign_wakes; /* wakes received through the notifier */
+	uint64_t sleeps;	/* waits in io_uring_enter */
+	int eventfd;		/* the notifier's fd, -1 once closed */
 	int ring_fd;
 };
 void rex_executor_stats(const rex_executor *ex, struct rex_executor_stats *st);
@@ -196,9 +199,9 @@ uint64_t rex_now_ns(void); /* CLOCK_MONOTONIC */
 
 struct rex_sleep {
 	uint64_t deadline_ns;
-	size_t heap_index;   /* internal: slot in the executor's timer heap */
-	rex_executor *ex;    /* internal: non-NULL while registered */
-	rex_waker *waker;    /* internal */
+	size_t heap_index; /* internal: slot in the executor's timer heap */
+	rex_executor *ex;  /* internal: non-NULL while registered */
+	rex_waker *waker;  /* internal */
 };
 void rex_sleep_init(struct rex_sleep *s, uint64_t duration_ns);
 void rex_sleep_init_deadline(struct rex_sleep *s, uint64_t deadline_ns);
@@ -206,7 +209,9 @@ enum rex_poll rex_sleep_poll(struct rex_sleep *s, struct rex_context *cx);
 void rex_sleep_drop(struct rex_sleep *s);
 
 /* Yield once: ready on the second poll (wakes itself on the first). */
-struct rex_yield { int yielded; };
+struct rex_yield {
+	int yielded;
+};
 enum rex_poll rex_yield_poll(struct rex_yield *y, struct rex_context *cx);
 
 /* ---- join --------------------------------------------------------------------- */
@@ -233,8 +238,8 @@ void rex_chan_close_rx(rex_chan *ch);
 
 struct rex_chan_op {
 	rex_chan *ch;
-	void *item;        /* send: copied from here; recv: copied to here */
-	int waiting;       /* internal */
+	void *item;  /* send: copied from here; recv: copied to here */
+	int waiting; /* internal */
 };
 void rex_chan_op_init(struct rex_chan_op *op, rex_chan *ch, void *item);
 /* READY with *result 0, or -EPIPE when the other end is closed (for recv:
@@ -262,8 +267,16 @@ int rex_shared_rx_connect(rex_shared_rx *rx);
 void rex_shared_tx_close(rex_shared_tx *tx);
 void rex_shared_rx_close(rex_shared_rx *rx);
 
-struct rex_shared_send { rex_shared_tx *tx; const void *item; int waiting; };
-struct rex_shared_recv { rex_shared_rx *rx; void *item; int waiting; };
+struct rex_shared_send {
+	rex_shared_tx *tx;
+	const void *item;
+	int waiting;
+};
+struct rex_shared_recv {
+	rex_shared_rx *rx;
+	void *item;
+	int waiting;
+};
 void rex_shared_send_init(struct rex_shared_send *op, rex_shared_tx *tx,
 			  const void *item);
 enum rex_poll rex_shared_send_poll(struct rex_shared_send *op,
@@ -289,12 +302,12 @@ void rex_shared_recv_drop(struct rex_shared_recv *op);
 struct rex_io_request;
 struct rex_io {
 	struct rex_io_request *req; /* internal */
-	int kind;                   /* internal */
+	int kind;		    /* internal */
 	int fd;
 	int64_t offset;
 	size_t len;
-	const void *src;            /* write: copied into the request */
-	const char *path;           /* openat: copied into the request */
+	const void *src;  /* write: copied into the request */
+	const char *path; /* openat: copied into the request */
 	int flags;
 	mode_t mode;
 };

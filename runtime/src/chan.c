@@ -9,7 +9,11 @@
 
 #include "internal.h"
 
-enum { WAIT_NONE = 0, WAIT_RECV = 1, WAIT_SEND = 2 };
+enum {
+	WAIT_NONE = 0,
+	WAIT_RECV = 1,
+	WAIT_SEND = 2
+};
 
 struct rex_chan {
 	size_t elem_size, cap;

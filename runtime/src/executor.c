@@ -14,7 +14,7 @@
 #include "internal.h"
 
 #define DEFAULT_RING_ENTRIES 256
-#define RUN_BUDGET 256 /* tasks polled between looks at io_uring */
+#define RUN_BUDGET	     256 /* tasks polled between looks at io_uring */
 
 _Thread_local rex_executor *rex_tls_ex;
 
@@ -66,7 +66,8 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 
 	/* The request that reads our eventfd lives as long as the executor. */
 	ex->notify_req = REX_FAULT() ? NULL
-				     : calloc(1, sizeof(*ex->notify_req) + sizeof(uint64_t));
+				     : calloc(1, sizeof(*ex->notify_req) +
+							 sizeof(uint64_t));
 	if (!ex->notify_req) {
 		err = -ENOMEM;
 		goto fail_notifier;
@@ -147,7 +148,8 @@ static void sleep_once(rex_executor *ex)
 	rex_io_arm_notify(ex);
 	atomic_store_explicit(&n->should_notify, 1, memory_order_seq_cst);
 	if (!rex_notifier_empty(n)) {
-		atomic_store_explicit(&n->should_notify, 0, memory_order_relaxed);
+		atomic_store_explicit(&n->should_notify, 0,
+				      memory_order_relaxed);
 		return;
 	}
 	struct io_uring_cqe *cqe;
@@ -217,16 +219,16 @@ static void drain_run_queue(rex_executor *ex)
 /* fixed (the seed's option A), §3.4 steps 1-5: every task is destroyed. */
 static void teardown_fixed(rex_executor *ex)
 {
-	ex->closing = true;                  /* 1: spawns cancel at once */
-	rex_notifier_close(ex->notifier);    /* 2: fence, close the eventfd */
+	ex->closing = true;		  /* 1: spawns cancel at once */
+	rex_notifier_close(ex->notifier); /* 2: fence, close the eventfd */
 	drain_foreign(ex);
-	rex_task *t;                         /* 3: destroy every task */
+	rex_task *t; /* 3: destroy every task */
 	while ((t = ex->reg_head))
 		rex_task_close(t);
-	drain_run_queue(ex);                 /* 4: queue refs, timers */
+	drain_run_queue(ex); /* 4: queue refs, timers */
 	rex_timers_drain(ex);
-	rex_io_teardown(ex);                 /* 5: cancel, reap, ring exit */
-	rex_notifier_unref(ex->notifier);    /* the executor's reference */
+	rex_io_teardown(ex);		  /* 5: cancel, reap, ring exit */
+	rex_notifier_unref(ex->notifier); /* the executor's reference */
 }
 
 /* glommio before the fix: only what is runnable is dropped. Parked tasks
@@ -247,7 +249,7 @@ static void drop_runnable_only(rex_executor *ex)
 static void teardown_legacy_448(rex_executor *ex)
 {
 	drop_runnable_only(ex);
-	rex_notifier_unref(ex->notifier);    /* the executor's reference */
+	rex_notifier_unref(ex->notifier); /* the executor's reference */
 }
 
 /* close-eventfd (option B), §3.6: parked tasks are left as under
@@ -257,7 +259,7 @@ static void teardown_close_eventfd(rex_executor *ex)
 {
 	drop_runnable_only(ex);
 	rex_notifier_close_eventfd(ex->notifier);
-	rex_notifier_unref(ex->notifier);    /* the executor's reference */
+	rex_notifier_unref(ex->notifier); /* the executor's reference */
 }
 
 /* weak-notifier (option C), §3.7: parked tasks are left as under
@@ -267,10 +269,12 @@ static void teardown_close_eventfd(rex_executor *ex)
 static void teardown_weak_notifier(rex_executor *ex)
 {
 	drop_runnable_only(ex);
-	rex_notifier_release_strong(ex->notifier); /* the executor's reference */
+	rex_notifier_release_strong(
+		ex->notifier); /* the executor's reference */
 }
 
-static void (*const teardown_by_policy[REX_DROP_POLICY_COUNT])(rex_executor *) = {
+static void (*const teardown_by_policy[REX_DROP_POLICY_COUNT])(
+	rex_executor *) = {
 	[REX_DROP_FIXED] = teardown_fixed,
 	[REX_DROP_LEGACY_448] = teardown_legacy_448,
 	[REX_DROP_CLOSE_EVENTFD] = teardown_close_eventfd,
@@ -279,7 +283,8 @@ static void (*const teardown_by_policy[REX_DROP_POLICY_COUNT])(rex_executor *) =
 
 /* rex_teardown_totals(): summed over every executor freed in the process. */
 static struct {
-	_Atomic uint64_t executors_freed, tasks_destroyed, tasks_left, bytes_left;
+	_Atomic uint64_t executors_freed, tasks_destroyed, tasks_left,
+		bytes_left;
 } totals;
 
 /* After teardown, the registry holds exactly the tasks it left behind;
@@ -295,12 +300,16 @@ static void count_teardown(const rex_executor *ex, uint64_t live_before,
 	}
 	if (left) /* they keep the notifier too, whatever the policy */
 		bytes += sizeof(struct rex_notifier);
-	uint64_t registered = live_before + (ex->stats.tasks_spawned - spawned_before);
-	atomic_fetch_add_explicit(&totals.executors_freed, 1, memory_order_relaxed);
+	uint64_t registered = live_before +
+			      (ex->stats.tasks_spawned - spawned_before);
+	atomic_fetch_add_explicit(&totals.executors_freed, 1,
+				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&totals.tasks_destroyed, registered - left,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&totals.tasks_left, left, memory_order_relaxed);
-	atomic_fetch_add_explicit(&totals.bytes_left, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&totals.tasks_left, left,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&totals.bytes_left, bytes,
+				  memory_order_relaxed);
 }
 
 void rex_teardown_totals(struct rex_teardown_totals *out)
@@ -324,7 +333,7 @@ void rex_executor_free(rex_executor *ex)
 
 	rex_tls_ex = prev_ex;
 	count_teardown(ex, live_before, spawned_before);
-	rex_timers_free(ex);                 /* 6: free the executor */
+	rex_timers_free(ex); /* 6: free the executor */
 	free(ex->notify_req);
 	free(ex);
 }

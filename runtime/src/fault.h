@@ -39,15 +39,15 @@ void *rex_counted_realloc(void *p, size_t n);
 void *rex_counted_aligned_alloc(size_t align, size_t n);
 void rex_counted_free(void *p);
 #ifndef REX_FAULT_IMPL
-#define malloc rex_counted_malloc
-#define calloc rex_counted_calloc
-#define realloc rex_counted_realloc
+#define malloc	      rex_counted_malloc
+#define calloc	      rex_counted_calloc
+#define realloc	      rex_counted_realloc
 #define aligned_alloc rex_counted_aligned_alloc
-#define free rex_counted_free
+#define free	      rex_counted_free
 #endif
 #else
-#define REX_FAULT() 0
-#define REX_NOTE_ORPHAN_FD() ((void)0)
+#define REX_FAULT()	      0
+#define REX_NOTE_ORPHAN_FD()  ((void)0)
 #define REX_WAKE_WRITE_HOOK() ((void)0)
 #endif
 

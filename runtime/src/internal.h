@@ -14,7 +14,7 @@
 #include "rex.h"
 
 #define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+	((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- task state word ------------------------------------------------------
  * Low bits are flags, the rest a reference count. One word so that "is it
@@ -40,15 +40,15 @@ struct rex_notifier;
 struct rex_task {
 	_Atomic uint64_t state;
 	const struct rex_task_vtable *vt;
-	rex_executor *ex;              /* never dereferenced once CLOSED */
-	uint64_t ex_id;                /* compared with the thread's, never reused */
+	rex_executor *ex; /* never dereferenced once CLOSED */
+	uint64_t ex_id;	  /* compared with the thread's, never reused */
 	struct rex_notifier *notifier; /* counted: outlives the executor */
 	struct rex_task *run_next;     /* run queue link, owner thread */
 	struct rex_mpsc_node foreign;  /* notifier queue link, any thread */
 	struct rex_task *reg_prev, *reg_next; /* registry, owner thread */
-	rex_waker *join_waker;         /* the task awaiting this one */
+	rex_waker *join_waker;		      /* the task awaiting this one */
 	int64_t output;
-	size_t state_size;             /* data[]'s bytes, for teardown totals */
+	size_t state_size; /* data[]'s bytes, for teardown totals */
 	alignas(max_align_t) unsigned char data[];
 };
 
@@ -74,10 +74,10 @@ struct rex_notifier {
 	enum rex_drop_policy policy; /* picks the guard of a foreign wake */
 	int efd;
 	_Atomic(struct rex_mpsc_node *) head; /* producers push here */
-	struct rex_mpsc_node *tail;           /* consumer pops here */
+	struct rex_mpsc_node *tail;	      /* consumer pops here */
 	struct rex_mpsc_node stub;
-	pthread_mutex_t efd_lock;  /* close-eventfd: guards efd */
-	_Atomic uint64_t strong;   /* weak-notifier: executor + upgraded wakers */
+	pthread_mutex_t efd_lock; /* close-eventfd: guards efd */
+	_Atomic uint64_t strong; /* weak-notifier: executor + upgraded wakers */
 };
 
 int rex_notifier_new(enum rex_drop_policy policy, struct rex_notifier **out);
@@ -89,8 +89,8 @@ void rex_notifier_wake(struct rex_notifier *n, rex_task *t);
 rex_task *rex_notifier_pop(struct rex_notifier *n);
 bool rex_notifier_empty(struct rex_notifier *n);
 /* Closing the eventfd, one per guard: */
-void rex_notifier_close(struct rex_notifier *n);         /* fixed: the fence */
-void rex_notifier_close_eventfd(struct rex_notifier *n); /* B: the mutex */
+void rex_notifier_close(struct rex_notifier *n);	  /* fixed: the fence */
+void rex_notifier_close_eventfd(struct rex_notifier *n);  /* B: the mutex */
 void rex_notifier_release_strong(struct rex_notifier *n); /* C: strong count */
 
 /* ---- io requests ---------------------------------------------------------- */
@@ -109,7 +109,7 @@ enum rex_io_kind {
 struct rex_io_request {
 	struct rex_io_request *prev, *next; /* executor's in-flight list */
 	rex_executor *ex;
-	struct rex_io *owner;  /* NULL once the future is gone (orphan) */
+	struct rex_io *owner; /* NULL once the future is gone (orphan) */
 	rex_waker *waker;
 	int kind;
 	int res;
@@ -134,7 +134,7 @@ struct rex_executor {
 	bool closing;
 
 	struct rex_task *run_head, *run_tail; /* FIFO of SCHEDULED tasks */
-	struct rex_task *reg_head;            /* every unfinished task */
+	struct rex_task *reg_head;	      /* every unfinished task */
 
 	struct rex_timer_heap timers;
 
@@ -168,7 +168,7 @@ void rex_task_release(rex_task *t);
  * entry's reference. */
 void rex_task_unqueue(rex_task *t);
 void rex_task_run(rex_executor *ex, rex_task *t);
-void rex_task_close(rex_task *t);   /* set CLOSED, drop state (owner) */
+void rex_task_close(rex_task *t); /* set CLOSED, drop state (owner) */
 void rex_run_queue_push(rex_executor *ex, rex_task *t);
 rex_task *rex_run_queue_pop(rex_executor *ex);
 

@@ -99,11 +99,13 @@ int rex_io_reap(rex_executor *ex)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
-	io_uring_for_each_cqe(&ex->ring, head, cqe) {
+	io_uring_for_each_cqe(&ex->ring, head, cqe)
+	{
 		n++;
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		if (ud != REX_UD_IGNORE)
-			complete(ex, (struct rex_io_request *)(uintptr_t)ud, cqe->res);
+			complete(ex, (struct rex_io_request *)(uintptr_t)ud,
+				 cqe->res);
 	}
 	io_uring_cq_advance(&ex->ring, n);
 	return (int)n;
@@ -142,7 +144,8 @@ void rex_io_teardown(rex_executor *ex)
 	while (ex->inflight_count && rex_now_ns() < deadline) {
 		for (r = ex->inflight.next; r != &ex->inflight; r = r->next)
 			request_cancel(ex, r); /* those that found no SQE */
-		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
+		struct __kernel_timespec ts = { .tv_sec = 0,
+						.tv_nsec = 100000000 };
 		struct io_uring_cqe *cqe;
 		io_uring_submit_and_wait_timeout(&ex->ring, &cqe, 1, &ts, NULL);
 		rex_io_reap(ex);
@@ -151,7 +154,8 @@ void rex_io_teardown(rex_executor *ex)
 	 * the kernel's use of it, so it is deliberately not freed. */
 	ex->inflight.next = ex->inflight.prev = &ex->inflight;
 	/* before the unmap: a new ring may reuse these addresses right after */
-	atomic_fetch_add_explicit(&rex_ring_generation, 1, memory_order_acq_rel);
+	atomic_fetch_add_explicit(&rex_ring_generation, 1,
+				  memory_order_acq_rel);
 	io_uring_queue_exit(&ex->ring);
 }
 
@@ -252,7 +256,8 @@ static int io_start(struct rex_io *io, struct rex_context *cx)
 	return 0;
 }
 
-enum rex_poll rex_io_poll(struct rex_io *io, struct rex_context *cx, int *result)
+enum rex_poll rex_io_poll(struct rex_io *io, struct rex_context *cx,
+			  int *result)
 {
 	if (io->kind == REX_IO_NONE) {
 		*result = -EINVAL;

@@ -119,7 +119,8 @@ void rex_notifier_close(struct rex_notifier *n)
 	atomic_fetch_or_explicit(&n->fence, FENCE_CLOSED, memory_order_acq_rel);
 	/* Wait for wakers already inside: each holds it for a few
 	 * instructions and at most one eventfd write. */
-	while (atomic_load_explicit(&n->fence, memory_order_acquire) != FENCE_CLOSED)
+	while (atomic_load_explicit(&n->fence, memory_order_acquire) !=
+	       FENCE_CLOSED)
 		sched_yield();
 	if (n->efd >= 0) {
 		close(n->efd);
@@ -168,9 +169,9 @@ static bool upgrade(struct rex_notifier *n)
 	do {
 		if (s == 0)
 			return false;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&n->strong, &s, s + 1, memory_order_acquire,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&n->strong, &s, s + 1,
+							memory_order_acquire,
+							memory_order_relaxed));
 	return true;
 }
 
@@ -230,8 +231,8 @@ bool rex_notifier_empty(struct rex_notifier *n)
 rex_task *rex_notifier_pop(struct rex_notifier *n)
 {
 	struct rex_mpsc_node *tail = n->tail;
-	struct rex_mpsc_node *next =
-		atomic_load_explicit(&tail->next, memory_order_acquire);
+	struct rex_mpsc_node *next = atomic_load_explicit(&tail->next,
+							  memory_order_acquire);
 
 	if (tail == &n->stub) {
 		if (!next)

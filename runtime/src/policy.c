@@ -17,7 +17,7 @@ static const char *const policy_names[REX_DROP_POLICY_COUNT] = {
 const char *rex_policy_name(enum rex_drop_policy policy)
 {
 	return (unsigned)policy < REX_DROP_POLICY_COUNT ? policy_names[policy]
-							 : NULL;
+							: NULL;
 }
 
 int rex_policy_parse(const char *name, enum rex_drop_policy *out)

@@ -23,8 +23,14 @@ struct waker_slot {
 	rex_waker *waker;
 };
 
-struct rex_shared_tx { struct rex_shared_chan *ch; uint64_t ex_id; };
-struct rex_shared_rx { struct rex_shared_chan *ch; uint64_t ex_id; };
+struct rex_shared_tx {
+	struct rex_shared_chan *ch;
+	uint64_t ex_id;
+};
+struct rex_shared_rx {
+	struct rex_shared_chan *ch;
+	uint64_t ex_id;
+};
 
 struct rex_shared_chan {
 	_Atomic int refs;
@@ -32,8 +38,8 @@ struct rex_shared_chan {
 	struct rex_shared_tx tx;
 	struct rex_shared_rx rx;
 	_Atomic bool tx_closed, rx_closed;
-	alignas(CACHELINE) _Atomic size_t head; /* consumer's */
-	alignas(CACHELINE) _Atomic size_t tail; /* producer's */
+	alignas(CACHELINE) _Atomic size_t head;		/* consumer's */
+	alignas(CACHELINE) _Atomic size_t tail;		/* producer's */
 	alignas(CACHELINE) struct waker_slot recv_slot; /* receiver parks */
 	alignas(CACHELINE) struct waker_slot send_slot; /* sender parks */
 	alignas(CACHELINE) unsigned char buf[];
@@ -41,7 +47,8 @@ struct rex_shared_chan {
 
 static void slot_lock(struct waker_slot *s)
 {
-	while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire))
+	while (atomic_flag_test_and_set_explicit(&s->lock,
+						 memory_order_acquire))
 		sched_yield();
 }
 
@@ -93,16 +100,17 @@ static void slot_clear(struct waker_slot *s)
 int rex_shared_chan_new(size_t elem_size, size_t capacity, rex_shared_tx **tx,
 			rex_shared_rx **rx)
 {
-	if (!tx || !rx || !elem_size || !capacity || capacity > ((size_t)1 << 30))
+	if (!tx || !rx || !elem_size || !capacity ||
+	    capacity > ((size_t)1 << 30))
 		return -EINVAL;
 	size_t cap = 1;
 	while (cap < capacity)
 		cap <<= 1;
 	if (cap > ((size_t)1 << 40) / elem_size)
 		return -EINVAL;
-	struct rex_shared_chan *ch =
-		aligned_alloc(CACHELINE, (sizeof(*ch) + cap * elem_size +
-					  CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	struct rex_shared_chan *ch = aligned_alloc(
+		CACHELINE, (sizeof(*ch) + cap * elem_size + CACHELINE - 1) &
+				   ~(size_t)(CACHELINE - 1));
 	if (!ch)
 		return -ENOMEM;
 	memset(ch, 0, sizeof(*ch));
@@ -205,7 +213,8 @@ enum rex_poll rex_shared_send_poll(struct rex_shared_send *op,
 	if (err)
 		goto ready;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (atomic_load_explicit(&ch->rx_closed, memory_order_acquire)) {
+		if (atomic_load_explicit(&ch->rx_closed,
+					 memory_order_acquire)) {
 			err = -EPIPE;
 			goto ready;
 		}

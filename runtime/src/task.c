@@ -237,7 +237,8 @@ rex_waker *rex_context_waker(struct rex_context *cx)
 
 rex_waker *rex_waker_clone(rex_waker *w)
 {
-	atomic_fetch_add_explicit(&w->state, TASK_REF_ONE, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->state, TASK_REF_ONE,
+				  memory_order_relaxed);
 	return w;
 }
 

@@ -41,8 +41,8 @@ static void sift_down(struct rex_timer_heap *h, size_t i)
 		size_t child = 2 * i + 1;
 		if (child >= h->len)
 			break;
-		if (child + 1 < h->len &&
-		    h->items[child + 1]->deadline_ns < h->items[child]->deadline_ns)
+		if (child + 1 < h->len && h->items[child + 1]->deadline_ns <
+						  h->items[child]->deadline_ns)
 			child++;
 		if (s->deadline_ns <= h->items[child]->deadline_ns)
 			break;
@@ -56,7 +56,8 @@ static int heap_insert(struct rex_timer_heap *h, struct rex_sleep *s)
 {
 	if (h->len == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
-		struct rex_sleep **items = realloc(h->items, cap * sizeof(*items));
+		struct rex_sleep **items = realloc(h->items,
+						   cap * sizeof(*items));
 		if (!items)
 			return -ENOMEM;
 		h->items = items;
@@ -105,7 +106,8 @@ uint64_t rex_timers_next(const rex_executor *ex)
 void rex_timers_drain(rex_executor *ex)
 {
 	while (ex->timers.len)
-		rex_waker_drop(timer_detach(ex->timers.items[ex->timers.len - 1]));
+		rex_waker_drop(
+			timer_detach(ex->timers.items[ex->timers.len - 1]));
 }
 
 void rex_timers_free(rex_executor *ex)

@@ -27,7 +27,8 @@ static void child_drop(void *p)
 	struct child *c = p;
 	(*c->dropped)++;
 }
-static const struct rex_task_vtable child_vt = { "child", child_poll, child_drop };
+static const struct rex_task_vtable child_vt = { "child", child_poll,
+						 child_drop };
 
 /* ---- root: spawn three children, join all, cancel one ---------------------- */
 struct join_root {
@@ -45,17 +46,20 @@ static enum rex_poll join_root_poll(void *p, struct rex_context *cx)
 			struct child c = { .n = i + 1, .dropped = &r->dropped };
 			rex_task *h;
 			ck_assert_int_eq(rex_spawn(cx->executor, &child_vt, &c,
-						   sizeof(c), &h), 0);
+						   sizeof(c), &h),
+					 0);
 			rex_join_init(&r->j[i], h);
 		}
 		/* the victim never finishes by itself */
 		struct child v = { .n = 1 << 30, .dropped = &r->dropped };
-		ck_assert_int_eq(rex_spawn(cx->executor, &child_vt, &v, sizeof(v),
-					   &r->victim), 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &child_vt, &v,
+					   sizeof(v), &r->victim),
+				 0);
 		r->step = 1;
 	}
 	for (int i = 0; i < 3; i++)
-		if (r->j[i].task && rex_join_poll(&r->j[i], cx, &r->out[i]) == REX_PENDING)
+		if (r->j[i].task &&
+		    rex_join_poll(&r->j[i], cx, &r->out[i]) == REX_PENDING)
 			return REX_PENDING;
 	ck_assert_int_eq(rex_task_cancel(r->victim), 0);
 	ck_assert(rex_task_is_finished(r->victim));
@@ -72,7 +76,8 @@ static enum rex_poll join_root_poll(void *p, struct rex_context *cx)
 	cx->output = r->dropped;
 	return REX_READY;
 }
-static const struct rex_task_vtable join_root_vt = { "join_root", join_root_poll, NULL };
+static const struct rex_task_vtable join_root_vt = { "join_root",
+						     join_root_poll, NULL };
 
 START_TEST(spawn_join_cancel)
 {
@@ -80,8 +85,11 @@ START_TEST(spawn_join_cancel)
 	ck_assert_int_eq(rex_executor_new(NULL, &ex), 0);
 	struct join_root r = { 0 };
 	int64_t out = -1;
-	ck_assert_int_eq(rex_executor_run(ex, &join_root_vt, &r, sizeof(r), &out), 0);
-	ck_assert_int_eq(out, 4); /* 3 completed + 1 cancelled, each dropped once */
+	ck_assert_int_eq(rex_executor_run(ex, &join_root_vt, &r, sizeof(r),
+					  &out),
+			 0);
+	ck_assert_int_eq(out,
+			 4); /* 3 completed + 1 cancelled, each dropped once */
 	rex_executor_free(ex);
 }
 END_TEST
@@ -105,7 +113,8 @@ static void sleeper_drop(void *p)
 {
 	rex_sleep_drop(&((struct sleeper *)p)->s);
 }
-static const struct rex_task_vtable sleeper_vt = { "sleeper", sleeper_poll, sleeper_drop };
+static const struct rex_task_vtable sleeper_vt = { "sleeper", sleeper_poll,
+						   sleeper_drop };
 
 /* root state is copied into the task; record results in statics */
 static int g_order[5], g_norder;
@@ -119,11 +128,14 @@ static enum rex_poll order_root_poll(void *p, struct rex_context *cx)
 	static const int ms[5] = { 30, 10, 50, 20, 40 };
 	if (!r->started) {
 		for (int i = 0; i < 5; i++) {
-			struct sleeper s = { .id = ms[i], .order = g_order, .n = &g_norder };
+			struct sleeper s = { .id = ms[i],
+					     .order = g_order,
+					     .n = &g_norder };
 			rex_sleep_init(&s.s, (uint64_t)ms[i] * 1000000);
 			rex_task *h;
-			ck_assert_int_eq(rex_spawn(cx->executor, &sleeper_vt, &s,
-						   sizeof(s), &h), 0);
+			ck_assert_int_eq(rex_spawn(cx->executor, &sleeper_vt,
+						   &s, sizeof(s), &h),
+					 0);
 			rex_join_init(&r->j[i], h);
 		}
 		r->started = 1;
@@ -135,14 +147,17 @@ static enum rex_poll order_root_poll(void *p, struct rex_context *cx)
 		rex_join_drop(&r->j[i]);
 	return REX_READY;
 }
-static const struct rex_task_vtable order_root_vt = { "order_root", order_root_poll, NULL };
+static const struct rex_task_vtable order_root_vt = { "order_root",
+						      order_root_poll, NULL };
 
 START_TEST(timer_order)
 {
 	g_norder = 0;
 	struct order_root r = { 0 };
 	uint64_t t0 = rex_now_ns();
-	ck_assert_int_eq(run_once(REX_DROP_FIXED, &order_root_vt, &r, sizeof(r)), 0);
+	ck_assert_int_eq(run_once(REX_DROP_FIXED, &order_root_vt, &r,
+				  sizeof(r)),
+			 0);
 	uint64_t elapsed = rex_now_ns() - t0;
 	ck_assert(elapsed >= 50 * 1000000ull); /* not earlier than the last */
 	ck_assert(elapsed < 2000 * 1000000ull);
@@ -183,7 +198,8 @@ static enum rex_poll producer_poll(void *p, struct rex_context *cx)
 		pr->next++;
 	}
 }
-static const struct rex_task_vtable producer_vt = { "producer", producer_poll, NULL };
+static const struct rex_task_vtable producer_vt = { "producer", producer_poll,
+						    NULL };
 
 struct consumer {
 	rex_chan *ch;
@@ -211,9 +227,13 @@ static enum rex_poll consumer_poll(void *p, struct rex_context *cx)
 		g_received[g_nreceived++] = c->item;
 	}
 }
-static const struct rex_task_vtable consumer_vt = { "consumer", consumer_poll, NULL };
+static const struct rex_task_vtable consumer_vt = { "consumer", consumer_poll,
+						    NULL };
 
-struct chan_root { int started; struct rex_join j; };
+struct chan_root {
+	int started;
+	struct rex_join j;
+};
 static enum rex_poll chan_root_poll(void *p, struct rex_context *cx)
 {
 	struct chan_root *r = p;
@@ -223,8 +243,12 @@ static enum rex_poll chan_root_poll(void *p, struct rex_context *cx)
 		struct consumer c = { .ch = ch };
 		struct producer pr = { .ch = ch };
 		rex_task *h;
-		ck_assert_int_eq(rex_spawn(cx->executor, &consumer_vt, &c, sizeof(c), &h), 0);
-		ck_assert_int_eq(rex_spawn(cx->executor, &producer_vt, &pr, sizeof(pr), NULL), 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &consumer_vt, &c,
+					   sizeof(c), &h),
+				 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &producer_vt, &pr,
+					   sizeof(pr), NULL),
+				 0);
 		rex_join_init(&r->j, h);
 		r->started = 1;
 	}
@@ -233,7 +257,8 @@ static enum rex_poll chan_root_poll(void *p, struct rex_context *cx)
 	rex_join_drop(&r->j);
 	return REX_READY;
 }
-static const struct rex_task_vtable chan_root_vt = { "chan_root", chan_root_poll, NULL };
+static const struct rex_task_vtable chan_root_vt = { "chan_root",
+						     chan_root_poll, NULL };
 
 START_TEST(local_channel_in_order_then_closed)
 {
@@ -241,7 +266,8 @@ START_TEST(local_channel_in_order_then_closed)
 	g_nreceived = 0;
 	g_recv_result = 0;
 	long live0 = live_allocs();
-	ck_assert_int_eq(run_once(REX_DROP_FIXED, &chan_root_vt, &r, sizeof(r)), 0);
+	ck_assert_int_eq(run_once(REX_DROP_FIXED, &chan_root_vt, &r, sizeof(r)),
+			 0);
 	ck_assert_int_eq(g_nreceived, 100);
 	for (int i = 0; i < 100; i++)
 		ck_assert_int_eq(g_received[i], i);
@@ -280,9 +306,11 @@ static enum rex_poll io_root_poll(void *p, struct rex_context *cx)
 			if (rex_io_poll(&r->io, cx, &res) == REX_PENDING)
 				return REX_PENDING;
 			ck_assert_int_eq(res, 5);
-			ck_assert(memcmp(rex_io_read_data(&r->io), "hello", 5) == 0);
+			ck_assert(memcmp(rex_io_read_data(&r->io), "hello",
+					 5) == 0);
 			rex_io_drop(&r->io);
-			rex_io_openat_init(&r->io, AT_FDCWD, "/proc/self/status", O_RDONLY, 0);
+			rex_io_openat_init(&r->io, AT_FDCWD,
+					   "/proc/self/status", O_RDONLY, 0);
 			r->step = 3;
 			/* fallthrough */
 		case 3:
@@ -303,7 +331,8 @@ static enum rex_poll io_root_poll(void *p, struct rex_context *cx)
 		}
 	}
 }
-static const struct rex_task_vtable io_root_vt = { "io_root", io_root_poll, NULL };
+static const struct rex_task_vtable io_root_vt = { "io_root", io_root_poll,
+						   NULL };
 
 START_TEST(io_ops_work)
 {
@@ -311,7 +340,8 @@ START_TEST(io_ops_work)
 	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
 	struct fd_counts before = fd_counts_now();
 	struct io_root r = { .pipe_r = fds[0], .pipe_w = fds[1] };
-	ck_assert_int_eq(run_once(REX_DROP_FIXED, &io_root_vt, &r, sizeof(r)), 0);
+	ck_assert_int_eq(run_once(REX_DROP_FIXED, &io_root_vt, &r, sizeof(r)),
+			 0);
 	ck_assert_fds_eq(fd_counts_now(), before);
 	close(fds[0]);
 	close(fds[1]);
@@ -321,7 +351,9 @@ END_TEST
 /* ---- a task woken from another thread while the executor sleeps --------------- */
 #include <pthread.h>
 static _Atomic(rex_waker *) g_remote_waker;
-struct remote_wait { int parked; };
+struct remote_wait {
+	int parked;
+};
 static enum rex_poll remote_wait_poll(void *p, struct rex_context *cx)
 {
 	struct remote_wait *w = p;
@@ -331,7 +363,8 @@ static enum rex_poll remote_wait_poll(void *p, struct rex_context *cx)
 	atomic_store(&g_remote_waker, rex_waker_clone(rex_context_waker(cx)));
 	return REX_PENDING;
 }
-static const struct rex_task_vtable remote_wait_vt = { "remote_wait", remote_wait_poll, NULL };
+static const struct rex_task_vtable remote_wait_vt = { "remote_wait",
+						       remote_wait_poll, NULL };
 static void *remote_waker_thread(void *arg)
 {
 	(void)arg;
@@ -348,14 +381,17 @@ START_TEST(foreign_wake_interrupts_sleep)
 {
 	atomic_store(&g_remote_waker, NULL);
 	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, remote_waker_thread, NULL), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, remote_waker_thread, NULL),
+			 0);
 	rex_executor *ex;
 	struct rex_config cfg;
 	rex_config_init(&cfg);
 	cfg.policy = (enum rex_drop_policy)_i;
 	ck_assert_int_eq(rex_executor_new(&cfg, &ex), 0);
 	struct remote_wait w = { 0 };
-	ck_assert_int_eq(rex_executor_run(ex, &remote_wait_vt, &w, sizeof(w), NULL), 0);
+	ck_assert_int_eq(rex_executor_run(ex, &remote_wait_vt, &w, sizeof(w),
+					  NULL),
+			 0);
 	struct rex_executor_stats st;
 	rex_executor_stats(ex, &st);
 	ck_assert_uint_ge(st.sleeps, 1);
@@ -378,8 +414,10 @@ START_TEST(policy_names)
 	ck_assert_int_eq(p, REX_DROP_WEAK_NOTIFIER);
 	ck_assert_int_eq(rex_policy_parse("legacy", &p), -EINVAL);
 	ck_assert_str_eq(rex_policy_name(REX_DROP_LEGACY_448), "legacy-448");
-	ck_assert_str_eq(rex_policy_name(REX_DROP_CLOSE_EVENTFD), "close-eventfd");
-	ck_assert_str_eq(rex_policy_name(REX_DROP_WEAK_NOTIFIER), "weak-notifier");
+	ck_assert_str_eq(rex_policy_name(REX_DROP_CLOSE_EVENTFD),
+			 "close-eventfd");
+	ck_assert_str_eq(rex_policy_name(REX_DROP_WEAK_NOTIFIER),
+			 "weak-notifier");
 	ck_assert_ptr_null(rex_policy_name(REX_DROP_POLICY_COUNT));
 	/* every name parses back to its policy, and an executor takes it */
 	for (int i = 0; i < REX_DROP_POLICY_COUNT; i++) {
@@ -406,7 +444,8 @@ int main(void)
 	TCase *cross = tcase_create("cross-thread-sleep");
 	tcase_set_tags(cross, "blocks-in-io-uring-enter");
 	tcase_set_timeout(cross, 30);
-	tcase_add_loop_test(cross, foreign_wake_interrupts_sleep, 0, REX_DROP_POLICY_COUNT);
+	tcase_add_loop_test(cross, foreign_wake_interrupts_sleep, 0,
+			    REX_DROP_POLICY_COUNT);
 	suite_add_tcase(s, cross);
 	return check_run_suite(s);
 }

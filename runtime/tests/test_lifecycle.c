@@ -15,7 +15,9 @@ START_TEST(thousand_cycles_on_this_thread)
 	for (int i = 0; i < 1000; i++) {
 		rex_executor *ex;
 		ck_assert_int_eq(rex_executor_new(NULL, &ex), 0);
-		ck_assert_int_eq(rex_executor_run(ex, &noop_task, NULL, 0, NULL), 0);
+		ck_assert_int_eq(rex_executor_run(ex, &noop_task, NULL, 0,
+						  NULL),
+				 0);
 		rex_executor_free(ex);
 	}
 	ck_assert_fds_eq(fd_counts_now(), base);
@@ -30,7 +32,9 @@ START_TEST(thousand_cycles_on_threads)
 	for (int i = 0; i < 1000; i++) {
 		rex_thread *t;
 		int64_t out = -1;
-		ck_assert_int_eq(rex_thread_spawn(NULL, &noop_task, NULL, 0, &t), 0);
+		ck_assert_int_eq(rex_thread_spawn(NULL, &noop_task, NULL, 0,
+						  &t),
+				 0);
 		ck_assert_int_eq(rex_thread_join(t, &out), 0);
 		ck_assert_int_eq(out, 0);
 	}
@@ -51,7 +55,8 @@ START_TEST(fd_limit_gives_emfile)
 	ck_assert_int_ge(lowest_free, 0);
 	close(lowest_free);
 	int failures = 0, created = 0;
-	for (rlim_t lim = (rlim_t)lowest_free; lim < (rlim_t)lowest_free + 64; lim++) {
+	for (rlim_t lim = (rlim_t)lowest_free; lim < (rlim_t)lowest_free + 64;
+	     lim++) {
 		struct rlimit rl = { lim, old.rlim_max };
 		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 		rex_executor *ex = NULL;
@@ -93,11 +98,13 @@ START_TEST(every_acquisition_fails_cleanly)
 			rex_executor_free(ex);
 			break;
 		}
-		ck_assert_msg(err < 0, "fault %u: creation returned %d", n, err);
+		ck_assert_msg(err < 0, "fault %u: creation returned %d", n,
+			      err);
 		ck_assert_ptr_null(ex);
 		ck_assert_fds_eq(fd_counts_now(), base);
-		ck_assert_msg(live_allocs() == allocs0, "fault %u: %ld heap blocks left",
-			      n, live_allocs() - allocs0);
+		ck_assert_msg(live_allocs() == allocs0,
+			      "fault %u: %ld heap blocks left", n,
+			      live_allocs() - allocs0);
 		sites++;
 	}
 	/* executor, notifier, eventfd, notifier read request, ring */

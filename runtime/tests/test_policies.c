@@ -60,7 +60,9 @@ static uint64_t eventfd_count(int fd)
 static rex_waker *g_wakers[MAX_PARKED];
 static _Atomic int g_parked_drops;
 
-struct hand_off { int index, started; };
+struct hand_off {
+	int index, started;
+};
 static enum rex_poll hand_off_poll(void *p, struct rex_context *cx)
 {
 	struct hand_off *h = p;
@@ -75,30 +77,35 @@ static void hand_off_drop(void *p)
 	(void)p;
 	g_parked_drops++;
 }
-static const struct rex_task_vtable hand_off_vt = { "hand_off", hand_off_poll, hand_off_drop };
+static const struct rex_task_vtable hand_off_vt = { "hand_off", hand_off_poll,
+						    hand_off_drop };
 
 /* Spawns `parked` hand-off tasks, lets each be polled once, returns. */
-struct park_root { int parked, step; };
+struct park_root {
+	int parked, step;
+};
 static enum rex_poll park_root_poll(void *p, struct rex_context *cx)
 {
 	struct park_root *r = p;
 	if (r->step++ == 0) {
 		for (int i = 0; i < r->parked; i++) {
 			struct hand_off h = { .index = i };
-			ck_assert_int_eq(rex_spawn(cx->executor, &hand_off_vt, &h,
-						   sizeof(h), NULL), 0);
+			ck_assert_int_eq(rex_spawn(cx->executor, &hand_off_vt,
+						   &h, sizeof(h), NULL),
+					 0);
 		}
 		rex_waker_wake_by_ref(rex_context_waker(cx));
 		return REX_PENDING;
 	}
 	return REX_READY;
 }
-static const struct rex_task_vtable park_root_vt = { "park_root", park_root_poll, NULL };
+static const struct rex_task_vtable park_root_vt = { "park_root",
+						     park_root_poll, NULL };
 
 /* A new executor with `parked` tasks parked, their wakers in g_wakers;
  * returns it still alive, its eventfd in *efd. */
-static rex_executor *executor_with_parked(enum rex_drop_policy policy, int parked,
-					  int *efd)
+static rex_executor *executor_with_parked(enum rex_drop_policy policy,
+					  int parked, int *efd)
 {
 	g_parked_drops = 0;
 	for (int i = 0; i < MAX_PARKED; i++)
@@ -109,7 +116,9 @@ static rex_executor *executor_with_parked(enum rex_drop_policy policy, int parke
 	rex_executor *ex;
 	ck_assert_int_eq(rex_executor_new(&cfg, &ex), 0);
 	struct park_root r = { .parked = parked };
-	ck_assert_int_eq(rex_executor_run(ex, &park_root_vt, &r, sizeof(r), NULL), 0);
+	ck_assert_int_eq(rex_executor_run(ex, &park_root_vt, &r, sizeof(r),
+					  NULL),
+			 0);
 	for (int i = 0; i < parked; i++)
 		ck_assert_ptr_nonnull(g_wakers[i]);
 	struct rex_executor_stats st;
@@ -161,7 +170,8 @@ START_TEST(eventfd_closed_at_drop_while_wakers_live)
 	rex_executor_free(ex);
 	/* before the wakers are released: already closed, ring too */
 	struct fd_counts now = fd_counts_now();
-	ck_assert_msg(now.eventfd == base.eventfd, "%s: eventfds %d after drop, expected %d",
+	ck_assert_msg(now.eventfd == base.eventfd,
+		      "%s: eventfds %d after drop, expected %d",
 		      rex_policy_name(policy), now.eventfd, base.eventfd);
 	ck_assert_int_eq(now.io_uring, base.io_uring);
 	ck_assert(!fd_is_open(efd));
@@ -240,7 +250,8 @@ static void check_no_write_to_reused_number(enum rex_drop_policy policy)
 	g_hold_next = 1;
 	rex_fault_set_wake_write_hook(hold_first_writer);
 	pthread_t waker, freer;
-	ck_assert_int_eq(pthread_create(&waker, NULL, wake_first, g_wakers[0]), 0);
+	ck_assert_int_eq(pthread_create(&waker, NULL, wake_first, g_wakers[0]),
+			 0);
 	while (!g_inside)
 		usleep(100);
 
@@ -248,17 +259,20 @@ static void check_no_write_to_reused_number(enum rex_drop_policy policy)
 	ck_assert_int_eq(pthread_create(&freer, NULL, free_executor, ex), 0);
 	for (int ms = 0; ms < 50 && !g_freed; ms++)
 		usleep(1000);
-	ck_assert_msg(fd_is_open(efd), "%s: eventfd closed while a waker was inside its guard",
+	ck_assert_msg(fd_is_open(efd),
+		      "%s: eventfd closed while a waker was inside its guard",
 		      rex_policy_name(policy));
 	if (policy == REX_DROP_WEAK_NOTIFIER) /* the drop does not wait */
-		ck_assert_msg(g_freed, "weak-notifier: the drop waited for a waker");
+		ck_assert_msg(g_freed,
+			      "weak-notifier: the drop waited for a waker");
 	g_release_inside = 1;
 	pthread_join(waker, NULL);
 	pthread_join(freer, NULL);
 	ck_assert_int_eq(g_guarded_writes, 1);
 	/* the waker's write went to this executor's eventfd; now it is closed
 	 * (under weak-notifier by that waker, the last strong reference) */
-	ck_assert_msg(!fd_is_open(efd), "%s: eventfd %d still open after the drop",
+	ck_assert_msg(!fd_is_open(efd),
+		      "%s: eventfd %d still open after the drop",
 		      rex_policy_name(policy), efd);
 
 	int probe = reuse_number(efd);
@@ -268,9 +282,10 @@ static void check_no_write_to_reused_number(enum rex_drop_policy policy)
 	ck_assert_int_eq(pthread_create(&late, NULL, wake_late, &count), 0);
 	pthread_join(late, NULL);
 	ck_assert_int_eq(g_late_wakes, (long)LATE_ROUNDS * parked);
-	ck_assert_msg(eventfd_count(probe) == 0,
-		      "%s: a late wake wrote to the eventfd now at the old number",
-		      rex_policy_name(policy));
+	ck_assert_msg(
+		eventfd_count(probe) == 0,
+		"%s: a late wake wrote to the eventfd now at the old number",
+		rex_policy_name(policy));
 	ck_assert_int_eq(live_allocs(), allocs_before_late); /* freed nothing */
 	ck_assert_int_eq(g_guarded_writes, 1); /* only the one held inside */
 	/* How far the late wakes went: under close-eventfd each queued its task
@@ -326,18 +341,23 @@ static enum rex_poll zombie_poll(void *p, struct rex_context *cx)
 }
 static const struct rex_task_vtable zombie_vt = { "zombie", zombie_poll, NULL };
 
-struct zombie_root { int step; };
+struct zombie_root {
+	int step;
+};
 static enum rex_poll zombie_root_poll(void *p, struct rex_context *cx)
 {
 	struct zombie_root *r = p;
 	if (r->step++ == 0) {
-		ck_assert_int_eq(rex_spawn(cx->executor, &zombie_vt, NULL, 0, NULL), 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &zombie_vt, NULL, 0,
+					   NULL),
+				 0);
 		rex_waker_wake_by_ref(rex_context_waker(cx));
 		return REX_PENDING;
 	}
 	return REX_READY;
 }
-static const struct rex_task_vtable zombie_root_vt = { "zombie_root", zombie_root_poll, NULL };
+static const struct rex_task_vtable zombie_root_vt = { "zombie_root",
+						       zombie_root_poll, NULL };
 
 static void *wake_zombie(void *arg)
 {
@@ -355,17 +375,21 @@ START_TEST(weak_upgrade_fails_after_drop)
 	long allocs0 = live_allocs();
 	g_wakers[0] = NULL;
 	struct zombie_root r = { 0 };
-	ck_assert_int_eq(run_once(REX_DROP_WEAK_NOTIFIER, &zombie_root_vt, &r, sizeof(r)), 0);
+	ck_assert_int_eq(run_once(REX_DROP_WEAK_NOTIFIER, &zombie_root_vt, &r,
+				  sizeof(r)),
+			 0);
 	rex_waker *w = g_wakers[0];
 	ck_assert_ptr_nonnull(w);
 	struct rex_notifier *n = w->notifier;
-	ck_assert_fds_eq(fd_counts_now(), base); /* eventfd closed at the drop */
+	ck_assert_fds_eq(fd_counts_now(),
+			 base); /* eventfd closed at the drop */
 	ck_assert_uint_eq(atomic_load(&n->strong), 0);
 	ck_assert_uint_eq(atomic_load(&n->refs), 1); /* the zombie's weak one */
 	ck_assert_int_eq(n->efd, -1);
 	uint64_t state = atomic_load(&w->state);
 	long allocs = live_allocs();
-	ck_assert_int_eq(allocs - allocs0, 2); /* the zombie header, the notifier */
+	ck_assert_int_eq(allocs - allocs0,
+			 2); /* the zombie header, the notifier */
 
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, wake_zombie, w), 0);
@@ -390,16 +414,20 @@ START_TEST(weak_upgrade_fails_for_parked_task)
 {
 	expect_leaks();
 	int efd;
-	rex_executor *ex = executor_with_parked(REX_DROP_WEAK_NOTIFIER, 4, &efd);
+	rex_executor *ex = executor_with_parked(REX_DROP_WEAK_NOTIFIER, 4,
+						&efd);
 	struct rex_notifier *n = g_wakers[0]->notifier;
-	ck_assert_uint_eq(atomic_load(&n->refs), 5); /* tasks + the strong side's */
+	ck_assert_uint_eq(atomic_load(&n->refs),
+			  5); /* tasks + the strong side's */
 	rex_executor_free(ex);
 	ck_assert_uint_eq(atomic_load(&n->strong), 0);
-	ck_assert_uint_eq(atomic_load(&n->refs), 4); /* 4 parked headers, weak */
+	ck_assert_uint_eq(atomic_load(&n->refs),
+			  4); /* 4 parked headers, weak */
 	uint64_t state = atomic_load(&g_wakers[1]->state);
 	long allocs = live_allocs();
 	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, wake_zombie, g_wakers[1]), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, wake_zombie, g_wakers[1]),
+			 0);
 	pthread_join(th, NULL);
 	ck_assert_uint_eq(atomic_load(&g_wakers[1]->state), state);
 	ck_assert(!(state & TASK_SCHEDULED));
@@ -408,14 +436,17 @@ START_TEST(weak_upgrade_fails_for_parked_task)
 	ck_assert_int_eq(live_allocs(), allocs);
 	for (int i = 0; i < 4; i++)
 		rex_waker_drop(g_wakers[i]);
-	ck_assert_uint_eq(atomic_load(&n->refs), 4); /* memory left, by design */
+	ck_assert_uint_eq(atomic_load(&n->refs),
+			  4); /* memory left, by design */
 }
 END_TEST
 
 /* ---- what the teardown totals count, per policy --------------------------------------- */
 
 #define TOTALS_PARKED 5
-struct big_state { char bytes[40]; };
+struct big_state {
+	char bytes[40];
+};
 static _Atomic int g_pending_drops;
 static enum rex_poll pending_poll(void *p, struct rex_context *cx)
 {
@@ -428,27 +459,34 @@ static void pending_drop(void *p)
 	(void)p;
 	g_pending_drops++;
 }
-static const struct rex_task_vtable pending_vt = { "pending", pending_poll, pending_drop };
+static const struct rex_task_vtable pending_vt = { "pending", pending_poll,
+						   pending_drop };
 
 /* Parks TOTALS_PARKED tasks (24-byte states), then spawns one more (40
  * bytes) and returns: that one is still queued to run at the drop. */
-struct totals_root { int step; };
+struct totals_root {
+	int step;
+};
 static enum rex_poll totals_root_poll(void *p, struct rex_context *cx)
 {
 	struct totals_root *r = p;
 	if (r->step++ == 0) {
 		char small[24] = { 0 };
 		for (int i = 0; i < TOTALS_PARKED; i++)
-			ck_assert_int_eq(rex_spawn(cx->executor, &pending_vt, small,
-						   sizeof(small), NULL), 0);
+			ck_assert_int_eq(rex_spawn(cx->executor, &pending_vt,
+						   small, sizeof(small), NULL),
+					 0);
 		rex_waker_wake_by_ref(rex_context_waker(cx));
 		return REX_PENDING;
 	}
 	struct big_state big = { { 0 } };
-	ck_assert_int_eq(rex_spawn(cx->executor, &pending_vt, &big, sizeof(big), NULL), 0);
+	ck_assert_int_eq(rex_spawn(cx->executor, &pending_vt, &big, sizeof(big),
+				   NULL),
+			 0);
 	return REX_READY;
 }
-static const struct rex_task_vtable totals_root_vt = { "totals_root", totals_root_poll, NULL };
+static const struct rex_task_vtable totals_root_vt = { "totals_root",
+						       totals_root_poll, NULL };
 
 static void check_totals(enum rex_drop_policy policy)
 {
@@ -470,8 +508,10 @@ static void check_totals(enum rex_drop_policy policy)
 	} else { /* the queued one is dropped, the parked ones are left */
 		ck_assert_uint_eq(destroyed, 1);
 		ck_assert_uint_eq(left, TOTALS_PARKED);
-		ck_assert_uint_eq(bytes, TOTALS_PARKED * (sizeof(struct rex_task) + 24) +
-						 sizeof(struct rex_notifier));
+		ck_assert_uint_eq(bytes,
+				  TOTALS_PARKED * (sizeof(struct rex_task) +
+						   24) +
+					  sizeof(struct rex_notifier));
 	}
 }
 
@@ -484,9 +524,9 @@ END_TEST
 START_TEST(teardown_totals_leaky)
 {
 	expect_leaks();
-	static const enum rex_drop_policy leaky[] = {
-		REX_DROP_LEGACY_448, REX_DROP_CLOSE_EVENTFD, REX_DROP_WEAK_NOTIFIER
-	};
+	static const enum rex_drop_policy leaky[] = { REX_DROP_LEGACY_448,
+						      REX_DROP_CLOSE_EVENTFD,
+						      REX_DROP_WEAK_NOTIFIER };
 	check_totals(leaky[_i]);
 }
 END_TEST
@@ -504,7 +544,8 @@ int main(void)
 	TCase *leaky = tcase_create("policies-b-c");
 	tcase_set_tags(leaky, "leaks-on-purpose");
 	tcase_set_timeout(leaky, 60);
-	tcase_add_loop_test(leaky, eventfd_closed_at_drop_while_wakers_live, 0, OPTIONS);
+	tcase_add_loop_test(leaky, eventfd_closed_at_drop_while_wakers_live, 0,
+			    OPTIONS);
 	tcase_add_loop_test(leaky, no_write_to_reused_number, 0, OPTIONS);
 	tcase_add_test(leaky, weak_upgrade_fails_for_parked_task);
 	tcase_add_loop_test(leaky, teardown_totals_leaky, 0, 3);

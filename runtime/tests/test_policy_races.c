@@ -27,18 +27,18 @@ static const enum rex_drop_policy options[] = { REX_DROP_CLOSE_EVENTFD,
  * it). The waking thread goes on for a few wakes after it sees the canary,
  * then checks that it received nothing. Semaphores hand the rounds over. */
 
-#define RACE_ROUNDS 10000
+#define RACE_ROUNDS	   10000
 #define WAKES_AFTER_CANARY 8
 
 static struct {
 	enum rex_drop_policy policy;
 	sem_t start, waker_ready, round_done;
-	rex_waker *waker;     /* published before waker_ready */
-	int efd;              /* the round's eventfd, published with it */
-	_Atomic int freed;    /* the last round whose executor is freed */
-	int canary, reused;   /* published with freed */
-	long wakes;           /* waking thread's; read after the join */
-	int bad_round;        /* first round whose canary received bytes */
+	rex_waker *waker;   /* published before waker_ready */
+	int efd;	    /* the round's eventfd, published with it */
+	_Atomic int freed;  /* the last round whose executor is freed */
+	int canary, reused; /* published with freed */
+	long wakes;	    /* waking thread's; read after the join */
+	int bad_round;	    /* first round whose canary received bytes */
 	_Atomic int drops;
 } race;
 
@@ -60,16 +60,23 @@ static void race_parked_drop(void *p)
 	(void)p;
 	race.drops++;
 }
-static const struct rex_task_vtable race_parked_vt = { "race_parked", race_parked_poll, race_parked_drop };
+static const struct rex_task_vtable race_parked_vt = { "race_parked",
+						       race_parked_poll,
+						       race_parked_drop };
 
-struct race_root { int step; uint64_t sleep_ns; struct rex_sleep sleep; };
+struct race_root {
+	int step;
+	uint64_t sleep_ns;
+	struct rex_sleep sleep;
+};
 static enum rex_poll race_root_poll(void *p, struct rex_context *cx)
 {
 	struct race_root *r = p;
 	if (r->step == 0) {
 		int started = 0;
-		ck_assert_int_eq(rex_spawn(cx->executor, &race_parked_vt, &started,
-					   sizeof(started), NULL), 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &race_parked_vt,
+					   &started, sizeof(started), NULL),
+				 0);
 		r->step = 1;
 		rex_waker_wake_by_ref(rex_context_waker(cx)); /* after it ran */
 		return REX_PENDING;
@@ -86,7 +93,9 @@ static void race_root_drop(void *p)
 	if (r->step == 2)
 		rex_sleep_drop(&r->sleep);
 }
-static const struct rex_task_vtable race_root_vt = { "race_root", race_root_poll, race_root_drop };
+static const struct rex_task_vtable race_root_vt = { "race_root",
+						     race_root_poll,
+						     race_root_drop };
 
 static void *race_owner(void *arg)
 {
@@ -165,14 +174,16 @@ START_TEST(late_wakes_race_with_drop)
 	pthread_join(owner, NULL);
 	pthread_join(hammer, NULL);
 	rex_fault_set_wake_write_hook(NULL);
-	ck_assert_msg(race.bad_round == 0,
-		      "%s round %d: a late wake wrote to the canary at a reused number",
-		      rex_policy_name(race.policy), race.bad_round);
+	ck_assert_msg(
+		race.bad_round == 0,
+		"%s round %d: a late wake wrote to the canary at a reused number",
+		rex_policy_name(race.policy), race.bad_round);
 	ck_assert_fds_eq(fd_counts_now(), base);
 	rex_teardown_totals(&t1);
 	ck_assert_uint_eq(t1.executors_freed - t0.executors_freed, RACE_ROUNDS);
 	ck_assert_uint_eq(t1.tasks_destroyed - t0.tasks_destroyed +
-				  (t1.tasks_left - t0.tasks_left), RACE_ROUNDS);
+				  (t1.tasks_left - t0.tasks_left),
+			  RACE_ROUNDS);
 	/* left parked, or destroyed because it was queued to run at the drop */
 	ck_assert_uint_eq(t1.tasks_destroyed - t0.tasks_destroyed, race.drops);
 	/* not vacuous: wakes wrote eventfds, canaries got freed numbers */
@@ -188,7 +199,9 @@ int main(void)
 	/* executors sleep in io_uring_enter for the waking thread, and the
 	 * rounds hand over by spinning: not under valgrind; ASan and TSan */
 	TCase *race = tcase_create("policies-race");
-	tcase_set_tags(race, "leaks-on-purpose spin-handshake blocks-in-io-uring-enter");
+	tcase_set_tags(
+		race,
+		"leaks-on-purpose spin-handshake blocks-in-io-uring-enter");
 	tcase_set_timeout(race, 600);
 	tcase_add_loop_test(race, late_wakes_race_with_drop, 0, OPTIONS);
 	suite_add_tcase(s, race);

@@ -47,7 +47,8 @@ static void sender_drop(void *p)
 		rex_shared_send_drop(&s->op);
 	rex_shared_tx_close(s->tx);
 }
-static const struct rex_task_vtable sender_vt = { "sender", sender_poll, sender_drop };
+static const struct rex_task_vtable sender_vt = { "sender", sender_poll,
+						  sender_drop };
 
 /* Output: the number of messages received in order, or -(index+1) of the
  * first one out of order; then it checks the close arrives as -EPIPE. */
@@ -94,7 +95,8 @@ static void receiver_drop(void *p)
 		rex_shared_recv_drop(&r->op);
 	rex_shared_rx_close(r->rx);
 }
-static const struct rex_task_vtable receiver_vt = { "receiver", receiver_poll, receiver_drop };
+static const struct rex_task_vtable receiver_vt = { "receiver", receiver_poll,
+						    receiver_drop };
 
 START_TEST(million_messages_in_order)
 {
@@ -102,19 +104,24 @@ START_TEST(million_messages_in_order)
 	long allocs0 = live_allocs();
 	rex_shared_tx *tx;
 	rex_shared_rx *rx;
-	ck_assert_int_eq(rex_shared_chan_new(sizeof(uint64_t), 1024, &tx, &rx), 0);
+	ck_assert_int_eq(rex_shared_chan_new(sizeof(uint64_t), 1024, &tx, &rx),
+			 0);
 	struct sender s = { .tx = tx };
 	struct receiver r = { .rx = rx };
 	rex_thread *ts, *tr;
-	ck_assert_int_eq(rex_thread_spawn(NULL, &receiver_vt, &r, sizeof(r), &tr), 0);
-	ck_assert_int_eq(rex_thread_spawn(NULL, &sender_vt, &s, sizeof(s), &ts), 0);
+	ck_assert_int_eq(rex_thread_spawn(NULL, &receiver_vt, &r, sizeof(r),
+					  &tr),
+			 0);
+	ck_assert_int_eq(rex_thread_spawn(NULL, &sender_vt, &s, sizeof(s), &ts),
+			 0);
 	int64_t sent = 0, received = 0;
 	ck_assert_int_eq(rex_thread_join(ts, &sent), 0);
 	ck_assert_int_eq(rex_thread_join(tr, &received), 0);
 	ck_assert_int_eq(sent, (int64_t)MESSAGES);
-	ck_assert_msg(received == (int64_t)MESSAGES,
-		      "received %lld in order (negative: first out of order at %lld)",
-		      (long long)received, (long long)(-received - 1));
+	ck_assert_msg(
+		received == (int64_t)MESSAGES,
+		"received %lld in order (negative: first out of order at %lld)",
+		(long long)received, (long long)(-received - 1));
 	ck_assert_fds_eq(fd_counts_now(), base);
 	ck_assert_int_eq(live_allocs(), allocs0);
 }
@@ -122,7 +129,12 @@ END_TEST
 
 /* The receiver closes early: the sender, blocked on a full channel, is
  * woken and sees -EPIPE. */
-struct early { rex_shared_rx *rx; uint64_t item; int step; struct rex_shared_recv op; };
+struct early {
+	rex_shared_rx *rx;
+	uint64_t item;
+	int step;
+	struct rex_shared_recv op;
+};
 static enum rex_poll early_poll(void *p, struct rex_context *cx)
 {
 	struct early *e = p;
@@ -144,7 +156,8 @@ static void early_drop(void *p)
 {
 	rex_shared_rx_close(((struct early *)p)->rx);
 }
-static const struct rex_task_vtable early_vt = { "early", early_poll, early_drop };
+static const struct rex_task_vtable early_vt = { "early", early_poll,
+						 early_drop };
 
 START_TEST(receiver_close_wakes_blocked_sender)
 {
@@ -154,8 +167,10 @@ START_TEST(receiver_close_wakes_blocked_sender)
 	struct sender s = { .tx = tx };
 	struct early e = { .rx = rx };
 	rex_thread *ts, *tr;
-	ck_assert_int_eq(rex_thread_spawn(NULL, &early_vt, &e, sizeof(e), &tr), 0);
-	ck_assert_int_eq(rex_thread_spawn(NULL, &sender_vt, &s, sizeof(s), &ts), 0);
+	ck_assert_int_eq(rex_thread_spawn(NULL, &early_vt, &e, sizeof(e), &tr),
+			 0);
+	ck_assert_int_eq(rex_thread_spawn(NULL, &sender_vt, &s, sizeof(s), &ts),
+			 0);
 	int64_t out;
 	ck_assert_int_eq(rex_thread_join(tr, &out), 0);
 	ck_assert_int_eq(rex_thread_join(ts, &out), 0);

@@ -22,13 +22,18 @@ enum park_kind {
 	PARK_KINDS
 };
 static const char *const park_names[PARK_KINDS] = {
-	"far timer", "local channel", "shared channel", "io_uring read",
-	"join", "never polled", "waker held by another thread",
+	"far timer",
+	"local channel",
+	"shared channel",
+	"io_uring read",
+	"join",
+	"never polled",
+	"waker held by another thread",
 };
 
 static _Atomic int g_drops, g_child_drops, g_parked;
-static rex_chan *g_chan;          /* local channel; the test holds tx */
-static rex_shared_rx *g_rx;       /* shared channel; a peer thread holds tx */
+static rex_chan *g_chan;    /* local channel; the test holds tx */
+static rex_shared_rx *g_rx; /* shared channel; a peer thread holds tx */
 static int g_pipe[2];
 static _Atomic(rex_waker *) g_held_waker; /* handed to another thread */
 
@@ -50,7 +55,8 @@ static void child_drop(void *s)
 	(void)s;
 	g_child_drops++;
 }
-static const struct rex_task_vtable pending_child_vt = { "pending", child_poll, child_drop };
+static const struct rex_task_vtable pending_child_vt = { "pending", child_poll,
+							 child_drop };
 
 struct parker {
 	enum park_kind kind;
@@ -95,8 +101,10 @@ static enum rex_poll parker_poll(void *p, struct rex_context *cx)
 	case PARK_JOIN:
 		if (!k->started) {
 			rex_task *h;
-			ck_assert_int_eq(rex_spawn(cx->executor, &pending_child_vt,
-						   NULL, 0, &h), 0);
+			ck_assert_int_eq(rex_spawn(cx->executor,
+						   &pending_child_vt, NULL, 0,
+						   &h),
+					 0);
 			rex_join_init(&k->join, h);
 		}
 		r = rex_join_poll(&k->join, cx, &out);
@@ -125,7 +133,9 @@ static void parker_drop(void *p)
 	if (!k->started)
 		return;
 	switch (k->kind) {
-	case PARK_TIMER: rex_sleep_drop(&k->sleep); break;
+	case PARK_TIMER:
+		rex_sleep_drop(&k->sleep);
+		break;
 	case PARK_LOCAL_CHAN:
 		rex_chan_op_drop(&k->chan_op);
 		rex_chan_close_rx(g_chan);
@@ -134,22 +144,33 @@ static void parker_drop(void *p)
 		rex_shared_recv_drop(&k->srecv);
 		rex_shared_rx_close(g_rx);
 		break;
-	case PARK_IO_READ: rex_io_drop(&k->io); break;
-	case PARK_JOIN: rex_join_drop(&k->join); break;
-	default: break;
+	case PARK_IO_READ:
+		rex_io_drop(&k->io);
+		break;
+	case PARK_JOIN:
+		rex_join_drop(&k->join);
+		break;
+	default:
+		break;
 	}
 }
-static const struct rex_task_vtable parker_vt = { "parker", parker_poll, parker_drop };
+static const struct rex_task_vtable parker_vt = { "parker", parker_poll,
+						  parker_drop };
 
 /* Root: spawn the parker, wait until it parked (unless it must never be
  * polled), return: the executor is freed with the parker parked. */
-struct root { enum park_kind kind; int spawned; };
+struct root {
+	enum park_kind kind;
+	int spawned;
+};
 static enum rex_poll root_poll(void *p, struct rex_context *cx)
 {
 	struct root *r = p;
 	if (!r->spawned) {
 		struct parker k = { .kind = r->kind };
-		ck_assert_int_eq(rex_spawn(cx->executor, &parker_vt, &k, sizeof(k), NULL), 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &parker_vt, &k,
+					   sizeof(k), NULL),
+				 0);
 		r->spawned = 1;
 	}
 	if (r->kind == PARK_NEVER_POLLED ||
@@ -165,7 +186,11 @@ static const struct rex_task_vtable root_vt = { "root", root_poll, NULL };
  * delay, which a slow run such as valgrind's would outlast), then closes
  * it. */
 static _Atomic int g_release_peer;
-struct peer { rex_shared_tx *tx; struct rex_sleep sleep; int started; };
+struct peer {
+	rex_shared_tx *tx;
+	struct rex_sleep sleep;
+	int started;
+};
 static enum rex_poll peer_poll(void *p, struct rex_context *cx)
 {
 	struct peer *pr = p;
@@ -232,16 +257,22 @@ static void check_parked(enum park_kind kind, enum rex_drop_policy policy)
 		break;
 	case PARK_SHARED_CHAN: {
 		rex_shared_tx *tx;
-		ck_assert_int_eq(rex_shared_chan_new(sizeof(int), 4, &tx, &g_rx), 0);
+		ck_assert_int_eq(rex_shared_chan_new(sizeof(int), 4, &tx,
+						     &g_rx),
+				 0);
 		struct peer pr = { .tx = tx };
-		ck_assert_int_eq(rex_thread_spawn(NULL, &peer_vt, &pr, sizeof(pr), &peer), 0);
+		ck_assert_int_eq(rex_thread_spawn(NULL, &peer_vt, &pr,
+						  sizeof(pr), &peer),
+				 0);
 		break;
 	}
 	case PARK_IO_READ:
 		ck_assert_int_eq(pipe2(g_pipe, O_CLOEXEC), 0);
 		break;
 	case PARK_FOREIGN_WAKER:
-		ck_assert_int_eq(pthread_create(&holder, NULL, waker_holder, NULL), 0);
+		ck_assert_int_eq(pthread_create(&holder, NULL, waker_holder,
+						NULL),
+				 0);
 		break;
 	default:
 		break;
@@ -283,17 +314,18 @@ static void check_parked(enum park_kind kind, enum rex_drop_policy policy)
 
 	struct fd_counts now = fd_counts_now();
 	if (leaked && policy == REX_DROP_LEGACY_448) {
-		ck_assert_msg(now.eventfd == base.eventfd + 1,
-			      "%s/legacy-448: eventfds %d, expected the leaked one (%d)",
-			      park_names[kind], now.eventfd, base.eventfd + 1);
+		ck_assert_msg(
+			now.eventfd == base.eventfd + 1,
+			"%s/legacy-448: eventfds %d, expected the leaked one (%d)",
+			park_names[kind], now.eventfd, base.eventfd + 1);
 		ck_assert_int_eq(now.io_uring, base.io_uring);
 	} else if (leaked) { /* memory left, no fd */
 		ck_assert_fds_eq(now, base);
 	} else {
 		ck_assert_fds_eq(now, base);
-		ck_assert_msg(live_allocs() == allocs0, "%s/%s: %ld heap blocks left",
-			      park_names[kind], rex_policy_name(policy),
-			      live_allocs() - allocs0);
+		ck_assert_msg(live_allocs() == allocs0,
+			      "%s/%s: %ld heap blocks left", park_names[kind],
+			      rex_policy_name(policy), live_allocs() - allocs0);
 	}
 }
 
@@ -325,13 +357,19 @@ START_TEST(parked_weak_notifier)
 END_TEST
 
 /* ---- destructors that wake, cancel and spawn during teardown ------------------ */
-static _Atomic int g_victim_drops, g_woken_drops, g_destroyer_drops, g_spawned_drops;
+static _Atomic int g_victim_drops, g_woken_drops, g_destroyer_drops,
+	g_spawned_drops;
 static rex_task *g_victim;
 static rex_waker *g_woken_waker;
 static int g_spawn_result;
 
-static void victim_drop(void *s) { (void)s; g_victim_drops++; }
-static const struct rex_task_vtable victim_vt = { "victim", pending_poll, victim_drop };
+static void victim_drop(void *s)
+{
+	(void)s;
+	g_victim_drops++;
+}
+static const struct rex_task_vtable victim_vt = { "victim", pending_poll,
+						  victim_drop };
 
 static enum rex_poll woken_poll(void *s, struct rex_context *cx)
 {
@@ -340,11 +378,21 @@ static enum rex_poll woken_poll(void *s, struct rex_context *cx)
 		g_woken_waker = rex_waker_clone(rex_context_waker(cx));
 	return REX_PENDING;
 }
-static void woken_drop(void *s) { (void)s; g_woken_drops++; }
-static const struct rex_task_vtable woken_vt = { "woken", woken_poll, woken_drop };
+static void woken_drop(void *s)
+{
+	(void)s;
+	g_woken_drops++;
+}
+static const struct rex_task_vtable woken_vt = { "woken", woken_poll,
+						 woken_drop };
 
-static void spawned_drop(void *s) { (void)s; g_spawned_drops++; }
-static const struct rex_task_vtable spawned_vt = { "spawned", pending_poll, spawned_drop };
+static void spawned_drop(void *s)
+{
+	(void)s;
+	g_spawned_drops++;
+}
+static const struct rex_task_vtable spawned_vt = { "spawned", pending_poll,
+						   spawned_drop };
 
 static void destroyer_drop(void *s)
 {
@@ -359,19 +407,31 @@ static void destroyer_drop(void *s)
 	g_victim = NULL;
 	g_spawn_result = rex_spawn(rex_current(), &spawned_vt, NULL, 0, NULL);
 }
-static const struct rex_task_vtable destroyer_vt = { "destroyer", pending_poll, destroyer_drop };
+static const struct rex_task_vtable destroyer_vt = { "destroyer", pending_poll,
+						     destroyer_drop };
 
-struct d_root { int destroyer_first; int step; };
+struct d_root {
+	int destroyer_first;
+	int step;
+};
 static enum rex_poll d_root_poll(void *p, struct rex_context *cx)
 {
 	struct d_root *r = p;
 	if (r->step++ == 0) {
 		if (r->destroyer_first)
-			ck_assert_int_eq(rex_spawn(cx->executor, &destroyer_vt, NULL, 0, NULL), 0);
-		ck_assert_int_eq(rex_spawn(cx->executor, &victim_vt, NULL, 0, &g_victim), 0);
-		ck_assert_int_eq(rex_spawn(cx->executor, &woken_vt, NULL, 0, NULL), 0);
+			ck_assert_int_eq(rex_spawn(cx->executor, &destroyer_vt,
+						   NULL, 0, NULL),
+					 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &victim_vt, NULL, 0,
+					   &g_victim),
+				 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &woken_vt, NULL, 0,
+					   NULL),
+				 0);
 		if (!r->destroyer_first)
-			ck_assert_int_eq(rex_spawn(cx->executor, &destroyer_vt, NULL, 0, NULL), 0);
+			ck_assert_int_eq(rex_spawn(cx->executor, &destroyer_vt,
+						   NULL, 0, NULL),
+					 0);
 		rex_waker_wake_by_ref(rex_context_waker(cx));
 		return REX_PENDING; /* let them all be polled once */
 	}
@@ -388,7 +448,8 @@ START_TEST(destructors_wake_cancel_spawn)
 	long allocs0 = live_allocs();
 	/* the registry is LIFO: _i picks whether the destroyer goes first or last */
 	struct d_root r = { .destroyer_first = _i };
-	ck_assert_int_eq(run_once(REX_DROP_FIXED, &d_root_vt, &r, sizeof(r)), 0);
+	ck_assert_int_eq(run_once(REX_DROP_FIXED, &d_root_vt, &r, sizeof(r)),
+			 0);
 	ck_assert_int_eq(g_victim_drops, 1);
 	ck_assert_int_eq(g_woken_drops, 1);
 	ck_assert_int_eq(g_destroyer_drops, 1);
@@ -400,7 +461,10 @@ START_TEST(destructors_wake_cancel_spawn)
 END_TEST
 
 /* ---- an openat in flight at teardown: the fd it returns is closed ------------- */
-struct opener { struct rex_io io; int started; };
+struct opener {
+	struct rex_io io;
+	int started;
+};
 static enum rex_poll opener_poll(void *p, struct rex_context *cx)
 {
 	struct opener *o = p;
@@ -417,15 +481,20 @@ static void opener_drop(void *p)
 {
 	rex_io_drop(&((struct opener *)p)->io);
 }
-static const struct rex_task_vtable opener_vt = { "opener", opener_poll, opener_drop };
+static const struct rex_task_vtable opener_vt = { "opener", opener_poll,
+						  opener_drop };
 
-struct o_root { int step; };
+struct o_root {
+	int step;
+};
 static enum rex_poll o_root_poll(void *p, struct rex_context *cx)
 {
 	struct o_root *r = p;
 	if (r->step++ == 0) {
 		struct opener o = { 0 };
-		ck_assert_int_eq(rex_spawn(cx->executor, &opener_vt, &o, sizeof(o), NULL), 0);
+		ck_assert_int_eq(rex_spawn(cx->executor, &opener_vt, &o,
+					   sizeof(o), NULL),
+				 0);
 		rex_waker_wake_by_ref(rex_context_waker(cx));
 		return REX_PENDING;
 	}
@@ -442,7 +511,9 @@ START_TEST(openat_in_flight_is_closed)
 	unsigned long orphans0 = rex_fault_orphan_fds();
 	for (int i = 0; i < 50; i++) {
 		struct o_root r = { 0 };
-		ck_assert_int_eq(run_once(REX_DROP_FIXED, &o_root_vt, &r, sizeof(r)), 0);
+		ck_assert_int_eq(run_once(REX_DROP_FIXED, &o_root_vt, &r,
+					  sizeof(r)),
+				 0);
 		ck_assert_fds_eq(fd_counts_now(), base);
 	}
 	ck_assert_int_eq(live_allocs(), allocs0);
@@ -468,7 +539,8 @@ int main(void)
 	TCase *shared = tcase_create("teardown-shared-chan");
 	tcase_set_tags(shared, "blocks-in-io-uring-enter");
 	tcase_set_timeout(shared, 60);
-	tcase_add_loop_test(shared, parked_fixed, PARK_SHARED_CHAN, PARK_SHARED_CHAN + 1);
+	tcase_add_loop_test(shared, parked_fixed, PARK_SHARED_CHAN,
+			    PARK_SHARED_CHAN + 1);
 	suite_add_tcase(s, shared);
 	/* the reproduction leaks by design; valgrind runs skip this tag */
 	TCase *legacy = tcase_create("teardown-legacy-448");

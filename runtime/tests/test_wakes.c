@@ -27,16 +27,20 @@ static void hand_off_drop(void *s)
 	(void)s;
 	g_drops++;
 }
-static const struct rex_task_vtable hand_off_vt = { "hand_off", hand_off_poll, hand_off_drop };
+static const struct rex_task_vtable hand_off_vt = { "hand_off", hand_off_poll,
+						    hand_off_drop };
 
-struct root { int step; };
+struct root {
+	int step;
+};
 static enum rex_poll root_poll(void *p, struct rex_context *cx)
 {
 	struct root *r = p;
 	if (r->step++ == 0) {
 		int started = 0;
 		ck_assert_int_eq(rex_spawn(cx->executor, &hand_off_vt, &started,
-					   sizeof(started), NULL), 0);
+					   sizeof(started), NULL),
+				 0);
 		rex_waker_wake_by_ref(rex_context_waker(cx));
 		return REX_PENDING;
 	}
@@ -94,8 +98,8 @@ END_TEST
 
 #define RACE_ROUNDS 10000
 
-static _Atomic int g_round;      /* main publishes round n, the waker acks */
-static _Atomic int g_waking;     /* the waker is inside round n */
+static _Atomic int g_round;	 /* main publishes round n, the waker acks */
+static _Atomic int g_waking;	 /* the waker is inside round n */
 static _Atomic int g_stop_round; /* main: stop waking round n */
 static _Atomic long g_wakes_during_free;
 
@@ -130,7 +134,9 @@ START_TEST(wakes_race_with_free)
 		rex_executor *ex;
 		ck_assert_int_eq(rex_executor_new(NULL, &ex), 0);
 		struct root r = { 0 };
-		ck_assert_int_eq(rex_executor_run(ex, &root_vt, &r, sizeof(r), NULL), 0);
+		ck_assert_int_eq(rex_executor_run(ex, &root_vt, &r, sizeof(r),
+						  NULL),
+				 0);
 		atomic_store(&g_round, n);
 		while (atomic_load(&g_waking) != n)
 			sched_yield();
@@ -168,8 +174,9 @@ START_TEST(close_waits_for_wakers_inside_the_fence)
 	usleep(50000);
 	ck_assert_msg(fcntl(efd, F_GETFD) != -1,
 		      "eventfd closed while a waker was still inside the fence");
-	ck_assert_int_eq(eventfd_write(efd, 1), 0); /* the waker's write lands */
-	atomic_fetch_sub(&n->fence, 2);               /* and it leaves */
+	ck_assert_int_eq(eventfd_write(efd, 1),
+			 0);		/* the waker's write lands */
+	atomic_fetch_sub(&n->fence, 2); /* and it leaves */
 	pthread_join(th, NULL);
 	ck_assert_int_eq(n->efd, -1);
 	ck_assert_int_eq(fcntl(efd, F_GETFD), -1);

@@ -31,9 +31,15 @@ struct fd_counts fd_counts_now(void)
 			continue; /* closed meanwhile */
 		link[n] = 0;
 		switch (fdkind_classify(link, 0, -1)) {
-		case FDKIND_EVENTFD: c.eventfd++; break;
-		case FDKIND_IO_URING: c.io_uring++; break;
-		default: c.other++; break;
+		case FDKIND_EVENTFD:
+			c.eventfd++;
+			break;
+		case FDKIND_IO_URING:
+			c.io_uring++;
+			break;
+		default:
+			c.other++;
+			break;
 		}
 	}
 	closedir(d);

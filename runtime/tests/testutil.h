@@ -15,15 +15,16 @@ struct fd_counts {
 };
 struct fd_counts fd_counts_now(void);
 
-#define ck_assert_fds_eq(a, b)                                                \
-	do {                                                                  \
-		struct fd_counts a_ = (a), b_ = (b);                          \
-		ck_assert_msg(a_.eventfd == b_.eventfd &&                     \
-				      a_.io_uring == b_.io_uring &&           \
-				      a_.other == b_.other,                   \
-			      "fds (eventfd/io_uring/other) %d/%d/%d != %d/%d/%d", \
-			      a_.eventfd, a_.io_uring, a_.other, b_.eventfd,  \
-			      b_.io_uring, b_.other);                         \
+#define ck_assert_fds_eq(a, b)                                               \
+	do {                                                                 \
+		struct fd_counts a_ = (a), b_ = (b);                         \
+		ck_assert_msg(                                               \
+			a_.eventfd == b_.eventfd &&                          \
+				a_.io_uring == b_.io_uring &&                \
+				a_.other == b_.other,                        \
+			"fds (eventfd/io_uring/other) %d/%d/%d != %d/%d/%d", \
+			a_.eventfd, a_.io_uring, a_.other, b_.eventfd,       \
+			b_.io_uring, b_.other);                              \
 	} while (0)
 
 /* Heap blocks librex allocated and has not freed (its test build counts
