@@ -7,7 +7,9 @@
 #                                     kinds and syscalls (_kinds), the CLI
 #                                     (_cli), -f and real programs (_follow),
 #                                     stacks: DWARF, demangling (_stacks),
-#                                     environment errors (_env);
+#                                     environment errors (_env), leak
+#                                     groups through the library (_groups),
+#                                     io_uring opens and full tables (_limits);
 #                                     their targets leaker, forker,
 #                                     scm_rights, nofp_uring, dlopen_leak
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
@@ -32,6 +34,8 @@ FDT_FOLLOW_TEST := $(BUILD)/test/bpf/test_fdtrack_follow
 FDT_RACES_TEST := $(BUILD)/test/bpf/test_fdtrack_races
 FDT_STACKS_TEST := $(BUILD)/test/bpf/test_fdtrack_stacks
 FDT_ENV_TEST := $(BUILD)/test/bpf/test_fdtrack_env
+FDT_GROUPS_TEST := $(BUILD)/test/bpf/test_fdtrack_groups
+FDT_LIMITS_TEST := $(BUILD)/test/bpf/test_fdtrack_limits
 FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # Built without frame pointers, as optimised code and liburing are: the
@@ -86,7 +90,8 @@ FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
 TEST_BINS   += $(FDT_TEST) $(FDT_RACES_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) \
-	       $(FDT_FOLLOW_TEST) $(FDT_STACKS_TEST) $(FDT_ENV_TEST)
+	       $(FDT_FOLLOW_TEST) $(FDT_STACKS_TEST) $(FDT_ENV_TEST) \
+	       $(FDT_GROUPS_TEST) $(FDT_LIMITS_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -107,7 +112,7 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o procs.o groups.o symbolize.o unwind.o)
+$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o load.o procs.o groups.o symbolize.o unwind.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 

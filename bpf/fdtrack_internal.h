@@ -101,7 +101,10 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
 		   size_t *nout);
 
-/* fdtrack.c */
+/* fdtrack.c: the snapshot (task_file iterator) until it completes; the
+ * error message emptied at the start of fdtrack_open(). */
+int fdtrack_run_snapshot(struct fdtrack *t);
+void fdtrack_clear_error(void);
 int fdtrack_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

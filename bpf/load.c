@@ -1,0 +1,447 @@
+/*
+ * fdtrack_open() and fdtrack_close(): the options as used, loading and
+ * configuring the BPF object, filling its maps, attaching (the iterator and
+ * the ring buffer first, sys_exit last) and keeping only the fds used from
+ * then on; undoing all of it.
+ */
+#include "fdtrack.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "fdtrack.skel.h"
+#include "fdtrack_internal.h"
+
+#define DEFAULT_RINGBUF	   (256u * 1024)
+#define DEFAULT_MAX_STACKS 16384u
+#define DEFAULT_MAX_PROCS  4096u
+#define BTF_PATH	   "/sys/kernel/btf/vmlinux"
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	/* Quiet unless FDTRACK_DEBUG: failures are summarised in
+	 * fdtrack_error(). */
+	static int debug = -1;
+
+	(void)level;
+	if (debug < 0)
+		debug = getenv("FDTRACK_DEBUG") != NULL;
+	return debug ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static void set_print_once(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+/* The largest RLIMIT_NOFILE a process may have: the default --max-fds. */
+static unsigned nr_open(void)
+{
+	unsigned long v = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v && v <= (1u << 30) ? (unsigned)v : 1u << 20;
+}
+
+static unsigned ringbuf_size(unsigned want)
+{
+	unsigned page = sysconf(_SC_PAGESIZE), n = page;
+
+	if (!want)
+		want = DEFAULT_RINGBUF;
+	while (n < want && n < (1u << 30))
+		n <<= 1; /* a power of two, at least one page */
+	return n;
+}
+
+static struct fdtrack_options effective_options(const struct fdtrack_options *in)
+{
+	struct fdtrack_options o = { .want_stacks = 1 };
+
+	if (in)
+		o = *in;
+	o.ringbuf_bytes = ringbuf_size(o.ringbuf_bytes);
+	o.kinds = o.kinds ? o.kinds & FDKIND_ALL : FDKIND_ALL;
+	o.max_fds = o.max_fds ? o.max_fds : nr_open();
+	o.max_stacks = o.max_stacks ? o.max_stacks : DEFAULT_MAX_STACKS;
+	o.max_procs = o.max_procs ? o.max_procs
+		      : o.follow  ? DEFAULT_MAX_PROCS
+				  : 4;
+	return o;
+}
+
+void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
+{
+	*out = t->opts;
+}
+
+/* ---- open / close -------------------------------------------------- */
+
+static int load_error(int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		return fdtrack_fail(err,
+				    "fdtrack: permission denied loading "
+				    "BPF programs (libbpf: %s): run as root, or "
+				    "grant CAP_BPF and CAP_PERFMON",
+				    strerror(-err));
+	return fdtrack_fail(err,
+			    "fdtrack: the kernel refused the BPF programs "
+			    "(libbpf: %s, errno %d): fdtrack needs Linux >= "
+			    "6.2 with tp_btf tracepoints, ring buffers, "
+			    "task_file iterators and bpf_rdonly_cast; set "
+			    "FDTRACK_DEBUG=1 for libbpf's log",
+			    strerror(-err), -err);
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	return procs_on_record(ctx, data, len);
+}
+
+/* Before load: filters and table sizes. */
+static int configure(struct fdtrack *t, pid_t tgid)
+{
+	struct fdtrack_bpf *s = t->skel;
+	int err;
+
+	s->rodata->targ_tgid = tgid;
+	s->rodata->follow = t->opts.follow;
+	s->rodata->want_stacks = t->opts.want_stacks;
+	s->rodata->want_dwarf = t->opts.want_stacks &&
+				!t->opts.frame_pointers_only;
+	s->rodata->kind_mask = t->opts.kinds;
+	err = bpf_map__set_max_entries(s->maps.events, t->opts.ringbuf_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.fds, t->opts.max_fds);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.stacks,
+					       t->opts.max_stacks);
+	/* without DWARF unwinding its maps stay empty: one entry each */
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.unwinds,
+					       s->rodata->want_dwarf
+						       ? t->opts.max_stacks
+						       : 1);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.recipes,
+					       s->rodata->want_dwarf
+						       ? t->opts.max_stacks
+						       : 1);
+	if (!err && !s->rodata->want_dwarf)
+		err = bpf_map__set_max_entries(s->maps.windows, 1);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.tables,
+					       t->opts.max_procs);
+	/* The iterator and sys_exit are attached below; fork only matters
+	 * with follow. */
+	bpf_program__set_autoattach(s->progs.fdtrack_snapshot, false);
+	bpf_program__set_autoattach(s->progs.fdtrack_sys_exit, false);
+	if (!t->opts.follow)
+		bpf_program__set_autoload(s->progs.fdtrack_fork, false);
+	return err;
+}
+
+/* After load, before attach: the anonymous-inode names (the one list in
+ * common/fdkind.c) and the target's table. */
+static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
+{
+	struct fdt_table root = {
+		.tgid = tgid, .ppid = ppid, .aspace = 1, .holders = 1
+	};
+	uint32_t id = FDT_ROOT_TABLE;
+	enum fdkind kind;
+	const char *name;
+	int fd = bpf_map__fd(t->skel->maps.anon_kinds);
+
+	for (unsigned i = 0; (name = fdkind_anon_name(i, &kind)); i++) {
+		char key[FDT_NAME_BYTES] = { 0 };
+		uint32_t k = kind;
+
+		strncpy(key, name, sizeof(key) - 1);
+		if (bpf_map_update_elem(fd, key, &k, BPF_ANY))
+			return -errno;
+	}
+	return bpf_map_update_elem(t->tables_fd, &id, &root, BPF_NOEXIST)
+		       ? -errno
+		       : 0;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the command may hold spaces and parens */
+	if (p && sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = 0;
+	return ppid;
+}
+
+static int attach_iterator(struct fdtrack *t, pid_t tgid)
+{
+	union bpf_iter_link_info linfo;
+	LIBBPF_OPTS(bpf_iter_attach_opts, iopts);
+
+	memset(&linfo, 0, sizeof(linfo));
+	if (!t->opts.follow) {
+		linfo.task.pid = tgid; /* all threads of the process */
+		iopts.link_info = &linfo;
+		iopts.link_info_len = sizeof(linfo);
+	}
+	t->iter = bpf_program__attach_iter(t->skel->progs.fdtrack_snapshot,
+					   &iopts);
+	if (t->iter)
+		return 0;
+	if (errno == ESRCH || errno == ENOENT)
+		return fdtrack_fail(-ESRCH, "fdtrack: process %d is gone",
+				    (int)tgid);
+	return load_error(-errno);
+}
+
+/* The target as a process: its command line and maps as of now. */
+static int add_root(struct fdtrack *t, pid_t tgid, pid_t ppid)
+{
+	struct proc *root = proc_add(t, FDT_ROOT_TABLE, tgid, ppid, 1);
+	char path[64], buf[4096];
+	size_t n, len;
+	char *text;
+	FILE *f;
+
+	if (!root)
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)tgid);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		while (n && !buf[n - 1])
+			n--;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = buf[i] ? buf[i] : ' ';
+		buf[n] = 0;
+		root->cmdline = n ? strdup(buf) : NULL;
+	}
+	text = proc_maps_read(tgid, &len);
+	if (text)
+		symbolizer_store(&t->symbolizer, 1, text, len);
+	return 0;
+}
+
+/* A mapping of our own of a BPF_F_MMAPABLE map (.bss, .data). */
+static void *map_globals(const struct bpf_map *m, size_t *len)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	*len = (bpf_map__value_size(m) + page - 1) / page * page;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m),
+		 0);
+	if (p == MAP_FAILED) {
+		*len = 0;
+		return NULL;
+	}
+	return p;
+}
+
+/* Attached: keep only what is used from now on (the maps user space
+ * reads, the links, the ring buffer, our own mappings of .bss and .data)
+ * and close the BPF object (its program, BTF and other map fds: the
+ * kernel keeps what the links use). A process watching itself (exstress)
+ * then holds 12 fds of fdtrack's instead of 30, and its /proc sampler
+ * reads each of its fds every iteration. */
+static int keep_used(struct fdtrack *t)
+{
+	struct fdtrack_bpf *s = t->skel;
+	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
+		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
+	void *bss, *data;
+
+	bss = map_globals(s->maps.bss, &t->bss_len);
+	data = map_globals(s->maps.data, &t->data_len);
+	/* the DWARF unwinder's maps only when it runs: 3 fds fewer */
+	size_t nfds = s->rodata->want_dwarf ? 6 : 3;
+
+	for (size_t i = nfds; i < sizeof(fds) / sizeof(fds[0]); i++)
+		*fds[i] = -1;
+	for (size_t i = 0; i < nfds; i++)
+		*fds[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 0);
+	t->links[0] = s->links.fdtrack_sys_exit;
+	t->links[1] = s->links.fdtrack_exit;
+	t->links[2] = s->links.fdtrack_fork;
+	s->links.fdtrack_sys_exit = s->links.fdtrack_exit = NULL;
+	s->links.fdtrack_fork = NULL;
+	t->skel = NULL;
+	if (bss)
+		t->bss = bss;
+	if (data)
+		t->data = data;
+	fdtrack_bpf__destroy(s);
+	for (size_t i = 0; i < nfds; i++)
+		if (*fds[i] < 0)
+			return fdtrack_fail(-errno,
+					    "fdtrack: cannot keep a map "
+					    "fd: %s",
+					    strerror(errno));
+	if (!bss || !data)
+		return fdtrack_fail(-ENOMEM,
+				    "fdtrack: cannot map the BPF "
+				    "globals: %s",
+				    strerror(errno));
+	return 0;
+}
+
+int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
+		 struct fdtrack **out)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const char *btf = getenv("FDTRACK_BTF") ? getenv("FDTRACK_BTF")
+						: BTF_PATH;
+	struct fdtrack *t;
+	pid_t ppid;
+	int err;
+
+	*out = NULL;
+	fdtrack_clear_error();
+	if (tgid <= 0)
+		return fdtrack_fail(-EINVAL, "fdtrack: invalid pid %d",
+				    (int)tgid);
+	if (access(btf, R_OK))
+		return fdtrack_fail(-ENOENT,
+				    "fdtrack: no kernel BTF at %s (%s): "
+				    "boot a kernel built with "
+				    "CONFIG_DEBUG_INFO_BTF=y",
+				    btf, strerror(errno));
+	if (kill(tgid, 0) && errno == ESRCH)
+		return fdtrack_fail(-ESRCH, "fdtrack: no process with pid %d",
+				    (int)tgid);
+	pthread_once(&once, set_print_once);
+	ppid = parent_of(tgid);
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+	t->tgid = tgid;
+	t->fds_fd = t->tables_fd = t->stacks_fd = -1;
+	t->unwinds_fd = t->recipes_fd = t->windows_fd = -1;
+	t->opts = effective_options(opts);
+	t->symbolizer.raw_symbols = t->opts.raw_symbols;
+	t->skel = fdtrack_bpf__open();
+	err = t->skel ? configure(t, tgid) : -errno;
+	if (!err)
+		err = fdtrack_bpf__load(t->skel);
+	if (err) {
+		err = load_error(err);
+		goto fail;
+	}
+	t->bss = t->skel->bss;
+	t->data = t->skel->data;
+	t->fds_fd = bpf_map__fd(t->skel->maps.fds);
+	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
+	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	t->unwinds_fd = bpf_map__fd(t->skel->maps.unwinds);
+	t->recipes_fd = bpf_map__fd(t->skel->maps.recipes);
+	t->windows_fd = bpf_map__fd(t->skel->maps.windows);
+	err = fill_maps(t, tgid, ppid);
+	if (err) {
+		err = load_error(err);
+		goto fail;
+	}
+	/* Everything that makes an fd first and sys_exit last: a process
+	 * that watches itself (exstress) then finds one fd of fdtrack's own
+	 * among its opens, the sys_exit link, not all of them. */
+	err = attach_iterator(t, tgid);
+	if (err)
+		goto fail;
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_record,
+				 t, NULL);
+	err = t->rb ? fdtrack_bpf__attach(t->skel) : -errno;
+	if (!err) {
+		t->skel->links.fdtrack_sys_exit = bpf_program__attach(
+			t->skel->progs.fdtrack_sys_exit);
+		if (!t->skel->links.fdtrack_sys_exit)
+			err = -errno;
+	}
+	if (err) {
+		err = load_error(err);
+		goto fail;
+	}
+	err = add_root(t, tgid, ppid);
+	if (err)
+		goto fail;
+	/* Attached first, snapshot second: an fd opened in between is seen
+	 * by both, and the entry keeps it once. */
+	t->bss->snap_baseline = 1;
+	err = fdtrack_run_snapshot(t);
+	t->bss->snap_baseline = 0;
+	__atomic_store_n(&t->bss->baseline_done, 1, __ATOMIC_SEQ_CST);
+	if (!err)
+		err = keep_used(t);
+	if (err)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	fdtrack_close(t);
+	return err;
+}
+
+static void drop_own(struct fdtrack *t)
+{
+	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
+		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	if (t->bss_len)
+		munmap(t->bss, t->bss_len);
+	if (t->data_len)
+		munmap(t->data, t->data_len);
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(t->links[i]);
+}
+
+void fdtrack_close(struct fdtrack *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	bpf_link__destroy(t->iter);
+	if (t->skel)
+		fdtrack_bpf__destroy(t->skel);
+	else
+		drop_own(t);
+	procs_free(t);
+	symbolizer_free(&t->symbolizer);
+	unwinder_free(&t->unwinder);
+	free(t);
+}
