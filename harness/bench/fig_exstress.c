@@ -218,7 +218,7 @@ static void run_exstress_heap_check(struct bench_run *run)
 		 "the same with --heap off");
 	r->goal_max_ratio = 1.05;
 	r->count = on.iterations;
-	bench_interleave(r, bench_reps(o, 5), rep_exstress, &on, rep_exstress,
+	bench_interleave(r, bench_reps(o, 3), rep_exstress, &on, rep_exstress,
 			 &off);
 }
 
