@@ -161,6 +161,28 @@ def sentences(rows):
     return out
 
 
+# Colour by what is compared, line style by scenario; the roles in the
+# legend. Lines drawn widest first, so that options that coincide (legacy,
+# B and C leave the same tasks behind) show as one line inside another.
+STYLE = {
+    "legacy-448": ("#d62728", "legacy-448 (the bug)", 5.0),
+    "close-eventfd": ("#ff7f0e", "close-eventfd (option B)", 3.4),
+    "weak-notifier": ("#9467bd", "weak-notifier (option C)", 1.8),
+    "fixed": ("#2ca02c", "fixed (option A, the fix)", 2.0),
+    "long-lived": ("#1f77b4", "long-lived executor (workaround, no fix)", 2.0),
+    "thread-local": ("#17becf", "thread-local executor (workaround, no fix)", 2.0),
+}
+DASH = {"issue448": "-", "joins": "--"}
+
+
+def style_of(row):
+    key = row["scenario"] if row["scenario"] in WORKAROUNDS else row["policy"]
+    color, role, width = STYLE[key]
+    if row["scenario"] in WORKAROUNDS:
+        return color, role, width, ":"
+    return color, f"{row['scenario']}: {role}", width, DASH.get(row["scenario"], "-.")
+
+
 def plots(rows, outdir):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import plot_curves
@@ -170,39 +192,56 @@ def plots(rows, outdir):
 
     runs = []
     for r in rows:
-        rs = plot_curves.read_runs(os.path.join(outdir, r["name"] + ".csv"))
-        for run in rs:
-            run["label"] = r["name"]
-        runs.extend(rs)
+        for run in plot_curves.read_runs(os.path.join(outdir, r["name"] + ".csv")):
+            run["style"] = style_of(r)
+            runs.append(run)
+    runs.sort(key=lambda run: -run["style"][2])
+
+    def draw(ax, col, scale):
+        for run in runs:
+            if not all(row.get(col) is not None for row in run["rows"]):
+                continue
+            color, label, width, dash = run["style"]
+            xs, ys = plot_curves.series(run["rows"], col, scale)
+            ax.plot(xs, ys, color=color, linestyle=dash, linewidth=width,
+                    label=label, solid_capstyle="butt")
+        ax.grid(True, alpha=0.3)
+
+    note = ("legacy-448, B and C coincide where they leave the same parked "
+            "tasks (drawn one inside the other)")
     fig, ax = plt.subplots(figsize=(10, 6), dpi=100)
-    for run in runs:
-        xs, ys = plot_curves.series(run["rows"], "fd_eventfd")
-        ax.plot(xs, ys, label=run["label"], linewidth=1.5)
-    ax.set_xlabel("iteration")
+    draw(ax, "fd_eventfd", 1.0)
+    ax.set_xlabel("iteration (executors created and dropped)")
     ax.set_ylabel("open eventfds")
-    ax.set_title("eventfds after each iteration, every option (issue 448)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    ax.set_title("eventfds after each iteration: only legacy-448 leaks them "
+                 "(+2 per iteration, both scenarios)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", framealpha=0.9)
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "eventfd.png"))
     plt.close(fig)
 
-    fig, axes = plt.subplots(3, 1, figsize=(10, 10), dpi=100, sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(10, 11), dpi=100, sharex=True)
     for ax, col, title in zip(axes, ("vsz_bytes", "rss_bytes", "heap_bytes"),
                               ("VSZ (MiB)", "RSS (MiB)", "live heap (MiB, exact)")):
-        for run in runs:
-            if not all(col in row and row[col] is not None for row in run["rows"]):
-                continue
-            xs, ys = plot_curves.series(run["rows"], col, 1024.0 * 1024.0)
-            ax.plot(xs, ys, label=run["label"], linewidth=1.2)
+        draw(ax, col, 1024.0 * 1024.0)
         ax.set_ylabel(title)
-        ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7, loc="best", framealpha=0.9)
-    axes[-1].set_xlabel("iteration")
-    fig.suptitle("memory after each iteration, every option (issue 448)")
+    axes[2].legend(fontsize=7, loc="upper left", framealpha=0.9)
+    axes[-1].set_xlabel("iteration (executors created and dropped)")
+    fig.suptitle("memory after each iteration: B and C stop the fd leak, not the "
+                 "memory leak (their parked tasks are never destroyed)\n" + note,
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "memory.png"))
     plt.close(fig)
+
+
+def replot(outdir):
+    """Redraw the plots of an existing compare directory."""
+    with open(os.path.join(outdir, "compare.json")) as f:
+        rows = json.load(f)["rows"]
+    plots(rows, outdir)
+    print(f"compare: plots redrawn in {outdir}")
+    return 0
 
 
 def new_outdir():
@@ -225,7 +264,11 @@ def main(argv):
     ap.add_argument("--probe", default="auto", choices=("auto", "require", "off"))
     ap.add_argument("--outdir", help="default: a new results/compare-YYYYMMDD-HHMMSS/")
     ap.add_argument("--smoke", action="store_true", help="tiny bench counts (tests)")
+    ap.add_argument("--replot", metavar="DIR",
+                    help="only redraw the plots of an existing compare directory")
     args = ap.parse_args(argv)
+    if args.replot:
+        return replot(args.replot)
     if args.iterations < 100:
         ap.error("--iterations must be at least 100")
     for tool in (args.exstress, args.bench):

@@ -22,6 +22,7 @@ import argparse
 import csv
 import os
 import sys
+import textwrap
 
 # Output size in pixels = FIGSIZE * DPI (tests check the PNG header for it).
 FIGSIZE = (10.0, 7.5)  # inches
@@ -266,8 +267,14 @@ def draw(runs, outdir):
         ax.xaxis.set_tick_params(labelbottom=True)
     note = ""
     if flat:
-        note = "\nflat in every run: " + ", ".join(
-            f"{kind_name(c)} {'/'.join(f'{v:g}' for v in vals)}" for c, vals in flat)
+        # the kinds held named with their values, the zeros summed up
+        held = [f"{kind_name(c)} {'/'.join(f'{v:g}' for v in vals)}"
+                for c, vals in flat if any(vals) or kind_name(c) == "io_uring"]
+        zeros = len(flat) - len(held)
+        text = "flat in every run: " + ", ".join(held)
+        if zeros:
+            text += f"; the {zeros} other kinds 0"
+        note = "\n" + "\n".join(textwrap.wrap(text, 140))
     fig.suptitle("exstress: fds after each iteration (from /proc/self/fd); "
                  "slope = least-squares fit after warm-up" + note, fontsize=10)
     fig.tight_layout()
