@@ -229,10 +229,13 @@ static const char *base_name(const char *p)
 static char *readable_name(const char *fn, bool raw)
 {
 	size_t len = strcspn(fn, "@");
-	char *plain = strndup(fn, len), *d;
+	char *plain, *d;
 
-	if (raw || !plain)
-		return raw ? strdup(fn) : NULL;
+	if (raw)
+		return strdup(fn);
+	plain = strndup(fn, len);
+	if (!plain)
+		return NULL;
 	d = cplus_demangle(plain, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
 	if (!d)
 		return plain;

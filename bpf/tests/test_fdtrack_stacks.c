@@ -130,8 +130,6 @@ static void names(const char *json, const char *log, const char *frame,
 		      slurp(log));
 }
 
-/* C++ (Itanium) and Rust (legacy, its ::h<hash> dropped, and v0) names
- * demangled in the text and the JSON; --raw-symbols keeps them mangled. */
 /* A module loaded with dlopen after fdtrack read the process's maps (for
  * an earlier open's stack) leaks: its stack names the module's function
  * (built without frame pointers) and the caller in main. Unwound with the
@@ -157,6 +155,8 @@ out:
 }
 END_TEST
 
+/* C++ (Itanium) and Rust (legacy, its ::h<hash> dropped, and v0) names
+ * demangled in the text and the JSON; --raw-symbols keeps them mangled. */
 START_TEST(test_demangled_names)
 {
 	char json[32], log[32];

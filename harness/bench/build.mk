@@ -35,7 +35,12 @@ endif
 # not heap.o (it would replace malloc in the bench too).
 BENCH_EXS_OBJS = $(filter-out %/main.o %/run.o %/heap.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o))
 
-# The programs fdtrack's figures run (fig_fdtrack.c), not linked into bench.
+# The programs fdtrack's figures run (fig_fdtrack.c), not linked into bench,
+# and built without the sanitizers of make check-asan/-tsan: they are the
+# programs under test of fdtrack (which ptrace-seizes them, and
+# LeakSanitizer refuses to run under ptrace), not our code under test.
+BENCH_TARGET_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
+		      -fno-omit-frame-pointer -pthread
 BENCH_UV_LOOPS := $(BUILD)/test/bench/uv_loops
 BENCH_FD_BURST := $(BUILD)/test/bench/fd_burst
 BENCH_FDT_CLI  := $(BUILD)/bin/fdtrack
@@ -65,11 +70,11 @@ $(BENCH_GEN)/%.o: harness/bench/%.c $(BENCH_GEN)/noop.skel.h $(DEPS_STAMP)
 
 $(BENCH_UV_LOOPS): harness/bench/targets/uv_loops.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Icommon -o $@ $< $(call pc_cflags,libuv) $(call pc_libs,libuv)
+	$(CC) $(BENCH_TARGET_CFLAGS) -Icommon -o $@ $< $(call pc_cflags,libuv) $(call pc_libs,libuv)
 
 $(BENCH_FD_BURST): harness/bench/targets/fd_burst.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Icommon -o $@ $< $(LDFLAGS)
+	$(CC) $(BENCH_TARGET_CFLAGS) -Icommon -o $@ $< -pthread
 
 $(BENCH_BIN): $(BENCH_OBJS) $(BENCH_EXS_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMMON_LIB) \
 	      | $(BENCH_UV_LOOPS) $(BENCH_FD_BURST) $(BENCH_FDT_CLI)
