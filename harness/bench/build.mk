@@ -82,7 +82,8 @@ $(BENCH_BIN): $(BENCH_OBJS) $(BENCH_EXS_OBJS) $(REX_LIB) $(BENCH_FDT_LIB) $(COMM
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(REX_LIBS) $(BENCH_FDT_LIBS) -lm
 
 # The smoke test: the script with this build's paths filled in.
-$(BENCH_SMOKE): harness/bench/smoke_test.sh harness/bench/check_json.py $(BENCH_BIN) $(BENCH_EXS)
+$(BENCH_SMOKE): harness/bench/smoke_test.sh harness/bench/check_json.py $(BENCH_BIN) $(BENCH_EXS) \
+		$(BENCH_UV_LOOPS) $(BENCH_FD_BURST) $(BENCH_FDT_CLI)
 	@mkdir -p $(@D)
 	sed -e 's|@BENCH_BIN@|$(abspath $(BENCH_BIN))|' \
 	    -e 's|@CHECK_JSON@|$(abspath harness/bench/check_json.py)|' \
