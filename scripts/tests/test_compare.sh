@@ -4,12 +4,7 @@
 # weak-notifier leak, fixed passes, both workarounds pass under
 # legacy-448), the tables and plots are written, and --replot redraws.
 set -u
-cd "$(dirname "$0")/../.." || exit 2
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/testlib.sh"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 scripts/compare.py --iterations 100 --probe off --smoke --outdir "$tmp/c" \
@@ -49,5 +44,4 @@ scripts/compare.py --replot "$tmp/c" >/dev/null 2>&1 && [ -s "$tmp/c/eventfd.png
 scripts/compare.py --iterations 5 >/dev/null 2>&1
 [ $? -eq 2 ] && ok "--iterations 5: usage error (exit 2)" || bad "--iterations 5 not refused"
 
-echo "test_compare: $fails failed"
-[ $fails -eq 0 ]
+finish test_compare

@@ -3,15 +3,10 @@
 # FIGSIZE*DPI says, the fitted slopes are right, and a missing file, a bad
 # number and a missing column each exit 2 naming the file (and the line).
 set -u
-cd "$(dirname "$0")/../.." || exit 2
+. "$(dirname "$0")/testlib.sh"
 EXSTRESS=${EXSTRESS:-build/bin/exstress}
 PLOT=scripts/plot_curves.py
 WIDTH=1000 HEIGHT=750 # FIGSIZE (10 x 7.5 in) * DPI (100)
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 
 # A small real run of each policy (/proc only: fast, and no BPF needed).
 # (ASan builds: legacy-448 leaks on purpose, so LeakSanitizer stays quiet.)
@@ -85,5 +80,4 @@ nfields=$(head -n 1 "$tmp/legacy.csv" | awk -F, '{ print NF }')
 expect_error "short row on line 8" "$tmp/short.csv" "short\.csv:8: 7 fields, expected $nfields"
 [ -z "$(ls -A "$tmp/err" 2>/dev/null)" ] && ok "no PNG written after an error" || bad "PNGs written despite an error"
 
-echo "test_plot_curves: $fails failed"
-[ $fails -eq 0 ]
+finish test_plot_curves

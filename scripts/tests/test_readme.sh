@@ -6,12 +6,7 @@
 #  - every --option it gives exstress, fdtrack or bench is in that tool's
 #    --help; every scripts/FILE it names exists and runs.
 set -u
-cd "$(dirname "$0")/../.." || exit 2
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/testlib.sh"
 
 tools=$(grep -o 'build/bin/[a-z_]*' README.md | sort -u | sed 's|build/bin/||')
 [ -n "$tools" ] || bad "README names no build/bin tool"
@@ -46,5 +41,4 @@ for f in $(grep -oE 'scripts/[a-z_0-9]+\.(sh|py)' README.md | sort -u); do
 		bad "$f (in the README) is missing or does not run --help"
 done
 
-echo "test_readme: $fails failed"
-[ $fails -eq 0 ]
+finish test_readme

@@ -4,14 +4,9 @@
 # the numbers it prints are real (no '?', no awk errors). With an exstress
 # whose legacy-448 run never leaks, it must say FAILED and exit 1, never OK.
 set -u
-cd "$(dirname "$0")/../.." || exit 2
+. "$(dirname "$0")/testlib.sh"
 EXSTRESS=$(realpath "${EXSTRESS:-build/bin/exstress}")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # legacy-448 leaks on purpose
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 
 scripts/reproduce_448.sh --ulimit 64 --exstress "$EXSTRESS" >"$tmp/out" 2>&1
 rc=$?
@@ -38,5 +33,4 @@ rc=$?
 grep -q 'reproduce: FAILED' "$tmp/out2" && ! grep -q 'reproduce: OK' "$tmp/out2" &&
 	ok "no leak to reproduce: says FAILED, never OK" || { bad "no leak: wrong verdict"; sed 's/^/  | /' "$tmp/out2"; }
 
-echo "test_reproduce: $fails failed"
-[ $fails -eq 0 ]
+finish test_reproduce

@@ -4,14 +4,9 @@
 # it must exit 0; with an exstress that never leaks it must exit 1 and say the
 # leak went undetected; an existing non-empty --outdir is refused untouched.
 set -u
-cd "$(dirname "$0")/../.." || exit 2
+. "$(dirname "$0")/testlib.sh"
 EXSTRESS=$(realpath "${EXSTRESS:-build/bin/exstress}")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # legacy-448 leaks on purpose
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 
 scripts/run_main.sh --iterations 200 --outdir "$tmp/run" --exstress "$EXSTRESS" >"$tmp/out" 2>&1
 rc=$?
@@ -61,5 +56,4 @@ else
 	bad "undetected leak: exit $rc"; sed 's/^/  | /' "$tmp/out3"
 fi
 
-echo "test_run_main: $fails failed"
-[ $fails -eq 0 ]
+finish test_run_main

@@ -1,0 +1,14 @@
+# Sourced by every scripts/tests/test_*.sh: run from the repository's top,
+# a temporary directory $tmp removed on exit, ok/bad lines counted in
+# $fails, and `finish NAME` to print the count and exit with it.
+cd "$(dirname "$0")/../.." || exit 2
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+finish() {
+	echo "$1: $fails failed"
+	[ "$fails" -eq 0 ]
+	exit
+}
