@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <elfutils/libdwfl.h>
@@ -224,12 +223,10 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 }
 
 /* A second after the last unwind, close the ELF files it opened: a watched
- * process should not hold them. Not in a process that watches itself
- * (exstress): its own file fds and heap are what it measures, so fdtrack's
- * files and libdw's memory stay until fdtrack_close(). */
+ * process should not hold them (they reopen at the next unwind). */
 void unwind_idle(struct fdtrack *t)
 {
-	if (t->unwinder.last_ns && t->tgid != getpid() &&
+	if (t->unwinder.last_ns &&
 	    mono_ns() - t->unwinder.last_ns > 1000000000) {
 		symbolizer_close_files(&t->symbolizer);
 		t->unwinder.last_ns = 0;

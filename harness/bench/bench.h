@@ -119,6 +119,9 @@ typedef double (*bench_rep_fn)(void *arg);
 int bench_interleave(struct bench_result *r, int n, bench_rep_fn fig,
 		     void *fig_arg, bench_rep_fn floor, void *floor_arg);
 
+/* The median of v[0..n) (NAN if n is 0). */
+double bench_median(const double *v, int n);
+
 /* Add a reported value to r (at most 4). */
 void bench_metric(struct bench_result *r, const char *name, double value);
 

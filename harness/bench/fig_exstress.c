@@ -131,17 +131,6 @@ static double rep_exstress(void *arg)
 	return own;
 }
 
-static double median_of(double *v, int n)
-{
-	for (int i = 1; i < n; i++) /* insertion sort: a few values */
-		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-			double x = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
-}
-
 static void run_exstress_issue448(struct bench_run *run)
 {
 	const struct bench_options *o = run->opt;
@@ -179,8 +168,8 @@ static void run_exstress_issue448(struct bench_run *run)
 		return;
 	if (on.nwhole && off.nwhole)
 		bench_metric(r, "whole_run_ratio",
-			     median_of(on.whole, on.nwhole) /
-				     median_of(off.whole, off.nwhole));
+			     bench_median(on.whole, on.nwhole) /
+				     bench_median(off.whole, off.nwhole));
 }
 
 const struct bench_figure bench_fig_exstress_issue448 = {

@@ -148,6 +148,14 @@ static void stats(const double *v, int n, double *med, double *min, double *max)
 	*med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+double bench_median(const double *v, int n)
+{
+	double med, min, max;
+
+	stats(v, n, &med, &min, &max);
+	return med;
+}
+
 static void finish_one(struct bench_result *r)
 {
 	stats(r->fig, r->nrep, &r->med, &r->min, &r->max);
