@@ -21,6 +21,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case "$runs$iterations" in *[!0-9]*|'') echo "gate_repeat.sh: --runs and --iterations take a number" >&2; exit 2 ;; esac
+[ "$runs" -ge 1 ] && [ "$iterations" -ge 1 ] ||
+	{ echo "gate_repeat.sh: --runs and --iterations must be at least 1 (0 runs would prove nothing)" >&2; exit 2; }
 [ -x "$exstress" ] || { echo "gate_repeat.sh: no $exstress: run 'make' first" >&2; exit 2; }
 
 log=$(mktemp)
