@@ -343,8 +343,7 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 	fprintf(f, "%s{ \"pid\": %d, \"kind\": \"%s\", ", indent, (int)g->pid,
 		fdkind_name(g->kind));
 	if (g->kind == FDKIND_ANON) {
-		fprintf(f, "\"name\": ");
-		json_str(f, g->name);
+		json_put_str(f, "\"name\": ", g->name);
 		fprintf(f, ", ");
 	}
 	fprintf(f, "\"count\": %u, \"fds\": [", g->count);
@@ -362,13 +361,12 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 		fprintf(f, "%s\n%s    {\"addr\": \"0x%llx\", \"symbol\": ",
 			j ? "," : "", indent, (unsigned long long)fr->addr);
 		json_str(f, fr->symbol);
-		fprintf(f, ", \"file\": ");
-		json_str(f, fr->file);
+		json_put_str(f, ", \"file\": ", fr->file);
 		if (fr->line > 0)
-			fprintf(f, ", \"line\": %d, \"module\": ", fr->line);
+			fprintf(f, ", \"line\": %d", fr->line);
 		else
-			fprintf(f, ", \"line\": null, \"module\": ");
-		json_str(f, fr->module);
+			fprintf(f, ", \"line\": null");
+		json_put_str(f, ", \"module\": ", fr->module);
 		fprintf(f, "}");
 	}
 	fprintf(f, " ]");
@@ -436,8 +434,7 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 	if (ri->interrupted)
 		fprintf(f, "  \"signal\": %d,\n", ri->interrupted);
 	if (ri->cmd) {
-		fprintf(f, "  \"command\": ");
-		json_str(f, ri->cmd[0]);
+		json_put_str(f, "  \"command\": ", ri->cmd[0]);
 		fprintf(f, ",\n  \"command_status\": %d,\n", ri->cmd_status);
 	}
 	fprintf(f, "  \"follow\": %s,\n  \"kinds\": [",
