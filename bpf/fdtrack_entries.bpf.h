@@ -18,8 +18,8 @@ struct handler {
 	struct fdt_table *tbl;
 	__u32 table;
 	__u32 pad;
-	__u64 now;  /* ktime at the handler's start */
-	__u64 prev; /* ktime of the thread's previous syscall exit */
+	__u64 now;  /* tick() at the handler's start */
+	__u64 prev; /* clock_read() at the thread's previous syscall exit */
 };
 
 /* What an installed fd keeps of its opening stack (fdtrack_stacks.bpf.h). */
@@ -73,15 +73,34 @@ static __always_inline void raise_limit(__u32 *limit, __u32 v)
 	}
 }
 
-/* The entry of (table, fd); created (empty) if `create`. */
+/* The record of a table (the root's is a global). */
+static __always_inline struct fdt_table *table_get(__u32 table)
+{
+	if (table == FDT_ROOT_TABLE)
+		return &root_tbl;
+	return bpf_map_lookup_elem(&tables, &table);
+}
+
+/* The entry of (table, fd); created (empty) if `create`. An entry of
+ * root_fds counts as made once it changed (seq, which unlock() never
+ * brings back to 0) or holds a file. */
 static __always_inline struct fdt_fd_entry *entry_get(struct fdt_table *tbl,
 						      __u32 table, __u32 fd,
 						      bool create)
 {
 	struct fdt_fd_key key = { .table = table, .fd = fd };
-	struct fdt_fd_entry *v = bpf_map_lookup_elem(&fds, &key), *empty;
+	struct fdt_fd_entry *v, *empty;
 	__u32 zero = 0;
 
+	if (table == FDT_ROOT_TABLE && fd < root_fds_n) {
+		v = bpf_map_lookup_elem(&root_fds, &fd);
+		if (!v || (!create && !v->seq && !v->live))
+			return NULL;
+		if (create)
+			raise_limit(&tbl->fd_limit, fd + 1);
+		return v;
+	}
+	v = bpf_map_lookup_elem(&fds, &key);
 	if (v || !create)
 		return v;
 	empty = bpf_map_lookup_elem(&zero_entry, &zero); /* too big to build */
@@ -143,14 +162,33 @@ static __always_inline void race_lost(void)
 	__sync_fetch_and_add(&races_lost, 1);
 }
 
-/* When a handler noticed something (ktime, taken after its read of T). Only
- * a live M can turn out gone, so only then is it needed: the lock's seq
+/* The times of noticing are a logical clock, not ktime: only their order
+ * matters (docs/design.md §4.4), and on a VM whose clock is paravirtual
+ * reading ktime at every syscall exit was a tenth of fdtrack's cost. A
+ * notice ticks the clock with an atomic add, a full barrier on x86, so its
+ * value follows the table read before it in the global order; a syscall
+ * exit only reads it (a plain load: x86 does not move the stores of the
+ * thread's next syscall before it), so a notice of any effect of that next
+ * syscall gets a greater value than the exit's. */
+static __always_inline __u64 tick(void)
+{
+	return __sync_add_and_fetch(&notice_clock, 1);
+}
+
+static __always_inline __u64 clock_read(void)
+{
+	return *(volatile __u64 *)&notice_clock;
+}
+
+/* When a handler noticed something (tick(), after its read of T). Only a
+ * live M can turn out gone, so only then is it needed: the lock's seq
  * check makes sure live did not change since. */
-#define NOTICED(v) ((v)->live ? bpf_ktime_get_ns() : 0)
+#define NOTICED(v) ((v)->live ? tick() : 0)
 
 static __always_inline void unlock(struct fdt_fd_entry *v)
 {
-	v->seq++;
+	if (!++v->seq)
+		v->seq = 1; /* 0: a root_fds entry never made */
 	bpf_spin_unlock(&v->lock);
 }
 

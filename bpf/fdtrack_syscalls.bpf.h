@@ -124,9 +124,7 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	if (!v || is_current(v, &c))
 		return; /* nothing here, or nothing changed */
 	/* det: after the read, so after the effect of any close it sees */
-	TRY_LOCK_FRESH(v,
-		       (occupant_read(&c, h->files, fd),
-			det = bpf_ktime_get_ns()),
+	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = tick()),
 		       locked);
 	if (!locked) {
 		race_lost();
