@@ -44,7 +44,6 @@ const volatile bool follow = false; /* also the processes it starts */
 const volatile bool want_stacks = true;
 const volatile bool want_dwarf = true; /* DWARF variants (§4.6) */
 const volatile __u64 kind_mask = FDKIND_ALL;
-const volatile __u32 root_fds_n = 0; /* numbers of the root in root_fds */
 
 /* Read (and some set) by user space through the mmap'ed .bss/.data. */
 __u64 lost_events;    /* ring buffer full: records lost (never counts) */
@@ -64,11 +63,6 @@ __u32 baseline_done;   /* ... and it ended: what a recheck finds is new */
 __u32 snap_gave_up;    /* this snapshot skipped a number: run it again */
 __u32 gc_gen;	       /* user space's stack collection round */
 __u64 notice_clock;    /* the logical clock of noticing (tick()) */
-/* The target's table (FDT_ROOT_TABLE) is a global, not in `tables`: a
- * global's address is a constant, where a hash lookup, made at every
- * tracked syscall, cost tens of nanoseconds. User space fills it before
- * attach and reads it through its mapping of .bss. */
-struct fdt_table root_tbl;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -77,17 +71,6 @@ struct {
 	__type(key, struct fdt_fd_key);
 	__type(value, struct fdt_fd_entry);
 } fds SEC(".maps");
-
-/* The entries of the root's numbers below root_fds_n (without follow): an
- * array lookup, which the verifier inlines, for the one lookup of an
- * entry every tracked syscall makes. Higher numbers and other tables'
- * are in `fds`, which holds --max-fds minus root_fds_n. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1); /* set by user space: root_fds_n, at least 1 */
-	__type(key, __u32);
-	__type(value, struct fdt_fd_entry);
-} root_fds SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -213,7 +196,7 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	if (no_fd_work(regs->orig_ax, ret))
 		goto done; /* most syscalls: nothing but the time below */
 	h.table = ts->table;
-	h.tbl = table_get(h.table);
+	h.tbl = bpf_map_lookup_elem(&tables, &h.table);
 	if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
 		return 0;
 	h.ctx = ctx;
@@ -246,7 +229,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 	ps = followed(parent, parent->tgid);
 	if (!ps)
 		return 0;
-	ptbl = table_get(ps->table);
+	ptbl = bpf_map_lookup_elem(&tables, &ps->table);
 	if (!ptbl)
 		return 0;
 	cs = bpf_task_storage_get(&task_states, child, 0,
@@ -300,7 +283,7 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 		return 0; /* another thread of the process still runs */
 	if (p->tgid == targ_tgid)
 		root_gone = 1;
-	tbl = table_get(table);
+	tbl = bpf_map_lookup_elem(&tables, &table);
 	if (!tbl || (tbl->flags & FDT_T_EXITED))
 		return 0;
 	if (tbl->tgid == p->tgid) {
@@ -338,23 +321,20 @@ static __always_inline __s64 table_live(const struct fdt_table *t)
  * are gone (closed by IORING_OP_CLOSE, or by a close still on its way to
  * sys_exit, which then claims it). The walk over the table's numbers is
  * skipped when the snapshot saw as many fds as the table has live. */
-static __always_inline void snapshot_end(__u32 table, struct fdt_table *tbl)
-{
-	struct handler h = {};
-
-	if (tbl->snap_gen != snap_gen || (tbl->flags & FDT_T_EXITED) ||
-	    table_live(tbl) == (__s64)tbl->snap_seen)
-		return;
-	h.table = table;
-	h.tbl = tbl;
-	h.now = tick();
-	walk(&h, 0, ~0U, WALK_SNAPSHOT);
-}
-
 static long snapshot_end_cb(struct bpf_map *map, __u32 *key,
 			    struct fdt_table *tbl, void *unused)
 {
-	snapshot_end(*key, tbl);
+	struct handler h = {};
+
+	if (snap_gave_up)
+		return 1; /* it did not see everything: no verdicts */
+	if (tbl->snap_gen != snap_gen || (tbl->flags & FDT_T_EXITED) ||
+	    table_live(tbl) == (__s64)tbl->snap_seen)
+		return 0;
+	h.table = *key;
+	h.tbl = tbl;
+	h.now = tick();
+	walk(&h, 0, ~0U, WALK_SNAPSHOT);
 	return 0;
 }
 
@@ -374,9 +354,6 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	bool locked;
 
 	if (!ctx->file || !task) {
-		if (snap_gave_up)
-			return 0; /* it did not see everything: no verdicts */
-		snapshot_end(FDT_ROOT_TABLE, &root_tbl);
 		bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL, 0);
 		return 0;
 	}
@@ -387,7 +364,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 			return 0;
 		table = FDT_ROOT_TABLE;
 	}
-	tbl = table_get(table);
+	tbl = bpf_map_lookup_elem(&tables, &table);
 	if (!tbl || (tbl->flags & FDT_T_EXITED))
 		return 0;
 	if (tbl->snap_gen != snap_gen) {

@@ -17,9 +17,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "fdtrack_internal.h"
-/* after it: the skeleton's .bss holds a struct of fdtrack_shared.h */
 #include "fdtrack.skel.h"
+#include "fdtrack_internal.h"
 
 static _Thread_local char errbuf[512];
 

@@ -73,34 +73,15 @@ static __always_inline void raise_limit(__u32 *limit, __u32 v)
 	}
 }
 
-/* The record of a table (the root's is a global). */
-static __always_inline struct fdt_table *table_get(__u32 table)
-{
-	if (table == FDT_ROOT_TABLE)
-		return &root_tbl;
-	return bpf_map_lookup_elem(&tables, &table);
-}
-
-/* The entry of (table, fd); created (empty) if `create`. An entry of
- * root_fds counts as made once it changed (seq, which unlock() never
- * brings back to 0) or holds a file. */
+/* The entry of (table, fd); created (empty) if `create`. */
 static __always_inline struct fdt_fd_entry *entry_get(struct fdt_table *tbl,
 						      __u32 table, __u32 fd,
 						      bool create)
 {
 	struct fdt_fd_key key = { .table = table, .fd = fd };
-	struct fdt_fd_entry *v, *empty;
+	struct fdt_fd_entry *v = bpf_map_lookup_elem(&fds, &key), *empty;
 	__u32 zero = 0;
 
-	if (table == FDT_ROOT_TABLE && fd < root_fds_n) {
-		v = bpf_map_lookup_elem(&root_fds, &fd);
-		if (!v || (!create && !v->seq && !v->live))
-			return NULL;
-		if (create)
-			raise_limit(&tbl->fd_limit, fd + 1);
-		return v;
-	}
-	v = bpf_map_lookup_elem(&fds, &key);
 	if (v || !create)
 		return v;
 	empty = bpf_map_lookup_elem(&zero_entry, &zero); /* too big to build */
@@ -163,8 +144,8 @@ static __always_inline void race_lost(void)
 }
 
 /* The times of noticing are a logical clock, not ktime: only their order
- * matters (docs/design.md §4.4), and on a VM whose clock is paravirtual
- * reading ktime at every syscall exit was a tenth of fdtrack's cost. A
+ * matters (docs/design.md §4.4), and on a VM with a paravirtual clock
+ * reading ktime at every syscall exit was a sixth of fdtrack's cost. A
  * notice ticks the clock with an atomic add, a full barrier on x86, so its
  * value follows the table read before it in the global order; a syscall
  * exit only reads it (a plain load: x86 does not move the stores of the
@@ -187,8 +168,7 @@ static __always_inline __u64 clock_read(void)
 
 static __always_inline void unlock(struct fdt_fd_entry *v)
 {
-	if (!++v->seq)
-		v->seq = 1; /* 0: a root_fds entry never made */
+	v->seq++;
 	bpf_spin_unlock(&v->lock);
 }
 

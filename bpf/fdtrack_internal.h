@@ -60,9 +60,8 @@ struct fdtrack {
 	struct fdtrack_options opts; /* as used (defaults filled in) */
 	/* the maps user space reads (our own fds once skel is gone, else
 	 * -1 and skel's) */
-	int fds_fd, root_fds_fd, tables_fd, stacks_fd;
+	int fds_fd, tables_fd, stacks_fd;
 	int unwinds_fd, recipes_fd, windows_fd;
-	uint32_t root_fds_n; /* the root's numbers in root_fds, not fds */
 	struct symbolizer symbolizer;
 	struct unwinder unwinder;
 	/* every process seen, by table id (open addressing) and in order */
@@ -91,9 +90,6 @@ void procs_reread_maps_for(struct fdtrack *t, uint32_t aspace);
 void counts_add(struct fdtrack_counts *c,
 		const __u64 count[FDT_NCOUNTERS][FDKIND_COUNT]);
 int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out);
-/* The kernel's entry of (table, fd): 0, or -ENOENT if it has none. */
-int proc_read_entry(struct fdtrack *t, uint32_t table, uint32_t fd,
-		    struct fdt_fd_entry *out);
 
 /* groups.c */
 /* Live (or open-at-exit) entries of a table, grouped; stacks copied. */

@@ -13,10 +13,9 @@
 #define FDT_MAX_FRAMES 64 /* user stack frames kept per open */
 #define FDT_MAX_DIFFS  8  /* words a provisional variant may differ in */
 #define FDT_PROVEN     0xff
-#define FDT_ROOT_TABLE 1    /* table id of the target (-p PID / CMD) */
-#define FDT_ROOT_FDS   1024 /* the target's numbers in an array (no -f) */
-#define FDT_ARGV_BYTES 256  /* command line bytes an EXEC record carries */
-#define FDT_NAME_BYTES 16   /* an anonymous inode's name, as the dentry's */
+#define FDT_ROOT_TABLE 1   /* table id of the target (-p PID / CMD) */
+#define FDT_ARGV_BYTES 256 /* command line bytes an EXEC record carries */
+#define FDT_NAME_BYTES 16  /* an anonymous inode's name, as the dentry's */
 
 /* Counters kept per fd table and kind. Always, per kind:
  *   at_start + opens + opened_outside_syscalls

@@ -108,9 +108,10 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 	int err = unwind_pending(t); /* windows not unwound yet */
 
 	for (uint32_t fd = 0; fd < fd_limit && !err; fd++) {
+		struct fdt_fd_key key = { .table = table, .fd = fd };
 		struct fdt_fd_entry v;
 
-		if (proc_read_entry(t, table, fd, &v) || !v.live ||
+		if (bpf_map_lookup_elem(t->fds_fd, &key, &v) || !v.live ||
 		    v.kind >= FDKIND_COUNT || !!v.at_exit != at_exit)
 			continue;
 		v.variant = unwind_resolve(&t->unwinder, &v);

@@ -20,9 +20,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "fdtrack_internal.h"
-/* after it: the skeleton's .bss holds a struct of fdtrack_shared.h */
 #include "fdtrack.skel.h"
+#include "fdtrack_internal.h"
 
 #define DEFAULT_RINGBUF	   (256u * 1024)
 #define DEFAULT_MAX_STACKS 16384u
@@ -131,22 +130,9 @@ static int configure(struct fdtrack *t, pid_t tgid)
 	s->rodata->want_dwarf = t->opts.want_stacks &&
 				!t->opts.frame_pointers_only;
 	s->rodata->kind_mask = t->opts.kinds;
-	/* Without follow the root's low numbers live in an array (faster);
-	 * the two hold --max-fds together (fds at least 1). */
-	t->root_fds_n = 0;
-	if (!t->opts.follow)
-		t->root_fds_n = t->opts.max_fds - 1 < FDT_ROOT_FDS
-					? t->opts.max_fds - 1
-					: FDT_ROOT_FDS;
-	s->rodata->root_fds_n = t->root_fds_n;
 	err = bpf_map__set_max_entries(s->maps.events, t->opts.ringbuf_bytes);
 	if (!err)
-		err = bpf_map__set_max_entries(s->maps.fds,
-					       t->opts.max_fds - t->root_fds_n);
-	if (!err)
-		err = bpf_map__set_max_entries(s->maps.root_fds,
-					       t->root_fds_n ? t->root_fds_n
-							     : 1);
+		err = bpf_map__set_max_entries(s->maps.fds, t->opts.max_fds);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.stacks,
 					       t->opts.max_stacks);
@@ -165,9 +151,7 @@ static int configure(struct fdtrack *t, pid_t tgid)
 		err = bpf_map__set_max_entries(s->maps.windows, 1);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.tables,
-					       t->opts.max_procs > 1
-						       ? t->opts.max_procs - 1
-						       : 1); /* + the root */
+					       t->opts.max_procs);
 	/* The iterator and sys_exit are attached below; fork only matters
 	 * with follow. */
 	bpf_program__set_autoattach(s->progs.fdtrack_snapshot, false);
@@ -181,7 +165,10 @@ static int configure(struct fdtrack *t, pid_t tgid)
  * common/fdkind.c) and the target's table. */
 static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 {
-	struct fdt_table *root = &t->skel->bss->root_tbl;
+	struct fdt_table root = {
+		.tgid = tgid, .ppid = ppid, .aspace = 1, .holders = 1
+	};
+	uint32_t id = FDT_ROOT_TABLE;
 	enum fdkind kind;
 	const char *name;
 	int fd = bpf_map__fd(t->skel->maps.anon_kinds);
@@ -194,11 +181,9 @@ static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 		if (bpf_map_update_elem(fd, key, &k, BPF_ANY))
 			return -errno;
 	}
-	root->tgid = tgid;
-	root->ppid = ppid;
-	root->aspace = 1;
-	root->holders = 1;
-	return 0;
+	return bpf_map_update_elem(t->tables_fd, &id, &root, BPF_NOEXIST)
+		       ? -errno
+		       : 0;
 }
 
 static pid_t parent_of(pid_t pid)
@@ -296,15 +281,14 @@ static void *map_globals(const struct bpf_map *m, size_t *len)
 static int keep_used(struct fdtrack *t)
 {
 	struct fdtrack_bpf *s = t->skel;
-	int *fds[] = { &t->fds_fd,    &t->root_fds_fd, &t->tables_fd,
-		       &t->stacks_fd, &t->unwinds_fd,  &t->recipes_fd,
-		       &t->windows_fd };
+	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
+		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
 	void *bss, *data;
 
 	bss = map_globals(s->maps.bss, &t->bss_len);
 	data = map_globals(s->maps.data, &t->data_len);
 	/* the DWARF unwinder's maps only when it runs: 3 fds fewer */
-	size_t nfds = s->rodata->want_dwarf ? 7 : 4;
+	size_t nfds = s->rodata->want_dwarf ? 6 : 3;
 
 	for (size_t i = nfds; i < sizeof(fds) / sizeof(fds[0]); i++)
 		*fds[i] = -1;
@@ -366,7 +350,7 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	if (!t)
 		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 	t->tgid = tgid;
-	t->fds_fd = t->root_fds_fd = t->tables_fd = t->stacks_fd = -1;
+	t->fds_fd = t->tables_fd = t->stacks_fd = -1;
 	t->unwinds_fd = t->recipes_fd = t->windows_fd = -1;
 	t->opts = effective_options(opts);
 	t->symbolizer.raw_symbols = t->opts.raw_symbols;
@@ -381,7 +365,6 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	t->bss = t->skel->bss;
 	t->data = t->skel->data;
 	t->fds_fd = bpf_map__fd(t->skel->maps.fds);
-	t->root_fds_fd = bpf_map__fd(t->skel->maps.root_fds);
 	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
 	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
 	t->unwinds_fd = bpf_map__fd(t->skel->maps.unwinds);
@@ -433,9 +416,8 @@ fail:
 
 static void drop_own(struct fdtrack *t)
 {
-	int *fds[] = { &t->fds_fd,    &t->root_fds_fd, &t->tables_fd,
-		       &t->stacks_fd, &t->unwinds_fd,  &t->recipes_fd,
-		       &t->windows_fd };
+	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
+		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0)

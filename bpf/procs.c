@@ -13,9 +13,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "fdtrack_internal.h"
-/* after it: the skeleton's .bss holds a struct of fdtrack_shared.h */
 #include "fdtrack.skel.h"
+#include "fdtrack_internal.h"
 
 /* ---- the process index ------------------------------------------------ */
 
@@ -78,24 +77,7 @@ void procs_free(struct fdtrack *t)
 
 int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out)
 {
-	if (table == FDT_ROOT_TABLE) {
-		memcpy(out, &t->bss->root_tbl, sizeof(*out));
-		return 0;
-	}
 	return bpf_map_lookup_elem(t->tables_fd, &table, out) ? -errno : 0;
-}
-
-int proc_read_entry(struct fdtrack *t, uint32_t table, uint32_t fd,
-		    struct fdt_fd_entry *out)
-{
-	struct fdt_fd_key key = { .table = table, .fd = fd };
-
-	if (table == FDT_ROOT_TABLE && fd < t->root_fds_n) {
-		if (bpf_map_lookup_elem(t->root_fds_fd, &fd, out))
-			return -errno;
-		return out->seq || out->live ? 0 : -ENOENT; /* never made */
-	}
-	return bpf_map_lookup_elem(t->fds_fd, &key, out) ? -errno : 0;
 }
 
 /* "arg0 arg1 ..." from NUL-separated arguments. */
@@ -274,15 +256,12 @@ static int report_table(struct fdtrack *t, uint32_t table)
 	p->has_status = !!(rec.flags & FDT_T_STATUS);
 	p->status = rec.exit_code;
 	p->exited = true;
-	/* (the root's table and its root_fds are not in the hash maps) */
-	for (uint32_t fd = table == FDT_ROOT_TABLE ? t->root_fds_n : 0;
-	     fd < rec.fd_limit; fd++) {
+	for (uint32_t fd = 0; fd < rec.fd_limit; fd++) {
 		struct fdt_fd_key key = { .table = table, .fd = fd };
 
 		bpf_map_delete_elem(t->fds_fd, &key);
 	}
-	if (table != FDT_ROOT_TABLE)
-		bpf_map_delete_elem(t->tables_fd, &table);
+	bpf_map_delete_elem(t->tables_fd, &table);
 	symbolizer_release(&t->symbolizer, p->aspace);
 	return 0;
 }
@@ -325,18 +304,14 @@ int procs_on_record(struct fdtrack *t, const void *data, size_t len)
  * not yet reported. */
 int procs_scan_tables(struct fdtrack *t)
 {
-	uint32_t key = FDT_ROOT_TABLE, *prev = NULL, dead[64];
+	uint32_t key, *prev = NULL, dead[64];
 	size_t ndead = 0;
 	int err = 0;
 
-	/* the root first (not in the map), then the map's */
-	for (bool root = true;
-	     root || !bpf_map_get_next_key(t->tables_fd, prev, &key);
-	     root = false) {
+	while (!bpf_map_get_next_key(t->tables_fd, prev, &key)) {
 		struct fdt_table rec;
 
-		if (!root)
-			prev = &key;
+		prev = &key;
 		if (proc_read_table(t, key, &rec))
 			continue;
 		if (!proc_find(t, key)) {
@@ -408,17 +383,6 @@ static int used_stacks(struct fdtrack *t, struct key_set *used)
 	struct fdt_fd_key fkey, *fprev = NULL;
 	int err = 0;
 
-	struct fdt_table root;
-
-	proc_read_table(t, FDT_ROOT_TABLE, &root);
-	for (uint32_t fd = 0; fd < t->root_fds_n && fd < root.fd_limit && !err;
-	     fd++) {
-		struct fdt_fd_entry v;
-
-		if (!proc_read_entry(t, FDT_ROOT_TABLE, fd, &v) && v.live &&
-		    v.stack)
-			err = key_set_add(used, v.stack);
-	}
 	while (!err && !bpf_map_get_next_key(t->fds_fd, fprev, &fkey)) {
 		struct fdt_fd_entry v;
 
