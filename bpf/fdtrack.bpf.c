@@ -166,6 +166,27 @@ struct {
 	__type(value, struct fdt_task_state);
 } task_states SEC(".maps");
 
+/* Without follow: per thread of the target, the notice clock at its last
+ * syscall exit, in the slot tid % THREAD_SLOTS that the thread claimed on
+ * first sight and gives back when it exits (fdtrack_exit). An array lookup
+ * is inlined by the verifier; task storage cost about 90 ns a syscall on
+ * our VM, which every syscall of the target paid. A thread whose slot
+ * another holds keeps its time in task_states. */
+#define THREAD_SLOTS 4096
+
+struct thread_slot {
+	__u32 tid; /* 0: free */
+	__u32 pad;
+	__u64 last_exit;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, THREAD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct thread_slot);
+} thread_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024); /* resized by user space before load */
@@ -179,36 +200,89 @@ struct {
 
 #include "fdtrack_dispatch.bpf.h"
 
+static __always_inline struct thread_slot *slot_of(__u32 tid)
+{
+	__u32 i = tid & (THREAD_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&thread_slots, &i);
+}
+
+/* Without follow: the thread's last exit (its slot claimed if free). */
+static __always_inline __u64 thread_prev(struct task_struct *task, __u32 tid)
+{
+	struct thread_slot *s = slot_of(tid);
+	struct fdt_task_state *ts;
+
+	if (s && s->tid == tid)
+		return s->last_exit;
+	ts = bpf_task_storage_get(&task_states, task, 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (s && !s->tid && __sync_val_compare_and_swap(&s->tid, 0, tid) == 0)
+		s->last_exit = ts ? ts->last_exit : 0; /* (it had no slot) */
+	return ts ? ts->last_exit : 0;
+}
+
+/* Its slot stays its own until it exits: the slot, or task storage. */
+static __always_inline void thread_set_exit(struct task_struct *task, __u32 tid,
+					    __u64 t)
+{
+	struct thread_slot *s = slot_of(tid);
+	struct fdt_task_state *ts;
+
+	if (s && s->tid == tid) {
+		s->last_exit = t;
+		return;
+	}
+	ts = bpf_task_storage_get(&task_states, task, 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ts)
+		ts->last_exit = t;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct task_struct *task;
-	struct fdt_task_state *ts;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdt_task_state *ts = NULL;
 	struct handler h = {};
+	__u64 now;
 
-	if (!follow && (tgid != targ_tgid || root_gone))
-		return 0; /* the fast path of every other process */
-	task = bpf_get_current_task_btf();
-	ts = followed(task, tgid);
-	if (!ts)
-		return 0;
-	if (no_fd_work(regs->orig_ax, ret))
-		goto done; /* most syscalls: nothing but the time below */
-	h.table = ts->table;
-	h.tbl = bpf_map_lookup_elem(&tables, &h.table);
-	if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
-		return 0;
-	h.ctx = ctx;
-	h.regs = regs;
-	h.files = files_of(task);
-	h.prev = ts->last_exit; /* (h.now unused here: times are taken when
-				   something is noticed) */
-	on_syscall(&h, ret, task, ts);
-done:
+	if (follow) {
+		ts = followed(task, tgid);
+		if (!ts)
+			return 0;
+		h.table = ts->table;
+		h.prev = ts->last_exit;
+	} else {
+		if (tgid != targ_tgid || root_gone)
+			return 0; /* the fast path of every other process */
+		h.table = FDT_ROOT_TABLE;
+		h.prev = thread_prev(task, tid);
+	}
+	/* most syscalls: nothing but the time below */
+	if (!no_fd_work(regs->orig_ax, ret)) {
+		h.tbl = bpf_map_lookup_elem(&tables, &h.table);
+		if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
+			return 0;
+		h.ctx = ctx;
+		h.regs = regs;
+		h.files = files_of(task);
+		on_syscall(&h, ret, task, ts); /* (h.now unused here: times
+						  are taken when something is
+						  noticed) */
+	}
 	/* Before the thread's next syscall, after all this one noticed: a
-	 * close noticed later than this can only be a later syscall's. */
-	ts->last_exit = clock_read();
+	 * close noticed later than this can only be a later syscall's. (The
+	 * clock moves only when something is noticed: mostly no write.) */
+	now = clock_read();
+	if (now == h.prev)
+		return 0;
+	if (ts)
+		ts->last_exit = now;
+	else
+		thread_set_exit(task, tid, now);
 	return 0;
 }
 
@@ -271,9 +345,15 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 {
 	struct fdt_task_state *ts = bpf_task_storage_get(&task_states, p, 0, 0);
 	__u32 table = ts ? ts->table : 0;
+	struct thread_slot *slot;
 	struct fdt_table *tbl;
 	struct handler h = {};
 
+	if (!follow && p->tgid == targ_tgid) { /* give its slot back */
+		slot = slot_of(p->pid);
+		if (slot && slot->tid == p->pid)
+			__sync_lock_test_and_set(&slot->tid, 0);
+	}
 	if (!table) {
 		if (p->tgid != targ_tgid || root_gone)
 			return 0;
