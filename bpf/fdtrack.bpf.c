@@ -215,10 +215,14 @@ static __always_inline __u64 thread_prev(struct task_struct *task, __u32 tid)
 
 	if (s && s->tid == tid)
 		return s->last_exit;
+	if (s && !s->tid && __sync_val_compare_and_swap(&s->tid, 0, tid) == 0) {
+		/* first sight, or its slot was taken before */
+		ts = bpf_task_storage_get(&task_states, task, 0, 0);
+		s->last_exit = ts ? ts->last_exit : 0;
+		return s->last_exit;
+	}
 	ts = bpf_task_storage_get(&task_states, task, 0,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (s && !s->tid && __sync_val_compare_and_swap(&s->tid, 0, tid) == 0)
-		s->last_exit = ts ? ts->last_exit : 0; /* (it had no slot) */
 	return ts ? ts->last_exit : 0;
 }
 

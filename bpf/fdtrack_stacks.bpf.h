@@ -96,13 +96,21 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
  * read per frame was most of the walk's cost. */
 #define FP_CHUNK 512
 
+/* The first read takes FP_FIRST bytes at sp at once: the top frames, the
+ * wrapper's return address and the words the DWARF recipes check are
+ * mostly there, so one read serves the walk and the variant check
+ * (window_scratch's len says how much of its data is the stack at sp).
+ * Near the top of a stack, where that read faults, the first read is as
+ * a chunk's. Chunks go after it, at buf + FP_FIRST. */
+#define FP_FIRST 2048
+
 struct fp_walk {
 	struct fdt_stack *s;
 	__u64 fp, sp;
-	__u64 base; /* user address of buf[0] */
-	__u64 have; /* bytes of buf read from there */
-	__u64 *buf; /* FP_CHUNK bytes (window_scratch, free until the DWARF
-			variant check) */
+	__u64 base; /* user address buf[0] stands for (a chunk read at
+		       address a is at buf + FP_FIRST: base = a - FP_FIRST) */
+	__u64 have; /* bytes of buf that hold the stack from there */
+	__u64 *buf; /* 2 * FP_FIRST bytes (window_scratch's data) */
 };
 
 static long fp_walk_cb(__u32 i, struct fp_walk *w)
@@ -119,15 +127,17 @@ static long fp_walk_cb(__u32 i, struct fp_walk *w)
 			len = 16; /* the frame crosses a page */
 		if (len > FP_CHUNK)
 			len = FP_CHUNK;
-		if (bpf_probe_read_user(w->buf, len, (void *)w->fp))
+		if (bpf_probe_read_user(w->buf + FP_FIRST / 8, len,
+					(void *)w->fp))
 			return 1;
-		w->base = w->fp;
-		w->have = len;
-		off = 0;
+		/* (the walk only goes up: never below the chunk again) */
+		w->base = w->fp - FP_FIRST;
+		w->have = FP_FIRST + len;
+		off = FP_FIRST;
 	}
 	off /= 8;
-	next = w->buf[off & (FP_CHUNK / 8 - 1)];
-	ra = w->buf[(off + 1) & (FP_CHUNK / 8 - 1)];
+	next = w->buf[off & (2 * FP_FIRST / 8 - 1)];
+	ra = w->buf[(off + 1) & (2 * FP_FIRST / 8 - 1)];
 	if (ra < 4096)
 		return 1;
 	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = ra;
@@ -138,24 +148,32 @@ static long fp_walk_cb(__u32 i, struct fp_walk *w)
 	return 0;
 }
 
-/* The walk, its first read at sp (the top frames are often near, and
- * [sp] is wrapper_retaddr()'s): true if it read [sp] into *ra0 (0: not
- * mapped). */
+/* The walk, its first read at sp (FP_FIRST above): true if it read [sp]
+ * into *ra0 (0: not mapped). win->len: the bytes of win->data that are the
+ * stack at sp. */
 static __always_inline bool fp_walk(struct fdt_stack *s, struct pt_regs *regs,
-				    __u64 *buf, __u64 *ra0)
+				    struct fdt_window *win, __u64 *ra0)
 {
+	__u64 *buf = (__u64 *)win->data;
 	struct fp_walk w = {
 		.s = s, .fp = regs->bp, .sp = regs->sp, .buf = buf
 	};
-	__u64 len = 4096 - (regs->sp & 4095);
+	__u64 len = FP_FIRST;
 
-	if (len > FP_CHUNK)
-		len = FP_CHUNK;
 	*ra0 = 0; /* unreadable: so is the page of [sp] */
+	win->len = 0;
 	if (!(regs->sp & 7) &&
-	    !bpf_probe_read_user(buf, len, (void *)regs->sp)) {
+	    bpf_probe_read_user(buf, len, (void *)regs->sp)) {
+		len = 4096 - (regs->sp & 4095);
+		if (len > FP_CHUNK)
+			len = FP_CHUNK;
+		if (bpf_probe_read_user(buf, len, (void *)regs->sp))
+			len = 0;
+	}
+	if (!(regs->sp & 7) && len) {
 		w.base = regs->sp;
 		w.have = len;
+		win->len = len;
 		*ra0 = buf[0];
 	}
 	s->frames[0] = regs->ip;
@@ -188,9 +206,14 @@ static __always_inline bool recipe_matches(struct pt_regs *regs,
 
 	if (!n)
 		return true; /* not unwindable: one variant for the key */
-	if (span < 8 || span > FDT_WINDOW_BYTES || n > FDT_RECIPE_SLOTS ||
-	    bpf_probe_read_user(scratch->data, span, (void *)regs->sp))
+	if (span < 8 || span > FDT_WINDOW_BYTES || n > FDT_RECIPE_SLOTS)
 		return false;
+	if (span > scratch->len) { /* more than the walk read at sp */
+		scratch->len = 0;
+		if (bpf_probe_read_user(scratch->data, span, (void *)regs->sp))
+			return false;
+		scratch->len = span;
+	}
 #pragma unroll
 	for (__u32 i = 0; i < FDT_RECIPE_SLOTS; i++) {
 		word = (r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
@@ -211,6 +234,7 @@ static __always_inline bool window_copy(struct handler *h,
 	__u32 len = FDT_WINDOW_BYTES;
 
 	/* a stack near the top of its mapping: smaller windows */
+	w->len = 0;
 	while (len >= 512 && bpf_probe_read_user(w->data, len, (void *)r->sp))
 		len /= 2;
 	if (len < 512)
@@ -325,9 +349,14 @@ static __always_inline bool provisional(struct pt_regs *regs,
 	if (!w)
 		return false;
 	len = w->len;
-	if (len < 8 || len > FDT_WINDOW_BYTES || len % (8 * DIFF_CHUNK) ||
-	    bpf_probe_read_user(scratch->data, len, (void *)regs->sp))
+	if (len < 8 || len > FDT_WINDOW_BYTES || len % (8 * DIFF_CHUNK))
 		return false;
+	if (len > scratch->len) {
+		scratch->len = 0;
+		if (bpf_probe_read_user(scratch->data, len, (void *)regs->sp))
+			return false;
+		scratch->len = len;
+	}
 	d.then = (__u64 *)w->data;
 	bpf_loop(len / (8 * DIFF_CHUNK), diff_cb, &d, 0);
 	if (d.n > FDT_MAX_DIFFS)
@@ -415,7 +444,7 @@ static __always_inline void stack_capture(struct handler *h,
 	buf = bpf_map_lookup_elem(&window_scratch, &zero);
 	if (!s || !buf)
 		return;
-	have_ra = fp_walk(s, h->regs, (__u64 *)buf->data, &ra);
+	have_ra = fp_walk(s, h->regs, buf, &ra);
 	s->retaddr = wrapper_retaddr(h->regs, ra, have_ra);
 	s->gc_gen = gc_gen;
 	key = stack_hash(s);
