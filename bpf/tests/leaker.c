@@ -6,6 +6,7 @@
  *   leaker --many N
  *   leaker --uring-open
  *   leaker --ids
+ *   leaker --stack-top
  *
  * Opens and closes BALANCED eventfds, then opens LEAK eventfds (from
  * leak_eventfds(), a name the tests look for in the report) and exits without
@@ -22,6 +23,9 @@
  * syscall opens it) and exit with it and the ring open.
  * --ids: print "uid U gid G groups N" (its real ids and number of
  * supplementary groups) and exit.
+ * --stack-top: leak one eventfd from leak_at_stack_top(), run on a stack
+ * whose mapping ends a few hundred bytes above it (nothing mapped above):
+ * fdtrack's first 2 KiB read at sp faults there.
  */
 #include <fcntl.h>
 #include <liburing.h>
@@ -30,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 __attribute__((noinline)) static int leak_eventfds(int n)
@@ -41,6 +47,28 @@ __attribute__((noinline)) static int leak_eventfds(int n)
 	for (int i = 0; i < n && eventfd(0, 0) >= 0; i++)
 		opened++;
 	return opened;
+}
+
+__attribute__((noinline)) static void leak_at_stack_top(void)
+{
+	leak_eventfds(1);
+}
+
+/* Two pages of stack with nothing mapped above them. */
+static int run_at_stack_top(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ucontext_t here, there;
+
+	if (m == MAP_FAILED || munmap(m + 2 * page, page) || getcontext(&there))
+		return 1;
+	there.uc_stack.ss_sp = m;
+	there.uc_stack.ss_size = 2 * page;
+	there.uc_link = &here;
+	makecontext(&there, leak_at_stack_top, 0);
+	return swapcontext(&here, &there) ? 1 : 0;
 }
 
 static double flood_secs;
@@ -82,6 +110,8 @@ int main(int argc, char **argv)
 		       (int)getgid(), getgroups(0, NULL));
 		return 0;
 	}
+	if (argc > 1 && !strcmp(argv[1], "--stack-top"))
+		return run_at_stack_top();
 	if (argc > 1 && !strcmp(argv[1], "--uring-open")) {
 		struct io_uring ring;
 		struct io_uring_cqe *cqe;

@@ -99,6 +99,27 @@ out:
 }
 END_TEST
 
+/* A stack whose mapping ends just above sp (where fdtrack's first 2 KiB
+ * read faults): the leak still names its function. */
+START_TEST(test_stack_near_its_top)
+{
+	char json[32];
+	char *argv[] = { "fdtrack",	  "--json",	 json, "--",
+			 FDT_LEAKER_PATH, "--stack-top", NULL };
+	const char *j;
+
+	temp_name(json);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_int_eq(group_count(j, "leak_at_stack_top (leaker.c:"), 1);
+	ck_assert_int_eq(group_count(j, "leak_eventfds (leaker.c:"), 1);
+out:
+	unlink(json);
+}
+END_TEST
+
 /* Run CMD under the CLI (leaks one eventfd); its text report in log, its
  * JSON in json. raw: --raw-symbols. */
 static void run_target(const char *cmd, bool raw, char *json, char *log)
@@ -243,6 +264,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_dwarf_without_frame_pointers);
 	tcase_add_test(tc, test_dlopen_after_maps_read);
+	tcase_add_test(tc, test_stack_near_its_top);
 	tcase_add_test(tc, test_demangled_names);
 	tcase_add_test(tc, test_json_frames);
 	suite_add_tcase(s, tc);
