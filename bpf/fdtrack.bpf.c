@@ -150,14 +150,14 @@ struct {
 	__type(value, struct fdt_table);
 } zero_table SEC(".maps");
 
-/* Anonymous inode name -> kind, filled by user space from fdkind.c's
- * table (the one list of names). */
+/* Anonymous inode name -> kind (fdt_anon_slot_of()), filled by user
+ * space from fdkind.c's table (the one list of names). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, char[FDT_NAME_BYTES]);
-	__type(value, __u32);
-} anon_kinds SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FDT_ANON_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fdt_anon_slot);
+} anon_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

@@ -58,9 +58,23 @@ static __always_inline struct file *file_at(__u64 files, __u32 fd)
 
 static __always_inline int anon_kind(const char *name)
 {
-	__u32 *kind = bpf_map_lookup_elem(&anon_kinds, name);
+	struct fdt_anon_slot *s;
+	__u64 w0, w1;
+	__u32 i, k;
 
-	return kind ? (int)*kind : FDKIND_ANON;
+	__builtin_memcpy(&w0, name, 8);
+	__builtin_memcpy(&w1, name + 8, 8);
+	i = fdt_anon_slot_of(w0, w1);
+#pragma unroll
+	for (__u32 p = 0; p < FDT_ANON_PROBES; p++) {
+		k = (i + p) & (FDT_ANON_SLOTS - 1);
+		s = bpf_map_lookup_elem(&anon_slots, &k);
+		if (!s || !s->used)
+			break;
+		if (s->name[0] == w0 && s->name[1] == w1)
+			return (int)s->kind;
+	}
+	return FDKIND_ANON;
 }
 
 static __always_inline int socket_kind(struct file *f)

@@ -17,6 +17,25 @@
 #define FDT_ARGV_BYTES 256 /* command line bytes an EXEC record carries */
 #define FDT_NAME_BYTES 16  /* an anonymous inode's name, as the dentry's */
 
+/* Anonymous-inode names -> kinds: an open-addressed table that user space
+ * fills and the kernel side probes the same way (an array lookup is
+ * inlined; a hash lookup of the name cost more per open). */
+#define FDT_ANON_SLOTS	64
+#define FDT_ANON_PROBES 4
+
+struct fdt_anon_slot {
+	__u64 name[2]; /* FDT_NAME_BYTES, zero-padded */
+	__u32 kind;
+	__u32 used;
+};
+
+static inline __u32 fdt_anon_slot_of(__u64 w0, __u64 w1)
+{
+	return (__u32)(((w0 ^ (w1 * 0x9E3779B97F4A7C15ULL)) *
+			0xC2B2AE3D27D4EB4FULL) >>
+		       58); /* FDT_ANON_SLOTS */
+}
+
 /* Counters kept per fd table and kind. Always, per kind:
  *   at_start + opens + opened_outside_syscalls
  *     == closes + closed_outside_syscalls + live

@@ -169,18 +169,32 @@ static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 		.tgid = tgid, .ppid = ppid, .aspace = 1, .holders = 1
 	};
 	uint32_t id = FDT_ROOT_TABLE;
+	struct fdt_anon_slot slots[FDT_ANON_SLOTS] = { 0 };
 	enum fdkind kind;
 	const char *name;
-	int fd = bpf_map__fd(t->skel->maps.anon_kinds);
+	int fd = bpf_map__fd(t->skel->maps.anon_slots);
 
 	for (unsigned i = 0; (name = fdkind_anon_name(i, &kind)); i++) {
 		char key[FDT_NAME_BYTES] = { 0 };
-		uint32_t k = kind;
+		uint64_t w[2];
+		uint32_t at, p = 0;
 
 		strncpy(key, name, sizeof(key) - 1);
-		if (bpf_map_update_elem(fd, key, &k, BPF_ANY))
-			return -errno;
+		memcpy(w, key, sizeof(w));
+		at = fdt_anon_slot_of(w[0], w[1]);
+		while (p < FDT_ANON_PROBES &&
+		       slots[(at + p) % FDT_ANON_SLOTS].used)
+			p++;
+		if (p == FDT_ANON_PROBES)
+			return -ENOSPC; /* FDT_ANON_SLOTS too small */
+		at = (at + p) % FDT_ANON_SLOTS;
+		memcpy(slots[at].name, key, sizeof(key));
+		slots[at].kind = kind;
+		slots[at].used = 1;
 	}
+	for (uint32_t k = 0; k < FDT_ANON_SLOTS; k++)
+		if (bpf_map_update_elem(fd, &k, &slots[k], BPF_ANY))
+			return -errno;
 	return bpf_map_update_elem(t->tables_fd, &id, &root, BPF_NOEXIST)
 		       ? -errno
 		       : 0;
