@@ -62,6 +62,7 @@ __u32 snap_baseline;   /* the attach-time snapshot: files are at_start */
 __u32 baseline_done;   /* ... and it ended: what a recheck finds is new */
 __u32 snap_gave_up;    /* this snapshot skipped a number: run it again */
 __u32 gc_gen;	       /* user space's stack collection round */
+__u32 recipes_gen;     /* bumped by user space at each recipe change */
 __u64 notice_clock;    /* the logical clock of noticing (tick()) */
 
 struct {

@@ -366,6 +366,30 @@ static __always_inline bool provisional(struct pt_regs *regs,
 	return true;
 }
 
+/* The variants found last on this CPU, by stack key: a hit (same key,
+ * address space, recipes_gen and collection round, and the stack matches
+ * the copied recipe) skips the lookups of the unwind state and the
+ * recipes. User space bumps recipes_gen when it writes or deletes a recipe;
+ * a new collection round (gc_gen) makes the next open take the long way,
+ * which marks the state as used. */
+#define VARIANT_CACHE 8
+
+struct variant_cache_entry {
+	__u64 key;
+	__u32 aspace;
+	__u32 gen;
+	__u32 gc_gen;
+	__u32 variant;
+	struct fdt_recipe recipe;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VARIANT_CACHE);
+	__type(key, __u32);
+	__type(value, struct variant_cache_entry);
+} variant_cache SEC(".maps");
+
 /* The variant of stack `key` this open's stack is: one whose recipe its
  * stack matches, or provisionally the newest one not unwound yet, or a new
  * one (a window copied), or FDT_NO_VARIANT (all FDT_VARIANTS taken, or a
@@ -380,7 +404,9 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
 		.found = FDT_NO_VARIANT,
 	};
 	struct fdt_unwind_state zero_state = {}, *st;
-	__u32 zero = 0, n, v;
+	struct variant_cache_entry *c;
+	__u32 zero = 0, n, v, ci = (__u32)key & (VARIANT_CACHE - 1), gen;
+	struct fdt_recipe *r;
 
 	if (!want_dwarf || !h || !key || !out)
 		return 0;
@@ -388,6 +414,14 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
 	vs.scratch = bpf_map_lookup_elem(&window_scratch, &zero);
 	if (!vs.scratch)
 		return 0;
+	gen = *(volatile __u32 *)&recipes_gen;
+	c = bpf_map_lookup_elem(&variant_cache, &ci);
+	if (c && c->key == key && c->aspace == aspace && c->gen == gen &&
+	    c->gc_gen == gc_gen &&
+	    recipe_matches(vs.regs, &c->recipe, vs.scratch)) {
+		out->variant = c->variant;
+		return 0;
+	}
 	st = bpf_map_lookup_elem(&unwinds, &vs.key);
 	if (!st) {
 		bpf_map_update_elem(&unwinds, &vs.key, &zero_state,
@@ -402,6 +436,16 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
 	bpf_loop(n < FDT_VARIANTS ? n : FDT_VARIANTS, variant_cb, &vs, 0);
 	if (vs.found != FDT_NO_VARIANT) {
 		out->variant = vs.found;
+		vs.key.variant = vs.found;
+		r = bpf_map_lookup_elem(&recipes, &vs.key);
+		if (c && r) {
+			c->key = key;
+			c->aspace = aspace;
+			c->gen = gen;
+			c->gc_gen = gc_gen;
+			c->variant = vs.found;
+			__builtin_memcpy(&c->recipe, r, sizeof(*r));
+		}
 		return 0;
 	}
 	vs.key.variant = n - 1;

@@ -421,6 +421,8 @@ static int collect_unwinds(struct fdtrack *t, uint32_t gen)
 		    bpf_map_lookup_elem(t->stacks_fd, &k.stack, &s))
 			dead[n++] = k;
 	}
+	if (n) /* the kernel side's cached variants are stale now */
+		__atomic_add_fetch(&t->bss->recipes_gen, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < n; i++) {
 		struct fdt_unwind_key v = dead[i];
 

@@ -14,6 +14,8 @@
 
 #include "clock.h"
 #include "fdtrack_internal.h"
+/* after it: the skeleton's globals (recipes_gen) */
+#include "fdtrack.skel.h"
 
 #define DWARF_SP 7 /* x86_64 DWARF register number of rsp */
 
@@ -213,6 +215,8 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 		if (recipe.nslots <= FDT_RECIPE_SLOTS &&
 		    bpf_map_update_elem(t->recipes_fd, key, &recipe, BPF_ANY))
 			err = -errno;
+		/* the kernel side's cached variants are stale now */
+		__atomic_add_fetch(&t->bss->recipes_gen, 1, __ATOMIC_SEQ_CST);
 	} else if (!unwind_find(&t->unwinder, key)) {
 		err = -ENOMEM;
 	}
