@@ -63,7 +63,15 @@ __u32 baseline_done;   /* ... and it ended: what a recheck finds is new */
 __u32 snap_gave_up;    /* this snapshot skipped a number: run it again */
 __u32 gc_gen;	       /* user space's stack collection round */
 __u32 recipes_gen;     /* bumped by user space at each recipe change */
-__u64 notice_clock;    /* the logical clock of noticing (tick()) */
+/* A process watching itself: the thread inside an fdtrack call (set by
+ * user space around it), whose syscalls there (map fds opened by id, the
+ * snapshot's iterator) are fdtrack's, not the target's. */
+__u32 self_tid;
+/* The root table's counts and death, mirrored where user space reads
+ * them without a syscall (its mapping of .bss). */
+__u64 root_count[FDT_NCOUNTERS][FDKIND_COUNT];
+__u32 root_exited;
+__u64 notice_clock; /* the logical clock of noticing (tick()) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -266,8 +274,9 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 		h.table = FDT_ROOT_TABLE;
 		h.prev = thread_prev(task, tid);
 	}
-	/* most syscalls: nothing but the time below */
-	if (!no_fd_work(regs->orig_ax, ret)) {
+	/* most syscalls: nothing but the time below; fdtrack's own calls
+	 * into the kernel side (self_tid): not the target's */
+	if (!no_fd_work(regs->orig_ax, ret) && tid != self_tid) {
 		h.tbl = bpf_map_lookup_elem(&tables, &h.table);
 		if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
 			return 0;
@@ -383,6 +392,8 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 	h.now = tick();
 	walk(&h, 0, ~0U, WALK_EXIT);
 	__sync_fetch_and_or(&tbl->flags, FDT_T_EXITED);
+	if (tbl->flags & FDT_T_ROOT)
+		root_exited = 1;
 	__sync_fetch_and_add(&live_tables, -1);
 	emit_table_event(FDT_EV_EXIT, table, tbl, 0);
 	return 0;

@@ -71,8 +71,11 @@ static int snapshot_once(struct fdtrack *t)
 }
 
 /* A snapshot that lost a race on some number (its read went stale four
- * times) concluded nothing: walk again. */
-int fdtrack_run_snapshot(struct fdtrack *t)
+ * times) concluded nothing: walk again. The map fds are closed first: the
+ * walk sees every fd of a process that watches itself, and theirs are not
+ * counted as its opens. (The iterator's own fd is: its open and close are
+ * seen like any other.) */
+static int snapshots(struct fdtrack *t)
 {
 	for (int i = 0; i < 16; i++) {
 		int err = snapshot_once(t);
@@ -86,7 +89,13 @@ int fdtrack_run_snapshot(struct fdtrack *t)
 			    "races with the target (16 walks); try again");
 }
 
-int fdtrack_poll(struct fdtrack *t, int timeout_ms)
+int fdtrack_run_snapshot(struct fdtrack *t)
+{
+	maps_close(t);
+	return snapshots(t);
+}
+
+static int poll_records(struct fdtrack *t, int timeout_ms)
 {
 	uint64_t lost, in_map;
 	int n = 0;
@@ -116,20 +125,38 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 	return 0;
 }
 
+int fdtrack_poll(struct fdtrack *t, int timeout_ms)
+{
+	int err;
+
+	err = poll_records(t, timeout_ms);
+	maps_close(t);
+	return err;
+}
+
 int fdtrack_poll_fd(const struct fdtrack *t)
 {
 	return ring_buffer__epoll_fd(t->rb);
 }
 
-int fdtrack_reconcile(struct fdtrack *t)
+static int reconcile(struct fdtrack *t)
 {
-	int err = fdtrack_poll(t, 0);
+	int err = poll_records(t, 0);
 
 	if (err)
 		return err;
 	if (fdtrack_all_exited(t))
 		return 0; /* nothing left to look at; the exit walks were exact */
 	return fdtrack_run_snapshot(t);
+}
+
+int fdtrack_reconcile(struct fdtrack *t)
+{
+	int err;
+
+	err = reconcile(t);
+	maps_close(t);
+	return err;
 }
 
 int fdtrack_exited(const struct fdtrack *t)
@@ -157,6 +184,13 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 		out->processes++;
 		if (p->exited) {
 			counts_add(out, p->count);
+		} else if (p->table == FDT_ROOT_TABLE) {
+			/* mirrored in .bss: no syscall per sample */
+			memcpy(rec.count, (const void *)b->root_count,
+			       sizeof(rec.count));
+			counts_add(out, rec.count);
+			out->running += !__atomic_load_n(&b->root_exited,
+							 __ATOMIC_SEQ_CST);
 		} else if (!proc_read_table(mt, p->table, &rec)) {
 			counts_add(out, rec.count);
 			out->running += !(rec.flags & FDT_T_EXITED);
@@ -172,12 +206,13 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 					       __ATOMIC_RELAXED);
 	out->unwound = t->unwinder.unwound;
 	out->exited = fdtrack_exited(t);
+	maps_close(mt);
 }
 
 /* ---- groups and processes ------------------------------------------- */
 
-int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
-			size_t *ngroups)
+static int live_groups(struct fdtrack *t, struct fdtrack_group **groups,
+		       size_t *ngroups)
 {
 	struct proc *root = proc_find(t, FDT_ROOT_TABLE);
 	struct raw_group *raw = NULL;
@@ -187,7 +222,7 @@ int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 
 	*groups = NULL;
 	*ngroups = 0;
-	err = fdtrack_reconcile(t);
+	err = reconcile(t);
 	if (err || !root)
 		return err;
 	if (root->exited)
@@ -201,6 +236,16 @@ int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 		err = groups_publish(t, root->pid, raw, nraw, true, groups,
 				     ngroups);
 	raw_groups_free(raw, nraw);
+	return err;
+}
+
+int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
+			size_t *ngroups)
+{
+	int err;
+
+	err = live_groups(t, groups, ngroups);
+	maps_close(t);
 	return err;
 }
 
@@ -241,8 +286,8 @@ static int process_publish(struct fdtrack *t, struct proc *p,
 	return err;
 }
 
-int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
-		      size_t *nprocs)
+static int processes(struct fdtrack *t, struct fdtrack_process **procs,
+		     size_t *nprocs)
 {
 	struct fdtrack_process *v;
 	size_t n = 0;
@@ -250,7 +295,7 @@ int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
 
 	*procs = NULL;
 	*nprocs = 0;
-	err = fdtrack_reconcile(t);
+	err = reconcile(t);
 	if (err)
 		return err;
 	v = calloc(t->nprocs ? t->nprocs : 1, sizeof(*v));
@@ -268,6 +313,16 @@ int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
 	*procs = v;
 	*nprocs = n;
 	return 0;
+}
+
+int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
+		      size_t *nprocs)
+{
+	int err;
+
+	err = processes(t, procs, nprocs);
+	maps_close(t);
+	return err;
 }
 
 void fdtrack_processes_free(struct fdtrack_process *procs, size_t nprocs)

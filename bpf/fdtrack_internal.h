@@ -45,6 +45,17 @@ struct proc {
 	size_t ngroups;
 };
 
+/* The maps user space reads. */
+enum fdt_map {
+	FDT_MAP_FDS,
+	FDT_MAP_TABLES,
+	FDT_MAP_STACKS,
+	FDT_MAP_UNWINDS,
+	FDT_MAP_RECIPES,
+	FDT_MAP_WINDOWS,
+	FDT_NMAPS
+};
+
 struct fdtrack_bpf__bss;
 struct fdtrack_bpf__data;
 
@@ -58,10 +69,13 @@ struct fdtrack {
 	struct bpf_link *iter;
 	pid_t tgid;
 	struct fdtrack_options opts; /* as used (defaults filled in) */
-	/* the maps user space reads (our own fds once skel is gone, else
-	 * -1 and skel's) */
-	int fds_fd, tables_fd, stacks_fd;
-	int unwinds_fd, recipes_fd, windows_fd;
+	/* the maps user space reads: skel's fds until attached, then opened
+	 * by id when a call needs them (map_fd()) and closed when it ends,
+	 * so a process watching itself holds none between calls (its /proc
+	 * sampler reads every fd it holds, each one ~1% of an iteration) */
+	uint32_t map_id[FDT_NMAPS];
+	int map_fds[FDT_NMAPS]; /* opened since the last maps_close(), or -1 */
+	bool watching_self;	/* the target is this process */
 	struct symbolizer symbolizer;
 	struct unwinder unwinder;
 	/* every process seen, by table id (open addressing) and in order */
@@ -72,6 +86,15 @@ struct fdtrack {
 	uint64_t stacks_deleted; /* by the stack collector */
 	bool failed;		 /* an error while handling records */
 };
+
+/* load.c */
+/* An fd of map m (-1 with errno if it cannot be had); after attach opened
+ * by id and kept until maps_close(), which every public call that may use
+ * a map ends with (and every snapshot starts with: the walk would see
+ * them). When the target is this process, the opens and closes of these
+ * fds are not the target's: the kernel side skips them (self_tid). */
+int map_fd(struct fdtrack *t, enum fdt_map m);
+void maps_close(struct fdtrack *t);
 
 /* procs.c */
 struct proc *proc_find(struct fdtrack *t, uint32_t table);

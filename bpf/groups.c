@@ -91,8 +91,8 @@ static int groups_copy_stacks(struct fdtrack *t, struct raw_group *g, size_t n)
 		g[i].stack = malloc(sizeof(*g[i].stack));
 		if (!g[i].stack)
 			return -ENOMEM;
-		if (bpf_map_lookup_elem(t->stacks_fd, &g[i].stack_key,
-					g[i].stack)) {
+		if (bpf_map_lookup_elem(map_fd(t, FDT_MAP_STACKS),
+					&g[i].stack_key, g[i].stack)) {
 			free(g[i].stack); /* collected: should not happen */
 			g[i].stack = NULL;
 		}
@@ -111,8 +111,8 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		struct fdt_fd_key key = { .table = table, .fd = fd };
 		struct fdt_fd_entry v;
 
-		if (bpf_map_lookup_elem(t->fds_fd, &key, &v) || !v.live ||
-		    v.kind >= FDKIND_COUNT || !!v.at_exit != at_exit)
+		if (bpf_map_lookup_elem(map_fd(t, FDT_MAP_FDS), &key, &v) ||
+		    !v.live || v.kind >= FDKIND_COUNT || !!v.at_exit != at_exit)
 			continue;
 		v.variant = unwind_resolve(&t->unwinder, &v);
 		g = group_for(&groups, &n, &cap, &v);

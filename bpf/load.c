@@ -165,9 +165,11 @@ static int configure(struct fdtrack *t, pid_t tgid)
  * common/fdkind.c) and the target's table. */
 static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 {
-	struct fdt_table root = {
-		.tgid = tgid, .ppid = ppid, .aspace = 1, .holders = 1
-	};
+	struct fdt_table root = { .tgid = tgid,
+				  .ppid = ppid,
+				  .aspace = 1,
+				  .holders = 1,
+				  .flags = FDT_T_ROOT };
 	uint32_t id = FDT_ROOT_TABLE;
 	struct fdt_anon_slot slots[FDT_ANON_SLOTS] = { 0 };
 	enum fdkind kind;
@@ -195,7 +197,8 @@ static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 	for (uint32_t k = 0; k < FDT_ANON_SLOTS; k++)
 		if (bpf_map_update_elem(fd, &k, &slots[k], BPF_ANY))
 			return -errno;
-	return bpf_map_update_elem(t->tables_fd, &id, &root, BPF_NOEXIST)
+	return bpf_map_update_elem(map_fd(t, FDT_MAP_TABLES), &id, &root,
+				   BPF_NOEXIST)
 		       ? -errno
 		       : 0;
 }
@@ -286,28 +289,80 @@ static void *map_globals(const struct bpf_map *m, size_t *len)
 	return p;
 }
 
-/* Attached: keep only what is used from now on (the maps user space
- * reads, the links, the ring buffer, our own mappings of .bss and .data)
- * and close the BPF object (its program, BTF and other map fds: the
- * kernel keeps what the links use). A process watching itself (exstress)
- * then holds 12 fds of fdtrack's instead of 30, and its /proc sampler
- * reads each of its fds every iteration. */
+/* The skeleton's map of each enum fdt_map. */
+static struct bpf_map *skel_map(struct fdtrack_bpf *s, enum fdt_map m)
+{
+	struct bpf_map *maps[FDT_NMAPS] = {
+		[FDT_MAP_FDS] = s->maps.fds,
+		[FDT_MAP_TABLES] = s->maps.tables,
+		[FDT_MAP_STACKS] = s->maps.stacks,
+		[FDT_MAP_UNWINDS] = s->maps.unwinds,
+		[FDT_MAP_RECIPES] = s->maps.recipes,
+		[FDT_MAP_WINDOWS] = s->maps.windows,
+	};
+
+	return maps[m];
+}
+
+/* The calling thread's next syscalls are fdtrack's own (watching self). */
+static void own_syscalls(struct fdtrack *t, bool own)
+{
+	if (t->watching_self && t->bss)
+		__atomic_store_n(&t->bss->self_tid,
+				 own ? (uint32_t)gettid() : 0,
+				 __ATOMIC_SEQ_CST);
+}
+
+int map_fd(struct fdtrack *t, enum fdt_map m)
+{
+	if (t->skel)
+		return bpf_map__fd(skel_map(t->skel, m));
+	if (t->map_fds[m] < 0) {
+		own_syscalls(t, true);
+		t->map_fds[m] = bpf_map_get_fd_by_id(t->map_id[m]);
+		own_syscalls(t, false);
+	}
+	return t->map_fds[m];
+}
+
+void maps_close(struct fdtrack *t)
+{
+	for (int m = 0; m < FDT_NMAPS; m++) {
+		if (t->map_fds[m] < 0)
+			continue;
+		own_syscalls(t, true);
+		close(t->map_fds[m]);
+		own_syscalls(t, false);
+		t->map_fds[m] = -1;
+	}
+}
+
+/* Attached: keep only what is used from now on (the links, the ring
+ * buffer, our own mappings of .bss and .data, the maps' ids) and close the
+ * BPF object (its programs, BTF and maps: the kernel keeps what the links
+ * use). A process watching itself (exstress) then holds 4 fds of
+ * fdtrack's (3 links and the ring buffer's epoll) instead of 30, and its
+ * /proc sampler reads each fd it holds every iteration. */
 static int keep_used(struct fdtrack *t)
 {
 	struct fdtrack_bpf *s = t->skel;
-	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
-		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
+	struct bpf_map_info info;
+	__u32 len;
 	void *bss, *data;
 
+	for (int m = 0; m < FDT_NMAPS; m++) {
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_map__fd(skel_map(s, m)), &info,
+					   &len))
+			return fdtrack_fail(-errno,
+					    "fdtrack: cannot read a map's "
+					    "id: %s",
+					    strerror(errno));
+		t->map_id[m] = info.id;
+	}
 	bss = map_globals(s->maps.bss, &t->bss_len);
 	data = map_globals(s->maps.data, &t->data_len);
-	/* the DWARF unwinder's maps only when it runs: 3 fds fewer */
-	size_t nfds = s->rodata->want_dwarf ? 6 : 3;
-
-	for (size_t i = nfds; i < sizeof(fds) / sizeof(fds[0]); i++)
-		*fds[i] = -1;
-	for (size_t i = 0; i < nfds; i++)
-		*fds[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 0);
 	t->links[0] = s->links.fdtrack_sys_exit;
 	t->links[1] = s->links.fdtrack_exit;
 	t->links[2] = s->links.fdtrack_fork;
@@ -319,12 +374,6 @@ static int keep_used(struct fdtrack *t)
 	if (data)
 		t->data = data;
 	fdtrack_bpf__destroy(s);
-	for (size_t i = 0; i < nfds; i++)
-		if (*fds[i] < 0)
-			return fdtrack_fail(-errno,
-					    "fdtrack: cannot keep a map "
-					    "fd: %s",
-					    strerror(errno));
 	if (!bss || !data)
 		return fdtrack_fail(-ENOMEM,
 				    "fdtrack: cannot map the BPF "
@@ -364,8 +413,9 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	if (!t)
 		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 	t->tgid = tgid;
-	t->fds_fd = t->tables_fd = t->stacks_fd = -1;
-	t->unwinds_fd = t->recipes_fd = t->windows_fd = -1;
+	for (int m = 0; m < FDT_NMAPS; m++)
+		t->map_fds[m] = -1;
+	t->watching_self = tgid == getpid();
 	t->opts = effective_options(opts);
 	t->symbolizer.raw_symbols = t->opts.raw_symbols;
 	t->skel = fdtrack_bpf__open();
@@ -378,12 +428,6 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	}
 	t->bss = t->skel->bss;
 	t->data = t->skel->data;
-	t->fds_fd = bpf_map__fd(t->skel->maps.fds);
-	t->tables_fd = bpf_map__fd(t->skel->maps.tables);
-	t->stacks_fd = bpf_map__fd(t->skel->maps.stacks);
-	t->unwinds_fd = bpf_map__fd(t->skel->maps.unwinds);
-	t->recipes_fd = bpf_map__fd(t->skel->maps.recipes);
-	t->windows_fd = bpf_map__fd(t->skel->maps.windows);
 	err = fill_maps(t, tgid, ppid);
 	if (err) {
 		err = load_error(err);
@@ -430,12 +474,7 @@ fail:
 
 static void drop_own(struct fdtrack *t)
 {
-	int *fds[] = { &t->fds_fd,     &t->tables_fd,  &t->stacks_fd,
-		       &t->unwinds_fd, &t->recipes_fd, &t->windows_fd };
-
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (*fds[i] >= 0)
-			close(*fds[i]);
+	maps_close(t);
 	if (t->bss_len)
 		munmap(t->bss, t->bss_len);
 	if (t->data_len)

@@ -77,7 +77,9 @@ void procs_free(struct fdtrack *t)
 
 int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out)
 {
-	return bpf_map_lookup_elem(t->tables_fd, &table, out) ? -errno : 0;
+	return bpf_map_lookup_elem(map_fd(t, FDT_MAP_TABLES), &table, out)
+		       ? -errno
+		       : 0;
 }
 
 /* "arg0 arg1 ..." from NUL-separated arguments. */
@@ -146,7 +148,7 @@ static void on_stack_record(struct fdtrack *t, const struct fdt_event *e)
 	if (!p)
 		return;
 	if (symbolizer_has(&t->symbolizer, e->aspace) &&
-	    !bpf_map_lookup_elem(t->stacks_fd, &e->stack, &s)) {
+	    !bpf_map_lookup_elem(map_fd(t, FDT_MAP_STACKS), &e->stack, &s)) {
 		bool covered = true;
 
 		for (uint32_t i = 0; i < s.nframes && i < 2; i++)
@@ -259,9 +261,9 @@ static int report_table(struct fdtrack *t, uint32_t table)
 	for (uint32_t fd = 0; fd < rec.fd_limit; fd++) {
 		struct fdt_fd_key key = { .table = table, .fd = fd };
 
-		bpf_map_delete_elem(t->fds_fd, &key);
+		bpf_map_delete_elem(map_fd(t, FDT_MAP_FDS), &key);
 	}
-	bpf_map_delete_elem(t->tables_fd, &table);
+	bpf_map_delete_elem(map_fd(t, FDT_MAP_TABLES), &table);
 	symbolizer_release(&t->symbolizer, p->aspace);
 	return 0;
 }
@@ -308,7 +310,7 @@ int procs_scan_tables(struct fdtrack *t)
 	size_t ndead = 0;
 	int err = 0;
 
-	while (!bpf_map_get_next_key(t->tables_fd, prev, &key)) {
+	while (!bpf_map_get_next_key(map_fd(t, FDT_MAP_TABLES), prev, &key)) {
 		struct fdt_table rec;
 
 		prev = &key;
@@ -383,12 +385,13 @@ static int used_stacks(struct fdtrack *t, struct key_set *used)
 	struct fdt_fd_key fkey, *fprev = NULL;
 	int err = 0;
 
-	while (!err && !bpf_map_get_next_key(t->fds_fd, fprev, &fkey)) {
+	while (!err &&
+	       !bpf_map_get_next_key(map_fd(t, FDT_MAP_FDS), fprev, &fkey)) {
 		struct fdt_fd_entry v;
 
 		fprev = &fkey;
-		if (!bpf_map_lookup_elem(t->fds_fd, &fkey, &v) && v.live &&
-		    v.stack)
+		if (!bpf_map_lookup_elem(map_fd(t, FDT_MAP_FDS), &fkey, &v) &&
+		    v.live && v.stack)
 			err = key_set_add(used, v.stack);
 	}
 	return err;
@@ -411,14 +414,16 @@ static int collect_unwinds(struct fdtrack *t, uint32_t gen)
 	struct fdt_unwind_key k, *prev = NULL, dead[256];
 	size_t n = 0;
 
-	while (n < 256 && !bpf_map_get_next_key(t->unwinds_fd, prev, &k)) {
+	while (n < 256 &&
+	       !bpf_map_get_next_key(map_fd(t, FDT_MAP_UNWINDS), prev, &k)) {
 		struct fdt_unwind_state st;
 		struct fdt_stack s;
 
 		prev = &k;
-		if (!bpf_map_lookup_elem(t->unwinds_fd, &k, &st) &&
+		if (!bpf_map_lookup_elem(map_fd(t, FDT_MAP_UNWINDS), &k, &st) &&
 		    st.gc_gen != gen &&
-		    bpf_map_lookup_elem(t->stacks_fd, &k.stack, &s))
+		    bpf_map_lookup_elem(map_fd(t, FDT_MAP_STACKS), &k.stack,
+					&s))
 			dead[n++] = k;
 	}
 	if (n) /* the kernel side's cached variants are stale now */
@@ -426,10 +431,10 @@ static int collect_unwinds(struct fdtrack *t, uint32_t gen)
 	for (size_t i = 0; i < n; i++) {
 		struct fdt_unwind_key v = dead[i];
 
-		bpf_map_delete_elem(t->unwinds_fd, &v);
+		bpf_map_delete_elem(map_fd(t, FDT_MAP_UNWINDS), &v);
 		for (v.variant = 0; v.variant < FDT_VARIANTS; v.variant++) {
-			bpf_map_delete_elem(t->recipes_fd, &v);
-			bpf_map_delete_elem(t->windows_fd, &v);
+			bpf_map_delete_elem(map_fd(t, FDT_MAP_RECIPES), &v);
+			bpf_map_delete_elem(map_fd(t, FDT_MAP_WINDOWS), &v);
 		}
 		unwind_forget(&t->unwinder, v.stack);
 	}
@@ -450,11 +455,13 @@ int procs_collect_stacks(struct fdtrack *t)
 	size_t ncopies = 0;
 	int err = used_stacks(t, &used);
 
-	while (!err && !bpf_map_get_next_key(t->stacks_fd, sprev, &skey)) {
+	while (!err &&
+	       !bpf_map_get_next_key(map_fd(t, FDT_MAP_STACKS), sprev, &skey)) {
 		struct fdt_stack s;
 
 		sprev = &skey;
-		if (!bpf_map_lookup_elem(t->stacks_fd, &skey, &s) &&
+		if (!bpf_map_lookup_elem(map_fd(t, FDT_MAP_STACKS), &skey,
+					 &s) &&
 		    s.gc_gen != gen && !key_set_has(&used, skey))
 			err = key_set_add(&gone, skey);
 	}
@@ -466,8 +473,8 @@ int procs_collect_stacks(struct fdtrack *t)
 		if (!gone.keys[i])
 			continue;
 		d->key = gone.keys[i];
-		if (!bpf_map_lookup_and_delete_elem(t->stacks_fd, &d->key,
-						    &d->s)) {
+		if (!bpf_map_lookup_and_delete_elem(map_fd(t, FDT_MAP_STACKS),
+						    &d->key, &d->s)) {
 			ncopies++;
 			t->stacks_deleted++;
 		}
@@ -476,8 +483,9 @@ int procs_collect_stacks(struct fdtrack *t)
 		err = used_stacks(t, &again);
 	for (size_t i = 0; !err && i < ncopies; i++)
 		if (key_set_has(&again, copies[i].key) &&
-		    !bpf_map_update_elem(t->stacks_fd, &copies[i].key,
-					 &copies[i].s, BPF_NOEXIST))
+		    !bpf_map_update_elem(map_fd(t, FDT_MAP_STACKS),
+					 &copies[i].key, &copies[i].s,
+					 BPF_NOEXIST))
 			t->stacks_deleted--;
 	if (!err)
 		err = collect_unwinds(t, gen);

@@ -187,7 +187,7 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 
 	if (!w)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(t->windows_fd, key, w)) {
+	if (bpf_map_lookup_elem(map_fd(t, FDT_MAP_WINDOWS), key, w)) {
 		free(w); /* unwound already (a record and a scan both) */
 		return 0;
 	}
@@ -213,14 +213,15 @@ int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
 			recipe.nslots = recipe.span = FDT_WINDOW_BYTES * 2;
 		t->unwinder.unwound++;
 		if (recipe.nslots <= FDT_RECIPE_SLOTS &&
-		    bpf_map_update_elem(t->recipes_fd, key, &recipe, BPF_ANY))
+		    bpf_map_update_elem(map_fd(t, FDT_MAP_RECIPES), key,
+					&recipe, BPF_ANY))
 			err = -errno;
 		/* the kernel side's cached variants are stale now */
 		__atomic_add_fetch(&t->bss->recipes_gen, 1, __ATOMIC_SEQ_CST);
 	} else if (!unwind_find(&t->unwinder, key)) {
 		err = -ENOMEM;
 	}
-	bpf_map_delete_elem(t->windows_fd, key);
+	bpf_map_delete_elem(map_fd(t, FDT_MAP_WINDOWS), key);
 	free(w);
 	/* a full recipe table only costs later opens their variant */
 	return err == -ENOMEM ? err : 0;
@@ -248,7 +249,8 @@ int unwind_pending(struct fdtrack *t)
 		n = 0;
 		prev = NULL;
 		while (n < 64 &&
-		       !bpf_map_get_next_key(t->windows_fd, prev, &k)) {
+		       !bpf_map_get_next_key(map_fd(t, FDT_MAP_WINDOWS), prev,
+					     &k)) {
 			keys[n++] = k;
 			prev = &keys[n - 1];
 		}

@@ -363,8 +363,9 @@ START_TEST(fault_memory)
 	if (EXS_SANITIZED)
 		ck_assert_msg(slope > 16384,
 			      "RSS slope %g for 32 KiB/iteration", slope);
-	else
-		ck_assert_msg(slope > 3500 && slope < 5000,
+	else /* 4.1 KiB with --probe off; with the probe on part of each
+		block lands in pages already resident: 3.4-3.5 KiB measured */
+		ck_assert_msg(slope > 3000 && slope < 5000,
 			      "RSS slope %g for 4 KiB/iteration", slope);
 	ck_assert_ptr_nonnull(strstr(r.err, "rss_slope"));
 	run_free(&r);
