@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "fdtrack.skel.h"
 #include "fdtrack_internal.h"
 
@@ -100,10 +101,18 @@ static int poll_records(struct fdtrack *t, int timeout_ms)
 	uint64_t lost, in_map;
 	int n = 0;
 
-	if (timeout_ms)
-		n = ring_buffer__poll(t->rb, timeout_ms);
-	if (n >= 0 || n == -EINTR) /* records may not wake us: take them */
-		n = ring_buffer__consume(t->rb);
+	if (!t->rb) { /* watching self: our own reader, no epoll to wait on */
+		uint64_t until = mono_ns() + (uint64_t)timeout_ms * 1000000;
+
+		while ((n = ring_consume(&t->ring, on_record, t)) == 0 &&
+		       mono_ns() < until)
+			usleep(1000);
+	} else {
+		if (timeout_ms)
+			n = ring_buffer__poll(t->rb, timeout_ms);
+		if (n >= 0 || n == -EINTR) /* records may not wake us */
+			n = ring_buffer__consume(t->rb);
+	}
 	if (n < 0 && n != -EINTR)
 		return fdtrack_fail(n,
 				    "fdtrack: reading the ring buffer "
@@ -136,7 +145,7 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 
 int fdtrack_poll_fd(const struct fdtrack *t)
 {
-	return ring_buffer__epoll_fd(t->rb);
+	return t->rb ? ring_buffer__epoll_fd(t->rb) : -1;
 }
 
 static int reconcile(struct fdtrack *t)

@@ -111,7 +111,8 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
  * timeout_ms 0 = don't block. */
 int fdtrack_poll(struct fdtrack *t, int timeout_ms);
 /* An fd that becomes readable when records arrive (to wait on it together
- * with others; then call fdtrack_poll(t, 0)). */
+ * with others; then call fdtrack_poll(t, 0)); -1 when the target is the
+ * calling process (it holds no such fd: poll with a timeout instead). */
 int fdtrack_poll_fd(const struct fdtrack *t);
 /* Consume records, then take an exact snapshot of the followed fd tables
  * with the task_file iterator and reconcile: fds the syscall view has open

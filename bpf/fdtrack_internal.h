@@ -13,6 +13,7 @@
 
 #include "fdtrack.h"
 #include "fdtrack_shared.h"
+#include "ring.h"
 #include "symbolize.h"
 #include "unwind.h"
 
@@ -65,7 +66,8 @@ struct fdtrack {
 	struct fdtrack_bpf__data *data;
 	size_t bss_len, data_len;  /* our own mappings, once skel is gone */
 	struct bpf_link *links[3]; /* sys_exit, exit, fork */
-	struct ring_buffer *rb;
+	struct ring_buffer *rb;	   /* or, watching self, ring (no epoll fd) */
+	struct ring ring;
 	struct bpf_link *iter;
 	pid_t tgid;
 	struct fdtrack_options opts; /* as used (defaults filled in) */
@@ -94,6 +96,8 @@ struct fdtrack {
  * them). When the target is this process, the opens and closes of these
  * fds are not the target's: the kernel side skips them (self_tid). */
 int map_fd(struct fdtrack *t, enum fdt_map m);
+/* A ring-buffer record (ctx: the struct fdtrack). */
+int on_record(void *ctx, void *data, size_t len);
 void maps_close(struct fdtrack *t);
 
 /* procs.c */

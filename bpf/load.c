@@ -113,7 +113,7 @@ static int load_error(int err)
 			    strerror(-err), -err);
 }
 
-static int on_record(void *ctx, void *data, size_t len)
+int on_record(void *ctx, void *data, size_t len)
 {
 	return procs_on_record(ctx, data, len);
 }
@@ -439,9 +439,14 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	err = attach_iterator(t, tgid);
 	if (err)
 		goto fail;
-	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_record,
-				 t, NULL);
-	err = t->rb ? fdtrack_bpf__attach(t->skel) : -errno;
+	if (t->watching_self)
+		err = ring_open(&t->ring, bpf_map__fd(t->skel->maps.events),
+				bpf_map__max_entries(t->skel->maps.events));
+	else if (!(t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events),
+					    on_record, t, NULL)))
+		err = -errno;
+	if (!err)
+		err = fdtrack_bpf__attach(t->skel);
 	if (!err) {
 		t->skel->links.fdtrack_sys_exit = bpf_program__attach(
 			t->skel->progs.fdtrack_sys_exit);
@@ -488,6 +493,7 @@ void fdtrack_close(struct fdtrack *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	ring_close(&t->ring);
 	bpf_link__destroy(t->iter);
 	if (t->skel)
 		fdtrack_bpf__destroy(t->skel);

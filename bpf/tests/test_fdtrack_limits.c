@@ -106,6 +106,31 @@ START_TEST(test_stack_table)
 }
 END_TEST
 
+/* A process watching itself reads the ring buffer without libbpf's epoll
+ * (bpf/ring.c): with a one-page ring, 120 new stacks (a record each) in
+ * batches of 6, read between batches, lose no record; and it holds no
+ * epoll fd of fdtrack's. */
+START_TEST(test_own_ring_reader)
+{
+	struct fdtrack_options o = { .want_stacks = 1, .ringbuf_bytes = 1 };
+	struct fdtrack *t;
+	int fds[6];
+
+	OPEN_OR_SKIP(t, getpid(), &o);
+	ck_assert_int_eq(fdtrack_poll_fd(t), -1);
+	for (int round = 0; round < 20; round++) {
+		for (int d = 0; d < 6; d++)
+			fds[d] = open_at_depth(d + 6 * round);
+		for (int d = 0; d < 6; d++)
+			close(fds[d]);
+		ck_assert_int_eq(fdtrack_poll(t, 0), 0);
+	}
+	ck_assert_uint_eq(counts(t).lost_events, 0);
+	ck_assert_uint_eq(counts(t).stacks_dropped, 0);
+	fdtrack_close(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_limits");
@@ -115,6 +140,7 @@ int main(void)
 	tcase_add_test(tc, test_opened_by_io_uring);
 	tcase_add_test(tc, test_fd_table_full);
 	tcase_add_test(tc, test_stack_table);
+	tcase_add_test(tc, test_own_ring_reader);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
