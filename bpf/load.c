@@ -340,9 +340,10 @@ void maps_close(struct fdtrack *t)
 /* Attached: keep only what is used from now on (the links, the ring
  * buffer, our own mappings of .bss and .data, the maps' ids) and close the
  * BPF object (its programs, BTF and maps: the kernel keeps what the links
- * use). A process watching itself (exstress) then holds 4 fds of
- * fdtrack's (3 links and the ring buffer's epoll) instead of 30, and its
- * /proc sampler reads each fd it holds every iteration. */
+ * use). A process watching itself (exstress) then holds 3 fds of
+ * fdtrack's (its links; it reads the ring buffer without an epoll fd,
+ * ring.c) instead of 30, and its /proc sampler reads each fd it holds
+ * every iteration. */
 static int keep_used(struct fdtrack *t)
 {
 	struct fdtrack_bpf *s = t->skel;
