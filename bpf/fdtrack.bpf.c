@@ -257,11 +257,15 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdt_task_state *ts = NULL;
+	struct task_struct *task;
 	struct handler h = {};
 	__u64 now;
 
+	/* the fast path of every other process: one compare */
+	if (!follow && (tgid != targ_tgid || root_gone))
+		return 0;
+	task = bpf_get_current_task_btf();
 	if (follow) {
 		ts = followed(task, tgid);
 		if (!ts)
@@ -269,8 +273,6 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 		h.table = ts->table;
 		h.prev = ts->last_exit;
 	} else {
-		if (tgid != targ_tgid || root_gone)
-			return 0; /* the fast path of every other process */
 		h.table = FDT_ROOT_TABLE;
 		h.prev = thread_prev(task, tid);
 	}
