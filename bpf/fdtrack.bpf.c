@@ -63,9 +63,9 @@ __u32 baseline_done;   /* ... and it ended: what a recheck finds is new */
 __u32 snap_gave_up;    /* this snapshot skipped a number: run it again */
 __u32 gc_gen;	       /* user space's stack collection round */
 __u32 recipes_gen;     /* bumped by user space at each recipe change */
-/* A process watching itself: the thread inside an fdtrack call (set by
- * user space around it), whose syscalls there (map fds opened by id, the
- * snapshot's iterator) are fdtrack's, not the target's. */
+/* A process watching itself: the thread opening or closing one of
+ * fdtrack's map fds by id (set by user space around exactly those
+ * syscalls), which are fdtrack's, not the target's. */
 __u32 self_tid;
 /* The root table's counts and death, mirrored where user space reads
  * them without a syscall (its mapping of .bss). */

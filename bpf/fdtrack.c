@@ -72,9 +72,9 @@ static int snapshot_once(struct fdtrack *t)
 }
 
 /* A snapshot that lost a race on some number (its read went stale four
- * times) concluded nothing: walk again. The map fds are closed first: the
- * walk sees every fd of a process that watches itself, and theirs are not
- * counted as its opens. (The iterator's own fd is: its open and close are
+ * times) concluded nothing: walk again. A process that watches itself closes
+ * its map fds first: the walk sees all its fds, and those are not counted
+ * as its opens. (The iterator's own fd is: its open and close are
  * seen like any other.) */
 static int snapshots(struct fdtrack *t)
 {
@@ -92,7 +92,7 @@ static int snapshots(struct fdtrack *t)
 
 int fdtrack_run_snapshot(struct fdtrack *t)
 {
-	maps_close(t);
+	maps_release(t);
 	return snapshots(t);
 }
 
@@ -139,7 +139,7 @@ int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 	int err;
 
 	err = poll_records(t, timeout_ms);
-	maps_close(t);
+	maps_release(t);
 	return err;
 }
 
@@ -164,7 +164,7 @@ int fdtrack_reconcile(struct fdtrack *t)
 	int err;
 
 	err = reconcile(t);
-	maps_close(t);
+	maps_release(t);
 	return err;
 }
 
@@ -195,9 +195,7 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 			counts_add(out, p->count);
 		} else if (p->table == FDT_ROOT_TABLE) {
 			/* mirrored in .bss: no syscall per sample */
-			memcpy(rec.count, (const void *)b->root_count,
-			       sizeof(rec.count));
-			counts_add(out, rec.count);
+			counts_add(out, b->root_count);
 			out->running += !__atomic_load_n(&b->root_exited,
 							 __ATOMIC_SEQ_CST);
 		} else if (!proc_read_table(mt, p->table, &rec)) {
@@ -215,7 +213,7 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 					       __ATOMIC_RELAXED);
 	out->unwound = t->unwinder.unwound;
 	out->exited = fdtrack_exited(t);
-	maps_close(mt);
+	maps_release(mt);
 }
 
 /* ---- groups and processes ------------------------------------------- */
@@ -254,7 +252,7 @@ int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 	int err;
 
 	err = live_groups(t, groups, ngroups);
-	maps_close(t);
+	maps_release(t);
 	return err;
 }
 
@@ -330,7 +328,7 @@ int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
 	int err;
 
 	err = processes(t, procs, nprocs);
-	maps_close(t);
+	maps_release(t);
 	return err;
 }
 

@@ -72,11 +72,11 @@ struct fdtrack {
 	pid_t tgid;
 	struct fdtrack_options opts; /* as used (defaults filled in) */
 	/* the maps user space reads: skel's fds until attached, then opened
-	 * by id when a call needs them (map_fd()) and closed when it ends,
-	 * so a process watching itself holds none between calls (its /proc
-	 * sampler reads every fd it holds, each one ~1% of an iteration) */
+	 * by id when first needed (map_fd()); a process watching itself
+	 * closes them when each call ends (maps_release()), so it holds none
+	 * between calls (its /proc sampler reads every fd it holds) */
 	uint32_t map_id[FDT_NMAPS];
-	int map_fds[FDT_NMAPS]; /* opened since the last maps_close(), or -1 */
+	int map_fds[FDT_NMAPS]; /* opened by id, or -1 */
 	bool watching_self;	/* the target is this process */
 	struct symbolizer symbolizer;
 	struct unwinder unwinder;
@@ -91,14 +91,16 @@ struct fdtrack {
 
 /* load.c */
 /* An fd of map m (-1 with errno if it cannot be had); after attach opened
- * by id and kept until maps_close(), which every public call that may use
- * a map ends with (and every snapshot starts with: the walk would see
- * them). When the target is this process, the opens and closes of these
- * fds are not the target's: the kernel side skips them (self_tid). */
+ * by id the first time. When the target is this process, the opens and
+ * closes of these fds are not the target's: the kernel side skips them
+ * (self_tid). */
 int map_fd(struct fdtrack *t, enum fdt_map m);
+/* Every public call that may use a map ends with this (and every snapshot
+ * starts with it: the walk would see them): a process watching itself
+ * closes its map fds; any other keeps them until fdtrack_close(). */
+void maps_release(struct fdtrack *t);
 /* A ring-buffer record (ctx: the struct fdtrack). */
 int on_record(void *ctx, void *data, size_t len);
-void maps_close(struct fdtrack *t);
 
 /* procs.c */
 struct proc *proc_find(struct fdtrack *t, uint32_t table);

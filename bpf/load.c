@@ -325,7 +325,7 @@ int map_fd(struct fdtrack *t, enum fdt_map m)
 	return t->map_fds[m];
 }
 
-void maps_close(struct fdtrack *t)
+static void maps_close(struct fdtrack *t)
 {
 	for (int m = 0; m < FDT_NMAPS; m++) {
 		if (t->map_fds[m] < 0)
@@ -335,6 +335,12 @@ void maps_close(struct fdtrack *t)
 		own_syscalls(t, false);
 		t->map_fds[m] = -1;
 	}
+}
+
+void maps_release(struct fdtrack *t)
+{
+	if (t->watching_self)
+		maps_close(t);
 }
 
 /* Attached: keep only what is used from now on (the links, the ring
