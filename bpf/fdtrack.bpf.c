@@ -67,10 +67,11 @@ __u32 recipes_gen;     /* bumped by user space at each recipe change */
  * fdtrack's map fds by id (set by user space around exactly those
  * syscalls), which are fdtrack's, not the target's. */
 __u32 self_tid;
-/* The root table's counts and death, mirrored where user space reads
- * them without a syscall (its mapping of .bss). */
-__u64 root_count[FDT_NCOUNTERS][FDKIND_COUNT];
-__u32 root_exited;
+/* Without follow the target's table is the only one: it lives here
+ * rather than in `tables` (table_of()). The hash lookup it saves was paid
+ * on every fd syscall of the target, and user space reads the counts
+ * through its mapping of .bss, without a syscall. */
+struct fdt_table root_table;
 __u64 notice_clock; /* the logical clock of noticing (tick()) */
 
 struct {
@@ -201,6 +202,16 @@ struct {
 	__uint(max_entries, 256 * 1024); /* resized by user space before load */
 } events SEC(".maps");
 
+/* The record of table `id`. `follow` is known at load time, so the
+ * verifier walks only one of the branches: a pointer never mixes the two
+ * maps (which doubles the states it explores). */
+static __always_inline struct fdt_table *table_of(__u32 id)
+{
+	if (!follow)
+		return id == FDT_ROOT_TABLE ? &root_table : NULL;
+	return bpf_map_lookup_elem(&tables, &id);
+}
+
 #include "fdtrack_classify.bpf.h"
 #include "fdtrack_entries.bpf.h"
 #include "fdtrack_stacks.bpf.h"
@@ -279,7 +290,7 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 	/* most syscalls: nothing but the time below; fdtrack's own calls
 	 * into the kernel side (self_tid): not the target's */
 	if (!no_fd_work(regs->orig_ax, ret) && tid != self_tid) {
-		h.tbl = bpf_map_lookup_elem(&tables, &h.table);
+		h.tbl = table_of(h.table);
 		if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
 			return 0;
 		h.ctx = ctx;
@@ -319,7 +330,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 	ps = followed(parent, parent->tgid);
 	if (!ps)
 		return 0;
-	ptbl = bpf_map_lookup_elem(&tables, &ps->table);
+	ptbl = table_of(ps->table);
 	if (!ptbl)
 		return 0;
 	cs = bpf_task_storage_get(&task_states, child, 0,
@@ -379,7 +390,7 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 		return 0; /* another thread of the process still runs */
 	if (p->tgid == targ_tgid)
 		root_gone = 1;
-	tbl = bpf_map_lookup_elem(&tables, &table);
+	tbl = table_of(table);
 	if (!tbl || (tbl->flags & FDT_T_EXITED))
 		return 0;
 	if (tbl->tgid == p->tgid) {
@@ -394,8 +405,6 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 	h.now = tick();
 	walk(&h, 0, ~0U, WALK_EXIT);
 	__sync_fetch_and_or(&tbl->flags, FDT_T_EXITED);
-	if (tbl->flags & FDT_T_ROOT)
-		root_exited = 1;
 	__sync_fetch_and_add(&live_tables, -1);
 	emit_table_event(FDT_EV_EXIT, table, tbl, 0);
 	return 0;
@@ -452,7 +461,11 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	bool locked;
 
 	if (!ctx->file || !task) {
-		bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL, 0);
+		table = FDT_ROOT_TABLE;
+		if (follow)
+			bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL, 0);
+		else
+			snapshot_end_cb(NULL, &table, &root_table, NULL);
 		return 0;
 	}
 	ts = bpf_task_storage_get(&task_states, task, 0, 0);
@@ -462,7 +475,7 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 			return 0;
 		table = FDT_ROOT_TABLE;
 	}
-	tbl = bpf_map_lookup_elem(&tables, &table);
+	tbl = table_of(table);
 	if (!tbl || (tbl->flags & FDT_T_EXITED))
 		return 0;
 	if (tbl->snap_gen != snap_gen) {

@@ -18,8 +18,8 @@
 #include <bpf/libbpf.h>
 
 #include "clock.h"
-#include "fdtrack.skel.h"
 #include "fdtrack_internal.h"
+#include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 
 static _Thread_local char errbuf[512];
 
@@ -193,11 +193,12 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 		out->processes++;
 		if (p->exited) {
 			counts_add(out, p->count);
-		} else if (p->table == FDT_ROOT_TABLE) {
-			/* mirrored in .bss: no syscall per sample */
-			counts_add(out, b->root_count);
-			out->running += !__atomic_load_n(&b->root_exited,
-							 __ATOMIC_SEQ_CST);
+		} else if (p->table == FDT_ROOT_TABLE && !t->opts.follow) {
+			/* in .bss: no syscall per sample */
+			counts_add(out, b->root_table.count);
+			out->running += !(__atomic_load_n(&b->root_table.flags,
+							  __ATOMIC_SEQ_CST) &
+					  FDT_T_EXITED);
 		} else if (!proc_read_table(mt, p->table, &rec)) {
 			counts_add(out, rec.count);
 			out->running += !(rec.flags & FDT_T_EXITED);

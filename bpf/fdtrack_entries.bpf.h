@@ -59,9 +59,6 @@ static __always_inline void count(struct fdt_table *t, __u32 counter,
 	if (counter >= FDT_NCOUNTERS)
 		return;
 	__sync_fetch_and_add(&t->count[counter][kind_index(kind)], delta);
-	if (t->flags & FDT_T_ROOT)
-		__sync_fetch_and_add(&root_count[counter][kind_index(kind)],
-				     delta);
 }
 
 /* Raise *limit to at least v (user space walks [0, fd_limit) of a table). */

@@ -63,7 +63,6 @@ enum {
 	FDT_T_EXITED = 1, /* the last process holding it exited: reportable */
 	FDT_T_STATUS = 2, /* exit_code is valid */
 	FDT_T_ANNOUNCED = 4, /* a STACK record named its current address space */
-	FDT_T_ROOT = 8,	     /* the target's: counts mirrored in root_count */
 };
 
 struct fdt_table {

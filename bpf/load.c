@@ -20,8 +20,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "fdtrack.skel.h"
 #include "fdtrack_internal.h"
+#include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 
 #define DEFAULT_RINGBUF	   (256u * 1024)
 #define DEFAULT_MAX_STACKS 16384u
@@ -168,8 +168,7 @@ static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 	struct fdt_table root = { .tgid = tgid,
 				  .ppid = ppid,
 				  .aspace = 1,
-				  .holders = 1,
-				  .flags = FDT_T_ROOT };
+				  .holders = 1 };
 	uint32_t id = FDT_ROOT_TABLE;
 	struct fdt_anon_slot slots[FDT_ANON_SLOTS] = { 0 };
 	enum fdkind kind;
@@ -197,6 +196,10 @@ static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 	for (uint32_t k = 0; k < FDT_ANON_SLOTS; k++)
 		if (bpf_map_update_elem(fd, &k, &slots[k], BPF_ANY))
 			return -errno;
+	if (!t->opts.follow) { /* its one table lives in .bss */
+		t->skel->bss->root_table = root;
+		return 0;
+	}
 	return bpf_map_update_elem(map_fd(t, FDT_MAP_TABLES), &id, &root,
 				   BPF_NOEXIST)
 		       ? -errno

@@ -13,8 +13,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "fdtrack.skel.h"
 #include "fdtrack_internal.h"
+#include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 
 /* ---- the process index ------------------------------------------------ */
 
@@ -77,6 +77,12 @@ void procs_free(struct fdtrack *t)
 
 int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out)
 {
+	if (!t->opts.follow) { /* the one table, in .bss (table_of()) */
+		if (table != FDT_ROOT_TABLE)
+			return -ENOENT;
+		memcpy(out, (const void *)&t->bss->root_table, sizeof(*out));
+		return 0;
+	}
 	return bpf_map_lookup_elem(map_fd(t, FDT_MAP_TABLES), &table, out)
 		       ? -errno
 		       : 0;
@@ -310,6 +316,8 @@ int procs_scan_tables(struct fdtrack *t)
 	size_t ndead = 0;
 	int err = 0;
 
+	if (!t->opts.follow) /* no `tables`: the root's record is in .bss */
+		return report_table(t, FDT_ROOT_TABLE);
 	while (!bpf_map_get_next_key(map_fd(t, FDT_MAP_TABLES), prev, &key)) {
 		struct fdt_table rec;
 
