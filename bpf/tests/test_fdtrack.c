@@ -296,6 +296,61 @@ START_TEST(test_process_exit)
 }
 END_TEST
 
+/* An eventfd from a stack `depth` calls deep: each depth a stack new to
+ * fdtrack, so a record in its ring buffer. */
+static __attribute__((noinline)) void open_at_depth(int depth)
+{
+	if (depth > 0) {
+		open_at_depth(depth - 1);
+		__asm__ volatile("" ::: "memory"); /* not a tail call */
+		return;
+	}
+	close(eventfd(0, 0));
+}
+
+static void flood_then_exit(void *arg)
+{
+	(void)arg;
+	for (int d = 0; d < 200; d++)
+		open_at_depth(d);
+	exit_child(NULL);
+}
+
+/* The target's exit record is lost (a one-page ring, filled by 200 new
+ * stacks nobody reads): the scan after lost records still finds that it
+ * exited, and reports what it left open. */
+START_TEST(test_process_exit_record_lost)
+{
+	struct fdtrack_options o = { .want_stacks = 1, .ringbuf_bytes = 4096 };
+	struct kid k = fork_waiting(flood_then_exit, NULL);
+	struct fdtrack_process *p;
+	size_t n;
+	struct fdtrack *t = open_or_skip(k.pid, &o);
+
+	if (!t) {
+		kill(k.pid, SIGKILL);
+		waitpid(k.pid, NULL, 0);
+		return;
+	}
+	go(&k);
+	ck_assert_int_eq(waitpid(k.pid, NULL, 0), k.pid);
+	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
+	ck_assert_uint_gt(counts(t).lost_events, 0);
+	ck_assert_int_eq(counts(t).exited, 1);
+	ck_assert_int_eq(counts(t).open_at_exit[EFD], 2);
+	ck_assert_int_eq(counts(t).open_at_exit[URING], 1);
+	ck_assert_int_eq(counts(t).live[EFD], 0);
+	/* reported as exited, with its status, as if the record had come */
+	ck_assert_int_eq(fdtrack_processes(t, &p, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(p[0].exited, 1);
+	ck_assert_int_eq(p[0].has_status, 1);
+	ck_assert(WIFEXITED(p[0].status) && WEXITSTATUS(p[0].status) == 0);
+	fdtrack_processes_free(p, n);
+	fdtrack_close(t);
+}
+END_TEST
+
 START_TEST(test_forked_child_not_counted)
 {
 	struct fdtrack *t;
@@ -540,6 +595,7 @@ int main(void)
 	tcase_add_test(tc, test_close_range);
 	tcase_add_test(tc, test_exec_cloexec);
 	tcase_add_test(tc, test_process_exit);
+	tcase_add_test(tc, test_process_exit_record_lost);
 	tcase_add_test(tc, test_forked_child_not_counted);
 	tcase_add_test(tc, test_ioring_op_close);
 	tcase_add_test(tc, test_mixed);
