@@ -108,7 +108,11 @@ void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out);
 int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		 struct fdtrack **out);
 /* Consume pending ring-buffer records and report processes that exited;
- * timeout_ms 0 = don't block. */
+ * timeout_ms 0 = don't block. Call it while the target runs, as the CLI
+ * does (woken by fdtrack_poll_fd(), at least every 0.1 s): a call path new
+ * to fdtrack is unwound here (DWARF), and until it is, every open from it
+ * compares its stack with the path's copied window in the kernel (about
+ * 1 µs an open on our VMs). */
 int fdtrack_poll(struct fdtrack *t, int timeout_ms);
 /* An fd that becomes readable when records arrive (to wait on it together
  * with others; then call fdtrack_poll(t, 0)); -1 when the target is the
