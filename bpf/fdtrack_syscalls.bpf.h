@@ -15,6 +15,37 @@ enum {
 	REPLACE
 };
 
+/* The opening stack of the syscall exit being handled on this CPU, taken
+ * at its first install and reused by the others: pipe2, socketpair and
+ * SCM_RIGHTS install several fds from one user stack. `run` is bumped per
+ * handled exit (fdtrack_sys_exit: a program never runs twice at once on a
+ * CPU), `taken` is the run the stack is of. A map value rather than a copy
+ * in struct handler: the verifier tracks the bytes of a stack copy, and
+ * the two ways to it (taken now, taken before) made it explore on_install
+ * twice (5 s per load). */
+struct syscall_stack {
+	__u64 run;
+	__u64 taken;
+	struct opening_stack st;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syscall_stack);
+} syscall_stacks SEC(".maps");
+
+/* A syscall exit with fd work starts: stacks taken before are not its. */
+static __always_inline void syscall_stack_reset(void)
+{
+	__u32 zero = 0;
+	struct syscall_stack *s = bpf_map_lookup_elem(&syscall_stacks, &zero);
+
+	if (s)
+		s->run++;
+}
+
 /* A syscall installed fd (NEW_FD: the number was free at its effect;
  * REPLACE: dup2/dup3 onto it, closing what was there). */
 static __noinline void on_install(struct handler *h, __u32 fd, int how)
@@ -23,8 +54,9 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
 	__u32 seq0 = v ? *(volatile __u32 *)&v->seq : 0, aspace;
 	__u64 det = 0;
-	struct opening_stack stack = { .variant = FDT_NO_VARIANT,
-				       .ndiff = FDT_PROVEN };
+	struct syscall_stack *ss;
+	struct opening_stack *stack;
+	__u32 zero = 0;
 	struct occupant c;
 	bool opened = false, locked;
 
@@ -40,8 +72,19 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 			return;
 		seq0 = 0; /* a racer that made and changed it bumped seq */
 	}
-	if (c.kind >= 0)
-		stack_capture(h, &stack);
+	ss = bpf_map_lookup_elem(&syscall_stacks, &zero);
+	if (!ss)
+		return;
+	stack = &ss->st;
+	if (ss->taken != ss->run) {
+		stack->key = 0;
+		stack->variant = FDT_NO_VARIANT;
+		stack->ndiff = FDT_PROVEN;
+		if (c.kind >= 0) {
+			stack_capture(h, stack);
+			ss->taken = ss->run;
+		}
+	}
 	aspace = tbl->aspace;
 	TRY_LOCK_FRESH_AFTER(v, seq0,
 			     (occupant_read(&c, h->files, fd),
@@ -58,7 +101,7 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	 * unless V is our very struct file, §4.4). */
 	if (is_current(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
 	    (how == NEW_FD || v->noticed > h->prev)) {
-		claim_open(v, tbl, &stack, aspace);
+		claim_open(v, tbl, stack, aspace);
 		opened = true;
 	} else if (v->live) {
 		if (how == REPLACE)
@@ -69,9 +112,9 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 		claim_close(v, tbl, h->prev);
 	}
 	if (!opened && c.kind >= 0)
-		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, &stack, aspace);
+		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, stack, aspace);
 	unlock(v);
-	keep_stack(stack.key);
+	keep_stack(stack->key);
 }
 
 /* close(fd) removed whatever fd held at its effect. If a close at fd was

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "check_runner.h"
@@ -108,6 +109,63 @@ START_TEST(test_same_text_one_group)
 }
 END_TEST
 
+__attribute__((noinline)) static int pipe_and_socketpair(int p[2], int sv[2])
+{
+	int rc = pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+
+	sink = rc; /* no tail call */
+	return rc;
+}
+
+/* A syscall that installs two fds (pipe, socketpair) gives both its
+ * stack: the kernel side takes it once per syscall and reuses it for the
+ * second fd; a later syscall's fds never get an earlier one's. */
+START_TEST(test_both_ends_have_the_stack)
+{
+	struct fdtrack_group *g;
+	struct fdtrack *t;
+	unsigned pipes = 0, sockets = 0, fd_here;
+	size_t n;
+	int p[2], sv[2], efd;
+
+#ifdef __SANITIZE_THREAD__
+	printf("SKIP: stack test under ThreadSanitizer\n");
+	return;
+#endif
+	OPEN_OR_SKIP(t, getpid(), NULL);
+	ck_assert_int_eq(pipe_and_socketpair(p, sv), 0);
+	efd = open_from_known_function();
+	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (!find_frame(&g[i], 1, "pipe_and_socketpair", NULL))
+			continue;
+		if (g[i].kind == FDKIND_PIPE)
+			pipes += g[i].count;
+		else if (g[i].kind == FDKIND_SOCKET_UNIX)
+			sockets += g[i].count;
+		else
+			ck_abort_msg("a %s fd under pipe_and_socketpair",
+				     fdkind_name(g[i].kind));
+	}
+	fd_here = 0;
+	for (size_t i = 0; i < n; i++)
+		if (find_frame(&g[i], 1, "open_from_known_function", NULL))
+			fd_here += g[i].count;
+	if (pipes != 2 || sockets != 2 || fd_here != 1)
+		fdtrack_print_groups(stderr, g, n);
+	ck_assert_uint_eq(pipes, 2);
+	ck_assert_uint_eq(sockets, 2);
+	ck_assert_uint_eq(fd_here, 1);
+	fdtrack_groups_free(g, n);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	close(efd);
+	fdtrack_close(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_groups");
@@ -115,6 +173,7 @@ int main(void)
 
 	tcase_add_test(tc, test_stack_names_function);
 	tcase_add_test(tc, test_same_text_one_group);
+	tcase_add_test(tc, test_both_ends_have_the_stack);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
