@@ -11,7 +11,8 @@
 #                                     groups through the library (_groups),
 #                                     io_uring opens and full tables (_limits);
 #                                     their targets leaker, forker,
-#                                     scm_rights, nofp_uring, dlopen_leak
+#                                     scm_rights, nofp_uring,
+#                                     variant_siblings, dlopen_leak
 # Generated, never committed: vmlinux.h (from the running kernel's BTF), the
 # BPF object and its skeleton, all under $(BUILD)/obj/bpf.
 
@@ -45,6 +46,15 @@ $(FDT_NOFP): bpf/tests/nofp_uring.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
 	  -fomit-frame-pointer -o $@ $< $(call pc_libs,liburing)
+
+# Two call paths with one frame-pointer key (the variant cache's test):
+# main with a frame pointer, the leaf functions without. -O1: -O2 peels the
+# first iteration of its loop, a second call site and so a third variant.
+FDT_VARIANTS_T := $(BUILD)/test/bpf/variant_siblings
+$(FDT_VARIANTS_T): bpf/tests/variant_siblings.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+	  -fno-omit-frame-pointer -o $@ $<
 
 # The dlopen test's target and its module (loaded after fdtrack read the
 # maps), the module without frame pointers as shared libraries are.
@@ -136,13 +146,14 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_SCM_PATH='"$(abspath $(BUILD)/test/bpf/scm_rights)"' \
 	  -DFDT_ASYNCIO_PATH='"$(abspath bpf/tests/asyncio_leak.py)"' \
 	  -DFDT_NOFP_PATH='"$(abspath $(FDT_NOFP))"' \
+	  -DFDT_VARIANTS_PATH='"$(abspath $(FDT_VARIANTS_T))"' \
 	  -DFDT_DLOPEN_PATH='"$(abspath $(FDT_DLOPEN))"' \
 	  -DFDT_DLOPEN_MOD_PATH='"$(abspath $(FDT_DLOPEN_MOD))"' \
 	  -DFDT_CXX_PATH='"$(abspath $(FDT_CXX))"' \
 	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
 	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' -c -o $@ $<
 
-$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) $(FDT_DLOPEN) $(FDT_DLOPEN_MOD) \
+$(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) $(FDT_VARIANTS_T) $(FDT_DLOPEN) $(FDT_DLOPEN_MOD) \
 	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
