@@ -464,7 +464,8 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	if (!ctx->file || !task) {
 		table = FDT_ROOT_TABLE;
 		if (follow)
-			bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL, 0);
+			bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL,
+					      0);
 		else
 			snapshot_end_cb(NULL, &table, &root_table, NULL);
 		return 0;

@@ -165,10 +165,9 @@ static int configure(struct fdtrack *t, pid_t tgid)
  * common/fdkind.c) and the target's table. */
 static int fill_maps(struct fdtrack *t, pid_t tgid, pid_t ppid)
 {
-	struct fdt_table root = { .tgid = tgid,
-				  .ppid = ppid,
-				  .aspace = 1,
-				  .holders = 1 };
+	struct fdt_table root = {
+		.tgid = tgid, .ppid = ppid, .aspace = 1, .holders = 1
+	};
 	uint32_t id = FDT_ROOT_TABLE;
 	struct fdt_anon_slot slots[FDT_ANON_SLOTS] = { 0 };
 	enum fdkind kind;

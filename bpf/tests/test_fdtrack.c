@@ -262,6 +262,24 @@ static void exit_child(void *arg)
 	_exit(0); /* leaves 2 eventfds and the ring open */
 }
 
+/* fdtrack on child k (fork_waiting), which then runs to its exit; the
+ * records of that read. NULL (the child killed) if BPF is unusable. */
+static struct fdtrack *watch_to_exit(struct kid *k,
+				     const struct fdtrack_options *o)
+{
+	struct fdtrack *t = open_or_skip(k->pid, o);
+
+	if (!t) {
+		kill(k->pid, SIGKILL);
+		waitpid(k->pid, NULL, 0);
+		return NULL;
+	}
+	go(k);
+	ck_assert_int_eq(waitpid(k->pid, NULL, 0), k->pid);
+	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
+	return t;
+}
+
 START_TEST(test_process_exit)
 {
 	struct fdtrack_group *g;
@@ -270,15 +288,9 @@ START_TEST(test_process_exit)
 	unsigned sum[FDKIND_COUNT] = { 0 };
 	struct kid k = fork_waiting(exit_child, NULL);
 
-	t = open_or_skip(k.pid, NULL);
-	if (!t) {
-		kill(k.pid, SIGKILL);
-		waitpid(k.pid, NULL, 0);
+	t = watch_to_exit(&k, NULL);
+	if (!t)
 		return;
-	}
-	go(&k);
-	ck_assert_int_eq(waitpid(k.pid, NULL, 0), k.pid);
-	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
 	ck_assert_int_eq(counts(t).exited, 1);
 	ck_assert_int_eq(counts(t).open_at_exit[EFD], 2);
 	ck_assert_int_eq(counts(t).open_at_exit[URING], 1);
@@ -325,16 +337,10 @@ START_TEST(test_process_exit_record_lost)
 	struct kid k = fork_waiting(flood_then_exit, NULL);
 	struct fdtrack_process *p;
 	size_t n;
-	struct fdtrack *t = open_or_skip(k.pid, &o);
+	struct fdtrack *t = watch_to_exit(&k, &o);
 
-	if (!t) {
-		kill(k.pid, SIGKILL);
-		waitpid(k.pid, NULL, 0);
+	if (!t)
 		return;
-	}
-	go(&k);
-	ck_assert_int_eq(waitpid(k.pid, NULL, 0), k.pid);
-	ck_assert_int_eq(fdtrack_poll(t, 0), 0);
 	ck_assert_uint_gt(counts(t).lost_events, 0);
 	ck_assert_int_eq(counts(t).exited, 1);
 	ck_assert_int_eq(counts(t).open_at_exit[EFD], 2);

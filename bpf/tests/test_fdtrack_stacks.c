@@ -159,10 +159,13 @@ static void names(const char *json, const char *log, const char *frame,
 START_TEST(test_variant_cache_sibling)
 {
 	char json[32];
-	char *argv[] = { "fdtrack", "--json", json, "--", FDT_VARIANTS_PATH,
+	char *argv[] = { "fdtrack", "--json", json,  "--", FDT_VARIANTS_PATH,
 			 "3",	    "4",      "300", NULL };
-	char *fp_only[] = { "fdtrack", "--frame-pointers", "--json", json,
-			    "--", FDT_VARIANTS_PATH, "3", "4", "0", NULL };
+	char *fp_only[] = { "fdtrack", "--frame-pointers",
+			    "--json",  json,
+			    "--",      FDT_VARIANTS_PATH,
+			    "3",       "4",
+			    "0",       NULL };
 	const char *j;
 
 	temp_name(json);
