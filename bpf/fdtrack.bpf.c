@@ -296,7 +296,6 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 		h.ctx = ctx;
 		h.regs = regs;
 		h.files = files_of(task);
-		syscall_stack_reset();
 		on_syscall(&h, ret, task, ts); /* (h.now unused here: times
 						  are taken when something is
 						  noticed) */

@@ -96,6 +96,14 @@ int fdtrack_run_snapshot(struct fdtrack *t)
 	return snapshots(t);
 }
 
+/* What a public call returns, its map fds given back first (watching
+ * self: maps_release()). */
+static int released(struct fdtrack *t, int err)
+{
+	maps_release(t);
+	return err;
+}
+
 static int poll_records(struct fdtrack *t, int timeout_ms)
 {
 	uint64_t lost, in_map;
@@ -136,11 +144,7 @@ static int poll_records(struct fdtrack *t, int timeout_ms)
 
 int fdtrack_poll(struct fdtrack *t, int timeout_ms)
 {
-	int err;
-
-	err = poll_records(t, timeout_ms);
-	maps_release(t);
-	return err;
+	return released(t, poll_records(t, timeout_ms));
 }
 
 int fdtrack_poll_fd(const struct fdtrack *t)
@@ -161,11 +165,7 @@ static int reconcile(struct fdtrack *t)
 
 int fdtrack_reconcile(struct fdtrack *t)
 {
-	int err;
-
-	err = reconcile(t);
-	maps_release(t);
-	return err;
+	return released(t, reconcile(t));
 }
 
 int fdtrack_exited(const struct fdtrack *t)
@@ -193,13 +193,8 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 		out->processes++;
 		if (p->exited) {
 			counts_add(out, p->count);
-		} else if (p->table == FDT_ROOT_TABLE && !t->opts.follow) {
-			/* in .bss: no syscall per sample */
-			counts_add(out, b->root_table.count);
-			out->running += !(__atomic_load_n(&b->root_table.flags,
-							  __ATOMIC_SEQ_CST) &
-					  FDT_T_EXITED);
 		} else if (!proc_read_table(mt, p->table, &rec)) {
+			/* (without follow from .bss: no syscall per sample) */
 			counts_add(out, rec.count);
 			out->running += !(rec.flags & FDT_T_EXITED);
 		}
@@ -250,11 +245,7 @@ static int live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups)
 {
-	int err;
-
-	err = live_groups(t, groups, ngroups);
-	maps_release(t);
-	return err;
+	return released(t, live_groups(t, groups, ngroups));
 }
 
 /* The public form of one process (running ones read now). */
@@ -326,11 +317,7 @@ static int processes(struct fdtrack *t, struct fdtrack_process **procs,
 int fdtrack_processes(struct fdtrack *t, struct fdtrack_process **procs,
 		      size_t *nprocs)
 {
-	int err;
-
-	err = processes(t, procs, nprocs);
-	maps_release(t);
-	return err;
+	return released(t, processes(t, procs, nprocs));
 }
 
 void fdtrack_processes_free(struct fdtrack_process *procs, size_t nprocs)

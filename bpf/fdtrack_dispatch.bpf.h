@@ -431,6 +431,7 @@ static __always_inline void on_syscall(struct handler *h, long ret,
 	}
 	if (ret < 0)
 		return;
+	syscall_stack_reset(); /* what follows may install fds */
 	switch (nr) {
 	case NR_open:
 	case NR_openat:

@@ -56,9 +56,9 @@ static __always_inline __u64 kind_index(__u64 kind)
 static __always_inline void count(struct fdt_table *t, __u32 counter,
 				  __u32 kind, __s64 delta)
 {
-	if (counter >= FDT_NCOUNTERS)
-		return;
-	__sync_fetch_and_add(&t->count[counter][kind_index(kind)], delta);
+	if (counter < FDT_NCOUNTERS)
+		__sync_fetch_and_add(&t->count[counter][kind_index(kind)],
+				     delta);
 }
 
 /* Raise *limit to at least v (user space walks [0, fd_limit) of a table). */

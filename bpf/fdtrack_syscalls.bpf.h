@@ -18,8 +18,8 @@ enum {
 /* The opening stack of the syscall exit being handled on this CPU, taken
  * at its first install and reused by the others: pipe2, socketpair and
  * SCM_RIGHTS install several fds from one user stack. `run` is bumped per
- * handled exit (fdtrack_sys_exit: a program never runs twice at once on a
- * CPU), `taken` is the run the stack is of. A map value rather than a copy
+ * exit that may install (on_syscall(): a program never runs twice at once
+ * on a CPU), `taken` is the run the stack is of. A map value rather than a copy
  * in struct handler: the verifier tracks the bytes of a stack copy, and
  * the two ways to it (taken now, taken before) made it explore on_install
  * twice (5 s per load). */
@@ -36,7 +36,8 @@ struct {
 	__type(value, struct syscall_stack);
 } syscall_stacks SEC(".maps");
 
-/* A syscall exit with fd work starts: stacks taken before are not its. */
+/* A syscall exit that may install fds starts: stacks taken before are not
+ * its. */
 static __always_inline void syscall_stack_reset(void)
 {
 	__u32 zero = 0;

@@ -269,7 +269,8 @@ static int report_table(struct fdtrack *t, uint32_t table)
 
 		bpf_map_delete_elem(map_fd(t, FDT_MAP_FDS), &key);
 	}
-	bpf_map_delete_elem(map_fd(t, FDT_MAP_TABLES), &table);
+	if (t->opts.follow) /* else the record is .bss's root_table */
+		bpf_map_delete_elem(map_fd(t, FDT_MAP_TABLES), &table);
 	symbolizer_release(&t->symbolizer, p->aspace);
 	return 0;
 }

@@ -26,6 +26,13 @@ static void temp_name(char *buf)
 	close(fd);
 }
 
+/* Run the CLI (argv writes its JSON report to json): the report. */
+static const char *report(char *const argv[], const char *json)
+{
+	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	return slurp(json);
+}
+
 /* The top-level "leaks" list of a JSON report. */
 static const char *leaks_of(const char *json)
 {
@@ -73,8 +80,7 @@ START_TEST(test_dwarf_without_frame_pointers)
 	temp_name(json);
 	if (!bpf_usable())
 		goto out;
-	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
-	j = slurp(json);
+	j = report(argv, json);
 	ck_assert_int_eq(group_count(j, "leak_rings_here (nofp_uring.c:"), 2);
 	ck_assert_int_eq(group_count(j, "leak_rings_there (nofp_uring.c:"), 3);
 	ck_assert_msg(strstr(leaks_of(j), "io_uring_queue_init"), "%s", j);
@@ -86,12 +92,10 @@ START_TEST(test_dwarf_without_frame_pointers)
 	 * window, not unwound yet; its stack differs from it in a return
 	 * address, so it is not taken for that variant. */
 	argv[7] = "0";
-	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
-	j = slurp(json);
+	j = report(argv, json);
 	ck_assert_int_eq(group_count(j, "leak_rings_here (nofp_uring.c:"), 2);
 
-	ck_assert_int_eq(run_cli(fp_only, NULL, 0), 0);
-	j = slurp(json);
+	j = report(fp_only, json);
 	ck_assert_int_eq(group_count(j, "leak_rings_here"), 0);
 	ck_assert_int_eq(group_count(j, "io_uring_queue_init_params+0x"), 5);
 out:
@@ -111,8 +115,7 @@ START_TEST(test_stack_near_its_top)
 	temp_name(json);
 	if (!bpf_usable())
 		goto out;
-	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
-	j = slurp(json);
+	j = report(argv, json);
 	ck_assert_int_eq(group_count(j, "leak_at_stack_top (leaker.c:"), 1);
 	ck_assert_int_eq(group_count(j, "leak_eventfds (leaker.c:"), 1);
 out:
@@ -172,13 +175,11 @@ START_TEST(test_variant_cache_sibling)
 	if (!bpf_usable())
 		goto out;
 	/* the premise: one key, which the walk alone cannot tell apart */
-	ck_assert_int_eq(run_cli(fp_only, NULL, 0), 0);
-	j = slurp(json);
+	j = report(fp_only, json);
 	ck_assert_int_eq(group_count(j, "leak_here"), 0);
 	ck_assert_int_eq(group_count(j, "do_eventfd+0x"), 7);
 
-	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
-	j = slurp(json);
+	j = report(argv, json);
 	ck_assert_int_eq(group_count(j, "leak_here (variant_siblings.c:"), 3);
 	ck_assert_int_eq(group_count(j, "leak_there (variant_siblings.c:"), 4);
 	ck_assert_int_eq(json_num(j, "unwinds_dropped"), 0);
@@ -203,8 +204,7 @@ START_TEST(test_dlopen_after_maps_read)
 	temp_name(json);
 	if (!bpf_usable())
 		goto out;
-	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
-	j = slurp(json);
+	j = report(argv, json);
 	ck_assert_int_eq(group_count(j, "leak_from_module (dlopen_mod.c:"), 1);
 	ck_assert_msg(strstr(leaks_of(j), "main (dlopen_leak.c:"), "%s", j);
 out:
