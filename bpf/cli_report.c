@@ -55,6 +55,7 @@ static void add_counts(struct fdtrack_counts *sum,
 		sum->at_start[k] += c->at_start[k];
 		sum->open_at_exit[k] += c->open_at_exit[k];
 		sum->open_since_start[k] += c->open_since_start[k];
+		sum->open_std[k] += c->open_std[k];
 	}
 }
 
@@ -187,14 +188,24 @@ static void print_process(FILE *out, const struct fdtrack_process *p,
 /* One line for a process with nothing to report. */
 static void print_clean(FILE *out, const struct fdtrack_process *p)
 {
-	uint64_t opened = 0;
+	uint64_t opened = 0, std = 0;
 
-	for (int k = 0; k < FDKIND_COUNT; k++)
+	for (int k = 0; k < FDKIND_COUNT; k++) {
 		opened += p->counts.opens[k];
+		std += p->counts.open_std[k];
+	}
 	fprintf(out, "fdtrack: pid %d (parent %d) ", (int)p->pid, (int)p->ppid);
 	print_status(out, p);
-	fprintf(out, ", closed all %llu fds it opened: %s\n",
-		(unsigned long long)opened, p->cmdline ? p->cmdline : "?");
+	if (std)
+		fprintf(out,
+			", leaked none of the %llu fds it opened (%llu left "
+			"at 0-2, stdin/stdout/stderr): %s\n",
+			(unsigned long long)opened, (unsigned long long)std,
+			p->cmdline ? p->cmdline : "?");
+	else
+		fprintf(out, ", closed all %llu fds it opened: %s\n",
+			(unsigned long long)opened,
+			p->cmdline ? p->cmdline : "?");
 }
 
 static bool has_news(const struct fdtrack_process *p)
@@ -220,8 +231,8 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 	}
 	if (clean > CLEAN_LINES_MAX)
 		fprintf(out,
-			"fdtrack: ... and %zu more processes that closed "
-			"every fd they opened\n",
+			"fdtrack: ... and %zu more processes that leaked "
+			"no fd\n",
 			clean - CLEAN_LINES_MAX);
 	if (ri->follow)
 		fprintf(out,
@@ -321,7 +332,8 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 		fprintf(f,
 			"%s\n%s  \"%s\": {\"at_start\": %llu, \"opens\": %llu, "
 			"\"closes\": %llu, \"open_at_exit\": %llu, \"live\": %llu, "
-			"\"leaked\": %llu, \"opened_outside_syscalls\": %llu, "
+			"\"leaked\": %llu, \"open_std\": %llu, "
+			"\"opened_outside_syscalls\": %llu, "
 			"\"closed_outside_syscalls\": %llu}",
 			first ? "" : ",", indent, fdkind_name(k),
 			(unsigned long long)c->at_start[k],
@@ -330,6 +342,7 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 			(unsigned long long)c->open_at_exit[k],
 			(unsigned long long)c->live[k],
 			(unsigned long long)fdtrack_leaked(c, k),
+			(unsigned long long)c->open_std[k],
 			(unsigned long long)c->opened_outside_syscalls[k],
 			(unsigned long long)c->closed_outside_syscalls[k]);
 		first = false;
@@ -374,16 +387,24 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 		g->frame_pointers_only ? "true" : "false");
 }
 
-/* The groups of p (leaks, or those open since the start). */
+/* Which list of a process's report a group is in. */
+enum group_list { LEAKS, OPEN_STD, OPEN_SINCE_START };
+
+static enum group_list list_of(const struct fdtrack_group *g)
+{
+	return g->at_start ? OPEN_SINCE_START : g->std ? OPEN_STD : LEAKS;
+}
+
+/* The groups of p in one list. */
 static void json_groups(FILE *f, const struct fdtrack_process *p, size_t np,
-			bool at_start, const char *indent)
+			enum group_list list, const char *indent)
 {
 	bool first = true;
 
 	fprintf(f, "[");
 	for (size_t i = 0; i < np; i++)
 		for (size_t j = 0; j < p[i].ngroups; j++) {
-			if (!!p[i].groups[j].at_start != at_start)
+			if (list_of(&p[i].groups[j]) != list)
 				continue;
 			fprintf(f, "%s\n", first ? "" : ",");
 			json_group(f, &p[i].groups[j], indent);
@@ -411,9 +432,11 @@ static void json_process(FILE *f, const struct fdtrack_process *p)
 		(unsigned long long)leaked_total(&p->counts));
 	json_by_kind(f, &p->counts, "      ");
 	fprintf(f, ",\n      \"leaks\": ");
-	json_groups(f, p, 1, false, "        ");
+	json_groups(f, p, 1, LEAKS, "        ");
+	fprintf(f, ",\n      \"open_std\": ");
+	json_groups(f, p, 1, OPEN_STD, "        ");
 	fprintf(f, ",\n      \"open_since_start\": ");
-	json_groups(f, p, 1, true, "        ");
+	json_groups(f, p, 1, OPEN_SINCE_START, "        ");
 	fprintf(f, " }");
 }
 
@@ -486,7 +509,7 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		(unsigned long long)c->unwound,
 		(unsigned long long)c->unwinds_dropped,
 		(unsigned long long)c->races_lost);
-	json_groups(f, p, np, false, "    ");
+	json_groups(f, p, np, LEAKS, "    ");
 	fprintf(f, "\n}\n");
 }
 

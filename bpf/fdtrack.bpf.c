@@ -511,6 +511,8 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 	}
 	if (v->live)
 		gone_unclaimed(v, tbl, now);
+	if (!snap_baseline)
+		note_std(tbl, fd);
 	entry_set(v, tbl, &c,
 		  snap_baseline ? FDT_C_AT_START : FDT_C_OPENED_OUTSIDE,
 		  FDT_F_UNCLAIMED |

@@ -180,6 +180,7 @@ int fdtrack_all_exited(const struct fdtrack *t)
 
 /* ---- counts ----------------------------------------------------------- */
 
+
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 {
 	struct fdtrack *mt = (struct fdtrack *)t; /* lookups only */
@@ -193,10 +194,15 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 		out->processes++;
 		if (p->exited) {
 			counts_add(out, p->count);
+			counts_add_std(out, p->groups, p->ngroups);
 		} else if (!proc_read_table(mt, p->table, &rec)) {
 			/* (without follow from .bss: no syscall per sample) */
 			counts_add(out, rec.count);
 			out->running += !(rec.flags & FDT_T_EXITED);
+			/* (a process that never put a file at 0-2, such as
+			 * exstress, makes no syscall for it per sample) */
+			if (rec.std_opens)
+				table_add_std(mt, p->table, out);
 		}
 	}
 	out->lost_events = __atomic_load_n(&b->lost_events, __ATOMIC_RELAXED);
@@ -275,6 +281,8 @@ static int process_publish(struct fdtrack *t, struct proc *p,
 		err = groups_of_table(t, p->table, rec.fd_limit, false, &raw,
 				      &nraw);
 	}
+	if (!err)
+		counts_add_std(&out->counts, raw, nraw);
 	out->counts.processes = 1;
 	out->counts.running = !p->exited;
 	if (!err)

@@ -69,18 +69,27 @@ struct fdtrack_counts {
 				     FDT_VARIANTS call paths behind one
 				     frame-pointer stack, or a table full */
 	uint64_t unwound;	  /* stack windows unwound with DWARF CFI */
+	/* Added with the standard streams rule: */
+	uint64_t open_std[FDKIND_COUNT]; /* of open_at_exit (of live while
+					    running): at 0, 1 or 2 (stdin,
+					    stdout, stderr), opened since
+					    tracking began (a shell's
+					    redirection, a daemon's
+					    /dev/null): not leaks, as
+					    valgrind --track-fds=yes; 0 with
+					    std_fds_are_leaks */
 };
 
 /* Call paths unwound per frame-pointer stack and address space (more
  * share frame-pointer frames: unwinds_dropped). */
 #define FDT_VARIANTS_PUBLIC 32
 
-/* Leaked fds of kind k: open at exit (or now, while running) and opened
- * after tracking began. */
+/* Leaked fds of kind k: open at exit (or now, while running), opened
+ * after tracking began, and not at 0-2 (unless std_fds_are_leaks). */
 static inline uint64_t fdtrack_leaked(const struct fdtrack_counts *c, int k)
 {
 	return (c->exited ? c->open_at_exit[k] : c->live[k]) -
-	       c->open_since_start[k];
+	       c->open_since_start[k] - c->open_std[k];
 }
 
 struct fdtrack_options {
@@ -95,6 +104,9 @@ struct fdtrack_options {
 	/* Added with DWARF unwinding and demangling (0 = the default): */
 	int frame_pointers_only; /* 1: no DWARF unwinding of opening stacks */
 	int raw_symbols;	 /* 1: C++ and Rust names left mangled */
+	/* Added with the standard streams rule: */
+	int std_fds_are_leaks; /* 1: fds left at 0-2 count as leaks too (as
+				  valgrind --track-fds=all) */
 };
 
 struct fdtrack;
@@ -156,6 +168,9 @@ struct fdtrack_group {
 				    (unwinds_dropped, or its stack turned out
 				    to be another call path than the window it
 				    was compared with) */
+	/* Added with the standard streams rule: */
+	int std; /* 1: at 0-2 and opened since tracking began: not a leak
+		    (counts.open_std), listed with its stack */
 };
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups);

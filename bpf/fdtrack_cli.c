@@ -78,6 +78,8 @@ static const char usage[] =
 	"                         the mapped files, as perf --call-graph dwarf,\n"
 	"                         so code without frame pointers shows its frames)\n"
 	"      --raw-symbols      keep C++ and Rust function names mangled\n"
+	"      --std-fds          count fds left at 0-2 (stdin, stdout, stderr)\n"
+	"                         as leaks too, as valgrind --track-fds=all\n"
 	"      --ringbuf BYTES    ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
 	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
 	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
@@ -85,10 +87,11 @@ static const char usage[] =
 	"\n"
 	"Only the target (and with -f its descendants) is traced: the filter is\n"
 	"in the kernel. Fds a process inherited, or had before fdtrack attached,\n"
-	"are listed apart and are not leaks. SIGINT/SIGTERM/SIGHUP stop fdtrack:\n"
-	"with -- CMD the signal is first forwarded to CMD, which has 0.5 s to\n"
-	"exit before it is killed; the report is then written with\n"
-	"\"interrupted\": true.\n"
+	"are listed apart and are not leaks; so are those it left at 0-2 (a\n"
+	"shell's redirection, a daemon's /dev/null) unless --std-fds.\n"
+	"SIGINT/SIGTERM/SIGHUP stop fdtrack: with -- CMD the signal is first\n"
+	"forwarded to CMD, which has 0.5 s to exit before it is killed; the\n"
+	"report is then written with \"interrupted\": true.\n"
 	"\n"
 	"Needs root (or CAP_BPF + CAP_PERFMON) and kernel BTF.\n"
 	"Exit status, the first that applies:\n"
@@ -169,6 +172,7 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_FP_ONLY,
 	OPT_RAW,
+	OPT_STD,
 };
 
 static const struct option longopts[] = {
@@ -186,6 +190,7 @@ static const struct option longopts[] = {
 	{ "no-stacks", no_argument, NULL, OPT_NOSTACKS },
 	{ "frame-pointers", no_argument, NULL, OPT_FP_ONLY },
 	{ "raw-symbols", no_argument, NULL, OPT_RAW },
+	{ "std-fds", no_argument, NULL, OPT_STD },
 	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 	{ "run-as-root", no_argument, NULL, OPT_ROOT },
 	{ "help", no_argument, NULL, 'h' },
@@ -253,6 +258,9 @@ static int parse_option(int c)
 		return 0;
 	case OPT_RAW:
 		env.opts.raw_symbols = 1;
+		return 0;
+	case OPT_STD:
+		env.opts.std_fds_are_leaks = 1;
 		return 0;
 	case OPT_RINGBUF:
 		if (!parse_long(optarg, 4096, 1L << 30, &v))

@@ -248,6 +248,14 @@ static __always_inline void entry_set(struct fdt_fd_entry *v,
 		count(tbl, FDT_C_INHERITED_LIVE, c->kind, 1);
 }
 
+/* A file was put at fd: at 0-2, user space will look there for the
+ * standard streams the program set up itself. */
+static __always_inline void note_std(struct fdt_table *tbl, __u32 fd)
+{
+	if (fd < 3)
+		__sync_fetch_and_add(&tbl->std_opens, 1);
+}
+
 /* Under the lock: the open of c finds M = c put there by a snapshot or a
  * recheck between its effect and its exit: the open is that one. */
 static __always_inline void claim_open(struct fdt_fd_entry *v,

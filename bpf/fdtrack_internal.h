@@ -22,6 +22,7 @@ struct raw_group {
 	enum fdkind kind;
 	char name[FDT_NAME_BYTES];
 	int at_start;
+	int std; /* at 0-2, opened since tracking began (fdtrack_group.std) */
 	uint32_t aspace;
 	uint64_t stack_key;
 	uint8_t variant;	 /* of the stack (FDT_NO_VARIANT: none) */
@@ -125,6 +126,12 @@ int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out);
 int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		    bool at_exit, struct raw_group **out, size_t *nout);
 void raw_groups_free(struct raw_group *g, size_t n);
+/* Add the fds of g's std groups to c->open_std. */
+void counts_add_std(struct fdtrack_counts *c, const struct raw_group *g,
+		    size_t n);
+/* Add the fds a running table holds at 0-2, opened since tracking began,
+ * to c->open_std (three lookups). */
+int table_add_std(struct fdtrack *t, uint32_t table, struct fdtrack_counts *c);
 /* Symbolised public groups from raw ones (leaks first, largest first). */
 int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 		   size_t nraw, bool leaks_only, struct fdtrack_group **out,

@@ -75,6 +75,8 @@ struct fdt_table {
 	__u32 fd_limit;	 /* 1 + the highest number with an entry */
 	__u32 snap_gen;	 /* the snapshot generation snap_seen counts in */
 	__u64 snap_seen; /* tracked fds that snapshot walked */
+	__u64 std_opens; /* files put at 0-2 since tracking began: only then
+			    does user space look there (fdtrack_group.std) */
 	__u64 count[FDT_NCOUNTERS][FDKIND_COUNT];
 };
 

@@ -115,6 +115,7 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	if (!opened && c.kind >= 0)
 		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, stack, aspace);
 	unlock(v);
+	note_std(tbl, fd);
 	keep_stack(stack->key);
 }
 
@@ -177,6 +178,8 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 	if (v->live && !is_current(v, &c))
 		gone_unclaimed(v, tbl, det);
 	/* before the attach-time snapshot ended, it was there already */
+	if (!v->live && c.kind >= 0 && baseline_done)
+		note_std(tbl, fd);
 	if (!v->live && c.kind >= 0)
 		entry_set(v, tbl, &c,
 			  baseline_done ? FDT_C_OPENED_OUTSIDE : FDT_C_AT_START,

@@ -10,13 +10,16 @@
 
 #include "fdtrack_internal.h"
 
-/* Leaks group by kind and opening stack; fds the program inherited by
- * kind alone (their stack, if any, is not the program's). */
-static bool same_group(const struct raw_group *g, const struct fdt_fd_entry *v)
+/* Leaks group by kind and opening stack, and so do the fds at 0-2 (std)
+ * apart from them; fds the program inherited by kind alone (their stack,
+ * if any, is not the program's). */
+static bool same_group(const struct raw_group *g, const struct fdt_fd_entry *v,
+		       bool std)
 {
 	bool inherited = v->flags & FDT_F_INHERITED;
 
 	return g->kind == v->kind && g->at_start == inherited &&
+	       g->std == std &&
 	       (inherited ||
 		(g->stack_key == v->stack && g->variant == v->variant &&
 		 g->aspace == v->aspace)) &&
@@ -40,12 +43,13 @@ static int group_add_fd(struct raw_group *g, int fd)
 
 /* The group of entry v in *groups (added if new). */
 static struct raw_group *group_for(struct raw_group **groups, size_t *n,
-				   size_t *cap, const struct fdt_fd_entry *v)
+				   size_t *cap, const struct fdt_fd_entry *v,
+				   bool std)
 {
 	struct raw_group *g;
 
 	for (size_t i = 0; i < *n; i++)
-		if (same_group(&(*groups)[i], v))
+		if (same_group(&(*groups)[i], v, std))
 			return &(*groups)[i];
 	if (*n == *cap) {
 		size_t ncap = *cap ? 2 * *cap : 8;
@@ -61,6 +65,7 @@ static struct raw_group *group_for(struct raw_group **groups, size_t *n,
 	g->kind = v->kind;
 	memcpy(g->name, v->name, FDT_NAME_BYTES);
 	g->at_start = !!(v->flags & FDT_F_INHERITED);
+	g->std = std;
 	g->variant = FDT_NO_VARIANT;
 	if (!g->at_start) {
 		g->aspace = v->aspace;
@@ -100,6 +105,43 @@ static int groups_copy_stacks(struct fdtrack *t, struct raw_group *g, size_t n)
 	return 0;
 }
 
+/* Left at 0, 1 or 2 (stdin, stdout, stderr) by the program itself, e.g. a
+ * shell's redirection in a child that did not exec, or a daemon's
+ * /dev/null: not a leak, as valgrind --track-fds=yes does not report
+ * them (unless std_fds_are_leaks, --track-fds=all). */
+static bool is_std(const struct fdtrack *t, uint32_t fd,
+		   const struct fdt_fd_entry *v)
+{
+	return fd < 3 && !(v->flags & FDT_F_INHERITED) &&
+	       !t->opts.std_fds_are_leaks;
+}
+
+int table_add_std(struct fdtrack *t, uint32_t table, struct fdtrack_counts *c)
+{
+	int mfd = map_fd(t, FDT_MAP_FDS);
+
+	if (mfd < 0)
+		return mfd;
+	for (uint32_t fd = 0; fd < 3; fd++) {
+		struct fdt_fd_key key = { .table = table, .fd = fd };
+		struct fdt_fd_entry v;
+
+		if (bpf_map_lookup_elem(mfd, &key, &v) || !v.live ||
+		    v.at_exit || v.kind >= FDKIND_COUNT || !is_std(t, fd, &v))
+			continue;
+		c->open_std[v.kind]++;
+	}
+	return 0;
+}
+
+void counts_add_std(struct fdtrack_counts *c, const struct raw_group *g,
+		    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (g[i].std)
+			c->open_std[g[i].kind] += g[i].count;
+}
+
 int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		    bool at_exit, struct raw_group **out, size_t *nout)
 {
@@ -115,7 +157,7 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		    !v.live || v.kind >= FDKIND_COUNT || !!v.at_exit != at_exit)
 			continue;
 		v.variant = unwind_resolve(&t->unwinder, &v);
-		g = group_for(&groups, &n, &cap, &v);
+		g = group_for(&groups, &n, &cap, &v, is_std(t, fd, &v));
 		err = g ? group_add_fd(g, fd) : -ENOMEM;
 	}
 	if (!err)
@@ -195,12 +237,18 @@ static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
 	return v;
 }
 
+/* Leaks first, then the fds at 0-2, then those open since the start. */
+static int group_rank(const struct fdtrack_group *g)
+{
+	return g->at_start ? 2 : g->std;
+}
+
 static int group_cmp(const void *a, const void *b)
 {
 	const struct fdtrack_group *x = a, *y = b;
 
-	if (x->at_start != y->at_start)
-		return x->at_start - y->at_start; /* leaks first */
+	if (group_rank(x) != group_rank(y))
+		return group_rank(x) - group_rank(y);
 	if (x->count != y->count)
 		return x->count < y->count ? 1 : -1;
 	if (x->kind != y->kind)
@@ -216,6 +264,7 @@ static int group_publish(struct fdtrack *t, pid_t pid,
 	g->count = r->count;
 	g->pid = pid;
 	g->at_start = r->at_start;
+	g->std = r->std;
 	memcpy(g->name, r->name, sizeof(g->name));
 	g->name[sizeof(g->name) - 1] = 0;
 	g->fds = malloc((r->count ? r->count : 1) * sizeof(int));
@@ -248,6 +297,7 @@ static bool same_text(const struct fdtrack_group *a,
 		      const struct fdtrack_group *b)
 {
 	if (a->kind != b->kind || a->at_start != b->at_start ||
+	    a->std != b->std ||
 	    a->nframes != b->nframes || strcmp(a->name, b->name) ||
 	    a->frame_pointers_only != b->frame_pointers_only)
 		return false;
@@ -304,7 +354,7 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 	if (!g)
 		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 	for (size_t i = 0; i < nraw; i++) {
-		if (leaks_only && raw[i].at_start)
+		if (leaks_only && (raw[i].at_start || raw[i].std))
 			continue;
 		if (group_publish(t, pid, &raw[i], &g[n++])) {
 			fdtrack_groups_free(g, n);
@@ -332,16 +382,19 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 		const struct fdtrack_group *g = &groups[i];
 		const char *kind = fdkind_name(g->kind);
 
+		const char *what = g->at_start ? "open since the start"
+				   : g->std
+					   ? "open at 0-2 (stdin, stdout, stderr: "
+					     "not a leak, --std-fds counts it), "
+					     "opened at:"
+					   : "open, opened at:";
+
 		if (g->kind == FDKIND_ANON && g->name[0])
 			fprintf(out, "%u %s fd%s (anon_inode:%s) %s", g->count,
-				kind, g->count == 1 ? "" : "s", g->name,
-				g->at_start ? "open since the start"
-					    : "open, opened at:");
+				kind, g->count == 1 ? "" : "s", g->name, what);
 		else
 			fprintf(out, "%u %s fd%s %s", g->count, kind,
-				g->count == 1 ? "" : "s",
-				g->at_start ? "open since the start"
-					    : "open, opened at:");
+				g->count == 1 ? "" : "s", what);
 		if (g->at_start) {
 			fprintf(out,
 				" (inherited, kept across exec, or open "

@@ -390,6 +390,80 @@ START_TEST(test_forked_child_not_counted)
 }
 END_TEST
 
+/* ---- the standard streams ------------------------------------------- */
+
+/* An eventfd the program put at 0 itself: in open_std, not leaked, not in
+ * the leak groups, while it runs (three lookups, only once something was
+ * put at 0-2) and after it exited (from the exit's groups); a leak when
+ * std_fds_are_leaks. */
+static void std_then_exit(void *arg)
+{
+	int e = eventfd(0, 0);
+
+	(void)arg;
+	dup2(e, 0);
+	close(e);
+	_exit(0);
+}
+
+START_TEST(test_standard_streams)
+{
+	struct fdtrack_options counted = { .want_stacks = 1,
+					   .std_fds_are_leaks = 1 };
+	struct fdtrack_counts c;
+	struct fdtrack_group *g;
+	struct fdtrack_process *p;
+	struct fdtrack *t;
+	struct kid k;
+	size_t n;
+	unsigned efds;
+	int saved = dup(0), e;
+
+	ck_assert_int_ge(saved, 0);
+	for (int pass = 0; pass < 2; pass++) {
+		OPEN_OR_SKIP(t, getpid(), pass ? &counted : NULL);
+		e = efd();
+		ck_assert_int_eq(dup2(e, 0), 0);
+		close(e);
+		ck_assert_int_eq(fdtrack_reconcile(t), 0);
+		c = counts(t);
+		ck_assert_int_eq(c.open_std[EFD], (pass ? 0 : 1));
+		ck_assert_int_eq(fdtrack_leaked(&c, EFD), (pass ? 1 : 0));
+		ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
+		efds = 0;
+		for (size_t i = 0; i < n; i++)
+			efds += g[i].kind == EFD ? g[i].count : 0;
+		ck_assert_uint_eq(efds, (pass ? 1 : 0));
+		fdtrack_groups_free(g, n);
+		ck_assert_int_eq(dup2(saved, 0), 0);
+		fdtrack_close(t);
+	}
+	close(saved);
+	k = fork_waiting(std_then_exit, NULL);
+
+	t = watch_to_exit(&k, NULL);
+	if (!t)
+		return;
+	ck_assert_int_eq(counts(t).open_at_exit[EFD], 1);
+	ck_assert_int_eq(counts(t).open_std[EFD], 1);
+	ck_assert_int_eq(fdtrack_processes(t, &p, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(fdtrack_leaked(&p[0].counts, EFD), 0);
+	g = NULL;
+	for (size_t i = 0; i < p[0].ngroups; i++)
+		if (p[0].groups[i].std) {
+			ck_assert_ptr_null(g);
+			g = &p[0].groups[i];
+		}
+	ck_assert_ptr_nonnull(g);
+	ck_assert_int_eq(g->kind, EFD);
+	ck_assert_int_eq(g->fds[0], 0);
+	ck_assert_uint_gt(g->nframes, 0); /* with its stack */
+	fdtrack_processes_free(p, n);
+	fdtrack_close(t);
+}
+END_TEST
+
 /* ---- closes outside syscalls ---------------------------------------- */
 
 /* Close fd with IORING_OP_CLOSE; the result (rings refuse to close rings). */
@@ -605,6 +679,7 @@ int main(void)
 	tcase_add_test(tc, test_process_exit);
 	tcase_add_test(tc, test_process_exit_record_lost);
 	tcase_add_test(tc, test_forked_child_not_counted);
+	tcase_add_test(tc, test_standard_streams);
 	tcase_add_test(tc, test_ioring_op_close);
 	tcase_add_test(tc, test_mixed);
 	tcase_add_test(tc, test_reconcile_cost);

@@ -425,6 +425,49 @@ START_TEST(test_python_asyncio)
 }
 END_TEST
 
+/* Fds a program left at 0-2 itself are not leaks unless --std-fds, as
+ * valgrind --track-fds=yes: a shell's command substitution (the child
+ * exits with the pipe at 1) and a Python daemon's /dev/null at 0 and 1. */
+START_TEST(test_standard_streams)
+{
+	char json[64];
+	const char *script =
+		"x=$(echo hi); python3 -c 'import os; "
+		"fd = os.open(\"/dev/null\", os.O_RDWR); os.dup2(fd, 0); "
+		"os.dup2(fd, 1); os.close(fd)'";
+	/* pipe and chr: a bash script (pyenv's python3 shim) keeps its
+	 * script file open at 255 until it exits, a file leak */
+	char *plain[] = { "fdtrack", "-f", "-k", "pipe,chr", "--fail-on-leak",
+			  "--json", json, "--", "sh", "-c", (char *)script,
+			  NULL };
+	char *counted[] = { "fdtrack", "-f",	 "-k",	"pipe,chr",
+			    "--std-fds", "--fail-on-leak", "--json", json,
+			    "--",	 "sh", "-c", (char *)script, NULL };
+	const char *j, *tot;
+
+	temp_name(json);
+	if (!bpf_usable())
+		return;
+	if (system("python3 -c '' 2>/dev/null")) {
+		ck_assert_msg(!require_bpf(), "no python3");
+		return;
+	}
+	ck_assert_int_eq(run_cli(plain, NULL, 0), 0);
+	j = slurp(json);
+	tot = strstr(j, "\"totals\"");
+	ck_assert_int_eq(json_num(tot, "leaked"), 0);
+	ck_assert_int_ge(json_proc_kind(tot, "pipe", "open_std"), 1);
+	ck_assert_int_ge(json_proc_kind(tot, "chr", "open_std"), 2);
+	ck_assert_msg(strstr(j, "\"open_std\": [\n"), "no std group:\n%s", j);
+	ck_assert_int_eq(run_cli(counted, NULL, 0), 23);
+	j = slurp(json);
+	tot = strstr(j, "\"totals\"");
+	ck_assert_int_ge(json_num(tot, "leaked"), 3);
+	ck_assert_int_eq(json_proc_kind(tot, "chr", "open_std"), 0);
+	unlink(json);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_follow");
@@ -439,6 +482,7 @@ int main(void)
 	tcase_add_test(tc, test_forking_program);
 	tcase_add_test(tc, test_scm_rights_program);
 	tcase_add_test(tc, test_python_asyncio);
+	tcase_add_test(tc, test_standard_streams);
 	tcase_add_test(tc, test_many_short_processes);
 	tcase_add_test(tc, test_pid_follow);
 	suite_add_tcase(s, tc);
