@@ -56,6 +56,7 @@ static void add_counts(struct fdtrack_counts *sum,
 		sum->open_at_exit[k] += c->open_at_exit[k];
 		sum->open_since_start[k] += c->open_since_start[k];
 		sum->open_std[k] += c->open_std[k];
+		sum->suppressed[k] += c->suppressed[k];
 	}
 }
 
@@ -77,6 +78,8 @@ void run_totals_of(const struct fdtrack_counts *all,
 		uint64_t leaked = leaked_total(&p[i].counts);
 
 		add_counts(&out->counts, &p[i].counts);
+		for (int k = 0; k < FDKIND_COUNT; k++)
+			out->suppressed += p[i].counts.suppressed[k];
 		out->leaked += leaked;
 		out->leaking += leaked > 0;
 		out->counts.running += p[i].counts.running;
@@ -188,20 +191,21 @@ static void print_process(FILE *out, const struct fdtrack_process *p,
 /* One line for a process with nothing to report. */
 static void print_clean(FILE *out, const struct fdtrack_process *p)
 {
-	uint64_t opened = 0, std = 0;
+	uint64_t opened = 0, std = 0, sup = 0;
 
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		opened += p->counts.opens[k];
 		std += p->counts.open_std[k];
+		sup += p->counts.suppressed[k];
 	}
 	fprintf(out, "fdtrack: pid %d (parent %d) ", (int)p->pid, (int)p->ppid);
 	print_status(out, p);
-	if (std)
+	if (std || sup)
 		fprintf(out,
 			", leaked none of the %llu fds it opened (%llu left "
-			"at 0-2, stdin/stdout/stderr): %s\n",
+			"at 0-2, stdin/stdout/stderr; %llu suppressed): %s\n",
 			(unsigned long long)opened, (unsigned long long)std,
-			p->cmdline ? p->cmdline : "?");
+			(unsigned long long)sup, p->cmdline ? p->cmdline : "?");
 	else
 		fprintf(out, ", closed all %llu fds it opened: %s\n",
 			(unsigned long long)opened,
@@ -241,11 +245,13 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 			np, (unsigned long long)tot->counts.running);
 	else
 		fprintf(out, "fdtrack:");
-	fprintf(out,
-		" %llu fds leaked in %zu process%s; lost events %llu, "
-		"stacks dropped %llu\n",
+	fprintf(out, " %llu fds leaked in %zu process%s",
 		(unsigned long long)tot->leaked, tot->leaking,
-		tot->leaking == 1 ? "" : "es",
+		tot->leaking == 1 ? "" : "es");
+	if (tot->suppressed)
+		fprintf(out, " (%llu suppressed)",
+			(unsigned long long)tot->suppressed);
+	fprintf(out, "; lost events %llu, stacks dropped %llu\n",
 		(unsigned long long)tot->counts.lost_events,
 		(unsigned long long)tot->counts.stacks_dropped);
 	for (size_t i = 0; i < tot->nwhy; i++)
@@ -332,7 +338,8 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 		fprintf(f,
 			"%s\n%s  \"%s\": {\"at_start\": %llu, \"opens\": %llu, "
 			"\"closes\": %llu, \"open_at_exit\": %llu, \"live\": %llu, "
-			"\"leaked\": %llu, \"open_std\": %llu, "
+			"\"leaked\": %llu, \"suppressed\": %llu, "
+			"\"open_std\": %llu, "
 			"\"opened_outside_syscalls\": %llu, "
 			"\"closed_outside_syscalls\": %llu}",
 			first ? "" : ",", indent, fdkind_name(k),
@@ -342,6 +349,7 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 			(unsigned long long)c->open_at_exit[k],
 			(unsigned long long)c->live[k],
 			(unsigned long long)fdtrack_leaked(c, k),
+			(unsigned long long)c->suppressed[k],
 			(unsigned long long)c->open_std[k],
 			(unsigned long long)c->opened_outside_syscalls[k],
 			(unsigned long long)c->closed_outside_syscalls[k]);
@@ -388,11 +396,14 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 }
 
 /* Which list of a process's report a group is in. */
-enum group_list { LEAKS, OPEN_STD, OPEN_SINCE_START };
+enum group_list { LEAKS, SUPPRESSED, OPEN_STD, OPEN_SINCE_START };
 
 static enum group_list list_of(const struct fdtrack_group *g)
 {
-	return g->at_start ? OPEN_SINCE_START : g->std ? OPEN_STD : LEAKS;
+	return g->at_start	? OPEN_SINCE_START
+	       : g->std		? OPEN_STD
+	       : g->suppressed	? SUPPRESSED
+				: LEAKS;
 }
 
 /* The groups of p in one list. */
@@ -433,6 +444,8 @@ static void json_process(FILE *f, const struct fdtrack_process *p)
 	json_by_kind(f, &p->counts, "      ");
 	fprintf(f, ",\n      \"leaks\": ");
 	json_groups(f, p, 1, LEAKS, "        ");
+	fprintf(f, ",\n      \"suppressed\": ");
+	json_groups(f, p, 1, SUPPRESSED, "        ");
 	fprintf(f, ",\n      \"open_std\": ");
 	json_groups(f, p, 1, OPEN_STD, "        ");
 	fprintf(f, ",\n      \"open_since_start\": ");
@@ -468,6 +481,11 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 				fdkind_name(k));
 			first = false;
 		}
+	fprintf(f, "],\n  \"suppressions\": [");
+	for (size_t i = 0; ri->opts.suppress && ri->opts.suppress[i]; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_str(f, ri->opts.suppress[i]);
+	}
 	fprintf(f, "],\n  \"exact\": %s,\n  \"not_exact_because\": [",
 		tot->exact ? "true" : "false");
 	for (size_t i = 0; i < tot->nwhy; i++) {

@@ -288,6 +288,8 @@ static int process_publish(struct fdtrack *t, struct proc *p,
 	if (!err)
 		err = groups_publish(t, p->pid, raw, nraw, false, &out->groups,
 				     &out->ngroups);
+	if (!err)
+		counts_add_suppressed(&out->counts, out->groups, out->ngroups);
 	if (!p->exited)
 		raw_groups_free(raw, nraw);
 	return err;

@@ -78,6 +78,11 @@ struct fdtrack_counts {
 					    /dev/null): not leaks, as
 					    valgrind --track-fds=yes; 0 with
 					    std_fds_are_leaks */
+	/* Added with suppressions (in fdtrack_processes()' counts, whose
+	 * groups are symbolised; 0 in fdtrack_counts()): */
+	uint64_t suppressed[FDKIND_COUNT]; /* of the leaks: opened under a
+					      function options.suppress
+					      names, so not leaked */
 };
 
 /* Call paths unwound per frame-pointer stack and address space (more
@@ -89,7 +94,7 @@ struct fdtrack_counts {
 static inline uint64_t fdtrack_leaked(const struct fdtrack_counts *c, int k)
 {
 	return (c->exited ? c->open_at_exit[k] : c->live[k]) -
-	       c->open_since_start[k] - c->open_std[k];
+	       c->open_since_start[k] - c->open_std[k] - c->suppressed[k];
 }
 
 struct fdtrack_options {
@@ -107,6 +112,13 @@ struct fdtrack_options {
 	/* Added with the standard streams rule: */
 	int std_fds_are_leaks; /* 1: fds left at 0-2 count as leaks too (as
 				  valgrind --track-fds=all) */
+	/* Added with suppressions: */
+	const char *const *suppress; /* NULL-terminated fnmatch(3) patterns
+					of function names (demangled unless
+					raw_symbols; copied): a leak with a
+					frame in a matching function is
+					suppressed, as by a valgrind
+					suppression; NULL: none */
 };
 
 struct fdtrack;
@@ -171,6 +183,9 @@ struct fdtrack_group {
 	/* Added with the standard streams rule: */
 	int std; /* 1: at 0-2 and opened since tracking began: not a leak
 		    (counts.open_std), listed with its stack */
+	/* Added with suppressions: */
+	int suppressed; /* 1: a leak whose stack has a frame in a function
+			   options.suppress names (counts.suppressed) */
 };
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups);

@@ -80,6 +80,11 @@ static const char usage[] =
 	"      --raw-symbols      keep C++ and Rust function names mangled\n"
 	"      --std-fds          count fds left at 0-2 (stdin, stdout, stderr)\n"
 	"                         as leaks too, as valgrind --track-fds=all\n"
+	"      --suppress PATTERN a leak opened under a function matching the\n"
+	"                         glob PATTERN (fnmatch, demangled names, e.g.\n"
+	"                         'move_to_high_fd' or 'ns::Pool::*') is listed\n"
+	"                         as suppressed, not counted; repeatable\n"
+	"      --suppressions FILE  the same, a PATTERN per line (# comments)\n"
 	"      --ringbuf BYTES    ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
 	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
 	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
@@ -115,6 +120,63 @@ static struct {
 	  .leak_exit_code = DEFAULT_LEAK_EXIT_CODE };
 
 static volatile sig_atomic_t got_signal;
+
+/* --suppress / --suppressions patterns, NULL-terminated (env.opts.suppress
+ * points here). */
+static char **suppress;
+static size_t nsuppress;
+
+static int add_suppression(const char *pat)
+{
+	char **more = realloc(suppress, (nsuppress + 2) * sizeof(*more));
+
+	if (!more)
+		return -ENOMEM;
+	suppress = more;
+	if (!(suppress[nsuppress] = strdup(pat)))
+		return -ENOMEM;
+	suppress[++nsuppress] = NULL;
+	env.opts.suppress = (const char *const *)suppress;
+	return 0;
+}
+
+/* A pattern per line; blank lines and '#' comments skipped. */
+static int read_suppressions(const char *path)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+	int err = 0;
+
+	if (!f) {
+		fprintf(stderr, "fdtrack: cannot read suppressions %s: %s\n",
+			path, strerror(errno));
+		return 2;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		char *p = line, *end;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && strchr(" \t\r\n", end[-1]))
+			*--end = 0;
+		if (*p && *p != '#')
+			err = add_suppression(p);
+	}
+	fclose(f);
+	if (err) {
+		fprintf(stderr, "fdtrack: out of memory\n");
+		return 2;
+	}
+	return 0;
+}
+
+static void free_suppressions(void)
+{
+	for (size_t i = 0; i < nsuppress; i++)
+		free(suppress[i]);
+	free(suppress);
+}
 
 static void on_signal(int sig)
 {
@@ -173,6 +235,8 @@ enum {
 	OPT_FP_ONLY,
 	OPT_RAW,
 	OPT_STD,
+	OPT_SUPPRESS,
+	OPT_SUPPRESSIONS,
 };
 
 static const struct option longopts[] = {
@@ -191,6 +255,8 @@ static const struct option longopts[] = {
 	{ "frame-pointers", no_argument, NULL, OPT_FP_ONLY },
 	{ "raw-symbols", no_argument, NULL, OPT_RAW },
 	{ "std-fds", no_argument, NULL, OPT_STD },
+	{ "suppress", required_argument, NULL, OPT_SUPPRESS },
+	{ "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
 	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 	{ "run-as-root", no_argument, NULL, OPT_ROOT },
 	{ "help", no_argument, NULL, 'h' },
@@ -262,6 +328,16 @@ static int parse_option(int c)
 	case OPT_STD:
 		env.opts.std_fds_are_leaks = 1;
 		return 0;
+	case OPT_SUPPRESS:
+		if (!*optarg)
+			return usage_error("empty suppression pattern%s", "");
+		if (add_suppression(optarg)) {
+			fprintf(stderr, "fdtrack: out of memory\n");
+			return 2;
+		}
+		return 0;
+	case OPT_SUPPRESSIONS:
+		return read_suppressions(optarg);
 	case OPT_RINGBUF:
 		if (!parse_long(optarg, 4096, 1L << 30, &v))
 			return usage_error("invalid ring buffer size '%s'",
@@ -488,7 +564,7 @@ static int catch_signals(sigset_t *oldmask)
 	return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	struct command cmd = { .go_fd = -1, .err_fd = -1 };
 	struct run_info ri = { 0 };
@@ -545,5 +621,13 @@ out:
 	fdtrack_close(t);
 	if (sigfd >= 0)
 		close(sigfd);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = run(argc, argv);
+
+	free_suppressions();
 	return rc;
 }

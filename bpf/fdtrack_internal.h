@@ -71,7 +71,9 @@ struct fdtrack {
 	struct ring ring;
 	struct bpf_link *iter;
 	pid_t tgid;
-	struct fdtrack_options opts; /* as used (defaults filled in) */
+	struct fdtrack_options opts; /* as used (defaults filled in; suppress
+					points to our copy) */
+	char **suppress; /* the copy: NULL-terminated, or NULL */
 	/* the maps user space reads: skel's fds until attached, then opened
 	 * by id when first needed (map_fd()); a process watching itself
 	 * closes them when each call ends (maps_release()), so it holds none
@@ -126,6 +128,9 @@ int proc_read_table(struct fdtrack *t, uint32_t table, struct fdt_table *out);
 int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		    bool at_exit, struct raw_group **out, size_t *nout);
 void raw_groups_free(struct raw_group *g, size_t n);
+/* Add the fds of the suppressed groups to c->suppressed. */
+void counts_add_suppressed(struct fdtrack_counts *c,
+			   const struct fdtrack_group *g, size_t n);
 /* Add the fds of g's std groups to c->open_std. */
 void counts_add_std(struct fdtrack_counts *c, const struct raw_group *g,
 		    size_t n);

@@ -3,6 +3,7 @@
  * table, grouped by kind and opening stack, and their symbolised form.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,10 +238,11 @@ static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
 	return v;
 }
 
-/* Leaks first, then the fds at 0-2, then those open since the start. */
+/* Leaks first, then the suppressed ones, the fds at 0-2, and those open
+ * since the start. */
 static int group_rank(const struct fdtrack_group *g)
 {
-	return g->at_start ? 2 : g->std;
+	return g->at_start ? 3 : g->std ? 2 : g->suppressed;
 }
 
 static int group_cmp(const void *a, const void *b)
@@ -297,7 +299,7 @@ static bool same_text(const struct fdtrack_group *a,
 		      const struct fdtrack_group *b)
 {
 	if (a->kind != b->kind || a->at_start != b->at_start ||
-	    a->std != b->std ||
+	    a->std != b->std || a->suppressed != b->suppressed ||
 	    a->nframes != b->nframes || strcmp(a->name, b->name) ||
 	    a->frame_pointers_only != b->frame_pointers_only)
 		return false;
@@ -342,6 +344,28 @@ static void merge_same_text(struct fdtrack_group *g, size_t *n)
 	*n = kept;
 }
 
+/* A leak with a frame in a function a suppression pattern names. */
+static bool suppressed(const struct fdtrack *t, const struct fdtrack_group *g)
+{
+	const char *const *pat = t->opts.suppress;
+
+	if (!pat || g->at_start || g->std || !g->frame_info)
+		return false;
+	for (unsigned j = 0; j < g->nframes; j++)
+		for (size_t i = 0; g->frame_info[j].symbol && pat[i]; i++)
+			if (!fnmatch(pat[i], g->frame_info[j].symbol, 0))
+				return true;
+	return false;
+}
+
+void counts_add_suppressed(struct fdtrack_counts *c,
+			   const struct fdtrack_group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (g[i].suppressed)
+			c->suppressed[g[i].kind] += g[i].count;
+}
+
 int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
 		   size_t *nout)
@@ -360,6 +384,9 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 			fdtrack_groups_free(g, n);
 			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 		}
+		g[n - 1].suppressed = suppressed(t, &g[n - 1]);
+		if (leaks_only && g[n - 1].suppressed)
+			group_free_contents(&g[--n]);
 	}
 	merge_same_text(g, &n);
 	qsort(g, n, sizeof(*g), group_cmp);
@@ -382,12 +409,14 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 		const struct fdtrack_group *g = &groups[i];
 		const char *kind = fdkind_name(g->kind);
 
-		const char *what = g->at_start ? "open since the start"
-				   : g->std
-					   ? "open at 0-2 (stdin, stdout, stderr: "
-					     "not a leak, --std-fds counts it), "
-					     "opened at:"
-					   : "open, opened at:";
+		const char *what =
+			g->at_start ? "open since the start"
+			: g->std    ? "open at 0-2 (stdin, stdout, stderr: "
+				      "not a leak, --std-fds counts it), "
+				      "opened at:"
+			: g->suppressed ? "open, suppressed (a frame's function "
+					  "matches a suppression), opened at:"
+					: "open, opened at:";
 
 		if (g->kind == FDKIND_ANON && g->name[0])
 			fprintf(out, "%u %s fd%s (anon_inode:%s) %s", g->count,

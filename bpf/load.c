@@ -89,6 +89,35 @@ static struct fdtrack_options effective_options(const struct fdtrack_options *in
 	return o;
 }
 
+/* Our own copy of the caller's suppression patterns (t->opts.suppress
+ * points to it): the caller's may not outlive fdtrack_open(). */
+static int copy_suppress(struct fdtrack *t)
+{
+	const char *const *in = t->opts.suppress;
+	size_t n = 0;
+
+	t->opts.suppress = NULL;
+	while (in && in[n])
+		n++;
+	if (!n)
+		return 0;
+	t->suppress = calloc(n + 1, sizeof(*t->suppress));
+	if (!t->suppress)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(t->suppress[i] = strdup(in[i])))
+			return -ENOMEM;
+	t->opts.suppress = (const char *const *)t->suppress;
+	return 0;
+}
+
+static void free_suppress(struct fdtrack *t)
+{
+	for (size_t i = 0; t->suppress && t->suppress[i]; i++)
+		free(t->suppress[i]);
+	free(t->suppress);
+}
+
 void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
 {
 	*out = t->opts;
@@ -426,6 +455,10 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		t->map_fds[m] = -1;
 	t->watching_self = tgid == getpid();
 	t->opts = effective_options(opts);
+	if (copy_suppress(t)) {
+		err = fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		goto fail;
+	}
 	t->symbolizer.raw_symbols = t->opts.raw_symbols;
 	t->skel = fdtrack_bpf__open();
 	err = t->skel ? configure(t, tgid) : -errno;
@@ -511,5 +544,6 @@ void fdtrack_close(struct fdtrack *t)
 	procs_free(t);
 	symbolizer_free(&t->symbolizer);
 	unwinder_free(&t->unwinder);
+	free_suppress(t);
 	free(t);
 }

@@ -551,6 +551,75 @@ out:
 }
 END_TEST
 
+/* Suppressions, as valgrind's: a leak opened under a function a pattern
+ * names (glob, demangled names) is listed as suppressed and not counted;
+ * --suppressions reads patterns from a file; an unreadable file is
+ * fdtrack's failure (2); a pattern matching nothing changes nothing. */
+START_TEST(test_cli_suppressions)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	char file[] = "/tmp/fdtrack-supp-XXXXXX";
+	int fd = mkstemp(json), sfd = mkstemp(file);
+	char *named[] = { "fdtrack",	     "--suppress",
+			  "leak_eventfds",   "--fail-on-leak",
+			  "--json",	     json,
+			  "--",		     FDT_LEAKER_PATH,
+			  "4",		     "3",
+			  NULL };
+	char *from_file[] = { "fdtrack",	 "--suppressions",
+			      file,		 "--fail-on-leak",
+			      "--json",		 json,
+			      "--",		 FDT_LEAKER_PATH,
+			      "4",		 NULL };
+	char *no_match[] = { "fdtrack", "--suppress", "no_such_fn*",
+			     "--fail-on-leak", "--", FDT_LEAKER_PATH, "4",
+			     NULL };
+	char *missing[] = { "fdtrack", "--suppressions", "/nonexistent/supp",
+			    "--", FDT_LEAKER_PATH, "1", NULL };
+	char *cxx[] = { "fdtrack",	  "--suppress",
+			"executor::SleepNotifier::*", "--fail-on-leak",
+			"--json",	  json,
+			"--",		  FDT_CXX_PATH,
+			NULL };
+	const char text[] = "# the leaker's own\n\n   leak_*  \n";
+	const char *j;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(sfd, 0);
+	ck_assert_int_eq(write(sfd, text, sizeof(text) - 1),
+			 (ssize_t)sizeof(text) - 1);
+	close(fd);
+	close(sfd);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(run_cli(named, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_num(strstr(j, "\"totals\""), "leaked"), 0);
+	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "eventfd",
+					"suppressed"),
+			 4);
+	ck_assert_msg(strstr(j, "\"suppressions\": [\"leak_eventfds\"]"),
+		      "%s", j);
+	ck_assert_int_eq(run_cli(from_file, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"suppressions\": [\"leak_*\"]"), "%s", j);
+	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "eventfd",
+					"suppressed"),
+			 4);
+	ck_assert_int_eq(run_cli(no_match, NULL, 0), 23);
+	ck_assert_int_eq(run_cli(missing, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(cxx, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_int_eq(json_num(strstr(j, "\"totals\""), "leaked"), 0);
+	ck_assert_int_ge(json_proc_kind(strstr(j, "\"totals\""), "eventfd",
+					"suppressed"),
+			 1);
+out:
+	unlink(json);
+	unlink(file);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_cli");
@@ -567,6 +636,7 @@ int main(void)
 	tcase_add_test(tc, test_cli_only_target);
 	tcase_add_test(tc, test_cli_no_leftovers);
 	tcase_add_test(tc, test_cli_sudo_user);
+	tcase_add_test(tc, test_cli_suppressions);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
