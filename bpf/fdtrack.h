@@ -115,10 +115,11 @@ struct fdtrack_options {
 	/* Added with suppressions: */
 	const char *const *suppress; /* NULL-terminated fnmatch(3) patterns
 					of function names (demangled unless
-					raw_symbols; copied): a leak with a
-					frame in a matching function is
-					suppressed, as by a valgrind
-					suppression; NULL: none */
+					raw_symbols; "fun:" prefix optional)
+					or, with "obj:", of module base
+					names; copied: a leak with a frame
+					that matches one is suppressed, as by
+					a valgrind suppression; NULL: none */
 };
 
 struct fdtrack;

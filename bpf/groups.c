@@ -344,7 +344,22 @@ static void merge_same_text(struct fdtrack_group *g, size_t *n)
 	*n = kept;
 }
 
-/* A leak with a frame in a function a suppression pattern names. */
+/* Does frame f match pattern pat: "obj:GLOB" its module's base name,
+ * "fun:GLOB" or a bare GLOB its function (as valgrind's frame lines)? */
+static bool frame_matches(const struct fdtrack_frame *f, const char *pat)
+{
+	const char *what = f->symbol;
+
+	if (!strncmp(pat, "obj:", 4)) {
+		what = f->module;
+		pat += 4;
+	} else if (!strncmp(pat, "fun:", 4)) {
+		pat += 4;
+	}
+	return what && !fnmatch(pat, what, 0);
+}
+
+/* A leak with a frame a suppression pattern names. */
 static bool suppressed(const struct fdtrack *t, const struct fdtrack_group *g)
 {
 	const char *const *pat = t->opts.suppress;
@@ -352,8 +367,8 @@ static bool suppressed(const struct fdtrack *t, const struct fdtrack_group *g)
 	if (!pat || g->at_start || g->std || !g->frame_info)
 		return false;
 	for (unsigned j = 0; j < g->nframes; j++)
-		for (size_t i = 0; g->frame_info[j].symbol && pat[i]; i++)
-			if (!fnmatch(pat[i], g->frame_info[j].symbol, 0))
+		for (size_t i = 0; pat[i]; i++)
+			if (frame_matches(&g->frame_info[j], pat[i]))
 				return true;
 	return false;
 }

@@ -552,9 +552,10 @@ out:
 END_TEST
 
 /* Suppressions, as valgrind's: a leak opened under a function a pattern
- * names (glob, demangled names) is listed as suppressed and not counted;
- * --suppressions reads patterns from a file; an unreadable file is
- * fdtrack's failure (2); a pattern matching nothing changes nothing. */
+ * names (glob, demangled names; obj: a module) is listed as suppressed
+ * and not counted; --suppressions reads patterns from a file; an
+ * unreadable file is fdtrack's failure (2); a pattern matching nothing
+ * changes nothing. */
 START_TEST(test_cli_suppressions)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
@@ -576,6 +577,9 @@ START_TEST(test_cli_suppressions)
 			     NULL };
 	char *missing[] = { "fdtrack", "--suppressions", "/nonexistent/supp",
 			    "--", FDT_LEAKER_PATH, "1", NULL };
+	char *by_module[] = { "fdtrack", "--suppress", "obj:leak?r",
+			      "--fail-on-leak", "--", FDT_LEAKER_PATH, "2",
+			      NULL };
 	char *cxx[] = { "fdtrack",	  "--suppress",
 			"executor::SleepNotifier::*", "--fail-on-leak",
 			"--json",	  json,
@@ -608,6 +612,7 @@ START_TEST(test_cli_suppressions)
 			 4);
 	ck_assert_int_eq(run_cli(no_match, NULL, 0), 23);
 	ck_assert_int_eq(run_cli(missing, NULL, 0), 2);
+	ck_assert_int_eq(run_cli(by_module, NULL, 0), 0);
 	ck_assert_int_eq(run_cli(cxx, NULL, 0), 0);
 	j = slurp(json);
 	ck_assert_int_eq(json_num(strstr(j, "\"totals\""), "leaked"), 0);
