@@ -56,6 +56,14 @@ $(FDT_VARIANTS_T): bpf/tests/variant_siblings.c $(DEPS_STAMP)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
 	  -fno-omit-frame-pointer -o $@ $<
 
+# A function inlined into another (the inline frames' test), -O2 as
+# released code is.
+FDT_INLINED := $(BUILD)/test/bpf/inlined
+$(FDT_INLINED): bpf/tests/inlined.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 \
+	  -fno-omit-frame-pointer -o $@ $<
+
 # The dlopen test's target and its module (loaded after fdtrack read the
 # maps), the module without frame pointers as shared libraries are.
 FDT_DLOPEN := $(BUILD)/test/bpf/dlopen_leak
@@ -150,11 +158,12 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_DLOPEN_PATH='"$(abspath $(FDT_DLOPEN))"' \
 	  -DFDT_DLOPEN_MOD_PATH='"$(abspath $(FDT_DLOPEN_MOD))"' \
 	  -DFDT_CXX_PATH='"$(abspath $(FDT_CXX))"' \
+	  -DFDT_INLINED_PATH='"$(abspath $(FDT_INLINED))"' \
 	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
 	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' -c -o $@ $<
 
 $(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) $(FDT_VARIANTS_T) $(FDT_DLOPEN) $(FDT_DLOPEN_MOD) \
-	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0)
+	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0) $(FDT_INLINED)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(FDTRACK_LIBS) \
 	  $(call pc_libs,check liburing)

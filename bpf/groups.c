@@ -228,14 +228,11 @@ static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
 {
 	uint64_t pcs[2 * FDT_MAX_FRAMES + 1];
 	unsigned n = stack_pcs(t, g, pcs);
-	char **v;
 
 	if (n > FDT_MAX_FRAMES)
 		n = FDT_MAX_FRAMES;
-	v = symbolizer_frames(&t->symbolizer, g->aspace, pcs, n, info);
-	if (v)
-		*nout = n;
-	return v;
+	return symbolizer_frames(&t->symbolizer, g->aspace, pcs, n, nout,
+				 info);
 }
 
 /* Leaks first, then the suppressed ones, the fds at 0-2, and those open

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <libiberty/demangle.h>
 
@@ -18,14 +20,19 @@ struct exec_range {
 	uint64_t start, end;
 };
 
-/* What one code address resolves to (a cache slot). */
+/* What one code address resolves to (a cache slot): the function it is
+ * in and, when the compiler inlined calls there, the inlined functions,
+ * innermost first, each printed as a frame of its own before it (as
+ * valgrind and eu-addr2line -i do). */
 struct symbol_slot {
 	uint64_t addr;
 	char *str;    /* the frame as printed; NULL: free slot */
 	char *symbol; /* function (demangled unless raw), NULL: unknown */
 	char *file;   /* source file's base name, NULL: unknown */
-	int line;
+	int line;     /* (with inlined calls: the outermost one's call) */
 	char *module; /* mapped file's base name, NULL: unknown */
+	struct symbol_slot *inlined; /* ninlined frames (no own inlined) */
+	unsigned ninlined;
 };
 
 struct proc_maps {
@@ -171,6 +178,9 @@ static struct exec_range *exec_ranges(const char *text, size_t len,
 
 static void slot_free(struct symbol_slot *slot)
 {
+	for (unsigned i = 0; i < slot->ninlined; i++)
+		slot_free(&slot->inlined[i]);
+	free(slot->inlined);
 	free(slot->str);
 	free(slot->symbol);
 	free(slot->file);
@@ -243,6 +253,111 @@ static char *readable_name(const char *fn, bool raw)
 	return d;
 }
 
+/* A DIE's function name: its (abstract origin's) linkage name, demangled
+ * unless raw, else its name. malloc'd; NULL: none. */
+static char *die_function(Dwarf_Die *die, bool raw)
+{
+	Dwarf_Attribute a;
+	const char *nm = NULL;
+
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a))
+		nm = dwarf_formstring(&a);
+	if (!nm && dwarf_attr_integrate(die, DW_AT_name, &a))
+		nm = dwarf_formstring(&a);
+	return nm ? readable_name(nm, raw) : NULL;
+}
+
+/* Where an inlined subroutine was called from (in its caller). */
+static void call_site(Dwarf_Die *inl, Dwarf_Files *files, const char **file,
+		      int *line)
+{
+	Dwarf_Attribute a;
+	Dwarf_Word idx, ln;
+
+	*file = NULL;
+	*line = 0;
+	if (files && dwarf_attr(inl, DW_AT_call_file, &a) &&
+	    !dwarf_formudata(&a, &idx))
+		*file = base_name(dwarf_filesrc(files, idx, NULL, NULL));
+	if (dwarf_attr(inl, DW_AT_call_line, &a) && !dwarf_formudata(&a, &ln))
+		*line = (int)ln;
+}
+
+static char *frame_text(const char *fn, const char *file, int line)
+{
+	char *out = NULL;
+
+	if (file && line > 0)
+		(void)!asprintf(&out, "%s (%s:%d)", fn ? fn : "??", file, line);
+	else
+		(void)!asprintf(&out, "%s", fn ? fn : "??");
+	return out;
+}
+
+/* The calls inlined at pc into slot->inlined, innermost first: each takes
+ * the source position below it (the line table's for the innermost, the
+ * call site of the one inside for the others); the function itself then
+ * takes the outermost call site. false: out of memory. */
+static bool expand_inlined(Dwfl_Module *mod, Dwarf_Addr pc, bool raw,
+			   struct symbol_slot *slot)
+{
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias), *scopes = NULL;
+	Dwarf_Files *files = NULL;
+	const char *file = slot->file;
+	int n, k = 0, line = slot->line;
+	bool ok = true;
+
+	n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+	if (n > 0) {
+		/* past an inlined subroutine, dwarf_getscopes() goes on into
+		 * the scopes of its abstract definition; the concrete chain
+		 * (its callers, inlined or not) is the DIE tree around the
+		 * innermost scope, as eu-addr2line -i reads it */
+		Dwarf_Die inner = scopes[0];
+
+		free(scopes);
+		scopes = NULL;
+		n = dwarf_getscopes_die(&inner, &scopes);
+	}
+	/* k: the inlined ones before the function (lexical blocks between
+	 * them are not frames) */
+	for (int i = 0; i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram;
+	     i++)
+		k += dwarf_tag(&scopes[i]) == DW_TAG_inlined_subroutine;
+	if (k == 0 || !(slot->inlined = calloc(k, sizeof(*slot->inlined)))) {
+		free(scopes);
+		return k == 0;
+	}
+	if (dwarf_getsrcfiles(cu, &files, NULL))
+		files = NULL;
+	for (int i = 0; i < n && ok; i++) {
+		struct symbol_slot *f;
+
+		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram)
+			break;
+		if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
+			continue;
+		f = &slot->inlined[slot->ninlined++];
+		f->addr = slot->addr;
+		f->symbol = die_function(&scopes[i], raw);
+		f->module = slot->module ? strdup(slot->module) : NULL;
+		if (file && line > 0) {
+			f->file = strdup(file);
+			f->line = line;
+		}
+		f->str = frame_text(f->symbol, f->file, f->line);
+		ok = f->str && (!slot->module || f->module);
+		call_site(&scopes[i], files, &file, &line);
+	}
+	free(slot->file);
+	slot->file = file && line > 0 ? strdup(file) : NULL;
+	slot->line = slot->file ? line : 0;
+	free(scopes);
+	return ok;
+}
+
 /* Resolve addr into slot: "function (file:line)", "function+0xoff
  * (module)", "0xaddr (module)" or "0xaddr", and the parts. slot->str NULL:
  * out of memory. */
@@ -279,6 +394,8 @@ static void describe(struct proc_maps *m, uint64_t addr, bool raw,
 		slot->file = strdup(src);
 		slot->line = lineno;
 	}
+	if (mod && slot->symbol && !expand_inlined(mod, pc, raw, slot))
+		return; /* out of memory: slot->str stays NULL */
 	if (slot->symbol && slot->file)
 		(void)!asprintf(&out, "%s (%s:%d)", slot->symbol, slot->file,
 				slot->line);
@@ -333,24 +450,57 @@ static bool frame_from_slot(const struct symbol_slot *slot,
 	       (!slot->module || f->module);
 }
 
-/* addr resolved (cached in m when there is one): its string (malloc'd)
- * and its parts in *f; NULL if out of memory. */
-static char *symbol_of(struct proc_maps *m, uint64_t addr, bool raw,
-		       struct fdtrack_frame *f)
+/* The frames printed so far for one stack. */
+struct frames_out {
+	char **v;
+	struct fdtrack_frame *f;
+	unsigned n, cap;
+};
+
+/* Append one frame (a copy of slot's); false: out of memory. */
+static bool frames_put(struct frames_out *o, const struct symbol_slot *slot)
+{
+	if (o->n == o->cap) {
+		unsigned ncap = o->cap ? 2 * o->cap : 16;
+		char **v = realloc(o->v, ncap * sizeof(*v));
+		struct fdtrack_frame *f;
+
+		if (v)
+			o->v = v;
+		f = v ? realloc(o->f, ncap * sizeof(*f)) : NULL;
+		if (!f)
+			return false;
+		o->f = f;
+		o->cap = ncap;
+	}
+	memset(&o->f[o->n], 0, sizeof(o->f[o->n]));
+	o->v[o->n] = strdup(slot->str);
+	if (!o->v[o->n] || !frame_from_slot(slot, &o->f[o->n])) {
+		free(o->v[o->n]);
+		symbolizer_frame_free(&o->f[o->n]);
+		return false;
+	}
+	o->n++;
+	return true;
+}
+
+/* Append addr's frames (the calls inlined there, then its function),
+ * resolved and cached in m when there is one; false: out of memory. */
+static bool symbol_of(struct proc_maps *m, uint64_t addr, bool raw,
+		      struct frames_out *o)
 {
 	struct symbol_slot *slot, tmp;
-	char *str;
+	bool ok = true;
 	size_t j;
 
 	if (!m) {
 		describe(NULL, addr, raw, &tmp);
-		str = tmp.str && frame_from_slot(&tmp, f) ? strdup(tmp.str)
-							  : NULL;
+		ok = tmp.str && frames_put(o, &tmp);
 		slot_free(&tmp);
-		return str;
+		return ok;
 	}
 	if (m->nsym * 2 >= m->symcap && symbol_cache_grow(m))
-		return NULL;
+		return false;
 	for (j = addr_hash(addr); m->sym[j & (m->symcap - 1)].str; j++)
 		if (m->sym[j & (m->symcap - 1)].addr == addr)
 			break;
@@ -360,11 +510,13 @@ static char *symbol_of(struct proc_maps *m, uint64_t addr, bool raw,
 		if (!slot->str) {
 			slot_free(slot);
 			memset(slot, 0, sizeof(*slot));
-			return NULL;
+			return false;
 		}
 		m->nsym++;
 	}
-	return frame_from_slot(slot, f) ? strdup(slot->str) : NULL;
+	for (unsigned i = 0; ok && i < slot->ninlined; i++)
+		ok = frames_put(o, &slot->inlined[i]);
+	return ok && frames_put(o, slot);
 }
 
 static void proc_maps_put(struct proc_maps *m)
@@ -454,32 +606,30 @@ void symbolizer_frame_free(struct fdtrack_frame *f)
 }
 
 char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
-			 const uint64_t *pcs, unsigned n,
+			 const uint64_t *pcs, unsigned n, unsigned *nout,
 			 struct fdtrack_frame **info)
 {
 	struct proc_maps *m = maps_of(s, aspace);
-	char **v = calloc(n ? n : 1, sizeof(*v));
-	struct fdtrack_frame *f = calloc(n ? n : 1, sizeof(*f));
+	struct frames_out o = { 0 };
+	bool ok = true;
 
-	if (!v || !f) {
-		free(v);
-		free(f);
+	for (unsigned i = 0; ok && i < n; i++)
+		ok = symbol_of(m, pcs[i], s->raw_symbols, &o);
+	if (ok && !o.n)
+		ok = (o.v = calloc(1, sizeof(*o.v))) &&
+		     (o.f = calloc(1, sizeof(*o.f)));
+	if (!ok) {
+		for (unsigned k = 0; k < o.n; k++) {
+			free(o.v[k]);
+			symbolizer_frame_free(&o.f[k]);
+		}
+		free(o.v);
+		free(o.f);
 		return NULL;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		v[i] = symbol_of(m, pcs[i], s->raw_symbols, &f[i]);
-		if (!v[i]) {
-			for (unsigned k = 0; k <= i; k++) {
-				free(v[k]);
-				symbolizer_frame_free(&f[k]);
-			}
-			free(v);
-			free(f);
-			return NULL;
-		}
-	}
-	*info = f;
-	return v;
+	*nout = o.n;
+	*info = o.f;
+	return o.v;
 }
 
 void symbolizer_close_files(struct symbolizer *s)

@@ -57,12 +57,13 @@ bool symbolizer_has(struct symbolizer *s, uint32_t aspace);
 bool symbolizer_covers(struct symbolizer *s, uint32_t aspace, uint64_t addr);
 
 /* The frames of one stack as strings, "function (file:line)" or
- * "function+0xoff (module)" or "0xaddr", and as parts (*info, n of them):
- * the n addresses pcs[] resolved in aspace's copy. NULL if out of memory;
- * free each string and the array, symbolizer_frame_free() each part and
- * free the array. */
+ * "function+0xoff (module)" or "0xaddr", and as parts (*info): the n
+ * addresses pcs[] resolved in aspace's copy, each preceded by the calls
+ * the compiler inlined there (innermost first), *nout in all. NULL if out
+ * of memory; free each string and the array, symbolizer_frame_free() each
+ * part and free the array. */
 char **symbolizer_frames(struct symbolizer *s, uint32_t aspace,
-			 const uint64_t *pcs, unsigned n,
+			 const uint64_t *pcs, unsigned n, unsigned *nout,
 			 struct fdtrack_frame **info);
 void symbolizer_frame_free(struct fdtrack_frame *f);
 

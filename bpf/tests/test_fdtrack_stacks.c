@@ -292,6 +292,39 @@ out:
 }
 END_TEST
 
+/* A function the compiler inlined is a frame of its own, at its line, and
+ * its caller's frame is at the line that calls it (as valgrind and
+ * addr2line -i): inlined.c's open_notifier() inside make_pool(). Without
+ * the expansion the one frame was "make_pool (inlined.c:15)", a line of
+ * open_notifier's. */
+START_TEST(test_inlined_frames)
+{
+	char json[32];
+	char *argv[] = { "fdtrack", "--json", json, "--", FDT_INLINED_PATH,
+			 "3", NULL };
+	const char *j, *open, *pool;
+
+	temp_name(json);
+	if (!bpf_usable())
+		goto out;
+	j = leaks_of(report(argv, json));
+	ck_assert_int_eq(group_count(j, "\"open_notifier (inlined.c:15)\""),
+			 3);
+	open = strstr(j, "\"open_notifier (inlined.c:15)\"");
+	pool = strstr(j, "\"make_pool (inlined.c:23)\"");
+	ck_assert_msg(open && pool && open < pool, "%s", j);
+	/* as data too: both frames at the one return address */
+	ck_assert_msg(strstr(j, "\"symbol\": \"open_notifier\", \"file\": "
+			     "\"inlined.c\", \"line\": 15"),
+		      "%s", j);
+	ck_assert_msg(strstr(j, "\"symbol\": \"make_pool\", \"file\": "
+			     "\"inlined.c\", \"line\": 23"),
+		      "%s", j);
+out:
+	unlink(json);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_stacks");
@@ -304,6 +337,7 @@ int main(void)
 	tcase_add_test(tc, test_stack_near_its_top);
 	tcase_add_test(tc, test_demangled_names);
 	tcase_add_test(tc, test_json_frames);
+	tcase_add_test(tc, test_inlined_frames);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
