@@ -370,6 +370,11 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 	fprintf(f, "\"count\": %u, \"fds\": [", g->count);
 	for (unsigned i = 0; i < g->count; i++)
 		fprintf(f, "%s%d", i ? ", " : "", g->fds[i]);
+	fprintf(f, "], \"fd_names\": [");
+	for (unsigned i = 0; i < g->count; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_str(f, g->fd_names ? g->fd_names[i] : NULL);
+	}
 	fprintf(f, "], \"stack\": [");
 	for (unsigned j = 0; j < g->nframes; j++) {
 		fprintf(f, "%s\n%s    ", j ? "," : "", indent);

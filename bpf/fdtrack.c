@@ -235,14 +235,14 @@ static int live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 	if (err || !root)
 		return err;
 	if (root->exited)
-		return groups_publish(t, root->pid, root->groups, root->ngroups,
+		return groups_publish(t, root, root->groups, root->ngroups,
 				      true, groups, ngroups);
 	if (proc_read_table(t, FDT_ROOT_TABLE, &rec))
 		return 0;
 	err = groups_of_table(t, FDT_ROOT_TABLE, rec.fd_limit, false, &raw,
 			      &nraw);
 	if (!err)
-		err = groups_publish(t, root->pid, raw, nraw, true, groups,
+		err = groups_publish(t, root, raw, nraw, true, groups,
 				     ngroups);
 	raw_groups_free(raw, nraw);
 	return err;
@@ -286,7 +286,7 @@ static int process_publish(struct fdtrack *t, struct proc *p,
 	out->counts.processes = 1;
 	out->counts.running = !p->exited;
 	if (!err)
-		err = groups_publish(t, p->pid, raw, nraw, false, &out->groups,
+		err = groups_publish(t, p, raw, nraw, false, &out->groups,
 				     &out->ngroups);
 	if (!err)
 		counts_add_suppressed(&out->counts, out->groups, out->ngroups);

@@ -187,6 +187,13 @@ struct fdtrack_group {
 	/* Added with suppressions: */
 	int suppressed; /* 1: a leak whose stack has a frame in a function
 			   options.suppress names (counts.suppressed) */
+	/* Added with fd names: */
+	char **fd_names; /* count entries, as fds: what /proc/PID/fd/N named
+			    each ("/tmp/x", "pipe:[123]", "socket:[45]")
+			    where fdtrack could read it (a running process,
+			    or under -- CMD one at its exit stop); NULL
+			    entries (or array): not known, or an anonymous
+			    inode (its kind says it all) */
 };
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups);

@@ -32,6 +32,12 @@ struct raw_group {
 	unsigned count, cap;
 };
 
+/* What /proc/PID/fd/N named an fd ("/tmp/x", "pipe:[123]"). */
+struct fd_name {
+	int fd;
+	char *name;
+};
+
 /* A followed process (one fd table) as user space knows it. */
 struct proc {
 	uint32_t table;
@@ -45,6 +51,10 @@ struct proc {
 	__u64 count[FDT_NCOUNTERS][FDKIND_COUNT];
 	struct raw_group *groups;
 	size_t ngroups;
+	/* its fds' names, read at its last thread's exit stop (-- CMD), by
+	 * fd; none for anonymous inodes */
+	struct fd_name *names;
+	size_t nnames;
 };
 
 /* The maps user space reads. */
@@ -137,10 +147,13 @@ void counts_add_std(struct fdtrack_counts *c, const struct raw_group *g,
 /* Add the fds a running table holds at 0-2, opened since tracking began,
  * to c->open_std (three lookups). */
 int table_add_std(struct fdtrack *t, uint32_t table, struct fdtrack_counts *c);
-/* Symbolised public groups from raw ones (leaks first, largest first). */
-int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
-		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
-		   size_t *nout);
+/* A process's fd names now, from /proc/PID/fd (into p->names). */
+void proc_read_fd_names(struct proc *p);
+/* Symbolised public groups of process p from raw ones (leaks first,
+ * largest first). */
+int groups_publish(struct fdtrack *t, const struct proc *p,
+		   const struct raw_group *raw, size_t nraw, bool leaks_only,
+		   struct fdtrack_group **out, size_t *nout);
 
 /* fdtrack.c: the snapshot (task_file iterator) until it completes; the
  * error message emptied at the start of fdtrack_open(). */

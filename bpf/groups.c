@@ -4,8 +4,10 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -255,13 +257,66 @@ static int group_cmp(const void *a, const void *b)
 	return (x->fds ? x->fds[0] : 0) - (y->fds ? y->fds[0] : 0);
 }
 
-static int group_publish(struct fdtrack *t, pid_t pid,
+/* Fds named per group in the text report (all of them in the JSON). */
+#define FD_NAMES_SHOWN 8
+
+/* What /proc names fd of a running process now; NULL: gone, unknown or
+ * an anonymous inode. malloc'd. */
+static char *live_fd_name(pid_t pid, int fd)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	return strncmp(buf, "anon_inode:", 11) ? strdup(buf) : NULL;
+}
+
+static int fd_name_cmp(const void *key, const void *elem)
+{
+	return *(const int *)key - ((const struct fd_name *)elem)->fd;
+}
+
+/* The names of g's fds: read at p's exit stop, or now while it runs (an
+ * exited process's pid may be another's by now). */
+static int group_fd_names(const struct proc *p, struct fdtrack_group *g)
+{
+	bool any = false;
+
+	if (p->exited && !p->nnames)
+		return 0;
+	g->fd_names = calloc(g->count ? g->count : 1, sizeof(char *));
+	if (!g->fd_names)
+		return -ENOMEM;
+	for (unsigned i = 0; i < g->count; i++) {
+		const struct fd_name *n;
+
+		if (!p->exited) {
+			g->fd_names[i] = live_fd_name(p->pid, g->fds[i]);
+		} else if ((n = bsearch(&g->fds[i], p->names, p->nnames,
+					sizeof(*n), fd_name_cmp)) &&
+			   !(g->fd_names[i] = strdup(n->name))) {
+			return -ENOMEM;
+		}
+		any |= g->fd_names[i] != NULL;
+	}
+	if (!any) {
+		free(g->fd_names);
+		g->fd_names = NULL;
+	}
+	return 0;
+}
+
+static int group_publish(struct fdtrack *t, const struct proc *p,
 			 const struct raw_group *r, struct fdtrack_group *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->kind = r->kind;
 	g->count = r->count;
-	g->pid = pid;
+	g->pid = p->pid;
 	g->at_start = r->at_start;
 	g->std = r->std;
 	memcpy(g->name, r->name, sizeof(g->name));
@@ -289,6 +344,9 @@ static void group_free_contents(struct fdtrack_group *g)
 	}
 	free(g->frame_info);
 	free(g->frames);
+	for (unsigned i = 0; g->fd_names && i < g->count; i++)
+		free(g->fd_names[i]);
+	free(g->fd_names);
 	free(g->fds);
 }
 
@@ -378,9 +436,9 @@ void counts_add_suppressed(struct fdtrack_counts *c,
 			c->suppressed[g[i].kind] += g[i].count;
 }
 
-int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
-		   size_t nraw, bool leaks_only, struct fdtrack_group **out,
-		   size_t *nout)
+int groups_publish(struct fdtrack *t, const struct proc *p,
+		   const struct raw_group *raw, size_t nraw, bool leaks_only,
+		   struct fdtrack_group **out, size_t *nout)
 {
 	struct fdtrack_group *g = calloc(nraw ? nraw : 1, sizeof(*g));
 	size_t n = 0;
@@ -392,7 +450,7 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 	for (size_t i = 0; i < nraw; i++) {
 		if (leaks_only && (raw[i].at_start || raw[i].std))
 			continue;
-		if (group_publish(t, pid, &raw[i], &g[n++])) {
+		if (group_publish(t, p, &raw[i], &g[n++])) {
 			fdtrack_groups_free(g, n);
 			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 		}
@@ -401,6 +459,11 @@ int groups_publish(struct fdtrack *t, pid_t pid, const struct raw_group *raw,
 			group_free_contents(&g[--n]);
 	}
 	merge_same_text(g, &n);
+	for (size_t i = 0; i < n; i++)
+		if (group_fd_names(p, &g[i])) {
+			fdtrack_groups_free(g, n);
+			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		}
 	qsort(g, n, sizeof(*g), group_cmp);
 	*out = g;
 	*nout = n;
@@ -412,6 +475,24 @@ void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups)
 	for (size_t i = 0; groups && i < ngroups; i++)
 		group_free_contents(&groups[i]);
 	free(groups);
+}
+
+/* "fd 255: /tmp/s.sh" for the first fds whose names are known, as
+ * valgrind names each fd it reports. */
+static void print_fd_names(FILE *out, const struct fdtrack_group *g)
+{
+	unsigned shown = 0, known = 0;
+
+	for (unsigned i = 0; g->fd_names && i < g->count; i++) {
+		if (!g->fd_names[i])
+			continue;
+		if (known++ < FD_NAMES_SHOWN) {
+			fprintf(out, "   fd %d: %s\n", g->fds[i], g->fd_names[i]);
+			shown++;
+		}
+	}
+	if (known > shown)
+		fprintf(out, "   ... and %u more fds named\n", known - shown);
 }
 
 void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
@@ -450,6 +531,7 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 		for (unsigned j = 0; j < g->nframes; j++)
 			fprintf(out, "   %s %s\n", j ? "by" : "at",
 				g->frames[j]);
+		print_fd_names(out, g);
 		if (g->frame_pointers_only)
 			fprintf(out,
 				"   (frame-pointer walk only: frames of code "

@@ -5,10 +5,13 @@
  * taken and its kernel entries deleted at once, so memory stays bounded
  * however many short processes a command starts; the stack collector.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -63,9 +66,66 @@ struct proc *proc_add(struct fdtrack *t, uint32_t table, pid_t pid, pid_t ppid,
 	return p;
 }
 
+static void fd_names_free(struct proc *p)
+{
+	for (size_t i = 0; i < p->nnames; i++)
+		free(p->names[i].name);
+	free(p->names);
+	p->names = NULL;
+	p->nnames = 0;
+}
+
+static int fd_name_order(const void *a, const void *b)
+{
+	return ((const struct fd_name *)a)->fd - ((const struct fd_name *)b)->fd;
+}
+
+void proc_read_fd_names(struct proc *p)
+{
+	char path[64], buf[PATH_MAX];
+	struct fd_name *names = NULL, *more;
+	size_t n = 0, cap = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		ssize_t len;
+
+		if (d->d_name[0] == '.')
+			continue;
+		len = readlinkat(dirfd(dir), d->d_name, buf, sizeof(buf) - 1);
+		if (len <= 0)
+			continue;
+		buf[len] = 0;
+		if (!strncmp(buf, "anon_inode:", 11))
+			continue; /* its kind says it all */
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			more = realloc(names, cap * sizeof(*names));
+			if (!more)
+				break;
+			names = more;
+		}
+		names[n].fd = atoi(d->d_name);
+		if (!(names[n].name = strdup(buf)))
+			break;
+		n++;
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), fd_name_order);
+	fd_names_free(p);
+	p->names = names;
+	p->nnames = n;
+}
+
 void procs_free(struct fdtrack *t)
 {
 	for (size_t i = 0; i < t->nprocs; i++) {
+		fd_names_free(t->procs[i]);
 		raw_groups_free(t->procs[i]->groups, t->procs[i]->ngroups);
 		free(t->procs[i]->cmdline);
 		free(t->procs[i]);
@@ -185,6 +245,7 @@ void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 {
 	char path[64], line[256];
 	pid_t tgid = 0;
+	int threads = 0;
 	struct proc *p;
 	FILE *f;
 
@@ -194,8 +255,8 @@ void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
+		if (sscanf(line, "Tgid: %d", &tgid) != 1)
+			sscanf(line, "Threads: %d", &threads);
 	fclose(f);
 	p = proc_find_pid(t, tgid);
 	if (!p)
@@ -204,6 +265,10 @@ void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 		proc_read_cmdline(p);
 	if (!symbolizer_has(&t->symbolizer, p->aspace))
 		proc_read_maps(t, p, p->aspace);
+	/* its last thread: the fds are what the exit will find (a thread
+	 * sharing the table in another process may still change them) */
+	if (threads == 1)
+		proc_read_fd_names(p);
 }
 
 /* ---- records ------------------------------------------------------------ */

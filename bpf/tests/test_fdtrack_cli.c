@@ -625,6 +625,46 @@ out:
 }
 END_TEST
 
+/* Each leaked fd is named, as valgrind names it: what /proc/PID/fd/N
+ * said at the exit stop (-- CMD), or while the process runs (-d); an
+ * eventfd's anonymous inode is not a name. */
+START_TEST(test_cli_fd_names)
+{
+	char json[] = "/tmp/fdtrack-test-XXXXXX";
+	int fd = mkstemp(json);
+	char *at_exit[] = { "fdtrack", "--json", json, "--", "sh", "-c",
+			    "exec 7</etc/hostname 9</dev/null", NULL };
+	char *running[] = { "fdtrack", "-d", "1", "--json", json, "--",
+			    "sh", "-c", "exec 7</etc/hostname; sleep 10",
+			    NULL };
+	char *anon[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
+			 "1", NULL };
+	const char *j;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(run_cli(at_exit, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
+		      "%.3000s", j);
+	ck_assert_msg(strstr(j, "\"fds\": [9], \"fd_names\": [\"/dev/null\"]"),
+		      "%.3000s", j);
+	run_cli(running, NULL, 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
+		      "%.3000s", j);
+	ck_assert_int_eq(run_cli(anon, NULL, 0), 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"kind\": \"eventfd\", \"count\": 1, \"fds\": ["),
+		      "%.3000s", j);
+	ck_assert_msg(!strstr(j, "anon_inode"), "%.3000s", j);
+out:
+	unlink(json);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_cli");
@@ -642,6 +682,7 @@ int main(void)
 	tcase_add_test(tc, test_cli_no_leftovers);
 	tcase_add_test(tc, test_cli_sudo_user);
 	tcase_add_test(tc, test_cli_suppressions);
+	tcase_add_test(tc, test_cli_fd_names);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
