@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 
 #include "fdtrack_internal.h"
+#include "socknames.h"
 
 /* Leaks group by kind and opening stack, and so do the fds at 0-2 (std)
  * apart from them; fds the program inherited by kind alone (their stack,
@@ -260,11 +261,12 @@ static int group_cmp(const void *a, const void *b)
 /* Fds named per group in the text report (all of them in the JSON). */
 #define FD_NAMES_SHOWN 8
 
-/* What /proc names fd of a running process now; NULL: gone, unknown or
- * an anonymous inode. malloc'd. */
-static char *live_fd_name(pid_t pid, int fd)
+/* What /proc names fd of a running process now (a socket by its
+ * addresses, from socks, read on first need); NULL: gone, unknown or an
+ * anonymous inode. malloc'd. */
+static char *live_fd_name(pid_t pid, int fd, struct socket_names *socks)
 {
-	char path[64], buf[PATH_MAX];
+	char path[64], buf[PATH_MAX], *name;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
@@ -272,7 +274,12 @@ static char *live_fd_name(pid_t pid, int fd)
 	if (n <= 0)
 		return NULL;
 	buf[n] = 0;
-	return strncmp(buf, "anon_inode:", 11) ? strdup(buf) : NULL;
+	if (!strncmp(buf, "anon_inode:", 11))
+		return NULL;
+	if (!strncmp(buf, "socket:[", 8) && !socks->read)
+		socket_names_read(socks, pid);
+	name = socket_name(socks, buf);
+	return name ? name : strdup(buf);
 }
 
 static int fd_name_cmp(const void *key, const void *elem)
@@ -282,7 +289,8 @@ static int fd_name_cmp(const void *key, const void *elem)
 
 /* The names of g's fds: read at p's exit stop, or now while it runs (an
  * exited process's pid may be another's by now). */
-static int group_fd_names(const struct proc *p, struct fdtrack_group *g)
+static int group_fd_names(const struct proc *p, struct fdtrack_group *g,
+			  struct socket_names *socks)
 {
 	bool any = false;
 
@@ -295,7 +303,7 @@ static int group_fd_names(const struct proc *p, struct fdtrack_group *g)
 		const struct fd_name *n;
 
 		if (!p->exited) {
-			g->fd_names[i] = live_fd_name(p->pid, g->fds[i]);
+			g->fd_names[i] = live_fd_name(p->pid, g->fds[i], socks);
 		} else if ((n = bsearch(&g->fds[i], p->names, p->nnames,
 					sizeof(*n), fd_name_cmp)) &&
 			   !(g->fd_names[i] = strdup(n->name))) {
@@ -441,6 +449,7 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 		   struct fdtrack_group **out, size_t *nout)
 {
 	struct fdtrack_group *g = calloc(nraw ? nraw : 1, sizeof(*g));
+	struct socket_names socks = { 0 };
 	size_t n = 0;
 
 	*out = NULL;
@@ -460,10 +469,12 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 	}
 	merge_same_text(g, &n);
 	for (size_t i = 0; i < n; i++)
-		if (group_fd_names(p, &g[i])) {
+		if (group_fd_names(p, &g[i], &socks)) {
+			socket_names_free(&socks);
 			fdtrack_groups_free(g, n);
 			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 		}
+	socket_names_free(&socks);
 	qsort(g, n, sizeof(*g), group_cmp);
 	*out = g;
 	*nout = n;

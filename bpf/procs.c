@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "fdtrack_internal.h"
+#include "socknames.h"
 #include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 
 /* ---- the process index ------------------------------------------------ */
@@ -84,6 +85,7 @@ void proc_read_fd_names(struct proc *p)
 {
 	char path[64], buf[PATH_MAX];
 	struct fd_name *names = NULL, *more;
+	struct socket_names socks = { 0 };
 	size_t n = 0, cap = 0;
 	struct dirent *d;
 	DIR *dir;
@@ -110,12 +112,16 @@ void proc_read_fd_names(struct proc *p)
 				break;
 			names = more;
 		}
+		if (!strncmp(buf, "socket:[", 8) && !socks.read)
+			socket_names_read(&socks, p->pid);
 		names[n].fd = atoi(d->d_name);
-		if (!(names[n].name = strdup(buf)))
+		names[n].name = socket_name(&socks, buf);
+		if (!names[n].name && !(names[n].name = strdup(buf)))
 			break;
 		n++;
 	}
 	closedir(dir);
+	socket_names_free(&socks);
 	qsort(names, n, sizeof(*names), fd_name_order);
 	fd_names_free(p);
 	p->names = names;

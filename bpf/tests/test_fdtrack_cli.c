@@ -627,7 +627,8 @@ END_TEST
 
 /* Each leaked fd is named, as valgrind names it: what /proc/PID/fd/N
  * said at the exit stop (-- CMD), or while the process runs (-d); an
- * eventfd's anonymous inode is not a name. */
+ * eventfd's anonymous inode is not a name; a socket is told by its
+ * addresses (/proc/PID/net). */
 START_TEST(test_cli_fd_names)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
@@ -639,6 +640,14 @@ START_TEST(test_cli_fd_names)
 			    NULL };
 	char *anon[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
 			 "1", NULL };
+	char *sockets[] = { "fdtrack", "--json", json, "--", "python3", "-c",
+			    "import os, socket\n"
+			    "s = socket.socket()\n"
+			    "s.bind(('127.0.0.1', 0)); s.listen()\n"
+			    "c = socket.create_connection(s.getsockname())\n"
+			    "p = socket.socketpair()\n"
+			    "os._exit(0)",
+			    NULL };
 	const char *j;
 
 	ck_assert_int_ge(fd, 0);
@@ -660,6 +669,17 @@ START_TEST(test_cli_fd_names)
 	ck_assert_msg(strstr(j, "\"kind\": \"eventfd\", \"count\": 1, \"fds\": ["),
 		      "%.3000s", j);
 	ck_assert_msg(!strstr(j, "anon_inode"), "%.3000s", j);
+	/* sockets by their addresses, as valgrind names them */
+	if (system("python3 -c '' 2>/dev/null")) {
+		ck_assert_msg(!require_bpf(), "no python3");
+		goto out;
+	}
+	run_cli(sockets, NULL, 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"TCP listening on 127.0.0.1:"), "%.3000s", j);
+	ck_assert_msg(strstr(j, "\"TCP 127.0.0.1:"), "%.3000s", j);
+	ck_assert_msg(strstr(j, "\"UNIX (unnamed)\", \"UNIX (unnamed)\""),
+		      "%.3000s", j);
 out:
 	unlink(json);
 }
