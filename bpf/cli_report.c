@@ -401,14 +401,19 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 }
 
 /* Which list of a process's report a group is in. */
-enum group_list { LEAKS, SUPPRESSED, OPEN_STD, OPEN_SINCE_START };
+enum group_list {
+	LEAKS,
+	SUPPRESSED,
+	OPEN_STD,
+	OPEN_SINCE_START
+};
 
 static enum group_list list_of(const struct fdtrack_group *g)
 {
-	return g->at_start	? OPEN_SINCE_START
-	       : g->std		? OPEN_STD
-	       : g->suppressed	? SUPPRESSED
-				: LEAKS;
+	return g->at_start     ? OPEN_SINCE_START
+	       : g->std	       ? OPEN_STD
+	       : g->suppressed ? SUPPRESSED
+			       : LEAKS;
 }
 
 /* The groups of p in one list. */

@@ -180,7 +180,6 @@ int fdtrack_all_exited(const struct fdtrack *t)
 
 /* ---- counts ----------------------------------------------------------- */
 
-
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 {
 	struct fdtrack *mt = (struct fdtrack *)t; /* lookups only */
@@ -242,8 +241,7 @@ static int live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 	err = groups_of_table(t, FDT_ROOT_TABLE, rec.fd_limit, false, &raw,
 			      &nraw);
 	if (!err)
-		err = groups_publish(t, root, raw, nraw, true, groups,
-				     ngroups);
+		err = groups_publish(t, root, raw, nraw, true, groups, ngroups);
 	raw_groups_free(raw, nraw);
 	return err;
 }

@@ -83,7 +83,7 @@ struct fdtrack {
 	pid_t tgid;
 	struct fdtrack_options opts; /* as used (defaults filled in; suppress
 					points to our copy) */
-	char **suppress; /* the copy: NULL-terminated, or NULL */
+	char **suppress;	     /* the copy: NULL-terminated, or NULL */
 	/* the maps user space reads: skel's fds until attached, then opened
 	 * by id when first needed (map_fd()); a process watching itself
 	 * closes them when each call ends (maps_release()), so it holds none

@@ -234,8 +234,7 @@ static char **stack_strings(struct fdtrack *t, const struct raw_group *g,
 
 	if (n > FDT_MAX_FRAMES)
 		n = FDT_MAX_FRAMES;
-	return symbolizer_frames(&t->symbolizer, g->aspace, pcs, n, nout,
-				 info);
+	return symbolizer_frames(&t->symbolizer, g->aspace, pcs, n, nout, info);
 }
 
 /* Leaks first, then the suppressed ones, the fds at 0-2, and those open
@@ -498,7 +497,8 @@ static void print_fd_names(FILE *out, const struct fdtrack_group *g)
 		if (!g->fd_names[i])
 			continue;
 		if (known++ < FD_NAMES_SHOWN) {
-			fprintf(out, "   fd %d: %s\n", g->fds[i], g->fd_names[i]);
+			fprintf(out, "   fd %d: %s\n", g->fds[i],
+				g->fd_names[i]);
 			shown++;
 		}
 	}
@@ -518,9 +518,10 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 			: g->std    ? "open at 0-2 (stdin, stdout, stderr: "
 				      "not a leak, --std-fds counts it), "
 				      "opened at:"
-			: g->suppressed ? "open, suppressed (a frame's function "
-					  "matches a suppression), opened at:"
-					: "open, opened at:";
+			: g->suppressed
+				? "open, suppressed (a frame's function "
+				  "matches a suppression), opened at:"
+				: "open, opened at:";
 
 		if (g->kind == FDKIND_ANON && g->name[0])
 			fprintf(out, "%u %s fd%s (anon_inode:%s) %s", g->count,

@@ -78,7 +78,8 @@ static void fd_names_free(struct proc *p)
 
 static int fd_name_order(const void *a, const void *b)
 {
-	return ((const struct fd_name *)a)->fd - ((const struct fd_name *)b)->fd;
+	return ((const struct fd_name *)a)->fd -
+	       ((const struct fd_name *)b)->fd;
 }
 
 void proc_read_fd_names(struct proc *p)

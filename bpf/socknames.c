@@ -70,8 +70,8 @@ static void read_inet(struct socket_names *s, pid_t pid, const char *table)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, " %*s %63s %63s %x %*s %*s %*s %*s %*s %lu",
-			   local, remote, &st, &ino) != 4 || !ino ||
-		    !inet_text(local, v6, l, sizeof(l)) ||
+			   local, remote, &st, &ino) != 4 ||
+		    !ino || !inet_text(local, v6, l, sizeof(l)) ||
 		    !inet_text(remote, v6, r, sizeof(r)))
 			continue;
 		name = NULL;
@@ -100,7 +100,8 @@ static void read_unix(struct socket_names *s, pid_t pid)
 	while (fgets(line, sizeof(line), f)) {
 		sun_path[0] = 0;
 		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu %4096s", &ino,
-			   sun_path) < 1 || !ino)
+			   sun_path) < 1 ||
+		    !ino)
 			continue;
 		name = NULL;
 		(void)!asprintf(&name, "UNIX %s",

@@ -561,29 +561,41 @@ START_TEST(test_cli_suppressions)
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
 	char file[] = "/tmp/fdtrack-supp-XXXXXX";
 	int fd = mkstemp(json), sfd = mkstemp(file);
-	char *named[] = { "fdtrack",	     "--suppress",
-			  "leak_eventfds",   "--fail-on-leak",
-			  "--json",	     json,
-			  "--",		     FDT_LEAKER_PATH,
-			  "4",		     "3",
+	char *named[] = { "fdtrack",
+			  "--suppress",
+			  "leak_eventfds",
+			  "--fail-on-leak",
+			  "--json",
+			  json,
+			  "--",
+			  FDT_LEAKER_PATH,
+			  "4",
+			  "3",
 			  NULL };
-	char *from_file[] = { "fdtrack",	 "--suppressions",
-			      file,		 "--fail-on-leak",
-			      "--json",		 json,
-			      "--",		 FDT_LEAKER_PATH,
-			      "4",		 NULL };
-	char *no_match[] = { "fdtrack", "--suppress", "no_such_fn*",
-			     "--fail-on-leak", "--", FDT_LEAKER_PATH, "4",
-			     NULL };
+	char *from_file[] = { "fdtrack", "--suppressions",
+			      file,	 "--fail-on-leak",
+			      "--json",	 json,
+			      "--",	 FDT_LEAKER_PATH,
+			      "4",	 NULL };
+	char *no_match[] = { "fdtrack",	    "--suppress",
+			     "no_such_fn*", "--fail-on-leak",
+			     "--",	    FDT_LEAKER_PATH,
+			     "4",	    NULL };
 	char *missing[] = { "fdtrack", "--suppressions", "/nonexistent/supp",
-			    "--", FDT_LEAKER_PATH, "1", NULL };
-	char *by_module[] = { "fdtrack", "--suppress", "obj:leak?r",
-			      "--fail-on-leak", "--", FDT_LEAKER_PATH, "2",
-			      NULL };
-	char *cxx[] = { "fdtrack",	  "--suppress",
-			"executor::SleepNotifier::*", "--fail-on-leak",
-			"--json",	  json,
-			"--",		  FDT_CXX_PATH,
+			    "--",      FDT_LEAKER_PATH,	 "1",
+			    NULL };
+	char *by_module[] = { "fdtrack",    "--suppress",
+			      "obj:leak?r", "--fail-on-leak",
+			      "--",	    FDT_LEAKER_PATH,
+			      "2",	    NULL };
+	char *cxx[] = { "fdtrack",
+			"--suppress",
+			"executor::SleepNotifier::*",
+			"--fail-on-leak",
+			"--json",
+			json,
+			"--",
+			FDT_CXX_PATH,
 			NULL };
 	const char text[] = "# the leaker's own\n\n   leak_*  \n";
 	const char *j;
@@ -602,8 +614,8 @@ START_TEST(test_cli_suppressions)
 	ck_assert_int_eq(json_proc_kind(strstr(j, "\"totals\""), "eventfd",
 					"suppressed"),
 			 4);
-	ck_assert_msg(strstr(j, "\"suppressions\": [\"leak_eventfds\"]"),
-		      "%s", j);
+	ck_assert_msg(strstr(j, "\"suppressions\": [\"leak_eventfds\"]"), "%s",
+		      j);
 	ck_assert_int_eq(run_cli(from_file, NULL, 0), 0);
 	j = slurp(json);
 	ck_assert_msg(strstr(j, "\"suppressions\": [\"leak_*\"]"), "%s", j);
@@ -633,14 +645,26 @@ START_TEST(test_cli_fd_names)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX";
 	int fd = mkstemp(json);
-	char *at_exit[] = { "fdtrack", "--json", json, "--", "sh", "-c",
-			    "exec 7</etc/hostname 9</dev/null", NULL };
-	char *running[] = { "fdtrack", "-d", "1", "--json", json, "--",
-			    "sh", "-c", "exec 7</etc/hostname; sleep 10",
+	char *at_exit[] = { "fdtrack",
+			    "--json",
+			    json,
+			    "--",
+			    "sh",
+			    "-c",
+			    "exec 7</etc/hostname 9</dev/null",
 			    NULL };
-	char *anon[] = { "fdtrack", "--json", json, "--", FDT_LEAKER_PATH,
-			 "1", NULL };
-	char *sockets[] = { "fdtrack", "--json", json, "--", "python3", "-c",
+	char *running[] = { "fdtrack", "-d", "1",
+			    "--json",  json, "--",
+			    "sh",      "-c", "exec 7</etc/hostname; sleep 10",
+			    NULL };
+	char *anon[] = { "fdtrack",	  "--json", json, "--",
+			 FDT_LEAKER_PATH, "1",	    NULL };
+	char *sockets[] = { "fdtrack",
+			    "--json",
+			    json,
+			    "--",
+			    "python3",
+			    "-c",
 			    "import os, socket\n"
 			    "s = socket.socket()\n"
 			    "s.bind(('127.0.0.1', 0)); s.listen()\n"
@@ -656,17 +680,20 @@ START_TEST(test_cli_fd_names)
 		goto out;
 	ck_assert_int_eq(run_cli(at_exit, NULL, 0), 0);
 	j = slurp(json);
-	ck_assert_msg(strstr(j, "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
+	ck_assert_msg(strstr(j,
+			     "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
 		      "%.3000s", j);
 	ck_assert_msg(strstr(j, "\"fds\": [9], \"fd_names\": [\"/dev/null\"]"),
 		      "%.3000s", j);
 	run_cli(running, NULL, 0);
 	j = slurp(json);
-	ck_assert_msg(strstr(j, "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
+	ck_assert_msg(strstr(j,
+			     "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
 		      "%.3000s", j);
 	ck_assert_int_eq(run_cli(anon, NULL, 0), 0);
 	j = slurp(json);
-	ck_assert_msg(strstr(j, "\"kind\": \"eventfd\", \"count\": 1, \"fds\": ["),
+	ck_assert_msg(strstr(j,
+			     "\"kind\": \"eventfd\", \"count\": 1, \"fds\": ["),
 		      "%.3000s", j);
 	ck_assert_msg(!strstr(j, "anon_inode"), "%.3000s", j);
 	/* sockets by their addresses, as valgrind names them */

@@ -437,12 +437,15 @@ START_TEST(test_standard_streams)
 		"os.dup2(fd, 1); os.close(fd)'";
 	/* pipe and chr: a bash script (pyenv's python3 shim) keeps its
 	 * script file open at 255 until it exits, a file leak */
-	char *plain[] = { "fdtrack", "-f", "-k", "pipe,chr", "--fail-on-leak",
-			  "--json", json, "--", "sh", "-c", (char *)script,
-			  NULL };
-	char *counted[] = { "fdtrack", "-f",	 "-k",	"pipe,chr",
-			    "--std-fds", "--fail-on-leak", "--json", json,
-			    "--",	 "sh", "-c", (char *)script, NULL };
+	char *plain[] = {
+		"fdtrack", "-f", "-k", "pipe,chr", "--fail-on-leak", "--json",
+		json,	   "--", "sh", "-c",	   (char *)script,   NULL
+	};
+	char *counted[] = { "fdtrack",	"-f",	     "-k",
+			    "pipe,chr", "--std-fds", "--fail-on-leak",
+			    "--json",	json,	     "--",
+			    "sh",	"-c",	     (char *)script,
+			    NULL };
 	const char *j, *tot;
 
 	temp_name(json);

@@ -300,25 +300,24 @@ END_TEST
 START_TEST(test_inlined_frames)
 {
 	char json[32];
-	char *argv[] = { "fdtrack", "--json", json, "--", FDT_INLINED_PATH,
-			 "3", NULL };
+	char *argv[] = { "fdtrack",	   "--json", json, "--",
+			 FDT_INLINED_PATH, "3",	     NULL };
 	const char *j, *open, *pool;
 
 	temp_name(json);
 	if (!bpf_usable())
 		goto out;
 	j = leaks_of(report(argv, json));
-	ck_assert_int_eq(group_count(j, "\"open_notifier (inlined.c:15)\""),
-			 3);
+	ck_assert_int_eq(group_count(j, "\"open_notifier (inlined.c:15)\""), 3);
 	open = strstr(j, "\"open_notifier (inlined.c:15)\"");
 	pool = strstr(j, "\"make_pool (inlined.c:23)\"");
 	ck_assert_msg(open && pool && open < pool, "%s", j);
 	/* as data too: both frames at the one return address */
 	ck_assert_msg(strstr(j, "\"symbol\": \"open_notifier\", \"file\": "
-			     "\"inlined.c\", \"line\": 15"),
+				"\"inlined.c\", \"line\": 15"),
 		      "%s", j);
 	ck_assert_msg(strstr(j, "\"symbol\": \"make_pool\", \"file\": "
-			     "\"inlined.c\", \"line\": 23"),
+				"\"inlined.c\", \"line\": 23"),
 		      "%s", j);
 out:
 	unlink(json);
