@@ -272,9 +272,11 @@ void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 		proc_read_cmdline(p);
 	if (!symbolizer_has(&t->symbolizer, p->aspace))
 		proc_read_maps(t, p, p->aspace);
-	/* its last thread: the fds are what the exit will find (a thread
-	 * sharing the table in another process may still change them) */
-	if (threads == 1)
+	/* Its fds as the exit will find them: at its last thread's stop,
+	 * or at the leader's (exit_group stops every thread at once, none of
+	 * them alone; killed, no thread runs user code again); a leader
+	 * gone before its threads is read again at the last one's stop. */
+	if (threads == 1 || tid == tgid)
 		proc_read_fd_names(p);
 }
 

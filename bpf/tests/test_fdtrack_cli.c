@@ -672,6 +672,19 @@ START_TEST(test_cli_fd_names)
 			    "p = socket.socketpair()\n"
 			    "os._exit(0)",
 			    NULL };
+	/* exit_group with a thread still running: no thread stops alone */
+	char *threaded[] = { "fdtrack",
+			     "--json",
+			     json,
+			     "--",
+			     "python3",
+			     "-c",
+			     "import os, threading, time\n"
+			     "threading.Thread(target=time.sleep, args=(30,),"
+			     " daemon=True).start()\n"
+			     "f = open('/etc/hostname')\n"
+			     "os._exit(0)",
+			     NULL };
 	const char *j;
 
 	ck_assert_int_ge(fd, 0);
@@ -707,6 +720,10 @@ START_TEST(test_cli_fd_names)
 	ck_assert_msg(strstr(j, "\"TCP 127.0.0.1:"), "%.3000s", j);
 	ck_assert_msg(strstr(j, "\"UNIX (unnamed)\", \"UNIX (unnamed)\""),
 		      "%.3000s", j);
+	run_cli(threaded, NULL, 0);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"fd_names\": [\"/etc/hostname\"]"), "%.3000s",
+		      j);
 out:
 	unlink(json);
 }
