@@ -78,8 +78,6 @@ void run_totals_of(const struct fdtrack_counts *all,
 		uint64_t leaked = leaked_total(&p[i].counts);
 
 		add_counts(&out->counts, &p[i].counts);
-		for (int k = 0; k < FDKIND_COUNT; k++)
-			out->suppressed += p[i].counts.suppressed[k];
 		out->leaked += leaked;
 		out->leaking += leaked > 0;
 		out->counts.running += p[i].counts.running;
@@ -224,6 +222,7 @@ static bool has_news(const struct fdtrack_process *p)
 void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 		 const struct run_totals *tot, const struct run_info *ri)
 {
+	uint64_t suppressed = 0;
 	size_t clean = 0;
 
 	for (size_t i = 0; i < np; i++) {
@@ -248,9 +247,11 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 	fprintf(out, " %llu fds leaked in %zu process%s",
 		(unsigned long long)tot->leaked, tot->leaking,
 		tot->leaking == 1 ? "" : "es");
-	if (tot->suppressed)
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		suppressed += tot->counts.suppressed[k];
+	if (suppressed)
 		fprintf(out, " (%llu suppressed)",
-			(unsigned long long)tot->suppressed);
+			(unsigned long long)suppressed);
 	fprintf(out, "; lost events %llu, stacks dropped %llu\n",
 		(unsigned long long)tot->counts.lost_events,
 		(unsigned long long)tot->counts.stacks_dropped);

@@ -80,7 +80,6 @@ struct run_info {
 struct run_totals {
 	struct fdtrack_counts counts; /* over every process */
 	uint64_t leaked;	      /* fds leaked, all kinds */
-	uint64_t suppressed;	      /* leaks suppressed, all kinds */
 	size_t leaking;		      /* processes that leaked */
 	bool exact;
 	char why_not_exact[3][160];

@@ -32,10 +32,17 @@ struct raw_group {
 	unsigned count, cap;
 };
 
-/* What /proc/PID/fd/N named an fd ("/tmp/x", "pipe:[123]"). */
+/* What /proc/PID/fd/N named an fd ("/tmp/x", "pipe:[123]", a socket by
+ * its addresses). */
 struct fd_name {
 	int fd;
 	char *name;
+};
+
+/* A process's fd names, by fd; none for anonymous inodes. */
+struct fd_names {
+	struct fd_name *v;
+	size_t n;
 };
 
 /* A followed process (one fd table) as user space knows it. */
@@ -51,10 +58,7 @@ struct proc {
 	__u64 count[FDT_NCOUNTERS][FDKIND_COUNT];
 	struct raw_group *groups;
 	size_t ngroups;
-	/* its fds' names, read at its last thread's exit stop (-- CMD), by
-	 * fd; none for anonymous inodes */
-	struct fd_name *names;
-	size_t nnames;
+	struct fd_names names; /* read at its exit stop (-- CMD) */
 };
 
 /* The maps user space reads. */
@@ -147,8 +151,9 @@ void counts_add_std(struct fdtrack_counts *c, const struct raw_group *g,
 /* Add the fds a running table holds at 0-2, opened since tracking began,
  * to c->open_std (three lookups). */
 int table_add_std(struct fdtrack *t, uint32_t table, struct fdtrack_counts *c);
-/* A process's fd names now, from /proc/PID/fd (into p->names). */
-void proc_read_fd_names(struct proc *p);
+/* Process pid's fd names now, from /proc/PID/fd (replacing *out's). */
+void fd_names_read(pid_t pid, struct fd_names *out);
+void fd_names_free(struct fd_names *names);
 /* Symbolised public groups of process p from raw ones (leaks first,
  * largest first). */
 int groups_publish(struct fdtrack *t, const struct proc *p,

@@ -4,15 +4,12 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <bpf/bpf.h>
 
 #include "fdtrack_internal.h"
-#include "socknames.h"
 
 /* Leaks group by kind and opening stack, and so do the fds at 0-2 (std)
  * apart from them; fds the program inherited by kind alone (their stack,
@@ -260,55 +257,29 @@ static int group_cmp(const void *a, const void *b)
 /* Fds named per group in the text report (all of them in the JSON). */
 #define FD_NAMES_SHOWN 8
 
-/* What /proc names fd of a running process now (a socket by its
- * addresses, from socks, read on first need); NULL: gone, unknown or an
- * anonymous inode. malloc'd. */
-static char *live_fd_name(pid_t pid, int fd, struct socket_names *socks)
-{
-	char path[64], buf[PATH_MAX], *name;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return NULL;
-	buf[n] = 0;
-	if (!strncmp(buf, "anon_inode:", 11))
-		return NULL;
-	if (!strncmp(buf, "socket:[", 8) && !socks->read)
-		socket_names_read(socks, pid);
-	name = socket_name(socks, buf);
-	return name ? name : strdup(buf);
-}
-
 static int fd_name_cmp(const void *key, const void *elem)
 {
 	return *(const int *)key - ((const struct fd_name *)elem)->fd;
 }
 
-/* The names of g's fds: read at p's exit stop, or now while it runs (an
- * exited process's pid may be another's by now). */
-static int group_fd_names(const struct proc *p, struct fdtrack_group *g,
-			  struct socket_names *socks)
+/* The names of g's fds found in names (NULL array: none). */
+static int group_fd_names(const struct fd_names *names, struct fdtrack_group *g)
 {
 	bool any = false;
 
-	if (p->exited && !p->nnames)
+	if (!names->n)
 		return 0;
 	g->fd_names = calloc(g->count ? g->count : 1, sizeof(char *));
 	if (!g->fd_names)
 		return -ENOMEM;
 	for (unsigned i = 0; i < g->count; i++) {
-		const struct fd_name *n;
+		const struct fd_name *n = bsearch(&g->fds[i], names->v,
+						  names->n, sizeof(*n),
+						  fd_name_cmp);
 
-		if (!p->exited) {
-			g->fd_names[i] = live_fd_name(p->pid, g->fds[i], socks);
-		} else if ((n = bsearch(&g->fds[i], p->names, p->nnames,
-					sizeof(*n), fd_name_cmp)) &&
-			   !(g->fd_names[i] = strdup(n->name))) {
+		if (n && !(g->fd_names[i] = strdup(n->name)))
 			return -ENOMEM;
-		}
-		any |= g->fd_names[i] != NULL;
+		any |= n != NULL;
 	}
 	if (!any) {
 		free(g->fd_names);
@@ -448,7 +419,7 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 		   struct fdtrack_group **out, size_t *nout)
 {
 	struct fdtrack_group *g = calloc(nraw ? nraw : 1, sizeof(*g));
-	struct socket_names socks = { 0 };
+	struct fd_names now = { 0 };
 	size_t n = 0;
 
 	*out = NULL;
@@ -467,13 +438,17 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 			group_free_contents(&g[--n]);
 	}
 	merge_same_text(g, &n);
+	/* the fds' names: read at its exit stop, or now while it runs (an
+	 * exited process's pid may be another's by now) */
+	if (!p->exited)
+		fd_names_read(p->pid, &now);
 	for (size_t i = 0; i < n; i++)
-		if (group_fd_names(p, &g[i], &socks)) {
-			socket_names_free(&socks);
+		if (group_fd_names(p->exited ? &p->names : &now, &g[i])) {
+			fd_names_free(&now);
 			fdtrack_groups_free(g, n);
 			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
 		}
-	socket_names_free(&socks);
+	fd_names_free(&now);
 	qsort(g, n, sizeof(*g), group_cmp);
 	*out = g;
 	*nout = n;

@@ -67,13 +67,13 @@ struct proc *proc_add(struct fdtrack *t, uint32_t table, pid_t pid, pid_t ppid,
 	return p;
 }
 
-static void fd_names_free(struct proc *p)
+void fd_names_free(struct fd_names *names)
 {
-	for (size_t i = 0; i < p->nnames; i++)
-		free(p->names[i].name);
-	free(p->names);
-	p->names = NULL;
-	p->nnames = 0;
+	for (size_t i = 0; i < names->n; i++)
+		free(names->v[i].name);
+	free(names->v);
+	names->v = NULL;
+	names->n = 0;
 }
 
 static int fd_name_order(const void *a, const void *b)
@@ -82,7 +82,7 @@ static int fd_name_order(const void *a, const void *b)
 	       ((const struct fd_name *)b)->fd;
 }
 
-void proc_read_fd_names(struct proc *p)
+void fd_names_read(pid_t pid, struct fd_names *out)
 {
 	char path[64], buf[PATH_MAX];
 	struct fd_name *names = NULL, *more;
@@ -91,7 +91,7 @@ void proc_read_fd_names(struct proc *p)
 	struct dirent *d;
 	DIR *dir;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	dir = opendir(path);
 	if (!dir)
 		return;
@@ -114,7 +114,7 @@ void proc_read_fd_names(struct proc *p)
 			names = more;
 		}
 		if (!strncmp(buf, "socket:[", 8) && !socks.read)
-			socket_names_read(&socks, p->pid);
+			socket_names_read(&socks, pid);
 		names[n].fd = atoi(d->d_name);
 		names[n].name = socket_name(&socks, buf);
 		if (!names[n].name && !(names[n].name = strdup(buf)))
@@ -124,15 +124,15 @@ void proc_read_fd_names(struct proc *p)
 	closedir(dir);
 	socket_names_free(&socks);
 	qsort(names, n, sizeof(*names), fd_name_order);
-	fd_names_free(p);
-	p->names = names;
-	p->nnames = n;
+	fd_names_free(out);
+	out->v = names;
+	out->n = n;
 }
 
 void procs_free(struct fdtrack *t)
 {
 	for (size_t i = 0; i < t->nprocs; i++) {
-		fd_names_free(t->procs[i]);
+		fd_names_free(&t->procs[i]->names);
 		raw_groups_free(t->procs[i]->groups, t->procs[i]->ngroups);
 		free(t->procs[i]->cmdline);
 		free(t->procs[i]);
@@ -277,7 +277,7 @@ void fdtrack_exit_stop(struct fdtrack *t, pid_t tid)
 	 * them alone; killed, no thread runs user code again); a leader
 	 * gone before its threads is read again at the last one's stop. */
 	if (threads == 1 || tid == tgid)
-		proc_read_fd_names(p);
+		fd_names_read(p->pid, &p->names);
 }
 
 /* ---- records ------------------------------------------------------------ */

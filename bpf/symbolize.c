@@ -306,7 +306,7 @@ static bool expand_inlined(Dwfl_Module *mod, Dwarf_Addr pc, bool raw,
 	Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias), *scopes = NULL;
 	Dwarf_Files *files = NULL;
 	const char *file = slot->file;
-	int n, k = 0, line = slot->line;
+	int n, line = slot->line;
 	bool ok = true;
 
 	n = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
@@ -321,14 +321,12 @@ static bool expand_inlined(Dwfl_Module *mod, Dwarf_Addr pc, bool raw,
 		scopes = NULL;
 		n = dwarf_getscopes_die(&inner, &scopes);
 	}
-	/* k: the inlined ones before the function (lexical blocks between
-	 * them are not frames) */
-	for (int i = 0; i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram;
-	     i++)
-		k += dwarf_tag(&scopes[i]) == DW_TAG_inlined_subroutine;
-	if (k == 0 || !(slot->inlined = calloc(k, sizeof(*slot->inlined)))) {
+	/* the inlined ones before the function (at most n; lexical blocks
+	 * between them are not frames) */
+	if (n <= 0 || dwarf_tag(&scopes[0]) == DW_TAG_subprogram ||
+	    !(slot->inlined = calloc(n, sizeof(*slot->inlined)))) {
 		free(scopes);
-		return k == 0;
+		return n <= 0 || dwarf_tag(&scopes[0]) == DW_TAG_subprogram;
 	}
 	if (dwarf_getsrcfiles(cu, &files, NULL))
 		files = NULL;
@@ -351,9 +349,13 @@ static bool expand_inlined(Dwfl_Module *mod, Dwarf_Addr pc, bool raw,
 		ok = f->str && (!slot->module || f->module);
 		call_site(&scopes[i], files, &file, &line);
 	}
-	free(slot->file);
-	slot->file = file && line > 0 ? strdup(file) : NULL;
-	slot->line = slot->file ? line : 0;
+	if (slot->ninlined) { /* the function is at the outermost call */
+		char *outer = file && line > 0 ? strdup(file) : NULL;
+
+		free(slot->file);
+		slot->file = outer;
+		slot->line = outer ? line : 0;
+	}
 	free(scopes);
 	return ok;
 }
@@ -397,8 +399,7 @@ static void describe(struct proc_maps *m, uint64_t addr, bool raw,
 	if (mod && slot->symbol && !expand_inlined(mod, pc, raw, slot))
 		return; /* out of memory: slot->str stays NULL */
 	if (slot->symbol && slot->file)
-		(void)!asprintf(&out, "%s (%s:%d)", slot->symbol, slot->file,
-				slot->line);
+		out = frame_text(slot->symbol, slot->file, slot->line);
 	else if (slot->symbol)
 		(void)!asprintf(&out, "%s+0x%llx (%s)", slot->symbol,
 				(unsigned long long)off + 1, modname);

@@ -194,6 +194,17 @@ int run_cli(char *const argv[], const char *out, uid_t as)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+void temp_name(char *buf)
+{
+	int fd;
+
+	strcpy(buf, "/tmp/fdtrack-test-XXXXXX");
+	fd = mkstemp(buf);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unlink(buf);
+}
+
 char *slurp(const char *path)
 {
 	static char buf[8 << 20]; /* a report may list 20,000 fd numbers */

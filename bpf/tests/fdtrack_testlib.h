@@ -62,6 +62,9 @@ int wait_exit(pid_t pid, double timeout);
 /* Wait until file contains text; fails after timeout. */
 void wait_text(const char *file, const char *text, double timeout);
 
+/* A unique temporary file name for a test's JSON, log or input (buf: 32
+ * bytes or more; the file removed: the writer creates it). */
+void temp_name(char *buf);
 /* A file's text (static buffer, valid until the next call). */
 char *slurp(const char *path);
 /* The number at "key": { ... "kind": N in a JSON report. */

@@ -22,18 +22,6 @@
 #include "clock.h"
 #include "fdtrack_testlib.h"
 
-/* A temporary file name for a test's JSON or log (the file removed). */
-static void temp_name(char *buf)
-{
-	int fd;
-
-	strcpy(buf, "/tmp/fdtrack-test-XXXXXX");
-	fd = mkstemp(buf);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	unlink(buf);
-}
-
 /* ---- the exit status ------------------------------------------------- */
 
 /* fdtrack's own failure 2 with one line; CMD's status otherwise, 128+N for

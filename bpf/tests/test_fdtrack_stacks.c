@@ -16,16 +16,6 @@
 #include "check_runner.h"
 #include "fdtrack_testlib.h"
 
-static void temp_name(char *buf)
-{
-	int fd;
-
-	strcpy(buf, "/tmp/fdtrack-test-XXXXXX");
-	fd = mkstemp(buf);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-}
-
 /* Run the CLI (argv writes its JSON report to json): the report. */
 static const char *report(char *const argv[], const char *json)
 {
