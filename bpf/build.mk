@@ -130,7 +130,7 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o load.o procs.o groups.o symbolize.o unwind.o ring.o socknames.o)
+$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o load.o diagnose.o procs.o groups.o symbolize.o unwind.o ring.o socknames.o)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 

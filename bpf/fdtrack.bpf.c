@@ -266,12 +266,11 @@ static __always_inline void thread_set_exit(struct task_struct *task, __u32 tid,
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
+	__u64 id = bpf_get_current_pid_tgid(), prev, now;
+	__u32 tgid = id >> 32, tid = (__u32)id, table;
 	struct fdt_task_state *ts = NULL;
 	struct task_struct *task;
-	struct handler h = {};
-	__u64 now;
+	struct fdt_table *tbl;
 
 	/* the fast path of every other process: one compare */
 	if (!follow && (tgid != targ_tgid || root_gone))
@@ -281,30 +280,25 @@ int BPF_PROG(fdtrack_sys_exit, struct pt_regs *regs, long ret)
 		ts = followed(task, tgid);
 		if (!ts)
 			return 0;
-		h.table = ts->table;
-		h.prev = ts->last_exit;
+		table = ts->table;
+		prev = ts->last_exit;
 	} else {
-		h.table = FDT_ROOT_TABLE;
-		h.prev = thread_prev(task, tid);
+		table = FDT_ROOT_TABLE;
+		prev = thread_prev(task, tid);
 	}
 	/* most syscalls: nothing but the time below; fdtrack's own calls
 	 * into the kernel side (self_tid): not the target's */
 	if (!no_fd_work(regs->orig_ax, ret) && tid != self_tid) {
-		h.tbl = table_of(h.table);
-		if (!h.tbl || (h.tbl->flags & FDT_T_EXITED))
+		tbl = table_of(table);
+		if (!tbl || (tbl->flags & FDT_T_EXITED))
 			return 0;
-		h.ctx = ctx;
-		h.regs = regs;
-		h.files = files_of(task);
-		on_syscall(&h, ret, task, ts); /* (h.now unused here: times
-						  are taken when something is
-						  noticed) */
+		on_syscall(table, files_of(task), prev, regs, ret, task, ts);
 	}
 	/* Before the thread's next syscall, after all this one noticed: a
 	 * close noticed later than this can only be a later syscall's. (The
 	 * clock moves only when something is noticed: mostly no write.) */
 	now = clock_read();
-	if (now == h.prev)
+	if (now == prev)
 		return 0;
 	if (ts)
 		ts->last_exit = now;
@@ -324,7 +318,6 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 {
 	struct fdt_task_state *ps, *cs;
 	struct fdt_table *ptbl, *t = NULL;
-	struct handler h = {};
 	__u32 id, aspace;
 
 	ps = followed(parent, parent->tgid);
@@ -355,11 +348,7 @@ int BPF_PROG(fdtrack_fork, struct task_struct *parent,
 		return 0;
 	}
 	cs->table = id;
-	h.table = id;
-	h.tbl = t;
-	h.files = files_of(child);
-	h.now = tick();
-	walk(&h, 0, ~0U, WALK_INHERIT);
+	fdt_walk(id, files_of(child), ALL_FDS, WALK_INHERIT, 0);
 	emit_table_event(FDT_EV_FORK, id, t, ptbl->aspace);
 	return 0;
 }
@@ -374,7 +363,6 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 	__u32 table = ts ? ts->table : 0;
 	struct thread_slot *slot;
 	struct fdt_table *tbl;
-	struct handler h = {};
 
 	if (!follow && p->tgid == targ_tgid) { /* give its slot back */
 		slot = slot_of(p->pid);
@@ -399,11 +387,7 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 	}
 	if (__sync_sub_and_fetch(&tbl->holders, 1) != 0)
 		return 0; /* CLONE_FILES: another process holds it */
-	h.table = table;
-	h.tbl = tbl;
-	h.files = files_of(p);
-	h.now = tick();
-	walk(&h, 0, ~0U, WALK_EXIT);
+	fdt_walk(table, files_of(p), ALL_FDS, WALK_EXIT, 0);
 	__sync_fetch_and_or(&tbl->flags, FDT_T_EXITED);
 	__sync_fetch_and_add(&live_tables, -1);
 	emit_table_event(FDT_EV_EXIT, table, tbl, 0);
@@ -431,59 +415,34 @@ static __always_inline __s64 table_live(const struct fdt_table *t)
 static long snapshot_end_cb(struct bpf_map *map, __u32 *key,
 			    struct fdt_table *tbl, void *unused)
 {
-	struct handler h = {};
 
 	if (snap_gave_up)
 		return 1; /* it did not see everything: no verdicts */
 	if (tbl->snap_gen != snap_gen || (tbl->flags & FDT_T_EXITED) ||
 	    table_live(tbl) == (__s64)tbl->snap_seen)
 		return 0;
-	h.table = *key;
-	h.tbl = tbl;
-	h.now = tick();
-	walk(&h, 0, ~0U, WALK_SNAPSHOT);
+	fdt_walk(*key, 0, ALL_FDS, WALK_SNAPSHOT, 0);
 	return 0;
 }
 
-/* Exact snapshot of the followed fd tables. Tracked files an entry lacks
- * are added (UNCLAIMED: an open still on its way to sys_exit takes them
- * over); at the end, see snapshot_end_cb(). */
-SEC("iter/task_file")
-int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
+/* One fd the snapshot's walk found in table `table`: a tracked file its
+ * entry lacks is added (UNCLAIMED: an open still on its way to sys_exit
+ * takes it over). A global function, so the iterator's own frame stays
+ * small. */
+__noinline int fdt_snapshot_fd(__u32 table, __u64 files, __u32 fd)
 {
-	struct task_struct *task = ctx->task;
-	struct fdt_task_state *ts;
+	struct fdt_table *tbl = table_of(table);
 	struct fdt_fd_entry *v;
-	struct fdt_table *tbl;
 	struct occupant c;
-	__u32 fd = ctx->fd, table;
-	__u64 files, now;
 	bool locked;
+	__u64 now;
 
-	if (!ctx->file || !task) {
-		table = FDT_ROOT_TABLE;
-		if (follow)
-			bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL,
-					      0);
-		else
-			snapshot_end_cb(NULL, &table, &root_table, NULL);
-		return 0;
-	}
-	ts = bpf_task_storage_get(&task_states, task, 0, 0);
-	table = ts ? ts->table : 0;
-	if (!table) {
-		if (task->tgid != targ_tgid || root_gone)
-			return 0;
-		table = FDT_ROOT_TABLE;
-	}
-	tbl = table_of(table);
 	if (!tbl || (tbl->flags & FDT_T_EXITED))
 		return 0;
 	if (tbl->snap_gen != snap_gen) {
 		tbl->snap_gen = snap_gen;
 		tbl->snap_seen = 0;
 	}
-	files = files_of(task);
 	occupant_read(&c, files, fd);
 	if (c.kind < 0)
 		return 0;
@@ -520,6 +479,35 @@ int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
 		  now, NULL, tbl->aspace);
 	__sync_fetch_and_add(&tbl->snap_seen, 1);
 	unlock(v);
+	return 0;
+}
+
+/* Exact snapshot of the followed fd tables (fdt_snapshot_fd() per fd); at
+ * the end, see snapshot_end_cb(). */
+SEC("iter/task_file")
+int fdtrack_snapshot(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct fdt_task_state *ts;
+	__u32 table;
+
+	if (!ctx->file || !task) {
+		table = FDT_ROOT_TABLE;
+		if (follow)
+			bpf_for_each_map_elem(&tables, snapshot_end_cb, NULL,
+					      0);
+		else
+			snapshot_end_cb(NULL, &table, &root_table, NULL);
+		return 0;
+	}
+	ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	table = ts ? ts->table : 0;
+	if (!table) {
+		if (task->tgid != targ_tgid || root_gone)
+			return 0;
+		table = FDT_ROOT_TABLE;
+	}
+	fdt_snapshot_fd(table, files_of(task), ctx->fd);
 	return 0;
 }
 

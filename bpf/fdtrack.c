@@ -21,7 +21,7 @@
 #include "fdtrack_internal.h"
 #include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 
-static _Thread_local char errbuf[512];
+static _Thread_local char errbuf[1024];
 
 int fdtrack_fail(int err, const char *fmt, ...)
 {

@@ -237,7 +237,34 @@ void fdtrack_exit_stop(struct fdtrack *t, pid_t tid);
 /* Detach and free everything (BPF links, maps, symbol caches). */
 void fdtrack_close(struct fdtrack *t);
 
-/* The last error of this thread, one line, never NULL. */
+/* The last error of this thread, one line, never NULL. fdtrack_open()
+ * returns -EPERM only when this process may not load BPF programs (no
+ * CAP_BPF and CAP_PERFMON, nor CAP_SYS_ADMIN), -EOPNOTSUPP when the
+ * kernel lacks a feature (named in the message), -ENOEXEC when the
+ * kernel's verifier rejected a program (a bug of fdtrack's: the message
+ * has the program, the kernel and the verifier's last lines). */
 const char *fdtrack_error(void);
+
+/* 1 if this process has the capabilities to load fdtrack's programs. */
+int fdtrack_bpf_permitted(void);
+
+/* What loading cost, as the kernel counted it: per program the
+ * instructions its verifier processed (bpf_prog_info.verified_insns; the
+ * kernel gives up at 1,000,000, fdtrack's budget is 150,000), and the
+ * time fdtrack_open() took to load (verification included) and in all
+ * (load, attach, the first snapshot: until the target is watched). */
+#define FDTRACK_MAX_PROGS 8
+struct fdtrack_bpf_stats {
+	struct {
+		char name[32];
+		unsigned verified_insns;
+	} prog[FDTRACK_MAX_PROGS];
+	int nprogs;
+	double load_seconds;
+	double start_seconds;
+	double start; /* (internal: when fdtrack_open() began) */
+};
+void fdtrack_get_bpf_stats(const struct fdtrack *t,
+			   struct fdtrack_bpf_stats *out);
 
 #endif

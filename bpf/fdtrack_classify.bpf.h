@@ -21,12 +21,9 @@
 #define PIPEFS_MAGIC	    0x50495045
 #define NSFS_MAGIC	    0x6e736673
 
-/* Kernel memory is read through "untrusted" BTF pointers: plain loads the
- * JIT makes fault-safe, several times cheaper than a bpf_probe_read_kernel()
- * call each (classification runs twice per open). */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-#define KREAD(type, p) \
-	((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
+/* Kernel memory is read with CO-RE relocated bpf_probe_read_kernel()
+ * (BPF_CORE_READ), which every kernel of the matrix has; the kfunc
+ * bpf_rdonly_cast() that made plain loads of it possible came in 6.2. */
 
 /* An anonymous inode's name (a struct: a global function's pointer
  * argument needs a size). */
@@ -47,12 +44,14 @@ struct occupant {
  * have grown the table since). */
 static __always_inline struct file *file_at(__u64 files, __u32 fd)
 {
-	struct fdtable *fdt = KREAD(struct files_struct, files)->fdt;
+	struct fdtable *fdt = BPF_CORE_READ((struct files_struct *)files, fdt);
+	struct file **slots;
 	struct file *f = NULL;
 
-	if (!fdt || fd >= fdt->max_fds)
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
+	slots = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &slots[fd]);
 	return f;
 }
 
@@ -79,18 +78,19 @@ static __always_inline int anon_kind(const char *name)
 
 static __always_inline int socket_kind(struct file *f)
 {
-	struct socket *sock = KREAD(struct socket, f->private_data);
+	struct socket *sock = BPF_CORE_READ(f, private_data);
 
-	return fdkind_of_family(sock->sk->__sk_common.skc_family);
+	return fdkind_of_family(BPF_CORE_READ(sock, sk, __sk_common.skc_family));
 }
 
 /* A regular file that is the root of its own dentry tree (a pseudo
  * dentry) and named "memfd:..." is a memfd. */
 static __always_inline bool is_memfd(struct dentry *d, char *name)
 {
-	if (d->d_parent != d)
+	if (BPF_CORE_READ(d, d_parent) != d)
 		return false;
-	bpf_probe_read_kernel_str(name, FDT_NAME_BYTES, d->d_name.name);
+	bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
+				  BPF_CORE_READ(d, d_name.name));
 	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' &&
 	       name[3] == 'f' && name[4] == 'd' && name[5] == ':';
 }
@@ -112,15 +112,15 @@ __noinline int classify(__u64 fp, struct inode_name *in)
 	__builtin_memset(name, 0, FDT_NAME_BYTES);
 	if (!fp)
 		return -1;
-	f = KREAD(struct file, fp);
-	d = f->f_path.dentry;
-	ino = f->f_inode;
-	ops = d->d_op;
-	if (ops && ops->d_dname) {
-		switch (ino->i_sb->s_magic) {
+	f = (struct file *)fp;
+	d = BPF_CORE_READ(f, f_path.dentry);
+	ino = BPF_CORE_READ(f, f_inode);
+	ops = BPF_CORE_READ(d, d_op);
+	if (ops && BPF_CORE_READ(ops, d_dname)) {
+		switch (BPF_CORE_READ(ino, i_sb, s_magic)) {
 		case ANON_INODE_FS_MAGIC:
 			bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
-						  d->d_name.name);
+						  BPF_CORE_READ(d, d_name.name));
 			kind = anon_kind(name);
 			break;
 		case PID_FS_MAGIC:
@@ -143,7 +143,7 @@ __noinline int classify(__u64 fp, struct inode_name *in)
 		kind = -2;
 	}
 	if (kind == -2) {
-		kind = fdkind_of_mode(ino->i_mode);
+		kind = fdkind_of_mode(BPF_CORE_READ(ino, i_mode));
 		if (kind == FDKIND_FILE && is_memfd(d, name))
 			kind = FDKIND_MEMFD;
 	}
@@ -165,7 +165,7 @@ __noinline int occupant_read(struct occupant *c, __u64 files, __u32 fd)
 		return 0;
 	f = file_at(files, fd);
 	c->file = (__u64)f;
-	c->dentry = f ? (__u64)KREAD(struct file, f)->f_path.dentry : 0;
+	c->dentry = f ? (__u64)BPF_CORE_READ(f, f_path.dentry) : 0;
 	c->kind = classify((__u64)f, &c->name);
 	return 0;
 }

@@ -86,6 +86,10 @@ static const char usage[] =
 	"                         for a module, 'obj:dash') is listed as\n"
 	"                         suppressed, not counted; repeatable\n"
 	"      --suppressions FILE  the same, a PATTERN per line (# comments)\n"
+	"      --bpf-stats        print to stderr what loading cost: per BPF\n"
+	"                         program the instructions the kernel's verifier\n"
+	"                         processed (budget 150000), and the load and\n"
+	"                         start-up times\n"
 	"      --ringbuf BYTES    ring buffer size (default 256 KiB; 4 KiB..1 GiB)\n"
 	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
 	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
@@ -113,7 +117,7 @@ static struct {
 	pid_t pid;
 	double interval, duration;
 	const char *json;
-	bool fail_on_leak, run_as_root;
+	bool fail_on_leak, run_as_root, bpf_stats;
 	int leak_exit_code;
 	struct fdtrack_options opts;
 	char **cmd;
@@ -238,6 +242,7 @@ enum {
 	OPT_STD,
 	OPT_SUPPRESS,
 	OPT_SUPPRESSIONS,
+	OPT_BPF_STATS,
 };
 
 static const struct option longopts[] = {
@@ -258,6 +263,7 @@ static const struct option longopts[] = {
 	{ "std-fds", no_argument, NULL, OPT_STD },
 	{ "suppress", required_argument, NULL, OPT_SUPPRESS },
 	{ "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
+	{ "bpf-stats", no_argument, NULL, OPT_BPF_STATS },
 	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 	{ "run-as-root", no_argument, NULL, OPT_ROOT },
 	{ "help", no_argument, NULL, 'h' },
@@ -325,6 +331,9 @@ static int parse_option(int c)
 		return 0;
 	case OPT_RAW:
 		env.opts.raw_symbols = 1;
+		return 0;
+	case OPT_BPF_STATS:
+		env.bpf_stats = true;
 		return 0;
 	case OPT_STD:
 		env.opts.std_fds_are_leaks = 1;
@@ -565,6 +574,19 @@ static int catch_signals(sigset_t *oldmask)
 	return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* One line per program, then the times: what the kernel counted. */
+static void print_bpf_stats(const struct fdtrack *t)
+{
+	struct fdtrack_bpf_stats st;
+
+	fdtrack_get_bpf_stats(t, &st);
+	for (int i = 0; i < st.nprogs; i++)
+		fprintf(stderr, "fdtrack: bpf program %s: %u verified insns\n",
+			st.prog[i].name, st.prog[i].verified_insns);
+	fprintf(stderr, "fdtrack: bpf load %.3f s, start-up %.3f s\n",
+		st.load_seconds, st.start_seconds);
+}
+
 static int run(int argc, char **argv)
 {
 	struct command cmd = { .go_fd = -1, .err_fd = -1 };
@@ -594,6 +616,8 @@ static int run(int argc, char **argv)
 		command_kill(&cmd);
 		return 2;
 	}
+	if (env.bpf_stats)
+		print_bpf_stats(t);
 	ri = (struct run_info){ .pid = env.pid,
 				.cmd = env.cmd,
 				.follow = env.opts.follow,

@@ -80,24 +80,31 @@ static __always_inline struct fdt_task_state *followed(struct task_struct *task,
 	return ts;
 }
 
-/* The task now has a table of its own (exec or unshare made it copy a
- * shared one): a new table with what it holds as at_start. */
-static __always_inline void table_switch(struct handler *h,
-					 struct task_struct *task,
-					 struct fdt_task_state *ts)
+/* The calling task now has a table of its own (exec or unshare made it
+ * copy a shared one): a new table, its id (or 0: the task is no longer
+ * followed, `tables` is full). The caller then walks it for what it holds
+ * (WALK_INHERIT: at_start), a frame less deep than from here. */
+__noinline int fdt_table_switch(__u32 table)
 {
-	struct fdt_table *old = h->tbl, *t = NULL;
-	__u32 id = table_new(task->tgid, old->ppid, old->aspace, &t);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdt_table *old = table_of(table), *t = NULL;
+	struct fdt_task_state *ts;
+	__u32 id, aspace;
+	__u64 files;
 
+	ts = bpf_task_storage_get(&task_states, task, 0, 0);
+	if (!old || !ts)
+		return 0;
+	aspace = old->aspace;
+	id = table_new(task->tgid, old->ppid, aspace, &t);
 	__sync_fetch_and_add(&old->holders, -1);
-	ts->files = files_of(task);
+	files = files_of(task);
+	ts->files = files;
 	ts->table = id;
 	if (!id || !t)
-		return;
-	h->table = id;
-	h->tbl = t;
-	walk(h, 0, ~0U, WALK_INHERIT);
-	emit_table_event(FDT_EV_FORK, id, t, old->aspace);
+		return 0;
+	emit_table_event(FDT_EV_FORK, id, t, aspace);
+	return id;
 }
 
 /* ---- syscalls ----------------------------------------------------------- */
@@ -354,56 +361,39 @@ static __always_inline int clone_pidfd(struct pt_regs *regs, long nr)
 	return pidfd;
 }
 
-/* The numbers one syscall installed, done through one call site (the
- * verifier checks each call of a subprogram anew: fewer sites, faster
- * loads). */
-struct installs {
-	struct handler *h;
-	int how;
-	int n;
-	int fd[2];
-};
-
-static long install_cb(__u32 i, struct installs *in)
-{
-	if (i < 2 && in->fd[i & 1] >= 0)
-		on_install(in->h, in->fd[i & 1], in->how);
-	return 0;
-}
-
 /* pipe, pipe2, socketpair: two new numbers in the caller's int[2] (read at
  * exit: a thread rewriting that array before the syscall returns would
  * misfile them, never change what is live). */
-static __always_inline void read_pair(struct installs *in, __u64 uptr)
+static __always_inline int read_pair(int fd[2], __u64 uptr)
 {
-	if (!bpf_probe_read_user(in->fd, sizeof(in->fd), (void *)uptr))
-		in->n = 2;
+	return bpf_probe_read_user(fd, 2 * sizeof(int), (void *)uptr) ? 0 : 2;
 }
 
-/* exec succeeded: a new address space, the close-on-exec fds gone. */
-static __always_inline void on_exec(struct handler *h, struct task_struct *task,
-				    struct fdt_task_state *ts)
+/* exec succeeded (its close-on-exec fds gone, by on_syscall()): a new
+ * address space, told to user space with the command line. */
+__noinline int fdt_exec(__u32 table)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdt_exec_event *e;
+	struct fdt_table *tbl;
 	struct mm_struct *mm;
 	__u64 start, len;
 
-	if (follow && files_of(task) != ts->files)
-		table_switch(h, task, ts); /* exec unshared a shared table */
-	else
-		walk(h, 0, ~0U, WALK_EXEC);
-	h->tbl->aspace = __sync_add_and_fetch(&next_aspace, 1);
-	__sync_fetch_and_and(&h->tbl->flags, ~FDT_T_ANNOUNCED);
+	tbl = table_of(table);
+	if (!tbl)
+		return 0;
+	tbl->aspace = __sync_add_and_fetch(&next_aspace, 1);
+	__sync_fetch_and_and(&tbl->flags, ~FDT_T_ANNOUNCED);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&lost_events, 1);
-		return;
+		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->h.type = FDT_EV_EXEC;
-	e->h.table = h->table;
+	e->h.table = table;
 	e->h.tgid = task->tgid;
-	e->h.aspace = h->tbl->aspace;
+	e->h.aspace = tbl->aspace;
 	e->h.ts = bpf_ktime_get_ns();
 	mm = task->mm;
 	start = BPF_CORE_READ(mm, arg_start);
@@ -412,26 +402,46 @@ static __always_inline void on_exec(struct handler *h, struct task_struct *task,
 			    len < FDT_ARGV_BYTES ? len : FDT_ARGV_BYTES,
 			    (void *)start);
 	bpf_ringbuf_submit(e, 0);
+	return 0;
 }
 
-/* What a successful syscall installed (NEW_FD or REPLACE, in *in), or 0
- * and another job done here. */
-static __always_inline void on_syscall(struct handler *h, long ret,
+/* An unsharing syscall (unshare, close_range with CLOSE_RANGE_UNSHARE):
+ * did the task's table change? */
+static __always_inline bool unshared(struct task_struct *task,
+				     struct fdt_task_state *ts)
+{
+	return follow && ts && files_of(task) != ts->files;
+}
+
+/* The task's table changed (fdt_table_switch()): the new one holds what
+ * the task holds, at_start. */
+static __always_inline __u32 new_table(struct task_struct *task, __u32 table)
+{
+	__u32 id = fdt_table_switch(table);
+
+	if (id)
+		fdt_walk(id, files_of(task), ALL_FDS, WALK_INHERIT, 0);
+	return id;
+}
+
+/* What a syscall exit did to its table: the numbers it installed
+ * (NEW_FD or REPLACE), removed or may have changed. Each job is a global
+ * function; this dispatch only decodes the syscall. */
+static __always_inline void on_syscall(__u32 table, __u64 files, __u64 prev,
+				       struct pt_regs *regs, long ret,
 				       struct task_struct *task,
 				       struct fdt_task_state *ts)
 {
-	struct pt_regs *regs = h->regs;
-	struct installs in = { .h = h, .how = NEW_FD, .fd = { ret, -1 } };
 	long nr = regs->orig_ax;
+	int fd[2] = { ret, -1 }, how = NEW_FD, n = 0;
 
 	/* close removes the fd even when it then fails (EINTR, EIO) */
 	if (nr == NR_close && ret != -EBADF) {
-		on_close(h, regs->di);
+		fdt_close(table, files, regs->di, prev);
 		return;
 	}
 	if (ret < 0)
 		return;
-	syscall_stack_reset(); /* what follows may install fds */
 	switch (nr) {
 	case NR_open:
 	case NR_openat:
@@ -461,80 +471,91 @@ static __always_inline void on_syscall(struct handler *h, long ret,
 	case NR_fsmount:
 	case NR_fspick:
 	case NR_memfd_secret:
-		in.n = 1;
+		n = 1;
 		break;
 	case NR_signalfd:
 	case NR_signalfd4:
 		/* with an fd it changes that signalfd's mask: recheck */
-		in.n = (int)regs->di == -1;
+		n = (int)regs->di == -1;
 		break;
 	case NR_bpf:
-		in.n = bpf_cmd_makes_fd(regs->di);
-		if (!in.n)
+		n = bpf_cmd_makes_fd(regs->di);
+		if (!n)
 			return; /* lookups, updates: 0 or counts, never an fd */
 		break;
 	case NR_fcntl:
-		in.n = regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC;
-		if (!in.n)
+		n = regs->si == F_DUPFD || regs->si == F_DUPFD_CLOEXEC;
+		if (!n)
 			return;
 		break;
 	case NR_dup2:
 	case NR_dup3:
-		in.n = regs->di != ret; /* dup2(fd, fd) changes nothing */
-		in.how = REPLACE;
-		if (!in.n)
+		n = regs->di != ret; /* dup2(fd, fd) changes nothing */
+		how = REPLACE;
+		if (!n)
 			return;
 		break;
 	case NR_pipe:
 	case NR_pipe2:
-		read_pair(&in, regs->di);
+		n = read_pair(fd, regs->di);
 		break;
 	case NR_socketpair:
-		read_pair(&in, regs->r10);
+		n = read_pair(fd, regs->r10);
 		break;
 	case NR_clone:
 	case NR_clone3:
-		in.fd[0] = ret > 0 ? clone_pidfd(regs, nr) : -1;
-		in.n = in.fd[0] >= 0;
-		if (!in.n)
+		fd[0] = ret > 0 ? clone_pidfd(regs, nr) : -1;
+		n = fd[0] >= 0;
+		if (!n)
 			return;
 		break;
 	case NR_recvmsg:
-		scm_rights_of(h, regs->si);
+	case NR_recvmmsg:
+		n = fdt_scm_gather(regs->si, nr == NR_recvmsg ? 1 : ret);
+		if (n) {
+			take_exit_stack(table);
+			fdt_install_scm(table, files, prev, n);
+		}
 		return;
-	case NR_recvmmsg: {
-		struct mmsg_walk w = { .h = h, .vec = regs->si };
-
-		bpf_loop(ret < 1024 ? ret : 1024, mmsg_cb, &w, 0);
-		return;
-	}
 	case NR_close_range:
-		if (follow && (regs->dx & CLOSE_RANGE_UNSHARE) &&
-		    files_of(task) != ts->files)
-			table_switch(h, task, ts);
+		if ((regs->dx & CLOSE_RANGE_UNSHARE) && unshared(task, ts))
+			new_table(task, table);
 		/* With CLOSE_RANGE_CLOEXEC nothing closes now; exec will. */
 		else if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
-			walk(h, regs->di, regs->si, WALK_CLOSE_RANGE);
+			fdt_walk(table, files,
+				 (__u64)(__u32)regs->di << 32 | (__u32)regs->si,
+				 WALK_CLOSE_RANGE, prev);
 		return;
 	case NR_unshare:
-		if (follow && (regs->di & CLONE_FILES) &&
-		    files_of(task) != ts->files)
-			table_switch(h, task, ts);
+		if ((regs->di & CLONE_FILES) && unshared(task, ts))
+			new_table(task, table);
 		return;
 	case NR_execve:
-	case NR_execveat:
-		on_exec(h, task, ts);
+	case NR_execveat: {
+		__u32 id = 0;
+
+		if (unshared(task, ts)) /* exec unshared a shared table */
+			id = new_table(task, table);
+		else
+			fdt_walk(table, files, ALL_FDS, WALK_EXEC, prev);
+		fdt_exec(id ? id : table);
 		return;
+	}
 	default:
 		/* any other result may be an fd (ioctl, new syscalls, ...) */
 		if (ret >= (1 << 20) || never_returns_fd(nr))
 			return;
 		break;
 	}
-	if (in.n)
-		bpf_loop(in.n, install_cb, &in, 0);
-	else
-		on_recheck(h, ret);
+	if (!n) {
+		fdt_recheck(table, files, ret);
+		return;
+	}
+	take_exit_stack(table);
+	if (fd[0] >= 0)
+		fdt_install(table, files, fd[0], how, prev);
+	if (n == 2 && fd[1] >= 0)
+		fdt_install(table, files, fd[1], how, prev);
 }
 
 #endif

@@ -12,15 +12,27 @@
 
 /* One handler's view: the table the current task uses, and when. */
 struct handler {
-	void *ctx;	      /* the tracing program's context */
-	struct pt_regs *regs; /* the syscall's registers (NULL elsewhere) */
-	__u64 files;	      /* the task's struct files_struct * */
+	__u64 files; /* the task's struct files_struct * */
 	struct fdt_table *tbl;
 	__u32 table;
 	__u32 pad;
 	__u64 now;  /* tick() at the handler's start */
 	__u64 prev; /* clock_read() at the thread's previous syscall exit */
 };
+
+/* A global function's handler, from its scalar arguments (a global
+ * function takes no pointers to the caller's state: that is what lets the
+ * verifier check it once). False: the table is gone. */
+static __always_inline bool handler_init(struct handler *h, __u32 table,
+					 __u64 files, __u64 prev)
+{
+	h->table = table;
+	h->tbl = table_of(table);
+	h->files = files;
+	h->prev = prev;
+	h->now = 0;
+	return h->tbl != NULL;
+}
 
 /* What an installed fd keeps of its opening stack (fdtrack_stacks.bpf.h). */
 struct opening_stack {

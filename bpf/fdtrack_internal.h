@@ -104,6 +104,7 @@ struct fdtrack {
 	uint64_t lost_seen;	 /* lost_events when tables were scanned */
 	uint64_t stacks_deleted; /* by the stack collector */
 	bool failed;		 /* an error while handling records */
+	struct fdtrack_bpf_stats stats; /* (start: when fdtrack_open began) */
 };
 
 /* load.c */
@@ -159,6 +160,14 @@ void fd_names_free(struct fd_names *names);
 int groups_publish(struct fdtrack *t, const struct proc *p,
 		   const struct raw_group *raw, size_t nraw, bool leaks_only,
 		   struct fdtrack_group **out, size_t *nout);
+
+/* diagnose.c: libbpf's messages kept from diagnose_start() on (and
+ * printed under FDTRACK_DEBUG); diagnose_load_error() sets fdtrack_error()
+ * to why `step` failed with err: -EPERM only when the capabilities are
+ * missing, -EOPNOTSUPP for a missing kernel feature (named), -ENOEXEC for
+ * a verifier rejection (fdtrack's bug), else err. */
+void diagnose_start(void);
+int diagnose_load_error(int err, const char *step);
 
 /* fdtrack.c: the snapshot (task_file iterator) until it completes; the
  * error message emptied at the start of fdtrack_open(). */

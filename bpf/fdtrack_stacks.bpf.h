@@ -1,28 +1,52 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Part of fdtrack.bpf.c: the opening stack of an installed fd. The
- * frame-pointer walk gives the key of the stack in `stacks` (one copy per
- * distinct stack, however many fds use it); with DWARF unwinding on, the
- * variant of that key the stack is (struct fdt_recipe in
- * fdtrack_shared.h, docs/design.md §4.6), a window of the stack copied for
- * user space the first time a variant is met.
+ * Part of fdtrack.bpf.c: the opening stack of the syscall exit being
+ * handled, taken once per exit by one global function (fdt_exit_stack(),
+ * verified once whatever calls it) into a per-CPU record; the installs of
+ * that exit carry only its key. The frame-pointer walk gives the key of the
+ * stack in `stacks` (one copy per distinct stack, however many fds use
+ * it); with DWARF unwinding on, the variant of that key the stack is
+ * (struct fdt_recipe in fdtrack_shared.h, docs/design.md §4.6), a window
+ * of the stack copied for user space the first time a variant is met.
+ *
+ * What the kernel does here is copying and comparing words at places user
+ * space named: every loop has a constant bound, and every comparison is
+ * straight-line code, so the verifier walks each function once.
  */
 #ifndef FDTRACK_STACKS_BPF_H
 #define FDTRACK_STACKS_BPF_H
 
 #define USER_SPACE_END 0x800000000000ULL
 
+/* The opening stack of the syscall exit being handled on this CPU, taken
+ * once per exit that installs (on_syscall()) before its installs, which
+ * carry only its key: pipe2, socketpair and SCM_RIGHTS install several
+ * fds from one user stack. (A program never runs twice at once on a
+ * CPU.) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct opening_stack);
+} syscall_stacks SEC(".maps");
+
+static __always_inline struct opening_stack *syscall_stack(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&syscall_stacks, &zero);
+}
+
 /* glibc has no frame pointers, so the frame-pointer walk skips the caller of
  * a leaf syscall wrapper. Its return address is then at [sp]; pass it on if
  * the bytes before it look like a call instruction. */
-static __always_inline __u64 wrapper_retaddr(struct pt_regs *regs, __u64 ra,
-					     bool have_ra)
+static __always_inline __u64 wrapper_retaddr(__u64 ra, bool have_ra, __u64 sp)
 {
 	__u8 b[8];
 
 	/* ra: [sp] if fp_walk() read it already. Nothing is mapped below
 	 * mmap_min_addr (64 KiB): do not fault on a small number. */
-	if (!have_ra && bpf_probe_read_user(&ra, sizeof(ra), (void *)regs->sp))
+	if (!have_ra && bpf_probe_read_user(&ra, sizeof(ra), (void *)sp))
 		return 0;
 	if (ra < 65536 || ra >= USER_SPACE_END)
 		return 0;
@@ -60,10 +84,9 @@ static __always_inline struct fdt_event *record_new(__u32 type, __u32 table,
 /* Tell user space to read the maps of the table's process while it lives:
  * for a stack new to the map, and for the first stack of an address
  * space. */
-static __always_inline void announce_stack(struct handler *h, __u64 key,
-					   bool new_stack)
+static __always_inline void announce_stack(__u32 table, struct fdt_table *tbl,
+					   __u64 key, bool new_stack)
 {
-	struct fdt_table *tbl = h->tbl;
 	struct fdt_event *r;
 	__u32 old = tbl->flags;
 
@@ -74,7 +97,7 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
 		if (old & FDT_T_ANNOUNCED)
 			return;
 	}
-	r = record_new(FDT_EV_STACK, h->table, tbl);
+	r = record_new(FDT_EV_STACK, table, tbl);
 	if (!r)
 		return;
 	r->stack = key;
@@ -104,6 +127,9 @@ static __always_inline void announce_stack(struct handler *h, __u64 key,
  * a chunk's. Chunks go after it, at buf + FP_FIRST. */
 #define FP_FIRST 2048
 
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME  0x100000001b3ULL
+
 struct fp_walk {
 	struct fdt_stack *s;
 	__u64 fp, sp;
@@ -111,6 +137,7 @@ struct fp_walk {
 		       address a is at buf + FP_FIRST: base = a - FP_FIRST) */
 	__u64 have; /* bytes of buf that hold the stack from there */
 	__u64 *buf; /* 2 * FP_FIRST bytes (window_scratch's data) */
+	__u64 hash; /* of the frames so far (FNV-1a over words) */
 };
 
 static long fp_walk_cb(__u32 i, struct fp_walk *w)
@@ -142,100 +169,103 @@ static long fp_walk_cb(__u32 i, struct fp_walk *w)
 		return 1;
 	w->s->frames[n & (FDT_MAX_FRAMES - 1)] = ra;
 	w->s->nframes = n + 1;
+	w->hash = (w->hash ^ ra) * FNV_PRIME;
 	if (next <= w->fp)
 		return 1;
 	w->fp = next;
 	return 0;
 }
 
-/* The walk, its first read at sp (FP_FIRST above): true if it read [sp]
- * into *ra0 (0: not mapped). win->len: the bytes of win->data that are the
- * stack at sp. */
-static __always_inline bool fp_walk(struct fdt_stack *s, struct pt_regs *regs,
-				    struct fdt_window *win, __u64 *ra0)
+/* The stack of the current syscall into s, its key returned (the hash of
+ * its frames and wrapper return address, never 0). The first read takes
+ * FP_FIRST bytes at sp into win (win->len: how many of them are the stack
+ * at sp). */
+static __always_inline __u64 fp_walk(struct fdt_stack *s, struct pt_regs *regs,
+				     struct fdt_window *win)
 {
 	__u64 *buf = (__u64 *)win->data;
-	struct fp_walk w = {
-		.s = s, .fp = regs->bp, .sp = regs->sp, .buf = buf
-	};
-	__u64 len = FP_FIRST;
+	__u64 sp = regs->sp, ip = regs->ip, len = FP_FIRST, ra0 = 0, hash;
+	struct fp_walk w = { .s = s, .fp = regs->bp, .sp = sp, .buf = buf };
+	bool aligned = !(sp & 7);
 
-	*ra0 = 0; /* unreadable: so is the page of [sp] */
 	win->len = 0;
-	if (!(regs->sp & 7) &&
-	    bpf_probe_read_user(buf, len, (void *)regs->sp)) {
-		len = 4096 - (regs->sp & 4095);
+	if (aligned && bpf_probe_read_user(buf, len, (void *)sp)) {
+		len = 4096 - (sp & 4095);
 		if (len > FP_CHUNK)
 			len = FP_CHUNK;
-		if (bpf_probe_read_user(buf, len, (void *)regs->sp))
+		if (bpf_probe_read_user(buf, len, (void *)sp))
 			len = 0;
 	}
-	if (!(regs->sp & 7) && len) {
-		w.base = regs->sp;
+	if (aligned && len) {
+		w.base = sp;
 		w.have = len;
 		win->len = len;
-		*ra0 = buf[0];
+		ra0 = buf[0];
 	}
-	s->frames[0] = regs->ip;
+	s->frames[0] = ip;
 	s->nframes = 1;
+	w.hash = (FNV_OFFSET ^ ip) * FNV_PRIME;
 	bpf_loop(FDT_MAX_FRAMES - 1, fp_walk_cb, &w, 0);
-	return !(regs->sp & 7);
-}
-
-static __always_inline __u64 stack_hash(const struct fdt_stack *s)
-{
-	__u64 hash = 0xcbf29ce484222325ULL;
-
-	for (__u32 i = 0; i < FDT_MAX_FRAMES && i < s->nframes; i++)
-		hash = (hash ^ s->frames[i]) * 0x100000001b3ULL;
-	hash = (hash ^ s->retaddr) * 0x100000001b3ULL;
+	/* [sp] was read if the first read worked (0 there: unmapped) */
+	s->retaddr = wrapper_retaddr(ra0, aligned, sp);
+	hash = (w.hash ^ s->retaddr) * FNV_PRIME;
 	return hash ? hash : 1; /* 0 means "no stack" */
 }
 
 /* ---- DWARF variants ------------------------------------------------- */
 
-/* Does the stack now at regs->sp hold the recipe's return addresses? One
- * read of the span, then a compare per slot (unrolled: a bpf_loop callback
- * per slot cost more than the compare). */
-static __always_inline bool recipe_matches(struct pt_regs *regs,
-					   const struct fdt_recipe *r,
-					   struct fdt_window *scratch)
+/* Does the stack now at sp hold the recipe's return addresses? One read of
+ * the span, then every slot compared without a branch (slots past nslots
+ * masked off): a loop of constant bound with no branch in its body. A
+ * global function: verified once for its two callers. */
+__noinline int fdt_recipe_matches(__u64 sp, const struct fdt_recipe *r)
 {
-	const __u64 *words = (const __u64 *)scratch->data;
-	__u32 span = r->span, n = r->nslots, word;
+	struct fdt_window *scratch;
+	__u32 span, n, zero = 0;
+	const __u64 *words;
+	__u64 x = 0, live;
 
+	scratch = bpf_map_lookup_elem(&window_scratch, &zero);
+	if (!r || !scratch)
+		return 0;
+	words = (const __u64 *)scratch->data;
+	span = r->span;
+	n = r->nslots;
 	if (!n)
-		return true; /* not unwindable: one variant for the key */
+		return 1; /* not unwindable: one variant for the key */
 	if (span < 8 || span > FDT_WINDOW_BYTES || n > FDT_RECIPE_SLOTS)
-		return false;
+		return 0;
 	if (span > scratch->len) { /* more than the walk read at sp */
 		scratch->len = 0;
-		if (bpf_probe_read_user(scratch->data, span, (void *)regs->sp))
-			return false;
+		if (bpf_probe_read_user(scratch->data, span, (void *)sp))
+			return 0;
 		scratch->len = span;
 	}
-#pragma unroll
+#pragma nounroll
 	for (__u32 i = 0; i < FDT_RECIPE_SLOTS; i++) {
-		word = (r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1);
-		if (i < n && words[word] != r->val[i])
-			return false;
+		/* all ones for i < n, else 0 (no branch) */
+		live = (__u64)(((__s64)i - (__s64)n) >> 63);
+		x |= (words[(r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1)] ^
+		      r->val[i]) &
+		     live;
 	}
-	return true;
+	return x == 0;
 }
 
 /* Copy the window of a new variant (as much of FDT_WINDOW_BYTES as is
  * mapped above sp) and tell user space. */
-static __always_inline bool window_copy(struct handler *h,
+static __always_inline bool window_copy(__u32 table, struct fdt_table *tbl,
+					struct pt_regs *r,
 					struct fdt_unwind_key *wkey,
 					struct fdt_window *w)
 {
-	struct pt_regs *r = h->regs;
 	struct fdt_event *e;
+	__u64 sp = r->sp;
 	__u32 len = FDT_WINDOW_BYTES;
 
 	/* a stack near the top of its mapping: smaller windows */
 	w->len = 0;
-	while (len >= 512 && bpf_probe_read_user(w->data, len, (void *)r->sp))
+	while (len >= 512 && bpf_probe_read_user(w->data, len, (void *)sp))
 		len /= 2;
 	if (len < 512)
 		return false;
@@ -247,7 +277,7 @@ static __always_inline bool window_copy(struct handler *h,
 	w->regs[4] = r->si;
 	w->regs[5] = r->di;
 	w->regs[6] = r->bp;
-	w->regs[7] = r->sp;
+	w->regs[7] = sp;
 	w->regs[8] = r->r8;
 	w->regs[9] = r->r9;
 	w->regs[10] = r->r10;
@@ -259,7 +289,7 @@ static __always_inline bool window_copy(struct handler *h,
 	w->regs[16] = r->ip;
 	if (bpf_map_update_elem(&windows, wkey, w, BPF_NOEXIST))
 		return false;
-	e = record_new(FDT_EV_WINDOW, h->table, h->tbl);
+	e = record_new(FDT_EV_WINDOW, table, tbl);
 	if (e) { /* lost: user space looks for windows at every report */
 		e->stack = wkey->stack;
 		e->aspace = wkey->aspace;
@@ -270,7 +300,7 @@ static __always_inline bool window_copy(struct handler *h,
 }
 
 struct variant_search {
-	struct pt_regs *regs;
+	__u64 sp;
 	struct fdt_window *scratch;
 	struct fdt_unwind_key key;
 	__u32 found;
@@ -282,7 +312,7 @@ static long variant_cb(__u32 i, struct variant_search *vs)
 
 	vs->key.variant = i;
 	r = bpf_map_lookup_elem(&recipes, &vs->key);
-	if (!r || !recipe_matches(vs->regs, r, vs->scratch))
+	if (!r || !fdt_recipe_matches(vs->sp, r))
 		return 0;
 	vs->found = i;
 	return 1;
@@ -326,8 +356,7 @@ static long diff_cb(__u32 i, struct diff_scan *d)
 		x |= d->now[w0 + k] ^ d->then[w0 + k];
 	if (!x)
 		return 0;
-	/* word by word only where they differ (an unrolled loop here made
-	 * the verifier take seconds) */
+	/* word by word only where they differ */
 	d->w0 = w0;
 	bpf_loop(DIFF_CHUNK, diff_word_cb, d, 0);
 	return d->n > FDT_MAX_DIFFS;
@@ -337,8 +366,7 @@ static long diff_cb(__u32 i, struct diff_scan *d)
  * stack the same as its window but in a few words? Then it is variant v
  * provisionally, the differing words kept (user space decides later, once
  * it knows where the return addresses are). */
-static __always_inline bool provisional(struct pt_regs *regs,
-					struct fdt_unwind_key *wkey,
+static __always_inline bool provisional(__u64 sp, struct fdt_unwind_key *wkey,
 					struct fdt_window *scratch,
 					struct opening_stack *out)
 {
@@ -353,7 +381,7 @@ static __always_inline bool provisional(struct pt_regs *regs,
 		return false;
 	if (len > scratch->len) {
 		scratch->len = 0;
-		if (bpf_probe_read_user(scratch->data, len, (void *)regs->sp))
+		if (bpf_probe_read_user(scratch->data, len, (void *)sp))
 			return false;
 		scratch->len = len;
 	}
@@ -390,35 +418,42 @@ struct {
 	__type(value, struct variant_cache_entry);
 } variant_cache SEC(".maps");
 
-/* The variant of stack `key` this open's stack is: one whose recipe its
- * stack matches, or provisionally the newest one not unwound yet, or a new
- * one (a window copied), or FDT_NO_VARIANT (all FDT_VARIANTS taken, or a
- * table full: counted in unwinds_dropped). */
-static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
-				    struct opening_stack *out)
+/* The variant of the exit's stack (its key in this CPU's syscall_stacks
+ * record, set by fdt_exit_stack()), into that record: one whose recipe its
+ * stack matches, or
+ * provisionally the newest one not unwound yet, or a new one (a window
+ * copied), or FDT_NO_VARIANT (all FDT_VARIANTS taken, or a table full:
+ * counted in unwinds_dropped). A global function: verified once. */
+__noinline int fdt_dwarf_variant(__u32 table)
 {
 	struct variant_search vs = {
-		.key = { .stack = key,
-			 .aspace = aspace,
-			 .variant = FDT_NO_VARIANT },
+		.key = { .variant = FDT_NO_VARIANT },
 		.found = FDT_NO_VARIANT,
 	};
 	struct fdt_unwind_state zero_state = {}, *st;
+	struct opening_stack *out = syscall_stack();
+	struct fdt_table *tbl = table_of(table);
 	struct variant_cache_entry *c;
-	__u32 zero = 0, n, v, ci = (__u32)key & (VARIANT_CACHE - 1), gen;
+	__u32 zero = 0, n, v, ci, gen;
 	struct fdt_recipe *r;
+	struct pt_regs *regs;
+	__u64 key;
 
-	if (!want_dwarf || !h || !key || !out)
+	if (!out || !tbl || !out->key)
 		return 0;
-	vs.regs = h->regs;
+	key = out->key;
+	vs.key.stack = key;
+	ci = (__u32)key & (VARIANT_CACHE - 1);
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	vs.sp = regs->sp;
+	vs.key.aspace = tbl->aspace;
 	vs.scratch = bpf_map_lookup_elem(&window_scratch, &zero);
 	if (!vs.scratch)
 		return 0;
 	gen = *(volatile __u32 *)&recipes_gen;
 	c = bpf_map_lookup_elem(&variant_cache, &ci);
-	if (c && c->key == key && c->aspace == aspace && c->gen == gen &&
-	    c->gc_gen == gc_gen &&
-	    recipe_matches(vs.regs, &c->recipe, vs.scratch)) {
+	if (c && c->key == key && c->aspace == vs.key.aspace && c->gen == gen &&
+	    c->gc_gen == gc_gen && fdt_recipe_matches(vs.sp, &c->recipe)) {
 		out->variant = c->variant;
 		return 0;
 	}
@@ -440,7 +475,7 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
 		r = bpf_map_lookup_elem(&recipes, &vs.key);
 		if (c && r) {
 			c->key = key;
-			c->aspace = aspace;
+			c->aspace = vs.key.aspace;
 			c->gen = gen;
 			c->gc_gen = gc_gen;
 			c->variant = vs.found;
@@ -449,8 +484,7 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
 		return 0;
 	}
 	vs.key.variant = n - 1;
-	if (n && n <= FDT_VARIANTS &&
-	    provisional(h->regs, &vs.key, vs.scratch, out))
+	if (n && n <= FDT_VARIANTS && provisional(vs.sp, &vs.key, vs.scratch, out))
 		return 0;
 	if (n >= FDT_VARIANTS)
 		goto dropped;
@@ -458,7 +492,7 @@ static __noinline int dwarf_variant(struct handler *h, __u64 key, __u32 aspace,
 	if (v >= FDT_VARIANTS)
 		goto dropped;
 	vs.key.variant = v;
-	if (window_copy(h, &vs.key, vs.scratch)) {
+	if (window_copy(table, tbl, regs, &vs.key, vs.scratch)) {
 		out->variant = v;
 		return 0;
 	}
@@ -467,31 +501,35 @@ dropped:
 	return 0;
 }
 
-/* ---- the stack of an open ------------------------------------------- */
+/* ---- the stack of a syscall exit ------------------------------------ */
 
-/* The calling thread's user stack: its key in the stacks map (added if
- * new) and its variant. Key 0: stacks off, or the map full
- * (stacks_dropped). */
-static __always_inline void stack_capture(struct handler *h,
-					  struct opening_stack *out)
+/* The calling thread's user stack, into this CPU's syscall_stacks
+ * record: its key in the stacks map (added if new); fdt_dwarf_variant()
+ * then finds its variant. Key 0: the map full, or two stacks with one
+ * hash (stacks_dropped). A global function: verified once. */
+__noinline int fdt_exit_stack(__u32 table)
 {
+	struct opening_stack *out = syscall_stack();
+	struct fdt_table *tbl = table_of(table);
 	struct fdt_stack *s, *known;
 	struct fdt_window *buf;
+	struct pt_regs *regs;
 	__u32 zero = 0;
-	__u64 key, ra = 0;
-	bool have_ra;
+	__u64 key;
 	int err;
 
-	if (!want_stacks)
-		return;
+	if (!out || !tbl)
+		return 0;
+	out->key = 0;
+	out->variant = FDT_NO_VARIANT;
+	out->ndiff = FDT_PROVEN;
 	s = bpf_map_lookup_elem(&stack_scratch, &zero);
 	buf = bpf_map_lookup_elem(&window_scratch, &zero);
 	if (!s || !buf)
-		return;
-	have_ra = fp_walk(s, h->regs, buf, &ra);
-	s->retaddr = wrapper_retaddr(h->regs, ra, have_ra);
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	key = fp_walk(s, regs, buf);
 	s->gc_gen = gc_gen;
-	key = stack_hash(s);
 	known = bpf_map_lookup_elem(&stacks, &key);
 	if (known) {
 		if (known->nframes != s->nframes ||
@@ -499,26 +537,37 @@ static __always_inline void stack_capture(struct handler *h,
 		    known->frames[0] != s->frames[0]) {
 			/* two stacks, one 64-bit hash: never show a wrong one */
 			__sync_fetch_and_add(&stacks_dropped, 1);
-			return;
+			return 0;
 		}
 		if (known->gc_gen != gc_gen)
 			known->gc_gen = gc_gen;
-		announce_stack(h, key, false);
+		announce_stack(table, tbl, key, false);
 	} else {
 		err = bpf_map_update_elem(&stacks, &key, s, BPF_NOEXIST);
 		if (err && err != -EEXIST) {
 			__sync_fetch_and_add(&stacks_dropped, 1);
-			return;
+			return 0;
 		}
 		if (!err)
 			__sync_fetch_and_add(&stacks_added, 1);
-		announce_stack(h, key, !err);
+		announce_stack(table, tbl, key, !err);
 	}
 	out->key = key;
-	dwarf_variant(h, key, h->tbl->aspace, out);
+	return 0;
 }
 
-/* After an entry took stack key `key` (taken by stack_capture() in this
+/* The opening stack of the exit being handled: taken once, before its
+ * installs. */
+static __always_inline void take_exit_stack(__u32 table)
+{
+	if (!want_stacks)
+		return;
+	fdt_exit_stack(table);
+	if (want_dwarf)
+		fdt_dwarf_variant(table);
+}
+
+/* After an entry took stack key `key` (taken by fdt_exit_stack() in this
  * run of the program, so the scratch still holds it): if the collector in
  * user space deleted it meanwhile (it scanned the entries before ours was
  * set), put it back. Together with the collector's second scan this keeps

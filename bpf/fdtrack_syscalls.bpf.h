@@ -2,8 +2,9 @@
 /*
  * Part of fdtrack.bpf.c: what one syscall exit does to its table's entries
  * (an installer puts its new file at a number, a remover takes one away, a
- * recheck compares); each installed fd gets its opening stack
- * (fdtrack_stacks.bpf.h).
+ * recheck compares); each installed fd gets the opening stack of its exit
+ * (fdtrack_stacks.bpf.h). Each is a global function with scalar arguments:
+ * the verifier checks it once, not once per path that calls it.
  */
 #ifndef FDTRACK_SYSCALLS_BPF_H
 #define FDTRACK_SYSCALLS_BPF_H
@@ -15,81 +16,43 @@ enum {
 	REPLACE
 };
 
-/* The opening stack of the syscall exit being handled on this CPU, taken
- * at its first install and reused by the others: pipe2, socketpair and
- * SCM_RIGHTS install several fds from one user stack. `run` is bumped per
- * exit that may install (on_syscall(): a program never runs twice at once
- * on a CPU), `taken` is the run the stack is of. A map value rather than a copy
- * in struct handler: the verifier tracks the bytes of a stack copy, and
- * the two ways to it (taken now, taken before) made it explore on_install
- * twice (5 s per load). */
-struct syscall_stack {
-	__u64 run;
-	__u64 taken;
-	struct opening_stack st;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct syscall_stack);
-} syscall_stacks SEC(".maps");
-
-/* A syscall exit that may install fds starts: stacks taken before are not
- * its. */
-static __always_inline void syscall_stack_reset(void)
-{
-	__u32 zero = 0;
-	struct syscall_stack *s = bpf_map_lookup_elem(&syscall_stacks, &zero);
-
-	if (s)
-		s->run++;
-}
-
 /* A syscall installed fd (NEW_FD: the number was free at its effect;
  * REPLACE: dup2/dup3 onto it, closing what was there). */
-static __noinline void on_install(struct handler *h, __u32 fd, int how)
+__noinline int fdt_install(__u32 table, __u64 files, __u32 fd, int how,
+			   __u64 prev)
 {
-	struct fdt_table *tbl = h->tbl;
-	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
-	__u32 seq0 = v ? *(volatile __u32 *)&v->seq : 0, aspace;
-	__u64 det = 0;
-	struct syscall_stack *ss;
-	struct opening_stack *stack;
-	__u32 zero = 0;
+	struct opening_stack *stack = NULL;
+	struct fdt_fd_entry *v;
+	struct fdt_table *tbl;
+	struct handler h;
 	struct occupant c;
 	bool opened = false, locked;
+	__u32 seq0, aspace;
+	__u64 det = 0;
 
+	if (!handler_init(&h, table, files, prev))
+		return 0;
+	tbl = h.tbl;
+	v = entry_get(tbl, table, fd, false);
+	seq0 = v ? *(volatile __u32 *)&v->seq : 0;
 	/* one read of T, checked fresh when locking */
-	occupant_read(&c, h->files, fd);
+	occupant_read(&c, files, fd);
 	if (v) {
 		det = NOTICED(v);
 	} else {
 		if (c.kind < 0)
-			return; /* nothing here, and nothing tracked before */
-		v = entry_get(tbl, h->table, fd, true);
+			return 0; /* nothing here, and nothing tracked before */
+		v = entry_get(tbl, table, fd, true);
 		if (!v)
-			return;
+			return 0;
 		seq0 = 0; /* a racer that made and changed it bumped seq */
 	}
-	ss = bpf_map_lookup_elem(&syscall_stacks, &zero);
-	if (!ss)
-		return;
-	stack = &ss->st;
-	if (ss->taken != ss->run) {
-		stack->key = 0;
-		stack->variant = FDT_NO_VARIANT;
-		stack->ndiff = FDT_PROVEN;
-		if (c.kind >= 0) {
-			stack_capture(h, stack);
-			ss->taken = ss->run;
-		}
-	}
+	/* the exit's stack, taken before its installs (on_syscall()) */
+	if (want_stacks)
+		stack = syscall_stack();
 	aspace = tbl->aspace;
 	TRY_LOCK_FRESH_AFTER(v, seq0,
-			     (occupant_read(&c, h->files, fd),
-			      det = NOTICED(v)),
+			     (occupant_read(&c, files, fd), det = NOTICED(v)),
 			     locked);
 	/* Still sound without a fresh read: an installer's own number keeps
 	 * its file until its exit (assumption C), so T is right; M is read
@@ -101,7 +64,7 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 	 * our previous exit (prev) to the effect (REPLACE, so noticed > prev
 	 * unless V is our very struct file, §4.4). */
 	if (is_current(v, &c) && (v->flags & FDT_F_UNCLAIMED) &&
-	    (how == NEW_FD || v->noticed > h->prev)) {
+	    (how == NEW_FD || v->noticed > prev)) {
 		claim_open(v, tbl, stack, aspace);
 		opened = true;
 	} else if (v->live) {
@@ -110,39 +73,46 @@ static __noinline void on_install(struct handler *h, __u32 fd, int how)
 		else
 			gone_unclaimed(v, tbl, det);
 	} else if (how == REPLACE) {
-		claim_close(v, tbl, h->prev);
+		claim_close(v, tbl, prev);
 	}
 	if (!opened && c.kind >= 0)
 		entry_set(v, tbl, &c, FDT_C_OPENS, 0, 0, stack, aspace);
 	unlock(v);
 	note_std(tbl, fd);
-	keep_stack(stack->key);
+	if (stack)
+		keep_stack(stack->key);
+	return 0;
 }
 
 /* close(fd) removed whatever fd held at its effect. If a close at fd was
  * noticed during this syscall, it is ours: claim it (and if M is gone too,
  * M's own close is still on its way: leave that one to be claimed). */
-static __noinline void on_close(struct handler *h, __u32 fd)
+__noinline int fdt_close(__u32 table, __u64 files, __u32 fd, __u64 prev)
 {
-	struct fdt_table *tbl = h->tbl;
-	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
+	struct fdt_fd_entry *v;
+	struct fdt_table *tbl;
+	struct handler h;
 	struct occupant c;
 	bool locked;
 	__u64 det;
 
+	if (!handler_init(&h, table, files, prev))
+		return 0;
+	tbl = h.tbl;
+	v = entry_get(tbl, table, fd, false);
 	if (!v)
-		return;
+		return 0;
 	/* det is used only with a claim (a close noticed since prev): the
 	 * clock is read for those alone, the fields as fresh as the lock */
 	TRY_LOCK_FRESH(v,
-		       (occupant_read(&c, h->files, fd),
-			det = v->pclaim_ts > h->prev ? NOTICED(v) : 0),
+		       (occupant_read(&c, files, fd),
+			det = v->pclaim_ts > prev ? NOTICED(v) : 0),
 		       locked);
 	if (!locked) {
 		race_lost(); /* the snapshot will find the close: outside */
-		return;
+		return 0;
 	}
-	if (claim_close(v, tbl, h->prev)) {
+	if (claim_close(v, tbl, prev)) {
 		if (v->live && !is_current(v, &c))
 			gone_unclaimed(v, tbl, det);
 	} else if (v->live && !is_current(v, &c)) {
@@ -151,29 +121,34 @@ static __noinline void on_close(struct handler *h, __u32 fd)
 		v->flags |= FDT_F_CLOSE_SEEN;
 	}
 	unlock(v);
+	return 0;
 }
 
 /* A syscall returned fd, or a number that may be one: if M is gone, count
  * it; a tracked file M lacks came by a syscall fdtrack does not model, or
  * its open has not reached its exit yet (that exit then claims it). */
-static __noinline void on_recheck(struct handler *h, __u32 fd)
+__noinline int fdt_recheck(__u32 table, __u64 files, __u32 fd)
 {
-	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v;
+	struct fdt_table *tbl;
+	struct handler h;
 	struct occupant c;
 	bool locked;
 	__u64 det;
 
-	occupant_read(&c, h->files, fd);
-	v = entry_get(tbl, h->table, fd, c.kind >= 0);
+	if (!handler_init(&h, table, files, 0))
+		return 0;
+	tbl = h.tbl;
+	occupant_read(&c, files, fd);
+	v = entry_get(tbl, table, fd, c.kind >= 0);
 	if (!v || is_current(v, &c))
-		return; /* nothing here, or nothing changed */
+		return 0; /* nothing here, or nothing changed */
 	/* det: after the read, so after the effect of any close it sees */
-	TRY_LOCK_FRESH(v, (occupant_read(&c, h->files, fd), det = tick()),
+	TRY_LOCK_FRESH(v, (occupant_read(&c, files, fd), det = tick()),
 		       locked);
 	if (!locked) {
 		race_lost();
-		return;
+		return 0;
 	}
 	if (v->live && !is_current(v, &c))
 		gone_unclaimed(v, tbl, det);
@@ -189,9 +164,58 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 					   : FDT_F_BASE | FDT_F_INHERITED),
 			  det, NULL, tbl->aspace);
 	unlock(v);
+	return 0;
 }
 
-/* ---- fds received with SCM_RIGHTS ----------------------------------- */
+/* ---- the numbers one exit installed --------------------------------- */
+
+/* The fds received with SCM_RIGHTS by one recvmsg/recvmmsg, gathered first
+ * (fdt_scm_gather()) and installed after (fdt_install_scm()): an install
+ * called from inside the message walk would nest the verifier's frames 9
+ * deep. */
+#define SCM_FDS_MAX 4096
+
+struct scm_fds {
+	__u32 n;
+	int fd[SCM_FDS_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scm_fds);
+} scm_fds SEC(".maps");
+
+struct scm_installs {
+	__u32 table;
+	__u64 files;
+	__u64 prev;
+	struct scm_fds *g;
+};
+
+static long scm_install_cb(__u32 i, struct scm_installs *in)
+{
+	int fd = in->g->fd[i & (SCM_FDS_MAX - 1)];
+
+	if (fd >= 0)
+		fdt_install(in->table, in->files, fd, NEW_FD, in->prev);
+	return 0;
+}
+
+/* Install the n fds fdt_scm_gather() left in this CPU's scm_fds. */
+__noinline int fdt_install_scm(__u32 table, __u64 files, __u64 prev, __u32 n)
+{
+	struct scm_installs in = { .table = table, .files = files,
+				   .prev = prev };
+	__u32 zero = 0;
+
+	in.g = bpf_map_lookup_elem(&scm_fds, &zero);
+	if (!in.g)
+		return 0;
+	bpf_loop(n < SCM_FDS_MAX ? n : SCM_FDS_MAX, scm_install_cb, &in, 0);
+	return 0;
+}
 
 #define SOL_SOCKET   1
 #define SCM_RIGHTS   1
@@ -199,7 +223,8 @@ static __noinline void on_recheck(struct handler *h, __u32 fd)
 #define CMSG_FDS_MAX 253 /* SCM_MAX_FD */
 
 struct scm_walk {
-	struct handler *h;
+	struct scm_fds *out;
+	__u64 vec;  /* the messages: struct mmsghdr[], or one msghdr */
 	__u64 cmsg; /* user address of the current cmsghdr */
 	__u64 end;  /* end of the control buffer */
 	__u64 data; /* the fds of an SCM_RIGHTS message */
@@ -207,12 +232,14 @@ struct scm_walk {
 
 static long scm_fd_cb(__u32 i, struct scm_walk *w)
 {
+	__u32 n = w->out->n;
 	int fd;
 
-	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(w->data + 4 * i)))
+	if (n >= SCM_FDS_MAX ||
+	    bpf_probe_read_user(&fd, sizeof(fd), (void *)(w->data + 4 * i)))
 		return 1;
-	if (fd >= 0)
-		on_install(w->h, fd, NEW_FD);
+	w->out->fd[n & (SCM_FDS_MAX - 1)] = fd;
+	w->out->n = n + 1;
 	return 0;
 }
 
@@ -238,31 +265,37 @@ static long scm_cmsg_cb(__u32 i, struct scm_walk *w)
 	return 0;
 }
 
-/* The fds a recvmsg installed, from its struct msghdr (whose
- * msg_controllen the kernel set to what it wrote). */
-static __always_inline void scm_rights_of(struct handler *h, __u64 msghdr)
+/* The control messages of message i, whose msg_controllen the kernel set
+ * to what it wrote. struct mmsghdr { struct msghdr msg_hdr; unsigned
+ * msg_len; } is 64 bytes; recvmsg's one msghdr is message 0. */
+static long scm_msg_cb(__u32 i, struct scm_walk *w)
 {
-	struct scm_walk w = { .h = h };
 	__u64 ctl[2]; /* msg_control, msg_controllen at offsets 32, 40 */
 
-	if (bpf_probe_read_user(ctl, sizeof(ctl), (void *)(msghdr + 32)) ||
+	if (bpf_probe_read_user(ctl, sizeof(ctl),
+				(void *)(w->vec + 64 * (__u64)i + 32)) ||
 	    !ctl[0] || ctl[1] < 16)
-		return;
-	w.cmsg = ctl[0];
-	w.end = ctl[0] + ctl[1];
-	bpf_loop(CMSG_MAX, scm_cmsg_cb, &w, 0);
+		return 0;
+	w->cmsg = ctl[0];
+	w->end = ctl[0] + ctl[1];
+	bpf_loop(CMSG_MAX, scm_cmsg_cb, w, 0);
+	return 0;
 }
 
-struct mmsg_walk {
-	struct handler *h;
-	__u64 vec;
-};
-
-static long mmsg_cb(__u32 i, struct mmsg_walk *w)
+/* Gather the fds that nmsg messages at vec received into this CPU's
+ * scm_fds (at most SCM_FDS_MAX: more in one syscall are found by the next
+ * snapshot or the exit walk, without their stack); how many. */
+__noinline int fdt_scm_gather(__u64 vec, __u32 nmsg)
 {
-	/* struct mmsghdr { struct msghdr msg_hdr; unsigned msg_len; }: 64 B */
-	scm_rights_of(w->h, w->vec + 64 * (__u64)i);
-	return 0;
+	struct scm_walk w = { .vec = vec };
+	__u32 zero = 0;
+
+	w.out = bpf_map_lookup_elem(&scm_fds, &zero);
+	if (!w.out)
+		return 0;
+	w.out->n = 0;
+	bpf_loop(nmsg < 1024 ? nmsg : 1024, scm_msg_cb, &w, 0);
+	return w.out->n;
 }
 
 #endif

@@ -17,7 +17,7 @@ enum walk_why {
 };
 
 struct walk {
-	struct handler *h;
+	struct handler h; /* (in here: one frame of the BPF stack less) */
 	__u32 first;
 	__u32 why;
 	__u64 open_fds; /* WALK_EXIT: the table's open_fds bitmap */
@@ -51,7 +51,7 @@ static __always_inline void mark_open_at_exit(struct fdt_fd_entry *v,
  * remover we will see; a tracked file without an M came outside syscalls. */
 static __always_inline void walk_exit_one(struct walk *w, __u32 fd)
 {
-	struct handler *h = w->h;
+	struct handler *h = &w->h;
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v;
 	struct occupant c;
@@ -91,7 +91,7 @@ static __always_inline void walk_exit_one(struct walk *w, __u32 fd)
  * unsharing exec): at_start, not leaks. Nobody runs in it yet. */
 static __always_inline void walk_inherit_one(struct walk *w, __u32 fd)
 {
-	struct handler *h = w->h;
+	struct handler *h = &w->h;
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v;
 	struct occupant c;
@@ -114,7 +114,7 @@ static __always_inline void walk_inherit_one(struct walk *w, __u32 fd)
 /* close_range, exec, snapshot end: entries only. */
 static __always_inline void walk_entry_one(struct walk *w, __u32 fd)
 {
-	struct handler *h = w->h;
+	struct handler *h = &w->h;
 	struct fdt_table *tbl = h->tbl;
 	struct fdt_fd_entry *v = entry_get(tbl, h->table, fd, false);
 	struct occupant c = {};
@@ -171,17 +171,25 @@ static long walk_cb(__u32 i, struct walk *w)
 	return 0;
 }
 
-/* Walk numbers [first, last] of h's table (clamped to what can hold
- * something). */
-static __always_inline void walk(struct handler *h, __u32 first, __u32 last,
-				 __u32 why)
+/* Walk numbers [first, last] (range: first << 32 | last) of a table,
+ * clamped to what can hold something. prev: the calling thread's previous
+ * exit, for the removers (close_range, exec). A global function: verified
+ * once for every program and path that walks. */
+__noinline int fdt_walk(__u32 table, __u64 files, __u64 range, __u32 why,
+			__u64 prev)
 {
-	struct walk w = { .h = h, .first = first, .why = why };
-	__u32 end = h->tbl->fd_limit; /* entries live below it */
+	struct walk w = { .first = range >> 32, .why = why };
+	__u32 last = (__u32)range, end;
 
+	if (!handler_init(&w.h, table, files, prev))
+		return 0;
+	/* the exit's and the snapshot's verdicts are noticed now */
+	if (why == WALK_EXIT || why == WALK_SNAPSHOT)
+		w.h.now = tick();
+	end = w.h.tbl->fd_limit; /* entries live below it */
 	if (why == WALK_EXIT || why == WALK_INHERIT) {
-		struct files_struct *files = (void *)h->files;
-		struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+		struct files_struct *fs = (void *)files;
+		struct fdtable *fdt = BPF_CORE_READ(fs, fdt);
 
 		w.open_fds = (__u64)BPF_CORE_READ(fdt, open_fds);
 		w.max_fds = BPF_CORE_READ(fdt, max_fds);
@@ -190,9 +198,13 @@ static __always_inline void walk(struct handler *h, __u32 first, __u32 last,
 	}
 	if (last >= end)
 		last = end - 1;
-	if (end == 0 || first > last)
-		return;
-	bpf_loop(last - first + 1, walk_cb, &w, 0);
+	if (end == 0 || w.first > last)
+		return 0;
+	bpf_loop(last - w.first + 1, walk_cb, &w, 0);
+	return 0;
 }
+
+/* The whole table. */
+#define ALL_FDS 0xffffffffULL
 
 #endif

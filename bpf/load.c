@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "fdtrack_internal.h"
 #include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 
@@ -27,24 +28,6 @@
 #define DEFAULT_MAX_STACKS 16384u
 #define DEFAULT_MAX_PROCS  4096u
 #define BTF_PATH	   "/sys/kernel/btf/vmlinux"
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt,
-			va_list ap)
-{
-	/* Quiet unless FDTRACK_DEBUG: failures are summarised in
-	 * fdtrack_error(). */
-	static int debug = -1;
-
-	(void)level;
-	if (debug < 0)
-		debug = getenv("FDTRACK_DEBUG") != NULL;
-	return debug ? vfprintf(stderr, fmt, ap) : 0;
-}
-
-static void set_print_once(void)
-{
-	libbpf_set_print(libbpf_print);
-}
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -125,21 +108,36 @@ void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
 
 /* ---- open / close -------------------------------------------------- */
 
-static int load_error(int err)
+/* The kernel's count of the instructions it processed to verify each
+ * loaded program (bpf_prog_info.verified_insns, Linux 5.16). */
+static void read_prog_stats(struct fdtrack *t)
 {
-	if (err == -EPERM || err == -EACCES)
-		return fdtrack_fail(err,
-				    "fdtrack: permission denied loading "
-				    "BPF programs (libbpf: %s): run as root, or "
-				    "grant CAP_BPF and CAP_PERFMON",
-				    strerror(-err));
-	return fdtrack_fail(err,
-			    "fdtrack: the kernel refused the BPF programs "
-			    "(libbpf: %s, errno %d): fdtrack needs Linux >= "
-			    "6.2 with tp_btf tracepoints, ring buffers, "
-			    "task_file iterators and bpf_rdonly_cast; set "
-			    "FDTRACK_DEBUG=1 for libbpf's log",
-			    strerror(-err), -err);
+	struct fdtrack_bpf_stats *st = &t->stats;
+	struct bpf_program *p;
+
+	st->nprogs = 0;
+	bpf_object__for_each_program(p, t->skel->obj)
+	{
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+
+		if (fd < 0 || st->nprogs >= FDTRACK_MAX_PROGS)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		snprintf(st->prog[st->nprogs].name,
+			 sizeof(st->prog[0].name), "%s", bpf_program__name(p));
+		st->prog[st->nprogs].verified_insns = info.verified_insns;
+		st->nprogs++;
+	}
+}
+
+void fdtrack_get_bpf_stats(const struct fdtrack *t,
+			   struct fdtrack_bpf_stats *out)
+{
+	*out = t->stats;
 }
 
 int on_record(void *ctx, void *data, size_t len)
@@ -272,7 +270,7 @@ static int attach_iterator(struct fdtrack *t, pid_t tgid)
 	if (errno == ESRCH || errno == ENOENT)
 		return fdtrack_fail(-ESRCH, "fdtrack: process %d is gone",
 				    (int)tgid);
-	return load_error(-errno);
+	return diagnose_load_error(-errno, "attaching the snapshot iterator");
 }
 
 /* The target as a process: its command line and maps as of now. */
@@ -423,7 +421,6 @@ static int keep_used(struct fdtrack *t)
 int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		 struct fdtrack **out)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	const char *btf = getenv("FDTRACK_BTF") ? getenv("FDTRACK_BTF")
 						: BTF_PATH;
 	struct fdtrack *t;
@@ -444,7 +441,7 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	if (kill(tgid, 0) && errno == ESRCH)
 		return fdtrack_fail(-ESRCH, "fdtrack: no process with pid %d",
 				    (int)tgid);
-	pthread_once(&once, set_print_once);
+	diagnose_start();
 	ppid = parent_of(tgid);
 
 	t = calloc(1, sizeof(*t));
@@ -460,19 +457,22 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		goto fail;
 	}
 	t->symbolizer.raw_symbols = t->opts.raw_symbols;
+	t->stats.start = mono_s();
 	t->skel = fdtrack_bpf__open();
 	err = t->skel ? configure(t, tgid) : -errno;
 	if (!err)
 		err = fdtrack_bpf__load(t->skel);
 	if (err) {
-		err = load_error(err);
+		err = diagnose_load_error(err, "loading the BPF programs");
 		goto fail;
 	}
+	t->stats.load_seconds = mono_s() - t->stats.start;
+	read_prog_stats(t);
 	t->bss = t->skel->bss;
 	t->data = t->skel->data;
 	err = fill_maps(t, tgid, ppid);
 	if (err) {
-		err = load_error(err);
+		err = diagnose_load_error(err, "filling the BPF maps");
 		goto fail;
 	}
 	/* Everything that makes an fd first and sys_exit last: a process
@@ -496,7 +496,7 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 			err = -errno;
 	}
 	if (err) {
-		err = load_error(err);
+		err = diagnose_load_error(err, "attaching the BPF programs");
 		goto fail;
 	}
 	err = add_root(t, tgid, ppid);
@@ -512,6 +512,7 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 		err = keep_used(t);
 	if (err)
 		goto fail;
+	t->stats.start_seconds = mono_s() - t->stats.start;
 	*out = t;
 	return 0;
 fail:
