@@ -9,7 +9,9 @@
 #                                     stacks: DWARF, demangling (_stacks),
 #                                     environment errors (_env), leak
 #                                     groups through the library (_groups),
-#                                     io_uring opens and full tables (_limits);
+#                                     io_uring opens and full tables (_limits),
+#                                     the verifier budget of every mode
+#                                     (_budget);
 #                                     their targets leaker, forker,
 #                                     scm_rights, nofp_uring,
 #                                     variant_siblings, dlopen_leak
@@ -37,6 +39,7 @@ FDT_STACKS_TEST := $(BUILD)/test/bpf/test_fdtrack_stacks
 FDT_ENV_TEST := $(BUILD)/test/bpf/test_fdtrack_env
 FDT_GROUPS_TEST := $(BUILD)/test/bpf/test_fdtrack_groups
 FDT_LIMITS_TEST := $(BUILD)/test/bpf/test_fdtrack_limits
+FDT_BUDGET_TEST := $(BUILD)/test/bpf/test_fdtrack_budget
 FDT_TESTLIB := $(BUILD)/obj/bpf-tests/fdtrack_testlib.o
 
 # Built without frame pointers, as optimised code and liburing are: the
@@ -109,7 +112,7 @@ FDT_CFLAGS  = -Ibpf -I$(FDT_GEN) $(COMMON_CFLAGS) $(call pc_cflags,libbpf libdw)
 ALL_TARGETS += $(FDTRACK_LIB) $(FDT_CLI)
 TEST_BINS   += $(FDT_TEST) $(FDT_RACES_TEST) $(FDT_KINDS_TEST) $(FDT_CLI_TEST) \
 	       $(FDT_FOLLOW_TEST) $(FDT_STACKS_TEST) $(FDT_ENV_TEST) \
-	       $(FDT_GROUPS_TEST) $(FDT_LIMITS_TEST)
+	       $(FDT_GROUPS_TEST) $(FDT_LIMITS_TEST) $(FDT_BUDGET_TEST)
 
 $(FDT_VMLINUX): $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -160,7 +163,9 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_CXX_PATH='"$(abspath $(FDT_CXX))"' \
 	  -DFDT_INLINED_PATH='"$(abspath $(FDT_INLINED))"' \
 	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
-	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' -c -o $@ $<
+	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' \
+	  -DFDT_BPF_OBJ_PATH='"$(abspath $(FDT_BPF_OBJ))"' \
+	  -DFDT_STACK_BUDGET_PATH='"$(abspath bpf/tools/stack_budget.py)"' -c -o $@ $<
 
 $(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) $(FDT_VARIANTS_T) $(FDT_DLOPEN) $(FDT_DLOPEN_MOD) \
 	  $(FDT_CXX) $(FDT_RUST_LEGACY) $(FDT_RUST_V0) $(FDT_INLINED)

@@ -26,7 +26,9 @@ int require_bpf(void)
 	return s && *s && strcmp(s, "0");
 }
 
-/* Open fdtrack on pid, or skip the test (fail under FDTRACK_REQUIRE_BPF). */
+/* Open fdtrack on pid, or skip the test where this process may not load
+ * BPF programs (a fail under FDTRACK_REQUIRE_BPF). Where it may, a load
+ * failure (a verifier rejection, a missing kernel feature) fails. */
 struct fdtrack *open_or_skip(pid_t pid, const struct fdtrack_options *o)
 {
 	struct fdtrack *t = NULL;
@@ -35,7 +37,11 @@ struct fdtrack *open_or_skip(pid_t pid, const struct fdtrack_options *o)
 	if (err) {
 		ck_assert_msg(!require_bpf(), "FDTRACK_REQUIRE_BPF=1 but: %s",
 			      fdtrack_error());
-		printf("SKIP: %s\n", fdtrack_error());
+		ck_assert_msg(!fdtrack_bpf_permitted(),
+			      "BPF is permitted here, yet: %s",
+			      fdtrack_error());
+		printf("SKIP: not permitted to load BPF: %s\n",
+		       fdtrack_error());
 		return NULL;
 	}
 	return t;
