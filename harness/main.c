@@ -235,14 +235,19 @@ static int start(struct ctx *c)
 	int rc;
 
 	if (exs_probe_open(o->probe, &c->probe, why, sizeof(why)) != 0) {
-		fprintf(stderr,
-			"exstress: fdtrack is required (--probe require) but cannot start: %s\n",
-			why);
+		if (o->probe == EXS_PROBE_REQUIRE)
+			fprintf(stderr,
+				"exstress: fdtrack is required (--probe require) but cannot start: %s\n",
+				why);
+		else
+			fprintf(stderr,
+				"exstress: fdtrack's probe cannot start, although BPF is permitted (--probe auto goes on with /proc alone only where it is not): %s\n",
+				why);
 		return -1;
 	}
 	if (!c->probe && o->probe == EXS_PROBE_AUTO)
 		fprintf(stderr,
-			"exstress: fdtrack unavailable, sampling /proc only: %s\n",
+			"exstress: the eBPF probe is not permitted here, sampling /proc only: %s\n",
 			why);
 	/* Before the baseline: the first stack walk loads libgcc's unwinder. */
 	rc = exs_heap_init(o->heap, o->heap_stacks != EXS_HEAP_STACKS_OFF);

@@ -46,7 +46,9 @@ int exs_probe_open(enum exs_probe_mode mode, struct exs_probe **out, char *why,
 	if (rc) {
 		snprintf(why, whylen, "%s", fdtrack_error());
 		free(p);
-		return mode == EXS_PROBE_REQUIRE ? -1 : 0;
+		/* auto goes on without the probe only where BPF is not
+		 * permitted; a kernel that rejects it is an error */
+		return mode == EXS_PROBE_REQUIRE || rc != -EPERM ? -1 : 0;
 	}
 	*out = p;
 	return 0;

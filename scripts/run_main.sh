@@ -129,6 +129,12 @@ if [ "$plot_rc" -ne 0 ]; then
 	[ $status -eq 0 ] && status=2
 fi
 if [ $status -eq 0 ]; then
-	echo "run: OK: legacy-448 leaks (detected, exit 1) and fixed does not (exit 0)"
+	# exstress --probe auto goes on without fdtrack only where BPF is not
+	# permitted: an OK without the probe says so
+	if grep -qs '"probe": *"proc-only"' "$outdir/$scenario-legacy-448.json" "$outdir/$scenario-fixed.json"; then
+		echo "run: OK without the eBPF probe: not permitted here (/proc sampling only): legacy-448 leaks (detected, exit 1) and fixed does not (exit 0)"
+	else
+		echo "run: OK: legacy-448 leaks (detected, exit 1) and fixed does not (exit 0); eBPF probe (fdtrack) and /proc"
+	fi
 fi
 exit $status

@@ -32,7 +32,7 @@ def load(spec):
         try:
             with open(log) as f:
                 for line in f:
-                    if "fdtrack unavailable" in line:
+                    if "probe is not permitted" in line:
                         run["why_no_bpf"] = line.strip()
                         break
         except OSError:
