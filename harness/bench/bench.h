@@ -28,6 +28,7 @@
 #endif
 
 #define BENCH_MAX_REPS	  64
+#define BENCH_MAX_METRICS 16
 #define BENCH_MAX_RESULTS 64
 
 /* ---- options ---------------------------------------------------------- */
@@ -83,11 +84,12 @@ struct bench_result {
 	struct {
 		const char *name;
 		double value;
-	} metrics[4];
+	} metrics[BENCH_MAX_METRICS];
 	int nmetrics;
 	/* computed by bench_finish */
 	double med, min, max, floor_med, floor_min, floor_max;
 	double ratio, paired_ratio, extra_med, extra_min, extra_max;
+	double paired_min, paired_max; /* spread of the per-pair ratios */
 	bool met;
 };
 

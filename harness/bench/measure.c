@@ -94,7 +94,7 @@ void bench_metric(struct bench_result *r, const char *name, double value)
 			r->metrics[i].value = value;
 			return;
 		}
-	if (r->nmetrics < 4) {
+	if (r->nmetrics < BENCH_MAX_METRICS) {
 		r->metrics[r->nmetrics].name = name;
 		r->metrics[r->nmetrics++].value = value;
 	}
@@ -160,7 +160,7 @@ static void finish_one(struct bench_result *r)
 {
 	stats(r->fig, r->nrep, &r->med, &r->min, &r->max);
 	r->floor_med = r->floor_min = r->floor_max = r->ratio =
-		r->paired_ratio = NAN;
+		r->paired_ratio = r->paired_min = r->paired_max = NAN;
 	r->extra_med = r->extra_min = r->extra_max = NAN;
 	if (r->floor_what[0]) {
 		double q[BENCH_MAX_REPS], lo, hi;
@@ -171,6 +171,8 @@ static void finish_one(struct bench_result *r)
 		for (int i = 0; i < r->nrep; i++)
 			q[i] = r->floor[i] > 0 ? r->fig[i] / r->floor[i] : NAN;
 		stats(q, r->nrep, &r->paired_ratio, &lo, &hi);
+		r->paired_min = lo;
+		r->paired_max = hi;
 	}
 	if (r->nextra)
 		stats(r->extra, r->nextra, &r->extra_med, &r->extra_min,
@@ -261,6 +263,8 @@ static void json_result(FILE *f, const struct bench_result *r)
 	json_put_num(f, ", \"baseline_max\": ", r->floor_max);
 	json_put_num(f, ",\n     \"ratio\": ", r->ratio);
 	json_put_num(f, ", \"paired_ratio_median\": ", r->paired_ratio);
+	json_put_num(f, ", \"paired_ratio_min\": ", r->paired_min);
+	json_put_num(f, ", \"paired_ratio_max\": ", r->paired_max);
 	if (r->extra_name) {
 		json_put_str(f, ",\n     ", r->extra_name);
 		json_put_num(f, ": {\"median\": ", r->extra_med);
@@ -365,13 +369,17 @@ static void fmt_num(char *buf, size_t len, double v)
 
 static void print_row(const struct bench_result *r, bool smoke)
 {
-	char med[32], min[32], max[32], floor_med[32], ratio[32], goal[32];
+	char med[32], min[32], max[32], floor_med[32], ratio[64], goal[32];
 	fmt_num(med, sizeof(med), r->med);
 	fmt_num(min, sizeof(min), r->min);
 	fmt_num(max, sizeof(max), r->max);
 	fmt_num(floor_med, sizeof(floor_med), r->floor_med);
 	if (isnan(r->ratio))
 		snprintf(ratio, sizeof(ratio), "—");
+	else if (r->goal_max_ratio > 0 && !isnan(r->paired_min))
+		/* a goal's ratio with the spread of its pairs' ratios */
+		snprintf(ratio, sizeof(ratio), "%.3f (pairs %.3f-%.3f)",
+			 r->ratio, r->paired_min, r->paired_max);
 	else
 		snprintf(ratio, sizeof(ratio), "%.3f", r->ratio);
 	if (has_goal(r))
