@@ -131,7 +131,9 @@ fi
 if [ $status -eq 0 ]; then
 	# exstress --probe auto goes on without fdtrack only where BPF is not
 	# permitted: an OK without the probe says so
-	if grep -qs '"probe": *"proc-only"' "$outdir/$scenario-legacy-448.json" "$outdir/$scenario-fixed.json"; then
+	if [ "$probe" = off ]; then
+		echo "run: OK without the eBPF probe (--probe off; /proc sampling only): legacy-448 leaks (detected, exit 1) and fixed does not (exit 0)"
+	elif grep -qs '"probe": *"proc-only"' "$outdir/$scenario-legacy-448.json" "$outdir/$scenario-fixed.json"; then
 		echo "run: OK without the eBPF probe: not permitted here (/proc sampling only): legacy-448 leaks (detected, exit 1) and fixed does not (exit 0)"
 	else
 		echo "run: OK: legacy-448 leaks (detected, exit 1) and fixed does not (exit 0); eBPF probe (fdtrack) and /proc"
