@@ -133,9 +133,21 @@ $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(FDT_CFLAGS) -c -o $@ $<
 
-$(FDTRACK_LIB): $(addprefix $(BUILD)/obj/bpf/,fdtrack.o load.o diagnose.o procs.o groups.o symbolize.o unwind.o ring.o socknames.o)
-	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+# One relocatable object whose only global symbols are the fdtrack_* API
+# (fdtrack.h): the parts' own functions (map_fd, proc_add, unwind_window,
+# ...) are linked to each other and made local, so a program linking the
+# library cannot collide with them or call them. The build fails if
+# anything else stays global.
+FDT_LIB_OBJS := $(addprefix $(BUILD)/obj/bpf/,fdtrack.o load.o diagnose.o procs.o groups.o symbolize.o unwind.o windows.o ring.o socknames.o)
+$(FDTRACK_LIB): $(FDT_LIB_OBJS)
+	@mkdir -p $(@D) $(BUILD)/obj/bpf-lib
+	$(LD) -r -o $(BUILD)/obj/bpf-lib/libfdtrack.o $^
+	objcopy --wildcard --keep-global-symbol='fdtrack_*' \
+	  $(BUILD)/obj/bpf-lib/libfdtrack.o
+	@leaked=$$(nm -g --defined-only $(BUILD)/obj/bpf-lib/libfdtrack.o | \
+	  awk '$$3 !~ /^fdtrack_/ {print $$3}'); \
+	  [ -z "$$leaked" ] || { echo "libfdtrack exports more than fdtrack_*: $$leaked" >&2; exit 1; }
+	rm -f $@ && $(AR) rcs $@ $(BUILD)/obj/bpf-lib/libfdtrack.o
 
 $(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUILD)/obj/bpf/cli_report.o $(FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)

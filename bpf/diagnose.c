@@ -175,21 +175,21 @@ int diagnose_load_error(int err, const char *step)
 	memcpy(last, said.last, sizeof(last));
 	pthread_mutex_unlock(&said.lock);
 	if (!fdtrack_bpf_permitted())
-		return fdtrack_fail(-EPERM,
-				    "fdtrack: not permitted to load BPF "
-				    "programs (%s failed: %s): this process "
-				    "lacks CAP_BPF and CAP_PERFMON (or "
-				    "CAP_SYS_ADMIN); run as root, or grant "
-				    "them (setcap cap_bpf,cap_perfmon+ep)",
-				    step, strerror(-err));
+		return lib_fail(-EPERM,
+				"fdtrack: not permitted to load BPF "
+				"programs (%s failed: %s): this process "
+				"lacks CAP_BPF and CAP_PERFMON (or "
+				"CAP_SYS_ADMIN); run as root, or grant "
+				"them (setcap cap_bpf,cap_perfmon+ep)",
+				step, strerror(-err));
 	feature = missing_feature();
 	if (feature)
-		return fdtrack_fail(-EOPNOTSUPP,
-				    "fdtrack: this kernel (Linux %s) lacks %s, "
-				    "which fdtrack needs (%s failed: %s)",
-				    u.release, feature, step, strerror(-err));
+		return lib_fail(-EOPNOTSUPP,
+				"fdtrack: this kernel (Linux %s) lacks %s, "
+				"which fdtrack needs (%s failed: %s)",
+				u.release, feature, step, strerror(-err));
 	if (prog[0])
-		return fdtrack_fail(
+		return lib_fail(
 			-ENOEXEC,
 			"fdtrack: the kernel's verifier (Linux %s) rejected "
 			"BPF program '%s' (%s): %s / %s / %s. This is a bug "
@@ -197,9 +197,9 @@ int diagnose_load_error(int err, const char *step)
 			"this message (FDTRACK_DEBUG=1 prints the whole log)",
 			u.release, prog, strerror(-err), tail[0], tail[1],
 			tail[2]);
-	return fdtrack_fail(err,
-			    "fdtrack: %s failed on Linux %s: %s (libbpf: %s); "
-			    "FDTRACK_DEBUG=1 prints libbpf's log",
-			    step, u.release, strerror(-err),
-			    last[0] ? last : "no message");
+	return lib_fail(err,
+			"fdtrack: %s failed on Linux %s: %s (libbpf: %s); "
+			"FDTRACK_DEBUG=1 prints libbpf's log",
+			step, u.release, strerror(-err),
+			last[0] ? last : "no message");
 }

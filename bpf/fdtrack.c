@@ -23,7 +23,7 @@
 
 static _Thread_local char errbuf[1024];
 
-int fdtrack_fail(int err, const char *fmt, ...)
+int lib_fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -33,7 +33,7 @@ int fdtrack_fail(int err, const char *fmt, ...)
 	return err;
 }
 
-void fdtrack_clear_error(void)
+void lib_clear_error(void)
 {
 	errbuf[0] = 0;
 }
@@ -55,10 +55,10 @@ static int snapshot_once(struct fdtrack *t)
 	__atomic_add_fetch(&t->bss->snap_gen, 1, __ATOMIC_SEQ_CST);
 	fd = bpf_iter_create(bpf_link__fd(t->iter));
 	if (fd < 0)
-		return fdtrack_fail(-errno,
-				    "fdtrack: cannot start the fd "
-				    "snapshot iterator: %s",
-				    strerror(errno));
+		return lib_fail(-errno,
+				"fdtrack: cannot start the fd "
+				"snapshot iterator: %s",
+				strerror(errno));
 	/* The program writes nothing; one read walks every table. */
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		;
@@ -66,8 +66,8 @@ static int snapshot_once(struct fdtrack *t)
 		n = -errno;
 	close(fd);
 	if (n < 0)
-		return fdtrack_fail(n, "fdtrack: fd snapshot failed: %s",
-				    strerror(-n));
+		return lib_fail(n, "fdtrack: fd snapshot failed: %s",
+				strerror(-n));
 	return 0;
 }
 
@@ -85,12 +85,11 @@ static int snapshots(struct fdtrack *t)
 		    !__atomic_load_n(&t->bss->snap_gave_up, __ATOMIC_SEQ_CST))
 			return err;
 	}
-	return fdtrack_fail(-EAGAIN,
-			    "fdtrack: the fd snapshot kept losing "
-			    "races with the target (16 walks); try again");
+	return lib_fail(-EAGAIN, "fdtrack: the fd snapshot kept losing "
+				 "races with the target (16 walks); try again");
 }
 
-int fdtrack_run_snapshot(struct fdtrack *t)
+int snapshot_run(struct fdtrack *t)
 {
 	maps_release(t);
 	return snapshots(t);
@@ -122,10 +121,10 @@ static int poll_records(struct fdtrack *t, int timeout_ms)
 			n = ring_buffer__consume(t->rb);
 	}
 	if (n < 0 && n != -EINTR)
-		return fdtrack_fail(n,
-				    "fdtrack: reading the ring buffer "
-				    "failed: %s",
-				    strerror(-n));
+		return lib_fail(n,
+				"fdtrack: reading the ring buffer "
+				"failed: %s",
+				strerror(-n));
 	if (t->failed)
 		return -ENOMEM; /* fdtrack_error() says what */
 	lost = __atomic_load_n(&t->bss->lost_events, __ATOMIC_RELAXED);
@@ -135,7 +134,7 @@ static int poll_records(struct fdtrack *t, int timeout_ms)
 		if (n)
 			return n;
 	}
-	unwind_idle(t);
+	unwinder_idle(&t->unwinder, &t->symbolizer);
 	in_map = t->bss->stacks_added - t->stacks_deleted;
 	if (in_map > t->opts.max_stacks / 4 * 3)
 		return procs_collect_stacks(t);
@@ -160,7 +159,7 @@ static int reconcile(struct fdtrack *t)
 		return err;
 	if (fdtrack_all_exited(t))
 		return 0; /* nothing left to look at; the exit walks were exact */
-	return fdtrack_run_snapshot(t);
+	return snapshot_run(t);
 }
 
 int fdtrack_reconcile(struct fdtrack *t)
@@ -268,7 +267,7 @@ static int process_publish(struct fdtrack *t, struct proc *p,
 	out->has_status = p->has_status;
 	out->status = p->status;
 	if (p->cmdline && !(out->cmdline = strdup(p->cmdline)))
-		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		return lib_fail(-ENOMEM, "fdtrack: out of memory");
 	if (p->exited) {
 		counts_add(&out->counts, p->count);
 		out->counts.exited = 1;
@@ -307,7 +306,7 @@ static int processes(struct fdtrack *t, struct fdtrack_process **procs,
 		return err;
 	v = calloc(t->nprocs ? t->nprocs : 1, sizeof(*v));
 	if (!v)
-		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		return lib_fail(-ENOMEM, "fdtrack: out of memory");
 	for (size_t i = 0; i < t->nprocs; i++) {
 		err = process_publish(t, t->procs[i], &v[n]);
 		if (err) {

@@ -161,6 +161,12 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 		   const struct raw_group *raw, size_t nraw, bool leaks_only,
 		   struct fdtrack_group **out, size_t *nout);
 
+/* windows.c: unwind the window of key (a WINDOW record) with t's
+ * unwinder, write its recipe, delete it (0, or -ENOMEM); every window still
+ * waiting (a record lost, or not yet read): before a report. */
+int windows_unwind(struct fdtrack *t, const struct fdt_unwind_key *key);
+int windows_pending(struct fdtrack *t);
+
 /* diagnose.c: libbpf's messages kept from diagnose_start() on (and
  * printed under FDTRACK_DEBUG); diagnose_load_error() sets fdtrack_error()
  * to why `step` failed with err: -EPERM only when the capabilities are
@@ -171,9 +177,9 @@ int diagnose_load_error(int err, const char *step);
 
 /* fdtrack.c: the snapshot (task_file iterator) until it completes; the
  * error message emptied at the start of fdtrack_open(). */
-int fdtrack_run_snapshot(struct fdtrack *t);
-void fdtrack_clear_error(void);
-int fdtrack_fail(int err, const char *fmt, ...)
+int snapshot_run(struct fdtrack *t);
+void lib_clear_error(void);
+int lib_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -148,7 +148,7 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 {
 	struct raw_group *groups = NULL, *g;
 	size_t n = 0, cap = 0;
-	int err = unwind_pending(t); /* windows not unwound yet */
+	int err = windows_pending(t); /* windows not unwound yet */
 
 	for (uint32_t fd = 0; fd < fd_limit && !err; fd++) {
 		struct fdt_fd_key key = { .table = table, .fd = fd };
@@ -165,7 +165,7 @@ int groups_of_table(struct fdtrack *t, uint32_t table, uint32_t fd_limit,
 		err = groups_copy_stacks(t, groups, n);
 	if (err) {
 		raw_groups_free(groups, n);
-		return fdtrack_fail(err, "fdtrack: out of memory");
+		return lib_fail(err, "fdtrack: out of memory");
 	}
 	*out = groups;
 	*nout = n;
@@ -425,13 +425,13 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 	*out = NULL;
 	*nout = 0;
 	if (!g)
-		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		return lib_fail(-ENOMEM, "fdtrack: out of memory");
 	for (size_t i = 0; i < nraw; i++) {
 		if (leaks_only && (raw[i].at_start || raw[i].std))
 			continue;
 		if (group_publish(t, p, &raw[i], &g[n++])) {
 			fdtrack_groups_free(g, n);
-			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+			return lib_fail(-ENOMEM, "fdtrack: out of memory");
 		}
 		g[n - 1].suppressed = suppressed(t, &g[n - 1]);
 		if (leaks_only && g[n - 1].suppressed)
@@ -446,7 +446,7 @@ int groups_publish(struct fdtrack *t, const struct proc *p,
 		if (group_fd_names(p->exited ? &p->names : &now, &g[i])) {
 			fd_names_free(&now);
 			fdtrack_groups_free(g, n);
-			return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+			return lib_fail(-ENOMEM, "fdtrack: out of memory");
 		}
 	fd_names_free(&now);
 	qsort(g, n, sizeof(*g), group_cmp);

@@ -127,8 +127,8 @@ static void read_prog_stats(struct fdtrack *t)
 		memset(&info, 0, sizeof(info));
 		if (bpf_obj_get_info_by_fd(fd, &info, &len))
 			continue;
-		snprintf(st->prog[st->nprogs].name,
-			 sizeof(st->prog[0].name), "%s", bpf_program__name(p));
+		snprintf(st->prog[st->nprogs].name, sizeof(st->prog[0].name),
+			 "%s", bpf_program__name(p));
 		st->prog[st->nprogs].verified_insns = info.verified_insns;
 		st->nprogs++;
 	}
@@ -268,8 +268,8 @@ static int attach_iterator(struct fdtrack *t, pid_t tgid)
 	if (t->iter)
 		return 0;
 	if (errno == ESRCH || errno == ENOENT)
-		return fdtrack_fail(-ESRCH, "fdtrack: process %d is gone",
-				    (int)tgid);
+		return lib_fail(-ESRCH, "fdtrack: process %d is gone",
+				(int)tgid);
 	return diagnose_load_error(-errno, "attaching the snapshot iterator");
 }
 
@@ -283,7 +283,7 @@ static int add_root(struct fdtrack *t, pid_t tgid, pid_t ppid)
 	FILE *f;
 
 	if (!root)
-		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		return lib_fail(-ENOMEM, "fdtrack: out of memory");
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)tgid);
 	f = fopen(path, "r");
 	if (f) {
@@ -391,10 +391,10 @@ static int keep_used(struct fdtrack *t)
 		len = sizeof(info);
 		if (bpf_obj_get_info_by_fd(bpf_map__fd(skel_map(s, m)), &info,
 					   &len))
-			return fdtrack_fail(-errno,
-					    "fdtrack: cannot read a map's "
-					    "id: %s",
-					    strerror(errno));
+			return lib_fail(-errno,
+					"fdtrack: cannot read a map's "
+					"id: %s",
+					strerror(errno));
 		t->map_id[m] = info.id;
 	}
 	bss = map_globals(s->maps.bss, &t->bss_len);
@@ -411,10 +411,10 @@ static int keep_used(struct fdtrack *t)
 		t->data = data;
 	fdtrack_bpf__destroy(s);
 	if (!bss || !data)
-		return fdtrack_fail(-ENOMEM,
-				    "fdtrack: cannot map the BPF "
-				    "globals: %s",
-				    strerror(errno));
+		return lib_fail(-ENOMEM,
+				"fdtrack: cannot map the BPF "
+				"globals: %s",
+				strerror(errno));
 	return 0;
 }
 
@@ -428,32 +428,31 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	int err;
 
 	*out = NULL;
-	fdtrack_clear_error();
+	lib_clear_error();
 	if (tgid <= 0)
-		return fdtrack_fail(-EINVAL, "fdtrack: invalid pid %d",
-				    (int)tgid);
+		return lib_fail(-EINVAL, "fdtrack: invalid pid %d", (int)tgid);
 	if (access(btf, R_OK))
-		return fdtrack_fail(-ENOENT,
-				    "fdtrack: no kernel BTF at %s (%s): "
-				    "boot a kernel built with "
-				    "CONFIG_DEBUG_INFO_BTF=y",
-				    btf, strerror(errno));
+		return lib_fail(-ENOENT,
+				"fdtrack: no kernel BTF at %s (%s): "
+				"boot a kernel built with "
+				"CONFIG_DEBUG_INFO_BTF=y",
+				btf, strerror(errno));
 	if (kill(tgid, 0) && errno == ESRCH)
-		return fdtrack_fail(-ESRCH, "fdtrack: no process with pid %d",
-				    (int)tgid);
+		return lib_fail(-ESRCH, "fdtrack: no process with pid %d",
+				(int)tgid);
 	diagnose_start();
 	ppid = parent_of(tgid);
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		return lib_fail(-ENOMEM, "fdtrack: out of memory");
 	t->tgid = tgid;
 	for (int m = 0; m < FDT_NMAPS; m++)
 		t->map_fds[m] = -1;
 	t->watching_self = tgid == getpid();
 	t->opts = effective_options(opts);
 	if (copy_suppress(t)) {
-		err = fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		err = lib_fail(-ENOMEM, "fdtrack: out of memory");
 		goto fail;
 	}
 	t->symbolizer.raw_symbols = t->opts.raw_symbols;
@@ -505,7 +504,7 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	/* Attached first, snapshot second: an fd opened in between is seen
 	 * by both, and the entry keeps it once. */
 	t->bss->snap_baseline = 1;
-	err = fdtrack_run_snapshot(t);
+	err = snapshot_run(t);
 	t->bss->snap_baseline = 0;
 	__atomic_store_n(&t->bss->baseline_done, 1, __ATOMIC_SEQ_CST);
 	if (!err)

@@ -324,7 +324,7 @@ static int report_table(struct fdtrack *t, uint32_t table)
 	if (!p)
 		p = proc_add(t, table, rec.tgid, rec.ppid, rec.aspace);
 	if (!p)
-		return fdtrack_fail(-ENOMEM, "fdtrack: out of memory");
+		return lib_fail(-ENOMEM, "fdtrack: out of memory");
 	if (p->exited)
 		return 0;
 	err = groups_of_table(t, table, rec.fd_limit, true, &p->groups,
@@ -371,7 +371,7 @@ int procs_on_record(struct fdtrack *t, const void *data, size_t len)
 					      .aspace = e->aspace,
 					      .variant = e->variant };
 
-		if (unwind_window(t, &key))
+		if (windows_unwind(t, &key))
 			t->failed = true;
 		break;
 	}
@@ -576,7 +576,7 @@ int procs_collect_stacks(struct fdtrack *t)
 	free(gone.keys);
 	free(again.keys);
 	free(copies);
-	return err ? fdtrack_fail(err, "fdtrack: out of memory") : 0;
+	return err ? lib_fail(err, "fdtrack: out of memory") : 0;
 }
 
 /* ---- counts --------------------------------------------------------------- */

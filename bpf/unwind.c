@@ -1,7 +1,9 @@
 /*
  * fdtrack's DWARF unwinder (unwind.h): a window of user stack and the
  * registers at the syscall, unwound with libdwfl over the address space's
- * copy of /proc/PID/maps, reading memory only from the window.
+ * copy of /proc/PID/maps (a symbolizer's), reading memory only from the
+ * window. It knows nothing of the tracker: the window comes in, the frames
+ * and a recipe go out (windows.c moves them between it and the kernel).
  */
 #include "unwind.h"
 
@@ -9,13 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bpf/bpf.h>
 #include <elfutils/libdwfl.h>
 
 #include "clock.h"
-#include "fdtrack_internal.h"
-/* after it: the skeleton's globals (recipes_gen) */
-#include "fdtrack.skel.h"
+#include "symbolize.h"
 
 #define DWARF_SP 7 /* x86_64 DWARF register number of rsp */
 
@@ -111,12 +110,12 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 }
 
 /* Unwind window w of aspace into out and recipe (nslots 0: could not). */
-static void unwind_one(struct fdtrack *t, uint32_t aspace,
+static void unwind_one(struct symbolizer *sym, uint32_t aspace,
 		       const struct fdt_window *w, struct unwound *out,
 		       struct fdt_recipe *recipe)
 {
 	void **data;
-	Dwfl *dwfl = symbolizer_session(&t->symbolizer, aspace, &data);
+	Dwfl *dwfl = symbolizer_session(sym, aspace, &data);
 	struct unwind_session *s;
 	struct walk k = { .w = w, .out = out, .recipe = recipe };
 
@@ -167,97 +166,62 @@ static bool same_frames_as_earlier(const struct unwinder *u,
 
 /* Did the unwind end where unwinding should: every pc in a module the maps
  * know (the last one may be the outermost frame or the window's end)? */
-static bool unwound_whole(struct fdtrack *t, uint32_t aspace,
+static bool unwound_whole(struct symbolizer *sym, uint32_t aspace,
 			  const struct fdt_window *w, const struct unwound *out)
 {
-	if (!symbolizer_covers(&t->symbolizer, aspace, w->regs[16]))
+	if (!symbolizer_covers(sym, aspace, w->regs[16]))
 		return false;
 	for (size_t i = 0; i < out->n; i++)
-		if (!symbolizer_covers(&t->symbolizer, aspace, out->pcs[i]))
+		if (!symbolizer_covers(sym, aspace, out->pcs[i]))
 			return false;
 	return true;
 }
 
-int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key)
+int unwinder_add(struct unwinder *u, struct symbolizer *sym,
+		 const struct maps_source *maps,
+		 const struct fdt_unwind_key *key, const struct fdt_window *w,
+		 struct fdt_recipe *recipe)
 {
-	struct fdt_recipe recipe = { 0 };
-	struct fdt_window *w = malloc(sizeof(*w));
 	struct unwound *out;
-	int err = 0;
 
-	if (!w)
+	memset(recipe, 0, sizeof(*recipe));
+	recipe->nslots = recipe->span = FDT_WINDOW_BYTES * 2; /* none */
+	if (unwind_find(u, key))
+		return 0; /* unwound already (a record and a scan both) */
+	out = result_slot(u);
+	if (!out)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(map_fd(t, FDT_MAP_WINDOWS), key, w)) {
-		free(w); /* unwound already (a record and a scan both) */
-		return 0;
+	memset(recipe, 0, sizeof(*recipe));
+	out->key = *key;
+	/* maps first: a window record may be the first of its process */
+	maps->read(maps->ctx, key->aspace, false);
+	unwind_one(sym, key->aspace, w, out, recipe);
+	if (!unwound_whole(sym, key->aspace, w, out)) {
+		/* a module mapped since the maps were read (dlopen): read
+		 * them again, unwind again */
+		maps->read(maps->ctx, key->aspace, true);
+		out->n = 0;
+		memset(recipe, 0, sizeof(*recipe));
+		unwind_one(sym, key->aspace, w, out, recipe);
 	}
-	out = unwind_find(&t->unwinder, key) ? NULL : result_slot(&t->unwinder);
-	if (out) {
-		out->key = *key;
-		/* maps first: a window record may be the first of its process */
-		procs_read_maps_for(t, key->aspace);
-		unwind_one(t, key->aspace, w, out, &recipe);
-		if (!unwound_whole(t, key->aspace, w, out)) {
-			/* a module mapped since the maps were read (dlopen):
-			 * read them again, unwind again */
-			procs_reread_maps_for(t, key->aspace);
-			out->n = 0;
-			memset(&recipe, 0, sizeof(recipe));
-			unwind_one(t, key->aspace, w, out, &recipe);
-		}
-		t->unwinder.last_ns = mono_ns();
-		/* the call path of an earlier variant: later opens find that
-		 * one; no recipe makes this one cost them a failed lookup */
-		out->recipe = recipe;
-		if (same_frames_as_earlier(&t->unwinder, out))
-			recipe.nslots = recipe.span = FDT_WINDOW_BYTES * 2;
-		t->unwinder.unwound++;
-		if (recipe.nslots <= FDT_RECIPE_SLOTS &&
-		    bpf_map_update_elem(map_fd(t, FDT_MAP_RECIPES), key,
-					&recipe, BPF_ANY))
-			err = -errno;
-		/* the kernel side's cached variants are stale now */
-		__atomic_add_fetch(&t->bss->recipes_gen, 1, __ATOMIC_SEQ_CST);
-	} else if (!unwind_find(&t->unwinder, key)) {
-		err = -ENOMEM;
-	}
-	bpf_map_delete_elem(map_fd(t, FDT_MAP_WINDOWS), key);
-	free(w);
-	/* a full recipe table only costs later opens their variant */
-	return err == -ENOMEM ? err : 0;
+	u->last_ns = mono_ns();
+	/* the call path of an earlier variant: later opens find that one; no
+	 * recipe makes this one cost them a failed lookup */
+	out->recipe = *recipe;
+	if (same_frames_as_earlier(u, out))
+		recipe->nslots = recipe->span = FDT_WINDOW_BYTES * 2;
+	u->unwound++;
+	return 0;
 }
 
 /* A second after the last unwind, close the ELF files it opened: a watched
  * process should not hold them (they reopen at the next unwind). */
-void unwind_idle(struct fdtrack *t)
+void unwinder_idle(struct unwinder *u, struct symbolizer *sym)
 {
-	if (t->unwinder.last_ns &&
-	    mono_ns() - t->unwinder.last_ns > 1000000000) {
-		symbolizer_close_files(&t->symbolizer);
-		t->unwinder.last_ns = 0;
+	if (u->last_ns && mono_ns() - u->last_ns > 1000000000) {
+		symbolizer_close_files(sym);
+		u->last_ns = 0;
 	}
-}
-
-int unwind_pending(struct fdtrack *t)
-{
-	struct fdt_unwind_key keys[64], k, *prev = NULL;
-	size_t n;
-	int err = 0;
-
-	/* not while iterating: a batch of keys, then unwind them */
-	do {
-		n = 0;
-		prev = NULL;
-		while (n < 64 &&
-		       !bpf_map_get_next_key(map_fd(t, FDT_MAP_WINDOWS), prev,
-					     &k)) {
-			keys[n++] = k;
-			prev = &keys[n - 1];
-		}
-		for (size_t i = 0; i < n && !err; i++)
-			err = unwind_window(t, &keys[i]);
-	} while (n == 64 && !err);
-	return err;
 }
 
 const struct unwound *unwind_find(const struct unwinder *u,

@@ -19,7 +19,7 @@
 
 #include "fdtrack_shared.h"
 
-struct fdtrack;
+struct symbolizer;
 
 /* One unwound variant: the frames' addresses (the first the rip at the
  * syscall, the others return addresses). n 0: it could not be unwound. */
@@ -37,16 +37,27 @@ struct unwinder {
 	uint64_t last_ns; /* when the last one was (0: files closed) */
 };
 
-/* Unwind the window of key (a WINDOW record), write its recipe, delete
- * it. 0, or -ENOMEM. */
-int unwind_window(struct fdtrack *t, const struct fdt_unwind_key *key);
+/* Where the unwinder gets an address space's maps into the symbolizer:
+ * read(ctx, aspace, again) reads them if not yet (again: anew, a module
+ * was mapped since, dlopen). */
+struct maps_source {
+	void (*read)(void *ctx, uint32_t aspace, bool again);
+	void *ctx;
+};
+
+/* Unwind window w of key into u (unwind_find() finds it then), with the
+ * address space's maps (from maps) through sym; *recipe gets what the
+ * kernel side needs to tell the variant (nslots 0: not unwindable; more
+ * than FDT_RECIPE_SLOTS: none to write, unwound already or the frames of
+ * an earlier variant). 0, or -ENOMEM. */
+int unwinder_add(struct unwinder *u, struct symbolizer *sym,
+		 const struct maps_source *maps,
+		 const struct fdt_unwind_key *key, const struct fdt_window *w,
+		 struct fdt_recipe *recipe);
 /* A second after the last window was unwound, close the files libdwfl
  * opened for it: a process that watches itself (exstress) would otherwise
  * hold them, and its /proc sampler reads every fd it holds. */
-void unwind_idle(struct fdtrack *t);
-/* Every window still waiting (a record lost, or not yet read): before a
- * report. */
-int unwind_pending(struct fdtrack *t);
+void unwinder_idle(struct unwinder *u, struct symbolizer *sym);
 /* The result for key, or NULL (not unwound: frame pointers only). */
 const struct unwound *unwind_find(const struct unwinder *u,
 				  const struct fdt_unwind_key *key);

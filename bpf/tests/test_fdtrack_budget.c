@@ -26,9 +26,12 @@ static const struct {
 	const char *name;
 	int follow, stacks, fp_only;
 } modes[] = {
-	{ "default", 0, 1, 0 },	      { "--frame-pointers", 0, 1, 1 },
-	{ "--no-stacks", 0, 0, 0 },   { "-f", 1, 1, 0 },
-	{ "-f --frame-pointers", 1, 1, 1 }, { "-f --no-stacks", 1, 0, 0 },
+	{ "default", 0, 1, 0 },
+	{ "--frame-pointers", 0, 1, 1 },
+	{ "--no-stacks", 0, 0, 0 },
+	{ "-f", 1, 1, 0 },
+	{ "-f --frame-pointers", 1, 1, 1 },
+	{ "-f --no-stacks", 1, 0, 0 },
 };
 
 START_TEST(test_insn_budget)
