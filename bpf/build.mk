@@ -120,14 +120,29 @@ $(FDT_VMLINUX): $(DEPS_STAMP)
 	  "boot a kernel with CONFIG_DEBUG_INFO_BTF=y or set VMLINUX_BTF=<vmlinux with BTF>" >&2; exit 1; }
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-# The BPF object: clang for the bpf target, never $(CFLAGS) or sanitizers.
-$(FDT_BPF_OBJ): bpf/fdtrack.bpf.c $(wildcard bpf/fdtrack_*.bpf.h) bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
-	$(CLANG) -target bpf -mcpu=v3 -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
-	  -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf) -c $< -o $@
+# The BPF objects: clang for the bpf target, never $(CFLAGS) or sanitizers.
+# One source built twice (fdtrack_classify.bpf.h): FDT_BPF_OBJ reads kernel
+# memory through the kfunc bpf_rdonly_cast() (Linux 6.2+, plain loads),
+# FDT_BPF_CORE_OBJ through bpf_probe_read_kernel() (any kernel: 6.1). The
+# skeleton is made from the first; the library loads the second's bytes
+# into it where the kernel's BTF has no bpf_rdonly_cast (load.c). Same
+# programs, maps and globals in both.
+FDT_BPF_CORE_OBJ := $(FDT_GEN)/fdtrack_core.bpf.o
+FDT_CORE_SKEL    := $(FDT_GEN)/fdtrack_core.skel.h
+FDT_BPF_SRCS := bpf/fdtrack.bpf.c $(wildcard bpf/fdtrack_*.bpf.h) bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
+FDT_CLANG_BPF = $(CLANG) -target bpf -mcpu=v3 -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
+	  -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf)
+$(FDT_BPF_OBJ): $(FDT_BPF_SRCS)
+	$(FDT_CLANG_BPF) -DFDT_KFUNC_READS -c $< -o $@
+	$(LLVM_STRIP) -g $@
+$(FDT_BPF_CORE_OBJ): $(FDT_BPF_SRCS)
+	$(FDT_CLANG_BPF) -c $< -o $@
 	$(LLVM_STRIP) -g $@
 
-$(FDT_SKEL): $(FDT_BPF_OBJ)
+$(FDT_SKEL): $(FDT_BPF_OBJ) $(FDT_CORE_SKEL)
 	$(BPFTOOL) gen skeleton $< name fdtrack_bpf > $@.tmp && mv $@.tmp $@
+$(FDT_CORE_SKEL): $(FDT_BPF_CORE_OBJ)
+	$(BPFTOOL) gen skeleton $< name fdtrack_core_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/bpf/%.o: bpf/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -177,6 +192,7 @@ $(BUILD)/obj/bpf-tests/%.o: bpf/tests/%.c $(FDT_SKEL) $(DEPS_STAMP)
 	  -DFDT_RUST_LEGACY_PATH='"$(abspath $(FDT_RUST_LEGACY))"' \
 	  -DFDT_RUST_V0_PATH='"$(abspath $(FDT_RUST_V0))"' \
 	  -DFDT_BPF_OBJ_PATH='"$(abspath $(FDT_BPF_OBJ))"' \
+	  -DFDT_BPF_CORE_OBJ_PATH='"$(abspath $(FDT_BPF_CORE_OBJ))"' \
 	  -DFDT_STACK_BUDGET_PATH='"$(abspath bpf/tools/stack_budget.py)"' -c -o $@ $<
 
 $(BUILD)/test/bpf/%: $(BUILD)/obj/bpf-tests/%.o $(FDT_TESTLIB) $(COMMON_CHECK_OBJ) $(FDTRACK_LIB) $(COMMON_LIB) | $(FDT_CLI) $(FDT_TARGETS) $(FDT_NOFP) $(FDT_VARIANTS_T) $(FDT_DLOPEN) $(FDT_DLOPEN_MOD) \

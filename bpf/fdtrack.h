@@ -260,6 +260,9 @@ struct fdtrack_bpf_stats {
 		unsigned verified_insns;
 	} prog[FDTRACK_MAX_PROGS];
 	int nprogs;
+	/* 1: kernel memory read with plain loads (bpf_rdonly_cast, Linux
+	 * 6.2+); 0: with bpf_probe_read_kernel (any kernel) */
+	int kfunc_reads;
 	double load_seconds;
 	double start_seconds;
 	double start; /* (internal: when fdtrack_open() began) */

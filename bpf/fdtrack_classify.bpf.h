@@ -21,9 +21,23 @@
 #define PIPEFS_MAGIC	    0x50495045
 #define NSFS_MAGIC	    0x6e736673
 
-/* Kernel memory is read with CO-RE relocated bpf_probe_read_kernel()
- * (BPF_CORE_READ), which every kernel of the matrix has; the kfunc
- * bpf_rdonly_cast() that made plain loads of it possible came in 6.2. */
+/* Kernel memory behind a plain number (a struct file *, ...): KGET(type,
+ * p, field) reads p->field. Built twice (bpf/build.mk): with
+ * FDT_KFUNC_READS, through the kfunc bpf_rdonly_cast() (Linux 6.2+), which
+ * makes p a BTF pointer whose loads the JIT makes fault-safe, several times
+ * cheaper than a helper call each (an open classifies its file once or
+ * twice); without, through CO-RE relocated bpf_probe_read_kernel()
+ * (BPF_CORE_READ), which every kernel has (6.1). User space loads the
+ * first where the kernel's BTF has the kfunc (load.c). */
+#ifdef FDT_KFUNC_READS
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define KGET(type, p, field)                                          \
+	(((type *)bpf_rdonly_cast((void *)(p),                        \
+				  bpf_core_type_id_kernel(type)))     \
+		 ->field)
+#else
+#define KGET(type, p, field) BPF_CORE_READ((type *)(p), field)
+#endif
 
 /* An anonymous inode's name (a struct: a global function's pointer
  * argument needs a size). */
@@ -44,13 +58,13 @@ struct occupant {
  * have grown the table since). */
 static __always_inline struct file *file_at(__u64 files, __u32 fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ((struct files_struct *)files, fdt);
+	struct fdtable *fdt = KGET(struct files_struct, files, fdt);
 	struct file **slots;
 	struct file *f = NULL;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd >= KGET(struct fdtable, fdt, max_fds))
 		return NULL;
-	slots = BPF_CORE_READ(fdt, fd);
+	slots = KGET(struct fdtable, fdt, fd);
 	bpf_probe_read_kernel(&f, sizeof(f), &slots[fd]);
 	return f;
 }
@@ -78,19 +92,20 @@ static __always_inline int anon_kind(const char *name)
 
 static __always_inline int socket_kind(struct file *f)
 {
-	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct socket *sock = KGET(struct file, f, private_data);
+	struct sock *sk = KGET(struct socket, sock, sk);
 
-	return fdkind_of_family(BPF_CORE_READ(sock, sk, __sk_common.skc_family));
+	return fdkind_of_family(KGET(struct sock, sk, __sk_common.skc_family));
 }
 
 /* A regular file that is the root of its own dentry tree (a pseudo
  * dentry) and named "memfd:..." is a memfd. */
 static __always_inline bool is_memfd(struct dentry *d, char *name)
 {
-	if (BPF_CORE_READ(d, d_parent) != d)
+	if (KGET(struct dentry, d, d_parent) != d)
 		return false;
 	bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
-				  BPF_CORE_READ(d, d_name.name));
+				  KGET(struct dentry, d, d_name.name));
 	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' &&
 	       name[3] == 'f' && name[4] == 'd' && name[5] == ':';
 }
@@ -113,14 +128,17 @@ __noinline int classify(__u64 fp, struct inode_name *in)
 	if (!fp)
 		return -1;
 	f = (struct file *)fp;
-	d = BPF_CORE_READ(f, f_path.dentry);
-	ino = BPF_CORE_READ(f, f_inode);
-	ops = BPF_CORE_READ(d, d_op);
-	if (ops && BPF_CORE_READ(ops, d_dname)) {
-		switch (BPF_CORE_READ(ino, i_sb, s_magic)) {
+	d = KGET(struct file, f, f_path.dentry);
+	ino = KGET(struct file, f, f_inode);
+	ops = KGET(struct dentry, d, d_op);
+	if (ops && KGET(struct dentry_operations, ops, d_dname)) {
+		struct super_block *sb = KGET(struct inode, ino, i_sb);
+
+		switch (KGET(struct super_block, sb, s_magic)) {
 		case ANON_INODE_FS_MAGIC:
 			bpf_probe_read_kernel_str(name, FDT_NAME_BYTES,
-						  BPF_CORE_READ(d, d_name.name));
+						  KGET(struct dentry, d,
+						       d_name.name));
 			kind = anon_kind(name);
 			break;
 		case PID_FS_MAGIC:
@@ -143,7 +161,7 @@ __noinline int classify(__u64 fp, struct inode_name *in)
 		kind = -2;
 	}
 	if (kind == -2) {
-		kind = fdkind_of_mode(BPF_CORE_READ(ino, i_mode));
+		kind = fdkind_of_mode(KGET(struct inode, ino, i_mode));
 		if (kind == FDKIND_FILE && is_memfd(d, name))
 			kind = FDKIND_MEMFD;
 	}
@@ -165,7 +183,7 @@ __noinline int occupant_read(struct occupant *c, __u64 files, __u32 fd)
 		return 0;
 	f = file_at(files, fd);
 	c->file = (__u64)f;
-	c->dentry = f ? (__u64)BPF_CORE_READ(f, f_path.dentry) : 0;
+	c->dentry = f ? (__u64)KGET(struct file, f, f_path.dentry) : 0;
 	c->kind = classify((__u64)f, &c->name);
 	return 0;
 }

@@ -585,6 +585,9 @@ static void print_bpf_stats(const struct fdtrack *t)
 			st.prog[i].name, st.prog[i].verified_insns);
 	fprintf(stderr, "fdtrack: bpf load %.3f s, start-up %.3f s\n",
 		st.load_seconds, st.start_seconds);
+	fprintf(stderr, "fdtrack: bpf kernel reads: %s\n",
+		st.kfunc_reads ? "plain loads (bpf_rdonly_cast)"
+			       : "bpf_probe_read_kernel (CO-RE)");
 }
 
 static int run(int argc, char **argv)

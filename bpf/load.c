@@ -23,6 +23,9 @@
 #include "clock.h"
 #include "fdtrack_internal.h"
 #include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
+#include "fdtrack_core.skel.h" /* (only its bytes: fdtrack_core_bpf__elf_bytes) */
+
+#include <bpf/btf.h>
 
 #define DEFAULT_RINGBUF	   (256u * 1024)
 #define DEFAULT_MAX_STACKS 16384u
@@ -107,6 +110,54 @@ void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
 }
 
 /* ---- open / close -------------------------------------------------- */
+
+/* Does the kernel have the kfunc bpf_rdonly_cast() (Linux 6.2+)? Its BTF
+ * says (a probe of the feature, not a guess from the version).
+ * FDTRACK_CORE_READS=1 says no: the tests load both objects here. */
+static bool kernel_has_rdonly_cast(const char *btf_path)
+{
+	const char *force = getenv("FDTRACK_CORE_READS");
+	struct btf *btf;
+	bool has;
+
+	if (force && *force && strcmp(force, "0"))
+		return false;
+	btf = btf__parse(btf_path, NULL);
+	has = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast",
+					    BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return has;
+}
+
+/* The skeleton with the object that fits the kernel: plain loads through
+ * bpf_rdonly_cast() where it has it, else the same programs reading with
+ * bpf_probe_read_kernel() (bpf/build.mk builds both from one source, with
+ * the same maps, programs and globals, so one skeleton serves both). */
+static struct fdtrack_bpf *open_skeleton(bool kfunc_reads)
+{
+	struct fdtrack_bpf *obj;
+	int err;
+
+	if (kfunc_reads)
+		return fdtrack_bpf__open();
+	obj = calloc(1, sizeof(*obj));
+	if (!obj) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = fdtrack_bpf__create_skeleton(obj);
+	if (!err) {
+		obj->skeleton->data = (void *)fdtrack_core_bpf__elf_bytes(
+			&obj->skeleton->data_sz);
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	}
+	if (err) {
+		fdtrack_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
 
 /* The kernel's count of the instructions it processed to verify each
  * loaded program (bpf_prog_info.verified_insns, Linux 5.16). */
@@ -457,7 +508,8 @@ int fdtrack_open(pid_t tgid, const struct fdtrack_options *opts,
 	}
 	t->symbolizer.raw_symbols = t->opts.raw_symbols;
 	t->stats.start = mono_s();
-	t->skel = fdtrack_bpf__open();
+	t->stats.kfunc_reads = kernel_has_rdonly_cast(btf);
+	t->skel = open_skeleton(t->stats.kfunc_reads);
 	err = t->skel ? configure(t, tgid) : -errno;
 	if (!err)
 		err = fdtrack_bpf__load(t->skel);

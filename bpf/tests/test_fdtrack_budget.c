@@ -22,6 +22,8 @@
 #define INSN_BUDGET  150000u
 #define STACK_BUDGET 448
 
+/* Each mode with each of the two objects (bpf/build.mk): the one this
+ * kernel gets, and (FDTRACK_CORE_READS=1) the one 6.1 gets. */
 static const struct {
 	const char *name;
 	int follow, stacks, fp_only;
@@ -34,11 +36,14 @@ static const struct {
 	{ "-f --no-stacks", 1, 0, 0 },
 };
 
+#define NMODES (int)(sizeof(modes) / sizeof(modes[0]))
+
 START_TEST(test_insn_budget)
 {
-	struct fdtrack_options o = { .follow = modes[_i].follow,
-				     .want_stacks = modes[_i].stacks,
-				     .frame_pointers_only = modes[_i].fp_only };
+	int m = _i % NMODES, core = _i / NMODES;
+	struct fdtrack_options o = { .follow = modes[m].follow,
+				     .want_stacks = modes[m].stacks,
+				     .frame_pointers_only = modes[m].fp_only };
 	struct fdtrack_bpf_stats st;
 	struct fdtrack *t;
 	int to_child[2], status;
@@ -54,20 +59,26 @@ START_TEST(test_insn_budget)
 		_exit(read(to_child[0], &c, 1) == 1 ? 0 : 1);
 	}
 	close(to_child[0]);
+	if (core)
+		setenv("FDTRACK_CORE_READS", "1", 1);
 	t = open_or_skip(child, &o);
+	unsetenv("FDTRACK_CORE_READS");
 	if (t) {
 		fdtrack_get_bpf_stats(t, &st);
-		ck_assert_msg(st.nprogs >= 3, "%s: %d programs", modes[_i].name,
+		if (core)
+			ck_assert_int_eq(st.kfunc_reads, 0);
+		ck_assert_msg(st.nprogs >= 3, "%s: %d programs", modes[m].name,
 			      st.nprogs);
 		for (int i = 0; i < st.nprogs; i++) {
-			printf("%s: %s %u verified insns\n", modes[_i].name,
+			printf("%s (%s reads): %s %u verified insns\n",
+			       modes[m].name, st.kfunc_reads ? "kfunc" : "CO-RE",
 			       st.prog[i].name, st.prog[i].verified_insns);
 			ck_assert_msg(st.prog[i].verified_insns > 0 &&
 					      st.prog[i].verified_insns <=
 						      INSN_BUDGET,
 				      "%s: program %s: %u verified insns "
 				      "(budget %u)",
-				      modes[_i].name, st.prog[i].name,
+				      modes[m].name, st.prog[i].name,
 				      st.prog[i].verified_insns, INSN_BUDGET);
 		}
 		fdtrack_close(t);
@@ -85,8 +96,10 @@ START_TEST(test_stack_budget)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
+	const char *obj = _i ? FDT_BPF_CORE_OBJ_PATH : FDT_BPF_OBJ_PATH;
+
 	snprintf(cmd, sizeof(cmd), "python3 %s %s %d > %s 2>&1",
-		 FDT_STACK_BUDGET_PATH, FDT_BPF_OBJ_PATH, STACK_BUDGET, out);
+		 FDT_STACK_BUDGET_PATH, obj, STACK_BUDGET, out);
 	rc = system(cmd);
 	printf("%s", slurp(out));
 	ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
@@ -104,9 +117,8 @@ int main(void)
 	TCase *tc = tcase_create("budget");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_insn_budget, 0,
-			    sizeof(modes) / sizeof(modes[0]));
-	tcase_add_test(tc, test_stack_budget);
+	tcase_add_loop_test(tc, test_insn_budget, 0, 2 * NMODES);
+	tcase_add_loop_test(tc, test_stack_budget, 0, 2);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

@@ -1,0 +1,100 @@
+#!/bin/bash
+# Runs inside the guest of scripts/check-kernels.sh (chroot in the host's root,
+# mounted read-only under a tmpfs overlay): fdtrack --bpf-stats in every mode,
+# the test_fdtrack* binaries (not with KCHECK_QUICK=1), the two exstress runs.
+# One result line per step goes to $1 (the second serial port), fields split
+# by '|'; the full output goes to stdout (the console).
+#   STATS|MODE|rc|secs          then  INSNS|MODE|program|n  and  LOAD|MODE|load|start-up
+#   TEST|name|rc|checks|failures|errors|secs
+#   EXSTRESS|policy|rc|secs
+#   LOG|step|line               lines of a failed step's output
+#   END|uptime
+set -u
+res=${1:-/dev/ttyS1}
+exec 3>"$res"
+repo=${KCHECK_REPO:?} build=${KCHECK_BUILD:-build} quick=${KCHECK_QUICK:-0}
+cd "$repo" || { echo "ERROR cd $repo failed" >&3; echo "END|0" >&3; exit 1; }
+[ "${build#/}" != "$build" ] || build=$repo/$build
+out=$(mktemp /tmp/kcheck.XXXXXX)
+
+emit() { printf '%s\n' "$*" >&3; }
+now() { local u _; read -r u _ </proc/uptime; echo "$u"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+# Up to $3 lines of $2 (a file), as LOG lines of step $1.
+log_lines() { while IFS= read -r l; do emit "LOG|$1|${l:0:400}"; done < <(head -n "$3" "$2"); }
+
+emit "START|$(now)|$(uname -r)|$(nproc)"
+
+modes=("" "--frame-pointers" "--no-stacks" "-f" "-f --frame-pointers" "-f --no-stacks")
+for mode in "${modes[@]}"; do
+	name=${mode:-default}
+	echo "== fdtrack --bpf-stats $mode -- true"
+	t=$(now)
+	# shellcheck disable=SC2086 # the mode is a list of options
+	timeout 600 "$build/bin/fdtrack" --bpf-stats $mode -- true >"$out" 2>&1
+	rc=$?
+	secs=$(since "$t")
+	cat "$out"
+	emit "STATS|$name|$rc|$secs"
+	sed -nE 's/^fdtrack: bpf program ([^:]+): ([0-9]+) verified insns.*/\1 \2/p' "$out" |
+		while read -r p n; do emit "INSNS|$name|$p|$n"; done
+	sed -nE 's/^fdtrack: bpf load ([0-9.]+) s, start-up ([0-9.]+) s.*/\1 \2/p' "$out" |
+		while read -r l s; do emit "LOAD|$name|$l|$s"; done
+	if [ "$rc" -ne 0 ]; then
+		grep -v '^fdtrack: bpf program' "$out" >"$out.err"
+		log_lines "$name" "$out.err" 20
+		# once more with libbpf's log (the verifier's): its end names the cause
+		echo "== FDTRACK_DEBUG=1 fdtrack --bpf-stats $mode -- true"
+		# shellcheck disable=SC2086
+		FDTRACK_DEBUG=1 timeout 600 "$build/bin/fdtrack" --bpf-stats $mode -- true >"$out" 2>&1
+		cat "$out"
+		grep -v '^fdtrack: bpf program' "$out" | tail -n 40 >"$out.err"
+		log_lines "$name FDTRACK_DEBUG=1" "$out.err" 40
+	fi
+done
+
+if [ "$quick" != 1 ]; then
+	for bin in "$build"/test/bpf/test_fdtrack*; do
+		[ -f "$bin" ] && [ -x "$bin" ] || continue
+		b=${bin##*/}
+		echo "== $b"
+		t=$(now)
+		FDTRACK_REQUIRE_BPF=1 timeout 3600 "$bin" >"$out" 2>&1
+		rc=$?
+		secs=$(since "$t")
+		cat "$out"
+		# Check's summary: "NN%: Checks: C, Failures: F, Errors: E"
+		s=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$out" | tail -n 1)
+		if [ -n "$s" ]; then
+			read -r c f e < <(sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' <<<"$s")
+		else
+			c=- f=- e=-
+		fi
+		emit "TEST|$b|$rc|$c|$f|$e|$secs"
+		if [ "$rc" -ne 0 ] || [ "$f" != 0 ] || [ "$e" != 0 ]; then
+			grep -E ':[FE]:' "$out" >"$out.err"
+			[ -s "$out.err" ] || tail -n 30 "$out" >"$out.err"
+			log_lines "$b" "$out.err" 40
+		fi
+	done
+fi
+
+for policy in fixed legacy-448; do
+	echo "== exstress --scenario issue448 --iterations 200 --probe require --policy $policy"
+	t=$(now)
+	timeout 1800 "$build/bin/exstress" --scenario issue448 --iterations 200 \
+		--probe require --policy "$policy" >"$out" 2>&1
+	rc=$?
+	secs=$(since "$t")
+	cat "$out"
+	emit "EXSTRESS|$policy|$rc|$secs"
+	want=0
+	[ "$policy" = fixed ] || want=1
+	if [ "$rc" -ne "$want" ]; then
+		tail -n 30 "$out" >"$out.err"
+		log_lines "exstress-$policy" "$out.err" 30
+	fi
+done
+
+rm -f "$out" "$out.err"
+emit "END|$(now)"
