@@ -215,15 +215,15 @@ static __always_inline __u64 fp_walk(struct fdt_stack *s, struct pt_regs *regs,
 /* ---- DWARF variants ------------------------------------------------- */
 
 /* Does the stack now at sp hold the recipe's return addresses? One read of
- * the span, then every slot compared without a branch (slots past nslots
- * masked off): a loop of constant bound with no branch in its body. A
- * global function: verified once for its two callers. */
+ * the span, then its nslots slots compared, differences or'ed together (no
+ * early exit per slot): a loop of constant bound, 32, that stops at
+ * nslots. A global function: verified once for its two callers. */
 __noinline int fdt_recipe_matches(__u64 sp, const struct fdt_recipe *r)
 {
 	struct fdt_window *scratch;
 	__u32 span, n, zero = 0;
 	const __u64 *words;
-	__u64 x = 0, live;
+	__u64 x = 0;
 
 	scratch = bpf_map_lookup_elem(&window_scratch, &zero);
 	if (!r || !scratch)
@@ -243,11 +243,10 @@ __noinline int fdt_recipe_matches(__u64 sp, const struct fdt_recipe *r)
 	}
 #pragma nounroll
 	for (__u32 i = 0; i < FDT_RECIPE_SLOTS; i++) {
-		/* all ones for i < n, else 0 (no branch) */
-		live = (__u64)(((__s64)i - (__s64)n) >> 63);
-		x |= (words[(r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1)] ^
-		      r->val[i]) &
-		     live;
+		if (i >= n)
+			break; /* (most recipes have a few slots) */
+		x |= words[(r->off[i] / 8) & (FDT_WINDOW_BYTES / 8 - 1)] ^
+		     r->val[i];
 	}
 	return x == 0;
 }
