@@ -396,10 +396,14 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 
 /* ---- snapshots ---------------------------------------------------------- */
 
+/* Unrolled: as a loop, clang walked a pointer from 200 bytes before the
+ * counts up to them, which Linux 7.x's verifier rejects as an unbounded
+ * access (the snapshot program failed to load there). */
 static __always_inline __s64 table_live(const struct fdt_table *t)
 {
 	__s64 live = 0;
 
+#pragma unroll
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		live += t->count[FDT_C_AT_START][k] + t->count[FDT_C_OPENS][k] +
 			t->count[FDT_C_OPENED_OUTSIDE][k] -
