@@ -396,13 +396,19 @@ int BPF_PROG(fdtrack_exit, struct task_struct *p)
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-/* Unrolled: as a loop, clang walked a pointer from 200 bytes before the
- * counts up to them, which Linux 7.x's verifier rejects as an unbounded
- * access (the snapshot program failed to load there). */
-static __always_inline __s64 table_live(const struct fdt_table *t)
+/* The live fds table `table` holds, by its counts. Unrolled: as a loop,
+ * clang walked a pointer from 200 bytes before the counts up to them,
+ * which Linux 7.x's verifier rejects as an unbounded access (the snapshot
+ * program failed to load there); a global function, so the unrolled
+ * loop's registers spill in a frame of its own, off the snapshot's deepest
+ * call chain. */
+__noinline long fdt_table_live(__u32 table)
 {
+	const struct fdt_table *t = table_of(table);
 	__s64 live = 0;
 
+	if (!t)
+		return 0;
 #pragma unroll
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		live += t->count[FDT_C_AT_START][k] + t->count[FDT_C_OPENS][k] +
@@ -423,7 +429,7 @@ static long snapshot_end_cb(struct bpf_map *map, __u32 *key,
 	if (snap_gave_up)
 		return 1; /* it did not see everything: no verdicts */
 	if (tbl->snap_gen != snap_gen || (tbl->flags & FDT_T_EXITED) ||
-	    table_live(tbl) == (__s64)tbl->snap_seen)
+	    fdt_table_live(*key) == (__s64)tbl->snap_seen)
 		return 0;
 	fdt_walk(*key, 0, ALL_FDS, WALK_SNAPSHOT, 0);
 	return 0;

@@ -66,8 +66,10 @@ def analyse(obj):
         m = re.match(r"^\s+[0-9a-f]+:\s+R_BPF_64_(32|64)\s+(\S+)", line)
         if m and fn and last:
             kind, sym = m.group(1), m.group(2)
-            if kind == "32":  # call to a global or static function
-                calls[fn].add(sym)
+            if kind == "32":  # a call: to a function of the object (a
+                # kfunc such as bpf_rdonly_cast runs on the kernel's stack)
+                if sym in funcs.values():
+                    calls[fn].add(sym)
             elif sym == ".text":  # a callback's address
                 a = re.search(r"= (-?\d+) ll", last[2])
                 if a:
