@@ -25,7 +25,7 @@
 #include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 #include "fdtrack_core.skel.h" /* (only its bytes: fdtrack_core_bpf__elf_bytes) */
 
-#include <bpf/btf.h>
+
 
 #define DEFAULT_RINGBUF	   (256u * 1024)
 #define DEFAULT_MAX_STACKS 16384u
@@ -112,21 +112,54 @@ void fdtrack_get_options(const struct fdtrack *t, struct fdtrack_options *out)
 /* ---- open / close -------------------------------------------------- */
 
 /* Does the kernel have the kfunc bpf_rdonly_cast() (Linux 6.2+)? Its BTF
- * says (a probe of the feature, not a guess from the version).
- * FDTRACK_CORE_READS=1 says no: the tests load both objects here. */
+ * says: the name is in the string section of /sys/kernel/btf/vmlinux (a
+ * probe of the feature, not a guess from the version). Read in chunks
+ * rather than parsed with libbpf: btf__parse() allocates and frees
+ * megabytes, which in a process watching itself (exstress) leaves pages
+ * resident that its RSS measurements then reuse. FDTRACK_CORE_READS=1
+ * says no: the tests load both objects here. */
 static bool kernel_has_rdonly_cast(const char *btf_path)
 {
+	static const char want[] = "\0bpf_rdonly_cast"; /* + its NUL */
+	const size_t wlen = sizeof(want), keep = sizeof(want) - 1;
 	const char *force = getenv("FDTRACK_CORE_READS");
-	struct btf *btf;
-	bool has;
+	struct {
+		uint16_t magic;
+		uint8_t version, flags;
+		uint32_t hdr_len, type_off, type_len, str_off, str_len;
+	} h;
+	char buf[16384];
+	size_t have = 0, left;
+	bool found = false;
+	ssize_t n;
+	int fd;
 
 	if (force && *force && strcmp(force, "0"))
 		return false;
-	btf = btf__parse(btf_path, NULL);
-	has = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast",
-					    BTF_KIND_FUNC) > 0;
-	btf__free(btf);
-	return has;
+	fd = open(btf_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    h.magic != 0xeB9F ||
+	    lseek(fd, (off_t)h.hdr_len + h.str_off, SEEK_SET) < 0) {
+		close(fd);
+		return false;
+	}
+	/* chunks overlap by the name's length: a match across two is seen */
+	for (left = h.str_len; left && !found; left -= (size_t)n) {
+		n = read(fd, buf + have,
+			 left < sizeof(buf) - have ? left : sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		found = memmem(buf, have, want, wlen) != NULL;
+		if (have > keep) {
+			memmove(buf, buf + have - keep, keep);
+			have = keep;
+		}
+	}
+	close(fd);
+	return found;
 }
 
 /* The skeleton with the object that fits the kernel: plain loads through
