@@ -164,7 +164,8 @@ $(FDTRACK_LIB): $(FDT_LIB_OBJS)
 	  [ -z "$$leaked" ] || { echo "libfdtrack exports more than fdtrack_*: $$leaked" >&2; exit 1; }
 	rm -f $@ && $(AR) rcs $@ $(BUILD)/obj/bpf-lib/libfdtrack.o
 
-$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUILD)/obj/bpf/cli_report.o $(FDTRACK_LIB) $(COMMON_LIB)
+$(FDT_CLI): $(BUILD)/obj/bpf/fdtrack_cli.o $(BUILD)/obj/bpf/cli_command.o $(BUILD)/obj/bpf/cli_report.o \
+	    $(BUILD)/obj/bpf/cli_suppress.o $(FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FDTRACK_LIBS)
 

@@ -8,8 +8,16 @@
  * tracking began; fds open since the start (inherited, or open before
  * fdtrack attached) are listed apart, as valgrind marks inherited fds.
  *
- * The JSON is written to a temporary file next to FILE and renamed, so FILE
- * is never partial; FILE's directory is checked before attaching.
+ * The JSON goes to FILE as outfile.h writes any output: through a
+ * temporary beside a regular file, renamed over it when complete (FILE is
+ * never partial), in place into anything else (a device, a FIFO, "-");
+ * it is opened before attaching, so a FILE that cannot be written fails
+ * first. Strings are valid UTF-8 in the JSON (json.h says how bytes that
+ * are not are written) and escaped as ls -b does in the text, so no name
+ * can forge a report line or reach the terminal as an escape sequence.
+ *
+ * Over 600 lines for a reason: the text and the JSON of one report stay
+ * side by side, so that what one says the other cannot drift from.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +33,103 @@
 
 /* Text lines for processes that closed what they opened, at most. */
 #define CLEAN_LINES_MAX 20
+
+/* ---- text escaping ---------------------------------------------------- */
+
+void cli_text_str(FILE *out, const char *s)
+{
+	for (; s && *s;) {
+		unsigned char ch = (unsigned char)*s;
+		int n = json_utf8_len(s);
+
+		if (ch == '\\')
+			fputs("\\\\", out);
+		else if (ch == '\n')
+			fputs("\\n", out);
+		else if (ch == '\t')
+			fputs("\\t", out);
+		else if (ch == '\r')
+			fputs("\\r", out);
+		else if (!n || ch < 0x20 || ch == 0x7f)
+			fprintf(out, "\\%03o", ch);
+		else if (ch == 0xc2 && (unsigned char)s[1] < 0xa0) /* C1 */
+			fprintf(out, "\\%03o\\%03o", ch, (unsigned char)s[1]);
+		else
+			fwrite(s, 1, (size_t)n, out);
+		s += n ? n : 1;
+	}
+}
+
+char *cli_text_dup(const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m)
+		return NULL;
+	cli_text_str(m, s);
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* n strings escaped (NULL entries stay NULL); NULL when out of memory. */
+static char **text_dup_all(char *const *v, size_t n)
+{
+	char **e = calloc(n ? n : 1, sizeof(*e));
+
+	for (size_t i = 0; e && i < n; i++)
+		if (v[i] && !(e[i] = cli_text_dup(v[i]))) {
+			while (i--)
+				free(e[i]);
+			free(e);
+			return NULL;
+		}
+	return e;
+}
+
+static void free_all(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The library's group printer over escaped copies of every text a group
+ * holds (frames name files and functions of the program; fd names are
+ * whatever the program named its files). */
+static void print_groups(FILE *out, const struct fdtrack_group *g, size_t n)
+{
+	struct fdtrack_group *e = calloc(n ? n : 1, sizeof(*e));
+	size_t i;
+
+	for (i = 0; e && i < n; i++) {
+		char *name = cli_text_dup(g[i].name);
+
+		e[i] = g[i];
+		e[i].frames = text_dup_all(g[i].frames, g[i].nframes);
+		e[i].fd_names = g[i].fd_names ? text_dup_all(g[i].fd_names,
+							     g[i].count)
+					      : NULL;
+		if (name)
+			snprintf(e[i].name, sizeof(e[i].name), "%s", name);
+		free(name);
+		if (!name || !e[i].frames || (g[i].fd_names && !e[i].fd_names))
+			break;
+	}
+	if (e && i == n)
+		fdtrack_print_groups(out, e, n);
+	else
+		fprintf(out, "fdtrack: out of memory printing the stacks\n");
+	for (size_t j = 0; e && j < n && j <= i; j++) {
+		free_all(e[j].frames, g[j].nframes);
+		free_all(e[j].fd_names, g[j].count);
+	}
+	free(e);
+}
 
 /* ---- what a process left, in numbers --------------------------------- */
 
@@ -111,16 +216,46 @@ void run_totals_of(const struct fdtrack_counts *all,
 
 /* ---- text ------------------------------------------------------------- */
 
-static void print_status(FILE *out, const struct fdtrack_process *p)
+static const struct stopped_proc *stopped_of(const struct run_info *ri,
+					     pid_t pid)
 {
+	for (size_t i = 0; i < ri->nstopped; i++)
+		if (ri->stopped[i].pid == pid)
+			return &ri->stopped[i];
+	return NULL;
+}
+
+/* "KILL" for SIGKILL. */
+static const char *sig_abbrev(int sig)
+{
+	const char *name = sigabbrev_np(sig);
+
+	return name ? name : "?";
+}
+
+/* "killed by signal 9 (SIGKILL)", for a wait() status. */
+static void print_wait_status(FILE *out, int st)
+{
+	if (WIFSIGNALED(st))
+		fprintf(out, "killed by signal %d (SIG%s)", WTERMSIG(st),
+			sig_abbrev(WTERMSIG(st)));
+	else
+		fprintf(out, "exited with status %d", WEXITSTATUS(st));
+}
+
+static void print_status(FILE *out, const struct fdtrack_process *p,
+			 const struct run_info *ri)
+{
+	const struct stopped_proc *sp = stopped_of(ri, p->pid);
+
 	if (!p->exited)
 		fprintf(out, "still running");
 	else if (!p->has_status)
 		fprintf(out, "exited");
-	else if (WIFSIGNALED(p->status))
-		fprintf(out, "killed by signal %d", WTERMSIG(p->status));
 	else
-		fprintf(out, "exited with status %d", WEXITSTATUS(p->status));
+		print_wait_status(out, p->status);
+	if (sp && p->exited)
+		fprintf(out, ", stopped by fdtrack");
 }
 
 /* "A at start + O opened - C closed = N left open" for kind k: the one
@@ -165,16 +300,18 @@ bool cli_kind_active(const struct fdtrack_counts *c, int k)
 }
 
 static void print_process(FILE *out, const struct fdtrack_process *p,
-			  bool follow)
+			  const struct run_info *ri)
 {
 	const struct fdtrack_counts *c = &p->counts;
 
 	fprintf(out, "fdtrack: pid %d", (int)p->pid);
-	if (follow)
+	if (ri->follow)
 		fprintf(out, " (parent %d)", (int)p->ppid);
 	fprintf(out, " ");
-	print_status(out, p);
-	fprintf(out, ": %s\n", p->cmdline ? p->cmdline : "?");
+	print_status(out, p, ri);
+	fprintf(out, ": ");
+	cli_text_str(out, p->cmdline ? p->cmdline : "?");
+	fputc('\n', out);
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (kind_active(c, k))
 			print_kind_line(out, c, k);
@@ -183,11 +320,12 @@ static void print_process(FILE *out, const struct fdtrack_process *p,
 			     "by the exit; \"closed\" does not count those)\n");
 	if (p->ngroups)
 		fputc('\n', out);
-	fdtrack_print_groups(out, p->groups, p->ngroups);
+	print_groups(out, p->groups, p->ngroups);
 }
 
 /* One line for a process with nothing to report. */
-static void print_clean(FILE *out, const struct fdtrack_process *p)
+static void print_clean(FILE *out, const struct fdtrack_process *p,
+			const struct run_info *ri)
 {
 	uint64_t opened = 0, std = 0, sup = 0;
 
@@ -197,17 +335,54 @@ static void print_clean(FILE *out, const struct fdtrack_process *p)
 		sup += p->counts.suppressed[k];
 	}
 	fprintf(out, "fdtrack: pid %d (parent %d) ", (int)p->pid, (int)p->ppid);
-	print_status(out, p);
+	print_status(out, p, ri);
 	if (std || sup)
 		fprintf(out,
 			", leaked none of the %llu fds it opened (%llu left "
-			"at 0-2, stdin/stdout/stderr; %llu suppressed): %s\n",
+			"at 0-2, stdin/stdout/stderr; %llu suppressed): ",
 			(unsigned long long)opened, (unsigned long long)std,
-			(unsigned long long)sup, p->cmdline ? p->cmdline : "?");
+			(unsigned long long)sup);
 	else
-		fprintf(out, ", closed all %llu fds it opened: %s\n",
-			(unsigned long long)opened,
-			p->cmdline ? p->cmdline : "?");
+		fprintf(out, ", closed all %llu fds it opened: ",
+			(unsigned long long)opened);
+	cli_text_str(out, p->cmdline ? p->cmdline : "?");
+	fputc('\n', out);
+}
+
+/* The processes fdtrack stopped (a signal, or -d ended): what it sent
+ * each and how each ended. */
+static void print_stopped(FILE *out, const struct fdtrack_process *p, size_t np,
+			  const struct run_info *ri)
+{
+	if (!ri->nstopped)
+		return;
+	fprintf(out, "fdtrack: stopped %zu process%s of the command (%s):\n",
+		ri->nstopped, ri->nstopped == 1 ? "" : "es",
+		ri->cmd_killed ? "the duration ended"
+			       : "fdtrack was stopped by a signal");
+	for (size_t i = 0; i < ri->nstopped; i++) {
+		const struct stopped_proc *sp = &ri->stopped[i];
+		const struct fdtrack_process *fp = NULL;
+
+		for (size_t j = 0; j < np && !fp; j++)
+			if (p[j].pid == sp->pid && p[j].exited &&
+			    p[j].has_status)
+				fp = &p[j];
+		fprintf(out, "  pid %d: sent SIG%s", (int)sp->pid,
+			sig_abbrev(sp->first_sig));
+		if (sp->last_sig != sp->first_sig)
+			fprintf(out, ", then SIG%s", sig_abbrev(sp->last_sig));
+		fprintf(out, "; ");
+		if (sp->reaped)
+			print_wait_status(out, sp->status);
+		else if (fp)
+			print_wait_status(out, fp->status);
+		else
+			fprintf(out, "ended (its parent reaped it)");
+		fprintf(out, ": ");
+		cli_text_str(out, sp->cmdline[0] ? sp->cmdline : "?");
+		fputc('\n', out);
+	}
 }
 
 static bool has_news(const struct fdtrack_process *p)
@@ -227,9 +402,9 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 
 	for (size_t i = 0; i < np; i++) {
 		if (!ri->follow || i == 0 || has_news(&p[i])) {
-			print_process(out, &p[i], ri->follow);
+			print_process(out, &p[i], ri);
 		} else if (clean++ < CLEAN_LINES_MAX) {
-			print_clean(out, &p[i]);
+			print_clean(out, &p[i], ri);
 		}
 	}
 	if (clean > CLEAN_LINES_MAX)
@@ -237,6 +412,7 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 			"fdtrack: ... and %zu more processes that leaked "
 			"no fd\n",
 			clean - CLEAN_LINES_MAX);
+	print_stopped(out, p, np, ri);
 	if (ri->follow)
 		fprintf(out,
 			"fdtrack: %zu processes followed (%llu still "
@@ -276,35 +452,6 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 }
 
 /* ---- JSON ------------------------------------------------------------- */
-
-int json_report_check(const char *path)
-{
-	char tmp[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (!strcmp(path, "-"))
-		return 0;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "fdtrack: cannot write %s: it is a directory\n",
-			path);
-		return -1;
-	}
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-		fprintf(stderr, "fdtrack: cannot write %s: name too long\n",
-			path);
-		return -1;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	close(fd);
-	unlink(tmp);
-	return 0;
-}
 
 /* The first JSON version's per-kind objects, for its readers: eventfd and
  * io_uring only (those tracked), over every process. */
@@ -464,6 +611,53 @@ static void json_process(FILE *f, const struct fdtrack_process *p)
 	fprintf(f, " }");
 }
 
+/* "exit_status": N, "signal": null (or the other way round) for a wait()
+ * status; both null when not known. */
+static void json_wait_status(FILE *f, bool known, int st)
+{
+	if (known && WIFSIGNALED(st))
+		fprintf(f, "\"exit_status\": null, \"signal\": %d",
+			WTERMSIG(st));
+	else if (known)
+		fprintf(f, "\"exit_status\": %d, \"signal\": null",
+			WEXITSTATUS(st));
+	else
+		fprintf(f, "\"exit_status\": null, \"signal\": null");
+}
+
+/* "stopped_by_fdtrack": the processes of CMD's tree fdtrack signalled to
+ * stop (a stop signal, or -d ended), the signals it sent and how each
+ * ended (null when its own parent reaped it and fdtrack did not follow
+ * it). */
+static void json_stopped(FILE *f, const struct fdtrack_process *p, size_t np,
+			 const struct run_info *ri)
+{
+	fprintf(f, "  \"duration_ended\": %s,\n  \"stopped_by_fdtrack\": [",
+		ri->duration_ended ? "true" : "false");
+	for (size_t i = 0; i < ri->nstopped; i++) {
+		const struct stopped_proc *sp = &ri->stopped[i];
+		const struct fdtrack_process *fp = NULL;
+
+		for (size_t j = 0; j < np && !fp; j++)
+			if (p[j].pid == sp->pid && p[j].exited &&
+			    p[j].has_status)
+				fp = &p[j];
+		fprintf(f, "%s\n    {\"pid\": %d, \"command\": ", i ? "," : "",
+			(int)sp->pid);
+		json_str(f, sp->cmdline[0] ? sp->cmdline : NULL);
+		fprintf(f, ", \"signals_sent\": [%d", sp->first_sig);
+		if (sp->last_sig != sp->first_sig)
+			fprintf(f, ", %d", sp->last_sig);
+		fprintf(f, "], ");
+		json_wait_status(f, sp->reaped || fp,
+				 sp->reaped ? sp->status
+				 : fp	    ? fp->status
+					    : 0);
+		fprintf(f, "}");
+	}
+	fprintf(f, "%s],\n", ri->nstopped ? "\n  " : "");
+}
+
 static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		      const struct run_totals *tot, const struct run_info *ri)
 {
@@ -523,10 +717,12 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		json_process(f, &p[i]);
 		fprintf(f, "%s\n", i + 1 < np ? "," : "");
 	}
+	fprintf(f, "  ],\n");
+	json_stopped(f, p, np, ri);
 	/* fdtrack's own memory: after attaching, when tracing ended, after
 	 * the report (symbolisation loads debug info) */
 	fprintf(f,
-		"  ],\n  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
+		"  \"fdtrack_rss_kb\": {\"start\": %ld, \"traced\": %ld, "
 		"\"end\": %ld, \"max\": %ld},\n",
 		ri->rss_start, ri->rss_traced, ri->rss_end, ri->rss_max);
 	fprintf(f,
@@ -542,47 +738,31 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 	fprintf(f, "\n}\n");
 }
 
-int json_report_write(const char *path, const struct fdtrack_process *p,
+int json_report_write(struct outfile *out, const struct fdtrack_process *p,
 		      size_t np, const struct run_totals *tot,
 		      const struct run_info *ri)
 {
-	char tmp[PATH_MAX];
-	mode_t um;
-	FILE *f = stdout;
-	int fd;
+	FILE *f = outfile_stream(out);
+	char why[256];
 
-	if (strcmp(path, "-")) {
-		snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-		fd = mkstemp(tmp);
-		if (fd < 0 || !(f = fdopen(fd, "w"))) {
-			fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-				strerror(errno));
-			if (fd >= 0) {
-				close(fd);
-				unlink(tmp);
-			}
-			return -1;
-		}
-		um = umask(0);
-		umask(um);
-		fchmod(fd, 0666 & ~um);
+	if (!f) {
+		fprintf(stderr, "fdtrack: cannot write the JSON report to ");
+		cli_text_str(stderr, out->path);
+		fprintf(stderr, ": %s\n", strerror(errno));
+		outfile_abort(out);
+		return -1;
 	}
 	json_body(f, p, np, tot, ri);
-	if (f == stdout)
-		return fflush(f) ? -1 : 0;
-	if (fflush(f) || fsync(fileno(f)) || ferror(f)) {
-		fprintf(stderr, "fdtrack: writing %s failed: %s\n", path,
-			strerror(errno));
-		fclose(f);
-		unlink(tmp);
-		return -1;
+	if (!outfile_commit(out, why, sizeof(why)))
+		return 0;
+	fprintf(stderr, "fdtrack: writing the JSON report to ");
+	cli_text_str(stderr, out->path);
+	fprintf(stderr, " failed: %s", why);
+	if (out->kept) {
+		fprintf(stderr, "; the finished report is in ");
+		cli_text_str(stderr, out->kept);
 	}
-	fclose(f);
-	if (rename(tmp, path)) {
-		fprintf(stderr, "fdtrack: cannot write %s: %s\n", path,
-			strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	fputc('\n', stderr);
+	outfile_abort(out);
+	return -1;
 }

@@ -13,9 +13,17 @@
  * Run through sudo, CMD runs as the invoking user (SUDO_UID/SUDO_GID, no
  * supplementary groups) unless --run-as-root.
  *
- * SIGINT/SIGTERM/SIGHUP: with -- CMD the signal is forwarded to CMD, which
- * gets half a second to exit (then SIGKILL); the report (and --json) is
- * written with "interrupted": true, and fdtrack exits 128+signal.
+ * SIGINT/SIGTERM/SIGHUP: with -- CMD the signal is forwarded to every
+ * process of CMD's tree (fdtrack is its subreaper: cli_command.c), which
+ * get half a second to exit (then SIGKILL, until none is left); -d ending
+ * kills the tree at once. The report says which processes fdtrack stopped
+ * and how each ended; it (and --json) is written with "interrupted": true
+ * after a signal, and fdtrack exits 128+signal.
+ *
+ * Every number on the command line is decimal (a leading 0 is no octal).
+ *
+ * Over 600 lines for a reason: the usage text and every option's checks
+ * sit beside the loop they configure.
  *
  * Exit status, first that applies: 2 fdtrack failed (usage, environment,
  * CMD could not be started); 128+N interrupted by signal N; the leak code
@@ -43,6 +51,8 @@
 #include "fdtrack_cli.h"
 
 #define DEFAULT_LEAK_EXIT_CODE 23
+#define STOP_GRACE_S	       0.5 /* a stop signal's time to act before SIGKILL */
+#define STOP_MAX_S	       5.0 /* then give up waiting for the tree to go */
 
 static const char usage[] =
 	"Usage: fdtrack [OPTIONS] -p PID\n"
@@ -62,8 +72,11 @@ static const char usage[] =
 	"                         dir chr blk other; groups: socket, anon_inode, all\n"
 	"  -i, --interval SECS    every SECS, print per kind what the summary\n"
 	"                         says: at start + opened - closed = open now\n"
-	"  -d, --duration SECS    stop after SECS (with -- CMD, CMD is killed)\n"
-	"  -j, --json FILE        write the report as JSON to FILE ('-' = stdout)\n"
+	"  -d, --duration SECS    stop after SECS (with -- CMD, CMD and every\n"
+	"                         process it started are killed)\n"
+	"  -j, --json FILE        write the report as JSON to FILE ('-' = stdout;\n"
+	"                         a device or FIFO is written in place, a file\n"
+	"                         replaced when the report is complete)\n"
 	"      --fail-on-leak     exit with the leak code if a process leaked: an\n"
 	"                         fd it opened was open when it exited (or when\n"
 	"                         the duration ended)\n"
@@ -100,8 +113,9 @@ static const char usage[] =
 	"are listed apart and are not leaks; so are those it left at 0-2 (a\n"
 	"shell's redirection, a daemon's /dev/null) unless --std-fds.\n"
 	"SIGINT/SIGTERM/SIGHUP stop fdtrack: with -- CMD the signal is first\n"
-	"forwarded to CMD, which has 0.5 s to exit before it is killed; the\n"
-	"report is then written with \"interrupted\": true.\n"
+	"forwarded to CMD and every process it started, which have 0.5 s to\n"
+	"exit before they are killed; the report says which it stopped, and is\n"
+	"written with \"interrupted\": true. Numbers are decimal.\n"
 	"\n"
 	"Needs root (or CAP_BPF + CAP_PERFMON) and kernel BTF.\n"
 	"Exit status, the first that applies:\n"
@@ -121,8 +135,10 @@ static struct {
 	int leak_exit_code;
 	struct fdtrack_options opts;
 	char **cmd;
+	struct outfile json_out;
 } env = { .opts = { .want_stacks = 1 },
-	  .leak_exit_code = DEFAULT_LEAK_EXIT_CODE };
+	  .leak_exit_code = DEFAULT_LEAK_EXIT_CODE,
+	  .json_out = OUTFILE_NONE };
 
 static volatile sig_atomic_t got_signal;
 
@@ -131,10 +147,11 @@ static volatile sig_atomic_t got_signal;
 static char **suppress;
 static size_t nsuppress;
 
-static int add_suppression(const char *pat)
+static int add_suppression(const char *pat, void *unused)
 {
 	char **more = realloc(suppress, (nsuppress + 2) * sizeof(*more));
 
+	(void)unused;
 	if (!more)
 		return -ENOMEM;
 	suppress = more;
@@ -145,35 +162,23 @@ static int add_suppression(const char *pat)
 	return 0;
 }
 
-/* A pattern per line; blank lines and '#' comments skipped. */
+/* --suppressions FILE (cli_suppress.c says what is refused). */
 static int read_suppressions(const char *path)
 {
-	char line[4096];
-	FILE *f = fopen(path, "r");
-	int err = 0;
+	char why[160], *text;
+	size_t len;
+	int err = cli_suppressions_read(path, &text, &len, why, sizeof(why));
 
-	if (!f) {
-		fprintf(stderr, "fdtrack: cannot read suppressions %s: %s\n",
-			path, strerror(errno));
-		return 2;
-	}
-	while (!err && fgets(line, sizeof(line), f)) {
-		char *p = line, *end;
-
-		while (*p == ' ' || *p == '\t')
-			p++;
-		end = p + strlen(p);
-		while (end > p && strchr(" \t\r\n", end[-1]))
-			*--end = 0;
-		if (*p && *p != '#')
-			err = add_suppression(p);
-	}
-	fclose(f);
-	if (err) {
-		fprintf(stderr, "fdtrack: out of memory\n");
-		return 2;
-	}
-	return 0;
+	if (!err)
+		err = cli_suppressions_parse(text, len, add_suppression, NULL,
+					     why, sizeof(why));
+	free(text);
+	if (!err)
+		return 0;
+	fprintf(stderr, "fdtrack: --suppressions ");
+	cli_text_str(stderr, path);
+	fprintf(stderr, ": %s\n", why);
+	return 2;
 }
 
 static void free_suppressions(void)
@@ -189,33 +194,49 @@ static void on_signal(int sig)
 		got_signal = sig;
 }
 
+/* One line, the user's value escaped (it may hold anything). */
 static int usage_error(const char *fmt, const char *arg)
 {
+	char *esc = cli_text_dup(arg);
+	const char *pct = strstr(fmt, "%s");
+
 	fprintf(stderr, "fdtrack: ");
-	fprintf(stderr, fmt, arg);
+	if (pct) {
+		fprintf(stderr, "%.*s%s%s", (int)(pct - fmt), fmt,
+			esc ? esc : "?", pct + 2);
+	} else {
+		fputs(fmt, stderr);
+	}
 	fprintf(stderr, " (see fdtrack --help)\n");
+	free(esc);
 	return 2;
 }
 
+/* Seconds: a plain decimal ("1", "0.25", "2e3"): no sign, no blank, no
+ * hex, no nan/inf; at least a millisecond. */
 static bool parse_secs(const char *s, double *out)
 {
 	char *end;
 
+	if (!((*s >= '0' && *s <= '9') || *s == '.'))
+		return false;
 	errno = 0;
 	*out = strtod(s, &end);
-	/* no nan/inf, no hex floats; at least a millisecond */
 	return !errno && end != s && !*end && isfinite(*out) &&
-	       !strpbrk(s, "xX") && *out >= 0.001 && *out <= 1e8;
+	       !strpbrk(s, "xXpP") && *out >= 0.001 && *out <= 1e8;
 }
 
-/* A decimal (or 0x) integer in [min, max]. */
+/* A decimal integer in [min, max]: digits only (a leading 0 is not octal,
+ * as it is not to exstress or to a person). */
 static bool parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
 
+	if (*s < '0' || *s > '9')
+		return false;
 	errno = 0;
-	*out = strtol(s, &end, 0);
-	return !errno && end != s && !*end && *out >= min && *out <= max;
+	*out = strtol(s, &end, 10);
+	return !errno && !*end && *out >= min && *out <= max;
 }
 
 static int parse_kinds(const char *list)
@@ -224,7 +245,8 @@ static int parse_kinds(const char *list)
 
 	if (fdkind_parse_list(list, &env.opts.kinds, bad, sizeof(bad)) ||
 	    !env.opts.kinds)
-		return usage_error("unknown fd kind '%s'", *list ? bad : "");
+		return usage_error("-k/--kind: unknown fd kind '%s'",
+				   *list ? bad : "");
 	return 0;
 }
 
@@ -277,9 +299,10 @@ static int parse_option(int c)
 
 	switch (c) {
 	case 'p':
-		if (!parse_long(optarg, 1, 0x3fffffff, &v) ||
-		    strpbrk(optarg, "xX"))
-			return usage_error("invalid pid '%s'", optarg);
+		if (!parse_long(optarg, 1, 0x3fffffff, &v))
+			return usage_error("-p/--pid: invalid pid '%s' (a "
+					   "decimal number)",
+					   optarg);
 		env.pid = v;
 		return 0;
 	case 'f':
@@ -290,14 +313,20 @@ static int parse_option(int c)
 	case 'i':
 		return parse_secs(optarg, &env.interval)
 			       ? 0
-			       : usage_error("invalid interval '%s'", optarg);
+			       : usage_error("-i/--interval: invalid interval "
+					     "'%s' (decimal seconds, 0.001 to "
+					     "1e8)",
+					     optarg);
 	case 'd':
 		return parse_secs(optarg, &env.duration)
 			       ? 0
-			       : usage_error("invalid duration '%s'", optarg);
+			       : usage_error("-d/--duration: invalid duration "
+					     "'%s' (decimal seconds, 0.001 to "
+					     "1e8)",
+					     optarg);
 	case 'j':
 		if (!*optarg)
-			return usage_error("empty JSON file name%s", "");
+			return usage_error("-j/--json: empty file name%s", "");
 		env.json = optarg;
 		return 0;
 	case OPT_ROOT:
@@ -308,16 +337,23 @@ static int parse_option(int c)
 		return 0;
 	case OPT_LEAK_CODE:
 		if (!parse_long(optarg, 1, 255, &v))
-			return usage_error(
-				"invalid leak exit code '%s' (1..255)", optarg);
+			return usage_error("--leak-exit-code: invalid code "
+					   "'%s' (a decimal number, 1..255)",
+					   optarg);
 		env.leak_exit_code = v;
 		return 0;
 	case OPT_MAX_FDS:
 	case OPT_MAX_STACKS:
 	case OPT_MAX_PROCS:
 		if (!parse_long(optarg, 1, 1L << 26, &v))
-			return usage_error("invalid table size '%s' "
-					   "(1..67108864)",
+			return usage_error(c == OPT_MAX_FDS
+						   ? "--max-fds: invalid "
+						     "size '%s' (1..67108864)"
+					   : c == OPT_MAX_STACKS
+						   ? "--max-stacks: invalid "
+						     "size '%s' (1..67108864)"
+						   : "--max-procs: invalid size "
+						     "'%s' (1..67108864)",
 					   optarg);
 		*(c == OPT_MAX_FDS	? &env.opts.max_fds
 		  : c == OPT_MAX_STACKS ? &env.opts.max_stacks
@@ -340,8 +376,8 @@ static int parse_option(int c)
 		return 0;
 	case OPT_SUPPRESS:
 		if (!*optarg)
-			return usage_error("empty suppression pattern%s", "");
-		if (add_suppression(optarg)) {
+			return usage_error("--suppress: empty pattern%s", "");
+		if (add_suppression(optarg, NULL)) {
 			fprintf(stderr, "fdtrack: out of memory\n");
 			return 2;
 		}
@@ -350,17 +386,23 @@ static int parse_option(int c)
 		return read_suppressions(optarg);
 	case OPT_RINGBUF:
 		if (!parse_long(optarg, 4096, 1L << 30, &v))
-			return usage_error("invalid ring buffer size '%s'",
+			return usage_error("--ringbuf: invalid size '%s' (a "
+					   "decimal number of bytes, 4096.."
+					   "1073741824)",
 					   optarg);
 		env.opts.ringbuf_bytes = v;
 		return 0;
 	case 'h':
 		return -1;
 	default:
-		fprintf(stderr,
-			"fdtrack: unknown or incomplete option '-%c' "
-			"(see fdtrack --help)\n",
-			optopt);
+		if (optopt > 0x20 && optopt < 0x7f)
+			fprintf(stderr,
+				"fdtrack: unknown or incomplete option '-%c' "
+				"(see fdtrack --help)\n",
+				optopt);
+		else
+			fprintf(stderr, "fdtrack: unknown option (see fdtrack "
+					"--help)\n");
 		return 2;
 	}
 }
@@ -375,13 +417,9 @@ static int parse_args(int argc, char **argv)
 	/* '+': stop at the first non-option, so CMD's own flags stay its own */
 	while ((c = getopt_long(argc, argv, "+p:fk:i:d:j:h", longopts, NULL)) !=
 	       -1) {
-		if (c == '?' && !(optopt && optopt < 256)) {
-			fprintf(stderr,
-				"fdtrack: unknown or incomplete option "
-				"'%s' (see fdtrack --help)\n",
-				argv[optind - 1]);
-			return 2;
-		}
+		if (c == '?' && !(optopt && optopt < 256))
+			return usage_error("unknown or incomplete option '%s'",
+					   argv[optind - 1]);
 		err = parse_option(c);
 		if (err < 0) {
 			fputs(usage, stdout);
@@ -471,28 +509,51 @@ static void wait_for_work(struct fdtrack *t, int sigfd, double secs)
 			; /* drained; command_reap() finds what changed */
 }
 
+/* Stop CMD's whole tree: sig to every process of it, STOP_GRACE_S for
+ * them to act on it (none for SIGKILL), then SIGKILL to what is left,
+ * again until nothing is; ptrace stops are answered and records read
+ * meanwhile, so the exits reach the report. */
+static void stop_tree(struct fdtrack *t, struct command *cmd, int sig,
+		      int sigfd)
+{
+	double start = mono_s(), kill_at = start;
+
+	if (sig != SIGKILL) {
+		command_signal_tree(cmd, sig);
+		kill_at = start + STOP_GRACE_S;
+	}
+	while (mono_s() - start < STOP_MAX_S) {
+		if (mono_s() >= kill_at) {
+			command_signal_tree(cmd, SIGKILL);
+			kill_at = mono_s() + 0.1;
+		}
+		wait_for_work(t, sigfd, 0.01);
+		fdtrack_poll(t, 0);
+		command_reap(t, cmd);
+		/* gone and reaped (by us, as their subreaper, or by their
+		 * parents), so the report has how each ended */
+		if (cmd->done && !command_tree_left(true))
+			break;
+	}
+	fdtrack_poll(t, 0); /* the last exits' records */
+}
+
 /* Run until CMD (or PID, and with -f what it started) is done, the
  * duration ends, or a stop signal came. 0, or 2 after printing why. */
 static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri,
 		 int sigfd)
 {
 	double start = mono_s(), next_tick = start + env.interval;
-	double grace_end = 0;
 
 	for (;;) {
 		double tnow, wait = 0.1;
 
-		if (got_signal && !ri->interrupted) {
+		if (got_signal) {
 			ri->interrupted = got_signal;
-			if (env.cmd && !cmd->done) {
-				/* pass it on; CMD gets a moment to exit */
-				kill(cmd->pid, ri->interrupted);
-				grace_end = mono_s() + 0.5;
-			}
-		}
-		if (ri->interrupted &&
-		    (!env.cmd || cmd->done || mono_s() >= grace_end))
+			if (env.cmd)
+				stop_tree(t, cmd, ri->interrupted, sigfd);
 			return 0;
+		}
 		if (env.interval && next_tick - mono_s() < wait)
 			wait = next_tick - mono_s();
 		wait_for_work(t, sigfd, wait);
@@ -511,8 +572,16 @@ static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri,
 		}
 		if (finished(t, cmd))
 			return 0;
-		if (env.duration && tnow - start >= env.duration)
+		if (env.duration && tnow - start >= env.duration) {
+			/* what is left of CMD's tree is killed now, so the
+			 * report says how each process ended */
+			ri->duration_ended = true;
+			if (env.cmd && command_tree_left(false)) {
+				ri->cmd_killed = true;
+				stop_tree(t, cmd, SIGKILL, sigfd);
+			}
 			return 0;
+		}
 	}
 }
 
@@ -540,7 +609,7 @@ static int report(struct fdtrack *t, struct run_info *ri)
 	ri->rss_end = rss_kb();
 	if (!getrusage(RUSAGE_SELF, &ru))
 		ri->rss_max = ru.ru_maxrss;
-	if (env.json && json_report_write(env.json, procs, np, &tot, ri))
+	if (env.json && json_report_write(&env.json_out, procs, np, &tot, ri))
 		rc = 2;
 	fdtrack_processes_free(procs, np);
 	if (rc)
@@ -551,7 +620,8 @@ static int report(struct fdtrack *t, struct run_info *ri)
 		return env.leak_exit_code;
 	if (!tot.exact)
 		return 2;
-	return env.cmd ? ri->cmd_status : 0;
+	/* CMD's status is its own, unless fdtrack killed it (-d) */
+	return env.cmd && !ri->cmd_killed ? ri->cmd_status : 0;
 }
 
 /* Handlers now, stop signals held until attached: a signal during the
@@ -590,34 +660,75 @@ static void print_bpf_stats(const struct fdtrack *t)
 			       : "bpf_probe_read_kernel (CO-RE)");
 }
 
+/* -p PID: a process fdtrack can watch. 0, or 2 after saying why. */
+static int check_pid(pid_t pid)
+{
+	char path[64], buf[512], num[16], *paren;
+	unsigned long flags = 0;
+	FILE *f;
+
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	if (pid == getpid())
+		return usage_error("-p %s: that is fdtrack itself", num);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0; /* fdtrack_open says "no process" */
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	/* pid (comm) state ppid pgrp session tty tpgid flags */
+	if ((paren = strrchr(buf, ')')) &&
+	    sscanf(paren + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
+	    (flags & 0x00200000)) /* PF_KTHREAD */
+		return usage_error("-p %s: a kernel thread has no fds of its "
+				   "own to track",
+				   num);
+	return 0;
+}
+
 static int run(int argc, char **argv)
 {
-	struct command cmd = { .go_fd = -1, .err_fd = -1 };
+	struct command cmd = { 0 };
 	struct run_info ri = { 0 };
 	struct fdtrack *t = NULL;
 	struct run_as run_as;
 	sigset_t oldmask, running;
+	char why[256];
 	int rc, sigfd;
 
 	rc = parse_args(argc, argv);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (env.json && json_report_check(env.json))
+	if (env.pid && !env.cmd && (rc = check_pid(env.pid)))
+		return rc;
+	/* stdout may be a pipe that closes (| head): a write error, not a
+	 * death that loses the JSON report */
+	signal(SIGPIPE, SIG_IGN);
+	if (env.json &&
+	    outfile_open(&env.json_out, env.json, why, sizeof(why))) {
+		fprintf(stderr, "fdtrack: cannot write the JSON report to ");
+		cli_text_str(stderr, env.json);
+		fprintf(stderr, ": %s\n", why);
 		return 2;
-	if (env.cmd && run_as_setup(env.run_as_root, &run_as))
+	}
+	if (env.cmd && run_as_setup(env.run_as_root, &run_as)) {
+		outfile_abort(&env.json_out);
 		return 2;
+	}
 	sigfd = catch_signals(&oldmask);
 	if (env.cmd) {
-		/* a CMD that dies before attach must not kill us via SIGPIPE */
-		signal(SIGPIPE, SIG_IGN);
-		if (command_spawn(&cmd, env.cmd, &run_as, &oldmask))
+		int own[] = { sigfd, env.json_out.fd };
+
+		if (command_spawn(&cmd, env.cmd, &run_as, &oldmask, own, 2)) {
+			outfile_abort(&env.json_out);
 			return 2;
+		}
 		env.pid = cmd.pid;
 	}
 	if (fdtrack_open(env.pid, &env.opts, &t)) {
 		fprintf(stderr, "%s\n", fdtrack_error());
-		command_kill(&cmd);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (env.bpf_stats)
 		print_bpf_stats(t);
@@ -636,15 +747,19 @@ static int run(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &running, NULL);
 	rc = watch(t, &cmd, &ri, sigfd);
 	if (!rc && cmd.start_errno) {
-		fprintf(stderr, "fdtrack: cannot %s '%s': %s\n", cmd.start_what,
-			env.cmd[0], strerror(cmd.start_errno));
+		fprintf(stderr, "fdtrack: cannot %s '", cmd.start_what);
+		cli_text_str(stderr, env.cmd[0]);
+		fprintf(stderr, "': %s\n", strerror(cmd.start_errno));
 		rc = 2;
 	}
 	if (!rc) {
 		ri.cmd_status = cmd.status;
+		ri.stopped = cmd.stopped;
+		ri.nstopped = cmd.nstopped;
 		rc = report(t, &ri);
 	}
 out:
+	outfile_abort(&env.json_out); /* a report not written: no file */
 	command_kill(&cmd);
 	fdtrack_close(t);
 	if (sigfd >= 0)

@@ -2,6 +2,37 @@
 
 #include <math.h>
 
+int json_utf8_len(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned c = s[0];
+
+	/* each test stops at the first byte that is not a continuation, so
+	 * the terminating NUL is never passed */
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || /* overlong */
+		    (c == 0xed && s[1] >= 0xa0))  /* a UTF-16 surrogate */
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || /* overlong */
+		    (c == 0xf4 && s[1] >= 0x90))  /* above U+10FFFF */
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
 void json_str(FILE *out, const char *s)
 {
 	if (!s) {
@@ -9,8 +40,9 @@ void json_str(FILE *out, const char *s)
 		return;
 	}
 	fputc('"', out);
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char ch = (unsigned char)*s;
+		int n = json_utf8_len(s);
 
 		switch (ch) {
 		case '"':
@@ -29,11 +61,14 @@ void json_str(FILE *out, const char *s)
 			fputs("\\r", out);
 			break;
 		default:
-			if (ch < 0x20 || ch == 0x7f)
+			if (!n) /* not UTF-8: the byte as Python's surrogateescape */
+				fprintf(out, "\\udc%02x", ch);
+			else if (ch < 0x20 || ch == 0x7f)
 				fprintf(out, "\\u%04x", ch);
 			else
-				fputc(ch, out);
+				fwrite(s, 1, (size_t)n, out);
 		}
+		s += n ? n : 1;
 	}
 	fputc('"', out);
 }

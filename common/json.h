@@ -8,10 +8,19 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* A JSON string: quotes, backslash and control characters escaped (\n, \t,
- * \r by name, the rest as \u00XX); bytes >= 0x80 are copied as they are.
- * NULL is written as null. */
+/* A JSON string, always valid UTF-8: quotes, backslash and control
+ * characters escaped (\n, \t, \r by name, the rest as \u00XX); valid UTF-8
+ * copied as it is; each byte that is not part of valid UTF-8 (file names
+ * and arguments are bytes) written as \udcXX, XX the byte (80..ff), as
+ * Python's "surrogateescape" decodes it, so the raw bytes come back with
+ * s.encode("utf-8", "surrogateescape"); valid UTF-8 never holds those
+ * code points, so nothing else reads the same. NULL is written as null. */
 void json_str(FILE *out, const char *s);
+
+/* The length of the valid UTF-8 sequence s starts with (1..4; 1 for any
+ * ASCII byte), or 0 when s[0] starts none (overlong forms, surrogates and
+ * code points above U+10FFFF are not valid). s is NUL-terminated. */
+int json_utf8_len(const char *s);
 
 /* A JSON number: integers without a fraction, others with 6 significant
  * digits; NaN and infinities (which JSON lacks) as null. */

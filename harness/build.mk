@@ -62,6 +62,10 @@ $(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/
 # exstress_testlib.c.
 EXS_E2E_TESTS := $(filter $(BUILD)/test/harness/test_exstress%,$(EXS_TESTS))
 $(EXS_E2E_TESTS): $(EXS_BIN) $(EXS_FAULT_BIN)
+# The hostile-input group (issue 24) runs fdtrack's CLI too.
+ifneq ($(wildcard bpf/fdtrack.c),)
+$(BUILD)/test/harness/test_exstress_hostile: | $(BUILD)/bin/fdtrack
+endif
 $(EXS_E2E_TESTS): $(BUILD)/test/harness/%: $(EXS_OBJ)/tests/%.o $(EXS_OBJ)/tests/exstress_testlib.o \
 		$(EXS_CORE:%=$(EXS_OBJ)/%.o) $(COMMON_CHECK_OBJ) $(REX_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
@@ -93,8 +97,9 @@ gate: all
 	esac; exit $$rc
 
 # libFuzzer targets (clang; libFuzzer's runtime is Debian's libclang-rt-14-dev
-# for clang 14): the option parser and the /proc parsers. `make check` runs
-# each briefly (EXS_FUZZ_RUNS inputs, a few seconds); `make fuzz` longer.
+# for clang 14): the option parser and the /proc parsers, and fdtrack's
+# --suppressions parser. `make check` runs each briefly (EXS_FUZZ_RUNS
+# inputs, a few seconds); `make fuzz` longer.
 FUZZ_CC        ?= clang
 EXS_FUZZ_DIR    = $(BUILD)/fuzz/harness
 EXS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
@@ -102,7 +107,7 @@ EXS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
                   -Iruntime/include -Icommon
 EXS_FUZZ_SRC   := harness/cli.c harness/stats.c harness/sampler.c runtime/src/policy.c \
                   common/fdkind.c
-EXS_FUZZ_BINS   = $(EXS_FUZZ_DIR)/fuzz_args $(EXS_FUZZ_DIR)/fuzz_proc
+EXS_FUZZ_BINS   = $(EXS_FUZZ_DIR)/fuzz_args $(EXS_FUZZ_DIR)/fuzz_proc $(EXS_FUZZ_DIR)/fuzz_suppressions
 EXS_FUZZ_SMOKE  = $(BUILD)/test/harness/fuzz-smoke
 EXS_FUZZ_RUNS  ?= 200000
 FUZZ_TIME      ?= 120
@@ -112,6 +117,11 @@ TEST_BINS += $(EXS_FUZZ_SMOKE)
 $(EXS_FUZZ_DIR)/fuzz_%: harness/fuzz/fuzz_%.c $(EXS_FUZZ_SRC) harness/exstress.h $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(EXS_FUZZ_FLAGS) -o $@ $< $(EXS_FUZZ_SRC) -lm
+
+EXS_FUZZ_SUPP_SRC := bpf/cli_suppress.c common/json.c
+$(EXS_FUZZ_DIR)/fuzz_suppressions: harness/fuzz/fuzz_suppressions.c $(EXS_FUZZ_SUPP_SRC) bpf/fdtrack_cli.h $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(EXS_FUZZ_FLAGS) -Ibpf -o $@ $< $(EXS_FUZZ_SUPP_SRC)
 
 # run-tests.sh runs test binaries without arguments: a generated wrapper.
 $(EXS_FUZZ_SMOKE): $(EXS_FUZZ_BINS) harness/fuzz/smoke.sh harness/build.mk

@@ -73,6 +73,8 @@ void exs_usage(FILE *out)
 		"  --sample-every N    CSV rows for every Nth iteration only (plus baseline,\n"
 		"                      reference and last); the verdict uses every sample\n"
 		"  --json FILE         summary; --junit FILE: JUnit XML, a test case per scenario\n"
+		"                      (FILE: a file is replaced when the run is over; a device,\n"
+		"                      a FIFO, - or /dev/stdout is written in place)\n"
 		"  --vsz-slope-limit B, --rss-slope-limit B   bytes/iteration     (default %s)\n"
 		"  --vsz-growth-limit B, --rss-growth-limit B bytes in total       (default %s)\n"
 		"  --slope-floor B     a slope fails only once memory grew by more (default %s)\n"
@@ -92,8 +94,9 @@ void exs_usage(FILE *out)
 		"With --scenario all, a scenario whose fd leak is established stops at its\n"
 		"share of the fd limit (at most 512 fds), so the others still run.\n"
 		"Exit 0 pass, 1 leak, 2 usage or environment error;\n"
-		"SIGINT/SIGTERM stop the run, write the outputs over the samples taken\n"
-		"(\"interrupted\": true) and exit 130/143.\n"
+		"SIGINT/SIGTERM/SIGHUP stop the run, write the outputs over the samples\n"
+		"taken (\"interrupted\": true) and exit 130/143/129; a second signal stops\n"
+		"it outright, still writing every output. Numbers are decimal.\n"
 		"%s",
 		s, g, f,
 		EXS_SANITIZED

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "fdkind.h"
+#include "outfile.h"
 
 #include "rex.h" /* enum rex_drop_policy, rex_policy_name/parse */
 
@@ -277,33 +278,27 @@ void exs_usage(FILE *out);
 
 /* ---- writers ------------------------------------------------------------ */
 
-/* An output file is written under a temporary name in its directory
- * (PATH.tmp-XXXXXX) and renamed to PATH only when complete, so a partial
- * file never sits under the final name. Opening checks the directory is
- * there and writable, so a bad path fails before anything runs. */
-struct exs_outfile {
-	const char *path;
-	char *tmp; /* NULL once committed or aborted */
-	int fd;
-};
-int exs_outfile_open(struct exs_outfile *f, const char *path); /* 0 or -errno */
-/* Closes fd (unless already closed: fd < 0) and renames; 0 or -errno. */
-int exs_outfile_commit(struct exs_outfile *f);
-void exs_outfile_abort(struct exs_outfile *f); /* close + unlink the temp file */
+/* Output files (CSV, JSON, JUnit) are common/outfile.h's: a regular file
+ * is written as FILE.tmp-XXXXXX beside it and renamed over it when the run
+ * is over (a partial file never sits under its name), anything else (a
+ * device, a FIFO, "-", /dev/stdout) is written in place; opening refuses
+ * what cannot be written, so a bad path fails before anything runs. */
 
 /* CSV: whole rows only, written with one write() each time the buffer
  * fills and at close. */
 struct exs_csv {
-	struct exs_outfile out;
+	struct outfile out;
 	size_t used;
 	char buf[1 << 16];
 };
 const char *exs_csv_header(void); /* the header line, "\n" included */
-struct exs_csv *exs_csv_open(const char *path); /* NULL + errno */
+/* NULL with why (one phrase) when path cannot be written. */
+struct exs_csv *exs_csv_open(const char *path, char *why, size_t whylen);
 int exs_csv_row(struct exs_csv *c, const char *scenario, const char *policy,
 		const struct exs_sample *s);
-/* Flushes and renames the file to its name; 0 or -errno. */
-int exs_csv_close(struct exs_csv *c);
+/* Flushes and puts the file in place; 0 or -errno (why says what failed,
+ * and where the finished file is if it could not take its name). */
+int exs_csv_close(struct exs_csv *c, char *why, size_t whylen);
 void exs_csv_abort(struct exs_csv *c); /* removes the temporary file */
 /* Format one row (with the newline) into buf; returns its length, or -1 if
  * it does not fit. */
@@ -318,10 +313,12 @@ struct exs_result {
 	/* what the teardowns of the measured iterations did (librex's
 	 * rex_teardown_totals): tasks destroyed, tasks left, bytes left */
 	uint64_t tasks_destroyed, tasks_left, bytes_left;
-	char note[640];	 /* e.g. "stopped early: ..."; may be empty */
-	int interrupted; /* stopped by a signal */
-	int no_verdict;	 /* stopped before any measured iteration */
-	int not_run;	 /* never started: note says why */
+	char note[640];	  /* e.g. "stopped early: ..."; may be empty */
+	int interrupted;  /* stopped by a signal */
+	int stopped_hard; /* a second signal: written mid-iteration */
+	int warmup_leak;  /* fds ran out during the warm-up, leaked by it */
+	int no_verdict;	  /* stopped before any measured iteration */
+	int not_run;	  /* never started: note says why */
 };
 struct exs_run_info {
 	const char *scenario; /* the requested one, e.g. "all" */
@@ -333,7 +330,9 @@ struct exs_run_info {
 	uint64_t warmup;
 	double elapsed_s;
 	const struct exs_limits *limits;
-	int interrupted; /* signal number that stopped the run, or 0 */
+	int interrupted;      /* signal number that stopped the run, or 0 */
+	int stopped_outright; /* a second signal (or the grace time) ended
+				 it mid-iteration */
 };
 int exs_json_write(FILE *out, const struct exs_run_info *info,
 		   const struct exs_result *r, size_t n);

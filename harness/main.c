@@ -1,6 +1,9 @@
 /*
  * exstress: the process. Options, the stop signals and the watchdog, the
  * output files, every scenario in turn (run.c), exit codes.
+ *
+ * Over 600 lines for a reason: a run stopped outright writes its outputs
+ * from the signal thread with the very code the end of a run uses.
  */
 #include "clock.h"
 #include "run.h"
@@ -9,6 +12,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,16 +62,116 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-/* ---- SIGINT/SIGTERM: stop cleanly ------------------------------------------------ */
+/* ---- SIGINT/SIGTERM/SIGHUP: stop cleanly ------------------------------------------ */
 
-/* Both are blocked in every thread (the runtime's threads inherit the mask
+/* They are blocked in every thread (the runtime's threads inherit the mask
  * from main, so no syscall of theirs sees EINTR); this thread takes them
  * with sigwait and sets stop_signal, which the run loop checks between
  * iterations. The run then writes its outputs over the samples taken and
  * exits 128 + signal. A second signal, or a run that has not finished
- * GRACE_S after the first, ends the process at once. */
+ * GRACE_S after the first, stops it outright: this thread writes every
+ * output itself, from the state the run keeps under state_lock (the
+ * scenarios done, the one in progress up to its last sample), and exits
+ * 128 + the first signal. */
 #define GRACE_S 5
+#define LOCK_WAIT_S \
+	3 /* the main thread holds the lock no longer than this,
+			 unless it is writing the outputs itself */
 static atomic_int stop_signal;
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void exs_state_lock(void)
+{
+	pthread_mutex_lock(&state_lock);
+}
+
+void exs_state_unlock(void)
+{
+	pthread_mutex_unlock(&state_lock);
+}
+
+struct outputs {
+	struct outfile json, junit;
+};
+
+/* What stop_outright needs, set once the outputs are open (state lock);
+ * NULL again once the main thread writes them itself. */
+static struct {
+	struct ctx *c;
+	struct outputs *out;
+	double t0;
+} live;
+
+static int write_outputs(struct ctx *c, struct outputs *out,
+			 struct exs_result *results, size_t nres, int status,
+			 double elapsed_s, int outright);
+static int close_csv(struct ctx *c, int status, int keep);
+static void add_not_run(struct ctx *c, size_t *nres, int from, const char *why);
+
+static void say(const char *msg)
+{
+	if (write(2, msg, strlen(msg)) < 0)
+		return;
+}
+
+/* One line on stderr, control characters of what the user gave (a path)
+ * shown as '?', as cli.c shows its arguments. */
+static void say_line(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void say_line(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	for (char *p = buf; *p; p++)
+		if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
+			*p = '?';
+	fputs(buf, stderr);
+}
+
+static _Noreturn void stop_outright(int sig, int second)
+{
+	struct timespec until;
+	char buf[200];
+
+	snprintf(buf, sizeof(buf),
+		 second ? "\nexstress: second signal: writing the outputs over "
+			  "the samples taken, exiting now\n"
+			: "\nexstress: still not stopped %d s after the signal: "
+			  "writing the outputs over the samples taken, exiting "
+			  "now\n",
+		 GRACE_S);
+	say(buf);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LOCK_WAIT_S;
+	if (pthread_mutex_timedlock(&state_lock, &until) != 0) {
+		/* the main thread is writing them (to a FIFO nobody reads?) */
+		say("exstress: the outputs are still being written; exiting "
+		    "without them (their temporaries stay until the next run "
+		    "writes the same files)\n");
+		_exit(128 + sig);
+	}
+	if (!live.c) /* not open yet, or written already */
+		_exit(128 + sig);
+	struct ctx *c = live.c;
+	const struct exs_options *o = c->o;
+	size_t n = c->nres;
+	int next = n ? (int)c->results[n - 1].scenario + 1
+		     : (o->scenario == EXS_SC_ALL ? 0 : (int)o->scenario);
+	if (exs_run_snapshot(c, &c->results[n]))
+		next = (int)c->results[n++].scenario + 1;
+	if (o->scenario == EXS_SC_ALL)
+		add_not_run(c, &n, next, "not run: the run was interrupted");
+	int status = write_outputs(c, live.out, c->results, n, EXS_EXIT_PASS,
+				   mono_s() - live.t0, 1);
+	status = close_csv(c, status, 1);
+	outfile_abort(&live.out->json);
+	outfile_abort(&live.out->junit);
+	_exit(status);
+}
 
 static void *signal_thread(void *arg)
 {
@@ -78,16 +182,7 @@ static void *signal_thread(void *arg)
 	atomic_store(&stop_signal, sig);
 	struct timespec grace = { GRACE_S, 0 };
 	int again = sigtimedwait(set, NULL, &grace);
-	char buf[160];
-	int n = snprintf(
-		buf, sizeof(buf),
-		again > 0
-			? "\nexstress: second signal, exiting now\n"
-			: "\nexstress: still not stopped %d s after the signal, exiting now\n",
-		GRACE_S);
-	if (n > 0 && write(2, buf, (size_t)n) < 0)
-		_exit(128 + sig);
-	_exit(128 + sig);
+	stop_outright(sig, again > 0);
 }
 
 int exs_stopping(void)
@@ -137,21 +232,9 @@ static int under_valgrind(void)
 	return preload && strstr(preload, "vgpreload") != NULL;
 }
 
-static int same_file(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
-
 /* Usage errors that need more than one option to see. */
 static int check_options(const struct exs_options *o)
 {
-	if (same_file(o->csv_path, o->json_path) ||
-	    same_file(o->csv_path, o->junit_path) ||
-	    same_file(o->json_path, o->junit_path)) {
-		fprintf(stderr,
-			"exstress: --csv, --json and --junit must name different files\n");
-		return -1;
-	}
 	if (o->executors < 2 &&
 	    (o->scenario == EXS_SC_ISSUE448 || o->scenario == EXS_SC_ALL ||
 	     o->scenario == EXS_SC_LONG_LIVED ||
@@ -165,8 +248,9 @@ static int check_options(const struct exs_options *o)
 	return 0;
 }
 
-/* SIGINT/SIGTERM: blocked here, before any thread exists, so every thread
- * inherits the mask and only signal_thread takes them. */
+/* SIGINT/SIGTERM/SIGHUP (a closed terminal is a stop too, as for fdtrack):
+ * blocked here, before any thread exists, so every thread inherits the
+ * mask and only signal_thread takes them. */
 static void take_stop_signals(void)
 {
 	static sigset_t sigs;
@@ -175,6 +259,7 @@ static void take_stop_signals(void)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (pthread_create(&thread, NULL, signal_thread, &sigs) == 0)
 		pthread_detach(thread);
@@ -195,34 +280,44 @@ static void raise_fd_limit(void)
 	}
 }
 
-static int open_output(struct exs_outfile *f, const char *opt, const char *path)
+static int open_output(struct outfile *f, const char *opt, const char *path)
 {
-	int rc = exs_outfile_open(f, path);
+	char why[256];
+	int rc = outfile_open(f, path, why, sizeof(why));
 	if (rc)
-		fprintf(stderr, "exstress: %s %s: cannot write there: %s\n",
-			opt, path, strerror(-rc));
+		say_line("exstress: %s %s: cannot write there: %s\n", opt, path,
+			 why);
 	return rc;
 }
 
-struct outputs {
-	struct exs_outfile json, junit;
-};
-
 /* Output files first: a path that cannot be written fails before anything
- * runs. They are temporaries until the run is over. */
+ * runs (a file is a temporary until the run is over). */
 static int open_outputs(struct ctx *c, struct outputs *out)
 {
 	const struct exs_options *o = c->o;
+	char why[256];
 
-	if (o->csv_path && !(c->csv = exs_csv_open(o->csv_path))) {
-		fprintf(stderr, "exstress: --csv %s: cannot write there: %s\n",
-			o->csv_path, strerror(errno));
+	if (o->csv_path &&
+	    !(c->csv = exs_csv_open(o->csv_path, why, sizeof(why)))) {
+		say_line("exstress: --csv %s: cannot write there: %s\n",
+			 o->csv_path, why);
 		return -1;
 	}
 	if (o->json_path && open_output(&out->json, "--json", o->json_path))
 		return -1;
 	if (o->junit_path && open_output(&out->junit, "--junit", o->junit_path))
 		return -1;
+	/* the same file twice, also by two names (a link, /dev/stdout) */
+	if ((c->csv && o->json_path &&
+	     outfile_same(&c->csv->out, &out->json)) ||
+	    (c->csv && o->junit_path &&
+	     outfile_same(&c->csv->out, &out->junit)) ||
+	    (o->json_path && o->junit_path &&
+	     outfile_same(&out->json, &out->junit))) {
+		fprintf(stderr,
+			"exstress: --csv, --json and --junit must name different files\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -293,10 +388,21 @@ static int start(struct ctx *c)
 	return 0;
 }
 
-/* Every scenario asked for, in order. Returns the exit status so far and
- * the number of results filled. */
-static int run_scenarios(struct ctx *c, struct exs_result *results,
-			 size_t *nres)
+/* Results "not run" (why) for the scenarios of `all` from `from` on. */
+static void add_not_run(struct ctx *c, size_t *nres, int from, const char *why)
+{
+	for (int sc = from; sc < EXS_SC_IN_ALL; sc++) {
+		struct exs_result *r = &c->results[(*nres)++];
+		memset(r, 0, sizeof(*r));
+		r->scenario = (enum exs_scenario)sc;
+		r->not_run = r->no_verdict = 1;
+		snprintf(r->note, sizeof(r->note), "%s", why);
+	}
+}
+
+/* Every scenario asked for, in order, into c->results. Returns the exit
+ * status so far. */
+static int run_scenarios(struct ctx *c)
 {
 	const struct exs_options *o = c->o;
 	enum exs_scenario first = o->scenario == EXS_SC_ALL ? 0 : o->scenario;
@@ -307,15 +413,13 @@ static int run_scenarios(struct ctx *c, struct exs_result *results,
 	const char *not_run = NULL;
 	int sc;
 
-	*nres = 0;
 	for (sc = (int)first; sc <= (int)last; sc++) {
 		if (exs_stopping()) {
 			not_run = "not run: the run was interrupted";
 			break;
 		}
 		c->scenarios_left = (unsigned)(last - sc + 1);
-		int st = exs_run_scenario(c, (enum exs_scenario)sc,
-					  &results[*nres]);
+		int st = exs_run_scenario(c, (enum exs_scenario)sc);
 		if (st == EXS_EXIT_USAGE && status == EXS_EXIT_LEAK) {
 			/* An earlier scenario leaked (in this process: its fds
 			 * are still open), which is what stopped this one: the
@@ -330,58 +434,55 @@ static int run_scenarios(struct ctx *c, struct exs_result *results,
 		}
 		if (st == EXS_EXIT_USAGE)
 			return EXS_EXIT_USAGE;
-		(*nres)++;
 		if (st == EXS_EXIT_LEAK)
 			status = EXS_EXIT_LEAK;
 		c->leaked_before = status == EXS_EXIT_LEAK;
 	}
 	/* Every scenario asked for has its result, also those not run. */
-	for (; not_run && sc <= (int)last && *nres > 0; sc++) {
-		struct exs_result *r = &results[(*nres)++];
-		memset(r, 0, sizeof(*r));
-		r->scenario = (enum exs_scenario)sc;
-		r->not_run = r->no_verdict = 1;
-		snprintf(r->note, sizeof(r->note), "%s", not_run);
+	if (not_run && c->nres > 0 && o->scenario == EXS_SC_ALL) {
+		exs_state_lock();
+		add_not_run(c, &c->nres, sc, not_run);
+		exs_state_unlock();
 	}
 	return status;
 }
 
-/* Writes a JSON/JUnit file opened (as a temporary) before the run, and
- * renames it to its name. */
-static int write_file(struct exs_outfile *f,
+/* Writes a JSON/JUnit file opened before the run and puts it in place. */
+static int write_file(struct outfile *f, const char *opt,
 		      int (*fn)(FILE *, const struct exs_run_info *,
 				const struct exs_result *, size_t),
 		      const struct exs_run_info *info,
 		      const struct exs_result *r, size_t n)
 {
-	FILE *out = fdopen(f->fd, "w");
-	if (!out) {
-		fprintf(stderr, "exstress: cannot write %s: %s\n", f->path,
-			strerror(errno));
-		exs_outfile_abort(f);
-		return -1;
-	}
-	int rc = fn(out, info, r, n);
-	f->fd = -1; /* fclose closes it */
-	if (fclose(out) != 0 || rc) {
-		fprintf(stderr, "exstress: writing %s failed\n", f->path);
-		exs_outfile_abort(f);
-		return -1;
-	}
-	if ((rc = exs_outfile_commit(f))) {
-		fprintf(stderr,
-			"exstress: cannot rename the finished %s into place: %s\n",
-			f->path, strerror(-rc));
-		return -1;
-	}
-	return 0;
+	FILE *out = outfile_stream(f);
+	char why[256];
+	int rc = out ? fn(out, info, r, n) : -errno;
+
+	if (!rc && !(rc = outfile_commit(f, why, sizeof(why))))
+		return 0;
+	if (!out || f->fd >= 0) /* not committed: errno is the write's */
+		snprintf(why, sizeof(why), "%s", strerror(errno ? errno : EIO));
+	say_line("exstress: %s %s: writing it failed: %s%s%s\n", opt, f->path,
+		 why, f->kept ? "; the finished file is " : "",
+		 f->kept ? f->kept : "");
+	outfile_abort(f);
+	return -1;
 }
 
-/* The summary files, after the run (also one stopped by a signal).
- * Returns the final exit status. */
+/* How many of the results are of scenarios that ran. */
+static size_t ran(const struct exs_result *r, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += !r[i].not_run;
+	return k;
+}
+
+/* The summary files, after the run (also one stopped by a signal; from the
+ * signal thread for one stopped outright). Returns the final exit status. */
 static int write_outputs(struct ctx *c, struct outputs *out,
 			 struct exs_result *results, size_t nres, int status,
-			 double elapsed_s)
+			 double elapsed_s, int outright)
 {
 	const struct exs_options *o = c->o;
 	int sig = atomic_load(&stop_signal);
@@ -399,49 +500,67 @@ static int write_outputs(struct ctx *c, struct outputs *out,
 		.elapsed_s = elapsed_s,
 		.limits = &o->limits,
 		.interrupted = sig,
+		.stopped_outright = outright,
 	};
 
 	if (sig && nres == 0) {
 		/* stopped before the first scenario began: nothing to report */
+		memset(&results[0], 0, sizeof(results[0]));
 		results[0].scenario = o->scenario == EXS_SC_ALL ? 0
 								: o->scenario;
 		results[0].no_verdict = results[0].interrupted = 1;
 		nres = 1;
 	}
+	for (size_t i = 0; i < nres; i++)
+		status = results[i].v.leak ? EXS_EXIT_LEAK : status;
 	if (sig)
 		status = 128 + sig;
-	if (o->json_path &&
-	    write_file(&out->json, exs_json_write, &info, results, nres))
+	if (o->json_path && write_file(&out->json, "--json", exs_json_write,
+				       &info, results, nres))
 		status = EXS_EXIT_USAGE;
-	if (o->junit_path &&
-	    write_file(&out->junit, exs_junit_write, &info, results, nres))
+	if (o->junit_path && write_file(&out->junit, "--junit", exs_junit_write,
+					&info, results, nres))
 		status = EXS_EXIT_USAGE;
-	if (nres > 1 && !o->quiet)
-		fprintf(stderr, "exstress: %s: %zu scenarios in %.1f s\n",
+	if ((nres > 1 || outright) && !o->quiet)
+		fprintf(stderr, "exstress: %s: %zu scenario%s in %.1f s%s\n",
 			sig			  ? "interrupted"
 			: status == EXS_EXIT_PASS ? "pass"
 			: status == EXS_EXIT_LEAK ? "LEAK"
 						  : "error",
-			nres, info.elapsed_s);
+			ran(results, nres), ran(results, nres) == 1 ? "" : "s",
+			info.elapsed_s,
+			ran(results, nres) < nres ? " (the others not run)"
+						  : "");
 	return status;
 }
 
-/* Close everything. The CSV keeps the rows of a run that ended (also by a
- * signal); after an environment error it is removed, as are unwritten
- * JSON/JUnit temporaries. Returns the final status. */
-static int finish(struct ctx *c, struct outputs *out, int status)
+/* The CSV keeps the rows of a run that ended (also by a signal, and also
+ * when another output could not be written: each keeps what it measured);
+ * after an environment error of the run (!keep) it is removed. Returns the
+ * final status. */
+static int close_csv(struct ctx *c, int status, int keep)
 {
+	char why[512];
 	int rc;
 
-	if (status == EXS_EXIT_USAGE) {
+	if (!keep) {
 		exs_csv_abort(c->csv);
-	} else if (c->csv && (rc = exs_csv_close(c->csv)) != 0) {
-		fprintf(stderr, "exstress: writing %s failed: %s\n",
-			c->o->csv_path, strerror(-rc));
+	} else if (c->csv && (rc = exs_csv_close(c->csv, why, sizeof(why)))) {
+		say_line("exstress: --csv %s: writing it failed: %s\n",
+			 c->o->csv_path, why);
 		status = EXS_EXIT_USAGE;
 	}
-	exs_outfile_abort(&out->json);
-	exs_outfile_abort(&out->junit);
+	c->csv = NULL;
+	return status;
+}
+
+/* Close everything; unwritten JSON/JUnit temporaries are removed. Returns
+ * the final status. */
+static int finish(struct ctx *c, struct outputs *out, int status, int ran)
+{
+	status = close_csv(c, status, ran);
+	outfile_abort(&out->json);
+	outfile_abort(&out->junit);
 	exs_runner_free(c->runner);
 	exs_sampler_close(&c->sampler);
 	exs_probe_close(c->probe);
@@ -472,24 +591,37 @@ int main(int argc, char **argv)
 		print_census("start", fds_start, "");
 	take_stop_signals();
 	raise_fd_limit();
+	/* an output that is a pipe or FIFO whose reader went away is a write
+	 * error (exit 2, said), not a death that loses the others */
+	signal(SIGPIPE, SIG_IGN);
 
 	struct ctx c = { .o = &o, .sampler = { -1, -1, 0 } };
-	struct outputs out = { .json = { .fd = -1 }, .junit = { .fd = -1 } };
-	size_t count = o.scenario == EXS_SC_ALL ? EXS_SC_IN_ALL : 1, nres = 0;
-	struct exs_result *results = calloc(count, sizeof(*results));
-	int status = EXS_EXIT_USAGE;
+	struct outputs out = { .json = OUTFILE_NONE, .junit = OUTFILE_NONE };
+	size_t count = o.scenario == EXS_SC_ALL ? EXS_SC_IN_ALL : 1;
+	int status = EXS_EXIT_USAGE, ran = 0;
 
-	if (!results)
+	c.results = calloc(count, sizeof(*c.results));
+	if (!c.results)
 		fprintf(stderr, "exstress: out of memory\n");
 	else if (open_outputs(&c, &out) == 0 && start(&c) == 0) {
 		double t0 = mono_s();
-		status = run_scenarios(&c, results, &nres);
-		if (status != EXS_EXIT_USAGE)
-			status = write_outputs(&c, &out, results, nres, status,
-					       mono_s() - t0);
+		exs_state_lock();
+		live.c = &c;
+		live.out = &out;
+		live.t0 = t0;
+		exs_state_unlock();
+		status = run_scenarios(&c);
+		/* from here the outputs are ours: a second signal waits for
+		 * them (the lock is never given back) */
+		exs_state_lock();
+		live.c = NULL;
+		ran = status != EXS_EXIT_USAGE;
+		if (ran)
+			status = write_outputs(&c, &out, c.results, c.nres,
+					       status, mono_s() - t0, 0);
 	}
-	status = finish(&c, &out, status);
-	free(results);
+	status = finish(&c, &out, status, ran);
+	free(c.results);
 	if (census && fd_census(fds_end) == 0) {
 		int left = memcmp(fds_start, fds_end, sizeof(fds_end)) != 0;
 		/* The runtime's leaked fds stay open to the end: that is the

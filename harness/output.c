@@ -117,69 +117,7 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* ---- output files: written under a temporary name, renamed when done ---- */
-
-int exs_outfile_open(struct exs_outfile *f, const char *path)
-{
-	f->path = path;
-	f->tmp = NULL;
-	f->fd = -1;
-	size_t len = strlen(path);
-	struct stat st;
-	if (len == 0)
-		return -ENOENT;
-	if (path[len - 1] == '/' ||
-	    (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
-		return -EISDIR;
-	static const char suffix[] = ".tmp-XXXXXX";
-	char *tmp = malloc(len + sizeof(suffix));
-	if (!tmp)
-		return -ENOMEM;
-	memcpy(tmp, path, len);
-	memcpy(tmp + len, suffix, sizeof(suffix));
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		int e = -errno;
-		free(tmp);
-		return e;
-	}
-	/* mkstemp makes it 0600; give it what open(..., 0644) would. */
-	mode_t um = umask(0);
-	umask(um);
-	(void)fchmod(fd, 0644 & ~um);
-	f->tmp = tmp;
-	f->fd = fd;
-	return 0;
-}
-
-int exs_outfile_commit(struct exs_outfile *f)
-{
-	int rc = 0;
-	if (!f->tmp)
-		return -EBADF;
-	if (f->fd >= 0 && close(f->fd) < 0)
-		rc = -errno;
-	f->fd = -1;
-	if (rc == 0 && rename(f->tmp, f->path) < 0)
-		rc = -errno;
-	if (rc)
-		unlink(f->tmp);
-	free(f->tmp);
-	f->tmp = NULL;
-	return rc;
-}
-
-void exs_outfile_abort(struct exs_outfile *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-	if (f->tmp) {
-		unlink(f->tmp);
-		free(f->tmp);
-		f->tmp = NULL;
-	}
-}
+/* ---- CSV file ---- */
 
 static int csv_flush(struct exs_csv *c)
 {
@@ -188,15 +126,15 @@ static int csv_flush(struct exs_csv *c)
 	return rc;
 }
 
-struct exs_csv *exs_csv_open(const char *path)
+struct exs_csv *exs_csv_open(const char *path, char *why, size_t whylen)
 {
 	struct exs_csv *c = malloc(sizeof(*c));
-	if (!c)
+	if (!c) {
+		snprintf(why, whylen, "out of memory");
 		return NULL;
-	int rc = exs_outfile_open(&c->out, path);
-	if (rc) {
+	}
+	if (outfile_open(&c->out, path, why, whylen)) {
 		free(c);
-		errno = -rc;
 		return NULL;
 	}
 	c->used = strlen(exs_csv_header());
@@ -222,15 +160,21 @@ int exs_csv_row(struct exs_csv *c, const char *scenario, const char *policy,
 	return 0;
 }
 
-int exs_csv_close(struct exs_csv *c)
+int exs_csv_close(struct exs_csv *c, char *why, size_t whylen)
 {
 	if (!c)
 		return 0;
 	int rc = csv_flush(c);
-	if (rc)
-		exs_outfile_abort(&c->out);
-	else
-		rc = exs_outfile_commit(&c->out);
+	if (rc) {
+		snprintf(why, whylen, "%s", strerror(-rc));
+		outfile_abort(&c->out);
+	} else {
+		rc = outfile_commit(&c->out, why, whylen);
+	}
+	if (rc && c->out.kept)
+		snprintf(why + strlen(why), whylen - strlen(why),
+			 "; the finished file is %s", c->out.kept);
+	outfile_abort(&c->out);
 	free(c);
 	return rc;
 }
@@ -239,7 +183,7 @@ void exs_csv_abort(struct exs_csv *c)
 {
 	if (!c)
 		return;
-	exs_outfile_abort(&c->out);
+	outfile_abort(&c->out);
 	free(c);
 }
 
@@ -295,10 +239,12 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 		",\n      \"iterations\": %" PRIu64
 		",\n      \"reference_iteration\": %" PRIu64
 		",\n      \"probe\": ",
-		r->not_run	? "not run"
-		: r->no_verdict ? "none"
-		: v->leak	? "leak"
-				: "pass",
+		/* a finding stands; an interrupted run never passes */
+		r->not_run	 ? "not run"
+		: v->leak	 ? "leak"
+		: r->interrupted ? "interrupted"
+		: r->no_verdict	 ? "none"
+				 : "pass",
 		r->interrupted ? "true" : "false", v->iterations,
 		v->ref_iteration);
 	json_str(out, info->probe);
@@ -422,16 +368,21 @@ int exs_json_write(FILE *out, const struct exs_run_info *info,
 	json_put_str(out, "{\n  \"tool\": \"exstress\",\n  \"scenario\": ",
 		     info->scenario);
 	json_put_str(out, ",\n  \"policy\": ", info->policy);
-	/* "none": interrupted before any measured iteration */
-	fprintf(out, ",\n  \"verdict\": \"%s\",\n  \"interrupted\": %s",
-		leak	   ? "leak"
-		: measured ? "pass"
-			   : "none",
-		info->interrupted ? "true" : "false");
+	/* a leak found stands; a run stopped by a signal never passes */
+	fprintf(out,
+		",\n  \"verdict\": \"%s\",\n  \"interrupted\": %s"
+		",\n  \"stopped_outright\": %s",
+		leak		    ? "leak"
+		: info->interrupted ? "interrupted"
+		: measured	    ? "pass"
+				    : "none",
+		info->interrupted ? "true" : "false",
+		info->stopped_outright ? "true" : "false");
 	if (info->interrupted)
 		fprintf(out, ",\n  \"signal\": \"%s\"",
 			info->interrupted == SIGINT    ? "SIGINT"
 			: info->interrupted == SIGTERM ? "SIGTERM"
+			: info->interrupted == SIGHUP  ? "SIGHUP"
 						       : "other");
 	fprintf(out, ",\n  \"iterations\": %" PRIu64 ",\n  \"probe\": ",
 		n == 1 ? r[0].v.iterations : iters);
@@ -512,19 +463,21 @@ static void xml_str(FILE *out, const char *s)
 int exs_junit_write(FILE *out, const struct exs_run_info *info,
 		    const struct exs_result *r, size_t n)
 {
-	size_t failures = 0, skipped = 0;
+	size_t failures = 0, skipped = 0, errors = 0;
 	for (size_t i = 0; i < n; i++) {
 		failures += r[i].v.leak != 0;
 		skipped += r[i].not_run != 0;
+		/* interrupted: it did not finish, an error, never a pass */
+		errors += !r[i].v.leak && !r[i].not_run && r[i].interrupted;
 	}
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
 	fprintf(out,
-		"<testsuites name=\"exstress\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
-		n, failures, info->elapsed_s);
+		"<testsuites name=\"exstress\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" time=\"%.3f\">\n",
+		n, failures, errors, info->elapsed_s);
 	fprintf(out,
-		"  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+		"  <testsuite name=\"exstress.%s\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
 		"skipped=\"%zu\" time=\"%.3f\">\n",
-		info->policy, n, failures, skipped, info->elapsed_s);
+		info->policy, n, failures, errors, skipped, info->elapsed_s);
 	fprintf(out,
 		"    <properties><property name=\"interrupted\" value=\"%s\"/></properties>\n",
 		info->interrupted ? "true" : "false");
@@ -556,6 +509,12 @@ int exs_junit_write(FILE *out, const struct exs_run_info *info,
 			xml_str(out, text ? text : "");
 			fputs("</failure>\n", out);
 			free(text);
+		}
+		if (!v->leak && r[i].interrupted) {
+			fputs("      <error type=\"interrupted\" message=\"",
+			      out);
+			xml_str(out, r[i].note);
+			fputs("\"/>\n", out);
 		}
 		fprintf(out,
 			"      <system-out>probe=%s heap=%s iterations=%" PRIu64

@@ -2,6 +2,14 @@
  * One scenario's run: the baseline sample, the iterations with a sample
  * after each (folded into the verdict as they come), the last sample
  * reconciled, and the report on stderr.
+ *
+ * What a run stopped outright must still write (the CSV, the folds, the
+ * last sample) changes only under the state lock (main.c), taken between
+ * iterations and never while one runs: exs_run_snapshot() reads it from
+ * the signal thread while this one may be stuck inside an iteration.
+ *
+ * Over 600 lines for a reason: the run, its snapshot and its report all
+ * read one struct scenario_run, which stays private to this file.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -87,9 +95,29 @@ struct scenario_run {
 	struct rex_teardown_totals teardown_ref; /* at the reference sample */
 	int failed_errno;
 	struct exs_sample baseline;
+	/* the warm-up's fds against the baseline: if they ran out before
+	 * the first measured iteration, was it this scenario's leak? */
+	struct exs_verdict_acc warm;
 	int64_t fd_budget; /* fds it may leak before it stops */
 	char msg[512];
 };
+
+/* The scenario in progress (state lock). */
+static struct scenario_run *running;
+
+/* s with only what the warm-up can judge: fds (and fdtrack's); the heap
+ * and memory are those of the baseline, as one-time allocations are no
+ * leak. */
+static struct exs_sample fds_only(const struct exs_sample *s,
+				  const struct exs_sample *baseline)
+{
+	struct exs_sample f = *s;
+
+	f.has_heap = 0;
+	f.vsz_bytes = baseline->vsz_bytes;
+	f.rss_bytes = baseline->rss_bytes;
+	return f;
+}
 
 static int write_csv_row(struct ctx *c, struct scenario_run *run,
 			 const struct exs_sample *s)
@@ -174,10 +202,50 @@ static int heap_tracked(const struct exs_options *o,
 static void end_verdict(struct ctx *c, struct scenario_run *run,
 			struct exs_result *res)
 {
+	exs_state_lock();
 	if (run->have_last)
 		exs_verdict_add(&run->acc, &run->last);
 	run->have_last = 0;
 	exs_verdict_end(&run->acc, &c->o->limits, &res->v);
+	exs_state_unlock();
+}
+
+/* The sample of iteration i (run->cur): its CSV row, the folds. Under the
+ * state lock. 0, or -1 (run->msg says why). */
+static int record_sample(struct ctx *c, struct scenario_run *run, uint64_t i)
+{
+	const struct exs_options *o = c->o;
+
+	if (c->csv &&
+	    (i % o->sample_every == 0 || i == o->warmup || i == run->total) &&
+	    write_csv_row(c, run, &run->cur))
+		return -1;
+	run->n++;
+	if (i <= o->warmup) {
+		struct exs_sample f = fds_only(&run->cur, &run->baseline);
+		exs_verdict_add(&run->warm, &f);
+	}
+	if (i == o->warmup) {
+		run->measure_t0 = mono_s();
+		rex_teardown_totals(&run->teardown_ref);
+		exs_verdict_begin(&run->acc, &run->cur);
+	} else if (i > o->warmup) {
+		if (run->have_last)
+			exs_verdict_add(&run->acc, &run->last);
+		run->have_last = 1;
+	}
+	run->last = run->cur;
+	return 0;
+}
+
+/* Did the warm-up's fds grow from the baseline (this scenario leaking
+ * them, not the limit being too small for one iteration)? */
+static int warmup_leaked(const struct scenario_run *run)
+{
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (run->last.fds[k] > run->baseline.fds[k])
+			return 1;
+	return 0;
 }
 
 /* Iterations until the count, the duration or a signal. Returns 0, 1 when
@@ -209,9 +277,10 @@ static int measure(struct ctx *c, struct scenario_run *run,
 		exs_watchdog_progress(run->name);
 		if (rc) {
 			/* Out of fds because fds leaked: that is the verdict,
-			 * not an environment problem. */
-			if ((rc == -EMFILE || rc == -ENFILE) &&
-			    run->n > o->warmup + 1) {
+			 * not an environment problem, in the warm-up too
+			 * (judged against the baseline there). */
+			int emfile = rc == -EMFILE || rc == -ENFILE;
+			if (emfile && run->n > o->warmup + 1) {
 				end_verdict(c, run, res);
 				if (res->v.leak) {
 					snprintf(res->note, sizeof(res->note),
@@ -220,6 +289,19 @@ static int measure(struct ctx *c, struct scenario_run *run,
 						 i, run->msg);
 					return 1;
 				}
+			} else if (emfile && warmup_leaked(run)) {
+				exs_state_lock();
+				exs_verdict_end(&run->warm, &o->limits,
+						&res->v);
+				exs_state_unlock();
+				res->warmup_leak = 1;
+				snprintf(res->note, sizeof(res->note),
+					 "stopped at iteration %" PRIu64
+					 ", in the warm-up: %s; the fds it "
+					 "leaked since the baseline took the "
+					 "limit",
+					 i, run->msg);
+				return 1;
 			}
 			run->failed_iteration = i;
 			run->failed_errno = rc == -EMFILE || rc == -ENFILE
@@ -234,22 +316,11 @@ static int measure(struct ctx *c, struct scenario_run *run,
 		if (take_sample(c, &run->cur, i, ph, reconcile, run->t0,
 				run->msg, sizeof(run->msg)))
 			return -1;
-		if (c->csv &&
-		    (i % o->sample_every == 0 || i == o->warmup ||
-		     i == run->total) &&
-		    write_csv_row(c, run, &run->cur))
+		exs_state_lock();
+		rc = record_sample(c, run, i);
+		exs_state_unlock();
+		if (rc)
 			return -1;
-		run->n++;
-		if (i == o->warmup) {
-			run->measure_t0 = mono_s();
-			rex_teardown_totals(&run->teardown_ref);
-			exs_verdict_begin(&run->acc, &run->cur);
-		} else if (i > o->warmup) {
-			if (run->have_last)
-				exs_verdict_add(&run->acc, &run->last);
-			run->have_last = 1;
-		}
-		run->last = run->cur;
 		if (i > o->warmup && over_fd_budget(run)) {
 			struct rlimit rl;
 			char why[128];
@@ -289,17 +360,58 @@ static int measure(struct ctx *c, struct scenario_run *run,
 static int finish_samples(struct ctx *c, struct scenario_run *run,
 			  struct exs_result *res)
 {
+	int rc = 0;
+
 	if (c->probe && !res->v.nchecks && !run->last.bpf.reconciled) {
-		int rc = exs_probe_sample(c->probe, &run->last, 1);
-		if (rc) {
+		struct exs_sample last = run->last;
+		if ((rc = exs_probe_sample(c->probe, &last, 1))) {
 			snprintf(run->msg, sizeof(run->msg),
 				 "reading fdtrack: %s", strerror(-rc));
 			return -1;
 		}
+		exs_state_lock();
+		run->last = last;
+		exs_state_unlock();
 	}
+	exs_state_lock();
 	if (c->csv && run->n > 1 && run->last.iteration != run->csv_last)
-		return write_csv_row(c, run, &run->last);
-	return 0;
+		rc = write_csv_row(c, run, &run->last);
+	exs_state_unlock();
+	return rc;
+}
+
+int exs_run_snapshot(struct ctx *c, struct exs_result *res)
+{
+	struct scenario_run *run = running;
+
+	if (!run)
+		return 0;
+	memset(res, 0, sizeof(*res));
+	res->scenario = run->sc;
+	res->interrupted = res->stopped_hard = 1;
+	res->elapsed_s = mono_s() - run->t0;
+	if (run->n > c->o->warmup + 1) {
+		/* a copy: the fold itself stays as the main thread left it */
+		struct exs_verdict_acc acc = run->acc;
+		if (run->have_last)
+			exs_verdict_add(&acc, &run->last);
+		exs_verdict_end(&acc, &c->o->limits, &res->v);
+	} else {
+		res->no_verdict = 1;
+	}
+	/* (its own msg is the main thread's: no write_csv_row) */
+	if (c->csv && run->last.iteration != run->csv_last &&
+	    !exs_csv_row(c->csv, run->name, run->policy, &run->last))
+		run->csv_last = run->last.iteration;
+	snprintf(res->note, sizeof(res->note),
+		 "stopped outright after iteration %" PRIu64
+		 " (a second signal, or the run still going after the "
+		 "first): %s",
+		 run->last.iteration,
+		 run->n > c->o->warmup + 1
+			 ? "the verdict over the samples taken"
+			 : "during the warm-up, no verdict");
+	return 1;
 }
 
 /* One call stack of the heap report, named: up to main() or the thread's
@@ -416,11 +528,18 @@ static void report_leak(struct ctx *c, const struct scenario_run *run,
 	char summary[1024];
 
 	exs_verdict_summary(v, summary, sizeof(summary));
-	fprintf(stderr,
-		"exstress: %s [%s]: LEAK over %" PRIu64
-		" iterations after %" PRIu64 " warm-up (%.0f it/s)%s%s\n",
-		run->name, run->policy, v->iterations, c->o->warmup, rate,
-		res->note[0] ? "; " : "", res->note);
+	if (res->warmup_leak)
+		fprintf(stderr,
+			"exstress: %s [%s]: LEAK during the warm-up, over %" PRIu64
+			" iterations from the baseline (%.0f it/s); %s\n",
+			run->name, run->policy, v->iterations, rate, res->note);
+	else
+		fprintf(stderr,
+			"exstress: %s [%s]: LEAK over %" PRIu64
+			" iterations after %" PRIu64
+			" warm-up (%.0f it/s)%s%s\n",
+			run->name, run->policy, v->iterations, c->o->warmup,
+			rate, res->note[0] ? "; " : "", res->note);
 	exs_verdict_print(stderr, v);
 	uint64_t leaked_kinds = 0;
 	for (int k = 0; k < FDKIND_COUNT; k++)
@@ -435,6 +554,16 @@ static void report_leak(struct ctx *c, const struct scenario_run *run,
 		for (int k = 0; k < FDKIND_COUNT; k++) {
 			if (!v->fd_max_dev[k])
 				continue;
+			if (res->warmup_leak) {
+				fprintf(stderr,
+					"  %s: %" PRId64 " open now = %" PRId64
+					" at the start of the scenario + %" PRId64
+					" during the warm-up\n",
+					fdkind_name(k), last->fds[k],
+					run->baseline.fds[k],
+					last->fds[k] - run->baseline.fds[k]);
+				continue;
+			}
 			fprintf(stderr,
 				"  %s: %" PRId64 " open now = %" PRId64
 				" at the start of the "
@@ -482,10 +611,19 @@ static void report_pass(const struct scenario_run *run,
 		rs, res->note[0] ? "; " : "", res->note);
 }
 
-/* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
- * printing why. */
-int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
-		     struct exs_result *res)
+/* The scenario is over: its result joins the finished ones. */
+static int publish(struct ctx *c, const struct exs_result *res, int status)
+{
+	exs_state_lock();
+	c->results[c->nres++] = *res;
+	running = NULL;
+	exs_state_unlock();
+	return status;
+}
+
+/* Returns EXS_EXIT_PASS/LEAK with c->results[c->nres++] filled, or
+ * EXS_EXIT_USAGE after printing why. */
+int exs_run_scenario(struct ctx *c, enum exs_scenario sc)
 {
 	struct exs_options *o = c->o;
 	struct scenario_run run = {
@@ -495,26 +633,36 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
 		.total = o->duration_s > 0 ? 0 : o->warmup + o->iterations,
 		.t0 = mono_s(),
 	};
+	/* static: big, and one scenario runs at a time */
+	static struct exs_result result;
+	struct exs_result *res = &result;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
 	res->scenario = sc;
 	(void)exs_runner_take_parked(c->runner);
 	exs_heap_track_reset();
 	if (take_sample(c, &run.cur, 0, EXS_PHASE_BASELINE, 1, run.t0, run.msg,
-			sizeof(run.msg)) ||
-	    (c->csv && write_csv_row(c, &run, &run.cur)))
+			sizeof(run.msg)))
 		goto env_error;
+	exs_state_lock();
+	rc = c->csv ? write_csv_row(c, &run, &run.cur) : 0;
 	run.n = 1;
 	run.last = run.cur;
 	run.baseline = run.cur;
 	run.fd_budget = fd_budget(c, &run.cur);
+	rex_teardown_totals(&run.teardown_ref);
+	exs_verdict_begin(&run.warm, &run.cur);
 	if (o->warmup == 0) {
 		run.measure_t0 = run.t0;
-		rex_teardown_totals(&run.teardown_ref);
 		exs_verdict_begin(&run.acc, &run.cur);
 	}
+	running = &run;
+	exs_state_unlock();
+	if (rc)
+		goto env_error;
 
-	int rc = measure(c, &run, res);
+	rc = measure(c, &run, res);
 	if (c->progress)
 		fputs("\r\033[K", stderr);
 	if (rc < 0)
@@ -524,7 +672,9 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
 	if (res->interrupted)
 		snprintf(res->note, sizeof(res->note),
 			 "interrupted by %s after %" PRIu64 " iterations",
-			 exs_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT",
+			 exs_stop_signal() == SIGTERM  ? "SIGTERM"
+			 : exs_stop_signal() == SIGHUP ? "SIGHUP"
+						       : "SIGINT",
 			 run.last.iteration);
 	if (run.n <= o->warmup + 1 && res->interrupted) {
 		/* Nothing measured yet: no verdict. */
@@ -533,9 +683,9 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
 		fprintf(stderr,
 			"exstress: %s [%s]: %s, during the warm-up: no verdict\n",
 			run.name, run.policy, res->note);
-		return EXS_EXIT_PASS;
+		return publish(c, res, EXS_EXIT_PASS);
 	}
-	if (run.n <= o->warmup) {
+	if (run.n <= o->warmup && !res->warmup_leak) {
 		snprintf(run.msg, sizeof(run.msg),
 			 "no iteration after the warm-up");
 		goto env_error;
@@ -561,13 +711,16 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
 		      (res->elapsed_s > 0 ? res->elapsed_s : 1);
 	if (res->v.leak) {
 		report_leak(c, &run, res, rate);
-		return EXS_EXIT_LEAK;
+		return publish(c, res, EXS_EXIT_LEAK);
 	}
 	if (!o->quiet)
 		report_pass(&run, res, rate);
-	return EXS_EXIT_PASS;
+	return publish(c, res, EXS_EXIT_PASS);
 
 env_error:
+	exs_state_lock();
+	running = NULL;
+	exs_state_unlock();
 	if (run.failed_iteration && run.failed_errno == EMFILE)
 		snprintf(run.msg + strlen(run.msg),
 			 sizeof(run.msg) - strlen(run.msg), "; %s",

@@ -15,12 +15,28 @@ struct ctx {
 	const char *heap_why;	 /* why not, when --heap on */
 	unsigned scenarios_left; /* this one and those after it */
 	int leaked_before;	 /* an earlier scenario of this run leaked */
+	/* One per scenario asked for; the first nres are finished. Both
+	 * change only under the state lock, as does the CSV and the state of
+	 * the scenario in progress (run.c), so a run stopped outright
+	 * (main.c) writes whole outputs from another thread. */
+	struct exs_result *results;
+	size_t nres;
 };
 
-/* Returns EXS_EXIT_PASS/LEAK with *res filled, or EXS_EXIT_USAGE after
- * printing why. */
-int exs_run_scenario(struct ctx *c, enum exs_scenario sc,
-		     struct exs_result *res);
+/* Returns EXS_EXIT_PASS/LEAK with c->results[c->nres++] filled, or
+ * EXS_EXIT_USAGE after printing why. */
+int exs_run_scenario(struct ctx *c, enum exs_scenario sc);
+
+/* The scenario in progress as a result: interrupted, with the verdict
+ * over the samples folded so far (or none during the warm-up), its last
+ * sample's CSV row written. 0 when none is in progress. Call with the
+ * state lock held. */
+int exs_run_snapshot(struct ctx *c, struct exs_result *res);
+
+/* main.c: the lock over the state above. The run loop holds it only
+ * between iterations, never while one runs. */
+void exs_state_lock(void);
+void exs_state_unlock(void);
 
 /* main.c: a stop signal arrived (and which); an iteration finished. */
 int exs_stopping(void);

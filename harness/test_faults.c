@@ -1,15 +1,18 @@
 /*
- * Test-only faults: EXS_TEST_FAULT="KIND:N,...,mem:B" leaks an fd of that
- * kind every N iterations (KIND: eventfd, io_uring, timerfd, pipe,
+ * Test-only faults: EXS_TEST_FAULT="KIND:N,...,mem:B,hang:H" leaks an fd
+ * of that kind every N iterations (KIND: eventfd, io_uring, timerfd, pipe,
  * socket:unix, chr; a pipe or socket pair is two), or B bytes every
- * iteration,
- * so the tests can show the verdict catching each. Only the test build
+ * iteration, so the tests can show the verdict catching each; hang:H
+ * never returns from the process's H-th iteration, counted over every
+ * scenario (an iteration stuck in the runtime, for the tests of a run
+ * stopped outright). Only the test build
  * (build/test/harness/exstress-fault, -DEXS_TEST_FAULTS) has them; in
  * exstress itself both functions do nothing.
  */
 #include "exstress.h"
 
 #ifdef EXS_TEST_FAULTS
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 
 static uint64_t fault_every[FDKIND_COUNT];
 static size_t fault_mem;
+static uint64_t fault_hang;
 static void **fault_keep; /* reachable, so LeakSanitizer stays quiet */
 static size_t fault_nkeep, fault_capkeep;
 
@@ -69,30 +73,46 @@ static void leak_fd(int k)
 	}
 }
 
+/* A plain decimal in [1, max]: digits only, no sign, no blank, no
+ * overflow (strtoull alone takes "-1" as 2^64-1). */
+static int fault_count(const char *s, unsigned long long max,
+		       unsigned long long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end || !*out || *out > max ? -1 : 0;
+}
+
 int exs_test_fault_init(void)
 {
 	const char *env = getenv("EXS_TEST_FAULT");
 	if (!env || !*env)
 		return 0;
-	char *copy = strdup(env), *save = NULL;
+	char *copy = strdup(env), *p, *tok;
 	if (!copy)
 		return -1;
-	for (char *tok = strtok_r(copy, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
+	/* every comma-separated item is KIND:N or mem:BYTES: an empty one
+	 * (",,") or a bad count is an error, never a fault that does nothing */
+	for (p = copy; (tok = strsep(&p, ","));) {
 		char *colon =
 			strrchr(tok, ':'); /* kinds may hold one: socket:unix */
-		char *end;
+		unsigned long long v;
 		if (!colon)
 			goto bad;
 		*colon = '\0';
-		unsigned long long v = strtoull(colon + 1, &end, 10);
-		if (*end || !v)
-			goto bad;
 		int kind = fault_kind(tok);
-		if (kind >= 0)
+		if (kind >= 0 && !fault_count(colon + 1, 1000000000ULL, &v))
 			fault_every[kind] = v;
-		else if (strcmp(tok, "mem") == 0)
+		else if (!strcmp(tok, "mem") &&
+			 !fault_count(colon + 1, 1ULL << 30, &v))
 			fault_mem = v;
+		else if (!strcmp(tok, "hang") &&
+			 !fault_count(colon + 1, 1000000000ULL, &v))
+			fault_hang = v;
 		else
 			goto bad;
 	}
@@ -101,13 +121,25 @@ int exs_test_fault_init(void)
 	return 0;
 bad:
 	free(copy);
-	fprintf(stderr, "exstress: bad EXS_TEST_FAULT '%s'\n", env);
+	fprintf(stderr,
+		"exstress: bad EXS_TEST_FAULT '%s' (KIND:N,...,mem:BYTES,"
+		"hang:N; N 1..10^9 iterations, BYTES 1..2^30)\n",
+		env);
 	return -1;
 }
 
 /* noinline: it must show as a frame of its own in fdtrack's stacks */
 __attribute__((noinline)) void exs_test_fault_inject(uint64_t iteration)
 {
+	static uint64_t iterations;
+
+	if (fault_hang && ++iterations == fault_hang) {
+		fprintf(stderr, "exstress: test fault: iteration %llu hangs\n",
+			(unsigned long long)iterations);
+		/* the stop signals are blocked here: only exit ends this */
+		for (;;)
+			pause();
+	}
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (fault_every[k] && iteration % fault_every[k] == 0)
 			leak_fd(k);

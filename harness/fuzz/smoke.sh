@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# A short libFuzzer run of each exstress fuzz target (make check), or a
-# longer one (make fuzz). New inputs go to a scratch corpus, never into the
-# seed corpus in the source tree; crashes are saved under ARTIFACTS.
+# A short libFuzzer run of each fuzz target (exstress's parsers, fdtrack's
+# --suppressions parser) for make check, or a longer one (make fuzz). New
+# inputs go to a scratch corpus, never into the seed corpus in the source
+# tree; crashes are saved under ARTIFACTS.
 #   usage: smoke.sh FUZZ_BIN_DIR SEED_DIR ARTIFACTS -runs=N | -max_total_time=S  [KEEP_CORPUS_DIR]
 set -u -o pipefail
 bindir=$1 seeds=$2 artifacts=$3 budget=$4 keep=${5:-}
 mkdir -p "$artifacts"
 status=0
-for t in args proc; do
+for t in args proc suppressions; do
 	if [ -n "$keep" ]; then
 		work=$keep/$t
 		mkdir -p "$work"

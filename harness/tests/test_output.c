@@ -93,7 +93,8 @@ START_TEST(csv_file_whole_rows)
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	struct exs_csv *c = exs_csv_open(path);
+	char why[256];
+	struct exs_csv *c = exs_csv_open(path, why, sizeof(why));
 	ck_assert_ptr_nonnull(c);
 	struct exs_sample s = { .vsz_bytes = 123456789, .rss_bytes = 1234567 };
 	enum {
@@ -104,7 +105,7 @@ START_TEST(csv_file_whole_rows)
 		s.phase = i == 0 ? EXS_PHASE_BASELINE : EXS_PHASE_MEASURE;
 		ck_assert_int_eq(exs_csv_row(c, "timers", "fixed", &s), 0);
 	}
-	ck_assert_int_eq(exs_csv_close(c), 0);
+	ck_assert_int_eq(exs_csv_close(c, why, sizeof(why)), 0);
 	FILE *f = fopen(path, "r");
 	char line[4096];
 	int n = 0;
@@ -120,7 +121,9 @@ START_TEST(csv_file_whole_rows)
 	fclose(f);
 	ck_assert_int_eq(n, ROWS + 1);
 	unlink(path);
-	ck_assert_ptr_null(exs_csv_open("/nonexistent-dir/x.csv"));
+	ck_assert_ptr_null(
+		exs_csv_open("/nonexistent-dir/x.csv", why, sizeof(why)));
+	ck_assert_str_eq(why, "No such file or directory");
 }
 END_TEST
 

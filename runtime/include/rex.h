@@ -56,7 +56,9 @@ enum rex_drop_policy {
 struct rex_config {
 	enum rex_drop_policy policy;
 	unsigned ring_entries; /* io_uring SQ size; 0 = default (256) */
-	int cpu;	       /* pin the executor's thread; -1 = no pinning */
+	int cpu;	       /* pin the executor's thread; -1 = no pinning;
+				  another negative or a CPU the machine lacks:
+				  rex_executor_new fails with -EINVAL */
 };
 
 /* Defaults: fixed policy, 256 entries, no pinning. */

@@ -48,6 +48,9 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 	}
 	if (!rex_policy_name(cfg->policy))
 		return -EINVAL;
+	/* -1 is "no pinning"; any other negative is a mistake, not that */
+	if (cfg->cpu < -1)
+		return -EINVAL;
 	if (cfg->cpu >= 0 && (err = cpu_pin_self(cfg->cpu) ? -EINVAL : 0))
 		return err;
 

@@ -2,6 +2,7 @@
  * local channel, io_uring ops. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -428,6 +429,28 @@ START_TEST(policy_names)
 }
 END_TEST
 
+/* cfg.cpu: -1 is no pinning, a CPU the machine has pins, anything else
+ * (another negative, a CPU it lacks) is -EINVAL and no executor. */
+START_TEST(config_cpu_checked)
+{
+	struct rex_config cfg;
+	rex_executor *ex = (rex_executor *)&cfg;
+	const int bad[] = { -2, -5, -2147483647 - 1, CPU_SETSIZE };
+
+	rex_config_init(&cfg);
+	ck_assert_int_eq(cfg.cpu, -1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg.cpu = bad[i];
+		ck_assert_msg(rex_executor_new(&cfg, &ex) == -EINVAL,
+			      "cpu %d accepted", bad[i]);
+		ck_assert_ptr_null(ex);
+	}
+	cfg.cpu = -1;
+	ck_assert_int_eq(rex_executor_new(&cfg, &ex), 0);
+	rex_executor_free(ex);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("basics");
@@ -438,6 +461,7 @@ int main(void)
 	tcase_add_test(tc, local_channel_in_order_then_closed);
 	tcase_add_test(tc, io_ops_work);
 	tcase_add_test(tc, policy_names);
+	tcase_add_test(tc, config_cpu_checked);
 	suite_add_tcase(s, tc);
 	/* valgrind holds its lock across io_uring_enter: a wake from another
 	 * thread can never arrive there, so valgrind runs skip this tag */
