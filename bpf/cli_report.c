@@ -194,6 +194,7 @@ void run_totals_of(const struct fdtrack_counts *all,
 	out->counts.fds_full = all->fds_full;
 	out->counts.procs_full = all->procs_full;
 	out->counts.races_lost = all->races_lost;
+	out->counts.runs_missed = all->runs_missed;
 	out->counts.unwinds_dropped = all->unwinds_dropped;
 	out->counts.unwound = all->unwound;
 	out->exact = true;
@@ -212,6 +213,12 @@ void run_totals_of(const struct fdtrack_counts *all,
 		    "%llu opens without their stack: fdtrack's stack table "
 		    "(%u) was full; raise it with --max-stacks",
 		    all->stacks_dropped, ri->opts.max_stacks);
+	if (all->runs_missed)
+		why(out,
+		    "the kernel skipped %llu runs of fdtrack's programs "
+		    "(preemptible syscall tracepoints): syscalls may be "
+		    "missing",
+		    (unsigned long long)all->runs_missed, 0);
 }
 
 /* ---- text ------------------------------------------------------------- */
@@ -728,12 +735,14 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 	fprintf(f,
 		"  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
 		"  \"stacks_unwound\": %llu,\n  \"unwinds_dropped\": %llu,\n"
-		"  \"races_lost\": %llu,\n  \"leaks\": ",
+		"  \"races_lost\": %llu,\n  \"runs_missed\": %llu,\n"
+		"  \"leaks\": ",
 		(unsigned long long)c->lost_events,
 		(unsigned long long)c->stacks_dropped,
 		(unsigned long long)c->unwound,
 		(unsigned long long)c->unwinds_dropped,
-		(unsigned long long)c->races_lost);
+		(unsigned long long)c->races_lost,
+		(unsigned long long)c->runs_missed);
 	json_groups(f, p, np, LEAKS, "    ");
 	fprintf(f, "\n}\n");
 }

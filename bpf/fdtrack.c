@@ -179,6 +179,36 @@ int fdtrack_all_exited(const struct fdtrack *t)
 
 /* ---- counts ----------------------------------------------------------- */
 
+/* Runs of the attached programs the kernel skipped (recursion_misses of
+ * each link's program, Linux 5.12+). */
+static uint64_t runs_missed(const struct fdtrack *t)
+{
+	uint64_t missed = 0;
+
+	for (int i = 0; i < 3; i++) {
+		struct bpf_link_info link;
+		struct bpf_prog_info prog;
+		__u32 len = sizeof(link);
+		int fd;
+
+		if (!t->links[i])
+			continue;
+		memset(&link, 0, sizeof(link));
+		if (bpf_obj_get_info_by_fd(bpf_link__fd(t->links[i]), &link,
+					   &len))
+			continue;
+		fd = bpf_prog_get_fd_by_id(link.prog_id);
+		if (fd < 0)
+			continue;
+		memset(&prog, 0, sizeof(prog));
+		len = sizeof(prog);
+		if (!bpf_obj_get_info_by_fd(fd, &prog, &len))
+			missed += prog.recursion_misses;
+		close(fd);
+	}
+	return missed;
+}
+
 void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 {
 	struct fdtrack *mt = (struct fdtrack *)t; /* lookups only */
@@ -213,6 +243,8 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 					       __ATOMIC_RELAXED);
 	out->unwound = t->unwinder.unwound;
 	out->exited = fdtrack_exited(t);
+	if (!t->watching_self)
+		out->runs_missed = runs_missed(t);
 	maps_release(mt);
 }
 

@@ -83,6 +83,14 @@ struct fdtrack_counts {
 	uint64_t suppressed[FDKIND_COUNT]; /* of the leaks: opened under a
 					      function options.suppress
 					      names, so not leaked */
+	/* Added with the kernel matrix: runs of fdtrack's programs the
+	 * kernel skipped (bpf_prog_info.recursion_misses): where a syscall
+	 * tracepoint's program can be preempted (Linux 7.x, PREEMPT_LAZY),
+	 * a run preempted on a CPU makes the kernel skip the next there, so
+	 * counts and stacks may miss syscalls. Not read for a process
+	 * watching itself (it would cost a syscall per program per sample):
+	 * 0 there. */
+	uint64_t runs_missed;
 };
 
 /* Call paths unwound per frame-pointer stack and address space (more

@@ -25,8 +25,6 @@
 #include "fdtrack.skel.h" /* after: its .bss holds fdtrack_shared.h types */
 #include "fdtrack_core.skel.h" /* (only its bytes: fdtrack_core_bpf__elf_bytes) */
 
-
-
 #define DEFAULT_RINGBUF	   (256u * 1024)
 #define DEFAULT_MAX_STACKS 16384u
 #define DEFAULT_MAX_PROCS  4096u
