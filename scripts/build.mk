@@ -3,6 +3,8 @@
 #                             results/run-YYYYMMDD-HHMMSS/ (CSV, JSON, PNG, summary)
 #   make plots                redraw the PNGs of the newest results/run-*/ folder
 #   make reproduce            legacy-448 under ulimit -n 256 until EMFILE, then fixed
+#   make check-kernels [KERNEL=LABEL] [QUICK=1] [KERNEL_TIMEOUT=SECS]
+#                             fdtrack on Debian's kernels under QEMU
 
 ITERATIONS ?= 2000
 SCRIPTS_EXSTRESS := $(or $(EXS_BIN),$(BUILD)/bin/exstress)
@@ -39,3 +41,15 @@ $(BUILD)/test/scripts/%: scripts/tests/%.sh $(SCRIPTS_EXSTRESS) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@printf '#!/bin/sh\nEXSTRESS=%s exec %s "$$@"\n' '$(abspath $(SCRIPTS_EXSTRESS))' '$(abspath $<)' >$@
 	@chmod +x $@
+
+# The kernel matrix: each kernel of scripts/kernels/kernels.list (Debian's
+# packages, downloaded into $(BUILD)/kernels/) booted under QEMU (kvm, else
+# TCG: slow) with this tree's root shared read-only; fdtrack --bpf-stats in
+# every mode, the test_fdtrack* binaries and exstress issue448 run there.
+# KERNEL=LABEL: that kernel only; QUICK=1: no test binaries; KERNEL_TIMEOUT:
+# seconds per kernel. Installs qemu-system-x86 and busybox-static (as root).
+CHECK_KERNELS_TESTS := $(filter $(BUILD)/test/bpf/test_fdtrack%,$(TEST_BINS))
+.PHONY: check-kernels
+check-kernels: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS) $(if $(filter 1,$(QUICK)),,$(CHECK_KERNELS_TESTS))
+	@BUILD=$(BUILD) scripts/check-kernels.sh $(if $(KERNEL),--only $(KERNEL)) \
+		$(if $(filter 1,$(QUICK)),--quick) $(if $(KERNEL_TIMEOUT),--timeout $(KERNEL_TIMEOUT))

@@ -7,12 +7,14 @@
 # anything (a load, a test, a verdict, a boot that never reached the end).
 #
 # usage: scripts/check-kernels.sh [--only LABEL] [--quick] [--timeout SECS]
-#                                 [--accel auto|kvm|tcg] [--list FILE]
+#                                 [--accel auto|kvm|tcg] [--list FILE] [--report]
 #   --only LABEL    run one kernel of the list (its first column)
 #   --quick         only --bpf-stats and the two exstress runs, no test binaries
-#   --timeout SECS  per kernel, boot to power-off (default: 1200 with --quick,
-#                   10800 without; TCG is slow)
-#   --accel         kvm where /dev/kvm works (auto, the default), else tcg
+#   --timeout SECS  per kernel, boot to power-off (default: 900 with --quick,
+#                   2400 without; TCG takes 1 and 4 minutes here)
+#   --accel         kvm where /dev/kvm works and the CPU shows vmx or svm (auto,
+#                   the default), else tcg
+#   --report        boot nothing: print the tables of the last run again
 #
 # The kernel packages are downloaded (apt-get download, a private apt state:
 # the host's apt configuration and /boot are never touched) and extracted
@@ -20,7 +22,9 @@
 # and result lines are in build/kernels/run/<label>/. The guest sees the
 # host's root read-only (virtio-9p) under a tmpfs overlay, so it runs this
 # tree's build/ as it is: build it first (make -j2 all and the test binaries;
-# `make check-kernels` does).
+# `make check-kernels` does). Under TCG (no kvm) the guest has 2 vCPUs on
+# 2 host threads; a guest that dies of "Oops: int3" there (stale code after
+# the kernel patched itself, a TCG artefact) boots once more on one thread.
 # Env: BUILD (default build), KCHECK_CK_MULT (Check's CK_TIMEOUT_MULTIPLIER in
 # the guest; default 1 under kvm, 10 under tcg).
 set -u
@@ -39,7 +43,7 @@ modes=(default --frame-pointers --no-stacks -f "-f --frame-pointers" "-f --no-st
 # in the order busybox insmod loads them (their dependencies first)
 guest_modules=(virtio_pci 9pnet_virtio 9p overlay loop)
 
-only='' quick=0 timeout='' accel=auto
+only='' quick=0 timeout='' accel=auto report_only=0
 die() { echo "check-kernels: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
 while [ $# -gt 0 ]; do
@@ -52,13 +56,14 @@ while [ $# -gt 0 ]; do
 	--accel) accel=${2:?--accel needs kvm, tcg or auto}; shift ;;
 	--accel=*) accel=${1#*=} ;;
 	--list) list=${2:?--list needs a file}; shift ;;
+	--report) report_only=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option '$1'" ;;
 	esac
 	shift
 done
 [[ -z $timeout || $timeout =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds, not '$timeout'"
-[ -n "$timeout" ] || { [ "$quick" = 1 ] && timeout=1200 || timeout=10800; }
+[ -n "$timeout" ] || { [ "$quick" = 1 ] && timeout=900 || timeout=2400; }
 case $accel in auto | kvm | tcg) ;; *) die "--accel must be auto, kvm or tcg, not '$accel'" ;; esac
 [ -r "$list" ] || die "no kernel list $list"
 
@@ -74,7 +79,8 @@ tools_missing() {
 		die "apt-get and dpkg are needed to fetch Debian's kernel packages"
 	echo "${m[*]}"
 }
-missing=$(tools_missing)
+missing=''
+[ "$report_only" = 1 ] || missing=$(tools_missing)
 if [ -n "$missing" ]; then
 	[ "$(id -u)" = 0 ] ||
 		die "missing packages: $missing; install them with:  sudo apt-get install -y $missing"
@@ -101,16 +107,21 @@ for f in "$build_abs"/test/bpf/test_fdtrack*; do [ -f "$f" ] && [ -x "$f" ] && t
 # --- accelerator -----------------------------------------------------------
 kvm_works() {
 	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+	# A /dev/kvm without vmx/svm in the CPU flags (a VM without nested
+	# virtualisation) opens and creates VMs, but its guests hang in early boot.
+	grep -qwE 'vmx|svm' /proc/cpuinfo || return 1
 	# qemu exits at once when kvm cannot start; a paused VM still running
 	# after 3 s is a kvm that works.
 	timeout 3 qemu-system-x86_64 -accel kvm -nodefaults -display none -monitor none \
 		-serial none -S </dev/null >/dev/null 2>&1
 	[ $? = 124 ]
 }
-if [ "$accel" = auto ]; then
+if [ "$report_only" = 1 ]; then
+	:
+elif [ "$accel" = auto ]; then
 	if kvm_works; then accel=kvm; else accel=tcg; fi
 elif [ "$accel" = kvm ] && ! kvm_works; then
-	die "--accel kvm: /dev/kvm is missing or kvm does not start here"
+	die "--accel kvm: /dev/kvm is missing, or this CPU shows no vmx/svm, or kvm does not start here"
 fi
 [ "$accel" = kvm ] && cpu=host || cpu=max
 ck_mult=${KCHECK_CK_MULT:-$([ "$accel" = kvm ] && echo 1 || echo 10)}
@@ -268,11 +279,12 @@ build_initramfs() { # kdir release out-dir
 }
 
 # --- boot and wait ------------------------------------------------------------
-# Sets QEMU_SECS, QEMU_END (1 when END arrived), QEMU_TIMEOUT, QEMU_RC.
-run_qemu() { # kernel out-dir
-	local kernel=$1 out=$2 pid t0=$SECONDS
+# Sets QEMU_SECS, QEMU_END (1 when END arrived), QEMU_TIMEOUT, QEMU_RC,
+# QEMU_ACCEL (the -accel it ran with).
+run_qemu() { # kernel out-dir [accel options]
+	local kernel=$1 out=$2 opts=${3:-$accel} pid t0=$SECONDS
 	: >"$out/console.log" && : >"$out/results.txt"
-	qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m 4G -smp 2 \
+	qemu-system-x86_64 -accel "$opts" -cpu "$cpu" -m 4G -smp 2 \
 		-nodefaults -no-reboot -display none -monitor none -vga none \
 		-kernel "$kernel" -initrd "$out/initramfs.cpio" \
 		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic" \
@@ -280,7 +292,7 @@ run_qemu() { # kernel out-dir
 		-serial "file:$out/console.log" -serial "file:$out/results.txt" \
 		</dev/null >"$out/qemu.log" 2>&1 &
 	pid=$!
-	QEMU_END=0 QEMU_TIMEOUT=0
+	QEMU_END=0 QEMU_TIMEOUT=0 QEMU_ACCEL=$opts
 	while kill -0 "$pid" 2>/dev/null; do
 		if grep -q '^END' "$out/results.txt"; then
 			QEMU_END=1
@@ -312,99 +324,109 @@ report() { # label suite meta out-dir ; prints the table, returns 1 on failure
 	start=$(awk -F'|' '$1=="START" { print $2; exit }' "$r")
 	run_end=$(awk -F'|' '$1=="END" { print $2; exit }' "$r")
 	echo
-	echo "== kernel $label: $(awk -F'|' '$1=="START" { print $3; exit }' "$r") ($IMG $VER; $suite, $meta) under $accel"
+	echo "== kernel $label: $REL ($IMG $VER; $suite, $meta) under ${QEMU_ACCEL:-$accel}"
 	printf '   boot to init %s s, fdtrack run %s s, qemu start to exit %s s\n' "${boot:-?}" \
 		"$(awk -v a="${start:-0}" -v b="${run_end:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", b - a; else printf "?" }')" \
 		"$QEMU_SECS"
-	printf '   %-22s %13s  %-20s %7s %10s %6s  %s\n' mode "largest insns" program "load s" "start-up s" "run s" status
+	l=$(awk -F'|' '$1=="READS" && !seen[$3]++ { printf "%s%s", (n++ ? "; " : ""), $3 }' "$r")
+	[ -z "$l" ] || echo "   kernel reads: $l"
 	row="$label"
-	for m in "${modes[@]}"; do
-		l=$(awk -F'|' -v m="$m" '$1=="STATS" && $2==m' "$r" | tail -n 1)
-		if [ -z "$l" ]; then
-			printf '   %-22s %13s  %-20s %7s %10s %6s  %s\n' "$m" - - - - - "not run"
-			row+=" -"
-			continue
-		fi
-		IFS='|' read -r _ _ rc secs <<<"$l"
-		read -r p n < <(awk -F'|' -v m="$m" '$1=="INSNS" && $2==m { if ($4 + 0 > best) { best = $4 + 0; p = $3 } }
-			END { if (p != "") print p, best }' "$r")
-		IFS='|' read -r _ _ s t < <(awk -F'|' -v m="$m" '$1=="LOAD" && $2==m' "$r" | tail -n 1)
-		st=ok
-		if [ "$rc" != 0 ]; then
-			st="FAILED (exit $rc)"
-			fails+=("fdtrack --bpf-stats $m -- true exited with $rc")
-		elif [ -z "${n:-}" ]; then
-			st="FAILED (no insn counts)"
-			fails+=("fdtrack --bpf-stats $m printed no 'verified insns' line")
-		elif [ "$n" -gt "$budget" ]; then
-			st="OVER BUDGET"
-			fails+=("$m: $p $n verified insns > budget $budget")
-		fi
-		if [ -n "${n:-}" ] && [ "$n" -gt "$max_insns" ]; then
-			max_insns=$n max_where="$p, mode $m, kernel $label"
-		fi
-		printf '   %-22s %13s  %-20s %7s %10s %6s  %s\n' "$m" "${n:--}" "${p:--}" "${s:--}" "${t:--}" "$secs" "$st"
-		row+=" ${n:-FAIL}/${s:--}"
-		p='' n='' s='' t=''
-	done
-	if [ "$quick" != 1 ]; then
-		printf '   %-26s %6s %6s %8s  %s\n' "test binary" passed failed "run s" status
-		for b in "${test_bins[@]}"; do
-			l=$(awk -F'|' -v b="$b" '$1=="TEST" && $2==b' "$r" | tail -n 1)
+	# a guest that never reached init ran nothing: no tables
+	[ -n "$boot" ] || row+=" - - - - - - - - -"
+	[ -z "$boot" ] || {
+		printf '   %-22s %13s  %-20s %7s %10s %6s  %s\n' mode "largest insns" program "load s" "start-up s" "run s" status
+		for m in "${modes[@]}"; do
+			l=$(awk -F'|' -v m="$m" '$1=="STATS" && $2==m' "$r" | tail -n 1)
 			if [ -z "$l" ]; then
-				printf '   %-26s %6s %6s %8s  %s\n' "$b" - - - "not run"
-				fails+=("$b did not run")
+				printf '   %-22s %13s  %-20s %7s %10s %6s  %s\n' "$m" - - - - - "not run"
+				[ "$QEMU_END" != 1 ] || fails+=("fdtrack --bpf-stats $m -- true did not run")
+				row+=" -"
 				continue
 			fi
-			IFS='|' read -r _ _ rc c f e secs <<<"$l"
-			if [ "$c" = - ]; then
-				st="FAILED (exit $rc, no Check summary)"
-				fails+=("$b exited with $rc without Check's summary line")
-				tf=$((tf + 1))
-				printf '   %-26s %6s %6s %8s  %s\n' "$b" - - "$secs" "$st"
-				continue
-			fi
-			tp=$((tp + c - f - e)) tf=$((tf + f + e)) st=ok
-			if [ "$f" != 0 ] || [ "$e" != 0 ]; then
-				st="FAILED"
-				fails+=("$b: Checks: $c, Failures: $f, Errors: $e")
-			elif [ "$rc" != 0 ]; then
+			IFS='|' read -r _ _ rc secs <<<"$l"
+			read -r p n < <(awk -F'|' -v m="$m" '$1=="INSNS" && $2==m { if ($4 + 0 > best) { best = $4 + 0; p = $3 } }
+				END { if (p != "") print p, best }' "$r")
+			IFS='|' read -r _ _ s t < <(awk -F'|' -v m="$m" '$1=="LOAD" && $2==m' "$r" | tail -n 1)
+			st=ok
+			if [ "$rc" != 0 ]; then
 				st="FAILED (exit $rc)"
-				fails+=("$b exited with $rc")
+				fails+=("fdtrack --bpf-stats $m -- true exited with $rc")
+			elif [ -z "${n:-}" ]; then
+				st="FAILED (no insn counts)"
+				fails+=("fdtrack --bpf-stats $m printed no 'verified insns' line")
+			elif [ "$n" -gt "$budget" ]; then
+				st="OVER BUDGET"
+				fails+=("$m: $p $n verified insns > budget $budget")
 			fi
-			printf '   %-26s %6s %6s %8s  %s\n' "$b" "$((c - f - e))" "$((f + e))" "$secs" "$st"
+			if [ -n "${n:-}" ] && [ "$n" -gt "$max_insns" ]; then
+				max_insns=$n max_where="$p, mode $m, kernel $label"
+			fi
+			printf '   %-22s %13s  %-20s %7s %10s %6s  %s\n' "$m" "${n:--}" "${p:--}" "${s:--}" "${t:--}" "$secs" "$st"
+			row+=" ${n:-FAIL}/${s:--}"
+			p='' n='' s='' t=''
 		done
-		printf '   %-26s %6s %6s\n' "tests" "$tp" "$tf"
-		row+=" $tp/$tf"
-	else
-		row+=" -"
-	fi
-	for p in fixed legacy-448; do
-		l=$(awk -F'|' -v p="$p" '$1=="EXSTRESS" && $2==p' "$r" | tail -n 1)
-		[ "$p" = fixed ] && want=0 || want=1
-		if [ -z "$l" ]; then
-			echo "   exstress --policy $p: not run"
-			fails+=("exstress --policy $p did not run")
+		if [ "$quick" != 1 ]; then
+			printf '   %-26s %6s %6s %8s  %s\n' "test binary" passed failed "run s" status
+			for b in "${test_bins[@]}"; do
+				l=$(awk -F'|' -v b="$b" '$1=="TEST" && $2==b' "$r" | tail -n 1)
+				if [ -z "$l" ]; then
+					printf '   %-26s %6s %6s %8s  %s\n' "$b" - - - "not run"
+					[ "$QEMU_END" != 1 ] || fails+=("$b did not run")
+					continue
+				fi
+				IFS='|' read -r _ _ rc c f e secs <<<"$l"
+				if [ "$c" = - ]; then
+					st="FAILED (exit $rc, no Check summary)"
+					fails+=("$b exited with $rc without Check's summary line")
+					tf=$((tf + 1))
+					printf '   %-26s %6s %6s %8s  %s\n' "$b" - - "$secs" "$st"
+					continue
+				fi
+				tp=$((tp + c - f - e)) tf=$((tf + f + e)) st=ok
+				if [ "$f" != 0 ] || [ "$e" != 0 ]; then
+					st="FAILED"
+					fails+=("$b: Checks: $c, Failures: $f, Errors: $e")
+				elif [ "$rc" != 0 ]; then
+					st="FAILED (exit $rc)"
+					fails+=("$b exited with $rc")
+				fi
+				printf '   %-26s %6s %6s %8s  %s\n' "$b" "$((c - f - e))" "$((f + e))" "$secs" "$st"
+			done
+			printf '   %-26s %6s %6s\n' "tests" "$tp" "$tf"
+			row+=" $tp/$tf"
+		else
 			row+=" -"
-			continue
 		fi
-		IFS='|' read -r _ _ rc secs <<<"$l"
-		if [ "$rc" = "$want" ]; then st=ok; else
-			st="WRONG (want exit $want)"
-			fails+=("exstress --policy $p exited with $rc, want $want")
-		fi
-		printf '   exstress --policy %-11s exit %s %s (%s s)\n' "$p:" "$rc" "$st" "$secs"
-		row+=" $rc"
-	done
+		for p in fixed legacy-448; do
+			l=$(awk -F'|' -v p="$p" '$1=="EXSTRESS" && $2==p' "$r" | tail -n 1)
+			[ "$p" = fixed ] && want=0 || want=1
+			if [ -z "$l" ]; then
+				echo "   exstress --policy $p: not run"
+				[ "$QEMU_END" != 1 ] || fails+=("exstress --policy $p did not run")
+				row+=" -"
+				continue
+			fi
+			IFS='|' read -r _ _ rc secs <<<"$l"
+			if [ "$rc" = "$want" ]; then st=ok; else
+				st="WRONG (want exit $want)"
+				fails+=("exstress --policy $p exited with $rc, want $want")
+			fi
+			printf '   exstress --policy %-11s exit %s %s (%s s)\n' "$p:" "$rc" "$st" "$secs"
+			row+=" $rc"
+		done
+	}
 	while IFS= read -r l; do fails+=("${l#ERROR }"); done < <(grep '^ERROR' "$r")
 	grep '^WARN' "$r" | sed 's/^/   /'
+	# the kernel's own last words, if it died
+	l=$(tr -d '\r' <"$4/console.log" | grep -m 2 -E 'Kernel panic|Oops:|BUG:' | sed -E 's/^\[ *[0-9.]+\] //' | paste -sd '|' - | sed 's/|/; /g')
+	l=${l:+; the kernel: $l}
 	if [ -z "$boot" ]; then
-		fails+=("never reached the guest's init in $QEMU_SECS s (qemu exit $QEMU_RC; last console lines below)")
+		fails+=("never reached the guest's init in $QEMU_SECS s (qemu exit $QEMU_RC$l)")
 	elif [ "$QEMU_END" != 1 ]; then
 		if [ "$QEMU_TIMEOUT" = 1 ]; then
-			fails+=("timed out after $timeout s before the end; last result line: $(grep -v '^LOG' "$r" | tail -n 1)")
+			fails+=("timed out after $timeout s, in: $(sed -n 's/^RUN|//p' "$r" | tail -n 1)$l")
 		else
-			fails+=("qemu exited ($QEMU_RC) after $QEMU_SECS s before the end; last result line: $(grep -v '^LOG' "$r" | tail -n 1)")
+			fails+=("qemu exited ($QEMU_RC) after $QEMU_SECS s before the end, in: $(sed -n 's/^RUN|//p' "$r" | tail -n 1)$l")
 		fi
 	fi
 	if [ ${#fails[@]} -eq 0 ]; then
@@ -416,7 +438,28 @@ report() { # label suite meta out-dir ; prints the table, returns 1 on failure
 	printf '     - %s\n' "${fails[@]}"
 	if grep -q '^LOG' "$r"; then
 		echo "   output of the failed steps (all of it: $4/console.log):"
-		awk -F'|' '$1=="LOG" { s = $2; sub(/^LOG\|[^|]*\|/, ""); print "     [" s "] " $0 }' "$r"
+		# Check's lines "file:line:F:tcase:test:i: message": a message that
+		# many checks share is printed once, with the names of the others
+		awk -F'|' '$1 != "LOG" { next }
+		{
+			s = $2; sub(/^LOG\|[^|]*\|/, ""); t = $0; key = t
+			if (match(t, /^[^:]+:[0-9]+:[FE]:[^:]*:[^:]*:[0-9]+: /)) {
+				key = substr(t, RLENGTH + 1)
+				split(t, a, ":"); who = s ":" a[5]
+				if (key in first) { more[key] = more[key] ", " who; n[key]++; next }
+			}
+			first[key] = 1; k[++nk] = key; line[nk] = "     [" s "] " t
+		}
+		END {
+			for (i = 1; i <= nk; i++) {
+				print line[i]
+				if (n[k[i]]) {
+					m = substr(more[k[i]], 3)
+					if (length(m) > 600) m = substr(m, 1, 600) "..."
+					print "       (and " n[k[i]] " more checks with this message: " m ")"
+				}
+			}
+		}' "$r"
 	fi
 	if [ -z "$boot" ] || [ "$QEMU_END" != 1 ]; then
 		echo "   last console lines ($4/console.log):"
@@ -429,9 +472,16 @@ report() { # label suite meta out-dir ; prints the table, returns 1 on failure
 
 # --- the matrix -----------------------------------------------------------------
 status=0 ran=0
-echo "check-kernels: $accel ($([ "$accel" = tcg ] && echo "no kvm: slow" || echo kvm)), -m 4G -smp 2," \
-	"$([ "$quick" = 1 ] && echo quick || echo full) run, timeout $timeout s per kernel," \
-	"CK_TIMEOUT_MULTIPLIER=$ck_mult"
+mkdir -p "$cache" || die "cannot make $cache"
+exec 9>"$cache/.lock"
+flock -n 9 || die "another check-kernels is running (it holds $cache/.lock)"
+if [ "$report_only" = 1 ]; then
+	echo "check-kernels: the last run's tables ($cache/run/LABEL/results)"
+else
+	echo "check-kernels: $accel ($([ "$accel" = tcg ] && echo "no kvm: slow" || echo kvm)), -m 4G -smp 2," \
+		"$([ "$quick" = 1 ] && echo quick || echo full) run, timeout $timeout s per kernel," \
+		"CK_TIMEOUT_MULTIPLIER=$ck_mult"
+fi
 while read -r label suite meta rest; do
 	case $label in '' | '#'*) continue ;; esac
 	[ -z "$only" ] || [ "$only" = "$label" ] || continue
@@ -442,11 +492,30 @@ while read -r label suite meta rest; do
 	echo
 	echo "check-kernels: $label: $meta from $suite"
 	IMG=$meta VER='?'
+	if [ "$report_only" = 1 ]; then
+		if [ -r "$out/meta" ]; then
+			# shellcheck disable=SC1091
+			. "$out/meta"
+			report "$label" "$suite" "$meta" "$out" || status=1
+		else
+			echo "== kernel $label: no earlier run in $out"
+		fi
+		continue
+	fi
 	if ! fetch_kernel "$suite" "$meta"; then
 		echo "== kernel $label: FAILED: $ERR"
 		summary+=("$label FAILED: $ERR")
 		status=1
 		continue
+	fi
+	# The version this label used before, if no other label uses it: old
+	# versions leave the archive, and their files are 100-400 MB.
+	prev=$(cat "$out/kdir" 2>/dev/null)
+	echo "$KDIR" >"$out/kdir"
+	if [ -n "$prev" ] && [ "$prev" != "$KDIR" ] && [ -d "$prev" ] &&
+		! grep -qxF "$prev" "$cache"/run/*/kdir; then
+		echo "  removing $prev (no label uses it now)"
+		rm -rf "$prev"
 	fi
 	# /boot, or (newer packaging) beside the modules
 	vmlinuz=''
@@ -467,6 +536,17 @@ while read -r label suite meta rest; do
 	fi
 	echo "  $REL ($IMG $VER), modules: ${mod_order[*]}; booting (console: $out/console.log)"
 	run_qemu "$vmlinuz" "$out"
+	# Multi-threaded TCG runs code another vCPU has just patched (the
+	# kernel's int3-based text patching: static keys, alternatives) stale
+	# now and then; the kernel then dies of an int3 it did not place. Not
+	# fdtrack's doing: once more with one TCG thread for both vCPUs.
+	if [ "$accel" = tcg ] && [ "$QEMU_END" != 1 ] && grep -q 'Oops: int3' "$out/console.log"; then
+		cp "$out/console.log" "$out/console-int3.log"
+		echo "  the guest died of 'Oops: int3' ($out/console-int3.log), a multi-threaded TCG" \
+			"artefact: booting again with -accel tcg,thread=single"
+		run_qemu "$vmlinuz" "$out" tcg,thread=single
+	fi
+	declare -p IMG VER REL accel quick timeout QEMU_SECS QEMU_END QEMU_TIMEOUT QEMU_RC QEMU_ACCEL >"$out/meta"
 	report "$label" "$suite" "$meta" "$out" || status=1
 done <"$list"
 [ "$ran" -gt 0 ] || die "no kernel labelled '$only' in $list"
@@ -474,13 +554,13 @@ done <"$list"
 echo
 echo "check-kernels: summary ($accel; per mode: largest verified insns/load s; tests passed/failed; exstress fixed, legacy-448 exits)"
 printf '  %-8s' kernel
-for m in "${modes[@]}"; do printf ' %-18s' "$m"; done
+for m in "${modes[@]}"; do printf ' %-19s' "$m"; done
 printf ' %-9s %-5s %-6s %s\n' tests fixed legacy result
 for row in "${summary[@]}"; do
 	read -r -a f <<<"$row"
 	if [ ${#f[@]} -lt 11 ]; then echo "  $row"; continue; fi
 	printf '  %-8s' "${f[0]}"
-	for i in 1 2 3 4 5 6; do printf ' %-18s' "${f[$i]}"; done
+	for i in 1 2 3 4 5 6; do printf ' %-19s' "${f[$i]}"; done
 	printf ' %-9s %-5s %-6s %s\n' "${f[7]}" "${f[8]}" "${f[9]}" "${f[10]}"
 done
 if [ "$max_insns" -gt 0 ]; then

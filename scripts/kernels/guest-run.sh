@@ -9,6 +9,9 @@
 #   TEST|name|rc|checks|failures|errors|secs
 #   EXSTRESS|policy|rc|secs
 #   LOG|step|line               lines of a failed step's output
+#   RUN|step                    before each step (a timeout names the last)
+# Each step has its own timeout (fdtrack 300 s, a test binary 900 s, exstress
+# 600 s: exit 124), below the host's per-kernel one.
 #   END|uptime
 set -u
 res=${1:-/dev/ttyS1}
@@ -30,9 +33,10 @@ modes=("" "--frame-pointers" "--no-stacks" "-f" "-f --frame-pointers" "-f --no-s
 for mode in "${modes[@]}"; do
 	name=${mode:-default}
 	echo "== fdtrack --bpf-stats $mode -- true"
+	emit "RUN|fdtrack --bpf-stats $mode -- true"
 	t=$(now)
 	# shellcheck disable=SC2086 # the mode is a list of options
-	timeout 600 "$build/bin/fdtrack" --bpf-stats $mode -- true >"$out" 2>&1
+	timeout 300 "$build/bin/fdtrack" --bpf-stats $mode -- true >"$out" 2>&1
 	rc=$?
 	secs=$(since "$t")
 	cat "$out"
@@ -49,7 +53,7 @@ for mode in "${modes[@]}"; do
 		# once more with libbpf's log (the verifier's): its end names the cause
 		echo "== FDTRACK_DEBUG=1 fdtrack --bpf-stats $mode -- true"
 		# shellcheck disable=SC2086
-		FDTRACK_DEBUG=1 timeout 600 "$build/bin/fdtrack" --bpf-stats $mode -- true >"$out" 2>&1
+		FDTRACK_DEBUG=1 timeout 300 "$build/bin/fdtrack" --bpf-stats $mode -- true >"$out" 2>&1
 		cat "$out"
 		grep -v '^fdtrack: bpf program' "$out" | tail -n 40 >"$out.err"
 		# the same rejection in another mode: named, not repeated
@@ -72,8 +76,9 @@ if [ "$quick" != 1 ]; then
 		[ -f "$bin" ] && [ -x "$bin" ] || continue
 		b=${bin##*/}
 		echo "== $b"
+		emit "RUN|$b"
 		t=$(now)
-		FDTRACK_REQUIRE_BPF=1 timeout 3600 "$bin" >"$out" 2>&1
+		FDTRACK_REQUIRE_BPF=1 timeout 900 "$bin" >"$out" 2>&1
 		rc=$?
 		secs=$(since "$t")
 		cat "$out"
@@ -95,8 +100,9 @@ fi
 
 for policy in fixed legacy-448; do
 	echo "== exstress --scenario issue448 --iterations 200 --probe require --policy $policy"
+	emit "RUN|exstress --policy $policy"
 	t=$(now)
-	timeout 1800 "$build/bin/exstress" --scenario issue448 --iterations 200 \
+	timeout 600 "$build/bin/exstress" --scenario issue448 --iterations 200 \
 		--probe require --policy "$policy" >"$out" 2>&1
 	rc=$?
 	secs=$(since "$t")
