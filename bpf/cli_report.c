@@ -232,6 +232,16 @@ static const struct stopped_proc *stopped_of(const struct run_info *ri,
 	return NULL;
 }
 
+/* The process pid of the report, if it exited with a status. */
+static const struct fdtrack_process *
+exited_proc(const struct fdtrack_process *p, size_t np, pid_t pid)
+{
+	for (size_t j = 0; j < np; j++)
+		if (p[j].pid == pid && p[j].exited && p[j].has_status)
+			return &p[j];
+	return NULL;
+}
+
 /* "KILL" for SIGKILL. */
 static const char *sig_abbrev(int sig)
 {
@@ -369,12 +379,7 @@ static void print_stopped(FILE *out, const struct fdtrack_process *p, size_t np,
 			       : "fdtrack was stopped by a signal");
 	for (size_t i = 0; i < ri->nstopped; i++) {
 		const struct stopped_proc *sp = &ri->stopped[i];
-		const struct fdtrack_process *fp = NULL;
-
-		for (size_t j = 0; j < np && !fp; j++)
-			if (p[j].pid == sp->pid && p[j].exited &&
-			    p[j].has_status)
-				fp = &p[j];
+		const struct fdtrack_process *fp = exited_proc(p, np, sp->pid);
 		fprintf(out, "  pid %d: sent SIG%s", (int)sp->pid,
 			sig_abbrev(sp->first_sig));
 		if (sp->last_sig != sp->first_sig)
@@ -643,12 +648,7 @@ static void json_stopped(FILE *f, const struct fdtrack_process *p, size_t np,
 		ri->duration_ended ? "true" : "false");
 	for (size_t i = 0; i < ri->nstopped; i++) {
 		const struct stopped_proc *sp = &ri->stopped[i];
-		const struct fdtrack_process *fp = NULL;
-
-		for (size_t j = 0; j < np && !fp; j++)
-			if (p[j].pid == sp->pid && p[j].exited &&
-			    p[j].has_status)
-				fp = &p[j];
+		const struct fdtrack_process *fp = exited_proc(p, np, sp->pid);
 		fprintf(f, "%s\n    {\"pid\": %d, \"command\": ", i ? "," : "",
 			(int)sp->pid);
 		json_str(f, sp->cmdline[0] ? sp->cmdline : NULL);
