@@ -180,8 +180,9 @@ int fdtrack_all_exited(const struct fdtrack *t)
 /* ---- counts ----------------------------------------------------------- */
 
 /* Runs of the attached programs the kernel skipped (recursion_misses of
- * each link's program, Linux 5.12+). */
-static uint64_t runs_missed(const struct fdtrack *t)
+ * each link's program, Linux 5.12+). The program fds it opens are
+ * fdtrack's own syscalls, not the target's. */
+uint64_t fdtrack_runs_missed(struct fdtrack *t)
 {
 	uint64_t missed = 0;
 
@@ -197,14 +198,16 @@ static uint64_t runs_missed(const struct fdtrack *t)
 		if (bpf_obj_get_info_by_fd(bpf_link__fd(t->links[i]), &link,
 					   &len))
 			continue;
+		own_syscalls(t, true);
 		fd = bpf_prog_get_fd_by_id(link.prog_id);
-		if (fd < 0)
-			continue;
-		memset(&prog, 0, sizeof(prog));
-		len = sizeof(prog);
-		if (!bpf_obj_get_info_by_fd(fd, &prog, &len))
-			missed += prog.recursion_misses;
-		close(fd);
+		if (fd >= 0) {
+			memset(&prog, 0, sizeof(prog));
+			len = sizeof(prog);
+			if (!bpf_obj_get_info_by_fd(fd, &prog, &len))
+				missed += prog.recursion_misses;
+			close(fd);
+		}
+		own_syscalls(t, false);
 	}
 	return missed;
 }
@@ -244,7 +247,7 @@ void fdtrack_counts(const struct fdtrack *t, struct fdtrack_counts *out)
 	out->unwound = t->unwinder.unwound;
 	out->exited = fdtrack_exited(t);
 	if (!t->watching_self)
-		out->runs_missed = runs_missed(t);
+		out->runs_missed = fdtrack_runs_missed(mt);
 	maps_release(mt);
 }
 

@@ -253,6 +253,11 @@ void fdtrack_close(struct fdtrack *t);
  * has the program, the kernel and the verifier's last lines). */
 const char *fdtrack_error(void);
 
+/* Runs of fdtrack's programs the kernel skipped so far (counts.
+ * runs_missed, which fdtrack_counts() leaves 0 for a process watching
+ * itself: this costs it a few syscalls per call). */
+uint64_t fdtrack_runs_missed(struct fdtrack *t);
+
 /* 1 if this process has the capabilities to load fdtrack's programs. */
 int fdtrack_bpf_permitted(void);
 

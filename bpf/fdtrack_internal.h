@@ -113,6 +113,9 @@ struct fdtrack {
  * closes of these fds are not the target's: the kernel side skips them
  * (self_tid). */
 int map_fd(struct fdtrack *t, enum fdt_map m);
+/* The calling thread's next syscalls are fdtrack's own, not the target's
+ * (a process watching itself: the kernel side skips them, self_tid). */
+void own_syscalls(struct fdtrack *t, bool own);
 /* Every public call that may use a map ends with this (and every snapshot
  * starts with it: the walk would see them): a process watching itself
  * closes its map fds; any other keeps them until fdtrack_close(). */

@@ -416,7 +416,7 @@ static struct bpf_map *skel_map(struct fdtrack_bpf *s, enum fdt_map m)
 }
 
 /* The calling thread's next syscalls are fdtrack's own (watching self). */
-static void own_syscalls(struct fdtrack *t, bool own)
+void own_syscalls(struct fdtrack *t, bool own)
 {
 	if (t->watching_self && t->bss)
 		__atomic_store_n(&t->bss->self_tid,
