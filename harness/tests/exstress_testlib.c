@@ -176,3 +176,15 @@ int fields(const char *line)
 		n += *line == ',';
 	return n;
 }
+
+int count_files(const char *dir, const char *sub)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, sub) != NULL;
+	closedir(d);
+	return n;
+}

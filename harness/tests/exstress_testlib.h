@@ -43,5 +43,7 @@ void assert_no_fd_growth(const char *json);
 int check_passed(const char *json, const char *name);
 /* Fields of a CSV line. */
 int fields(const char *line);
+/* Files in dir whose name contains sub. */
+int count_files(const char *dir, const char *sub);
 
 #endif

@@ -184,19 +184,6 @@ static void scratch_rm(void)
 	nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Files in scratch whose name holds sub. */
-static int count_files(const char *sub)
-{
-	DIR *d = opendir(scratch);
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += strstr(e->d_name, sub) != NULL;
-	closedir(d);
-	return n;
-}
-
 static mode_t kind_of(const char *path) /* lstat's file type */
 {
 	struct stat st;
@@ -388,7 +375,7 @@ START_TEST(out_not_regular)
 	ck_assert_int_eq(stat(p("target"), &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0640); /* kept its mode */
 	res_free(&r);
-	ck_assert_int_eq(count_files(".tmp-"), 0);
+	ck_assert_int_eq(count_files(scratch, ".tmp-"), 0);
 	/* a file of /proc: refused up front, for the true reason */
 	json_args(fdtrack, "/proc/version", argv);
 	r = xrun(argv, NULL);
@@ -448,7 +435,7 @@ START_TEST(out_cannot_be_replaced)
 	};
 	double t0 = now_s();
 	pid_t pid = start(fdtrack ? fd : ex, NULL, "run");
-	while (count_files("o.json.tmp-") == 0 && now_s() - t0 < 10)
+	while (count_files(scratch, "o.json.tmp-") == 0 && now_s() - t0 < 10)
 		usleep(10000);
 	ck_assert_int_eq(mkdir(p("o.json"), 0755), 0);
 	FILE *f = fopen(p("o.json/x"), "w");
@@ -470,7 +457,7 @@ START_TEST(out_cannot_be_replaced)
 		ck_assert_msg(text && strstr(text, "idle,fixed,"), "no CSV");
 		free(text);
 	}
-	ck_assert_int_eq(count_files(".tmp-"), 0);
+	ck_assert_int_eq(count_files(scratch, ".tmp-"), 0);
 	res_free(&r);
 out:
 	scratch_rm();
@@ -711,7 +698,7 @@ START_TEST(stopped_outright)
 	ck_assert_msg(now_s() - t1 < (second_signal ? 4 : 9),
 		      "took %.1f s to stop", now_s() - t1);
 	/* every output, under its name, no temporary left */
-	ck_assert_int_eq(count_files(".tmp-"), 0);
+	ck_assert_int_eq(count_files(scratch, ".tmp-"), 0);
 	char *j = slurp(p("o.json")), *x = slurp(p("o.xml")),
 	     *c = slurp(p("o.csv"));
 	ck_assert_msg(j && x && c, "missing outputs; stderr:\n%s", r.err);
@@ -750,18 +737,18 @@ START_TEST(sigkill_leftovers)
 			       "--junit", p("o.xml"),	NULL };
 	double t0 = now_s();
 	pid_t pid = start(argv, NULL, "run");
-	while (count_files(".tmp-") < 3 && now_s() - t0 < 10)
+	while (count_files(scratch, ".tmp-") < 3 && now_s() - t0 < 10)
 		usleep(10000);
 	usleep(200 * 1000);
 	kill(pid, SIGKILL);
 	struct res r = finish(pid, "run", t0);
 	res_free(&r);
-	ck_assert_int_eq(count_files(".tmp-"), 3);
+	ck_assert_int_eq(count_files(scratch, ".tmp-"), 3);
 	argv[4] = "0.2";
 	r = xrun(argv, NULL);
 	ck_assert_msg(r.rc == 0, "exit %d\n%s", r.rc, r.err);
-	ck_assert_int_eq(count_files(".tmp-"), 0);
-	ck_assert_int_eq(count_files("o."), 3);
+	ck_assert_int_eq(count_files(scratch, ".tmp-"), 0);
+	ck_assert_int_eq(count_files(scratch, "o."), 3);
 	res_free(&r);
 	if (fdtrack_ok()) {
 		const char *f[] = { EXS_FDTRACK_CLI,
@@ -774,17 +761,17 @@ START_TEST(sigkill_leftovers)
 				    NULL };
 		t0 = now_s();
 		pid = start(f, NULL, "run");
-		while (count_files("f.json.tmp-") < 1 && now_s() - t0 < 10)
+		while (count_files(scratch, "f.json.tmp-") < 1 && now_s() - t0 < 10)
 			usleep(10000);
 		usleep(200 * 1000);
 		kill(pid, SIGKILL);
 		r = finish(pid, "run", t0);
 		res_free(&r);
-		ck_assert_int_eq(count_files("f.json.tmp-"), 1);
+		ck_assert_int_eq(count_files(scratch, "f.json.tmp-"), 1);
 		f[6] = "0";
 		r = xrun(f, NULL);
 		ck_assert_msg(r.rc == 0, "exit %d\n%s", r.rc, r.err);
-		ck_assert_int_eq(count_files("f.json.tmp-"), 0);
+		ck_assert_int_eq(count_files(scratch, "f.json.tmp-"), 0);
 		ck_assert_int_eq(kind_of(p("f.json")), S_IFREG);
 		res_free(&r);
 	}

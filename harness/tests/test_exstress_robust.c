@@ -33,19 +33,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Files in dir whose name contains sub. */
-static int count_files(const char *dir, const char *sub)
-{
-	DIR *d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += strstr(e->d_name, sub) != NULL;
-	closedir(d);
-	return n;
-}
-
 static void rm_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
