@@ -26,11 +26,15 @@ enum path {
 static const char *const path_names[NPATHS] = { "foreign_wake", "local_wake",
 						"executor_cycle" };
 
+/* The seed's options only: the glommio-* policies are glommio's shape on
+ * legacy-448's and fixed's paths (their executors would leak threads). */
+#define NPOLICIES REX_DROP_GLOMMIO_448
+
 static const char *policy_variant(unsigned i)
 {
 	static char name[64];
 
-	if (i >= (unsigned)REX_DROP_POLICY_COUNT * NPATHS)
+	if (i >= (unsigned)NPOLICIES * NPATHS)
 		return NULL;
 	snprintf(name, sizeof(name), "%s:%s",
 		 rex_policy_name((enum rex_drop_policy)(i / NPATHS)),

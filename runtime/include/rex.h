@@ -50,12 +50,24 @@ enum rex_drop_policy {
 	 * and the notifier's stay); the eventfd closes at teardown (or, if a
 	 * wake is in flight then, right after it). */
 	REX_DROP_WEAK_NOTIFIER = 3,
+	/* glommio issue 448 in glommio 0.6's shape, for reproducing the bug
+	 * with its figures, never for production: each executor also holds
+	 * what glommio's held (a 10 MiB I/O buffer arena, poll and latency
+	 * rings of 128 entries, a blocking thread with its own eventfd and a
+	 * 2 MiB stack that holds the notifier). Teardown as legacy-448, and
+	 * the blocking thread is never stopped: per executor 2 eventfds, a
+	 * thread and its stack stay (docs/design.md §3.9). */
+	REX_DROP_GLOMMIO_448 = 4,
+	/* The same shape torn down as under fixed, the blocking thread stopped
+	 * and joined: nothing stays. */
+	REX_DROP_GLOMMIO_FIXED = 5,
 	REX_DROP_POLICY_COUNT
 };
 
 struct rex_config {
 	enum rex_drop_policy policy;
-	unsigned ring_entries; /* io_uring SQ size; 0 = default (256) */
+	unsigned ring_entries; /* io_uring SQ size; 0 = default (256); the
+				  glommio-* policies use glommio's 128 */
 	int cpu;	       /* pin the executor's thread; -1 = no pinning;
 				  another negative or a CPU the machine lacks:
 				  rex_executor_new fails with -EINVAL */
@@ -64,7 +76,8 @@ struct rex_config {
 /* Defaults: fixed policy, 256 entries, no pinning. */
 void rex_config_init(struct rex_config *cfg);
 
-/* "fixed" / "legacy-448" / "close-eventfd" / "weak-notifier" <-> enum. The
+/* "fixed" / "legacy-448" / "close-eventfd" / "weak-notifier" /
+ * "glommio-448" / "glommio-fixed" <-> enum. The
  * name is NULL for a value that is no policy (so 0..REX_DROP_POLICY_COUNT-1
  * lists them all). Parse returns 0 or -EINVAL. */
 const char *rex_policy_name(enum rex_drop_policy policy);
@@ -129,7 +142,10 @@ void rex_waker_drop(rex_waker *w);
 
 /* ---- executor ------------------------------------------------------------ */
 
-/* Create an executor: its io_uring and its sleep-notifier eventfd. Returns 0
+/* Create an executor: its io_uring and its sleep-notifier eventfd (and,
+ * under the glommio-* policies, glommio's arena, rings and blocking thread:
+ * -ENOMEM when the arena cannot be mapped, -EAGAIN when the thread cannot
+ * start). Returns 0
  * or -errno (-EMFILE at the fd limit, -ENOMEM, or what io_uring_setup said).
  * On error nothing is left behind. `cfg` may be NULL for defaults. */
 int rex_executor_new(const struct rex_config *cfg, rex_executor **out);

@@ -60,6 +60,8 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 	ex->cfg = *cfg;
 	if (!ex->cfg.ring_entries)
 		ex->cfg.ring_entries = DEFAULT_RING_ENTRIES;
+	if (rex_policy_glommio(ex->cfg.policy))
+		ex->cfg.ring_entries = REX_GLOMMIO_RING_DEPTH;
 	ex->id = atomic_fetch_add(&next_executor_id, 1);
 	ex->inflight.next = ex->inflight.prev = &ex->inflight;
 
@@ -87,10 +89,15 @@ int rex_executor_new(const struct rex_config *cfg, rex_executor **out)
 	if (err < 0)
 		goto fail_req;
 	atomic_load_explicit(&rex_ring_generation, memory_order_acquire);
+	if (rex_policy_glommio(ex->cfg.policy) && (err = rex_glommio_new(ex)))
+		goto fail_ring;
 
 	*out = ex;
 	return 0;
 
+fail_ring:
+	io_uring_queue_exit(&ex->ring);
+	rex_glommio_free_arena(ex); /* after the ring that registered it */
 fail_req:
 	free(ex->notify_req);
 fail_notifier:
@@ -276,12 +283,33 @@ static void teardown_weak_notifier(rex_executor *ex)
 		ex->notifier); /* the executor's reference */
 }
 
+/* glommio-448, §3.9: legacy-448's teardown; glommio's Reactor (arena,
+ * rings) is dropped with the executor, its blocking thread never is. */
+static void teardown_glommio_448(rex_executor *ex)
+{
+	drop_runnable_only(ex);
+	rex_glommio_free_reactor(ex);
+	ex->glommio_bytes_left = rex_glommio_leave_blocking(ex);
+	rex_notifier_unref(ex->notifier); /* the executor's reference */
+}
+
+/* glommio-fixed, §3.9: fixed's teardown, the blocking thread stopped and
+ * joined first (it holds a notifier reference), then the reactor. */
+static void teardown_glommio_fixed(rex_executor *ex)
+{
+	rex_glommio_stop_blocking(ex);
+	teardown_fixed(ex);
+	rex_glommio_free_reactor(ex);
+}
+
 static void (*const teardown_by_policy[REX_DROP_POLICY_COUNT])(
 	rex_executor *) = {
 	[REX_DROP_FIXED] = teardown_fixed,
 	[REX_DROP_LEGACY_448] = teardown_legacy_448,
 	[REX_DROP_CLOSE_EVENTFD] = teardown_close_eventfd,
 	[REX_DROP_WEAK_NOTIFIER] = teardown_weak_notifier,
+	[REX_DROP_GLOMMIO_448] = teardown_glommio_448,
+	[REX_DROP_GLOMMIO_FIXED] = teardown_glommio_fixed,
 };
 
 /* rex_teardown_totals(): summed over every executor freed in the process. */
@@ -301,8 +329,11 @@ static void count_teardown(const rex_executor *ex, uint64_t live_before,
 		left++;
 		bytes += sizeof(*t) + t->state_size;
 	}
-	if (left) /* they keep the notifier too, whatever the policy */
+	/* they keep the notifier too, whatever the policy; under
+	 * glommio-448 the blocking thread keeps it and its queues anyway */
+	if (left || ex->glommio_bytes_left)
 		bytes += sizeof(struct rex_notifier);
+	bytes += ex->glommio_bytes_left;
 	uint64_t registered = live_before +
 			      (ex->stats.tasks_spawned - spawned_before);
 	atomic_fetch_add_explicit(&totals.executors_freed, 1,

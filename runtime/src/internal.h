@@ -125,6 +125,33 @@ struct rex_timer_heap {
 	size_t len, cap;
 };
 
+/* ---- glommio's shape (glommio.c, docs/design.md §3.9) ---------------------
+ * glommio 0.6's defaults: io_memory 10 << 20 (executor/mod.rs), ring depth
+ * 128 (sys/uring.rs), Rust's default thread stack (2 MiB), the blocking
+ * thread's two ArrayQueues of 1024 slots (sys/blocking.rs), a slot being
+ * crossbeam's stamp + BlockingThreadReq (64 bytes) or BlockingThreadResp
+ * (24 bytes). */
+#define REX_GLOMMIO_IO_MEMORY	  ((size_t)10 << 20)
+#define REX_GLOMMIO_RING_DEPTH	  128u
+#define REX_GLOMMIO_THREAD_STACK  ((size_t)2 << 20)
+#define REX_GLOMMIO_QUEUE_SLOTS	  1024u
+#define REX_GLOMMIO_REQUEST_SLOT  72u
+#define REX_GLOMMIO_RESPONSE_SLOT 32u
+
+struct rex_blocking_thread;
+
+struct rex_glommio {
+	void *arena; /* the I/O buffer memory, NULL once unmapped */
+	bool buffers_registered;
+	struct io_uring poll_ring, latency_ring;
+	struct rex_blocking_thread *blocking;
+};
+
+static inline bool rex_policy_glommio(enum rex_drop_policy p)
+{
+	return p == REX_DROP_GLOMMIO_448 || p == REX_DROP_GLOMMIO_FIXED;
+}
+
 struct rex_executor {
 	uint64_t id;
 	struct rex_config cfg;
@@ -144,6 +171,8 @@ struct rex_executor {
 	bool notify_armed;
 
 	struct rex_executor_stats stats;
+	struct rex_glommio glommio; /* glommio-448, glommio-fixed only */
+	size_t glommio_bytes_left; /* glommio-448: what teardown left */
 };
 
 /* The executor this thread runs (or tears down); alive while set. Tasks
@@ -184,5 +213,13 @@ int rex_io_reap(rex_executor *ex);
 int rex_io_submit(rex_executor *ex);
 void rex_io_arm_notify(rex_executor *ex);
 void rex_io_teardown(rex_executor *ex);
+
+/* glommio.c: after the main ring; on failure the arena stays for the
+ * caller to free with rex_glommio_free_arena() after exiting that ring. */
+int rex_glommio_new(rex_executor *ex);
+void rex_glommio_free_arena(rex_executor *ex);
+void rex_glommio_free_reactor(rex_executor *ex); /* after rex_io_teardown */
+void rex_glommio_stop_blocking(rex_executor *ex);
+size_t rex_glommio_leave_blocking(rex_executor *ex); /* bytes left */
 
 #endif

@@ -12,6 +12,8 @@ static const char *const policy_names[REX_DROP_POLICY_COUNT] = {
 	[REX_DROP_LEGACY_448] = "legacy-448",
 	[REX_DROP_CLOSE_EVENTFD] = "close-eventfd",
 	[REX_DROP_WEAK_NOTIFIER] = "weak-notifier",
+	[REX_DROP_GLOMMIO_448] = "glommio-448",
+	[REX_DROP_GLOMMIO_FIXED] = "glommio-fixed",
 };
 
 const char *rex_policy_name(enum rex_drop_policy policy)
