@@ -174,17 +174,69 @@ static void why(struct run_totals *t, const char *fmt, unsigned long long n,
 	t->exact = false;
 }
 
+static const struct stopped_proc *stopped_of(const struct run_info *ri,
+					     pid_t pid)
+{
+	for (size_t i = 0; i < ri->nstopped; i++)
+		if (ri->stopped[i].pid == pid)
+			return &ri->stopped[i];
+	return NULL;
+}
+
+/* Did p end without the chance to close its fds: still running when
+ * fdtrack stopped watching (-p, -d), or killed by fdtrack's SIGKILL (-d
+ * ended, or it outlived a stop signal's grace)? What it opened and still
+ * held is then "still open", not leaked: a leak is an fd a process holds
+ * when it exits by itself, as valgrind reports at exit. */
+bool cli_cut_short(const struct fdtrack_process *p, const struct run_info *ri)
+{
+	const struct stopped_proc *sp = stopped_of(ri, p->pid);
+
+	return !p->exited || (sp && sp->last_sig == SIGKILL);
+}
+
+/* Per kind, p's fds leaked and its fds still open (cli_cut_short). */
+static void split_open(const struct fdtrack_process *p,
+		       const struct run_info *ri, uint64_t *leaked,
+		       uint64_t *still_open)
+{
+	bool cut = cli_cut_short(p, ri);
+
+	for (int k = 0; k < FDKIND_COUNT; k++) {
+		uint64_t n = fdtrack_leaked(&p->counts, k);
+
+		leaked[k] = cut ? 0 : n;
+		still_open[k] = cut ? n : 0;
+	}
+}
+
+static uint64_t sum_kinds(const uint64_t *v)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		n += v[k];
+	return n;
+}
+
 void run_totals_of(const struct fdtrack_counts *all,
 		   const struct fdtrack_process *p, size_t np,
 		   const struct run_info *ri, struct run_totals *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < np; i++) {
-		uint64_t leaked = leaked_total(&p[i].counts);
+		uint64_t leaked[FDKIND_COUNT], still[FDKIND_COUNT];
 
+		split_open(&p[i], ri, leaked, still);
 		add_counts(&out->counts, &p[i].counts);
-		out->leaked += leaked;
-		out->leaking += leaked > 0;
+		for (int k = 0; k < FDKIND_COUNT; k++) {
+			out->leaked_by_kind[k] += leaked[k];
+			out->still_open_by_kind[k] += still[k];
+		}
+		out->leaked += sum_kinds(leaked);
+		out->leaking += sum_kinds(leaked) > 0;
+		out->still_open += sum_kinds(still);
+		out->holding += sum_kinds(still) > 0;
 		out->counts.running += p[i].counts.running;
 	}
 	out->counts.processes = np;
@@ -223,13 +275,10 @@ void run_totals_of(const struct fdtrack_counts *all,
 
 /* ---- text ------------------------------------------------------------- */
 
-static const struct stopped_proc *stopped_of(const struct run_info *ri,
-					     pid_t pid)
+/* "1 fd", "2 fds" */
+static const char *fds_word(uint64_t n)
 {
-	for (size_t i = 0; i < ri->nstopped; i++)
-		if (ri->stopped[i].pid == pid)
-			return &ri->stopped[i];
-	return NULL;
+	return n == 1 ? "fd" : "fds";
 }
 
 /* The process pid of the report, if it exited with a status. */
@@ -299,15 +348,18 @@ void cli_print_balance(FILE *out, const struct fdtrack_counts *c, int k,
 		all_exited ? "left open" : "open now");
 }
 
-/* "kind: A at start + O opened - C closed = N open at exit (L leaked)" */
-static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k)
+/* "kind: A at start + O opened - C closed = N open at exit (L leaked)",
+ * or "(L still open)" for a process cut short (cli_cut_short). */
+static void print_kind_line(FILE *out, const struct fdtrack_counts *c, int k,
+			    bool cut)
 {
-	uint64_t leaked = fdtrack_leaked(c, k);
+	uint64_t n = fdtrack_leaked(c, k);
 
 	fprintf(out, "  %-15s ", fdkind_name(k));
 	cli_print_balance(out, c, k, c->exited);
-	if (leaked)
-		fprintf(out, " (%llu leaked)", (unsigned long long)leaked);
+	if (n)
+		fprintf(out, " (%llu %s)", (unsigned long long)n,
+			cut ? "still open" : "leaked");
 	fputc('\n', out);
 }
 
@@ -320,6 +372,7 @@ static void print_process(FILE *out, const struct fdtrack_process *p,
 			  const struct run_info *ri)
 {
 	const struct fdtrack_counts *c = &p->counts;
+	bool cut = cli_cut_short(p, ri);
 
 	fprintf(out, "fdtrack: pid %d", (int)p->pid);
 	if (ri->follow)
@@ -331,10 +384,15 @@ static void print_process(FILE *out, const struct fdtrack_process *p,
 	fputc('\n', out);
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		if (kind_active(c, k))
-			print_kind_line(out, c, k);
+			print_kind_line(out, c, k, cut);
 	if (c->exited)
 		fprintf(out, "  (\"left open\": open when it exited, closed "
 			     "by the exit; \"closed\" does not count those)\n");
+	if (cut && leaked_total(c))
+		fprintf(out, "  (\"still open\": opened during the run and "
+			     "still open when %s: not leaks, as a process "
+			     "leaks only what it holds when it exits by itself)\n",
+			c->exited ? "fdtrack killed it" : "fdtrack stopped watching");
 	if (p->ngroups)
 		fputc('\n', out);
 	print_groups(out, p->groups, p->ngroups);
@@ -412,6 +470,10 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 	uint64_t suppressed = 0;
 	size_t clean = 0;
 
+	if (!ri->opts.want_stacks)
+		fprintf(out, "fdtrack: opening stacks are off (--no-stacks): "
+			     "the fds below are listed without the stack "
+			     "that opened them\n");
 	for (size_t i = 0; i < np; i++) {
 		if (!ri->follow || i == 0 || has_news(&p[i])) {
 			print_process(out, &p[i], ri);
@@ -432,9 +494,19 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 			np, (unsigned long long)tot->counts.running);
 	else
 		fprintf(out, "fdtrack:");
-	fprintf(out, " %llu fds leaked in %zu process%s",
-		(unsigned long long)tot->leaked, tot->leaking,
-		tot->leaking == 1 ? "" : "es");
+	if (tot->leaked)
+		fprintf(out, " %llu %s leaked in %zu process%s",
+			(unsigned long long)tot->leaked, fds_word(tot->leaked),
+			tot->leaking, tot->leaking == 1 ? "" : "es");
+	else
+		fprintf(out, " no fd leaked");
+	if (tot->still_open)
+		fprintf(out,
+			", %llu %s still open in %zu process%s fdtrack "
+			"stopped or left running (not counted as leaks)",
+			(unsigned long long)tot->still_open,
+			fds_word(tot->still_open), tot->holding,
+			tot->holding == 1 ? "" : "es");
 	for (int k = 0; k < FDKIND_COUNT; k++)
 		suppressed += tot->counts.suppressed[k];
 	if (suppressed)
@@ -487,6 +559,7 @@ static void json_legacy_kinds(FILE *f, const char *key, const uint64_t *v,
 
 /* {"kind": {"at_start": .., ...}, ...} for the kinds with anything. */
 static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
+			 const uint64_t *leaked, const uint64_t *still_open,
 			 const char *indent)
 {
 	bool first = true;
@@ -498,7 +571,8 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 		fprintf(f,
 			"%s\n%s  \"%s\": {\"at_start\": %llu, \"opens\": %llu, "
 			"\"closes\": %llu, \"open_at_exit\": %llu, \"live\": %llu, "
-			"\"leaked\": %llu, \"suppressed\": %llu, "
+			"\"leaked\": %llu, \"still_open\": %llu, "
+			"\"suppressed\": %llu, "
 			"\"open_std\": %llu, "
 			"\"opened_outside_syscalls\": %llu, "
 			"\"closed_outside_syscalls\": %llu}",
@@ -508,7 +582,8 @@ static void json_by_kind(FILE *f, const struct fdtrack_counts *c,
 			(unsigned long long)c->closes[k],
 			(unsigned long long)c->open_at_exit[k],
 			(unsigned long long)c->live[k],
-			(unsigned long long)fdtrack_leaked(c, k),
+			(unsigned long long)leaked[k],
+			(unsigned long long)still_open[k],
 			(unsigned long long)c->suppressed[k],
 			(unsigned long long)c->open_std[k],
 			(unsigned long long)c->opened_outside_syscalls[k],
@@ -556,6 +631,12 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 		fprintf(f, "}");
 	}
 	fprintf(f, " ]");
+	/* why "stack" is empty: the user's --no-stacks, or not recorded
+	 * (opened outside a syscall, or the stack table was full) */
+	fprintf(f, ", \"stack_absent\": %s",
+		g->nframes || g->at_start ? "null"
+		: g->stacks_off		  ? "\"stacks_off\""
+					  : "\"not_recorded\"");
 	fprintf(f, ", \"frame_pointers_only\": %s }",
 		g->frame_pointers_only ? "true" : "false");
 }
@@ -563,29 +644,33 @@ static void json_group(FILE *f, const struct fdtrack_group *g,
 /* Which list of a process's report a group is in. */
 enum group_list {
 	LEAKS,
+	STILL_OPEN,
 	SUPPRESSED,
 	OPEN_STD,
 	OPEN_SINCE_START
 };
 
-static enum group_list list_of(const struct fdtrack_group *g)
+static enum group_list list_of(const struct fdtrack_group *g, bool cut)
 {
 	return g->at_start     ? OPEN_SINCE_START
 	       : g->std	       ? OPEN_STD
 	       : g->suppressed ? SUPPRESSED
+	       : cut	       ? STILL_OPEN
 			       : LEAKS;
 }
 
 /* The groups of p in one list. */
 static void json_groups(FILE *f, const struct fdtrack_process *p, size_t np,
-			enum group_list list, const char *indent)
+			const struct run_info *ri, enum group_list list,
+			const char *indent)
 {
 	bool first = true;
 
 	fprintf(f, "[");
 	for (size_t i = 0; i < np; i++)
 		for (size_t j = 0; j < p[i].ngroups; j++) {
-			if (list_of(&p[i].groups[j]) != list)
+			if (list_of(&p[i].groups[j], cli_cut_short(&p[i], ri)) !=
+			    list)
 				continue;
 			fprintf(f, "%s\n", first ? "" : ",");
 			json_group(f, &p[i].groups[j], indent);
@@ -594,8 +679,12 @@ static void json_groups(FILE *f, const struct fdtrack_process *p, size_t np,
 	fprintf(f, "%s%s]", first ? "" : "\n", first ? "" : indent + 2);
 }
 
-static void json_process(FILE *f, const struct fdtrack_process *p)
+static void json_process(FILE *f, const struct fdtrack_process *p,
+			 const struct run_info *ri)
 {
+	uint64_t leaked[FDKIND_COUNT], still[FDKIND_COUNT];
+
+	split_open(p, ri, leaked, still);
 	fprintf(f,
 		"    { \"pid\": %d, \"ppid\": %d, \"command\": ", (int)p->pid,
 		(int)p->ppid);
@@ -609,17 +698,22 @@ static void json_process(FILE *f, const struct fdtrack_process *p)
 			WEXITSTATUS(p->status));
 	else
 		fprintf(f, ", \"exit_status\": null, \"signal\": null");
-	fprintf(f, ", \"leaked\": %llu,\n      \"by_kind\": ",
-		(unsigned long long)leaked_total(&p->counts));
-	json_by_kind(f, &p->counts, "      ");
+	fprintf(f,
+		", \"leaked\": %llu, \"still_open\": %llu,\n"
+		"      \"by_kind\": ",
+		(unsigned long long)sum_kinds(leaked),
+		(unsigned long long)sum_kinds(still));
+	json_by_kind(f, &p->counts, leaked, still, "      ");
 	fprintf(f, ",\n      \"leaks\": ");
-	json_groups(f, p, 1, LEAKS, "        ");
+	json_groups(f, p, 1, ri, LEAKS, "        ");
+	fprintf(f, ",\n      \"still_open\": ");
+	json_groups(f, p, 1, ri, STILL_OPEN, "        ");
 	fprintf(f, ",\n      \"suppressed\": ");
-	json_groups(f, p, 1, SUPPRESSED, "        ");
+	json_groups(f, p, 1, ri, SUPPRESSED, "        ");
 	fprintf(f, ",\n      \"open_std\": ");
-	json_groups(f, p, 1, OPEN_STD, "        ");
+	json_groups(f, p, 1, ri, OPEN_STD, "        ");
 	fprintf(f, ",\n      \"open_since_start\": ");
-	json_groups(f, p, 1, OPEN_SINCE_START, "        ");
+	json_groups(f, p, 1, ri, OPEN_SINCE_START, "        ");
 	fprintf(f, " }");
 }
 
@@ -715,13 +809,16 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 	json_legacy_kinds(f, "at_start", c->at_start, ri->kinds);
 	fprintf(f,
 		"  \"totals\": { \"processes\": %zu, \"running\": %llu, "
-		"\"leaking_processes\": %zu, \"leaked\": %llu,\n    \"by_kind\": ",
+		"\"leaking_processes\": %zu, \"leaked\": %llu, "
+		"\"still_open\": %llu,\n    \"by_kind\": ",
 		np, (unsigned long long)c->running, tot->leaking,
-		(unsigned long long)tot->leaked);
-	json_by_kind(f, c, "    ");
+		(unsigned long long)tot->leaked,
+		(unsigned long long)tot->still_open);
+	json_by_kind(f, c, tot->leaked_by_kind, tot->still_open_by_kind,
+		     "    ");
 	fprintf(f, " },\n  \"processes\": [\n");
 	for (size_t i = 0; i < np; i++) {
-		json_process(f, &p[i]);
+		json_process(f, &p[i], ri);
 		fprintf(f, "%s\n", i + 1 < np ? "," : "");
 	}
 	fprintf(f, "  ],\n");
@@ -736,14 +833,16 @@ static void json_body(FILE *f, const struct fdtrack_process *p, size_t np,
 		"  \"lost_events\": %llu,\n  \"stacks_dropped\": %llu,\n"
 		"  \"stacks_unwound\": %llu,\n  \"unwinds_dropped\": %llu,\n"
 		"  \"races_lost\": %llu,\n  \"runs_missed\": %llu,\n"
-		"  \"leaks\": ",
+		"  \"still_open\": ",
 		(unsigned long long)c->lost_events,
 		(unsigned long long)c->stacks_dropped,
 		(unsigned long long)c->unwound,
 		(unsigned long long)c->unwinds_dropped,
 		(unsigned long long)c->races_lost,
 		(unsigned long long)c->runs_missed);
-	json_groups(f, p, np, LEAKS, "    ");
+	json_groups(f, p, np, ri, STILL_OPEN, "    ");
+	fprintf(f, ",\n  \"leaks\": ");
+	json_groups(f, p, np, ri, LEAKS, "    ");
 	fprintf(f, "\n}\n");
 }
 

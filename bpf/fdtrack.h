@@ -202,6 +202,9 @@ struct fdtrack_group {
 			    or under -- CMD one at its exit stop); NULL
 			    entries (or array): not known, or an anonymous
 			    inode (its kind says it all) */
+	/* Added with the report's second pass: */
+	int stacks_off; /* 1: opening stacks were off (want_stacks 0), so
+			   nframes is 0 by the user's choice */
 };
 int fdtrack_live_groups(struct fdtrack *t, struct fdtrack_group **groups,
 			size_t *ngroups);

@@ -78,14 +78,20 @@ static const char usage[] =
 	"                         a device or FIFO is written in place, a file\n"
 	"                         replaced when the report is complete)\n"
 	"      --fail-on-leak     exit with the leak code if a process leaked: an\n"
-	"                         fd it opened was open when it exited (or when\n"
-	"                         the duration ended)\n"
+	"                         fd it opened was still open when it exited by\n"
+	"                         itself. Not counted, listed as \"still open\":\n"
+	"                         the fds of a process still running when\n"
+	"                         fdtrack stops (-p, -d) or killed by fdtrack\n"
+	"                         (SIGKILL: -d ended, or a stop signal's 0.5 s\n"
+	"                         ran out)\n"
 	"      --leak-exit-code N the leak code (default 23; 1..255)\n"
 	"      --max-fds N        fds tracked at once, all processes together\n"
 	"                         (default /proc/sys/fs/nr_open)\n"
 	"      --max-procs N      processes followed at once (default 4096)\n"
 	"      --max-stacks N     distinct opening stacks (default 16384)\n"
-	"      --no-stacks        do not record opening stacks\n"
+	"      --no-stacks        do not record opening stacks (cheaper; not\n"
+	"                         with --suppress/--suppressions, which match\n"
+	"                         frames of those stacks)\n"
 	"      --frame-pointers   opening stacks from the frame-pointer walk only\n"
 	"                         (default: also unwound with the DWARF CFI of\n"
 	"                         the mapped files, as perf --call-graph dwarf,\n"
@@ -430,6 +436,10 @@ static int parse_args(int argc, char **argv)
 	}
 	if (optind < argc)
 		env.cmd = argv + optind;
+	if (nsuppress && !env.opts.want_stacks)
+		return usage_error("%s", "--suppress and --suppressions match the "
+					 "frames of opening stacks: they cannot "
+					 "work with --no-stacks");
 	if (!env.pid == !env.cmd)
 		return usage_error("%s",
 				   env.pid ? "give -p PID or -- CMD, not both"
@@ -564,12 +574,8 @@ static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri,
 		if (env.cmd)
 			command_reap(t, cmd);
 		tnow = mono_s();
-		if (env.interval && tnow >= next_tick && !got_signal) {
-			print_interval(t);
-			next_tick += env.interval;
-			if (next_tick < tnow)
-				next_tick = tnow + env.interval;
-		}
+		/* the end first: the report prints the last interval line,
+		 * so a tick that falls on the end is not printed twice */
 		if (finished(t, cmd))
 			return 0;
 		if (env.duration && tnow - start >= env.duration) {
@@ -581,6 +587,12 @@ static int watch(struct fdtrack *t, struct command *cmd, struct run_info *ri,
 				stop_tree(t, cmd, SIGKILL, sigfd);
 			}
 			return 0;
+		}
+		if (env.interval && tnow >= next_tick && !got_signal) {
+			print_interval(t);
+			next_tick += env.interval;
+			if (next_tick < tnow)
+				next_tick = tnow + env.interval;
 		}
 	}
 }

@@ -129,6 +129,11 @@ struct run_totals {
 	struct fdtrack_counts counts; /* over every process */
 	uint64_t leaked;	      /* fds leaked, all kinds */
 	size_t leaking;		      /* processes that leaked */
+	/* fds opened during the run, open in a process cut short
+	 * (cli_cut_short): not leaks */
+	uint64_t still_open;
+	size_t holding; /* processes with fds still open */
+	uint64_t leaked_by_kind[FDKIND_COUNT], still_open_by_kind[FDKIND_COUNT];
 	bool exact;
 	char why_not_exact[3][160];
 	size_t nwhy;
@@ -137,6 +142,11 @@ struct run_totals {
 void run_totals_of(const struct fdtrack_counts *all,
 		   const struct fdtrack_process *p, size_t np,
 		   const struct run_info *ri, struct run_totals *out);
+
+/* Was p still running when fdtrack stopped watching, or killed by
+ * fdtrack's SIGKILL? Its fds opened during the run are then "still open",
+ * not leaked. */
+bool cli_cut_short(const struct fdtrack_process *p, const struct run_info *ri);
 
 /* "A at start + O opened - C closed = N open now" (or "left open" once
  * all_exited) for kind k of c: the summary's words, also in -i lines. */

@@ -297,6 +297,7 @@ static int group_publish(struct fdtrack *t, const struct proc *p,
 	g->pid = p->pid;
 	g->at_start = r->at_start;
 	g->std = r->std;
+	g->stacks_off = !t->opts.want_stacks;
 	memcpy(g->name, r->name, sizeof(g->name));
 	g->name[sizeof(g->name) - 1] = 0;
 	g->fds = malloc((r->count ? r->count : 1) * sizeof(int));
@@ -462,23 +463,53 @@ void fdtrack_groups_free(struct fdtrack_group *groups, size_t ngroups)
 	free(groups);
 }
 
-/* "fd 255: /tmp/s.sh" for the first fds whose names are known, as
- * valgrind names each fd it reports. */
+/* What /proc/PID/fd/N reads for an anonymous inode of g's kind
+ * ("anon_inode:[eventfd]"), NULL when the kind is not one name. */
+static const char *anon_link_name(const struct fdtrack_group *g, char *buf,
+				  size_t len)
+{
+	const char *name;
+	enum fdkind k;
+
+	if (g->kind == FDKIND_ANON && g->name[0]) {
+		snprintf(buf, len, "anon_inode:%s", g->name);
+		return buf;
+	}
+	if (g->kind == FDKIND_BPF) /* a map, a program, a link, ... */
+		return NULL;
+	for (unsigned i = 0; (name = fdkind_anon_name(i, &k)); i++)
+		if (k == g->kind) {
+			snprintf(buf, len, "anon_inode:%s", name);
+			return buf;
+		}
+	return NULL;
+}
+
+/* "fd 255: /tmp/s.sh" for the first fds, as valgrind names each fd it
+ * reports: by what /proc/PID/fd/N said, an anonymous inode by its kind's
+ * name, else the number alone. */
 static void print_fd_names(FILE *out, const struct fdtrack_group *g)
 {
-	unsigned shown = 0, known = 0;
+	char buf[48];
+	const char *anon = anon_link_name(g, buf, sizeof(buf));
+	unsigned i;
 
-	for (unsigned i = 0; g->fd_names && i < g->count; i++) {
-		if (!g->fd_names[i])
-			continue;
-		if (known++ < FD_NAMES_SHOWN) {
-			fprintf(out, "   fd %d: %s\n", g->fds[i],
-				g->fd_names[i]);
-			shown++;
-		}
+	for (i = 0; i < g->count && i < FD_NAMES_SHOWN; i++) {
+		const char *name = g->fd_names && g->fd_names[i]
+					   ? g->fd_names[i]
+					   : anon;
+
+		if (name)
+			fprintf(out, "   fd %d: %s\n", g->fds[i], name);
+		else
+			fprintf(out, "   fd %d\n", g->fds[i]);
 	}
-	if (known > shown)
-		fprintf(out, "   ... and %u more fds named\n", known - shown);
+	if (g->count > i)
+		fprintf(out, "   ... and %u more (fds", g->count - i);
+	for (unsigned j = i; j < g->count && j < i + 16; j++)
+		fprintf(out, " %d", g->fds[j]);
+	if (g->count > i)
+		fprintf(out, "%s)\n", g->count > i + 16 ? " ..." : "");
 }
 
 void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
@@ -488,15 +519,20 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 		const struct fdtrack_group *g = &groups[i];
 		const char *kind = fdkind_name(g->kind);
 
+		/* with stacks off (--no-stacks) no "opened at:" */
 		const char *what =
 			g->at_start ? "open since the start"
-			: g->std    ? "open at 0-2 (stdin, stdout, stderr: "
-				      "not a leak, --std-fds counts it), "
-				      "opened at:"
+			: g->std && g->stacks_off
+				? "open at 0-2 (stdin, stdout, stderr: "
+				  "not a leak, --std-fds counts it):"
+			: g->std ? "open at 0-2 (stdin, stdout, stderr: "
+				   "not a leak, --std-fds counts it), "
+				   "opened at:"
 			: g->suppressed
 				? "open, suppressed (a frame's function "
 				  "matches a suppression), opened at:"
-				: "open, opened at:";
+			: g->stacks_off ? "open:"
+					: "open, opened at:";
 
 		if (g->kind == FDKIND_ANON && g->name[0])
 			fprintf(out, "%u %s fd%s (anon_inode:%s) %s", g->count,
@@ -507,14 +543,16 @@ void fdtrack_print_groups(FILE *out, const struct fdtrack_group *groups,
 		if (g->at_start) {
 			fprintf(out,
 				" (inherited, kept across exec, or open "
-				"before fdtrack attached; not a leak)\n\n");
+				"before fdtrack attached; not a leak)\n");
+			print_fd_names(out, g);
+			fputc('\n', out);
 			continue;
 		}
 		fputc('\n', out);
-		if (!g->nframes)
+		/* stacks off (--no-stacks): the caller says so once */
+		if (!g->nframes && !g->stacks_off)
 			fprintf(out, "   (no stack: opened outside a syscall, "
-				     "with stacks off, or the stack table was "
-				     "full)\n");
+				     "or the stack table was full)\n");
 		for (unsigned j = 0; j < g->nframes; j++)
 			fprintf(out, "   %s %s\n", j ? "by" : "at",
 				g->frames[j]);

@@ -61,7 +61,9 @@ END_TEST
 
 /* -p PID for a duration: the fds it had before fdtrack attached are not
  * leaks (they were, before fds it had at attach were told apart); one it
- * opens while watched and still holds at the end is. */
+ * opens while watched and still holds at the end is "still open": the
+ * process never exited, so it leaked nothing yet (it was "leaked", and
+ * --fail-on-leak exited 23, before issue 25). */
 START_TEST(test_cli_pid_duration)
 {
 	char json[] = "/tmp/fdtrack-test-XXXXXX",
@@ -85,9 +87,18 @@ START_TEST(test_cli_pid_duration)
 	cli = start_cli(argv, log, -1);
 	wait_text(log, " open now;", 5); /* attached */
 	leaker_leak_one(in, out);
-	ck_assert_int_eq(wait_exit(cli, 5), 23); /* 1 leaked at the end */
+	ck_assert_int_eq(wait_exit(cli, 5), 0); /* 1 still open, 0 leaked */
 	j = slurp(json);
-	ck_assert_int_eq(json_num(j, "leaked"), 1);
+	ck_assert_int_eq(json_num(j, "leaked"), 0);
+	ck_assert_int_eq(json_num(j, "still_open"), 1);
+	ck_assert_msg(strstr(j, "\"leaks\": []"), "%s", j);
+	j = slurp(log);
+	ck_assert_msg(strstr(j, "= 3 open now (1 still open)\n"), "%s", j);
+	ck_assert_msg(!strstr(j, "leaked)"), "%s", j);
+	ck_assert_msg(strstr(j, "fdtrack: no fd leaked, 1 fd still open in 1 "
+				"process"),
+		      "%s", j);
+	j = slurp(json);
 	ck_assert_int_eq(json_kind(j, "open_at_exit", "eventfd"), 3);
 	ck_assert_int_eq(json_kind(j, "at_start", "eventfd"), 2);
 	ck_assert_int_eq(json_kind(j, "opens", "eventfd"), 1);
@@ -603,8 +614,7 @@ START_TEST(test_cli_suppressions)
 	if (!bpf_usable())
 		goto out;
 	ck_assert_int_eq(run_cli(named, file, 0), 0);
-	ck_assert_msg(strstr(slurp(file), "0 fds leaked in 0 processes (4 "
-					  "suppressed)"),
+	ck_assert_msg(strstr(slurp(file), "no fd leaked (4 suppressed)"),
 		      "%.3000s", slurp(file));
 	ck_assert_ptr_nonnull(f = fopen(file, "w"));
 	fputs("# the leaker's own\n\n   leak_*  \n", f);
@@ -727,6 +737,87 @@ out:
 }
 END_TEST
 
+/* --no-stacks: said once, not per group; no "opened at:" without a
+ * stack; the JSON says why "stack" is empty; every group names its fds,
+ * eventfds (anonymous inodes) and the "open since the start" ones too. */
+START_TEST(test_cli_no_stacks)
+{
+	char json[32], log[32];
+	char *argv[] = { "fdtrack",	  "--no-stacks", "--json", json, "--",
+			 FDT_LEAKER_PATH, "2",		 "3",	   NULL };
+	char *stacks[] = { "fdtrack",	    "--json", json, "--",
+			   FDT_LEAKER_PATH, "1",      NULL };
+	char *sup[] = { "fdtrack", "--no-stacks", "--suppress", "x",
+			"--",	   "true",	  NULL };
+	const char *t, *j, *first;
+
+	temp_name(json);
+	temp_name(log);
+	/* suppressions match frames: refused with --no-stacks (usage) */
+	ck_assert_int_eq(run_cli(sup, log, 0), 2);
+	t = slurp(log);
+	ck_assert_msg(strstr(t, "cannot work with --no-stacks"), "%s", t);
+	if (!bpf_usable())
+		goto out;
+	ck_assert_int_eq(run_cli(argv, log, 0), 0);
+	t = slurp(log);
+	first = strstr(t, "opening stacks are off (--no-stacks)");
+	ck_assert_msg(first && !strstr(first + 1, "opening stacks are off"),
+		      "%s", t);
+	ck_assert_msg(!strstr(t, "no stack"), "%s", t);
+	ck_assert_msg(!strstr(t, "opened at:"), "%s", t);
+	first = strstr(t, "2 eventfd fds open:\n   fd ");
+	ck_assert_msg(first && (first = strstr(first, ": anon_inode:[eventfd]\n"
+							  "   fd ")) &&
+			      strstr(first + 1, ": anon_inode:[eventfd]\n"),
+		      "%s", t);
+	ck_assert_msg(strstr(t, "fdtrack: 2 fds leaked in 1 process;"), "%s",
+		      t);
+	/* the "open since the start" groups name their fds too */
+	first = strstr(t, "open since the start");
+	ck_assert_msg(first && strstr(first, ")\n   fd "), "%s", t);
+	j = slurp(json);
+	ck_assert_msg(strstr(j, "\"stack_absent\": \"stacks_off\""), "%s", j);
+	/* with stacks: no note, and a stack where there was none */
+	ck_assert_int_eq(run_cli(stacks, log, 0), 0);
+	t = slurp(log);
+	ck_assert_msg(!strstr(t, "stacks are off"), "%s", t);
+	ck_assert_msg(strstr(t, "fdtrack: 1 fd leaked in 1 process;"), "%s",
+		      t);
+	j = slurp(json);
+	ck_assert_msg(!strstr(j, "stacks_off"), "%s", j);
+out:
+	unlink(json);
+	unlink(log);
+}
+END_TEST
+
+/* -i with -d: the tick that falls on the end is printed once (by the
+ * report), not twice (issue 25: -i 2 -d 6 printed its last line twice). */
+START_TEST(test_cli_interval_end)
+{
+	char log[32];
+	char *argv[] = { "fdtrack", "-i", "0.5", "-d", "1.5", "--",
+			 "sleep",   "30", NULL };
+	const char *t, *line;
+	int n = 0;
+
+	temp_name(log);
+	if (!bpf_usable())
+		goto out;
+	run_cli(argv, log, 0);
+	t = slurp(log);
+	for (line = t; line && *line;
+	     line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (line[0] >= '0' && line[0] <= '9' && line[2] == ':')
+			n++;
+	/* ticks at 0.5 and 1.0, then the end's line at 1.5 */
+	ck_assert_msg(n >= 2 && n <= 3, "%d interval lines:\n%s", n, t);
+out:
+	unlink(log);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fdtrack_cli");
@@ -745,6 +836,8 @@ int main(void)
 	tcase_add_test(tc, test_cli_sudo_user);
 	tcase_add_test(tc, test_cli_suppressions);
 	tcase_add_test(tc, test_cli_fd_names);
+	tcase_add_test(tc, test_cli_no_stacks);
+	tcase_add_test(tc, test_cli_interval_end);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }
