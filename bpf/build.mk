@@ -130,8 +130,11 @@ $(FDT_VMLINUX): $(DEPS_STAMP)
 FDT_BPF_CORE_OBJ := $(FDT_GEN)/fdtrack_core.bpf.o
 FDT_CORE_SKEL    := $(FDT_GEN)/fdtrack_core.skel.h
 FDT_BPF_SRCS := bpf/fdtrack.bpf.c $(wildcard bpf/fdtrack_*.bpf.h) bpf/fdtrack_shared.h common/fdkind.h $(FDT_VMLINUX)
+# -fdebug-prefix-map: the BTF's line info (kept by llvm-strip -g, for the
+# verifier's log) names the sources relative to the tree, so no path of the
+# build machine is compiled into fdtrack.
 FDT_CLANG_BPF = $(CLANG) -target bpf -mcpu=v3 -g -O2 -D__TARGET_ARCH_x86 -Wall -Werror \
-	  -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf)
+	  -fdebug-prefix-map=$(CURDIR)=. -I$(FDT_GEN) -Ibpf -Icommon $(call pc_cflags,libbpf)
 $(FDT_BPF_OBJ): $(FDT_BPF_SRCS)
 	$(FDT_CLANG_BPF) -DFDT_KFUNC_READS -c $< -o $@
 	$(LLVM_STRIP) -g $@
