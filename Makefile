@@ -57,6 +57,8 @@ include runtime/build.mk
 -include harness/build.mk
 -include harness/bench/build.mk
 -include scripts/build.mk
+include mk/install.mk
+include mk/help.mk
 
 .PHONY: all check check-asan check-tsan check-valgrind clean
 all: $(ALL_TARGETS)

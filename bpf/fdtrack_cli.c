@@ -49,6 +49,7 @@
 #include "fdkind.h"
 #include "fdtrack.h"
 #include "fdtrack_cli.h"
+#include "version.h" /* generated: $(BUILD)/gen, scripts/version.sh */
 
 #define DEFAULT_LEAK_EXIT_CODE 23
 #define STOP_GRACE_S	       0.5 /* a stop signal's time to act before SIGKILL */
@@ -113,6 +114,7 @@ static const char usage[] =
 	"      --run-as-root      under sudo, run CMD as root too (default: as the\n"
 	"                         invoking user, SUDO_UID/SUDO_GID, no extra groups)\n"
 	"  -h, --help             show this help\n"
+	"  -V, --version          print fdtrack's version\n"
 	"\n"
 	"Only the target (and with -f its descendants) is traced: the filter is\n"
 	"in the kernel. Fds a process inherited, or had before fdtrack attached,\n"
@@ -271,6 +273,7 @@ enum {
 	OPT_SUPPRESS,
 	OPT_SUPPRESSIONS,
 	OPT_BPF_STATS,
+	OPT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -295,10 +298,12 @@ static const struct option longopts[] = {
 	{ "ringbuf", required_argument, NULL, OPT_RINGBUF },
 	{ "run-as-root", no_argument, NULL, OPT_ROOT },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
 };
 
-/* One option; 0, or the exit status of a usage error (or -1: --help). */
+/* One option; 0, or the exit status of a usage error (or -1: --help,
+ * -2: --version). */
 static int parse_option(int c)
 {
 	long v;
@@ -400,6 +405,8 @@ static int parse_option(int c)
 		return 0;
 	case 'h':
 		return -1;
+	case 'V':
+		return -2;
 	default:
 		if (optopt > 0x20 && optopt < 0x7f)
 			fprintf(stderr,
@@ -413,22 +420,25 @@ static int parse_option(int c)
 	}
 }
 
-/* 0: run; 2: usage error (said); -1: --help printed, exit 0. Never exits:
- * the caller decides. */
+/* 0: run; 2: usage error (said); -1: --help or --version printed, exit 0.
+ * Never exits: the caller decides. */
 static int parse_args(int argc, char **argv)
 {
 	int c, err;
 
 	opterr = 0;
 	/* '+': stop at the first non-option, so CMD's own flags stay its own */
-	while ((c = getopt_long(argc, argv, "+p:fk:i:d:j:h", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "+p:fk:i:d:j:hV", longopts, NULL)) !=
 	       -1) {
 		if (c == '?' && !(optopt && optopt < 256))
 			return usage_error("unknown or incomplete option '%s'",
 					   argv[optind - 1]);
 		err = parse_option(c);
 		if (err < 0) {
-			fputs(usage, stdout);
+			if (err == -1)
+				fputs(usage, stdout);
+			else
+				printf("fdtrack %s\n", PACKAGE_VERSION);
 			return -1;
 		}
 		if (err)

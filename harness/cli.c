@@ -69,7 +69,7 @@ void exs_usage(FILE *out)
 		"  --seed S            seed of the `mixed` scenario                (default 1)\n"
 		"  --probe MODE        auto | require | off: fdtrack (eBPF); auto falls back to\n"
 		"                      /proc only and says why                     (default auto)\n"
-		"  --csv FILE          one row per sample (see README for columns)\n"
+		"  --csv FILE          one row per sample (columns: harness/README.md)\n"
 		"  --sample-every N    CSV rows for every Nth iteration only (plus baseline,\n"
 		"                      reference and last); the verdict uses every sample\n"
 		"  --json FILE         summary; --junit FILE: JUnit XML, a test case per scenario\n"
@@ -83,9 +83,11 @@ void exs_usage(FILE *out)
 		"  --heap-stacks W     window | all | off: which measured iterations record the\n"
 		"                      stack of every allocation, for the leak report: the first\n"
 		"                      and last 32 (window), all (slower), none    (default window)\n"
-		"  --quiet             no progress line and no pass summaries\n"
+		"  --quiet             no progress line and no pass summaries (a leak's report\n"
+		"                      and, with several scenarios, the final line stay)\n"
 		"  --verbose           also print the fd census at start and at exit\n"
 		"  --help\n"
+		"  --version           print exstress's version\n"
 		"\n"
 		"Verdict, per scenario, against the sample taken right after warm-up: every fd\n"
 		"kind and the heap (live bytes and allocations) equal it exactly after every\n"
@@ -253,6 +255,7 @@ static const struct option long_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -399,7 +402,7 @@ static int set_option(int id, const char *opt, const char *val,
 int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 		   size_t errlen)
 {
-	int id, help = 0;
+	int id, help = 0, version = 0;
 
 	exs_options_default(o);
 	if (errlen)
@@ -420,6 +423,9 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 			continue;
 		case 'h':
 			help = 1;
+			continue;
+		case 'V':
+			version = 1;
 			continue;
 		case ':':
 			fail(err, errlen, "%s needs a value (see --help)", arg);
@@ -455,6 +461,8 @@ int exs_parse_args(int argc, char **argv, struct exs_options *o, char *err,
 	}
 	if (help)
 		return EXS_ARGS_HELP;
+	if (version)
+		return EXS_ARGS_VERSION;
 	if (optind < argc) {
 		fail(err, errlen, "unexpected argument '%s' (see --help)",
 		     argv[optind]);

@@ -269,6 +269,7 @@ void exs_options_default(struct exs_options *o);
 enum {
 	EXS_ARGS_OK = 0,
 	EXS_ARGS_HELP = 1,
+	EXS_ARGS_VERSION = 2, /* --version: main prints it */
 	EXS_ARGS_ERROR = -1
 };
 /* Fills o (defaults first). On EXS_ARGS_ERROR, err holds one line. */

@@ -7,6 +7,7 @@
  */
 #include "clock.h"
 #include "run.h"
+#include "version.h" /* generated: $(BUILD)/gen, scripts/version.sh */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -521,7 +522,8 @@ static int write_outputs(struct ctx *c, struct outputs *out,
 	if (o->junit_path && write_file(&out->junit, "--junit", exs_junit_write,
 					&info, results, nres))
 		status = EXS_EXIT_USAGE;
-	if ((nres > 1 || outright) && !o->quiet)
+	/* --quiet keeps this line when the verdict is not a pass */
+	if ((nres > 1 || outright) && (!o->quiet || status != EXS_EXIT_PASS))
 		fprintf(stderr, "exstress: %s: %zu scenario%s in %.1f s%s\n",
 			sig			  ? "interrupted"
 			: status == EXS_EXIT_PASS ? "pass"
@@ -577,6 +579,10 @@ int main(int argc, char **argv)
 
 	if (rc == EXS_ARGS_HELP) {
 		exs_usage(stdout);
+		return 0;
+	}
+	if (rc == EXS_ARGS_VERSION) {
+		printf("exstress %s\n", PACKAGE_VERSION);
 		return 0;
 	}
 	if (rc != EXS_ARGS_OK) {

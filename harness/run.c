@@ -333,14 +333,22 @@ static int measure(struct ctx *c, struct scenario_run *run,
 				snprintf(why, sizeof(why),
 					 "its share of RLIMIT_NOFILE=%llu",
 					 (unsigned long long)rl.rlim_cur);
+			/* the lines below count from the reference (the
+			 * end of warm-up): say what warm-up left too */
+			int64_t all = fds_total(&run->cur) -
+				      fds_total(&run->baseline),
+				measured = fds_total(&run->cur) -
+					   fds_total(&run->acc.ref);
 			snprintf(res->note, sizeof(res->note),
 				 "stopped at iteration %" PRIu64
 				 ": the leak is established, %" PRId64
-				 " fds leaked (%s)",
-				 i,
-				 fds_total(&run->cur) -
-					 fds_total(&run->baseline),
-				 why);
+				 " fds open more than at the scenario's start, "
+				 "%" PRId64 " of them from its %" PRIu64
+				 " warm-up iterations and %" PRId64
+				 " from the %" PRIu64
+				 " measured ones (%s)",
+				 i, all, all - measured, o->warmup, measured,
+				 i - o->warmup, why);
 			return 0;
 		}
 		if (c->progress && mono_s() - last_draw >= 0.25) {

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 				(paths[i] >= copy &&
 				 paths[i] < copy + size + 1 && *paths[i]));
 	} else {
-		require(rc == EXS_ARGS_HELP);
+		require(rc == EXS_ARGS_HELP || rc == EXS_ARGS_VERSION);
 	}
 	free(copy);
 	return 0;

@@ -1,0 +1,26 @@
+# make help: every target a person runs, one line each (the install test
+# fails if a .PHONY target is missing here).
+.PHONY: help
+help:
+	@echo 'make [BUILD=DIR] TARGET   (BUILD: the build directory, default build/)'
+	@echo '  all             build fdtrack, exstress, librex (static, shared) and bench (default)'
+	@echo '  run             the main job: issue 448 under legacy-448 and fixed, side by side'
+	@echo '  reproduce       legacy-448 under ulimit -n 256 until EMFILE, then fixed'
+	@echo '  compare         the seed'"'"'s options measured side by side (results/compare-*/)'
+	@echo '  plots           redraw the plots of the newest results/run-*/'
+	@echo '  check           every test (installs missing Debian packages first, as root)'
+	@echo '  check-asan      the tests under AddressSanitizer + UBSan'
+	@echo '  check-tsan      the tests under ThreadSanitizer'
+	@echo '  check-valgrind  the runtime'"'"'s tests under memcheck --track-fds'
+	@echo '  check-kernels   fdtrack and exstress on Debian'"'"'s kernels under QEMU [QUICK=1]'
+	@echo '  gate            the CI verdict: exstress, every scenario, fixed, probe required'
+	@echo '  soak            10 minutes of the mixed scenario (results/soak/)'
+	@echo '  fuzz            the libFuzzer targets, FUZZ_TIME seconds each'
+	@echo '  bench           speed figures beside their floors (results/bench.json)'
+	@echo '  bench-smoke     bench'"'"'s quick self-test'
+	@echo '  deps            install (as root) or name the missing packages'
+	@echo '  install         install into $$(DESTDIR)$$(PREFIX) (PREFIX=/usr/local; BINDIR, LIBDIR, ...)'
+	@echo '  install-inputs  build what install copies, nothing else'
+	@echo '  uninstall       remove what install installed (same variables)'
+	@echo '  clean           remove build/'
+	@echo '  help            this list'
