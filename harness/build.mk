@@ -5,8 +5,19 @@
 #   make gate                            the CI verdict (exit code)
 #   make soak                            10 minutes of `mixed`, results/soak/ (not CI)
 
+# --runtime's built-in event loops (harness/adapters/, adapter.h): each a
+# module beside exstress, $(BUILD)/lib/exstress/NAME.so, loaded with
+# dlopen as a user's plugin is (so a loop library's constructor runs only
+# in the runs that ask for it). pkg-config names: scripts/deps.sh.
+EXS_ADAPTERS     := libuv libevent glib
+EXS_PC_libuv     := libuv
+EXS_PC_libevent  := libevent_pthreads
+EXS_PC_glib      := glib-2.0
+EXS_ADAPTER_DIR   = $(BUILD)/lib/exstress
+EXS_ADAPTER_SOS   = $(EXS_ADAPTERS:%=$(EXS_ADAPTER_DIR)/%.so)
 EXS_CORE      := sampler stats cli output
-EXS_TOOL      := $(EXS_CORE) probe runner waker tasks issue448 workers run main test_faults heap
+EXS_TOOL      := $(EXS_CORE) probe runner waker tasks issue448 workers run main test_faults heap \
+                 target
 EXS_OBJ        = $(BUILD)/obj/harness
 EXS_BIN       := $(BUILD)/bin/exstress
 EXS_FAULT_BIN := $(BUILD)/test/harness/exstress-fault
@@ -32,18 +43,24 @@ $(EXS_OBJ)/%.o: harness/%.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) -c -o $@ $<
 
+ALL_TARGETS += $(EXS_ADAPTER_SOS)
+$(EXS_ADAPTER_DIR)/%.so: harness/adapters/%.c harness/adapter.h $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -Iharness $(call pc_cflags,$(EXS_PC_$*)) -o $@ $< \
+		$(LDFLAGS) $(call pc_libs,$(EXS_PC_$*))
+
 $(EXS_OBJ)/fault/test_faults.o: harness/test_faults.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) -DEXS_TEST_FAULTS -c -o $@ $<
 
 $(EXS_BIN): $(EXS_TOOL:%=$(EXS_OBJ)/%.o) $(REX_LIB) $(EXS_FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -ldl -lm
 
 $(EXS_FAULT_BIN): $(filter-out %/test_faults.o,$(EXS_TOOL:%=$(EXS_OBJ)/%.o)) $(EXS_OBJ)/fault/test_faults.o \
 		  $(REX_LIB) $(EXS_FDTRACK_LIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(REX_LIBS) $(EXS_FDTRACK_LIBS) -ldl -lm
 
 # Unit tests link only the pieces they test; test_exstress runs the tools.
 $(EXS_OBJ)/tests/%.o: harness/tests/%.c $(DEPS_STAMP)
@@ -51,6 +68,8 @@ $(EXS_OBJ)/tests/%.o: harness/tests/%.c $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) $(call pc_cflags,check) \
 		-DEXS_BIN='"$(abspath $(EXS_BIN))"' -DEXS_FAULT_BIN='"$(abspath $(EXS_FAULT_BIN))"' \
 		-DEXS_FDTRACK_CLI='"$(abspath $(BUILD)/bin/fdtrack)"' \
+		-DEXS_EXAMPLE_SO='"$(abspath $(EXS_EXAMPLE))"' \
+		-DEXS_EXAMPLE_BAD_SO='"$(abspath $(EXS_EXAMPLE_BAD))"' \
 		-c -o $@ $<
 
 $(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/%.o) \
@@ -61,7 +80,7 @@ $(BUILD)/test/harness/test_%: $(EXS_OBJ)/tests/test_%.o $(EXS_CORE:%=$(EXS_OBJ)/
 # The end-to-end tests (test_exstress*) need both tools built and share
 # exstress_testlib.c.
 EXS_E2E_TESTS := $(filter $(BUILD)/test/harness/test_exstress%,$(EXS_TESTS))
-$(EXS_E2E_TESTS): $(EXS_BIN) $(EXS_FAULT_BIN)
+$(EXS_E2E_TESTS): $(EXS_BIN) $(EXS_FAULT_BIN) $(EXS_ADAPTER_SOS)
 # The hostile-input group (issue 24) runs fdtrack's CLI too.
 ifneq ($(wildcard bpf/fdtrack.c),)
 $(BUILD)/test/harness/test_exstress_hostile: | $(BUILD)/bin/fdtrack
@@ -137,7 +156,7 @@ fuzz: $(EXS_FUZZ_BINS)
 	harness/fuzz/smoke.sh $(EXS_FUZZ_DIR) harness/fuzz/corpus $(BUILD)/fuzz/artifacts \
 		-max_total_time=$(FUZZ_TIME) $(BUILD)/fuzz/corpus
 
--include $(wildcard $(EXS_OBJ)/*.d $(EXS_OBJ)/fault/*.d $(EXS_OBJ)/tests/*.d)
+-include $(wildcard $(EXS_OBJ)/*.d $(EXS_OBJ)/fault/*.d $(EXS_OBJ)/tests/*.d $(EXS_ADAPTER_DIR)/*.d)
 
 # Soak (not in CI): 10 minutes of `mixed` under `fixed`, probe auto; memory
 # and fd counts must stay flat over the whole run (the verdict uses every
@@ -151,3 +170,16 @@ soak: $(EXS_BIN)
 	@mkdir -p $(SOAK_DIR)
 	$(EXS_BIN) --policy fixed --scenario mixed --duration $(SOAK_DURATION) --probe auto \
 		--sample-every $(SOAK_SAMPLE_EVERY) --csv $(SOAK_DIR)/soak.csv --json $(SOAK_DIR)/soak.json
+
+# The example adapter (examples/tinyloop.c, README "Gate your own runtime"),
+# and the same built with another ABI for the version check's test.
+EXS_EXAMPLE     = $(BUILD)/examples/tinyloop.so
+EXS_EXAMPLE_BAD = $(BUILD)/test/harness/tinyloop-abi999.so
+ALL_TARGETS += $(EXS_EXAMPLE)
+$(EXS_EXAMPLE): examples/tinyloop.c harness/adapter.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -Iharness -o $@ $<
+$(EXS_EXAMPLE_BAD): examples/tinyloop.c harness/adapter.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -Iharness -DTINYLOOP_ABI=999 -o $@ $<
+$(BUILD)/test/harness/test_exstress_runtimes: $(EXS_EXAMPLE) $(EXS_EXAMPLE_BAD)

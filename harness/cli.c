@@ -57,6 +57,10 @@ void exs_usage(FILE *out)
 		"                      foreign-wakers | spawn-in-drop | mixed   (default issue448)\n"
 		"                      | long-lived | thread-local: issue448's work on executors\n"
 		"                      kept across iterations (the seed's workarounds; not in all)\n"
+		"  --runtime R         rex | libuv | libevent | glib | PATH.so (a plugin: see\n"
+		"                      harness/adapter.h)                          (default rex)\n"
+		"  --teardown T        correct | careless: an event loop's teardown, not rex's\n"
+		"                      (default correct; other runtimes run `all` by default)\n"
 		"  --policy P          fixed | legacy-448 (the glommio #448 bug) | close-eventfd |\n"
 		"                      weak-notifier (the seed's options B and C, for comparison)\n"
 		"                                                                  (default fixed)\n"
@@ -206,6 +210,11 @@ void exs_options_default(struct exs_options *o)
 	exs_limits_default(&o->limits);
 }
 
+int exs_runtime_is_rex(const struct exs_options *o)
+{
+	return !o->runtime || strcmp(o->runtime, "rex") == 0;
+}
+
 /* Long options; the value of each table entry is its ID (short options
  * use their letter). */
 enum {
@@ -229,6 +238,8 @@ enum {
 	OPT_SAMPLE_EVERY,
 	OPT_HEAP,
 	OPT_HEAP_STACKS,
+	OPT_RUNTIME,
+	OPT_TEARDOWN,
 };
 
 static const struct option long_options[] = {
@@ -252,6 +263,8 @@ static const struct option long_options[] = {
 	{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
 	{ "heap", required_argument, NULL, OPT_HEAP },
 	{ "heap-stacks", required_argument, NULL, OPT_HEAP_STACKS },
+	{ "runtime", required_argument, NULL, OPT_RUNTIME },
+	{ "teardown", required_argument, NULL, OPT_TEARDOWN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -329,8 +342,20 @@ static int set_option(int id, const char *opt, const char *val,
 
 	switch (id) {
 	case OPT_POLICY:
+		o->policy_set = 1;
 		return parse_policy(val, o, err, len);
+	case OPT_RUNTIME:
+		o->runtime = val;
+		return 0;
+	case OPT_TEARDOWN: {
+		static const char *const hows[] = { "correct", "careless" };
+		int v = parse_word(opt, val, hows, 2, err, len);
+		o->teardown = v;
+		o->teardown_set = 1;
+		return v < 0 ? -1 : 0;
+	}
 	case OPT_SCENARIO:
+		o->scenario_set = 1;
 		if (exs_scenario_parse(val, &o->scenario) == 0)
 			return 0;
 		fail(err, len,

@@ -234,6 +234,12 @@ enum exs_heap_stacks {
 #define EXS_HEAP_WINDOW 32
 
 struct exs_options {
+	/* --runtime: NULL or "rex" (the scenario runner), a built-in
+	 * adapter's name (libuv, libevent, glib) or a plugin's path
+	 * (harness/adapter.h); --teardown: enum exs_teardown, for adapters */
+	const char *runtime;
+	int teardown;
+	int teardown_set, policy_set, scenario_set; /* given */
 	enum rex_drop_policy policy;
 	enum exs_scenario scenario;
 	uint64_t iterations; /* measured iterations per scenario */
@@ -266,6 +272,8 @@ struct exs_options {
 void exs_limits_unsanitized(struct exs_limits *l); /* memory limits off */
 
 void exs_options_default(struct exs_options *o);
+/* --runtime is rex (given or not). */
+int exs_runtime_is_rex(const struct exs_options *o);
 enum {
 	EXS_ARGS_OK = 0,
 	EXS_ARGS_HELP = 1,

@@ -236,7 +236,7 @@ static int under_valgrind(void)
 /* Usage errors that need more than one option to see. */
 static int check_options(const struct exs_options *o)
 {
-	if (o->executors < 2 &&
+	if (o->executors < 2 && exs_runtime_is_rex(o) &&
 	    (o->scenario == EXS_SC_ISSUE448 || o->scenario == EXS_SC_ALL ||
 	     o->scenario == EXS_SC_LONG_LIVED ||
 	     o->scenario == EXS_SC_THREAD_LOCAL)) {
@@ -327,7 +327,6 @@ static int start(struct ctx *c)
 {
 	const struct exs_options *o = c->o;
 	char why[512];
-	const char *what = "";
 	int rc;
 
 	if (exs_probe_open(o->probe, &c->probe, why, sizeof(why)) != 0) {
@@ -362,24 +361,10 @@ static int start(struct ctx *c)
 			strerror(-rc));
 		return -1;
 	}
-	struct exs_runner_config rcfg = {
-		.policy = o->policy,
-		.executors = o->executors,
-		.tasks = o->tasks,
-		.seed = o->seed,
-	};
-	if ((rc = exs_runner_new(&rcfg, &c->runner, &what))) {
-		if (rc == -EMFILE || rc == -ENFILE) {
-			struct rlimit rl;
-			getrlimit(RLIMIT_NOFILE, &rl);
-			fprintf(stderr,
-				"exstress: %s: %s (RLIMIT_NOFILE=%llu); raise ulimit -n\n",
-				what, strerror(-rc),
-				(unsigned long long)rl.rlim_cur);
-		} else {
-			fprintf(stderr, "exstress: %s: %s\n", what,
-				strerror(-rc));
-		}
+	if ((rc = exs_target_open(o, &c->target, why, sizeof(why)))) {
+		say_line("exstress: %s%s\n", why,
+			 rc == -EMFILE || rc == -ENFILE ? "; raise ulimit -n"
+							: "");
 		return -1;
 	}
 	c->progress = !o->quiet && isatty(2);
@@ -393,6 +378,8 @@ static int start(struct ctx *c)
 static void add_not_run(struct ctx *c, size_t *nres, int from, const char *why)
 {
 	for (int sc = from; sc < EXS_SC_IN_ALL; sc++) {
+		if (!exs_target_supports(c->target, (enum exs_scenario)sc))
+			continue;
 		struct exs_result *r = &c->results[(*nres)++];
 		memset(r, 0, sizeof(*r));
 		r->scenario = (enum exs_scenario)sc;
@@ -415,6 +402,8 @@ static int run_scenarios(struct ctx *c)
 	int sc;
 
 	for (sc = (int)first; sc <= (int)last; sc++) {
+		if (!exs_target_supports(c->target, (enum exs_scenario)sc))
+			continue; /* `all` of a loop runtime: what it parks */
 		if (exs_stopping()) {
 			not_run = "not run: the run was interrupted";
 			break;
@@ -489,7 +478,7 @@ static int write_outputs(struct ctx *c, struct outputs *out,
 	int sig = atomic_load(&stop_signal);
 	struct exs_run_info info = {
 		.scenario = exs_scenario_name(o->scenario),
-		.policy = rex_policy_name(o->policy),
+		.policy = exs_target_label(c->target),
 		.probe = c->probe ? "bpf" : "proc-only",
 		.heap = c->heap	   ? "exact"
 			: !o->heap ? "off"
@@ -563,7 +552,7 @@ static int finish(struct ctx *c, struct outputs *out, int status, int ran)
 	status = close_csv(c, status, ran);
 	outfile_abort(&out->json);
 	outfile_abort(&out->junit);
-	exs_runner_free(c->runner);
+	exs_target_free(c->target);
 	exs_sampler_close(&c->sampler);
 	exs_probe_close(c->probe);
 	return status;
@@ -589,6 +578,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "exstress: %s\n", err);
 		return EXS_EXIT_USAGE;
 	}
+	/* another runtime runs every scenario it has unless told */
+	if (!exs_runtime_is_rex(&o) && !o.scenario_set)
+		o.scenario = EXS_SC_ALL;
 	if (check_options(&o) || exs_test_fault_init())
 		return EXS_EXIT_USAGE;
 	if ((EXS_SANITIZED || under_valgrind()) && !o.limits_set)

@@ -64,7 +64,7 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 			"\r%s [%s] iteration %" PRIu64 "/%" PRIu64
 			"  %.0f it/s  eventfd %" PRId64 "  io_uring %" PRId64
 			"  VSZ %s\033[K",
-			exs_scenario_name(sc), rex_policy_name(c->o->policy), i,
+			exs_scenario_name(sc), exs_target_label(c->target), i,
 			total, rate, s->fds[FDKIND_EVENTFD],
 			s->fds[FDKIND_IO_URING], vsz);
 	else
@@ -72,7 +72,7 @@ static void progress_line(struct ctx *c, enum exs_scenario sc, uint64_t i,
 			"\r%s [%s] iteration %" PRIu64
 			"  %.0f it/s  eventfd %" PRId64 "  io_uring %" PRId64
 			"  VSZ %s\033[K",
-			exs_scenario_name(sc), rex_policy_name(c->o->policy), i,
+			exs_scenario_name(sc), exs_target_label(c->target), i,
 			rate, s->fds[FDKIND_EVENTFD], s->fds[FDKIND_IO_URING],
 			vsz);
 }
@@ -268,7 +268,7 @@ static int measure(struct ctx *c, struct scenario_run *run,
 		int track = heap_tracked(o, run, i);
 		if (track)
 			exs_heap_track(1);
-		int rc = exs_runner_iteration(c->runner, run->sc, i, run->msg,
+		int rc = exs_target_iteration(c->target, run->sc, i, run->msg,
 					      sizeof(run->msg));
 		if (!rc)
 			exs_test_fault_inject(i);
@@ -637,7 +637,7 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc)
 	struct scenario_run run = {
 		.sc = sc,
 		.name = exs_scenario_name(sc),
-		.policy = rex_policy_name(o->policy),
+		.policy = exs_target_label(c->target),
 		.total = o->duration_s > 0 ? 0 : o->warmup + o->iterations,
 		.t0 = mono_s(),
 	};
@@ -648,7 +648,7 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc)
 
 	memset(res, 0, sizeof(*res));
 	res->scenario = sc;
-	(void)exs_runner_take_parked(c->runner);
+	(void)exs_target_take_parked(c->target);
 	exs_heap_track_reset();
 	if (take_sample(c, &run.cur, 0, EXS_PHASE_BASELINE, 1, run.t0, run.msg,
 			sizeof(run.msg)))
@@ -701,7 +701,7 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc)
 	if (!res->v.nchecks)
 		end_verdict(c, &run, res);
 	res->elapsed_s = mono_s() - run.t0;
-	res->parked_per_iter = (double)exs_runner_take_parked(c->runner) /
+	res->parked_per_iter = (double)exs_target_take_parked(c->target) /
 			       (double)(run.n - 1);
 	struct rex_teardown_totals td;
 	rex_teardown_totals(&td);

@@ -3,12 +3,13 @@
 #define EXS_RUN_H
 
 #include "exstress.h"
+#include "target.h"
 
 struct ctx {
 	struct exs_options *o;
 	struct exs_sampler sampler;
 	struct exs_probe *probe;
-	struct exs_runner *runner;
+	struct exs_target *target; /* the runtime under test */
 	struct exs_csv *csv;
 	int progress;		 /* draw the progress line */
 	int heap;		 /* heap.c counts: sample it */

@@ -30,6 +30,9 @@ check_all() {
 	need_pc zlib zlib1g-dev
 	need_file /usr/include/libiberty/demangle.h libiberty-dev # fdtrack: names
 	need_pc libuv libuv1-dev       # bench: fdtrack's cost to a libuv program
+	# exstress --runtime: the event-loop adapters (harness/adapters/)
+	need_pc libevent_pthreads libevent-dev
+	need_pc glib-2.0 libglib2.0-dev
 	need_cmd g++ g++               # fdtrack tests: a C++ target
 	need_cmd rustc rustc           # fdtrack tests: Rust targets (std only)
 	need_cmd clang clang
