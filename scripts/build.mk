@@ -32,6 +32,15 @@ compare: $(DEPS_STAMP) all
 	@$(PYTHON3) scripts/compare.py --iterations $(COMPARE_ITERATIONS) \
 		--exstress $(SCRIPTS_EXSTRESS) --bench $(BUILD)/bin/bench
 
+# exstress's gate across event-loop runtimes (issue 27): rex, libuv, libevent
+# and GLib, each torn down correctly and carelessly, RUNTIMES_ITERATIONS
+# iterations per scenario: results/runtimes-YYYYMMDD-HHMMSS/ (table, plots).
+RUNTIMES_ITERATIONS ?= 2000
+.PHONY: compare-runtimes
+compare-runtimes: $(DEPS_STAMP) all
+	@$(PYTHON3) scripts/compare_runtimes.py --iterations $(RUNTIMES_ITERATIONS) \
+		--exstress $(SCRIPTS_EXSTRESS)
+
 # Tests: each shell test runs through a small wrapper in $(BUILD)/test/scripts/
 # that names the exstress of this build (so check-asan uses the ASan one).
 SCRIPTS_TESTS := $(patsubst scripts/tests/%.sh,$(BUILD)/test/scripts/%,$(wildcard scripts/tests/test_*.sh))
