@@ -147,7 +147,10 @@ $(BUILD)/test/install/test_man_options: man/test_options.sh $(FDT_CLI) $(EXS_BIN
 	  '$(abspath $(EXS_BIN))' '$(abspath $<)' > $@
 	@chmod +x $@
 
+# The test's make install gets this build's SAN and OPT: whatever it
+# relinks (a new commit changes version.h) is built as the rest was.
 $(BUILD)/test/install/test_install: mk/test_install.sh $(INSTALL_INPUTS)
 	@mkdir -p $(@D)
-	@printf '#!/bin/sh\nBUILD=%s exec %s "$$@"\n' '$(abspath $(BUILD))' '$(abspath $<)' > $@
+	@printf '#!/bin/sh\nBUILD=%s MAKE_VARS="SAN=%s OPT=%s" exec %s "$$@"\n' '$(abspath $(BUILD))' \
+	  '$(SAN)' '$(OPT)' '$(abspath $<)' > $@
 	@chmod +x $@
