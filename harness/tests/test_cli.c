@@ -128,6 +128,16 @@ START_TEST(help)
 }
 END_TEST
 
+/* --version: main prints it; --help wins over it; it takes no value. */
+START_TEST(version)
+{
+	struct exs_options o;
+	ck_assert_int_eq(parse(&o, "--version", NULL, NULL), EXS_ARGS_VERSION);
+	ck_assert_int_eq(parse(&o, "--version", "--help", NULL), EXS_ARGS_HELP);
+	ck_assert_int_eq(parse(&o, "--version=1", NULL, NULL), EXS_ARGS_ERROR);
+}
+END_TEST
+
 /* Each bad input: an error, one line, naming the option and the value. */
 static const struct {
 	const char *a1, *a2, *want;
@@ -215,6 +225,7 @@ int main(void)
 	tcase_add_test(tc, duration_or_iterations);
 	tcase_add_test(tc, scenarios_by_name);
 	tcase_add_test(tc, help);
+	tcase_add_test(tc, version);
 	tcase_add_loop_test(tc, bad_values, 0,
 			    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, usage_text);
