@@ -50,6 +50,8 @@ $(BUILD)/test/scripts/%: scripts/tests/%.sh $(SCRIPTS_EXSTRESS) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@printf '#!/bin/sh\nEXSTRESS=%s exec %s "$$@"\n' '$(abspath $(SCRIPTS_EXSTRESS))' '$(abspath $<)' >$@
 	@chmod +x $@
+# test_compare runs this build's bench (beside its exstress) too
+$(BUILD)/test/scripts/test_compare: $(BUILD)/bin/bench
 
 # The kernel matrix: each kernel of scripts/kernels/kernels.list (Debian's
 # packages, downloaded into $(BUILD)/kernels/) booted under QEMU (kvm, else

@@ -8,11 +8,20 @@ C, fixed = option A), the two workaround scenarios (long-lived, thread-local),
 and bench's per-policy wake-path figures, then writes into a new
 results/compare-YYYYMMDD-HHMMSS/ (or --outdir):
 
-  compare.json      {"rows": [...]} one row per run (keys below)
-  compare.md        the same table in Markdown, with one sentence per option
+  compare.json      {"rows": [...]} one row per run (keys below), "wake": the
+                    wake-path figures with their noise
+  compare.md        the table in Markdown (the README's columns), the wake
+                    path's raw figures, one sentence per option
   eventfd.png       eventfds after each iteration, every row on one axis
   memory.png        VSZ, RSS and the exact heap after each iteration
   *.csv, *.json, *.log   each exstress run; bench.json
+
+Every output says when a run was made without the eBPF probe (exstress fell
+back to /proc alone): a line above the table, the probe column, the plots'
+titles. A wake-path cost is stated only when it is outside the run's own
+noise: bench repeats each figure, interleaved with fixed, and a ratio counts
+only if every repetition's ratio lies beyond what fixed against itself spans
+(else "within noise", with both spreads).
 
 Exit status: 0 when every run ended as expected (legacy-448, close-eventfd and
 weak-notifier leak, fixed and the workarounds pass), 1 otherwise, 2 on a usage
@@ -34,7 +43,7 @@ KEYS = ("name", "policy", "scenario", "eventfd_per_iter", "io_uring_per_iter",
         "vsz_slope_bytes_per_iter", "rss_slope_bytes_per_iter", "heap_bytes_per_iter",
         "destructors_run_pct", "parked_bytes_left_per_iter", "iteration_us",
         "foreign_wake_ns", "foreign_wake_ratio_to_fixed", "local_wake_ratio_to_fixed",
-        "executor_cycle_ratio_to_fixed", "verdict", "exit")
+        "executor_cycle_ratio_to_fixed", "probe", "verdict", "exit")
 
 
 class Failure(Exception):
@@ -51,7 +60,15 @@ def run_exstress(exstress, outdir, name, policy, scenario, iterations, probe):
     if rc not in (0, 1):
         raise Failure(f"{' '.join(cmd)}: exit {rc}, see {base}.log")
     with open(base + ".json") as f:
-        return rc, json.load(f)
+        doc = json.load(f)
+    # exstress's own line when it fell back to /proc: the reason
+    doc["_probe_why"] = None
+    with open(base + ".log") as log:
+        for line in log:
+            if "eBPF probe" in line and "/proc" in line:
+                doc["_probe_why"] = line.strip().removeprefix("exstress: ")
+                break
+    return rc, doc
 
 
 def exstress_row(name, policy, scenario, rc, doc):
@@ -71,6 +88,7 @@ def exstress_row(name, policy, scenario, rc, doc):
         "iteration_us": 1e6 * sc["elapsed_s"] / iters if sc.get("elapsed_s") else None,
         "foreign_wake_ns": None, "foreign_wake_ratio_to_fixed": None,
         "local_wake_ratio_to_fixed": None, "executor_cycle_ratio_to_fixed": None,
+        "probe": sc.get("probe") or doc.get("probe") or "unknown",
         "verdict": sc.get("verdict"), "exit": rc,
     }
 
@@ -85,45 +103,167 @@ def run_bench(bench, outdir, smoke):
     with open(path) as f:
         doc = json.load(f)
     figs = {r["name"]: r for r in doc["results"]}
+    return wake_figures(figs)
+
+
+# Fewer repetitions than this say nothing about noise (bench --smoke runs 1).
+MIN_REPS = 3
+
+
+def paired(fig):
+    """Each repetition's ratio to the fixed repetition interleaved with it."""
+    return [v / b for v, b in zip(fig["values"], fig["baseline_values"]) if b]
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2 if n else None
+
+
+def wake_figures(figs):
+    """Per policy and wake kind: the medians (the policy's and fixed's in
+    the same interleaved run), their ratio, every repetition's paired ratio
+    and whether the ratio is outside the noise. The noise is what fixed
+    against itself spans (policy/fixed:KIND, 1 included): a ratio counts
+    only when all its repetitions lie above that span or all below it."""
     out = {}
-    for policy in POLICIES:
-        def fig(kind):
+    for kind in ("foreign_wake", "local_wake", "executor_cycle"):
+        def fig(policy):
             r = figs.get(f"policy/{policy}:{kind}")
             if r is None or r.get("error"):
                 raise Failure(f"bench.json has no policy/{policy}:{kind} figure")
             return r
-        fw, lw, ec = fig("foreign_wake"), fig("local_wake"), fig("executor_cycle")
-        out[policy] = {
-            "foreign_wake_ns": fw["median"],
-            "foreign_wake_ratio_to_fixed": fw["ratio"],
-            "local_wake_ratio_to_fixed": lw["ratio"],
-            "executor_cycle_ratio_to_fixed": ec["ratio"],
-        }
+        self_pairs = paired(fig("fixed"))
+        lo, hi = min(self_pairs + [1.0]), max(self_pairs + [1.0])
+        for policy in POLICIES:
+            f = fig(policy)
+            pairs = paired(f)
+            ns, base = f["median"], f["baseline_median"]
+            if policy == "fixed":
+                verdict = "reference"
+            elif len(pairs) < MIN_REPS:
+                verdict = "too few repetitions"
+            elif min(pairs) > hi:
+                verdict = "costlier"
+            elif max(pairs) < lo:
+                verdict = "cheaper"
+            else:
+                verdict = "within noise"
+            out.setdefault(policy, {})[kind] = {
+                "ns": ns, "fixed_ns": base, "ratio": ns / base if base else None,
+                "paired_min": min(pairs) if pairs else None,
+                "paired_max": max(pairs) if pairs else None,
+                "reps": len(pairs), "noise_min": lo, "noise_max": hi,
+                "verdict": verdict, "unit": f.get("unit", "ns"),
+            }
     return out
+
+
+def wake_columns(w):
+    """The table row's wake keys (compare.json), from wake_figures()."""
+    return {
+        "foreign_wake_ns": w["foreign_wake"]["ns"],
+        "foreign_wake_ratio_to_fixed": w["foreign_wake"]["ratio"],
+        "local_wake_ratio_to_fixed": w["local_wake"]["ratio"],
+        "executor_cycle_ratio_to_fixed": w["executor_cycle"]["ratio"],
+    }
 
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def markdown(rows):
-    cols = [("name", "s"), ("eventfd_per_iter", "+.3f"), ("vsz_slope_bytes_per_iter", "+.0f"),
-            ("rss_slope_bytes_per_iter", "+.0f"), ("heap_bytes_per_iter", "+.0f"),
-            ("destructors_run_pct", ".0f"), ("parked_bytes_left_per_iter", ".0f"),
-            ("iteration_us", ".0f"), ("foreign_wake_ns", ".0f"),
-            ("foreign_wake_ratio_to_fixed", ".3f"), ("local_wake_ratio_to_fixed", ".3f"),
-            ("executor_cycle_ratio_to_fixed", ".3f"), ("verdict", "s")]
-    head = ["run", "eventfd/iter", "VSZ B/iter", "RSS B/iter", "heap B/iter",
-            "destructors run %", "parked B left/iter", "µs/iter", "foreign wake ns",
-            "foreign wake vs fixed", "local wake vs fixed", "executor cycle vs fixed", "verdict"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+# The README's table's columns, in its order (scripts/tests/test_compare.sh
+# checks that the README's header is this one).
+HEAD = ["run", "eventfd/iter", "heap bytes/iter", "destructors run", "parked bytes left/iter",
+        "µs/iter", "foreign wake vs fixed", "local wake vs fixed", "probe", "verdict"]
+
+
+def ratio_cell(policy, wake, kind):
+    """A ratio as the table shows it: fixed is the reference; a ratio inside
+    the noise says so."""
+    if wake is None or policy not in wake:
+        return "-"
+    w = wake[policy][kind]
+    if w["verdict"] == "reference":
+        return "1 (reference)"
+    cell = fmt(w["ratio"], ".3f")
+    return cell + ({"within noise": " (within noise)", "too few repetitions": " (too few reps)"}
+                   .get(w["verdict"], ""))
+
+
+def probe_line(rows):
+    """One line: were the runs made with the eBPF probe?"""
+    without = [r for r in rows if r["probe"] != "bpf"]
+    if not without:
+        return f"probe: eBPF (fdtrack) and /proc in all {len(rows)} runs"
+    why = next((r.get("probe_why") for r in without if r.get("probe_why")), None)
+    return (f"probe: WITHOUT the eBPF probe in {len(without)} of {len(rows)} runs "
+            f"(/proc sampling only: fd counts and memory measured, no opening stacks)"
+            + (f"; exstress said: {why}" if why else ""))
+
+
+def markdown(rows, wake=None):
+    lines = [probe_line(rows), "",
+             "| " + " | ".join(HEAD) + " |",
+             "|---|" + "---:|" * 7 + "---|---|"]
     for r in rows:
-        lines.append("| " + " | ".join(fmt(r[k], f) if f != "s" else str(r[k]) for k, f in cols) + " |")
+        wk = wake if r["scenario"] in SCENARIOS else None
+        pct = r["destructors_run_pct"]
+        cells = [r["name"], fmt(r["eventfd_per_iter"], "+.3f"),
+                 fmt(r["heap_bytes_per_iter"], "+.0f"),
+                 "-" if pct is None else f"{pct:.0f}%",
+                 fmt(r["parked_bytes_left_per_iter"], ".0f"), fmt(r["iteration_us"], ".0f"),
+                 ratio_cell(r["policy"], wk, "foreign_wake"),
+                 ratio_cell(r["policy"], wk, "local_wake"),
+                 "bpf" if r["probe"] == "bpf" else f"**{r['probe']}**",
+                 str(r["verdict"]).upper()]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def sentences(rows):
-    """One plain sentence per option, from the numbers."""
+def digits4(v):
+    """At least 4 significant digits: the printed medians make the printed
+    ratio (9.912 / 9.940, not 9.9 / 9.9)."""
+    return f"{v:.{max(0, 3 - len(str(int(abs(v)))) + 1)}f}" if v >= 1 else f"{v:.4g}"
+
+
+def wake_markdown(wake):
+    """The wake path's raw figures: each ratio beside the two medians it is
+    made of (both measured in the same interleaved run) and its noise."""
+    head = ["policy", "figure", "median", "fixed's median (same run)", "ratio",
+            "each repetition's ratio", "fixed against itself", "so"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for policy in POLICIES:
+        for kind in ("foreign_wake", "local_wake", "executor_cycle"):
+            w = wake[policy][kind]
+            unit = w["unit"]
+            lines.append("| " + " | ".join([
+                "fixed (against itself: the noise)" if policy == "fixed" else policy,
+                kind.replace("_", " "), f"{digits4(w['ns'])} {unit}",
+                f"{digits4(w['fixed_ns'])} {unit}", fmt(w["ratio"], ".3f"),
+                f"{fmt(w['paired_min'], '.3f')}-{fmt(w['paired_max'], '.3f')} ({w['reps']})",
+                f"{w['noise_min']:.3f}-{w['noise_max']:.3f}", w["verdict"]]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cost_words(name, w):
+    """"its foreign wake costs 1.30x fixed's (...)" or "... within noise"."""
+    spread = (f"each of {w['reps']} repetitions {w['paired_min']:.2f}-{w['paired_max']:.2f}x, "
+              f"fixed against itself {w['noise_min']:.2f}-{w['noise_max']:.2f}x")
+    if w["verdict"] == "costlier":
+        return f"its {name} costs {w['ratio']:.2f}x fixed's ({spread})"
+    if w["verdict"] == "cheaper":
+        return f"its {name} takes {w['ratio']:.2f}x fixed's time ({spread})"
+    if w["verdict"] == "too few repetitions":
+        return f"its {name}: {w['ratio']:.2f}x fixed's, too few repetitions ({w['reps']}) to tell it from noise"
+    return f"its {name} is within noise of fixed's ({w['ratio']:.2f}x; {spread})"
+
+
+def sentences(rows, wake=None):
+    """One plain sentence per option, from the numbers; a cost only where
+    it is outside the noise (wake_figures)."""
     by = {(r["policy"], r["scenario"]): r for r in rows}
     out = []
     for policy in POLICIES:
@@ -147,9 +287,10 @@ def sentences(rows):
             s = f"**{policy}** ({what}): leaks {r['eventfd_per_iter']:.1f} eventfds per iteration."
         else:
             s = f"**{policy}** ({what}): nothing grows: fds, VSZ, RSS and the heap stay flat."
-        if r.get("foreign_wake_ratio_to_fixed") is not None and policy != "fixed":
-            s += (f" Its foreign wake costs {r['foreign_wake_ratio_to_fixed']:.2f}x fixed's, its "
-                  f"local wake {r['local_wake_ratio_to_fixed']:.2f}x.")
+        if wake and policy != "fixed":
+            fw = cost_words("foreign wake", wake[policy]["foreign_wake"])
+            s += (" " + fw[0].upper() + fw[1:]
+                  + "; " + cost_words("local wake", wake[policy]["local_wake"]) + ".")
         out.append(s)
     for name in WORKAROUNDS:
         r = by.get(("fixed", name)) or next((x for x in rows if x["scenario"] == name), None)
@@ -197,48 +338,83 @@ def plots(rows, outdir):
             runs.append(run)
     runs.sort(key=lambda run: -run["style"][2])
 
-    def draw(ax, col, scale):
-        for run in runs:
+    # Markers at staggered points tell apart lines that lie on one another
+    # (every option but legacy-448 sits at 0 eventfds).
+    MARKERS = "os^vD<>pXh"
+
+    def draw(ax, col, scale, markers=False):
+        for i, run in enumerate(runs):
             if not all(row.get(col) is not None for row in run["rows"]):
                 continue
             color, label, width, dash = run["style"]
             xs, ys = plot_curves.series(run["rows"], col, scale)
+            extra = {}
+            if markers:
+                step = max(1, len(xs) // 8)
+                extra = dict(marker=MARKERS[i % len(MARKERS)], markersize=7,
+                             markevery=(i * step // len(runs) % step, step),
+                             markerfacecolor="white", markeredgecolor=color)
             ax.plot(xs, ys, color=color, linestyle=dash, linewidth=width,
-                    label=label, solid_capstyle="butt")
+                    label=label, solid_capstyle="butt", **extra)
         ax.grid(True, alpha=0.3)
 
+    without = probe_title(rows)
     note = ("legacy-448, B and C coincide where they leave the same parked "
             "tasks (drawn one inside the other)")
-    fig, ax = plt.subplots(figsize=(10, 6), dpi=100)
-    draw(ax, "fd_eventfd", 1.0)
+    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=100)
+    draw(ax, "fd_eventfd", 1.0, markers=True)
     ax.set_xlabel("iteration (executors created and dropped)")
     ax.set_ylabel("open eventfds")
     ax.set_title("eventfds after each iteration: only legacy-448 leaks them "
-                 "(+2 per iteration, both scenarios)", fontsize=10)
+                 "(+2 per iteration, both scenarios)" + without, fontsize=10)
+    zero = sorted({run["style"][1] for run in runs
+                   if all(row.get("fd_eventfd") == 0 for row in run["rows"])})
+    if zero:
+        ax.text(0.99, 0.30, "all 0 for the whole run (one marker each):\n" +
+                "\n".join(zero), transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=8, bbox=dict(facecolor="white", alpha=0.9, edgecolor="0.7"))
     ax.legend(fontsize=8, loc="upper left", framealpha=0.9)
     fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "eventfd.png"))
+    # the title also as PNG text, so a reader (and the tests) can find it
+    fig.savefig(os.path.join(outdir, "eventfd.png"),
+                metadata={"Title": ax.get_title().replace("\n", " ")})
     plt.close(fig)
 
-    fig, axes = plt.subplots(3, 1, figsize=(10, 11), dpi=100, sharex=True)
+    # One legend for the three panels, beside them, so that it hides none
+    # of their lines and reads the same for each.
+    fig, axes = plt.subplots(3, 1, figsize=(14, 11), dpi=100, sharex=True)
     for ax, col, title in zip(axes, ("vsz_bytes", "rss_bytes", "heap_bytes"),
                               ("VSZ (MiB)", "RSS (MiB)", "live heap (MiB, exact)")):
         draw(ax, col, 1024.0 * 1024.0)
         ax.set_ylabel(title)
-    axes[2].legend(fontsize=7, loc="upper left", framealpha=0.9)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=9, framealpha=0.9,
+               title="every panel", title_fontsize=9)
     axes[-1].set_xlabel("iteration (executors created and dropped)")
     fig.suptitle("memory after each iteration: B and C stop the fd leak, not the "
-                 "memory leak (their parked tasks are never destroyed)\n" + note,
+                 "memory leak (their parked tasks are never destroyed)\n" + note + without,
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "memory.png"))
+    fig.tight_layout(rect=(0, 0, 0.72, 1))
+    fig.savefig(os.path.join(outdir, "memory.png"),
+                metadata={"Title": fig._suptitle.get_text().replace("\n", " ")})
     plt.close(fig)
+
+
+def probe_title(rows):
+    """The plots' words for runs made without the eBPF probe ("" if none)."""
+    n = sum(1 for r in rows if r.get("probe") != "bpf")
+    if not n:
+        return ""
+    return (f"\nWITHOUT the eBPF probe in {n} of {len(rows)} runs (/proc sampling only)")
 
 
 def replot(outdir):
     """Redraw the plots of an existing compare directory."""
     with open(os.path.join(outdir, "compare.json")) as f:
         rows = json.load(f)["rows"]
+    for r in rows:  # a compare.json from before the probe was kept
+        r.setdefault("probe", "unknown")
     plots(rows, outdir)
     print(f"compare: plots redrawn in {outdir}")
     return 0
@@ -284,27 +460,38 @@ def main(argv):
         else:
             outdir = new_outdir()
         rows = []
-        for scenario in SCENARIOS:
-            for policy in POLICIES:
-                name = f"{scenario}-{policy}"
-                print(f"compare: exstress {name}", file=sys.stderr)
-                rc, doc = run_exstress(args.exstress, outdir, name, policy, scenario,
-                                       args.iterations, args.probe)
-                rows.append(exstress_row(name, policy, scenario, rc, doc))
-        for scenario in WORKAROUNDS:
-            name = f"{scenario}-legacy-448"
-            print(f"compare: exstress {name}", file=sys.stderr)
-            rc, doc = run_exstress(args.exstress, outdir, name, "legacy-448", scenario,
-                                   args.iterations, args.probe)
-            rows.append(exstress_row(name, "legacy-448", scenario, rc, doc))
+        probe = args.probe
+        runs = [(sc, p, f"{sc}-{p}") for sc in SCENARIOS for p in POLICIES] + \
+               [(sc, "legacy-448", f"{sc}-legacy-448") for sc in WORKAROUNDS]
+        for scenario, policy, name in runs:
+            print(f"compare: exstress {name}" + (" (--probe off)" if probe != args.probe else ""),
+                  file=sys.stderr)
+            rc, doc = run_exstress(args.exstress, outdir, name, policy, scenario,
+                                   args.iterations, probe)
+            row = exstress_row(name, policy, scenario, rc, doc)
+            row["probe_why"] = doc.get("_probe_why")
+            if probe == "off" and args.probe == "auto":
+                row["probe_why"] = rows[0]["probe_why"]
+            rows.append(row)
+            if probe == "auto" and row["probe"] != "bpf":
+                # it will not load in the next runs either: no time lost
+                # trying again (the reason is exstress's, in its log)
+                print("compare: the eBPF probe could not load here: /proc sampling only, "
+                      "the other runs with --probe off" +
+                      (f" ({row['probe_why']})" if row["probe_why"] else ""), file=sys.stderr)
+                probe = "off"
         print("compare: bench policy", file=sys.stderr)
-        wakes = run_bench(args.bench, outdir, args.smoke)
+        wake = run_bench(args.bench, outdir, args.smoke)
         for r in rows:
             if r["scenario"] in SCENARIOS:
-                r.update(wakes[r["policy"]])
+                r.update(wake_columns(wake[r["policy"]]))
         with open(os.path.join(outdir, "compare.json"), "w") as f:
-            json.dump({"rows": [{k: r[k] for k in KEYS} for r in rows]}, f, indent=1)
-        md = markdown(rows) + "\n" + "\n".join(f"- {s}" for s in sentences(rows)) + "\n"
+            json.dump({"rows": [{k: r[k] for k in KEYS} for r in rows], "wake": wake},
+                      f, indent=1)
+        md = (markdown(rows, wake) + "\n" + "\n".join(f"- {s}" for s in sentences(rows, wake))
+              + "\n\nThe wake path (`make bench`'s policy figures, each repetition "
+              "interleaved with fixed's; a ratio is a cost only when every repetition's ratio "
+              "lies beyond what fixed against itself spans):\n\n" + wake_markdown(wake))
         with open(os.path.join(outdir, "compare.md"), "w") as f:
             f.write(md)
         plots(rows, outdir)
@@ -318,7 +505,8 @@ def main(argv):
     if wrong:
         print(f"compare: FAILED: unexpected verdict for {', '.join(wrong)}", file=sys.stderr)
         return 1
-    print(f"compare: OK: {outdir}")
+    print(f"compare: OK: {outdir}" + ("" if all(r["probe"] == "bpf" for r in rows) else
+                                       " (WITHOUT the eBPF probe: /proc sampling only)"))
     return 0
 
 
