@@ -218,6 +218,7 @@ struct bench_figure {
 	X(exstress_issue448)        \
 	X(exstress_heap_check)      \
 	X(exstress_iteration)       \
+	X(exstress_runtime)         \
 	X(fdtrack_syscall_overhead) \
 	X(fdtrack_open_close)       \
 	X(fdtrack_startup)          \

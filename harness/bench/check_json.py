@@ -23,6 +23,9 @@ REQUIRED_WITH_GOAL = [
     "foreign_pingpong",
     "exstress_issue448",
     "exstress_iteration/issue448",
+    "exstress_runtime/libuv",
+    "exstress_runtime/libevent",
+    "exstress_runtime/glib",
     "fdtrack_syscall_overhead",
 ]
 
