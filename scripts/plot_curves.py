@@ -11,9 +11,12 @@ One line per run (a run = one (scenario, policy) in one CSV file), labelled
 with what the policy is (legacy-448 = the bug, fixed = the fix). The legend
 gives the least-squares slope over the measured iterations (phase "measure",
 the window exstress judges). Warm-up iterations are shaded. The limits the
-verdict used are drawn: fds and heap must stay at the reference sample's
-value (dashed), VSZ and RSS under the slope limit from it (dotted; the limit
-comes from the run's JSON beside the CSV, else exstress's default).
+verdict used are drawn, one legend entry per run: fds and heap must stay at
+the reference sample's value, the run's value at the end of its warm-up
+(dashed; a leak in warm-up raises it), VSZ and RSS under the slope limit
+from it (dotted; the limit comes from the run's JSON beside the CSV, else
+exstress's default). A run made without the eBPF probe (JSON "probe":
+"proc-only", or a CSV whose bpf_* columns are empty) is named in the titles.
 
 Exit status: 0 written, 2 usage error or a missing/malformed CSV (the message
 names the file and line).
@@ -99,9 +102,40 @@ def read_runs(path):
     if not runs:
         raise CsvError(f"{path}: no samples after the header")
     limit = slope_limits(path)
+    probe = json_probe(path)
     for run in runs.values():
         run["slope_limit"] = limit
+        run["probe"] = probe or csv_probe(run)
     return list(runs.values())
+
+
+def json_probe(csv_path):
+    """"bpf" or "proc-only" from the run's JSON beside the CSV, else None."""
+    import json
+    base = csv_path[:-4] if csv_path.endswith(".csv") else csv_path
+    try:
+        with open(base + ".json") as f:
+            return json.load(f).get("probe")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def csv_probe(run):
+    """From the CSV alone: exstress leaves the bpf_* columns empty without
+    the probe (None: an older CSV with no such column)."""
+    rows = run["rows"]
+    if not rows or "bpf_eventfd_opens" not in rows[0]:
+        return None
+    return "bpf" if any(r["bpf_eventfd_opens"] is not None for r in rows) else "proc-only"
+
+
+def probe_note(runs):
+    """The titles' words for runs made without the eBPF probe ("" if none)."""
+    without = [f"{r['policy']}" for r in runs if r.get("probe") == "proc-only"]
+    if not without:
+        return ""
+    who = "every run" if len(without) == len(runs) else ", ".join(without)
+    return f"\nWITHOUT the eBPF probe ({who}): /proc sampling only"
 
 
 def slope_limits(csv_path):
@@ -210,7 +244,8 @@ def draw(runs, outdir):
             or cycle[i % len(cycle)]
     wend = warmup_end(runs)
 
-    def panel(ax, col, scale, unit_slope, slope_scale, ylabel, title, limit=None):
+    def panel(ax, col, scale, unit_slope, slope_scale, ylabel, title, limit=None,
+              unit=""):
         """limit: "equal" (fds, heap: the reference value) or an index into
         run["slope_limit"] (VSZ 0, RSS 1: a slope from the reference)."""
         for run in runs:
@@ -230,27 +265,25 @@ def draw(runs, outdir):
                 continue
             x0, y0, x1 = ref["iteration"], ref[col] / scale, xs[-1]
             if limit == "equal":
-                ax.plot([x0, x1], [y0, y0], color=color, linewidth=0.9, linestyle=(0, (4, 3)),
-                        alpha=0.8)
+                ax.plot([x0, x1], [y0, y0], color=color, linewidth=1.2, linestyle=(0, (4, 3)),
+                        alpha=0.9, label=f"limit, {run['policy']}: {y0:.4g}{unit} exactly, its "
+                        f"value at the end of warm-up (iteration {x0:g})")
             elif limit is not None:
                 per_iter = run["slope_limit"][limit] / scale
-                ax.plot([x0, x1], [y0, y0 + per_iter * (x1 - x0)], color=color, linewidth=0.9,
-                        linestyle=":", alpha=0.9)
+                ax.plot([x0, x1], [y0, y0 + per_iter * (x1 - x0)], color=color, linewidth=1.2,
+                        linestyle=":", alpha=0.9,
+                        label=f"limit, {run['policy']}: slope +{run['slope_limit'][limit] / 1024:g} "
+                        f"KiB/iteration from its end-of-warm-up value")
         if wend > 0:
-            ax.axvspan(0, wend, color="0.92", zorder=0, label="warm-up (not judged)")
-        if limit == "equal":
-            ax.plot([], [], color="0.3", linewidth=0.9, linestyle=(0, (4, 3)),
-                    label="limit: the reference value, exactly")
-        elif limit is not None:
-            ax.plot([], [], color="0.3", linewidth=0.9, linestyle=":",
-                    label="limit: slope from the reference")
+            ax.axvspan(0, wend, color="0.92", zorder=0,
+                       label="warm-up: not judged; a run's limits start at its end")
         ax.set_xlabel("iteration (executors created and dropped)")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.set_xlim(left=0)
         ax.grid(True, alpha=0.3)
         # "best": matplotlib keeps the legend off the lines where it can
-        ax.legend(loc="best", fontsize=8, framealpha=0.85)
+        ax.legend(loc="best", fontsize=7 if limit in (0, 1) else 8, framealpha=0.85)
 
     written = []
 
@@ -261,7 +294,7 @@ def draw(runs, outdir):
     for ax, col in zip(axes[:, 0], moving):
         kind = kind_name(col)
         panel(ax, col, 1.0, "fds/iteration", 1.0, f"open {kind} fds",
-              f"{kind} fds held after each iteration", limit="equal")
+              f"{kind} fds held after each iteration", limit="equal", unit=" fds")
         if ax.get_ylim()[1] < 4:
             ax.set_ylim(-0.5, 4)
         ax.xaxis.set_tick_params(labelbottom=True)
@@ -275,11 +308,14 @@ def draw(runs, outdir):
         if zeros:
             text += f"; the {zeros} other kinds 0"
         note = "\n" + "\n".join(textwrap.wrap(text, 140))
-    fig.suptitle("exstress: fds after each iteration (from /proc/self/fd); "
-                 "slope = least-squares fit after warm-up" + note, fontsize=10)
+    without = probe_note(runs)
+    title = ("exstress: fds after each iteration (from /proc/self/fd); "
+             "slope = least-squares fit after warm-up" + note + without)
+    fig.suptitle(title, fontsize=10, color="black")
     fig.tight_layout()
     path = os.path.join(outdir, "fd_curves.png")
-    fig.savefig(path, dpi=DPI)
+    # the title also as PNG text (a reader, and the tests, can find it)
+    fig.savefig(path, dpi=DPI, metadata={"Title": title.replace("\n", " ")})
     plt.close(fig)
     written.append(path)
 
@@ -292,15 +328,19 @@ def draw(runs, outdir):
           "resident set size (RSS) after each iteration", limit=1)
     if heap:
         panel(axes[2], "heap_bytes", mib, "bytes/iteration", 1.0, "live heap (MiB)",
-              "live heap after each iteration (exact: malloc & co. counted)", limit="equal")
+              "live heap after each iteration (exact: malloc & co. counted)", limit="equal",
+              unit=" MiB")
     for ax in axes:
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")
         ax.xaxis.set_tick_params(labelbottom=True)
-    fig.suptitle("exstress: memory after each iteration (/proc/self/statm; heap: exstress's "
-                 "own count); slope = least-squares fit after warm-up", fontsize=10)
+    title = ("exstress: memory after each iteration (/proc/self/statm; heap: exstress's "
+             "own count); slope = least-squares fit after warm-up\ndotted (VSZ, RSS): the "
+             "steepest least-squares slope a run may have (--vsz/--rss-slope-limit), from its "
+             "end-of-warm-up value" + without)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = os.path.join(outdir, "memory_curves.png")
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, metadata={"Title": title.replace("\n", " ")})
     plt.close(fig)
     written.append(path)
     return written

@@ -93,6 +93,13 @@ def main(argv):
     def line(vals):
         return "  ".join(v.ljust(width[c]) for c, v in zip(cols, vals)).rstrip()
 
+    # a run without the probe is said first, in the terminal and the file
+    without = [r["policy"] for r in rows if r["probe"] != "bpf"]
+    banner = None
+    if without:
+        banner = (f"WITHOUT the eBPF probe: {', '.join(without)} ({len(without)} of {len(rows)} "
+                  f"runs, probe proc-only): /proc sampling only, no opening stacks")
+        print(banner)
     print(line(cols))
     print(line(["-" * width[c] for c in cols]))
     for r in rows:
@@ -110,10 +117,14 @@ def main(argv):
 
     if args.markdown:
         with open(args.markdown, "w") as f:
+            if banner:
+                f.write(f"**{banner}**\n\n")
             f.write("| " + " | ".join(cols) + " |\n")
             f.write("|" + "|".join("---" for _ in cols) + "|\n")
             for r in rows:
                 f.write("| " + " | ".join(r[c] for c in cols) + " |\n")
+            for why, who in reasons.items():
+                f.write(f"\n({', '.join(who)}) {why}\n")
     return 0 if all(r["ok"] == "yes" for r in rows) else 1
 
 

@@ -28,6 +28,37 @@ for f in issue448-legacy-448.csv issue448-legacy-448.json issue448-fixed.csv iss
 done
 [ -z "${missing:-}" ] && ok "CSV, JSON, PNGs, summary.md, machine.txt written"
 
+# A run without the eBPF probe says so in every output: the terminal's
+# table and last line, summary.txt, summary.md and both plots' titles (kept
+# as PNG text). --probe off always; where BPF is not permitted (an
+# unprivileged user, when root can drop to one) --probe auto too.
+without_everywhere() { # DIR OUT LABEL
+	local d=$1 o=$2 missing=
+	grep -q "^WITHOUT the eBPF probe: legacy-448, fixed (2 of 2 runs" "$o" || missing="$missing terminal"
+	grep -q "^run: OK without the eBPF probe" "$o" || missing="$missing last-line"
+	grep -q "^WITHOUT the eBPF probe" "$d/summary.txt" || missing="$missing summary.txt"
+	grep -q "WITHOUT the eBPF probe" "$d/summary.md" || missing="$missing summary.md"
+	grep -aq "WITHOUT the eBPF probe (every run)" "$d/fd_curves.png" || missing="$missing fd_curves.png"
+	grep -aq "WITHOUT the eBPF probe (every run)" "$d/memory_curves.png" || missing="$missing memory_curves.png"
+	[ -z "$missing" ] && ok "$3: every output says it ran without the probe" ||
+		bad "$3: not said in:$missing"
+}
+scripts/run_main.sh --iterations 100 --probe off --outdir "$tmp/off" --exstress "$EXSTRESS" >"$tmp/outoff" 2>&1
+without_everywhere "$tmp/off" "$tmp/outoff" "--probe off"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	chmod 777 "$tmp"
+	MPLCONFIGDIR=$tmp setpriv --reuid=65534 --regid=65534 --clear-groups scripts/run_main.sh \
+		--iterations 100 --probe auto --outdir "$tmp/auto" --exstress "$EXSTRESS" >"$tmp/outauto" 2>&1
+	without_everywhere "$tmp/auto" "$tmp/outauto" "--probe auto, BPF not permitted"
+	grep -q "probe is not permitted" "$tmp/auto/summary.md" && ok "summary.md gives the reason" ||
+		bad "summary.md lacks the reason"
+fi
+# with the probe (the run above, as root where it loads): no such words
+if grep -q '"probe": "bpf"' "$tmp/run/issue448-fixed.json"; then
+	! grep -aq "WITHOUT" "$tmp/out" "$tmp/run/summary.md" "$tmp/run/fd_curves.png" &&
+		ok "with the probe: no 'WITHOUT'" || bad "'WITHOUT' said of a run with the probe"
+fi
+
 # Refuses to write into an earlier run.
 before=$(ls -l --time-style=+%s.%N "$tmp/run" | md5sum)
 scripts/run_main.sh --iterations 10 --outdir "$tmp/run" --exstress "$EXSTRESS" >"$tmp/out2" 2>&1
