@@ -417,6 +417,8 @@ static void print_clean(FILE *out, const struct fdtrack_process *p,
 			"at 0-2, stdin/stdout/stderr; %llu suppressed): ",
 			(unsigned long long)opened, (unsigned long long)std,
 			(unsigned long long)sup);
+	else if (opened == 1)
+		fprintf(out, ", closed the 1 fd it opened: ");
 	else
 		fprintf(out, ", closed all %llu fds it opened: ",
 			(unsigned long long)opened);
@@ -489,9 +491,10 @@ void text_report(FILE *out, const struct fdtrack_process *p, size_t np,
 	print_stopped(out, p, np, ri);
 	if (ri->follow)
 		fprintf(out,
-			"fdtrack: %zu processes followed (%llu still "
-			"running)",
-			np, (unsigned long long)tot->counts.running);
+			"fdtrack: %zu process%s followed (%llu still "
+			"running);",
+			np, np == 1 ? "" : "es",
+			(unsigned long long)tot->counts.running);
 	else
 		fprintf(out, "fdtrack:");
 	if (tot->leaked)

@@ -749,6 +749,8 @@ START_TEST(test_cli_no_stacks)
 			   FDT_LEAKER_PATH, "1",      NULL };
 	char *sup[] = { "fdtrack", "--no-stacks", "--suppress", "x",
 			"--",	   "true",	  NULL };
+	char *follow[] = { "fdtrack", "-f", "--", "sh", "-c", "true; true",
+			   NULL };
 	const char *t, *j, *first;
 
 	temp_name(json);
@@ -786,6 +788,11 @@ START_TEST(test_cli_no_stacks)
 		      t);
 	j = slurp(json);
 	ck_assert_msg(!strstr(j, "stacks_off"), "%s", j);
+	/* -f's last line: the count of processes, then the leaks */
+	ck_assert_int_eq(run_cli(follow, log, 0), 0);
+	t = slurp(log);
+	ck_assert_msg(strstr(t, " followed (0 still running); no fd leaked;"),
+		      "%s", t);
 out:
 	unlink(json);
 	unlink(log);
