@@ -9,8 +9,9 @@ Writes two pictures into OUTDIR:
                      after each iteration
 One line per run (a run = one (scenario, policy) in one CSV file), labelled
 with what the policy is (legacy-448 = the bug, fixed = the fix). The legend
-gives the least-squares slope over the measured iterations (phase "measure",
-the window exstress judges). Warm-up iterations are shaded. The limits the
+gives the least-squares slope over the reference sample and the measured
+iterations (phase "measure"): the window exstress judges, so the slope is
+exstress's own. Warm-up iterations are shaded. The limits the
 verdict used are drawn, one legend entry per run: fds and heap must stay at
 the reference sample's value, the run's value at the end of its warm-up
 (dashed; a leak in warm-up raises it), VSZ and RSS under the slope limit
@@ -176,9 +177,12 @@ def slope(xs, ys):
 
 
 def fit_window(rows):
-    """The measured samples (what exstress judges); all samples if none."""
+    """The samples exstress fits its slopes to: the reference (the last one
+    before "measure") and the measured ones, so that the slopes here are
+    exstress's; all samples if none are measured."""
     m = [r for r in rows if r["phase"] == "measure"]
-    return m if len(m) >= 2 else rows
+    ref = [r for r in rows if r["phase"] != "measure"][-1:]
+    return ref + m if len(m) >= 2 else rows
 
 
 def series(rows, col, scale=1.0):

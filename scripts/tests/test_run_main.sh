@@ -22,6 +22,14 @@ row fixed | grep -qE '\+0\.000 +\+0\.000 .* PASS \(exit 0\) +PASS +yes$' &&
 	<(sed -n '/^policy /,/^(eventfd/p' "$tmp/run/summary.txt") &&
 	ok "the printed table is the one saved in summary.txt" || bad "printed table differs from summary.txt"
 grep -q '^run: OK: legacy-448 leaks' "$tmp/out" && ok "says OK" || bad "no 'run: OK' line"
+# the plots' slopes are exstress's (one window: the reference and the
+# measured samples), so the output never gives two values for one slope
+for p in legacy-448 fixed; do
+	plot=$(sed -n "s/.*slope $p, issue448: .* VSZ \([-+0-9.]*\) RSS \([-+0-9.]*\) KiB.*/\1 \2/p" "$tmp/out")
+	table=$(row "$p" | awk '{ print $5, $6 }')
+	[ -n "$plot" ] && [ "$plot" = "$table" ] && ok "$p: plot's VSZ/RSS slopes = the table's ($plot)" ||
+		bad "$p: plot says '$plot', table '$table'"
+done
 for f in issue448-legacy-448.csv issue448-legacy-448.json issue448-fixed.csv issue448-fixed.json \
 	fd_curves.png memory_curves.png summary.md machine.txt; do
 	[ -s "$tmp/run/$f" ] || { bad "missing $f"; missing=1; }
