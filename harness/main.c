@@ -513,7 +513,7 @@ static int write_outputs(struct ctx *c, struct outputs *out,
 		status = EXS_EXIT_USAGE;
 	/* --quiet keeps this line when the verdict is not a pass */
 	if ((nres > 1 || outright) && (!o->quiet || status != EXS_EXIT_PASS))
-		fprintf(stderr, "exstress: %s: %zu scenario%s in %.1f s%s\n",
+		fprintf(stderr, "exstress: %s: %zu scenario%s in %.1f s%s%s\n",
 			sig			  ? "interrupted"
 			: status == EXS_EXIT_PASS ? "pass"
 			: status == EXS_EXIT_LEAK ? "LEAK"
@@ -521,7 +521,9 @@ static int write_outputs(struct ctx *c, struct outputs *out,
 			ran(results, nres), ran(results, nres) == 1 ? "" : "s",
 			info.elapsed_s,
 			ran(results, nres) < nres ? " (the others not run)"
-						  : "");
+						  : "",
+			/* a verdict without the probe says so at its end too */
+			c->probe ? "" : ", WITHOUT the eBPF probe (/proc only)");
 	return status;
 }
 

@@ -136,6 +136,9 @@ START_TEST(all_legacy_runs_every_scenario)
 	/* --quiet: no pass summaries, but a leak's final line stays */
 	ck_assert_msg(strstr(r.err, "exstress: LEAK: 8 scenarios in "),
 		      "stderr:\n%.3000s", r.err);
+	/* and, run with --probe off, its verdict says so at its end */
+	ck_assert_msg(strstr(r.err, " s, WITHOUT the eBPF probe (/proc only)\n"),
+		      "stderr:\n%.3000s", r.err);
 	run_free(&r);
 }
 END_TEST
