@@ -123,7 +123,13 @@ install: $(INSTALL_INPUTS)
 	  $(INSTALL) -d $(DESTDIR)$(EXS_MODDIR); \
 	  echo "install: $${so##*/} -> $(DESTDIR)$(EXS_MODDIR)"; \
 	  $(INSTALL_DATA) $$so $(DESTDIR)$(EXS_MODDIR)/$${so##*/}; \
-	done
+	done; \
+	$(LDCONFIG_NOW)
+
+# Installed for real (no DESTDIR, as root): refresh the loader's cache, so
+# programs find librex.so.0 in LIBDIR at once.
+LDCONFIG_NOW = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; \
+	  then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/fdtrack $(DESTDIR)$(BINDIR)/exstress \
@@ -134,6 +140,7 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man3/rex.3 \
 	  $(addprefix $(DESTDIR)$(EXS_MODDIR)/,$(notdir $(EXS_ADAPTER_SOS)))
 	-rmdir $(DESTDIR)$(EXS_MODDIR) 2>/dev/null
+	@$(LDCONFIG_NOW)
 
 # Tests (make check): the man pages' OPTIONS against each tool's --help and
 # option table, both ways; and an install into a DESTDIR, run from there
