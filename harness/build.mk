@@ -9,7 +9,7 @@
 # module beside exstress, $(BUILD)/lib/exstress/NAME.so, loaded with
 # dlopen as a user's plugin is (so a loop library's constructor runs only
 # in the runs that ask for it). pkg-config names: scripts/deps.sh.
-EXS_ADAPTERS     := libuv libevent glib
+EXS_ADAPTERS     := libuv libevent glib tokio
 EXS_PC_libuv     := libuv
 EXS_PC_libevent  := libevent_pthreads
 EXS_PC_glib      := glib-2.0
@@ -44,6 +44,15 @@ $(EXS_OBJ)/%.o: harness/%.c $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(EXS_CFLAGS) -c -o $@ $<
 
 ALL_TARGETS += $(EXS_ADAPTER_SOS)
+# tokio: a Rust cdylib with the same C ABI, built by cargo offline from
+# Debian's crate sources (librust-tokio-dev; harness/adapters/tokio/.cargo)
+EXS_TOKIO_SRC := $(wildcard harness/adapters/tokio/src/*.rs) harness/adapters/tokio/Cargo.toml \
+		 harness/adapters/tokio/Cargo.lock harness/adapters/tokio/.cargo/config.toml
+$(EXS_ADAPTER_DIR)/tokio.so: $(EXS_TOKIO_SRC) $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	cd harness/adapters/tokio && CARGO_TARGET_DIR=$(abspath $(BUILD))/tokio-target \
+		cargo build --release --offline --locked --quiet
+	cp $(abspath $(BUILD))/tokio-target/release/libexstress_tokio.so $@
 $(EXS_ADAPTER_DIR)/%.so: harness/adapters/%.c harness/adapter.h $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -shared -Iharness $(call pc_cflags,$(EXS_PC_$*)) -o $@ $< \

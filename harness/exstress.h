@@ -235,7 +235,7 @@ enum exs_heap_stacks {
 
 struct exs_options {
 	/* --runtime: NULL or "rex" (the scenario runner), a built-in
-	 * adapter's name (libuv, libevent, glib) or a plugin's path
+	 * adapter's name (libuv, libevent, glib, tokio) or a plugin's path
 	 * (harness/adapter.h); --teardown: enum exs_teardown, for adapters */
 	const char *runtime;
 	int teardown;

@@ -14,15 +14,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "target.h"
 
+/* Each loop's thread runs on a stack of ours, the same one every
+ * iteration: glibc frees the thread-local blocks of dlopen'd modules
+ * (tokio's) at the join of a thread on a stack it was given, but keeps
+ * them on the stacks it caches itself and frees them only when it reuses
+ * one, which made the exact heap count jitter by a block now and then. */
+#define LOOP_STACK (8u << 20)
+#define LOOP_GUARD (64u << 10)
+
 struct slot {
 	struct exs_target *t;
 	unsigned index;
 	pthread_t thread;
+	void *stack; /* LOOP_GUARD then LOOP_STACK, mmap'd */
 	void *loop;
 	unsigned plan[EXS_PARK_COUNT];
 	int err;
@@ -189,8 +199,17 @@ static int loops_iteration(struct exs_target *t, enum exs_scenario sc,
 		if (t->slots[i].plan[EXS_PARK_WAKE])
 			t->go = 0;
 	for (; started < t->k; started++) {
-		int rc = pthread_create(&t->slots[started].thread, NULL,
-					loop_thread, &t->slots[started]);
+		struct slot *s = &t->slots[started];
+		pthread_attr_t attr;
+		int rc = pthread_attr_init(&attr);
+		if (!rc)
+			rc = pthread_attr_setstack(&attr,
+						   (char *)s->stack +
+							   LOOP_GUARD,
+						   LOOP_STACK);
+		if (!rc)
+			rc = pthread_create(&s->thread, &attr, loop_thread, s);
+		pthread_attr_destroy(&attr);
 		if (rc) {
 			err = -rc;
 			snprintf(what, sizeof(what), "starting loop thread %u",
@@ -266,6 +285,9 @@ void exs_target_free(struct exs_target *t)
 		pthread_mutex_destroy(&t->mu);
 		pthread_cond_destroy(&t->cv);
 	}
+	for (unsigned i = 0; t->slots && i < t->k; i++)
+		if (t->slots[i].stack)
+			munmap(t->slots[i].stack, LOOP_GUARD + LOOP_STACK);
 	free(t->slots);
 	if (t->dl)
 		dlclose(t->dl);
@@ -320,6 +342,7 @@ static const struct builtin {
 	{ "libuv", "libuv1-dev", NULL, NULL },
 	{ "libevent", "libevent-dev", NULL, NULL },
 	{ "glib", "libglib2.0-dev", "G_SLICE", "always-malloc" },
+	{ "tokio", "librust-tokio-dev and cargo", NULL, NULL },
 };
 
 static int load_builtin(struct exs_target *t, const struct builtin *b,
@@ -398,8 +421,23 @@ static int loops_open(struct exs_target *t, const struct exs_options *o,
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < t->k; i++) {
-		t->slots[i].t = t;
-		t->slots[i].index = i;
+		struct slot *sl = &t->slots[i];
+		void *st = mmap(NULL, LOOP_GUARD + LOOP_STACK,
+				PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK |
+					MAP_NORESERVE,
+				-1, 0);
+		sl->t = t;
+		sl->index = i;
+		if (st == MAP_FAILED ||
+		    mprotect(st, LOOP_GUARD, PROT_NONE) != 0) {
+			rc = -errno;
+			if (st != MAP_FAILED)
+				munmap(st, LOOP_GUARD + LOOP_STACK);
+			describe(rc, "mapping the loops' stacks", msg, len);
+			return rc;
+		}
+		sl->stack = st;
 	}
 	if (t->a->init && (rc = t->a->init(msg, len)))
 		return rc;

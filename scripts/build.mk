@@ -32,8 +32,8 @@ compare: $(DEPS_STAMP) all
 	@$(PYTHON3) scripts/compare.py --iterations $(COMPARE_ITERATIONS) \
 		--exstress $(SCRIPTS_EXSTRESS) --bench $(BUILD)/bin/bench
 
-# exstress's gate across event-loop runtimes (issue 27): rex, libuv, libevent
-# and GLib, each torn down correctly and carelessly, RUNTIMES_ITERATIONS
+# exstress's gate across event-loop runtimes (issue 27): rex, libuv, libevent,
+# GLib and tokio, each torn down correctly and carelessly, RUNTIMES_ITERATIONS
 # iterations per scenario: results/runtimes-YYYYMMDD-HHMMSS/ (table, plots).
 RUNTIMES_ITERATIONS ?= 2000
 .PHONY: compare-runtimes

@@ -4,7 +4,7 @@ teardowns, in one run (issue 27).
 
 Runs exstress --scenario all for rex (its teardowns are its drop policies:
 fixed = correct, legacy-448 = careless, glommio's bug) and for each built-in
-loop adapter (libuv, libevent, glib) with --teardown correct and careless, and
+loop adapter (libuv, libevent, glib, tokio) with --teardown correct and careless, and
 writes into a new results/runtimes-YYYYMMDD-HHMMSS/ (or --outdir):
 
   runtimes.json   {"rows": [...]} one row per runtime and teardown (keys below)
@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 
-RUNTIMES = ("rex", "libuv", "libevent", "glib")
+RUNTIMES = ("rex", "libuv", "libevent", "glib", "tokio")
 TEARDOWNS = ("correct", "careless")
 REX_POLICY = {"correct": "fixed", "careless": "legacy-448"}
 KEYS = ("name", "runtime", "teardown", "label", "scenarios", "verdict", "fds_per_iter",
@@ -99,7 +99,7 @@ def plots(rows, outdir):
     import matplotlib.pyplot as plt
 
     colors = {"rex": "tab:blue", "libuv": "tab:green", "libevent": "tab:orange",
-              "glib": "tab:purple"}
+              "glib": "tab:purple", "tokio": "tab:brown"}
     # lines that coincide (libuv and GLib both +2 eventfds an iteration) are
     # drawn one inside the other: the earlier rows wider
     width = {r["name"]: 6.0 - 1.2 * i for i, r in enumerate(rows[1::2])}

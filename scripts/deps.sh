@@ -33,6 +33,8 @@ check_all() {
 	# exstress --runtime: the event-loop adapters (harness/adapters/)
 	need_pc libevent_pthreads libevent-dev
 	need_pc glib-2.0 libglib2.0-dev
+	need_cmd cargo cargo
+	need_glob '/usr/share/cargo/registry/tokio-1.*' librust-tokio-dev
 	need_cmd g++ g++               # fdtrack tests: a C++ target
 	need_cmd rustc rustc           # fdtrack tests: Rust targets (std only)
 	need_cmd clang clang

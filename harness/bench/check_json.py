@@ -26,6 +26,7 @@ REQUIRED_WITH_GOAL = [
     "exstress_runtime/libuv",
     "exstress_runtime/libevent",
     "exstress_runtime/glib",
+    "exstress_runtime/tokio",
     "fdtrack_syscall_overhead",
 ]
 

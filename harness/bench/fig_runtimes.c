@@ -20,7 +20,7 @@
 
 #define MAX_LOOPS 64
 
-static const char *const runtimes[] = { "libuv", "libevent", "glib" };
+static const char *const runtimes[] = { "libuv", "libevent", "glib", "tokio" };
 
 static const char *runtime_variant(unsigned i)
 {

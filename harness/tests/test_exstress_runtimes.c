@@ -32,6 +32,8 @@ static const struct rt rts[] = {
 	/* g_wakeup_new is not exported and Debian strips GLib's symtab:
 	 * fdtrack names the library */
 	{ "glib", 0, "libglib-2.0.so" },
+	/* its driver: mio's Selector (two epoll fds) and Waker */
+	{ "tokio", 1, "mio::sys::unix::waker::eventfd::Waker::new" },
 	{ EXS_EXAMPLE_SO, 0, "tl_new" }, /* it does close its epoll fd */
 };
 
