@@ -711,6 +711,10 @@ START_TEST(test_cli_fd_names)
 	ck_assert_msg(strstr(j,
 			     "\"fds\": [7], \"fd_names\": [\"/etc/hostname\"]"),
 		      "%.3000s", j);
+	/* killed by fdtrack when -d ended: still open, not leaked */
+	ck_assert_int_eq(json_num(strstr(j, "\"totals\""), "leaked"), 0);
+	ck_assert_int_eq(json_num(strstr(j, "\"totals\""), "still_open"), 1);
+	ck_assert_msg(strstr(j, "\"still_open\": [\n"), "%.3000s", j);
 	ck_assert_int_eq(run_cli(anon, NULL, 0), 0);
 	j = slurp(json);
 	ck_assert_msg(strstr(j,
