@@ -8,7 +8,7 @@
  *   - the poll ring and the latency ring, 128 entries each (the main ring
  *     is 128 too: rex_executor_new);
  *   - the blocking thread: an eventfd, a thread with Rust's default 2 MiB
- *     stack blocked reading it, its request and response queues (1024
+ *     stack (+ a guard page) blocked reading it, its request and response queues (1024
  *     slots each) and a reference to the executor's sleep notifier.
  *
  * At teardown the reactor part (arena, rings) goes under either policy, as
@@ -28,6 +28,7 @@
 
 struct rex_blocking_thread {
 	pthread_t thread;
+	void *stack; /* REX_GLOMMIO_THREAD_STACK + a guard page below */
 	int efd;
 	_Atomic bool stop;
 	struct rex_notifier *notifier; /* counted, as glommio's Arc clone */
@@ -48,7 +49,8 @@ static void *blocking_main(void *arg)
 	return NULL;
 }
 
-static int blocking_new(struct rex_notifier *n, struct rex_blocking_thread **out)
+static int blocking_new(struct rex_notifier *n,
+			struct rex_blocking_thread **out)
 {
 	struct rex_blocking_thread *b = REX_FAULT() ? NULL
 						    : calloc(1, sizeof(*b));
@@ -69,12 +71,27 @@ static int blocking_new(struct rex_notifier *n, struct rex_blocking_thread **out
 		err = -errno;
 		goto fail;
 	}
+	/* The stack is mapped here, the size glibc maps for Rust's default
+	 * (2 MiB + a guard page), so that running out of address space says
+	 * ENOMEM (glibc says EAGAIN) and a freed one is unmapped at once. */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	b->stack = REX_FAULT() ? MAP_FAILED
+			       : mmap(NULL, REX_GLOMMIO_THREAD_STACK + page,
+				      PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+				      -1, 0);
+	if (b->stack == MAP_FAILED) {
+		err = -ENOMEM;
+		goto fail_efd;
+	}
+	mprotect(b->stack, page, PROT_NONE);
 	pthread_attr_t attr;
 	if ((err = pthread_attr_init(&attr))) {
 		err = -err;
-		goto fail_efd;
+		goto fail_stack;
 	}
-	pthread_attr_setstacksize(&attr, REX_GLOMMIO_THREAD_STACK);
+	pthread_attr_setstack(&attr, (char *)b->stack + page,
+			      REX_GLOMMIO_THREAD_STACK);
 	rex_notifier_ref(n);
 	b->notifier = n;
 	err = REX_FAULT() ? EAGAIN
@@ -83,11 +100,13 @@ static int blocking_new(struct rex_notifier *n, struct rex_blocking_thread **out
 	if (err) {
 		err = -err;
 		rex_notifier_unref(n);
-		goto fail_efd;
+		goto fail_stack;
 	}
 	*out = b;
 	return 0;
 
+fail_stack:
+	munmap(b->stack, REX_GLOMMIO_THREAD_STACK + page);
 fail_efd:
 	close(b->efd);
 fail:
@@ -105,6 +124,8 @@ static void blocking_stop(struct rex_blocking_thread *b)
 	while (write(b->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 	pthread_join(b->thread, NULL);
+	munmap(b->stack,
+	       REX_GLOMMIO_THREAD_STACK + (size_t)sysconf(_SC_PAGESIZE));
 	close(b->efd);
 	rex_notifier_unref(b->notifier);
 	free(b->requests);
