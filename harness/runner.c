@@ -188,12 +188,32 @@ static void root_init(void *p, struct exs_exec *x)
 
 /* ---- runner ---------------------------------------------------------------------------- */
 
+/* Every thread waits until `expected` have arrived; the caller lowers
+ * `expected` when it could not start them all (a barrier cannot: the
+ * caller would have to arrive for each missing thread, and its first wait
+ * already blocks). */
+struct prewarm_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned arrived, expected;
+};
+
+static void gate_arrive(struct prewarm_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->arrived++;
+	pthread_cond_broadcast(&g->cv);
+	while (g->arrived < g->expected)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
 /* Threads that overlap for the first time make glibc create malloc arenas
  * (64 MiB of VSZ each). Executor threads overlap by chance, so that first
  * time could fall after the warm-up and look like a leak. Make them now:
  * n executors on their threads, all alive at once, as in an iteration. */
 struct prewarm {
-	pthread_barrier_t *b;
+	struct prewarm_gate *g;
 	int arrived;
 };
 
@@ -202,17 +222,17 @@ static enum rex_poll prewarm_poll(void *p, struct rex_context *cx)
 	struct prewarm *pw = p;
 	(void)cx;
 	pw->arrived = 1;
-	pthread_barrier_wait(pw->b);
+	gate_arrive(pw->g);
 	return REX_READY;
 }
 
-/* Also runs, unpolled, when the executor could not be created (EMFILE):
- * then arrive here so the others are not left waiting. */
+/* Also runs, unpolled, when the executor could not be created (EMFILE,
+ * ENOMEM): then arrive here so the others are not left waiting. */
 static void prewarm_drop(void *p)
 {
 	struct prewarm *pw = p;
 	if (!pw->arrived)
-		pthread_barrier_wait(pw->b);
+		gate_arrive(pw->g);
 }
 
 static const struct rex_task_vtable prewarm_vt = { "exs-prewarm", prewarm_poll,
@@ -224,28 +244,30 @@ static const struct rex_task_vtable prewarm_vt = { "exs-prewarm", prewarm_poll,
 static int prewarm_arenas(const struct rex_config *cfg, unsigned n)
 {
 	int err = 0;
-	pthread_barrier_t b;
+	struct prewarm_gate g = { PTHREAD_MUTEX_INITIALIZER,
+				  PTHREAD_COND_INITIALIZER, 0, 0 };
 	rex_thread *t[64];
-	struct prewarm p = { &b, 0 };
+	struct prewarm p = { &g, 0 };
 	if (n > 64)
 		n = 64;
-	if (pthread_barrier_init(&b, NULL, n + 1) != 0)
-		return 0;
+	g.expected = n + 1;
 	unsigned started = 0;
 	for (; started < n; started++)
 		if (rex_thread_spawn(cfg, &prewarm_vt, &p, sizeof(p),
 				     &t[started]) != 0)
 			break;
-	/* Best effort: if a thread is missing, stand in for it so nobody
-	 * waits forever. */
-	for (unsigned i = started; i <= n; i++)
-		pthread_barrier_wait(&b);
+	/* Best effort: if a thread is missing, wait for those that started */
+	pthread_mutex_lock(&g.mu);
+	g.expected = started + 1;
+	pthread_mutex_unlock(&g.mu);
+	gate_arrive(&g);
 	for (unsigned i = 0; i < started; i++) {
 		int rc = rex_thread_join(t[i], NULL);
 		if (rc && !err)
 			err = rc;
 	}
-	pthread_barrier_destroy(&b);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
 	return err;
 }
 
