@@ -3,7 +3,9 @@
 # executors (with tasks parked) under a small fd limit until creating one
 # fails with "Too many open files", and print that iteration. Then run the
 # fixed drop policy for the same number of iterations under the same limit to
-# show that it never gets there.
+# show that it never gets there. Then both crash modes in glommio's shape
+# (scripts/reproduce_glommio.sh): EMFILE under ulimit -n and ENOMEM under
+# ulimit -v, each at the iteration predicted from the measured growth.
 #
 # usage: scripts/reproduce_448.sh [--ulimit N] [--exstress PATH] [--probe MODE]
 #   --ulimit N     RLIMIT_NOFILE (soft and hard) for both runs (default 256)
@@ -11,9 +13,11 @@
 #   --probe MODE   exstress --probe (default off: fdtrack's own fds would
 #                  count against the small limit)
 #   --keep DIR     keep both runs' CSV and stderr in DIR (default: a temp dir)
+#   --glommio N    reproduce_glommio.sh --iterations N afterwards (default
+#                  100; 0: skip it)
 #
-# Exit 0 when legacy-448 ran out of fds and fixed did not; 1 otherwise;
-# 2 on a usage or environment error.
+# Exit 0 when legacy-448 ran out of fds and fixed did not (and the glommio
+# part said OK); 1 otherwise; 2 on a usage or environment error.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
@@ -21,6 +25,7 @@ limit=256
 exstress=build/bin/exstress
 probe=off
 keep=
+glommio=100
 die() { echo "reproduce: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -28,11 +33,13 @@ while [ $# -gt 0 ]; do
 	--exstress) exstress=${2:?}; shift 2 ;;
 	--probe) probe=${2:?}; shift 2 ;;
 	--keep) keep=${2:?}; shift 2 ;;
+	--glommio) glommio=${2:?}; shift 2 ;;
 	-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 done
 case $limit in '' | *[!0-9]*) die "--ulimit wants a number, not '$limit'" ;; esac
+case $glommio in '' | *[!0-9]*) die "--glommio wants a number, not '$glommio'" ;; esac
 [ "$limit" -ge 32 ] || die "--ulimit $limit is too small to start exstress at all (use >= 32)"
 [ -x "$exstress" ] || die "$exstress not found: build it with 'make'"
 
@@ -95,7 +102,10 @@ fi
 if [ $frc -eq 0 ] && [ "$flast" = "$fail_at" ] && ! grep -q 'Too many open files' "$dir/fixed.log"; then
 	echo "  all $flast iterations ran; eventfds open at the end: $fefd (exstress exit 0, pass)"
 	echo "reproduce: OK: legacy-448 ran out of fds at iteration $fail_at; fixed did not"
-	exit 0
+	[ "$glommio" -eq 0 ] && exit 0
+	echo
+	exec scripts/reproduce_glommio.sh --iterations "$glommio" --exstress "$exstress" \
+		${keep:+--keep "$keep/glommio"}
 fi
 echo "reproduce: FAILED: fixed did not run all $fail_at iterations cleanly (exstress exit" \
 	"$frc, last iteration ${flast:-none}); its output:" >&2

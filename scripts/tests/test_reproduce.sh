@@ -3,12 +3,13 @@
 # "Too many open files" at a named iteration and fixed must run as many;
 # the numbers it prints are real (no '?', no awk errors). With an exstress
 # whose legacy-448 run never leaks, it must say FAILED and exit 1, never OK.
+# (Its glommio part, --glommio, has its own test: test_reproduce_glommio.)
 set -u
 . "$(dirname "$0")/testlib.sh"
 EXSTRESS=$(realpath "${EXSTRESS:-build/bin/exstress}")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} # legacy-448 leaks on purpose
 
-scripts/reproduce_448.sh --ulimit 64 --exstress "$EXSTRESS" >"$tmp/out" 2>&1
+scripts/reproduce_448.sh --ulimit 64 --glommio 0 --exstress "$EXSTRESS" >"$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && ok "--ulimit 64: exit 0" || bad "--ulimit 64: exit $rc"
 grep -qE '^  iteration [0-9]+: executor creation failed: Too many open files$' "$tmp/out" &&
@@ -27,7 +28,7 @@ for a; do shift; [ "\$a" = legacy-448 ] && a=fixed; set -- "\$@" "\$a"; done
 exec "$EXSTRESS" "\$@"
 EOS
 chmod +x "$tmp/noleak"
-scripts/reproduce_448.sh --ulimit 64 --exstress "$tmp/noleak" >"$tmp/out2" 2>&1
+scripts/reproduce_448.sh --ulimit 64 --glommio 0 --exstress "$tmp/noleak" >"$tmp/out2" 2>&1
 rc=$?
 [ $rc -eq 1 ] && ok "no leak to reproduce: exit 1" || bad "no leak to reproduce: exit $rc"
 grep -q 'reproduce: FAILED' "$tmp/out2" && ! grep -q 'reproduce: OK' "$tmp/out2" &&
