@@ -8,10 +8,12 @@
 #
 # usage: scripts/gate.sh [--exstress PATH] [--outdir DIR] [--policy P]
 #                        [--iterations N] [--probe require|auto|off]
-#   --probe require  (default) the eBPF probe must load: where it cannot
-#                    (not root, no BTF, a container), exit 2
-#   --probe auto     the probe where it loads, else /proc alone (said in
-#                    the last line: "without the eBPF probe")
+#   defaults: build/bin/exstress, build/gate, fixed, 5000, require
+#   --probe require  the eBPF probe must load: where it cannot (not root,
+#                    no BTF, a container), exit 2
+#   --probe auto     the probe, or /proc alone where BPF is not permitted
+#                    (said in the last line: "WITHOUT the eBPF probe");
+#                    a kernel that rejects the probe is still exit 2
 #   --probe off      /proc alone, on purpose (also said)
 #
 # Exit status, exstress's: 0 pass, 1 leak, 2 usage or environment error.
