@@ -441,11 +441,18 @@ def new_outdir():
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(prog="compare.py", description=__doc__.split("\n")[0])
-    ap.add_argument("--exstress", default="build/bin/exstress")
-    ap.add_argument("--bench", default="build/bin/bench")
-    ap.add_argument("--iterations", type=int, default=1000)
-    ap.add_argument("--probe", default="auto", choices=("auto", "require", "off"))
+    ap = argparse.ArgumentParser(
+        prog="compare.py", description=__doc__.split("\n")[0],
+        epilog="Outputs and the noise rule: see the top of scripts/compare.py. Exit status: "
+               "0 every verdict as expected, 1 one was not, 2 usage or environment error.")
+    ap.add_argument("--exstress", default="build/bin/exstress", help="default: %(default)s")
+    ap.add_argument("--bench", default="build/bin/bench", help="default: %(default)s")
+    ap.add_argument("--iterations", type=int, default=1000,
+                    help="measured iterations per exstress run (default %(default)s)")
+    ap.add_argument("--probe", default="auto", choices=("auto", "require", "off"),
+                    help="exstress --probe (default auto: the eBPF probe, or /proc alone where "
+                         "BPF is not permitted, then --probe off for the other runs; said in "
+                         "every output)")
     ap.add_argument("--outdir", help="default: a new results/compare-YYYYMMDD-HHMMSS/")
     ap.add_argument("--smoke", action="store_true", help="tiny bench counts (tests)")
     ap.add_argument("--replot", metavar="DIR",
