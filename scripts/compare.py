@@ -43,7 +43,8 @@ KEYS = ("name", "policy", "scenario", "eventfd_per_iter", "io_uring_per_iter",
         "vsz_slope_bytes_per_iter", "rss_slope_bytes_per_iter", "heap_bytes_per_iter",
         "destructors_run_pct", "parked_bytes_left_per_iter", "iteration_us",
         "foreign_wake_ns", "foreign_wake_ratio_to_fixed", "local_wake_ratio_to_fixed",
-        "executor_cycle_ratio_to_fixed", "probe", "verdict", "exit")
+        "executor_cycle_ratio_to_fixed", "iteration_us_p10", "iteration_us_p90", "probe",
+        "verdict", "exit")
 
 
 class Failure(Exception):
@@ -71,6 +72,25 @@ def run_exstress(exstress, outdir, name, policy, scenario, iterations, probe):
     return rc, doc
 
 
+def iteration_spread(csv_path):
+    """(p10, p90) of the measured iterations' own times in µs, from the CSV's
+    elapsed_ms (a row per iteration): the run's own noise; (None, None)
+    when there are too few rows."""
+    import csv as csvmod
+    try:
+        with open(csv_path, newline="") as f:
+            rd = csvmod.DictReader(f)
+            rows = [(int(r["iteration"]), float(r["elapsed_ms"])) for r in rd
+                    if r["phase"] == "measure"]
+    except (OSError, KeyError, ValueError):
+        return None, None
+    d = sorted(1000.0 * (b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(rows, rows[1:])
+               if b[0] > a[0])
+    if len(d) < 10:
+        return None, None
+    return d[len(d) // 10], d[(9 * len(d)) // 10]
+
+
 def exstress_row(name, policy, scenario, rc, doc):
     sc = doc["scenarios"][0]
     per = sc.get("fd_growth_per_iter") or {}
@@ -86,6 +106,7 @@ def exstress_row(name, policy, scenario, rc, doc):
         "destructors_run_pct": teardown.get("destructors_run_pct"),
         "parked_bytes_left_per_iter": teardown.get("bytes_left_per_iter"),
         "iteration_us": 1e6 * sc["elapsed_s"] / iters if sc.get("elapsed_s") else None,
+        "iteration_us_p10": None, "iteration_us_p90": None,
         "foreign_wake_ns": None, "foreign_wake_ratio_to_fixed": None,
         "local_wake_ratio_to_fixed": None, "executor_cycle_ratio_to_fixed": None,
         "probe": sc.get("probe") or doc.get("probe") or "unknown",
@@ -294,14 +315,34 @@ def sentences(rows, wake=None):
             s += (" " + fw[0].upper() + fw[1:]
                   + "; " + cost_words("local wake", wake[policy]["local_wake"]) + ".")
         out.append(s)
+    fixed = by.get(("fixed", "issue448"))
     for name in WORKAROUNDS:
         r = by.get(("fixed", name)) or next((x for x in rows if x["scenario"] == name), None)
         if r:
             grows = (r["eventfd_per_iter"] or 0) > 0 or (r["heap_bytes_per_iter"] or 0) > 0
             out.append(f"**{name}** workaround (no fix, executors kept): "
                        f"{'something still grows' if grows else 'fds and memory stay flat'}, "
-                       f"{fmt(r['iteration_us'], '.0f')} µs per iteration.")
+                       f"{fmt(r['iteration_us'], '.0f')} µs per iteration"
+                       f"{time_words(r, fixed)}.")
     return out
+
+
+def time_words(r, fixed):
+    """", cheaper than ... " only when the two runs' iteration times do not
+    overlap (each run's p10-p90 of its own iterations), else within noise."""
+    keys = ("iteration_us_p10", "iteration_us_p90")
+    if not fixed or any(x.get(k) is None for x in (r, fixed) for k in keys):
+        return ""
+    spread = (f"its iterations {r['iteration_us_p10']:.0f}-{r['iteration_us_p90']:.0f} µs "
+              f"(p10-p90), fixed's on issue448 {fixed['iteration_us_p10']:.0f}-"
+              f"{fixed['iteration_us_p90']:.0f}")
+    if r["iteration_us_p90"] < fixed["iteration_us_p10"]:
+        return (f", cheaper than creating and dropping executors per iteration under fixed "
+                f"({fmt(fixed['iteration_us'], '.0f')} µs; {spread})")
+    if r["iteration_us_p10"] > fixed["iteration_us_p90"]:
+        return (f", costlier than creating and dropping executors per iteration under fixed "
+                f"({fmt(fixed['iteration_us'], '.0f')} µs; {spread})")
+    return f", within noise of fixed's {fmt(fixed['iteration_us'], '.0f')} µs ({spread})"
 
 
 # Colour by what is compared, line style by scenario; the roles in the
@@ -484,6 +525,8 @@ def main(argv):
             rc, doc = run_exstress(args.exstress, outdir, name, policy, scenario,
                                    args.iterations, probe)
             row = exstress_row(name, policy, scenario, rc, doc)
+            row["iteration_us_p10"], row["iteration_us_p90"] = iteration_spread(
+                os.path.join(outdir, name + ".csv"))
             row["probe_why"] = doc.get("_probe_why")
             if probe == "off" and args.probe == "auto":
                 row["probe_why"] = rows[0]["probe_why"]

@@ -129,6 +129,14 @@ for want in ("costs 1.30x fixed's (each of 5 repetitions 1.25-1.36x, fixed again
 for word in ("costs 1.05x", "costs 3.95x"):
     if word in text:
         print(f"  noise printed as a finding: '{word}'"); bad += 1
+# iteration times: "cheaper" only when the runs' p10-p90 do not overlap
+fixed = {"iteration_us": 990, "iteration_us_p10": 900, "iteration_us_p90": 1100}
+apart = {"iteration_us": 350, "iteration_us_p10": 300, "iteration_us_p90": 420}
+overlap = {"iteration_us": 600, "iteration_us_p10": 300, "iteration_us_p90": 950}
+if not compare.time_words(apart, fixed).startswith(", cheaper than"):
+    print(f"  apart: '{compare.time_words(apart, fixed)}'"); bad += 1
+if not compare.time_words(overlap, fixed).startswith(", within noise of fixed's 990"):
+    print(f"  overlap: '{compare.time_words(overlap, fixed)}'"); bad += 1
 sys.exit(1 if bad else 0)
 PY
 # Where the probe cannot load (an unprivileged user), --probe auto falls
