@@ -7,6 +7,7 @@ help:
 	@echo '  run             the main job: issue 448 under legacy-448 and fixed, side by side'
 	@echo '  reproduce       legacy-448 under ulimit -n 256 until EMFILE, then fixed'
 	@echo '  compare         the seed'"'"'s options measured side by side (results/compare-*/)'
+	@echo '  compare-runtimes  exstress'"'"'s gate across rex, libuv, libevent, GLib (results/runtimes-*/)'
 	@echo '  plots           redraw the plots of the newest results/run-*/'
 	@echo '  check           every test (installs missing Debian packages first, as root)'
 	@echo '  check-asan      the tests under AddressSanitizer + UBSan'

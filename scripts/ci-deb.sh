@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI: the Debian packages, built, checked, installed, used and purged.
-#   1. dpkg-buildpackage -b -us -uc on a copy of the tree (tracked and new
-#      files; never build/ or the checkout's own debian/ outputs);
+#   1. apt-get build-dep of what is missing, then dpkg-buildpackage -b -us
+#      -uc on a copy of the tree (tracked and new files; never build/ or
+#      the checkout's own debian/ outputs);
 #   2. lintian: no error (warnings are printed);
 #   3. apt-get install of the .debs (fdtrack, exstress, librex0, librex-dev);
 #   4. from /usr/bin: fdtrack --version, rex(3)'s example built with
@@ -39,7 +40,12 @@ git ls-files -co --exclude-standard -z | grep -z -v -e '^build/' -e '^results/' 
 	xargs -0 cp --parents -t "$work/src" && [ -x "$work/src/debian/rules" ] ||
 	die "cannot copy the tree into $work/src"
 
-# 1. build
+# 1. build (its Build-Depends first: debian/control is their one list)
+if ! (cd "$work/src" && dpkg-checkbuilddeps) >/dev/null 2>&1; then
+	as_root apt-get build-dep -y "$work/src" >"$work/build-dep.log" 2>&1 ||
+		{ tail -n 20 "$work/build-dep.log"; die "cannot install the Build-Depends of debian/control"; }
+	ok "apt-get build-dep: the Build-Depends installed"
+fi
 t0=$(date +%s)
 if (cd "$work/src" && dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1; then
 	ok "dpkg-buildpackage -b -us -uc: $(cd "$work" && ls -- *.deb | tr '\n' ' ')($(($(date +%s) - t0)) s)"
