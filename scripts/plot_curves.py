@@ -44,9 +44,10 @@ PHASES = ("baseline", "warmup", "measure")
 # legacy-448 in red, fixed in green; anything else from the default cycle.
 LINESTYLES = ("-", "--", "-.", ":")
 POLICY_COLORS = {"legacy-448": "#d62728", "fixed": "#2ca02c", "close-eventfd": "#ff7f0e",
-                 "weak-notifier": "#9467bd"}
+                 "weak-notifier": "#9467bd", "glommio-448": "#d62728", "glommio-fixed": "#2ca02c"}
 POLICY_ROLE = {"legacy-448": "the bug", "fixed": "the fix", "close-eventfd": "option B",
-               "weak-notifier": "option C"}
+               "weak-notifier": "option C", "glommio-448": "the bug in glommio's shape",
+               "glommio-fixed": "the fix, glommio's shape"}
 DEFAULT_SLOPE_LIMIT = 1024.0  # bytes/iteration, exstress's default
 
 
@@ -232,7 +233,37 @@ def moving_kinds(runs):
     return moving, flat
 
 
-def draw(runs, outdir):
+def parse_ref_slope(text):
+    """--ref-slope COLUMN:PER_ITERATION:LABEL (PER_ITERATION in the column's
+    own unit: fds, or bytes for vsz_bytes/rss_bytes/heap_bytes)."""
+    parts = text.split(":", 2)
+    try:
+        if len(parts) != 3 or not parts[0] or not parts[2]:
+            raise ValueError
+        return parts[0], float(parts[1]), parts[2]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not COLUMN:PER_ITERATION:LABEL (e.g. fd_eventfd:12:seed)")
+
+
+def draw_ref_slopes(ax, col, scale, runs, refs):
+    """Reference slopes (--ref-slope) for this column: thin black lines from
+    the first run's reference sample, so a run's curve can be set beside
+    a slope reported elsewhere."""
+    first = next((r for r in runs if reference_row(r).get(col) is not None), None)
+    if first is None:
+        return
+    ref = reference_row(first)
+    x0, y0 = ref["iteration"], ref[col] / scale
+    x1 = max(r["rows"][-1]["iteration"] for r in runs)
+    for i, (c, per_iter, label) in enumerate(refs):
+        if c == col:
+            ax.plot([x0, x1], [y0, y0 + per_iter / scale * (x1 - x0)], color="black",
+                    linewidth=1.0, linestyle=("-.", ":")[i % 2], alpha=0.8, zorder=3,
+                    label=f"reference: {label}")
+
+
+def draw(runs, outdir, refs=()):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -278,6 +309,7 @@ def draw(runs, outdir):
                         linestyle=":", alpha=0.9,
                         label=f"limit, {run['policy']}: slope +{run['slope_limit'][limit] / 1024:g} "
                         f"KiB/iteration from its end-of-warm-up value")
+        draw_ref_slopes(ax, col, scale, runs, refs)
         if wend > 0:
             ax.axvspan(0, wend, color="0.92", zorder=0,
                        label="warm-up: not judged; a run's limits start at its end")
@@ -362,6 +394,11 @@ def main(argv):
     ap.add_argument("csv", nargs="+", metavar="CSV", help="exstress --csv output file(s)")
     ap.add_argument("-o", "--outdir", default=".",
                     help="directory for the PNGs (created if missing; default: .)")
+    ap.add_argument("--ref-slope", action="append", default=[], type=parse_ref_slope,
+                    metavar="COLUMN:PER_ITERATION:LABEL",
+                    help="also draw a reference slope on COLUMN's panel (e.g. fd_eventfd or "
+                         "vsz_bytes, PER_ITERATION in fds or bytes) from the first run's "
+                         "reference sample; may be repeated")
     args = ap.parse_args(argv)
 
     runs = []
@@ -372,14 +409,15 @@ def main(argv):
         print(f"plot_curves.py: {e}", file=sys.stderr)
         return 2
     # legacy-448 first (solid), fixed over it (dashed), then the rest in order
-    rank = {"legacy-448": 0, "close-eventfd": 1, "weak-notifier": 2, "fixed": 3}
+    rank = {"legacy-448": 0, "glommio-448": 0, "close-eventfd": 1, "weak-notifier": 2,
+            "fixed": 3, "glommio-fixed": 3}
     runs.sort(key=lambda r: rank.get(r["policy"], 4))
     try:
         os.makedirs(args.outdir, exist_ok=True)
     except OSError as e:
         print(f"plot_curves.py: cannot create {args.outdir}: {e.strerror}", file=sys.stderr)
         return 2
-    for path in draw(runs, args.outdir):
+    for path in draw(runs, args.outdir, args.ref_slope):
         print(f"wrote {path}")
     for run in runs:
         w = fit_window(run["rows"])
