@@ -1,8 +1,12 @@
 # scripts: the main job, plots, and their tests.
 #   make run [ITERATIONS=N]   issue 448 (legacy-448) and the fix side by side:
 #                             results/run-YYYYMMDD-HHMMSS/ (CSV, JSON, PNG, summary)
+#   make run-glommio [ITERATIONS=N]  the same in glommio's shape (glommio-448,
+#                             glommio-fixed) beside the seed's figures
 #   make plots                redraw the PNGs of the newest results/run-*/ folder
-#   make reproduce            legacy-448 under ulimit -n 256 until EMFILE, then fixed
+#   make reproduce            legacy-448 under ulimit -n 256 until EMFILE, then fixed;
+#                             then glommio-448 to EMFILE and to ENOMEM (ulimit -v)
+#                             at the predicted iteration, and glommio-fixed
 #   make check-kernels [KERNEL=LABEL] [QUICK=1] [KERNEL_TIMEOUT=SECS]
 #                             fdtrack on Debian's kernels under QEMU
 
@@ -10,11 +14,14 @@ ITERATIONS ?= 2000
 SCRIPTS_EXSTRESS := $(or $(EXS_BIN),$(BUILD)/bin/exstress)
 PYTHON3 := /usr/bin/python3
 
-.PHONY: run plots reproduce compare
+.PHONY: run run-glommio plots reproduce compare
 # run, reproduce (and gate) build everything first, so that the README's
 # fdtrack examples work right after them.
 run: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS)
 	@scripts/run_main.sh --iterations $(ITERATIONS) --exstress $(SCRIPTS_EXSTRESS)
+
+run-glommio: $(DEPS_STAMP) all $(SCRIPTS_EXSTRESS)
+	@scripts/run_main.sh --shape glommio --iterations $(ITERATIONS) --exstress $(SCRIPTS_EXSTRESS)
 
 plots: $(DEPS_STAMP)
 	@dir=$$(ls -d results/run-* 2>/dev/null | sort | tail -n 1); \

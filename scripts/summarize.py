@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-EXPECTED_EXIT = {"legacy-448": 1, "fixed": 0}
+EXPECTED_EXIT = {"legacy-448": 1, "fixed": 0, "glommio-448": 1, "glommio-fixed": 0}
 EXIT_MEANING = {0: "pass", 1: "leak", 2: "error"}
 
 
