@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -35,6 +37,13 @@ static double vsz_mib(void)
 	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
 	fclose(f);
 	return (double)pages * (double)sysconf(_SC_PAGESIZE) / MIB;
+}
+
+/* valgrind maps memory of its own as the program runs: VSZ says nothing */
+static int under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+	return p && strstr(p, "vgpreload");
 }
 
 /* A task parked for good: pending, and nobody keeps its waker. */
@@ -157,8 +166,8 @@ START_TEST(glommio_fixed_frees_everything)
 			      left.fds.other, left.threads);
 	}
 	double grew = vsz_mib() - vsz0;
-	ck_assert_msg(grew < 1.0, "%d executors left %.2f MiB of VSZ", CYCLES,
-		      grew);
+	ck_assert_msg(grew < 1.0 || under_valgrind(),
+		      "%d executors left %.2f MiB of VSZ", CYCLES, grew);
 }
 END_TEST
 
@@ -208,9 +217,14 @@ int main(void)
 	TCase *tc = tcase_create("glommio");
 	tcase_set_timeout(tc, 60);
 	/* _i: tasks left parked (0: glommio's blocking thread alone) */
-	tcase_add_loop_test(tc, glommio_448_leaves_what_glommio_left, 0, 3);
 	tcase_add_loop_test(tc, glommio_fixed_frees_everything, 0, 3);
 	tcase_add_test(tc, glommio_acquisitions_fail_cleanly);
 	suite_add_tcase(s, tc);
+	/* check-valgrind skips this tag: its fds stay open at exit */
+	TCase *leaks = tcase_create("glommio-448");
+	tcase_set_tags(leaks, "leaks-on-purpose");
+	tcase_set_timeout(leaks, 60);
+	tcase_add_loop_test(leaks, glommio_448_leaves_what_glommio_left, 0, 3);
+	suite_add_tcase(s, leaks);
 	return check_run_suite(s);
 }
