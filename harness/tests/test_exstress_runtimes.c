@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exstress.h"
 #include "exstress_testlib.h"
@@ -133,6 +134,28 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+/* A built-in runtime whose module is not beside exstress (its package
+ * was missing when exstress was built): exit 2 naming the package. */
+START_TEST(missing_module_names_its_package)
+{
+	char dir[] = "/tmp/exs-rt-XXXXXX", bin[96], cmd[256];
+	const char *args[] = { "--runtime", "glib", NULL };
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(bin, sizeof(bin), "%s/exstress", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", EXS_BIN, bin);
+	ck_assert_int_eq(system(cmd), 0);
+	struct run r = run(bin, NULL, 0, 0, args);
+	unlink(bin);
+	rmdir(dir);
+	ck_assert_msg(r.rc == 2, "exit %d:\n%s", r.rc, r.err);
+	ck_assert_msg(strstr(r.err, "glib.so is missing") &&
+			      strstr(r.err, "libglib2.0-dev"),
+		      "%s", r.err);
+	run_free(&r);
+}
+END_TEST
+
 /* rex is the default runtime, its label its policy, as before. */
 START_TEST(rex_unchanged)
 {
@@ -158,6 +181,7 @@ int main(void)
 	tcase_add_loop_test(tc, usage_errors, 0,
 			    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, rex_unchanged);
+	tcase_add_test(tc, missing_module_names_its_package);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
