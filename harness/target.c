@@ -136,7 +136,6 @@ static void *loop_thread(void *arg)
 		s->what = "running a turn";
 	}
 	a->teardown(s->loop, t->how);
-	s->loop = NULL;
 	return NULL;
 }
 
@@ -217,19 +216,23 @@ static int loops_iteration(struct exs_target *t, enum exs_scenario sc,
 			break;
 		}
 	}
-	pthread_mutex_lock(&t->mu);
-	while (t->ready < started)
-		pthread_cond_wait(&t->cv, &t->mu);
-	pthread_mutex_unlock(&t->mu);
-	/* every loop has parked its tasks: wake them from this thread */
-	for (unsigned i = 0; i < started; i++)
-		if (t->slots[i].loop && !t->slots[i].err &&
-		    t->slots[i].plan[EXS_PARK_WAKE] && t->a->wake)
-			t->a->wake(t->slots[i].loop);
-	pthread_mutex_lock(&t->mu);
-	t->go = 1;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mu);
+	/* Wakes: once every loop has parked its tasks (and waits), wake them
+	 * from this thread. Without, the loops never wait and this thread
+	 * touches no slot until it joined its thread. */
+	if (!t->go) {
+		pthread_mutex_lock(&t->mu);
+		while (t->ready < started)
+			pthread_cond_wait(&t->cv, &t->mu);
+		pthread_mutex_unlock(&t->mu);
+		for (unsigned i = 0; i < started; i++)
+			if (t->slots[i].loop && !t->slots[i].err &&
+			    t->slots[i].plan[EXS_PARK_WAKE] && t->a->wake)
+				t->a->wake(t->slots[i].loop);
+		pthread_mutex_lock(&t->mu);
+		t->go = 1;
+		pthread_cond_broadcast(&t->cv);
+		pthread_mutex_unlock(&t->mu);
+	}
 	for (unsigned i = 0; i < started; i++) {
 		struct slot *s = &t->slots[i];
 		pthread_join(s->thread, NULL);
@@ -296,13 +299,21 @@ void exs_target_free(struct exs_target *t)
 
 /* ---- opening ------------------------------------------------------------ */
 
+/* TSan refuses to see a library it ignores unloaded (the suppression at
+ * the end of this file): in TSan builds the modules stay. */
+#ifdef __SANITIZE_THREAD__
+#define DL_KEEP RTLD_NODELETE
+#else
+#define DL_KEEP 0
+#endif
+
 /* A plugin: PATH.so defining exs_adapter with our ABI. */
 static int load_plugin(struct exs_target *t, const char *path, char *msg,
 		       size_t len)
 {
 	const struct exs_adapter *a;
 
-	if (!(t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+	if (!(t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | DL_KEEP))) {
 		snprintf(msg, len, "--runtime %s: cannot load it: %s", path,
 			 dlerror());
 		return -ENOENT;
@@ -529,3 +540,14 @@ fail:
 	exs_target_free(t);
 	return rc;
 }
+
+#ifdef __SANITIZE_THREAD__
+/* TSan builds: libuv closes fds with a raw close syscall TSan does not see
+ * (uv__close_nocancel), so every fd number it reuses looked like a race
+ * between two loops' threads. Its interceptors are ignored. */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "called_from_lib:libuv.so.1\n";
+}
+#endif
