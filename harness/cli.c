@@ -63,6 +63,8 @@ void exs_usage(FILE *out)
 		"                      (default correct; other runtimes run `all` by default)\n"
 		"  --policy P          fixed | legacy-448 (the glommio #448 bug) | close-eventfd |\n"
 		"                      weak-notifier (the seed's options B and C, for comparison)\n"
+		"                      | glommio-448 | glommio-fixed (glommio 0.6's executor:\n"
+		"                      its blocking thread, rings and I/O memory too)\n"
 		"                                                                  (default fixed)\n"
 		"  --iterations N      measured iterations per scenario            (default 1000)\n"
 		"  --duration SECONDS  run each scenario this long instead of N iterations (not\n"
