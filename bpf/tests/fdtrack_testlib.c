@@ -279,9 +279,9 @@ int cli_rc(int rc, const char *json_path)
 	missed = json_num(slurp(json_path), "runs_missed");
 	if (missed <= 0)
 		return rc;
-	printf("NOTE: the kernel skipped %ld runs of fdtrack's programs; "
+	printf("NOTE: the kernel skipped %ld run%s of fdtrack's programs; "
 	       "fdtrack said its report is not exact (exit 2)\n",
-	       missed);
+	       missed, missed == 1 ? "" : "s");
 	return 0;
 }
 

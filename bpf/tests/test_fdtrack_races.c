@@ -91,10 +91,10 @@ static uint64_t skipped(struct fdtrack *t)
 	static uint64_t said;
 
 	if (n && n != said) {
-		printf("NOTE: the kernel skipped %llu runs of fdtrack's "
+		printf("NOTE: the kernel skipped %llu run%s of fdtrack's "
 		       "programs (preemptible syscall tracepoints): checking "
 		       "the losses are within them, not exact counts\n",
-		       (unsigned long long)n);
+		       (unsigned long long)n, n == 1 ? "" : "s");
 		said = n;
 	}
 	return n;
