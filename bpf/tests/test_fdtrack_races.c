@@ -129,16 +129,27 @@ static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
 		ck_assert_int_eq(fdtrack_reconcile(t), 0);
 	c = counts(t);
 	proc_counts(pid, p);
+	/* the one race §4.3 leaves out: a close whose exit could not read
+	 * its number fresh 4 times. Seen under QEMU's TCG (10-30 times
+	 * slower), never natively: allowed only on a machine the caller
+	 * says is slow (CK_TIMEOUT_MULTIPLIER, as make check-kernels) */
+	uint64_t lost_ok = slow_factor() > 1 ? c.races_lost : 0;
+
+	if (lost_ok)
+		printf("NOTE: %llu races for an fd number lost (races_lost): "
+		       "as many closes may be filed outside syscalls\n",
+		       (unsigned long long)c.races_lost);
 	for (int k = 0; k < FDKIND_COUNT; k++) {
-		ck_assert_msg(c.closed_outside_syscalls[k] +
-					      c.opened_outside_syscalls[k] <=
-				      miss,
+		ck_assert_msg(c.opened_outside_syscalls[k] <= miss &&
+				      c.closed_outside_syscalls[k] <=
+					      miss + lost_ok,
 			      "%s: closed/opened outside syscalls %llu/%llu, "
-			      "%llu runs skipped",
+			      "%llu runs skipped, %llu races lost",
 			      fdkind_name(k),
 			      (unsigned long long)c.closed_outside_syscalls[k],
 			      (unsigned long long)c.opened_outside_syscalls[k],
-			      (unsigned long long)miss);
+			      (unsigned long long)miss,
+			      (unsigned long long)c.races_lost);
 		ck_assert_msg(
 			c.at_start[k] + c.opens[k] +
 					c.opened_outside_syscalls[k] ==
