@@ -58,6 +58,8 @@ int run_cli(char *const argv[], const char *out, uid_t as);
 /* Start the CLI (stdout+stderr to out, stdin from in_fd or /dev/null). */
 pid_t start_cli(char *const argv[], const char *out, int in_fd);
 /* Exit status of pid (128+N if killed by signal N); fails after timeout. */
+double slow_factor(void);
+int cli_rc(int rc, const char *json_path);
 int wait_exit(pid_t pid, double timeout);
 /* Wait until file contains text; fails after timeout. */
 void wait_text(const char *file, const char *text, double timeout);

@@ -233,7 +233,7 @@ START_TEST(test_cli_flood)
 	 * target with a single eventfd */
 	ck_assert_int_eq(run_cli(small, NULL, 0), 0);
 	base = json_num(slurp(json), "traced");
-	ck_assert_int_eq(run_cli(argv, NULL, 0), 0);
+	ck_assert_int_eq(cli_rc(run_cli(argv, NULL, 0), json), 0);
 	j = slurp(json);
 	opens = json_kind(j, "opens", "eventfd");
 	lost = json_num(j, "lost_events");

@@ -74,35 +74,95 @@ static void *thread_opens(void *p)
 	return NULL;
 }
 
+/* Runs of fdtrack's programs the kernel skipped. Linux 7.x runs the
+ * programs of its syscall tracepoints preemptibly (PREEMPT_LAZY, Debian's
+ * default there): while one thread is preempted inside fdtrack_sys_exit,
+ * the kernel skips that program for every other thread leaving a syscall
+ * on the CPU, and counts the skip (recursion_misses). No program on a
+ * syscall tracepoint can avoid it (docs/design.md §4.1b). Where it
+ * happened, the syscall view cannot be exact, and what must hold instead
+ * is what fdtrack promises then: it knows (fdtrack_runs_missed()), every
+ * loss is within the skipped runs, the totals balance with the losses
+ * under *_outside_syscalls, and live agrees with /proc after a
+ * reconcile. With no skip (every 6.x kernel), everything exact. */
+static uint64_t skipped(struct fdtrack *t)
+{
+	uint64_t n = fdtrack_runs_missed(t);
+	static uint64_t said;
+
+	if (n && n != said) {
+		printf("NOTE: the kernel skipped %llu run%s of fdtrack's "
+		       "programs (preemptible syscall tracepoints): checking "
+		       "the losses are within them, not exact counts\n",
+		       (unsigned long long)n, n == 1 ? "" : "s");
+		said = n;
+	}
+	return n;
+}
+
+/* opens or closes of a kind: `want` exactly, or with skipped runs at most
+ * that many fewer */
+#define assert_seen(t, got, want)                                           \
+	do {                                                                \
+		uint64_t got_ = (got), want_ = (want), miss_ = skipped(t);  \
+		if (!miss_)                                                 \
+			ck_assert_uint_eq(got_, want_);                     \
+		else                                                        \
+			ck_assert_msg(got_ <= want_ && want_ - got_ <= miss_, \
+				      "%s: %llu of %llu seen, %llu runs "   \
+				      "skipped",                            \
+				      #got, (unsigned long long)got_,       \
+				      (unsigned long long)want_,            \
+				      (unsigned long long)miss_);           \
+	} while (0)
+
 /* The syscall view alone is exact: opens == closes + live with nothing
  * under *_outside_syscalls, and every live fd has its opening stack. */
 static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
 			 unsigned want_uring)
 {
-	struct fdtrack_counts c = counts(t);
+	struct fdtrack_counts c;
 	unsigned p[FDKIND_COUNT];
+	uint64_t miss = skipped(t);
 
+	if (miss) /* the syscall view alone is not exact: fix it up */
+		ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	c = counts(t);
 	proc_counts(pid, p);
-	/* a kernel that skipped runs (preemptible syscall tracepoints) says
-	 * so: the counts below cannot be exact then */
-	ck_assert_msg(fdtrack_runs_missed(t) == 0,
-		      "the kernel skipped %llu runs of fdtrack's programs",
-		      (unsigned long long)fdtrack_runs_missed(t));
+	/* the one race §4.3 leaves out: a close whose exit could not read
+	 * its number fresh 4 times. Seen under QEMU's TCG (10-30 times
+	 * slower), never natively: allowed only on a machine the caller
+	 * says is slow (CK_TIMEOUT_MULTIPLIER, as make check-kernels) */
+	uint64_t lost_ok = slow_factor() > 1 ? c.races_lost : 0;
+
+	if (lost_ok)
+		printf("NOTE: %llu races for an fd number lost (races_lost): "
+		       "as many closes may be filed outside syscalls\n",
+		       (unsigned long long)c.races_lost);
 	for (int k = 0; k < FDKIND_COUNT; k++) {
-		ck_assert_msg(c.closed_outside_syscalls[k] == 0 &&
-				      c.opened_outside_syscalls[k] == 0,
-			      "%s: closed/opened outside syscalls %llu/%llu",
+		ck_assert_msg(c.opened_outside_syscalls[k] <= miss &&
+				      c.closed_outside_syscalls[k] <=
+					      miss + lost_ok,
+			      "%s: closed/opened outside syscalls %llu/%llu, "
+			      "%llu runs skipped, %llu races lost",
 			      fdkind_name(k),
 			      (unsigned long long)c.closed_outside_syscalls[k],
-			      (unsigned long long)c.opened_outside_syscalls[k]);
+			      (unsigned long long)c.opened_outside_syscalls[k],
+			      (unsigned long long)miss,
+			      (unsigned long long)c.races_lost);
 		ck_assert_msg(
-			c.at_start[k] + c.opens[k] == c.closes[k] + c.live[k] &&
+			c.at_start[k] + c.opens[k] +
+					c.opened_outside_syscalls[k] ==
+				c.closes[k] + c.closed_outside_syscalls[k] +
+					c.live[k] &&
 				c.live[k] == p[k],
-			"%s: at start %llu opens %llu closes %llu live %llu "
-			"/proc %u",
+			"%s: at start %llu opens %llu (+%llu outside) closes "
+			"%llu (+%llu outside) live %llu /proc %u",
 			fdkind_name(k), (unsigned long long)c.at_start[k],
 			(unsigned long long)c.opens[k],
+			(unsigned long long)c.opened_outside_syscalls[k],
 			(unsigned long long)c.closes[k],
+			(unsigned long long)c.closed_outside_syscalls[k],
 			(unsigned long long)c.live[k], p[k]);
 	}
 	ck_assert_int_eq(p[EFD], want_efd);
@@ -144,8 +204,8 @@ START_TEST(test_other_threads_counted)
 	ck_assert_int_eq(counts(t).lost_events, 0);
 	/* before any snapshot: the syscall view alone */
 	assert_exact(t, me, RACE_THREADS, RACE_THREADS);
-	ck_assert_int_eq(counts(t).opens[EFD], RACE_THREADS * (want + 1));
-	ck_assert_int_eq(counts(t).opens[URING], RACE_THREADS);
+	assert_seen(t, counts(t).opens[EFD], RACE_THREADS * (want + 1));
+	assert_seen(t, counts(t).opens[URING], RACE_THREADS);
 	ck_assert_int_eq(fdtrack_reconcile(t), 0);
 	assert_exact(t, me, RACE_THREADS, RACE_THREADS);
 	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
@@ -154,8 +214,10 @@ START_TEST(test_other_threads_counted)
 			continue; /* e.g. fdtrack's own epoll fd */
 		sum += g[i].count;
 #ifndef __SANITIZE_THREAD__ /* TSan's interceptors stop the stack walk */
-		ck_assert_msg(g[i].nframes > 0, "%u %s fds without a stack",
-			      g[i].count, fdkind_name(g[i].kind));
+		/* an fd whose open the kernel skipped has none */
+		ck_assert_msg(g[i].nframes > 0 || g[i].count <= skipped(t),
+			      "%u %s fds without a stack", g[i].count,
+			      fdkind_name(g[i].kind));
 #endif
 	}
 	ck_assert_int_eq(sum, 2 * RACE_THREADS);
@@ -165,7 +227,7 @@ START_TEST(test_other_threads_counted)
 		io_uring_queue_exit(&args[i].ring);
 	}
 	assert_exact(t, me, 0, 0);
-	ck_assert_int_eq(counts(t).closes[EFD], RACE_THREADS * (want + 1));
+	assert_seen(t, counts(t).closes[EFD], RACE_THREADS * (want + 1));
 	fdtrack_close(t);
 }
 END_TEST
@@ -208,7 +270,7 @@ START_TEST(test_dup3_during_snapshots)
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	assert_exact(t, getpid(), 0, 0);
-	ck_assert_int_eq(counts(t).opens[EFD], 2 * (DUP3_ITERS + 1));
+	assert_seen(t, counts(t).opens[EFD], 2 * (DUP3_ITERS + 1));
 	fdtrack_close(t);
 }
 END_TEST
@@ -247,8 +309,10 @@ START_TEST(test_burst_keeps_stacks)
 				 0);
 	for (int i = 0; i < BURST_THREADS; i++)
 		pthread_join(th[i], NULL);
-	ck_assert_int_eq(counts(t).opens[EFD],
-			 BURST_THREADS * (BURST_PAIRS + BURST_KEPT));
+	assert_seen(t, counts(t).opens[EFD],
+		    BURST_THREADS * (BURST_PAIRS + BURST_KEPT));
+	if (skipped(t)) /* fds whose open was skipped: found, stackless */
+		ck_assert_int_eq(fdtrack_reconcile(t), 0);
 	ck_assert_int_eq(fdtrack_live_groups(t, &g, &n), 0);
 	for (size_t i = 0; i < n; i++) {
 		if (g[i].kind != EFD)
@@ -259,16 +323,20 @@ START_TEST(test_burst_keeps_stacks)
 	}
 	ck_assert_uint_eq(sum, BURST_THREADS * BURST_KEPT);
 #ifndef __SANITIZE_THREAD__ /* TSan's interceptors stop the stack walk */
-	ck_assert_msg(nostack == 0, "%u of %u eventfds without a stack",
-		      nostack, sum);
+	ck_assert_msg(nostack <= skipped(t),
+		      "%u of %u eventfds without a stack", nostack, sum);
 #endif
 	ck_assert_int_eq(counts(t).stacks_dropped, 0);
 	fdtrack_groups_free(g, n);
 	for (int i = 0; i < BURST_THREADS; i++)
 		for (int j = 0; j < BURST_KEPT; j++)
 			close(kept[i][j]);
-	agree(t, getpid());
-	no_outside(t);
+	if (!skipped(t)) {
+		agree(t, getpid());
+		no_outside(t);
+	} else {
+		assert_exact(t, getpid(), 0, 0);
+	}
 	fdtrack_close(t);
 }
 END_TEST
