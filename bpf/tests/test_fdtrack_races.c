@@ -136,9 +136,11 @@ static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
 	uint64_t lost_ok = slow_factor() > 1 ? c.races_lost : 0;
 
 	if (lost_ok)
-		printf("NOTE: %llu races for an fd number lost (races_lost): "
-		       "as many closes may be filed outside syscalls\n",
-		       (unsigned long long)c.races_lost);
+		printf("NOTE: %llu race%s for an fd number lost "
+		       "(races_lost): as many closes may be filed outside "
+		       "syscalls\n",
+		       (unsigned long long)c.races_lost,
+		       c.races_lost == 1 ? "" : "s");
 	for (int k = 0; k < FDKIND_COUNT; k++) {
 		ck_assert_msg(c.opened_outside_syscalls[k] <= miss &&
 				      c.closed_outside_syscalls[k] <=
