@@ -148,8 +148,18 @@ mode() {
 }
 
 mode -n fds "$(awk -v g="$gf" 'BEGIN { printf "%d", g + 0.5 }')" 32 4096 1 "Too many open files"
-mode -v KiB "${gv%.*}" "$base_vsz" $((base_vsz + 1048576)) 64 "Cannot allocate memory"
-if [ $status -eq 0 ]; then
+# A sanitizer build reserves its shadow memory up front (terabytes of
+# VSZ): no address-space limit can let it start and then run out later.
+if [ "$base_vsz" -gt $((1 << 40 >> 10)) ]; then
+	echo "reproduce: ulimit -v not tried: this exstress holds $((base_vsz / 1048576)) GiB of address space" \
+		"before its first iteration (a sanitizer build's shadow memory); the ENOMEM part needs a plain build (make reproduce)"
+	vsz_skipped=1
+else
+	mode -v KiB "${gv%.*}" "$base_vsz" $((base_vsz + 1048576)) 64 "Cannot allocate memory"
+fi
+if [ $status -eq 0 ] && [ -n "${vsz_skipped:-}" ]; then
+	echo "reproduce: OK: glommio-448 ran out of fds where predicted; glommio-fixed did not (address space: not tried, above)"
+elif [ $status -eq 0 ]; then
 	echo "reproduce: OK: glommio-448 ran out of fds, then of address space, where predicted; glommio-fixed did not"
 fi
 exit $status

@@ -12,3 +12,7 @@ finish() {
 	[ "$fails" -eq 0 ]
 	exit
 }
+# An exstress built with ASan or TSan (make check-asan, check-tsan): its
+# shadow memory takes terabytes of address space and its allocator keeps
+# freed memory a while, so VSZ limits and VSZ slopes mean nothing there.
+sanitized() { grep -qaE '__asan_init|__tsan_init' "$1"; }
