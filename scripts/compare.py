@@ -558,11 +558,19 @@ def main(argv):
         return 2
     print(md)
     expected = {"legacy-448": 1, "close-eventfd": 1, "weak-notifier": 1, "fixed": 0}
-    wrong = [r["name"] for r in rows
-             if r["exit"] != (expected[r["policy"]] if r["scenario"] in SCENARIOS else 0)]
+    # options B and C leak only memory: where exstress could not count the
+    # heap (a sanitizer build owns malloc) their verdict says nothing
+    unjudged = [r["name"] for r in rows
+                if r["policy"] in ("close-eventfd", "weak-notifier")
+                and r["scenario"] in SCENARIOS and r["heap_bytes_per_iter"] is None]
+    wrong = [r["name"] for r in rows if r["name"] not in unjudged
+             and r["exit"] != (expected[r["policy"]] if r["scenario"] in SCENARIOS else 0)]
     if wrong:
         print(f"compare: FAILED: unexpected verdict for {', '.join(wrong)}", file=sys.stderr)
         return 1
+    if unjudged:
+        print(f"compare: not judged: {', '.join(unjudged)} (they leak only memory, and "
+              "this exstress could not count the heap: a sanitizer build)")
     print(f"compare: OK: {outdir}" + ("" if all(r["probe"] != "proc-only" for r in rows) else
                                        " (WITHOUT the eBPF probe: /proc sampling only)"))
     return 0

@@ -17,14 +17,20 @@ C="scripts/compare.py --exstress $EXSTRESS --bench $BENCH"
 $C --iterations 100 --probe off --smoke --outdir "$tmp/c" >"$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && ok "compare.py exit 0" || bad "compare.py exit $rc: $(tail -5 "$tmp/out")"
-python3 - "$tmp/c/compare.json" <<'PY' && ok "every option's verdict and teardown as stated" || bad "verdicts: see above"
+# A sanitizer build owns malloc, so exstress cannot count the heap there
+# (it says "heap not available"): the options that leak only memory
+# (close-eventfd, weak-notifier) are not judged in such a build.
+sanitized "$EXSTRESS" && heap=0 || heap=1
+python3 - "$tmp/c/compare.json" "$heap" <<'PY' && ok "every option's verdict and teardown as stated" || bad "verdicts: see above"
 import json, sys
 rows = {r["name"]: r for r in json.load(open(sys.argv[1]))["rows"]}
+heap = sys.argv[2] == "1"
 want = {}
 for sc in ("issue448", "joins"):
     for p, v in (("legacy-448", "leak"), ("close-eventfd", "leak"),
                  ("weak-notifier", "leak"), ("fixed", "pass")):
-        want[f"{sc}-{p}"] = v
+        if heap or p in ("legacy-448", "fixed"):
+            want[f"{sc}-{p}"] = v
 want["long-lived-legacy-448"] = want["thread-local-legacy-448"] = "pass"
 bad = 0
 for name, v in want.items():
@@ -37,10 +43,12 @@ for name, v in want.items():
         print(f"  {name}: {ev} eventfds/iteration, want 2"); bad += 1
     if ("close-eventfd" in name or "weak-notifier" in name) and (ev != 0 or not r["heap_bytes_per_iter"] > 0):
         print(f"  {name}: eventfd {ev}, heap {r['heap_bytes_per_iter']}: want 0 and growth"); bad += 1
-    if name.endswith("-fixed") and (r["destructors_run_pct"] != 100 or r["heap_bytes_per_iter"] != 0):
+    if name.endswith("-fixed") and (r["destructors_run_pct"] != 100 or (heap and r["heap_bytes_per_iter"] != 0)):
         print(f"  {name}: destructors {r['destructors_run_pct']}%, heap {r['heap_bytes_per_iter']}"); bad += 1
 sys.exit(1 if bad else 0)
 PY
+[ $heap = 1 ] || { grep -q '^compare: not judged: issue448-close-eventfd, issue448-weak-notifier' "$tmp/out" &&
+	ok "heap-only options not judged without the heap, and said so" || bad "no 'not judged' line"; }
 for f in compare.md eventfd.png memory.png; do
 	[ -s "$tmp/c/$f" ] && ok "$f written" || bad "$f missing"
 done
