@@ -186,7 +186,9 @@ int diagnose_load_error(int err, const char *step)
 	if (feature)
 		return lib_fail(-EOPNOTSUPP,
 				"fdtrack: this kernel (Linux %s) lacks %s, "
-				"which fdtrack needs (%s failed: %s)",
+				"which every mode of fdtrack needs (%s failed: "
+				"%s); exstress --probe off still measures fds "
+				"and memory from /proc",
 				u.release, feature, step, strerror(-err));
 	if (prog[0])
 		return lib_fail(
