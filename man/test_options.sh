@@ -9,14 +9,9 @@
 #   - make help lists every .PHONY target.
 # FDTRACK and EXSTRESS name the binaries (the make check wrapper sets them).
 set -u
-cd "$(dirname "$0")/.." || exit 2
+. "$(dirname "$0")/../scripts/tests/testlib.sh"
 FDTRACK=${FDTRACK:-build/bin/fdtrack}
 EXSTRESS=${EXSTRESS:-build/bin/exstress}
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 
 # Long options of a C file's `struct option NAME[] = { ... };`
 table_longs() {
@@ -102,5 +97,4 @@ else
 	bad "make help failed: $(cat "$tmp/help")"
 fi
 
-echo "test_man_options: $fails failed"
-[ "$fails" -eq 0 ]
+finish test_man_options

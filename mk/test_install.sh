@@ -8,19 +8,9 @@
 # finally make uninstall leaves nothing. BUILD names the build directory,
 # MAKE_VARS its make variables (SAN=asan ...).
 set -u
-cd "$(dirname "$0")/.." || exit 2
+. "$(dirname "$0")/../scripts/tests/testlib.sh"
 top=$(pwd -P)
 BUILD=$(cd "${BUILD:-build}" && pwd -P) || exit 2
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails + 1)); }
-finish() {
-	echo "test_install: $fails failed"
-	[ "$fails" -eq 0 ]
-	exit
-}
 # MAKE_VARS: the build's SAN= and OPT= (the make check wrapper sets them)
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory BUILD="$BUILD" ${MAKE_VARS:-} "$@"; }
 
@@ -29,7 +19,7 @@ mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory BUIL
 # on the plain build, check-asan and check-tsan say so and pass.
 case " ${MAKE_VARS:-} " in *" SAN=asan "* | *" SAN=tsan "*)
 	echo "skip: a sanitizer build (${MAKE_VARS}) is not what make install installs; make check tests the plain one"
-	finish ;;
+	finish test_install ;;
 esac
 
 dest=$tmp/root
@@ -40,7 +30,7 @@ version=$(scripts/version.sh) || exit 2
 if ! mk install DESTDIR="$dest" PREFIX="$prefix" >"$tmp/install.log" 2>&1; then
 	bad "make install failed:"
 	cat "$tmp/install.log"
-	finish
+	finish test_install
 fi
 ok "make install DESTDIR=... PREFIX=$prefix"
 
@@ -159,4 +149,4 @@ mk uninstall DESTDIR="$dest" PREFIX="$prefix" >"$tmp/uninstall.log" 2>&1 || bad 
 left=$(find "$dest" \( -type f -o -type l \) | sed "s|^$dest||")
 [ -z "$left" ] && ok "make uninstall left no file" || bad "make uninstall left:" $left
 
-finish
+finish test_install

@@ -28,11 +28,12 @@ weak-notifier leak, fixed and the workarounds pass), 1 otherwise, 2 on a usage
 or environment error.
 """
 import argparse
-import datetime
 import json
 import os
 import subprocess
 import sys
+
+from results_dir import results_dir
 
 POLICIES = ("legacy-448", "close-eventfd", "weak-notifier", "fixed")
 OPTION = {"legacy-448": "the bug", "close-eventfd": "option B", "weak-notifier": "option C",
@@ -469,18 +470,6 @@ def replot(outdir):
     return 0
 
 
-def new_outdir():
-    base = os.path.join("results", "compare-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    for n in range(1, 100):
-        path = base if n == 1 else f"{base}-{n}"
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            continue
-    raise Failure(f"cannot create a new folder next to {base}")
-
-
 def main(argv):
     ap = argparse.ArgumentParser(
         prog="compare.py", description=__doc__.split("\n")[0],
@@ -508,13 +497,10 @@ def main(argv):
             print(f"compare.py: {tool} not found: run 'make' first", file=sys.stderr)
             return 2
     try:
-        if args.outdir:
-            if os.path.isdir(args.outdir) and os.listdir(args.outdir):
-                raise Failure(f"{args.outdir} exists and is not empty; not overwriting it")
-            os.makedirs(args.outdir, exist_ok=True)
-            outdir = args.outdir
-        else:
-            outdir = new_outdir()
+        try:
+            outdir = results_dir(args.outdir, "compare")
+        except (ValueError, OSError) as e:
+            raise Failure(str(e))
         rows = []
         probe = args.probe
         runs = [(sc, p, f"{sc}-{p}") for sc in SCENARIOS for p in POLICIES] + \

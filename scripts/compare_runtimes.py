@@ -24,11 +24,12 @@ Exit status: 0 when every correct teardown passes and every careless one
 leaks, 1 otherwise, 2 on a usage or environment error.
 """
 import argparse
-import datetime
 import json
 import os
 import subprocess
 import sys
+
+from results_dir import results_dir
 
 RUNTIMES = ("rex", "libuv", "libevent", "glib", "tokio")
 TEARDOWNS = ("correct", "careless")
@@ -130,19 +131,6 @@ def plots(rows, outdir):
         plt.close(fig)
 
 
-def new_outdir():
-    base = os.path.join("results", "runtimes-" +
-                        datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    for n in range(1, 100):
-        path = base if n == 1 else f"{base}-{n}"
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            continue
-    raise Failure(f"cannot create a new folder next to {base}")
-
-
 def main(argv):
     ap = argparse.ArgumentParser(prog="compare_runtimes.py",
                                  description=__doc__.split("\n")[0])
@@ -160,13 +148,10 @@ def main(argv):
               file=sys.stderr)
         return 2
     try:
-        if args.outdir:
-            if os.path.isdir(args.outdir) and os.listdir(args.outdir):
-                raise Failure(f"{args.outdir} exists and is not empty; not overwriting it")
-            os.makedirs(args.outdir, exist_ok=True)
-            outdir = args.outdir
-        else:
-            outdir = new_outdir()
+        try:
+            outdir = results_dir(args.outdir, "runtimes")
+        except (ValueError, OSError) as e:
+            raise Failure(str(e))
         rows = []
         for runtime in args.runtimes.split(","):
             for teardown in TEARDOWNS:

@@ -137,6 +137,11 @@ int bench_write_json(const struct bench_run *run, const char *path,
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* fig_exstress.c: r fails if an fd count moved while acc sampled (a
+ * figure of exstress's cycle must not time a leak); what: "under fixed" */
+struct exs_verdict_acc;
+void bench_fds_steady(const struct exs_verdict_acc *acc,
+		      struct bench_result *r, const char *what);
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int bench_ncpus(void);
 /* --only: is a result with this name selected? "family/variant" is also

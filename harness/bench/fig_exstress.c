@@ -323,6 +323,26 @@ static const char *scenario_variant(unsigned i)
 /* Warm-up as exstress does it, then the interleaved repetitions; under
  * fixed the fds must come back to the reference after every iteration, as
  * exstress's verdict demands, or the figure measured a broken run. */
+
+/* A figure timed through exstress's own sampling fails if an fd count
+ * moved during it: the cost of a leaking cycle is not the figure's. */
+void bench_fds_steady(const struct exs_verdict_acc *acc,
+		      struct bench_result *r, const char *what)
+{
+	struct exs_limits lim;
+	struct exs_verdict v;
+
+	exs_limits_default(&lim);
+	exs_verdict_end(acc, &lim, &v);
+	for (int k = 0; k < FDKIND_COUNT; k++)
+		if (v.fd_max_dev[k])
+			snprintf(r->error, sizeof(r->error),
+				 "%s fds moved by %lld during the run: a leak "
+				 "%s?",
+				 fdkind_name((enum fdkind)k),
+				 (long long)v.fd_max_dev[k], what);
+}
+
 static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 			     unsigned long long warmup)
 {
@@ -374,17 +394,7 @@ static void measure_scenario(struct bench_run *run, struct iteration_arg *a,
 	if (bench_interleave(r, bench_reps(o, 5), rep_exstress_iterations, a,
 			     rep_floor_iterations, a))
 		return;
-	struct exs_limits lim;
-	struct exs_verdict v;
-	exs_limits_default(&lim);
-	exs_verdict_end(&acc, &lim, &v);
-	for (int k = 0; k < FDKIND_COUNT; k++)
-		if (v.fd_max_dev[k])
-			snprintf(r->error, sizeof(r->error),
-				 "%s fds moved by %lld during the "
-				 "run: a leak under fixed?",
-				 fdkind_name((enum fdkind)k),
-				 (long long)v.fd_max_dev[k]);
+	bench_fds_steady(&acc, r, "under fixed");
 }
 
 static void run_exstress_iteration(struct bench_run *run)

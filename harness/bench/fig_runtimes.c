@@ -169,17 +169,7 @@ static void measure_runtime(struct bench_run *run, const char *name)
 	if (bench_interleave(r, bench_reps(o, 15), rep_exstress, &a, rep_bare,
 			     &a))
 		goto out;
-	struct exs_limits lim;
-	struct exs_verdict v;
-	exs_limits_default(&lim);
-	exs_verdict_end(&acc, &lim, &v);
-	for (int k = 0; k < FDKIND_COUNT; k++)
-		if (v.fd_max_dev[k])
-			snprintf(r->error, sizeof(r->error),
-				 "%s fds moved by %lld: a leak of the correct "
-				 "teardown?",
-				 fdkind_name((enum fdkind)k),
-				 (long long)v.fd_max_dev[k]);
+	bench_fds_steady(&acc, r, "of the correct teardown");
 out:
 	exs_target_free(a.t);
 	exs_sampler_close(&sampler);

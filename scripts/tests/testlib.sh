@@ -1,7 +1,8 @@
-# Sourced by every scripts/tests/test_*.sh: run from the repository's top,
-# a temporary directory $tmp removed on exit, ok/bad lines counted in
-# $fails, and `finish NAME` to print the count and exit with it.
-cd "$(dirname "$0")/../.." || exit 2
+# Sourced by every shell test (scripts/tests/test_*.sh, mk/test_install.sh,
+# man/test_options.sh): run from the repository's top, a temporary
+# directory $tmp removed on exit, ok/bad lines counted in $fails, and
+# `finish NAME` to print the count and exit with it.
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 fails=0
