@@ -413,10 +413,10 @@ static void print_clean(FILE *out, const struct fdtrack_process *p,
 	print_status(out, p, ri);
 	if (std || sup)
 		fprintf(out,
-			", leaked none of the %llu fds it opened (%llu left "
+			", leaked none of the %llu %s it opened (%llu left "
 			"at 0-2, stdin/stdout/stderr; %llu suppressed): ",
-			(unsigned long long)opened, (unsigned long long)std,
-			(unsigned long long)sup);
+			(unsigned long long)opened, fds_word(opened),
+			(unsigned long long)std, (unsigned long long)sup);
 	else if (opened == 1)
 		fprintf(out, ", closed the 1 fd it opened: ");
 	else
