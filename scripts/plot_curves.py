@@ -103,23 +103,47 @@ def read_runs(path):
             raise CsvError(f"{path}:{reader.line_num}: {e}")
     if not runs:
         raise CsvError(f"{path}: no samples after the header")
-    limit = slope_limits(path)
-    probe = json_probe(path)
+    doc = run_doc(path)
+    limit = slope_limits(doc)
     for run in runs.values():
         run["slope_limit"] = limit
-        run["probe"] = probe or csv_probe(run)
+        run["probe"] = doc.get("probe") or csv_probe(run)
+        run["json_slopes"] = json_slopes(doc, run["scenario"])
     return list(runs.values())
 
 
-def json_probe(csv_path):
-    """"bpf" or "proc-only" from the run's JSON beside the CSV, else None."""
+def run_doc(csv_path):
+    """The run's JSON beside the CSV (same name, .json), read once; {} when
+    there is none."""
     import json
     base = csv_path[:-4] if csv_path.endswith(".csv") else csv_path
     try:
         with open(base + ".json") as f:
-            return json.load(f).get("probe")
-    except (OSError, ValueError, AttributeError):
-        return None
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def json_slopes(doc, scenario):
+    """exstress's own VSZ and RSS slopes (bytes/iteration) of a scenario, by
+    CSV column: the table prints these, so the plots must too (a slope
+    fitted again here can round the other way). {} without a JSON."""
+    for sc in doc.get("scenarios") or []:
+        if isinstance(sc, dict) and sc.get("scenario") == scenario:
+            return {col: float(sc[key]) for col, key in
+                    (("vsz_bytes", "vsz_slope_bytes_per_iter"),
+                     ("rss_bytes", "rss_slope_bytes_per_iter"))
+                    if isinstance(sc.get(key), (int, float))}
+    return {}
+
+
+def fitted_slope(run, rows, col):
+    """A column's slope in its unit per iteration: exstress's where its JSON
+    has it, else the least-squares fit over exstress's window."""
+    if col in run.get("json_slopes", {}):
+        return run["json_slopes"][col]
+    return slope(*series(fit_window(rows), col))
 
 
 def csv_probe(run):
@@ -140,17 +164,14 @@ def probe_note(runs):
     return f"\nWITHOUT the eBPF probe ({who}): /proc sampling only"
 
 
-def slope_limits(csv_path):
-    """(vsz, rss) slope limits in bytes/iteration: from the run's JSON (same
-    name, .json) when there is one, else exstress's default."""
-    import json
-    base = csv_path[:-4] if csv_path.endswith(".csv") else csv_path
+def slope_limits(doc):
+    """(vsz, rss) slope limits in bytes/iteration: from the run's JSON when
+    there is one, else exstress's default."""
+    lim = doc.get("limits") or {}
     try:
-        with open(base + ".json") as f:
-            lim = json.load(f).get("limits") or {}
         return (float(lim.get("vsz_slope", DEFAULT_SLOPE_LIMIT)),
                 float(lim.get("rss_slope", DEFAULT_SLOPE_LIMIT)))
-    except (OSError, ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         return (DEFAULT_SLOPE_LIMIT, DEFAULT_SLOPE_LIMIT)
 
 
@@ -288,8 +309,7 @@ def draw(runs, outdir, refs=()):
             if not rows:
                 continue
             xs, ys = series(rows, col, scale)
-            fx, fy = series(fit_window(rows), col, 1.0)
-            s = slope(fx, fy) / slope_scale
+            s = fitted_slope(run, rows, col) / slope_scale
             color = colors[id(run)]
             # later runs dashed, so a run lying on top of another stays visible
             ax.plot(xs, ys, color=color, linewidth=1.8,
@@ -420,8 +440,8 @@ def main(argv):
     for path in draw(runs, args.outdir, args.ref_slope):
         print(f"wrote {path}")
     for run in runs:
-        w = fit_window(run["rows"])
-        f = {c: slope(*series(w, c)) if c in w[0] else 0.0
+        rows = run["rows"]
+        f = {c: fitted_slope(run, rows, c) if c in rows[0] else 0.0
              for c in ("fd_eventfd", "fd_io_uring", "vsz_bytes", "rss_bytes")}
         print(f"slope {run['policy']}, {run['scenario']}: eventfd {f['fd_eventfd']:+.3f} "
               f"io_uring {f['fd_io_uring']:+.3f} fds/iteration, VSZ {f['vsz_bytes'] / 1024:+.3f} "
