@@ -62,6 +62,11 @@ struct exs_bpf_counts {
 	uint64_t fds_not_tracked; /* fdtrack's fd table was full (not exact) */
 	int reconciled; /* fdtrack_reconcile() ran at this boundary: live
 			  * is then exact against /proc */
+	/* runs of fdtrack's programs the kernel skipped since it attached
+	 * (fdtrack_runs_missed(): a preemptible kernel, design §4.1b), as of
+	 * the last reconciled sample: each may have hidden one open or
+	 * close from the counts above */
+	uint64_t runs_missed;
 };
 
 struct exs_sample {
@@ -154,6 +159,9 @@ struct exs_verdict {
 	int64_t bpf_live_growth[FDKIND_COUNT];
 	uint64_t bpf_lost;
 	uint64_t bpf_not_exact; /* fds fdtrack could not track (table full) */
+	/* runs the kernel skipped (exs_bpf_counts.runs_missed): when not 0,
+	 * each bpf_* check may be off by up to this many, its limit */
+	uint64_t bpf_runs_missed;
 	size_t nchecks;
 	struct exs_check checks[EXS_MAX_CHECKS];
 };
@@ -172,6 +180,7 @@ struct exs_verdict_acc {
 	int64_t fd_max_dev[FDKIND_COUNT];
 	uint64_t fd_first[FDKIND_COUNT];
 	uint64_t bpf_reconciled;
+	uint64_t bpf_runs_missed; /* the largest of the samples' */
 	int64_t bpf_outside_syscalls_max[FDKIND_COUNT];
 	int64_t bpf_live_max_dev[FDKIND_COUNT];
 	uint64_t bpf_live_first[FDKIND_COUNT];

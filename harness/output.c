@@ -329,9 +329,11 @@ static void json_scenario(FILE *out, const struct exs_run_info *info,
 		fprintf(out,
 			",\n        \"lost_events\": %" PRIu64
 			", \"reconciled_samples\": %" PRIu64
-			", \"exact\": %s, \"fds_not_tracked\": %" PRIu64 "}",
+			", \"exact\": %s, \"fds_not_tracked\": %" PRIu64
+			", \"runs_missed\": %" PRIu64 "}",
 			v->bpf_lost, v->bpf_reconciled,
-			v->bpf_not_exact ? "false" : "true", v->bpf_not_exact);
+			v->bpf_not_exact || v->bpf_runs_missed ? "false" : "true",
+			v->bpf_not_exact, v->bpf_runs_missed);
 	} else {
 		fputs("null", out);
 	}

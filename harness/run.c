@@ -714,6 +714,13 @@ int exs_run_scenario(struct ctx *c, enum exs_scenario sc)
 			 sizeof(res->note) - strlen(res->note),
 			 "%sfdtrack lost %" PRIu64 " events",
 			 res->note[0] ? "; " : "", res->v.bpf_lost);
+	if (res->v.bpf_runs_missed)
+		snprintf(res->note + strlen(res->note),
+			 sizeof(res->note) - strlen(res->note),
+			 "%sthe kernel skipped %" PRIu64
+			 " runs of fdtrack's programs (docs/design.md 4.1b): "
+			 "its counts were judged within that",
+			 res->note[0] ? "; " : "", res->v.bpf_runs_missed);
 
 	double rate = (double)(run.n - 1) /
 		      (res->elapsed_s > 0 ? res->elapsed_s : 1);
