@@ -276,11 +276,14 @@ static int measure(struct ctx *c, struct scenario_run *run,
 			exs_heap_track(0);
 		exs_watchdog_progress(run->name);
 		if (rc) {
-			/* Out of fds because fds leaked: that is the verdict,
-			 * not an environment problem, in the warm-up too
-			 * (judged against the baseline there). */
+			/* Out of fds because fds leaked, or of memory because
+			 * memory leaked (glommio-448 under ulimit -v): that is
+			 * the verdict, not an environment problem, when the
+			 * samples so far show the leak; fds in the warm-up
+			 * too (judged against the baseline there). */
 			int emfile = rc == -EMFILE || rc == -ENFILE;
-			if (emfile && run->n > o->warmup + 1) {
+			if ((emfile || rc == -ENOMEM) &&
+			    run->n > o->warmup + 1) {
 				end_verdict(c, run, res);
 				if (res->v.leak) {
 					snprintf(res->note, sizeof(res->note),

@@ -122,8 +122,10 @@ mode() {
 	got=$(failed_at "$dir/leak$flag.log")
 	local actual=${got%% *} msg=${got#* }
 	msg=${msg%% (RLIMIT*}
-	if [ -z "$got" ] || [ "$msg" != "$want" ]; then
-		echo "reproduce: FAILED: glommio-448 under ulimit $flag $limit did not fail with '$want' (exstress exit $rc):" >&2
+	# exit 1: exstress judged running out a leak (exit 2 would say the
+	# limit, not the leak, stopped it)
+	if [ -z "$got" ] || [ "$msg" != "$want" ] || [ $rc -ne 1 ]; then
+		echo "reproduce: FAILED: glommio-448 under ulimit $flag $limit did not fail with '$want' as a leak (exstress exit $rc):" >&2
 		sed 's/^/  | /' "$dir/leak$flag.log" >&2
 		status=1
 		return
