@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,11 +332,21 @@ void wait_text(const char *file, const char *text, double timeout)
 	}
 }
 
-/* Loaded fdtrack programs whose kernel-side filter is tgid (their .rodata
- * map holds targ_tgid first), so concurrent fdtrack users do not count. */
-int fdtrack_progs_for(pid_t tgid) /* 0: any */
+/* An fdtrack program's target may still be alive; 0 (not yet set) is
+ * not a process. */
+static int target_dead(__u32 tgid)
 {
-	__u32 id = 0;
+	return tgid == 0 || (kill((pid_t)tgid, 0) && errno == ESRCH);
+}
+
+/* Loaded fdtrack programs whose kernel-side filter is tgid (their .rodata
+ * map holds targ_tgid first), so concurrent fdtrack users do not count.
+ * tgid 0: any loaded after program id `since` whose target is dead, the
+ * leftovers of a run whose target we do not know (a concurrent fdtrack
+ * watches a live one, and unloads within moments of its end). */
+static int progs_matching(pid_t tgid, __u32 since)
+{
+	__u32 id = since;
 	int n = 0;
 
 	while (!bpf_prog_get_next_id(id, &id)) {
@@ -370,7 +381,8 @@ int fdtrack_progs_for(pid_t tgid) /* 0: any */
 			    strstr(mi.name, ".rodata") &&
 			    mi.value_size <= sizeof(val) &&
 			    !bpf_map_lookup_elem(mfd, &key, val) &&
-			    (!tgid || *(__u32 *)val == (__u32)tgid))
+			    (tgid ? *(__u32 *)val == (__u32)tgid
+				  : target_dead(*(__u32 *)val)))
 				n++;
 			close(mfd);
 		}
@@ -378,18 +390,43 @@ int fdtrack_progs_for(pid_t tgid) /* 0: any */
 	return n;
 }
 
+int fdtrack_progs_for(pid_t tgid)
+{
+	return progs_matching(tgid, 0);
+}
+
+unsigned int newest_prog_id(void)
+{
+	__u32 id = 0, next;
+
+	while (!bpf_prog_get_next_id(id, &next))
+		id = next;
+	return id;
+}
+
 /* BPF programs are freed asynchronously after their last fd closes. */
-void no_progs_left(pid_t tgid)
+static void wait_none(pid_t tgid, __u32 since)
 {
 	double end = mono_s() + 2 * slow_factor();
 
-	while (fdtrack_progs_for(tgid)) {
+	while (progs_matching(tgid, since)) {
 		ck_assert_msg(mono_s() < end,
-			      "fdtrack programs for pid %d still "
-			      "loaded",
-			      (int)tgid);
+			      tgid ? "fdtrack programs for pid %d still loaded"
+				   : "fdtrack programs loaded after id %u, "
+				     "their target gone, still loaded",
+			      tgid ? (unsigned)tgid : since);
 		usleep(10000);
 	}
+}
+
+void no_progs_left(pid_t tgid)
+{
+	wait_none(tgid, 0);
+}
+
+void no_progs_left_since(unsigned int since)
+{
+	wait_none(0, since);
 }
 
 static int bpffs_n;

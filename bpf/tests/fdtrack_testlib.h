@@ -86,6 +86,10 @@ int json_nprocesses(const char *json);
  * are none. */
 int fdtrack_progs_for(pid_t tgid);
 void no_progs_left(pid_t tgid);
+/* the newest BPF program id now; then: no fdtrack program loaded after
+ * it whose target process is gone (a run whose target is unknown) */
+unsigned int newest_prog_id(void);
+void no_progs_left_since(unsigned int since);
 /* Entries under /sys/fs/bpf (nothing may stay pinned). */
 int bpffs_entries(void);
 /* A leaker (2 open eventfds) waiting on a pipe; *in closes to let it go. */

@@ -498,9 +498,10 @@ START_TEST(test_cli_no_leftovers)
 	}
 	/* a command that cannot start is fdtrack's error: no report */
 	unlink(json);
+	unsigned int since = newest_prog_id();
 	ck_assert_int_eq(run_cli(fail, NULL, 0), 2);
 	ck_assert_int_ne(access(json, F_OK), 0);
-	no_progs_left(0);
+	no_progs_left_since(since);
 	ck_assert_int_eq(bpffs_entries(), pins);
 	target = waiting_leaker(&in);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
