@@ -179,16 +179,31 @@ int efd(void)
 	return fd;
 }
 
-/* Run the CLI with args; exit status, stdout+stderr into out (if given). */
-int run_cli(char *const argv[], const char *out, uid_t as)
+/* 1 if a line of the file at path contains needle (slurp's buffer is the
+ * callers'). */
+static int file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	while (f && !found && getline(&line, &cap, f) > 0)
+		found = strstr(line, needle) != NULL;
+	free(line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static int run_cli_once(char *const argv[], const char *out, uid_t as)
 {
 	pid_t pid = fork();
 	int st;
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int fd = open(out ? out : "/dev/null",
-			      O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 		dup2(fd, 1);
 		dup2(fd, 2);
@@ -199,6 +214,32 @@ int run_cli(char *const argv[], const char *out, uid_t as)
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run the CLI with args; exit status, stdout+stderr into out (if given).
+ * A run where the kernel skipped runs of fdtrack's programs (Linux 7.x,
+ * design 4.1b) ends in exit 2, "NOT EXACT", which is the truth but says
+ * nothing of what the test asks: it is run again (at most twice more),
+ * with a NOTE, instead of failing on the kernel's scheduling. */
+int run_cli(char *const argv[], const char *out, uid_t as)
+{
+	char tmp[32];
+	int rc = 0;
+
+	if (!out) {
+		temp_name(tmp);
+		out = tmp;
+	}
+	for (int attempt = 0; attempt < 3; attempt++) {
+		rc = run_cli_once(argv, out, as);
+		if (rc != 2 || !file_has(out, "NOT EXACT: the kernel skipped"))
+			break;
+		printf("NOTE: the kernel skipped runs of fdtrack's programs "
+		       "(exit 2, not exact): running it again\n");
+	}
+	if (out == tmp)
+		unlink(tmp);
+	return rc;
 }
 
 void temp_name(char *buf)
