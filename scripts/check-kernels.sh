@@ -25,6 +25,9 @@
 # `make check-kernels` does). Under TCG (no kvm) the guest has 2 vCPUs on
 # 2 host threads; a guest that dies of "Oops: int3" there (stale code after
 # the kernel patched itself, a TCG artefact) boots once more on one thread.
+# The test binaries run SCHED_RR in the guest, but test_fdtrack_races and the
+# exstress runs, which check what fdtrack promises when the kernel skips runs
+# of its programs (7.x's lazy preemption, docs/design.md 4.1b), do not.
 # Env: BUILD (default build), KCHECK_CK_MULT (Check's CK_TIMEOUT_MULTIPLIER in
 # the guest; default 1 under kvm, 10 under tcg).
 set -u

@@ -218,9 +218,12 @@ static int run_cli_once(char *const argv[], const char *out, uid_t as)
 
 /* Run the CLI with args; exit status, stdout+stderr into out (if given).
  * A run where the kernel skipped runs of fdtrack's programs (Linux 7.x,
- * design 4.1b) ends in exit 2, "NOT EXACT", which is the truth but says
- * nothing of what the test asks: it is run again (at most twice more),
- * with a NOTE, instead of failing on the kernel's scheduling. */
+ * design 4.1b) says "NOT EXACT" (and exits 2 unless it found a leak):
+ * the truth, but its counts, processes and stacks may miss what the test
+ * asks about. Such a run is made again (up to CLI_ATTEMPTS in all), with a
+ * NOTE, so the test checks a run the kernel left whole; if none was, the
+ * test's own checks decide. */
+#define CLI_ATTEMPTS 8
 int run_cli(char *const argv[], const char *out, uid_t as)
 {
 	char tmp[32];
@@ -230,12 +233,14 @@ int run_cli(char *const argv[], const char *out, uid_t as)
 		temp_name(tmp);
 		out = tmp;
 	}
-	for (int attempt = 0; attempt < 3; attempt++) {
+	for (int attempt = 1; attempt <= CLI_ATTEMPTS; attempt++) {
 		rc = run_cli_once(argv, out, as);
-		if (rc != 2 || !file_has(out, "NOT EXACT: the kernel skipped"))
+		if (!file_has(out, "NOT EXACT: the kernel skipped"))
 			break;
 		printf("NOTE: the kernel skipped runs of fdtrack's programs "
-		       "(exit 2, not exact): running it again\n");
+		       "(exit %d, not exact)%s\n",
+		       rc, attempt < CLI_ATTEMPTS ? ": running it again"
+						  : ", every attempt");
 	}
 	if (out == tmp)
 		unlink(tmp);

@@ -71,6 +71,16 @@ for mode in "${modes[@]}"; do
 	fi
 done
 
+# The test binaries that check exact results run SCHED_RR: on the 7.x
+# kernels (lazy preemption, docs/design.md 4.1b) a tick that lands inside
+# one of fdtrack's programs preempts it and the kernel skips that program
+# for the CPU's other tasks; under TCG the programs run ~30 times longer,
+# and 9 of 12 `fdtrack -f` runs of a shell pipeline on 7.2.13 had skipped
+# runs (0 of 12 under SCHED_RR, whose tasks no tick or fair wakeup
+# preempts). test_fdtrack_races and the exstress runs keep the default
+# policy: they check what fdtrack promises when runs are skipped.
+rr=(chrt -r 1)
+"${rr[@]}" true 2>/dev/null || { echo "(chrt -r 1 failed: the test binaries run SCHED_OTHER)"; rr=(); }
 if [ "$quick" != 1 ]; then
 	for bin in "$build"/test/bpf/test_fdtrack*; do
 		[ -f "$bin" ] && [ -x "$bin" ] || continue
@@ -78,7 +88,9 @@ if [ "$quick" != 1 ]; then
 		echo "== $b"
 		emit "RUN|$b"
 		t=$(now)
-		FDTRACK_REQUIRE_BPF=1 timeout 900 "$bin" >"$out" 2>&1
+		sched=("${rr[@]}")
+		[ "$b" != test_fdtrack_races ] || sched=()
+		FDTRACK_REQUIRE_BPF=1 timeout 900 ${sched[@]+"${sched[@]}"} "$bin" >"$out" 2>&1
 		rc=$?
 		secs=$(since "$t")
 		cat "$out"
