@@ -236,22 +236,29 @@ START_TEST(total_growth_bound)
 }
 END_TEST
 
-START_TEST(bpf_balance)
+/* flat(n, 5) with fdtrack's counts: 4 eventfds and 2 io_urings opened
+ * and closed per iteration, live as /proc sees them */
+static struct exs_sample *flat_with_bpf(size_t n)
 {
-	struct exs_limits l;
-	struct exs_verdict v;
-	exs_limits_default(&l);
-	struct exs_sample *s = flat(11, 5);
-	for (size_t i = 0; i < 11; i++) {
+	struct exs_sample *s = flat(n, 5);
+	for (size_t i = 0; i < n; i++) {
 		s[i].has_bpf = 1;
 		s[i].bpf.opens[0] = 100 + 4 * i;
 		s[i].bpf.closes[0] = 100 + 4 * i;
 		s[i].bpf.opens[1] = 10 + 2 * i;
 		s[i].bpf.closes[1] = 10 + 2 * i;
-		s[i].bpf.live[FDKIND_EVENTFD] =
-			2; /* fdtrack sees what /proc sees */
+		s[i].bpf.live[FDKIND_EVENTFD] = 2;
 		s[i].bpf.live[FDKIND_OTHER] = 5;
 	}
+	return s;
+}
+
+START_TEST(bpf_balance)
+{
+	struct exs_limits l;
+	struct exs_verdict v;
+	exs_limits_default(&l);
+	struct exs_sample *s = flat_with_bpf(11);
 	exs_verdict_compute(s, 11, &l, &v);
 	ck_assert_int_eq(v.leak, 0);
 	ck_assert_int_eq(v.has_bpf, 1);
@@ -331,10 +338,6 @@ START_TEST(bpf_balance)
 }
 END_TEST
 
-/* The heap is exact: one 24-byte allocation per iteration fails both heap
- * checks with its first iteration and rate; a transient dip fails too (a
- * free of something the reference held); without heap samples there are
- * no heap checks at all. */
 /* Where the kernel skipped runs of fdtrack's programs (Linux 7.x, design
  * 4.1b), each may hide one open or close: the bpf checks allow as many as
  * were skipped (their limit), never more, and the report says so. */
@@ -343,14 +346,7 @@ START_TEST(bpf_within_skipped_runs)
 	struct exs_limits l;
 	struct exs_verdict v;
 	exs_limits_default(&l);
-	struct exs_sample *s = flat(11, 5);
-	for (size_t i = 0; i < 11; i++) {
-		s[i].has_bpf = 1;
-		s[i].bpf.opens[0] = 100 + 4 * i;
-		s[i].bpf.closes[0] = 100 + 4 * i;
-		s[i].bpf.live[FDKIND_EVENTFD] = 2;
-		s[i].bpf.live[FDKIND_OTHER] = 5;
-	}
+	struct exs_sample *s = flat_with_bpf(11);
 	/* a skipped enter run: one eventfd filed outside syscalls */
 	for (size_t i = 6; i < 11; i++) {
 		s[i].bpf.opens[0]--;
@@ -407,6 +403,10 @@ START_TEST(bpf_within_skipped_runs)
 }
 END_TEST
 
+/* The heap is exact: one 24-byte allocation per iteration fails both heap
+ * checks with its first iteration and rate; a transient dip fails too (a
+ * free of something the reference held); without heap samples there are
+ * no heap checks at all. */
 START_TEST(heap_exact)
 {
 	struct exs_limits lim;
