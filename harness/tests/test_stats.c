@@ -338,6 +338,18 @@ START_TEST(bpf_balance)
 }
 END_TEST
 
+/* exs_verdict_print's report of v (free it) */
+static char *report_of(const struct exs_verdict *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	exs_verdict_print(f, v);
+	fclose(f);
+	return buf;
+}
+
 /* Where the kernel skipped runs of fdtrack's programs (Linux 7.x, design
  * 4.1b), each may hide one open or close: the bpf checks allow as many as
  * were skipped (their limit), never more, and the report says so. */
@@ -362,11 +374,7 @@ START_TEST(bpf_within_skipped_runs)
 	ck_assert_int_eq(check(&v, "bpf_eventfd_outside")->pass, 1);
 	ck_assert(check(&v, "bpf_eventfd_outside")->limit == 1);
 	ck_assert_int_eq(v.leak, 0);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	exs_verdict_print(f, &v);
-	fclose(f);
+	char *buf = report_of(&v);
 	ck_assert_msg(strstr(buf, "within the runs the kernel skipped") &&
 			      strstr(buf, "the kernel skipped 1 runs"),
 		      "%s", buf);
@@ -379,10 +387,7 @@ START_TEST(bpf_within_skipped_runs)
 	ck_assert_int_eq(check(&v, "bpf_eventfd_outside")->pass, 0);
 	ck_assert_int_eq(check(&v, "bpf_eventfd_balance")->pass, 1);
 	ck_assert_int_eq(v.leak, 1);
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	exs_verdict_print(f, &v);
-	fclose(f);
+	buf = report_of(&v);
 	ck_assert_msg(strstr(buf, "(fdtrack bug)"), "%s", buf);
 	free(buf);
 	/* an unbalanced count beyond the skipped runs fails too */
@@ -393,10 +398,7 @@ START_TEST(bpf_within_skipped_runs)
 	exs_verdict_compute(s, 11, &l, &v);
 	ck_assert_int_eq(check(&v, "bpf_eventfd_outside")->pass, 1);
 	ck_assert_int_eq(check(&v, "bpf_eventfd_balance")->pass, 0);
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	exs_verdict_print(f, &v);
-	fclose(f);
+	buf = report_of(&v);
 	ck_assert_msg(strstr(buf, "+2 never closed\n"), "%s", buf);
 	free(buf);
 	free(s);
