@@ -68,6 +68,13 @@ static void add_check(struct exs_verdict *v, const char *name, int pass,
 		v->leak = 1;
 }
 
+/* A difference of n in fdtrack's counts that the kernel's skipped runs
+ * explain (each hides one open or close). */
+static int within_skipped(const struct exs_verdict *v, int64_t n)
+{
+	return (n < 0 ? -n : n) <= (int64_t)v->bpf_runs_missed;
+}
+
 /* Per-sample part: bpf counters of every sample (the reference included). */
 static void acc_kinds(struct exs_verdict_acc *a, const struct exs_sample *s)
 {
@@ -221,7 +228,7 @@ void exs_verdict_end(const struct exs_verdict_acc *a,
 	 * skipped, and says so; the fd verdict is /proc's either way. */
 	v->has_bpf = ref->has_bpf && last->has_bpf;
 	if (v->has_bpf) {
-		int64_t slack = (int64_t)a->bpf_runs_missed;
+		double slack = (double)a->bpf_runs_missed; /* each check's limit */
 		v->bpf_reconciled = a->bpf_reconciled;
 		v->bpf_runs_missed = a->bpf_runs_missed;
 		for (int k = 0; k < FDKIND_COUNT; k++) {
@@ -255,20 +262,18 @@ void exs_verdict_end(const struct exs_verdict_acc *a,
 				a->bpf_outside_syscalls_max[k];
 			if (!kind_listed(a, k))
 				continue;
-			int64_t unbalanced = v->bpf_unbalanced[k] < 0
-						     ? -v->bpf_unbalanced[k]
-						     : v->bpf_unbalanced[k];
-			add_check(v, bname, unbalanced <= slack,
-				  (double)v->bpf_unbalanced[k], (double)slack);
-			add_check(v, lname, v->bpf_live_max_dev[k] <= slack,
-				  (double)v->bpf_live_max_dev[k],
-				  (double)slack);
+			add_check(v, bname,
+				  within_skipped(v, v->bpf_unbalanced[k]),
+				  (double)v->bpf_unbalanced[k], slack);
+			add_check(v, lname,
+				  within_skipped(v, v->bpf_live_max_dev[k]),
+				  (double)v->bpf_live_max_dev[k], slack);
 			if (syscalls_only(k))
 				add_check(v, oname,
-					  v->bpf_outside_syscalls_max[k] <=
-						  slack,
+					  within_skipped(
+						  v, v->bpf_outside_syscalls_max[k]),
 					  (double)v->bpf_outside_syscalls_max[k],
-					  (double)slack);
+					  slack);
 		}
 		v->bpf_lost = last->bpf.lost - ref->bpf.lost;
 		v->bpf_not_exact = last->bpf.fds_not_tracked;
@@ -387,7 +392,7 @@ static const char *bpf_cause(const struct exs_verdict *v, int64_t n)
 {
 	if (v->bpf_not_exact)
 		return "fdtrack's tables were full: see below";
-	if (n <= (int64_t)v->bpf_runs_missed)
+	if (within_skipped(v, n))
 		return "within the runs the kernel skipped: see below";
 	return "fdtrack bug";
 }
@@ -434,8 +439,8 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 				v->bpf_unbalanced[k] > 0
 					? "never closed"
 					: "closed but never opened",
-				llabs(v->bpf_unbalanced[k]) <=
-						(long long)v->bpf_runs_missed
+				v->bpf_runs_missed &&
+						within_skipped(v, v->bpf_unbalanced[k])
 					? " (within the runs the kernel skipped)"
 					: "");
 		}

@@ -436,11 +436,6 @@ static int progs_matching(pid_t tgid, __u32 since)
 	return n;
 }
 
-int fdtrack_progs_for(pid_t tgid)
-{
-	return progs_matching(tgid, 0);
-}
-
 unsigned int newest_prog_id(void)
 {
 	__u32 id = 0, next;
@@ -457,10 +452,9 @@ static void wait_none(pid_t tgid, __u32 since)
 
 	while (progs_matching(tgid, since)) {
 		ck_assert_msg(mono_s() < end,
-			      tgid ? "fdtrack programs for pid %d still loaded"
-				   : "fdtrack programs loaded after id %u, "
-				     "their target gone, still loaded",
-			      tgid ? (unsigned)tgid : since);
+			      "fdtrack programs still loaded (target pid %d, "
+			      "0: any gone; loaded after program id %u)",
+			      (int)tgid, (unsigned)since);
 		usleep(10000);
 	}
 }

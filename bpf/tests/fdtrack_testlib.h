@@ -82,9 +82,8 @@ long json_proc_kind(const char *proc, const char *kind, const char *field);
 /* How many process objects a JSON report has. */
 int json_nprocesses(const char *json);
 
-/* Loaded fdtrack programs for tgid (0: for any), and waiting until there
- * are none. */
-int fdtrack_progs_for(pid_t tgid);
+/* Wait until no fdtrack program for tgid is loaded (fails after a
+ * while). */
 void no_progs_left(pid_t tgid);
 /* the newest BPF program id now; then: no fdtrack program loaded after
  * it whose target process is gone (a run whose target is unknown) */
