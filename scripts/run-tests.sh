@@ -2,10 +2,15 @@
 # Runs test binaries (Check suites) one after another, shows their output, and
 # ends with one line "N passed, N failed" over all of them. Exit 0 only when
 # every binary exited 0 and no check failed.
+#
+# A CI log is often read from its tail only, so every failure (Check's
+# "file:line:F:" and ":E:" lines, the shell tests' "FAIL" lines, and a
+# binary's non-zero exit) is printed again just above the summary line.
 set -u
 passed=0 failed=0 status=0
 log=$(mktemp) || exit 2
-trap 'rm -f "$log"' EXIT
+failures=$(mktemp) || { rm -f "$log"; exit 2; }
+trap 'rm -f "$log" "$failures"' EXIT
 
 for bin in "$@"; do
 	echo "== $bin"
@@ -20,11 +25,17 @@ for bin in "$@"; do
 	elif [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
 	fi
+	grep -E '^([^ ]+:[0-9]+:[FE]:|FAIL )' "$log" | sed "s|^|   $bin: |" >>"$failures"
 	if [ "$rc" -ne 0 ]; then
 		status=1
 		[ -z "$summary" ] && failed=$((failed + 1))
 		echo "!! $bin exited with $rc"
+		echo "!! $bin exited with $rc" >>"$failures"
 	fi
 done
+if [ -s "$failures" ]; then
+	echo "== what failed, again:"
+	cat "$failures"
+fi
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
