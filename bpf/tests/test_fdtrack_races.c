@@ -136,15 +136,15 @@ static void assert_exact(struct fdtrack *t, pid_t pid, unsigned want_efd,
 	struct fdtrack_counts c;
 	unsigned p[FDKIND_COUNT];
 	uint64_t miss = skipped(t);
-
-	if (miss) /* the syscall view alone is not exact: fix it up */
-		ck_assert_int_eq(fdtrack_reconcile(t), 0);
-	c = counts(t);
-	proc_counts(pid, p);
 	/* the one race §4.3 leaves out: a close whose exit could not read
 	 * its number fresh 4 times (races_lost_ok) */
 	uint64_t lost_ok = races_lost_ok(t);
 
+	/* the syscall view alone is not exact: fix it up */
+	if (miss || lost_ok)
+		ck_assert_int_eq(fdtrack_reconcile(t), 0);
+	c = counts(t);
+	proc_counts(pid, p);
 	if (lost_ok)
 		printf("NOTE: %llu race%s for an fd number lost "
 		       "(races_lost): as many closes may be filed outside "
@@ -344,7 +344,9 @@ START_TEST(test_burst_keeps_stacks)
 	for (int i = 0; i < BURST_THREADS; i++)
 		for (int j = 0; j < BURST_KEPT; j++)
 			close(kept[i][j]);
-	if (!skipped(t)) {
+	/* a close of the burst's pairs may lose its race under TCG (seen
+	 * on 6.12 in the matrix): judged as the other tests judge it */
+	if (!skipped(t) && !races_lost_ok(t)) {
 		agree(t, getpid());
 		no_outside(t);
 	} else {
