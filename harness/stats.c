@@ -439,8 +439,7 @@ void exs_verdict_print(FILE *out, const struct exs_verdict *v)
 				v->bpf_unbalanced[k] > 0
 					? "never closed"
 					: "closed but never opened",
-				v->bpf_runs_missed &&
-						within_skipped(v, v->bpf_unbalanced[k])
+				within_skipped(v, v->bpf_unbalanced[k])
 					? " (within the runs the kernel skipped)"
 					: "");
 		}

@@ -29,8 +29,7 @@ for bin in "$@"; do
 	if [ "$rc" -ne 0 ]; then
 		status=1
 		[ -z "$summary" ] && failed=$((failed + 1))
-		echo "!! $bin exited with $rc"
-		echo "!! $bin exited with $rc" >>"$failures"
+		echo "!! $bin exited with $rc" | tee -a "$failures"
 	fi
 done
 if [ -s "$failures" ]; then

@@ -112,8 +112,6 @@ void proc_counts(pid_t pid, unsigned out[FDKIND_COUNT])
 	closedir(d);
 }
 
-/* fdtrack agrees with /proc: straight from the syscall view (before any
- * snapshot), and again after reconciling. */
 /* Says, in a failure message, whether the kernel skipped runs of
  * fdtrack's programs (design §4.1b): a count that is off by a skipped run
  * is the kernel's doing, not fdtrack's, and a CI log should tell which. */
@@ -129,6 +127,8 @@ static const char *skips_said(struct fdtrack *t)
 	return buf;
 }
 
+/* fdtrack agrees with /proc: straight from the syscall view (before any
+ * snapshot), and again after reconciling. */
 void agree_at(struct fdtrack *t, pid_t pid, int line)
 {
 	struct fdtrack_counts c;
@@ -361,7 +361,7 @@ double slow_factor(void)
 }
 
 /* How much longer a wait for the CLI may take than its timeout says: a
- * slow machine's factor, and 3 more in a sanitizer build, where the CLI
+ * slow machine's factor, times 3 in a sanitizer build, where the CLI
  * under test is built with the sanitizer too (ASan's LeakSanitizer walks
  * the heap at every exit; TSan runs 5-15 times slower). Only waits: a
  * test's verdicts never depend on it (races_lost_ok() reads
